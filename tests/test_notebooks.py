@@ -1,0 +1,201 @@
+"""The book's structure: notebook pairs, Colab install cells, stored outputs, toc and config.
+
+The notebooks' outputs themselves are checked by nbval (`make test` runs
+`pytest --nbval notebooks/*.ipynb`); these tests check what nbval does not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+SOURCES = sorted(NOTEBOOK_DIR.glob("*.py"))
+REPOSITORY_URL = "https://github.com/vaegan-lite/vaegan-lite"
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.name for p in paths]
+
+
+def _toc_files(node) -> list[str]:
+    """Every `file:` entry of _toc.yml (root, parts, chapters, sections), in order."""
+    found = []
+    if isinstance(node, dict):
+        if "root" in node:
+            found.append(node["root"])
+        if "file" in node:
+            found.append(node["file"])
+        for value in node.values():
+            if isinstance(value, list | dict):
+                found += _toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _toc_files(item)
+    return found
+
+
+def _strip_suffix(entry: str) -> str:
+    for suffix in (".ipynb", ".md", ".py"):
+        if entry.endswith(suffix):
+            return entry[: -len(suffix)]
+    return entry
+
+
+@pytest.fixture(scope="module")
+def toc_entries() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [_strip_suffix(e) for e in _toc_files(toc)]
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def _cells(nb) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+# --- every notebook -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_pair_has_the_same_cells(path: Path):
+    py = path.with_suffix(".py")
+    assert py.exists(), f"{path.name} has no paired {py.name} (py:percent); see `make outputs`"
+    from_ipynb = _cells(jupytext.read(path))
+    from_py = _cells(jupytext.read(py, fmt="py:percent"))
+    assert len(from_ipynb) == len(from_py), f"{path.name} and {py.name} differ in cell count"
+    for i, (a, b) in enumerate(zip(from_ipynb, from_py, strict=True)):
+        assert a == b, f"cell {i} differs between {path.name} and {py.name}: run `make outputs`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_starts_with_a_title(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0] if nb.cells else None
+    assert first is not None and first.cell_type == "markdown", "first cell must be Markdown"
+    assert first.source.lstrip().startswith("# "), "first cell must open with a '# Title' heading"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_first_code_cell_installs_on_colab_only(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, f"{path.name} has no code cell"
+    first = code[0].source
+    assert "google.colab" in first, "the first code cell must install vaegan_lite on Colab"
+    assert "pip install" in first, "the first code cell must pip install the package on Colab"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_stored_outputs_have_no_errors(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", (
+                f"{path.name} cell {i} stored an error: {out.get('ename')}: {out.get('evalue')}"
+            )
+            text = out.get("text", "") if out.output_type == "stream" else ""
+            assert "Traceback (most recent call last)" not in text, f"{path.name} cell {i}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_stored_outputs_exist(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert any(c.get("outputs") for c in code), f"{path.name} was not executed: `make outputs`"
+    assert all(c.execution_count is not None for c in code), f"{path.name}: partly executed"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_kernelspec_is_python3(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_is_in_the_toc(path: Path, toc_entries: list[str]):
+    entry = f"notebooks/{path.stem}"
+    assert entry in toc_entries, f"{entry} is not listed in _toc.yml"
+
+
+# --- the whole book -----------------------------------------------------------------------------
+
+
+def test_every_source_has_a_notebook():
+    missing = [p.name for p in SOURCES if not p.with_suffix(".ipynb").exists()]
+    assert not missing, f"no .ipynb for {missing}: run `make outputs`"
+
+
+def test_toc_entries_exist(toc_entries: list[str]):
+    assert toc_entries, "_toc.yml lists no files"
+    missing = [
+        e for e in toc_entries if not any((ROOT / (e + s)).exists() for s in (".md", ".ipynb"))
+    ]
+    assert not missing, f"_toc.yml lists files that do not exist (as .md or .ipynb): {missing}"
+
+
+def test_toc_chapters_are_ipynb(toc_entries: list[str]):
+    # The Colab button opens the page's source file, so chapters must be built from the .ipynb.
+    chapters = [e for e in toc_entries if e.startswith("notebooks/")]
+    assert chapters, "_toc.yml lists no chapters under notebooks/"
+    for entry in chapters:
+        assert not (ROOT / (entry + ".md")).exists(), f"{entry}.md would shadow {entry}.ipynb"
+
+
+def test_toc_has_no_duplicates(toc_entries: list[str]):
+    assert len(toc_entries) == len(set(toc_entries))
+
+
+def test_launch_buttons_configured(config: dict):
+    assert config["repository"]["url"] == REPOSITORY_URL
+    assert config["repository"]["branch"] == "main"
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert config["html"]["use_repository_button"] is True
+    assert config["execute"]["execute_notebooks"] == "cache"
+    assert config["only_build_toc_files"] is True
+
+
+def test_bibliography_has_the_papers():
+    bib = (ROOT / "book" / "references.bib").read_text()
+    for key in (
+        "larsen2016autoencoding",
+        "plumerault2020avae",
+        "kingma2014autoencoding",
+        "goodfellow2014generative",
+        "radford2015unsupervised",
+        "liu2015faceattributes",
+    ):
+        assert f"{{{key}," in bib, key
+
+
+# --- vaegan_lite.source (what the chapters use to show code) ------------------------------------
+
+
+def test_show_source_is_deterministic_text():
+    pytest.importorskip("IPython")
+    from IPython.core.formatters import format_display_data
+
+    from vaegan_lite.source import get_source, show_source
+
+    data, _ = format_display_data(show_source(get_source))
+    assert data["text/plain"].startswith("# vaegan_lite/source.py\ndef get_source(")
+    assert data["text/markdown"].startswith("```python\n# vaegan_lite/source.py\n")
+    assert "text/html" not in data
+    assert show_source(get_source, lines=(1, 1), header=False).data.startswith("def get_source(")
+    with pytest.raises(ValueError):
+        get_source(get_source, lines=(0, 1))
+
+
+def test_fence_outgrows_backticks_in_the_source():
+    from vaegan_lite.source import _fenced
+
+    assert _fenced("a = '````'").startswith("`````python\n")

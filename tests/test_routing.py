@@ -1,0 +1,239 @@
+"""Algorithm 1's gradient routing, checked against gradients computed here from the paper's losses.
+
+Each network must move by exactly the gradient of its own loss, evaluated before any network moved:
+    Enc <- grad(L_prior + L_llike),  Dec <- grad(gamma L_llike - L_GAN),  Dis <- grad(L_GAN).
+The reference losses below are written independently of vaegan_lite.losses (torch.distributions
+for the KL, binary_cross_entropy_with_logits for L_GAN). A step with the routing bug of a popular
+library (the decoder also receiving the discriminator's loss, the encoder an extra reconstruction
+term) must fail the same check.
+"""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.distributions import Normal, kl_divergence
+
+from vaegan_lite.models import (
+    VAEGAN,
+    ModelConfig,
+    StepConfig,
+    algorithm1_step,
+    apply_grads,
+    discriminate,
+    frozen_metric_step,
+    gan_step,
+    grads,
+    reparameterize,
+)
+
+GAMMA = 0.37
+
+
+def small_model(model="vaegan", seed=0):
+    torch.manual_seed(seed)
+    m = VAEGAN(ModelConfig(model=model, image_size=32, width=0.125, latent_dim=8, enc_fc_dim=64))
+    return m.double().train()
+
+
+def sgd(model):
+    # lr = 1, no momentum: a parameter's change is exactly minus the gradient the step applied.
+    nets = ("enc", "dec", "dis")
+    return {n: torch.optim.SGD(getattr(model, n).parameters(), lr=1.0) for n in nets}
+
+
+def applied_update(step, model, x, cfg, seed=1, **kw):
+    """Run one step; return {net: [param change]} (= minus the applied gradient)."""
+    before = copy.deepcopy(model)
+    torch.manual_seed(seed)
+    step(model, x, sgd(model), cfg, **kw)
+    changes = {}
+    for n in ("enc", "dec", "dis"):
+        old, new = getattr(before, n).parameters(), getattr(model, n).parameters()
+        changes[n] = [b - a for a, b in zip(old, new, strict=True)]
+    return changes
+
+
+def bce(logits, target):
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def paper_losses(model, x, cfg, seed=1, metric="dis_l", adversarial=True):
+    """The paper's L_prior, L_llike, L_GAN (and Dec's GAN term), from the same random draws."""
+    torch.manual_seed(seed)
+    mu, logvar = model.enc(x)
+    q = Normal(mu, torch.exp(0.5 * logvar))
+    L_prior = kl_divergence(q, Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(1).mean()
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    x_tilde = model.dec(z)
+    out = {"L_prior": L_prior}
+    if adversarial:
+        x_p = model.dec(torch.randn_like(z))
+        (d_x, f_x), (d_t, f_t), (d_p, _) = [model.dis(b) for b in (x, x_tilde, x_p)]
+    elif metric == "dis_l":
+        (d_x, f_x), (d_t, f_t) = [model.dis(b) for b in (x, x_tilde)]
+    if metric == "dis_l":
+        # -log N(Dis_l(x) | Dis_l(x~), I) without its constant, summed over features.
+        out["L_llike"] = 0.5 * ((f_x - f_t) ** 2).flatten(1).sum(1).mean()
+    else:
+        s = cfg.pixel_sigma
+        out["L_llike"] = (0.5 / s**2) * ((x - x_tilde) ** 2).flatten(1).sum(1).mean()
+    if adversarial:
+        out["L_GAN"] = bce(d_x, 1.0) + bce(d_t, 0.0) + bce(d_p, 0.0)
+        if cfg.gan_variant == "saturating":
+            out["L_GAN_dec"] = -out["L_GAN"]
+        else:
+            out["L_GAN_dec"] = bce(d_t, 1.0) + bce(d_p, 1.0)
+    return out
+
+
+def grad_of(loss, net):
+    return [-g for g in torch.autograd.grad(loss, list(net.parameters()), retain_graph=True)]
+
+
+def max_error(got, want):
+    return max((g - w).abs().max().item() for g, w in zip(got, want, strict=True))
+
+
+def scale_of(want):
+    return max(w.abs().max().item() for w in want)
+
+
+def assert_same(got, want, name):
+    err, s = max_error(got, want), scale_of(want)
+    assert s > 0, f"{name}: the expected gradient is zero, the check would be vacuous"
+    assert err <= 1e-9 * max(1.0, s), f"{name}: applied update differs by {err:.3g} (scale {s:.3g})"
+
+
+@pytest.fixture
+def batch():
+    return torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(5)).double() * 2 - 1
+
+
+@pytest.mark.parametrize("variant", ["saturating", "non_saturating"])
+def test_vaegan_routing_matches_paper(batch, variant):
+    model = small_model()
+    cfg = StepConfig(gamma=GAMMA, gan_variant=variant)
+    ref = copy.deepcopy(model)
+    got = applied_update(algorithm1_step, model, batch, cfg)
+    L = paper_losses(ref, batch, cfg)
+    assert_same(got["enc"], grad_of(L["L_prior"] + L["L_llike"], ref.enc), "Enc")
+    assert_same(got["dec"], grad_of(GAMMA * L["L_llike"] + L["L_GAN_dec"], ref.dec), "Dec")
+    assert_same(got["dis"], grad_of(L["L_GAN"], ref.dis), "Dis")
+    # The terms that must not leak are not negligible here, so the check above has teeth:
+    # Dis would change with L_llike, Enc with L_GAN.
+    leak_dis = grad_of(L["L_GAN"] + L["L_llike"], ref.dis)
+    assert max_error(got["dis"], leak_dis) > 1e-3 * scale_of(leak_dis)
+    leak_enc = grad_of(L["L_prior"] + L["L_llike"] - L["L_GAN"], ref.enc)
+    assert max_error(got["enc"], leak_enc) > 1e-6 * scale_of(leak_enc)
+
+
+def test_dis_gets_nothing_from_llike_and_enc_nothing_from_gan(batch):
+    """With a huge gamma and L_GAN alone, Dis's update must not depend on gamma; Enc's neither."""
+    m1, m2 = small_model(), small_model()
+    u1 = applied_update(algorithm1_step, m1, batch, StepConfig(gamma=1e-3))
+    u2 = applied_update(algorithm1_step, m2, batch, StepConfig(gamma=1e3))
+    assert max_error(u1["dis"], u2["dis"]) == 0.0
+    assert max_error(u1["enc"], u2["enc"]) == 0.0
+    assert max_error(u1["dec"], u2["dec"]) > 0.0
+
+
+def buggy_step(model, x, opts, cfg, **kw):
+    """The public bug: Dis's loss is backpropagated through the undetached fakes into Dec, and Enc
+    gets an extra reconstruction gradient; all through .backward() accumulating into .grad."""
+    for o in opts.values():
+        o.zero_grad()
+    mu, logvar = model.enc(x)
+    z = reparameterize(mu, logvar)
+    x_tilde = model.dec(z)
+    x_p = model.dec(torch.randn_like(z))
+    (d_x, f_x), (d_t, f_t), (d_p, _) = discriminate(model.dis, [x, x_tilde, x_p], None, "separate")
+    L_prior = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1).mean()
+    L_llike = 0.5 * ((f_x - f_t) ** 2).flatten(1).sum(1).mean()
+    L_GAN = bce(d_x, 1.0) + bce(d_t, 0.0) + bce(d_p, 0.0)
+    L_GAN_dec = bce(d_t, 1.0) + bce(d_p, 1.0)
+    L_GAN.backward(retain_graph=True)  # reaches Dec too: the bug
+    g_enc = grads(L_prior + 2 * L_llike, model.enc)  # an extra reconstruction term: the bug
+    g_dec = grads(cfg.gamma * L_llike + L_GAN_dec, model.dec)
+    for p, g in zip(model.dec.parameters(), g_dec, strict=False):
+        p.grad = p.grad + g
+    apply_grads(model.enc, g_enc, opts["enc"])
+    opts["dec"].step()
+    opts["dis"].step()
+
+
+def test_routing_check_catches_the_public_bug(batch):
+    model = small_model()
+    cfg = StepConfig(gamma=GAMMA)
+    ref = copy.deepcopy(model)
+    got = applied_update(buggy_step, model, batch, cfg)
+    L = paper_losses(ref, batch, cfg)
+    with pytest.raises(AssertionError):
+        assert_same(got["dec"], grad_of(GAMMA * L["L_llike"] + L["L_GAN_dec"], ref.dec), "Dec")
+    with pytest.raises(AssertionError):
+        assert_same(got["enc"], grad_of(L["L_prior"] + L["L_llike"], ref.enc), "Enc")
+    assert_same(got["dis"], grad_of(L["L_GAN"], ref.dis), "Dis")
+
+
+def test_vae_and_vaegan_dis0_routing(batch):
+    cfg = StepConfig(gamma=GAMMA, pixel_sigma=0.3)
+    # VAE: pixel likelihood, no GAN, Dis untouched.
+    model = small_model("vae")
+    ref = copy.deepcopy(model)
+    got = applied_update(algorithm1_step, model, batch, cfg, metric="pixel", adversarial=False)
+    L = paper_losses(ref, batch, cfg, metric="pixel", adversarial=False)
+    assert_same(got["enc"], grad_of(L["L_prior"] + L["L_llike"], ref.enc), "Enc")
+    assert_same(got["dec"], grad_of(L["L_llike"], ref.dec), "Dec")
+    assert all(d.abs().max() == 0 for d in got["dis"])
+    # VAE/GAN_Dis0: pixel likelihood plus the GAN term.
+    model = small_model("vaegan_dis0")
+    ref = copy.deepcopy(model)
+    got = applied_update(algorithm1_step, model, batch, cfg, metric="pixel", adversarial=True)
+    L = paper_losses(ref, batch, cfg, metric="pixel", adversarial=True)
+    assert_same(got["enc"], grad_of(L["L_prior"] + L["L_llike"], ref.enc), "Enc")
+    assert_same(got["dec"], grad_of(GAMMA * L["L_llike"] + L["L_GAN_dec"], ref.dec), "Dec")
+    assert_same(got["dis"], grad_of(L["L_GAN"], ref.dis), "Dis")
+
+
+def test_vae_disl_uses_a_frozen_metric(batch):
+    model = small_model("vae_disl")
+    cfg = StepConfig()
+    ref = copy.deepcopy(model).eval()  # the frozen Dis uses its running BatchNorm statistics
+    ref.enc.train(), ref.dec.train()
+    got = applied_update(frozen_metric_step, model, batch, cfg)
+    L = paper_losses(ref, batch, cfg, metric="dis_l", adversarial=False)
+    assert_same(got["enc"], grad_of(L["L_prior"] + L["L_llike"], ref.enc), "Enc")
+    assert_same(got["dec"], grad_of(L["L_llike"], ref.dec), "Dec")
+    assert all(d.abs().max() == 0 for d in got["dis"])
+
+
+def test_gan_step_routing(batch):
+    model = small_model("gan")
+    cfg = StepConfig(gan_variant="saturating")
+    ref = copy.deepcopy(model)
+    got = applied_update(gan_step, model, batch, cfg)
+    torch.manual_seed(1)
+    x_p = ref.dec(torch.randn(batch.shape[0], 8, dtype=torch.float64))
+    (d_x, _), (d_p, _) = ref.dis(batch), ref.dis(x_p)
+    L_GAN = bce(d_x, 1.0) + bce(d_p, 0.0)  # Eq. 5 as a cross-entropy
+    assert_same(got["dec"], grad_of(-L_GAN, ref.dec), "Gen")
+    assert_same(got["dis"], grad_of(L_GAN, ref.dis), "Dis")
+    assert all(d.abs().max() == 0 for d in got["enc"])
+
+
+def test_authors_weighting_and_no_recon_for_dis(batch):
+    w = 1e-3
+    model = small_model()
+    cfg = StepConfig(w=w, dis_sees_recon=False)
+    ref = copy.deepcopy(model)
+    got = applied_update(algorithm1_step, model, batch, cfg)
+    torch.manual_seed(1)
+    mu, logvar = ref.enc(batch)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    x_tilde, x_p = ref.dec(z), ref.dec(torch.randn_like(z))
+    (d_x, f_x), (_, f_t), (d_p, _) = [ref.dis(b) for b in (batch, x_tilde, x_p)]
+    L_llike = 0.5 * ((f_x - f_t) ** 2).flatten(1).sum(1).mean()
+    L_GAN = bce(d_x, 1.0) + bce(d_p, 0.0)
+    assert_same(got["dec"], grad_of(w * L_llike + (1 - w) * bce(d_p, 1.0), ref.dec), "Dec")
+    assert_same(got["dis"], grad_of(L_GAN, ref.dis), "Dis")

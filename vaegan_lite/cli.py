@@ -1,0 +1,213 @@
+"""Command line: ``python -m vaegan_lite train | sample``.
+
+    python -m vaegan_lite train --model vaegan --data synthetic --image-size 64 --batch-size 64 \\
+        --steps 1000 --seed 0 --device auto --out runs/vaegan
+    python -m vaegan_lite sample --checkpoint runs/vaegan/last.pt --n 64 --out samples.png
+
+Running ``train`` again with the same --out and a larger --steps resumes where it stopped.
+Bad input gets one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from .models import MODELS, ModelConfig, StepConfig
+from .nets import IMAGE_SIZES
+from .train import DATASETS, PRECISIONS, TrainConfig
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _nonneg_int(s: str) -> int:
+    v = int(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _pos_int(s: str) -> int:
+    v = int(s)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _image_size(s: str) -> int:
+    v = int(s)
+    if v not in IMAGE_SIZES:
+        raise argparse.ArgumentTypeError(
+            f"{v} is not supported; the nets take {', '.join(map(str, IMAGE_SIZES))}"
+        )
+    return v
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m vaegan_lite", description="VAE/GAN (Larsen et al., 2016).")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser("train", help="train one of the five models")
+    t.add_argument("--model", choices=MODELS, default="vaegan")
+    t.add_argument("--data", choices=DATASETS, default="synthetic")
+    t.add_argument("--image-size", type=_image_size, default=64)
+    t.add_argument("--batch-size", type=_pos_int, default=64)
+    t.add_argument("--steps", type=_nonneg_int, required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    t.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
+    g = t.add_argument_group("networks (Table 1)")
+    g.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = Table 1)")
+    g.add_argument("--latent-dim", type=_pos_int, default=128)
+    g.add_argument("--enc-fc-dim", type=_pos_int, default=2048, help="2048 paper, 1024 authors")
+    g.add_argument("--dis-layer", type=_pos_int, default=4, help="l of Dis_l, in conv layers")
+    g = t.add_argument_group("losses and Algorithm 1")
+    g.add_argument("--gamma", type=float, default=StepConfig.gamma)
+    g.add_argument("--w", type=float, default=None, help="authors' Dec weighting (e.g. 1e-6)")
+    g.add_argument("--pixel-sigma", type=float, default=StepConfig.pixel_sigma)
+    g.add_argument("--llike-reduction", choices=("sum", "mean"), default="sum")
+    g.add_argument(
+        "--gan-variant", choices=("saturating", "non_saturating"), default=StepConfig.gan_variant
+    )
+    g.add_argument("--no-dis-recon", action="store_true", help="Dis never sees Dec(Enc(x))")
+    g.add_argument("--dis-batch", choices=("separate", "joint"), default="separate")
+    g.add_argument("--equilibrium", action="store_true", help="the authors' margin trick")
+    g.add_argument("--gan-steps", type=_nonneg_int, default=None, help="vae_disl: GAN steps first")
+    g.add_argument(
+        "--authors",
+        action="store_true",
+        help="the authors' CelebA variant: --no-dis-recon --equilibrium --w 1e-6 --enc-fc-dim 1024",
+    )
+    g = t.add_argument_group("optimisation and engineering")
+    g.add_argument("--lr", type=float, default=3e-4)
+    g.add_argument("--dataset-size", type=_pos_int, default=20000, help="synthetic faces drawn")
+    g.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    g.add_argument("--channels-last", action="store_true")
+    g.add_argument("--compile", action="store_true", help="torch.compile the three networks")
+    g.add_argument("--checkpoint-every", type=_nonneg_int, default=500)
+    g.add_argument("--log-every", type=_pos_int, default=10)
+    g.add_argument("--no-progress", action="store_true")
+
+    s = sub.add_parser("sample", help="write a grid of samples Dec(z_p)")
+    s.add_argument("--checkpoint", type=Path, required=True)
+    s.add_argument("--n", type=_pos_int, default=64)
+    s.add_argument("--out", type=Path, required=True, help="a .png file")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--image-size", type=_image_size, default=None, help="check the model's size")
+    return p
+
+
+def config_from_args(a: argparse.Namespace) -> TrainConfig:
+    gan_steps = a.gan_steps if a.gan_steps is not None else a.steps // 2
+    model = ModelConfig(
+        model=a.model,
+        image_size=a.image_size,
+        latent_dim=a.latent_dim,
+        width=a.width,
+        enc_fc_dim=1024 if a.authors else a.enc_fc_dim,
+        dis_layer=a.dis_layer,
+    )
+    step = StepConfig(
+        gamma=a.gamma,
+        w=1e-6 if a.authors and a.w is None else a.w,
+        pixel_sigma=a.pixel_sigma,
+        llike_reduction=a.llike_reduction,
+        gan_variant=a.gan_variant,
+        dis_sees_recon=not (a.no_dis_recon or a.authors),
+        dis_batch=a.dis_batch,
+        equilibrium=a.equilibrium or a.authors,
+        disl_pretrain_steps=gan_steps if a.model == "vae_disl" else 0,
+    )
+    return TrainConfig(
+        model=model,
+        step=step,
+        data=a.data,
+        dataset_size=a.dataset_size,
+        batch_size=a.batch_size,
+        steps=a.steps,
+        lr=a.lr,
+        seed=a.seed,
+        device=a.device,
+        precision=a.precision,
+        channels_last=a.channels_last,
+        compile=a.compile,
+        checkpoint_every=a.checkpoint_every,
+        log_every=a.log_every,
+    )
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from .train import train
+
+    if a.out.exists() and not a.out.is_dir():
+        raise ValueError(f"--out {a.out} exists and is not a folder")
+    cfg = config_from_args(a)
+    if (a.out / "last.pt").exists():
+        from .checkpoint import read_checkpoint
+
+        done = int(read_checkpoint(a.out / "last.pt")["step"])
+        if done >= cfg.steps:
+            print(f"{a.out}/last.pt is already at step {done} (--steps {cfg.steps}): nothing to do")
+            return 0
+        print(f"resuming {a.out}/last.pt from step {done}", file=sys.stderr)
+    result = train(cfg, a.out, progress=not a.no_progress)
+    h = result.history
+    rate = result.steps_run * cfg.batch_size / max(result.seconds, 1e-9)
+    print(
+        f"trained {cfg.model.model} to step {cfg.steps} ({result.steps_run} steps, "
+        f"{result.seconds:.1f} s, {rate:.1f} img/s); wrote {a.out}/ last.pt config.json samples.png"
+    )
+    for k in ("skip_dec", "skip_dis"):
+        if k in h:
+            vals = [v for v in h[k] if not math.isnan(v)]
+            print(f"{k}: {sum(vals) / max(len(vals), 1):.1%} of updates skipped (margin trick)")
+    return 0
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import load_checkpoint
+    from .plotting import save_grid
+
+    if a.out.suffix.lower() != ".png":
+        raise ValueError(f"--out {a.out}: the grid is written as PNG, name it *.png")
+    model = load_checkpoint(a.checkpoint)
+    if a.image_size is not None and a.image_size != model.image_size:
+        raise ValueError(
+            f"{a.checkpoint} holds a {model.image_size}x{model.image_size} model, "
+            f"not {a.image_size}x{a.image_size}"
+        )
+    if model.config.cond_dim:
+        raise ValueError(f"{a.checkpoint} is a conditional model: sample it from Python with y")
+    x = model.sample(a.n, generator=torch.Generator().manual_seed(a.seed))
+    save_grid(x, a.out, nrow=int(math.ceil(math.sqrt(a.n))))
+    print(f"wrote {a.out} ({a.n} samples, {model.image_size}x{model.image_size})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        a = parser.parse_args(argv)
+        return {"train": cmd_train, "sample": cmd_sample}[a.command](a)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # bad input (CheckpointError is one too)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

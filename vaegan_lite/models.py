@@ -1,0 +1,362 @@
+"""The five models of Fig. 3/4 and Algorithm 1, the VAE/GAN training step.
+
+    vae          VAE with the pixel-wise Gaussian likelihood (Eq. 3)
+    gan          GAN (Eq. 5), Dec as the generator
+    vae_disl     VAE_{Dis_l}: a GAN is trained first, then its Dis is frozen and used as the metric
+    vaegan_dis0  VAE/GAN_{Dis_0}: pixel likelihood plus the GAN term
+    vaegan       VAE/GAN: the learned Dis_l likelihood plus the GAN term (Eq. 8)
+
+All of them are a ``VAEGAN`` module (Enc, Dec, Dis of Table 1) trained by one of two step functions:
+``algorithm1_step`` (everything with an encoder) and ``gan_step``. A step computes every network's
+gradient from its own loss before any optimizer moves, so no parameter is changed while another
+network's gradient still needs the old value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
+from .nets import Decoder, Discriminator, Encoder, check_image_size
+
+MODELS = ("vae", "gan", "vae_disl", "vaegan_dis0", "vaegan")
+
+
+@dataclass
+class ModelConfig:
+    """What the networks look like. Table 1 at 64x64 is the default."""
+
+    model: str = "vaegan"
+    image_size: int = 64
+    channels: int = 3
+    latent_dim: int = 128
+    width: float = 1.0
+    enc_fc_dim: int = 2048  # the paper; the authors' code used 1024
+    dis_layer: int = 4  # l: Dis_l is the 4th conv's output, 256x8x8 at 64x64
+    cond_dim: int = 0  # > 0: conditional models (Table 2), y joins Enc/Dis's top fc and Dec's input
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        check_image_size(self.image_size)
+
+
+@dataclass
+class StepConfig:
+    """How a training step weighs and routes the losses. Paper settings unless noted."""
+
+    gamma: float = 1e-2  # Eq. 9: weight of L_llike in Dec's update (see losses.py on scaling)
+    # The authors' code: Dec <- w grad(L_llike) - (1 - w) grad(L_GAN); replaces gamma when set.
+    w: float | None = None
+    pixel_sigma: float = 0.1  # std of the pixel Gaussian p(x|z) (Eq. 3), images in [-1, 1]
+    llike_reduction: Literal["sum", "mean"] = "sum"
+    gan_variant: Literal["saturating", "non_saturating"] = "non_saturating"
+    dis_sees_recon: bool = True  # Eq. 10; the authors' CelebA run used False
+    dis_batch: Literal["separate", "joint"] = "separate"  # BatchNorm statistics, see discriminate()
+    equilibrium: bool = False  # authors' margin trick (not in the paper)
+    eq_center: float = 0.68
+    eq_margin: float = 0.35
+    disl_pretrain_steps: int = 0  # vae_disl: GAN steps before Dis is frozen as the metric
+
+
+class VAEGAN(nn.Module):
+    """Enc, Dec and Dis with the helpers the book and the CLI use."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        c = config
+        self.config = c
+        self.enc = Encoder(
+            c.image_size, c.latent_dim, c.width, c.enc_fc_dim, c.channels, c.cond_dim
+        )
+        self.dec = Decoder(c.image_size, c.latent_dim, c.width, c.channels, c.cond_dim)
+        self.dis = Discriminator(c.image_size, c.width, c.channels, c.dis_layer, c.cond_dim)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    def encode(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z|x)."""
+        return self.enc(x, y)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.dec(z, y)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Dec(z_p) for n draws z_p ~ N(0, I)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return self.decode(z, y)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Dec(mu(x)): the reconstruction at the posterior mean."""
+        mu, _ = self.encode(x, y)
+        return self.decode(mu, y)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps, eps ~ N(0, I): a sample of q(z|x) that gradients flow through."""
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+
+def discriminate(
+    dis: Discriminator,
+    batches: list[torch.Tensor],
+    y: torch.Tensor | None,
+    mode: str,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Dis over several batches: (logits, Dis_l) for each.
+
+    In training mode BatchNorm normalises with the statistics of the batch it sees, so this is a
+    modelling choice: ``separate`` runs Dis once per batch (real and fake are normalised apart,
+    as in DCGAN); ``joint`` runs it once over their concatenation (one set of statistics, one pass).
+    """
+    if mode == "separate":
+        return [dis(b, y) for b in batches]
+    if mode != "joint":
+        raise ValueError(f"unknown dis_batch {mode!r}")
+    n = [b.shape[0] for b in batches]
+    ys = None if y is None else torch.cat([y] * len(batches))
+    logits, feats = dis(torch.cat(batches), ys)
+    return list(zip(logits.split(n), feats.split(n), strict=True))
+
+
+def grads(
+    loss: torch.Tensor, net: nn.Module, scaler: torch.amp.GradScaler | None = None
+) -> list[torch.Tensor]:
+    """d loss / d theta_net, leaving every .grad untouched (so other losses can't leak in)."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    if scaler is not None:  # fp16: scale the loss so small gradients don't underflow
+        loss = scaler.scale(loss)
+    gs = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs, strict=True)]
+
+
+def apply_grads(
+    net: nn.Module,
+    gs: list[torch.Tensor],
+    opt: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None = None,
+) -> None:
+    params = [p for p in net.parameters() if p.requires_grad]
+    for p, g in zip(params, gs, strict=True):
+        p.grad = g
+    if scaler is None:
+        opt.step()
+    else:
+        scaler.step(opt)
+    opt.zero_grad(set_to_none=True)
+
+
+def equilibrium(
+    real_bce: torch.Tensor, fake_bce: torch.Tensor, center: float, margin: float
+) -> tuple[bool, bool]:
+    """The authors' margin trick: (update Dec?, update Dis?) from the batch's cross-entropies.
+
+    Dis is skipped while it is winning (either error below center - margin), Dec while it is losing
+    badly (either error above center + margin); if both would be skipped, both are updated.
+    """
+    lo, hi = center - margin, center + margin
+    train_dis = not (real_bce < lo or fake_bce < lo)
+    train_dec = not (real_bce > hi or fake_bce > hi)
+    if not (train_dis or train_dec):
+        train_dis = train_dec = True
+    return train_dec, train_dis
+
+
+def algorithm1_step(
+    model: VAEGAN,
+    x: torch.Tensor,
+    opts: dict[str, torch.optim.Optimizer],
+    cfg: StepConfig,
+    *,
+    metric: Literal["pixel", "dis_l"] = "dis_l",
+    adversarial: bool = True,
+    y: torch.Tensor | None = None,
+    autocast: contextlib.AbstractContextManager | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, torch.Tensor]:
+    """One update of Algorithm 1 (VAE/GAN); by its switches also VAE, VAE_{Dis_l}, VAE/GAN_{Dis_0}.
+
+    metric: where L_llike is measured, "pixel" (Eq. 3) or "dis_l" (Eq. 7).
+    adversarial: whether Dec and Dis play the GAN game (False: a VAE, or VAE_{Dis_l} whose Dis is
+    frozen).
+    Returns detached statistics for logging.
+    """
+    enc, dec, dis = model.enc, model.dec, model.dis
+    with autocast or contextlib.nullcontext():
+        mu, logvar = enc(x, y)  # Z <- Enc(X)
+        z = reparameterize(mu, logvar)
+        L_prior = prior_loss(mu, logvar)  # L_prior <- KL(q(Z|X) || p(Z))
+        x_tilde = dec(z, y)  # X~ <- Dec(Z)
+        batches = [x, x_tilde]
+        if adversarial:
+            z_p = torch.randn_like(z)  # Z_p <- samples from prior N(0, I)
+            x_p = dec(z_p, y)  # X_p <- Dec(Z_p)
+            batches.append(x_p)
+        if metric == "dis_l" or adversarial:
+            outs = discriminate(dis, batches, y, cfg.dis_batch)
+        if metric == "dis_l":  # L_llike^{Dis_l} <- -E_q log p(Dis_l(X) | Z)
+            L_llike = llike_loss(outs[0][1], outs[1][1], 1.0, cfg.llike_reduction)
+        else:  # L_llike^{pixel} <- -E_q log p(X | Z)
+            L_llike = llike_loss(x, x_tilde, cfg.pixel_sigma, cfg.llike_reduction)
+        if adversarial:  # L_GAN <- log Dis(X) + log(1 - Dis(X~)) + log(1 - Dis(X_p))
+            (real, _), (recon, _), (prior, _) = outs
+            recon_seen = recon if cfg.dis_sees_recon else None
+            L_GAN = gan_loss(real, recon_seen, prior)
+            L_GAN_dec = decoder_gan_loss(recon_seen, prior, cfg.gan_variant)
+
+    # Update parameters according to gradients; every gradient is taken before any step.
+    s = scaler
+    g_enc = grads(L_prior + L_llike, enc, s)  # theta_Enc <- -grad(L_prior + L_llike)
+    if not adversarial:
+        g_dec = grads(L_llike, dec, s)  # a VAE's decoder: theta_Dec <- -grad(L_llike)
+    elif cfg.w is None:  # theta_Dec <- -grad(gamma L_llike - L_GAN)
+        g_dec = grads(cfg.gamma * L_llike + L_GAN_dec, dec, s)
+    else:
+        g_dec = grads(cfg.w * L_llike + (1 - cfg.w) * L_GAN_dec, dec, s)  # the authors' weighting
+    if adversarial:
+        g_dis = grads(L_GAN, dis, s)  # theta_Dis <- -grad(L_GAN)
+
+    stats = {"L_prior": L_prior, "L_llike": L_llike}
+    train_dec = train_dis = True
+    if adversarial:
+        stats |= _gan_stats(L_GAN, real, recon, prior)
+        if cfg.equilibrium:
+            train_dec, train_dis = equilibrium(
+                stats["real_bce"], stats["fake_bce"], cfg.eq_center, cfg.eq_margin
+            )
+            stats["skip_dec"] = torch.tensor(float(not train_dec))
+            stats["skip_dis"] = torch.tensor(float(not train_dis))
+    apply_grads(enc, g_enc, opts["enc"], scaler)
+    if train_dec:
+        apply_grads(dec, g_dec, opts["dec"], scaler)
+    if adversarial and train_dis:
+        apply_grads(dis, g_dis, opts["dis"], scaler)
+    if scaler is not None:
+        scaler.update()
+    return {k: v.detach().float() for k, v in stats.items()}
+
+
+def gan_step(
+    model: VAEGAN,
+    x: torch.Tensor,
+    opts: dict[str, torch.optim.Optimizer],
+    cfg: StepConfig,
+    *,
+    y: torch.Tensor | None = None,
+    autocast: contextlib.AbstractContextManager | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, torch.Tensor]:
+    """One update of the plain GAN (Eq. 5), with Dec as the generator."""
+    dec, dis = model.dec, model.dis
+    with autocast or contextlib.nullcontext():
+        z_p = torch.randn(x.shape[0], model.latent_dim, device=x.device, dtype=x.dtype)
+        x_p = dec(z_p, y)
+        (real, _), (prior, _) = discriminate(dis, [x, x_p], y, cfg.dis_batch)
+        L_GAN = gan_loss(real, None, prior)
+        L_GAN_dec = decoder_gan_loss(None, prior, cfg.gan_variant)
+    g_dec = grads(L_GAN_dec, dec, scaler)  # theta_Gen <- -grad(-L_GAN)
+    g_dis = grads(L_GAN, dis, scaler)  # theta_Dis <- -grad(L_GAN)
+    apply_grads(dec, g_dec, opts["dec"], scaler)
+    apply_grads(dis, g_dis, opts["dis"], scaler)
+    if scaler is not None:
+        scaler.update()
+    stats = _gan_stats(L_GAN, real, None, prior)
+    return {k: v.detach().float() for k, v in stats.items()}
+
+
+def _gan_stats(
+    L_GAN: torch.Tensor,
+    real: torch.Tensor,
+    recon: torch.Tensor | None,
+    prior: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    fakes = prior if recon is None else torch.cat([recon, prior])
+    stats = {
+        "L_GAN": L_GAN,
+        "D(x)": torch.sigmoid(real.float()).mean(),
+        "D(Dec(z))": torch.sigmoid(prior.float()).mean(),
+        "real_bce": nn.functional.softplus(-real.float()).mean(),
+        "fake_bce": nn.functional.softplus(fakes.float()).mean(),
+    }
+    if recon is not None:
+        stats["D(Dec(Enc(x)))"] = torch.sigmoid(recon.float()).mean()
+    return stats
+
+
+StepFn = Callable[..., dict[str, torch.Tensor]]
+
+
+@dataclass
+class ModelSpec:
+    """How the trainer builds, steps and optimises one kind of model."""
+
+    step: Callable[[int, StepConfig], StepFn]  # (step index, cfg) -> the step function to use
+    networks: tuple[str, ...]  # the networks that get an optimizer
+
+
+def frozen_metric_step(model: VAEGAN, x: torch.Tensor, opts, cfg: StepConfig, **kw):
+    """VAE_{Dis_l}'s second phase: a VAE whose likelihood is measured by the GAN's frozen Dis."""
+    model.dis.eval()  # fixed BatchNorm statistics: the metric must not move
+    model.dis.requires_grad_(False)
+    return algorithm1_step(model, x, opts, cfg, metric="dis_l", adversarial=False, **kw)
+
+
+def _vae_disl_step(t: int, cfg: StepConfig) -> StepFn:
+    return gan_step if t < cfg.disl_pretrain_steps else frozen_metric_step
+
+
+def _partial(fn: StepFn, **kw) -> StepFn:
+    def step(*args, **kwargs):
+        return fn(*args, **kw, **kwargs)
+
+    return step
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {
+    "vae": ModelSpec(
+        lambda t, c: _partial(algorithm1_step, metric="pixel", adversarial=False), ("enc", "dec")
+    ),
+    "gan": ModelSpec(lambda t, c: gan_step, ("dec", "dis")),
+    "vae_disl": ModelSpec(_vae_disl_step, ("enc", "dec", "dis")),
+    "vaegan_dis0": ModelSpec(
+        lambda t, c: _partial(algorithm1_step, metric="pixel", adversarial=True),
+        ("enc", "dec", "dis"),
+    ),
+    "vaegan": ModelSpec(
+        lambda t, c: _partial(algorithm1_step, metric="dis_l", adversarial=True),
+        ("enc", "dec", "dis"),
+    ),
+}
+
+
+def make_optimizers(
+    model: VAEGAN, lr: float = 3e-4, alpha: float = 0.9, names: Iterable[str] | None = None
+) -> dict[str, torch.optim.Optimizer]:
+    """One RMSProp per network (lr 3e-4 as in the paper; decay 0.9 as in the authors' code)."""
+    names = MODEL_SPECS[model.config.model].networks if names is None else tuple(names)
+    return {
+        n: torch.optim.RMSprop(getattr(model, n).parameters(), lr=lr, alpha=alpha, foreach=True)
+        for n in names
+    }

@@ -1,0 +1,326 @@
+"""The training loop: devices, mixed precision, data on the device, checkpoints and exact resume.
+
+``train(cfg, out_dir)`` runs ``cfg.steps`` steps of the model's step function (models.MODEL_SPECS)
+and, when ``out_dir`` is given, keeps ``out_dir/last.pt``, ``out_dir/config.json`` and
+``out_dir/samples.png``. Called again with the same folder and more steps, it resumes from the
+checkpoint bit for bit: the model, optimizers, RNG state and step are restored, and batch t is a
+function of (seed, t) alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import FORMAT, atomic_save, atomic_write_text, read_checkpoint
+from .models import MODEL_SPECS, VAEGAN, ModelConfig, StepConfig, make_optimizers
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DATASETS = ("synthetic",)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved as config.json and inside every checkpoint."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    step: StepConfig = field(default_factory=StepConfig)
+    data: str = "synthetic"
+    dataset_size: int = 20000
+    batch_size: int = 64
+    steps: int = 1000
+    lr: float = 3e-4
+    rms_alpha: float = 0.9
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    checkpoint_every: int = 0  # 0: only at the end
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.data not in DATASETS:
+            raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
+        if self.dataset_size < self.batch_size:
+            raise ValueError(
+                f"dataset size {self.dataset_size} is smaller than the batch size {self.batch_size}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        d["model"] = ModelConfig(**d.get("model", {}))
+        d["step"] = StepConfig(**d.get("step", {}))
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+# Settings that may change between a run and its resumption without changing the result.
+RESUMABLE = {"steps", "device", "checkpoint_every", "log_every", "compile"}
+
+
+@dataclass
+class Trained:
+    """What train() returns."""
+
+    model: VAEGAN
+    history: dict[str, list[float]]
+    config: TrainConfig
+    seconds: float  # wall time of the steps run in this call
+    steps_run: int
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but CUDA is not available on this machine")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def pick_precision(precision: str, device: torch.device) -> str:
+    """auto: bf16 on GPUs that have it, else fp16 (with a GradScaler); fp32 on the CPU."""
+    if precision != "auto":
+        return precision
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def load_training_data(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images [N, C, H, W], float attributes [N, A]) for the run."""
+    from .data import SyntheticFaces
+
+    ds = SyntheticFaces(cfg.dataset_size, image_size=cfg.model.image_size, seed=cfg.seed)
+    return ds.tensors()
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] => float [-1, 1], the range of Dec's tanh."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+class BatchSampler:
+    """Epochs of random permutations; batch t depends on (seed, t) only, so resume is exact."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.per_epoch = n // batch_size  # drop the last, incomplete batch
+        self._epoch, self._perm = -1, torch.empty(0)
+
+    def __call__(self, t: int) -> torch.Tensor:
+        epoch, i = divmod(t, self.per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        return self._perm[i * self.batch_size : (i + 1) * self.batch_size]
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path) -> None:
+    a, b = saved.to_dict(), new.to_dict()
+    diff = [k for k in a if k not in RESUMABLE and a[k] != b[k]]
+    if diff:
+        k = diff[0]
+        raise ValueError(
+            f"{path} was trained with {k}={a[k]!r}, not {b[k]!r}: use another --out to start afresh"
+        )
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    *,
+    callback: Callable[[int, VAEGAN, dict[str, list[float]]], None] | None = None,
+    progress: bool = True,
+    data: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> Trained:
+    """Train ``cfg.model.model`` for ``cfg.steps`` steps (resuming from ``out_dir/last.pt``)."""
+    device = pick_device(cfg.device)
+    precision = pick_precision(cfg.precision, device)
+    out = Path(out_dir) if out_dir is not None else None
+    ckpt_path = out / "last.pt" if out is not None else None
+
+    torch.manual_seed(cfg.seed)
+    model = VAEGAN(cfg.model)
+    spec = MODEL_SPECS[cfg.model.model]
+    opts = make_optimizers(model, cfg.lr, cfg.rms_alpha)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    history: dict[str, list[float]] = {}
+    start = 0
+    if ckpt_path is not None and ckpt_path.exists():
+        ckpt = read_checkpoint(ckpt_path)
+        check_resumable(TrainConfig.from_dict(json.loads(ckpt["config"])), cfg, ckpt_path)
+        model.load_state_dict(ckpt["model"])
+        for name, opt in opts.items():
+            opt.load_state_dict(ckpt["optim"][name])
+        if scaler is not None and "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
+        history = {k: list(v) for k, v in ckpt["history"].items()}
+        start = int(ckpt["step"])
+        _set_rng_state(ckpt["rng"])
+    model.to(device)
+    _move_optimizer_state(opts, device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        for net in (model.enc, model.dec, model.dis):
+            net.compile()  # keeps state_dict keys, unlike torch.compile(net)
+    model.train()
+
+    images, attrs = data if data is not None else load_training_data(cfg)
+    images, attrs = _place(images, device), attrs.to(device)
+    sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed)
+    autocast = autocast_for(precision, device)
+    conditional = cfg.model.cond_dim > 0
+
+    def save(step: int) -> None:
+        if ckpt_path is None:
+            return
+        state = {
+            "format": FORMAT,
+            "config": cfg.to_json(),
+            "step": step,
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optim": {n: o.state_dict() for n, o in opts.items()},
+            "rng": _rng_state(),
+            "history": history,
+        }
+        if scaler is not None:
+            state["scaler"] = scaler.state_dict()
+        atomic_save(state, ckpt_path)
+
+    if out is not None:
+        atomic_write_text(cfg.to_json() + "\n", out / "config.json")
+    bar = _progress(start, cfg.steps, progress)
+    sums: dict[str, float] = {}
+    count = 0
+    t0 = time.perf_counter()
+    for t in range(start, cfg.steps):
+        idx = sampler(t).to(images.device)
+        x = to_unit_range(images[idx].to(device, non_blocking=True))
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = attrs[idx.to(attrs.device)] if conditional else None
+        step_fn = spec.step(t, cfg.step)
+        stats = step_fn(model, x, opts, cfg.step, y=y, autocast=autocast, scaler=scaler)
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0.0) + v
+        count += 1
+        done = t + 1
+        if done % max(cfg.log_every, 1) == 0 or done == cfg.steps:
+            means = {k: float(v) / count for k, v in sums.items()}  # one device sync per log
+            _record(history, done, means)
+            sums, count = {}, 0
+            if bar is not None:
+                bar.set_postfix({k: f"{v:.3g}" for k, v in _shown(means).items()}, refresh=False)
+            if callback is not None:
+                callback(done, model, history)
+        if bar is not None:
+            bar.update(1)
+        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            save(done)
+    seconds = time.perf_counter() - t0
+    if bar is not None:
+        bar.close()
+    if cfg.steps > start or (ckpt_path is not None and not ckpt_path.exists()):
+        save(max(cfg.steps, start))
+    if out is not None:
+        from .plotting import save_grid
+
+        save_grid(fixed_samples(model, 64, cfg.seed), out / "samples.png")
+    model.eval()
+    return Trained(model, history, cfg, seconds, max(cfg.steps - start, 0))
+
+
+@torch.no_grad()
+def fixed_samples(model: VAEGAN, n: int, seed: int) -> torch.Tensor:
+    """Dec(z_p) for a fixed set of z_p (its own generator: the training RNG is left alone)."""
+    was_training = model.training
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    x = model.sample(n, generator=g) if model.config.cond_dim == 0 else None
+    model.train(was_training)
+    return x.float().cpu() if x is not None else torch.zeros(0)
+
+
+def _place(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Keep the uint8 data set on the GPU when it takes under a quarter of the free memory."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if images.numel() < free // 4:
+            return images.to(device)
+        return images.pin_memory()
+    return images
+
+
+def _move_optimizer_state(opts: dict[str, torch.optim.Optimizer], device: torch.device) -> None:
+    for opt in opts.values():
+        for state in opt.state.values():
+            for k, v in state.items():
+                if torch.is_tensor(v) and k != "step":
+                    state[k] = v.to(device)
+
+
+def _record(history: dict[str, list[float]], step: int, means: dict[str, float]) -> None:
+    history.setdefault("step", []).append(float(step))
+    n = len(history["step"])
+    # NaN where a statistic is absent (vae_disl switches from GAN to VAE statistics).
+    for k in sorted((set(history) | set(means)) - {"step"}):
+        column = history.setdefault(k, [])
+        column += [math.nan] * (n - 1 - len(column)) + [means.get(k, math.nan)]
+
+
+def _shown(means: dict[str, float]) -> dict[str, float]:
+    keep = ("L_prior", "L_llike", "L_GAN", "D(x)", "D(Dec(z))", "skip_dec", "skip_dis")
+    return {k: means[k] for k in keep if k in means}
+
+
+def _progress(start: int, total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, desc="train", dynamic_ncols=True, mininterval=1.0)

@@ -1,0 +1,123 @@
+"""Table 1: shapes, parameter counts, BatchNorm settings; the losses against torch.distributions."""
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from vaegan_lite import Decoder, Discriminator, Encoder, gan_loss, llike_loss, prior_loss
+from vaegan_lite.losses import decoder_gan_loss
+
+
+def n_params(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+def conv(c_in, c_out, bias=False):
+    return c_in * c_out * 25 + (c_out if bias else 0)
+
+
+def bn(c):
+    return 2 * c
+
+
+def test_table1_parameter_counts_at_64():
+    enc = Encoder(64, latent_dim=128, fc_dim=2048)
+    want = conv(3, 64) + bn(64) + conv(64, 128) + bn(128) + conv(128, 256) + bn(256)
+    want += 256 * 8 * 8 * 2048 + bn(2048) + 2 * (2048 * 128 + 128)
+    assert n_params(enc) == want
+    dec = Decoder(64, latent_dim=128)
+    want = 128 * 8 * 8 * 256 + bn(8 * 8 * 256)
+    want += conv(256, 256) + bn(256) + conv(256, 128) + bn(128) + conv(128, 32) + bn(32)
+    want += conv(32, 3, bias=True)
+    assert n_params(dec) == want
+    dis = Discriminator(64)
+    want = conv(3, 32, bias=True) + conv(32, 128) + bn(128) + conv(128, 256) + bn(256)
+    want += conv(256, 256) + bn(256) + 256 * 8 * 8 * 512 + bn(512) + 512 + 1
+    assert n_params(dis) == want
+    # The authors' code used a 1024-unit encoder fc layer.
+    assert n_params(Encoder(64, fc_dim=1024)) < n_params(enc)
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_shapes(size):
+    x = torch.rand(2, 3, size, size) * 2 - 1
+    enc, dec = Encoder(size, 16, width=0.125), Decoder(size, 16, 0.125)
+    dis = Discriminator(size, 0.125)
+    mu, logvar = enc(x)
+    assert mu.shape == logvar.shape == (2, 16)
+    out = dec(mu)
+    assert out.shape == x.shape and out.abs().max() <= 1
+    logits, feats = dis(x)
+    assert logits.shape == (2,)
+    side = size // 8  # Dis_l: after 3 stride-2 convs
+    assert feats.shape == (2, 32, side, side)
+    assert torch.equal(dis.dis_l(x), feats)
+
+
+def test_dis_l_is_the_4th_conv_before_bn_at_64():
+    dis = Discriminator(64)
+    x = torch.rand(2, 3, 64, 64)
+    _, feats = dis(x)
+    assert feats.shape == (2, 256, 8, 8)
+    h = dis.blocks[2](dis.blocks[1](dis.blocks[0](x)))
+    assert torch.allclose(feats, dis.blocks[3][0](h))
+    assert Discriminator(64, dis_layer=2)(x)[1].shape == (2, 128, 32, 32)
+    with pytest.raises(ValueError, match="dis_layer"):
+        Discriminator(64, dis_layer=5)
+
+
+def test_no_bias_before_batchnorm_and_momentum():
+    for net in (Encoder(32, 8, 0.125), Decoder(32, 8, 0.125), Discriminator(32, 0.125)):
+        mods = list(net.modules())
+        for a, b in zip(mods, mods[1:], strict=False):
+            if isinstance(b, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                assert b.momentum == 0.1
+                assert getattr(a, "bias", None) is None, f"{a} has a bias before {b}"
+
+
+def test_bad_image_size():
+    with pytest.raises(ValueError, match="image_size 48"):
+        Encoder(48)
+
+
+def test_conditional_nets_take_y():
+    y = torch.ones(2, 5)
+    enc, dec = Encoder(32, 8, 0.125, 64, cond_dim=5), Decoder(32, 8, 0.125, cond_dim=5)
+    dis = Discriminator(32, 0.125, cond_dim=5)
+    x = torch.rand(2, 3, 32, 32)
+    mu, _ = enc(x, y)
+    assert dec(mu, y).shape == x.shape and dis(x, y)[0].shape == (2,)
+    with pytest.raises(ValueError, match="pass y"):
+        enc(x)
+
+
+def test_prior_loss_is_the_kl_of_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(16, 10, generator=g), torch.randn(16, 10, generator=g)
+    q, p = Normal(mu, torch.exp(0.5 * logvar)), Normal(torch.zeros(10), torch.ones(10))
+    assert torch.allclose(prior_loss(mu, logvar), kl_divergence(q, p).sum(1).mean(), atol=1e-5)
+    assert prior_loss(torch.zeros(4, 3), torch.zeros(4, 3)) == 0
+
+
+def test_llike_loss_is_a_gaussian_nll():
+    g = torch.Generator().manual_seed(1)
+    x, r = torch.randn(4, 3, 5, 5, generator=g), torch.randn(4, 3, 5, 5, generator=g)
+    sigma = 0.3
+    nll = -Normal(r, sigma).log_prob(x).flatten(1).sum(1).mean()
+    const = 0.5 * 75 * math.log(2 * math.pi * sigma**2)
+    assert torch.allclose(llike_loss(x, r, sigma) + const, nll, atol=1e-4)
+    assert torch.allclose(llike_loss(x, r, reduction="mean"), llike_loss(x, r) / 75)
+
+
+def test_gan_loss_signs():
+    real, fake = torch.full((4,), 5.0), torch.full((4,), -5.0)
+    # A confident, correct Dis has a small L_GAN (the cross-entropy it minimises).
+    assert gan_loss(real, fake, fake) < 0.03
+    assert gan_loss(fake, real, real) > 14
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    want = bce(real, torch.ones(4)) + bce(fake, torch.zeros(4))
+    assert torch.allclose(gan_loss(real, None, fake), want)
+    assert torch.allclose(decoder_gan_loss(None, fake, "saturating"), -bce(fake, torch.zeros(4)))
+    assert torch.allclose(decoder_gan_loss(None, fake, "non_saturating"), bce(fake, torch.ones(4)))

@@ -12,6 +12,7 @@ book build) and written next to it as .ipynb with outputs, for nbval and for Col
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -29,7 +30,10 @@ def execute(py_path: Path, timeout: int) -> Path:
     nb = jupytext.read(py_path, fmt="py:percent")
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata.setdefault("jupytext", {})["formats"] = PAIRED_FORMATS
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        # Stable cell ids (nbformat draws random ones): regenerating leaves unchanged cells alone.
+        key = f"{i}:{cell.cell_type}:{cell.source}".encode()
+        cell.id = hashlib.sha1(key).hexdigest()[:8]
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     client = NotebookClient(

@@ -1,0 +1,159 @@
+"""Tests for the built-in SyntheticFaces data set (vaegan_lite.faces / vaegan_lite.data)."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vaegan_lite.data import ATTR_NAMES, SyntheticFaces
+from vaegan_lite.faces import HAIR_COLORS, render_faces
+
+
+@pytest.fixture(scope="module")
+def big():
+    """2,500 faces at 32x32 (images uint8, attrs) shared by the statistics tests."""
+    return SyntheticFaces(2500, image_size=32, seed=0).tensors(batch_size=500)
+
+
+def col(attrs, name):
+    return attrs[:, ATTR_NAMES.index(name)].bool()
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_shapes_dtypes_ranges(size):
+    ds = SyntheticFaces(5, image_size=size)
+    assert len(ds) == 5 and ds.image_size == size
+    x, a = ds[4]
+    assert x.shape == (3, size, size) and x.dtype == torch.float32
+    assert a.shape == (len(ATTR_NAMES),) and a.dtype == torch.float32
+    assert x.min() >= -1 and x.max() <= 1 and x.std() > 0.1
+    imgs, attrs = ds.render([0, 2, 4])
+    assert imgs.shape == (3, 3, size, size) and imgs.dtype == torch.uint8
+    assert attrs.shape == (3, len(ATTR_NAMES))
+
+
+def test_names():
+    ds = SyntheticFaces(1)
+    assert ds.attr_names == ATTR_NAMES and len(set(ATTR_NAMES)) == len(ATTR_NAMES) >= 12
+    celeba = {"Male", "Smiling", "Mouth_Slightly_Open", "Eyeglasses", "Bangs", "Mustache",
+              "No_Beard", "Wearing_Hat", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair",
+              "Pale_Skin", "Young", "Wearing_Lipstick", "Heavy_Makeup", "Wavy_Hair"}  # fmt: skip
+    assert set(ATTR_NAMES) <= celeba
+
+
+def test_determinism_and_independence_of_n():
+    a, b = SyntheticFaces(10, seed=3), SyntheticFaces(1000, seed=3)
+    for i in (0, 3, 9):
+        assert torch.equal(a[i][0], b[i][0]) and torch.equal(a[i][1], b[i][1])
+    assert torch.equal(a[3][0], a[3][0])
+    other = SyntheticFaces(10, seed=4)
+    assert not torch.equal(a[3][0], other[3][0])
+    assert not torch.equal(a[3][0], a[4][0])
+
+
+def test_render_agrees_with_getitem_and_batches():
+    ds = SyntheticFaces(300, image_size=64, seed=1)
+    imgs, attrs = ds.render(range(300))
+    for i in (0, 7, 150, 299):
+        x, a = ds[i]
+        assert torch.equal(x, imgs[i].float() / 127.5 - 1) and torch.equal(a, attrs[i])
+    part, _ = ds.render([299, 7, 150])
+    assert torch.equal(part, imgs[[299, 7, 150]])
+    full, full_attrs = ds.tensors(batch_size=77)
+    assert torch.equal(full, imgs) and torch.equal(full_attrs, attrs)
+
+
+def test_same_across_processes():
+    code = ("import torch; from vaegan_lite.faces import render_faces; torch.set_num_threads(1);"
+            "x, _ = render_faces(5, range(40, 60), 64); print(int(x.long().sum()), "
+            "int((x.long() * torch.arange(x.numel()).view(x.shape)).sum() % 1000003))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    x, _ = render_faces(5, range(40, 60), 64)
+    weights = torch.arange(x.numel()).view(x.shape)
+    here = f"{int(x.long().sum())} {int((x.long() * weights).sum() % 1000003)}"
+    assert out.stdout.strip() == here
+
+
+def test_bad_arguments():
+    for bad in (48, 0, "64", None):
+        with pytest.raises(ValueError, match="image_size"):
+            SyntheticFaces(4, image_size=bad)
+    for bad in (-1, 2.5):
+        with pytest.raises(ValueError, match="n must"):
+            SyntheticFaces(bad)
+    ds = SyntheticFaces(4)
+    for bad in (4, -1, 100):
+        with pytest.raises(IndexError):
+            ds[bad]
+    with pytest.raises(IndexError):
+        ds.render([0, 4])
+
+
+def test_attribute_frequencies(big):
+    _, attrs = big
+    assert set(attrs.unique().tolist()) <= {0.0, 1.0}
+    freq = dict(zip(ATTR_NAMES, attrs.mean(0).tolist(), strict=True))
+    for name, f in freq.items():
+        lo, hi = (0.6, 0.9) if name == "No_Beard" else (0.08, 0.65)
+        assert lo <= f <= hi, (name, f)
+
+
+def test_correlations(big):
+    _, a = big
+    male, young = col(a, "Male"), col(a, "Young")
+
+    def p(x, given):
+        return x[given].float().mean().item()
+
+    assert p(col(a, "Mustache"), male) > 5 * p(col(a, "Mustache"), ~male) + 0.1
+    assert p(~col(a, "No_Beard"), male) > 5 * p(~col(a, "No_Beard"), ~male) + 0.1
+    assert p(col(a, "Wearing_Lipstick"), ~male) > 5 * p(col(a, "Wearing_Lipstick"), male)
+    assert p(col(a, "Gray_Hair"), ~young) > 4 * p(col(a, "Gray_Hair"), young)
+    smile = col(a, "Smiling")
+    assert p(col(a, "Mouth_Slightly_Open"), smile) > 2 * p(col(a, "Mouth_Slightly_Open"), ~smile)
+    hair = torch.stack([col(a, n) for n in HAIR_COLORS], 1)
+    assert torch.equal(hair.sum(1), torch.ones(len(a), dtype=torch.long))
+
+
+def test_attributes_visible_to_a_linear_classifier(big):
+    """Ridge regression on 32x32 pixels predicts every attribute well above chance."""
+    imgs, attrs = big
+    x = imgs.reshape(len(imgs), -1).double() / 255
+    x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+    y = attrs.double() * 2 - 1
+    ntr = 2000
+    xtr, ytr, xte, yte = x[:ntr], y[:ntr], x[ntr:], y[ntr:]
+    w = torch.linalg.solve(xtr.T @ xtr + 30 * torch.eye(x.shape[1], dtype=x.dtype), xtr.T @ ytr)
+    pred = (xte @ w) > 0
+    truth = yte > 0
+    for k, name in enumerate(ATTR_NAMES):
+        t, pk = truth[:, k], pred[:, k]
+        balanced = 0.5 * (pk[t].float().mean() + (~pk[~t]).float().mean()).item()
+        assert balanced > 0.75, (name, balanced)
+
+
+def test_regions_change_where_expected(big):
+    """Mean image with vs without an attribute differs most in the expected box."""
+    imgs, a = big
+    x = imgs.float()
+    everyone = torch.ones(len(a), dtype=torch.bool)
+    male, makeup = col(a, "Male"), col(a, "Heavy_Makeup")
+    boxes = {  # name: (rows, cols of a 32x32 image, faces compared)
+        "Eyeglasses": (slice(12, 18), slice(8, 24), everyone),
+        "Bangs": (slice(8, 12), slice(10, 22), ~male),
+        "Smiling": (slice(20, 26), slice(12, 20), everyone),
+        "Mouth_Slightly_Open": (slice(21, 26), slice(13, 19), everyone),
+        "Wearing_Hat": (slice(0, 10), slice(8, 24), everyone),
+        "Mustache": (slice(18, 24), slice(10, 22), male),
+        "Wearing_Lipstick": (slice(20, 25), slice(12, 20), ~male & ~makeup),
+    }
+    for name, (rows, cols, given) in boxes.items():
+        m = col(a, name)
+        diff = (x[m & given].mean(0) - x[~m & given].mean(0)).abs().mean(0)  # [32, 32]
+        assert diff[rows, cols].mean() > 2 * diff.mean(), name
+
+
+def test_render_faces_empty_batch():
+    imgs, attrs = render_faces(0, [], 32)
+    assert imgs.shape == (0, 3, 32, 32) and attrs.shape == (0, len(ATTR_NAMES))

@@ -11,6 +11,7 @@ Bad input gets one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -155,8 +156,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     cfg = config_from_args(a)
     if (a.out / "last.pt").exists():
         from .checkpoint import read_checkpoint
+        from .train import check_resumable
 
-        done = int(read_checkpoint(a.out / "last.pt")["step"])
+        ckpt = read_checkpoint(a.out / "last.pt")
+        check_resumable(TrainConfig.from_dict(json.loads(ckpt["config"])), cfg, a.out / "last.pt")
+        done = int(ckpt["step"])
         if done >= cfg.steps:
             print(f"{a.out}/last.pt is already at step {done} (--steps {cfg.steps}): nothing to do")
             return 0

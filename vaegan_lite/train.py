@@ -36,6 +36,7 @@ class TrainConfig:
     step: StepConfig = field(default_factory=StepConfig)
     data: str = "synthetic"
     dataset_size: int = 20000
+    data_seed: int = 0  # which faces: the same for every training seed
     batch_size: int = 64
     steps: int = 1000
     lr: float = 3e-4
@@ -121,7 +122,7 @@ def load_training_data(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(uint8 images [N, C, H, W], float attributes [N, A]) for the run."""
     from .data import SyntheticFaces
 
-    ds = SyntheticFaces(cfg.dataset_size, image_size=cfg.model.image_size, seed=cfg.seed)
+    ds = SyntheticFaces(cfg.dataset_size, image_size=cfg.model.image_size, seed=cfg.data_seed)
     return ds.tensors()
 
 
@@ -159,13 +160,22 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out |= _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v}
+    return out
+
+
 def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path) -> None:
-    a, b = saved.to_dict(), new.to_dict()
-    diff = [k for k in a if k not in RESUMABLE and a[k] != b[k]]
+    """Refuse to resume a run with settings that would change its result."""
+    a, b = _flat(saved.to_dict()), _flat(new.to_dict())
+    diff = [k for k in a if k not in RESUMABLE and a[k] != b.get(k)]
     if diff:
         k = diff[0]
         raise ValueError(
-            f"{path} was trained with {k}={a[k]!r}, not {b[k]!r}: use another --out to start afresh"
+            f"{path} was trained with {k}={a[k]!r}, not {b.get(k)!r}: "
+            "use another --out to start afresh"
         )
 
 

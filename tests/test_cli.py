@@ -1,0 +1,131 @@
+"""The command line contract: train/sample for every model, exact resume, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from vaegan_lite import load_checkpoint
+from vaegan_lite.cli import main
+from vaegan_lite.models import MODELS
+
+TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "8",
+        "--dataset-size", "64", "--no-progress", "--log-every", "2"]  # fmt: skip
+
+
+def run_train(out, steps, *extra, model="vaegan"):
+    argv = ["train", "--model", model, "--data", "synthetic", "--steps", str(steps), "--seed", "3",
+            "--device", "cpu", "--out", str(out), *TINY, *extra]  # fmt: skip
+    return main(argv)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_trains_and_samples(tmp_path, model):
+    out = tmp_path / model
+    assert run_train(out, 3, model=model) == 0
+    for name in ("last.pt", "config.json", "samples.png"):
+        assert (out / name).stat().st_size > 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["model"]["model"] == model and cfg["steps"] == 3
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    assert ckpt["step"] == 3
+    png = tmp_path / "grid.png"
+    ckpt = str(out / "last.pt")
+    assert main(["sample", "--checkpoint", ckpt, "--n", "9", "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_is_bitwise_exact(tmp_path):
+    assert run_train(tmp_path / "a", 8) == 0
+    assert run_train(tmp_path / "b", 4) == 0
+    assert run_train(tmp_path / "b", 8) == 0
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 8
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for net in a["optim"]:
+        for i, state in a["optim"][net]["state"].items():
+            for k, v in state.items():
+                other = b["optim"][net]["state"][i][k]
+                assert torch.equal(torch.as_tensor(v), torch.as_tensor(other))
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    assert a["history"] == b["history"]
+
+
+def test_vae_disl_switches_from_gan_to_frozen_metric(tmp_path):
+    assert run_train(tmp_path / "d", 4, "--gan-steps", "2", model="vae_disl") == 0
+    h = torch.load(tmp_path / "d" / "last.pt", weights_only=True)["history"]
+    assert h["L_GAN"][0] == h["L_GAN"][0] and h["L_GAN"][1] != h["L_GAN"][1]  # then NaN
+    assert h["L_llike"][1] == h["L_llike"][1]
+
+
+def test_authors_variant_logs_skipped_updates(tmp_path, capsys):
+    assert run_train(tmp_path / "e", 4, "--authors") == 0
+    out = capsys.readouterr().out
+    assert "of updates skipped (margin trick)" in out
+    cfg = json.loads((tmp_path / "e" / "config.json").read_text())
+    assert cfg["step"]["equilibrium"] and not cfg["step"]["dis_sees_recon"]
+    assert cfg["step"]["w"] == 1e-6 and cfg["model"]["enc_fc_dim"] == 1024
+
+
+def test_python_api_loads_a_checkpoint(tmp_path):
+    assert run_train(tmp_path / "m", 2) == 0
+    model = load_checkpoint(tmp_path / "m" / "last.pt")
+    assert model.latent_dim == 16 and model.image_size == 32 and not model.training
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (2, 16)
+    assert model.decode(mu).shape == x.shape
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "vaegan_lite", *args],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["train", "--model", "vaegan2", "--steps", "1", "--out", "x"], "vaegan2"),
+        (["train", "--data", "imagenet", "--steps", "1", "--out", "x"], "imagenet"),
+        (["train", "--steps", "-3", "--out", "x"], "-3"),
+        (["train", "--image-size", "48", "--steps", "1", "--out", "x"], "48"),
+        (["sample", "--checkpoint", "missing.pt", "--out", "s.png"], "missing.pt"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
+    r = subprocess.run([sys.executable, "-m", "vaegan_lite", *args], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_wrong_image_size_and_changed_config_are_refused(tmp_path, capsys):
+    assert run_train(tmp_path / "r", 2) == 0
+    ckpt = tmp_path / "r" / "last.pt"
+    before = ckpt.read_bytes()
+    code = main(["sample", "--checkpoint", str(ckpt), "--image-size", "64", "--out",
+                 str(tmp_path / "s.png")])  # fmt: skip
+    assert code == 2 and "32x32" in capsys.readouterr().err
+    assert not (tmp_path / "s.png").exists()
+    # Resuming with another image size (or any setting that changes the result) is refused.
+    argv = ["train", "--model", "vaegan", "--steps", "4", "--seed", "3", "--device", "cpu",
+            "--out", str(tmp_path / "r"), *TINY]  # fmt: skip
+    argv[argv.index("--image-size") + 1] = "64"
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "image_size" in err[0]
+    assert ckpt.read_bytes() == before
+
+
+def test_not_a_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["sample", "--checkpoint", str(bad), "--out", str(tmp_path / "s.png")]) == 2
+    assert "bad.pt" in capsys.readouterr().err

@@ -90,3 +90,31 @@ def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, 
 
 def with_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
     return replace(cfg, steps=steps)
+
+
+TIMINGS = Path(__file__).resolve().parent.parent / "notebooks" / "timings.json"
+
+
+def running_box(chapter: str, timings: str | Path = TIMINGS):
+    """The chapter's "Running this chapter" box, from the measured times in notebooks/timings.json
+    (written by tools/time_chapters.py), so the numbers shown are the ones measured."""
+    import json
+
+    from IPython.display import Markdown
+
+    t = json.loads(Path(timings).read_text()).get(chapter, {}) if Path(timings).exists() else {}
+    machine = t.get("machine", "not measured yet")
+    rows = ["| preset | what it runs | time |", "|---|---|---|"]
+    for name, what in (("smoke", "seconds-long check runs (pytest --nbval)"),
+                       ("cpu", "synthetic faces, results that make the point"),
+                       ("gpu", "CelebA 64x64, paper settings")):  # fmt: skip
+        m = t.get(name)
+        shown = "not measured yet" if m is None else m if isinstance(m, str) else f"{m:.0f} s"
+        rows.append(f"| `{name}` | {what} | {shown} |")
+    text = "\n".join(
+        [":::{admonition} Running this chapter", ":class: tip",
+         "Choose the size with `VAEGAN_PRESET` (`smoke`, `cpu` or `gpu`) before starting the "
+         "kernel; the default is `gpu` when CUDA is available, else `cpu`.", "", *rows, "",
+         f"Measured on: {machine}.", ":::"]  # fmt: skip
+    )
+    return Markdown(text)

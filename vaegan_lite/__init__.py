@@ -3,6 +3,7 @@
 Larsen, Sonderby, Larochelle and Winther, ICML 2016.
 """
 
+# train() stays in vaegan_lite.train: exporting it here would shadow the module of that name.
 from .checkpoint import load_checkpoint
 from .losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
 from .models import (
@@ -16,7 +17,7 @@ from .models import (
 )
 from .nets import Decoder, Discriminator, Encoder
 from .presets import get_preset
-from .train import TrainConfig, train
+from .train import TrainConfig
 
 __version__ = "0.1.0"
 
@@ -38,5 +39,4 @@ __all__ = [
     "load_checkpoint",
     "make_optimizers",
     "prior_loss",
-    "train",
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .models import MODELS, ModelConfig, StepConfig
 from .nets import IMAGE_SIZES
-from .train import DATASETS, PRECISIONS, TrainConfig
+from .train import DATASETS, PRECISIONS, TrainConfig, TrainingDiverged
 
 
 class UsageError(Exception):
@@ -212,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # bad input (CheckpointError is one too)
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: the last completed step is saved; rerun to resume", file=sys.stderr)
         return 130

@@ -141,6 +141,11 @@ def discriminate(
     return list(zip(logits.split(n), feats.split(n), strict=True))
 
 
+def finite(*losses: torch.Tensor) -> bool:
+    """True when every loss is a finite number (one device sync for all of them)."""
+    return bool(torch.isfinite(torch.stack([x.detach().float() for x in losses])).all())
+
+
 def grads(
     loss: torch.Tensor, net: nn.Module, scaler: torch.amp.GradScaler | None = None
 ) -> list[torch.Tensor]:
@@ -226,6 +231,9 @@ def algorithm1_step(
             L_GAN = gan_loss(real, recon_seen, prior)
             L_GAN_dec = decoder_gan_loss(recon_seen, prior, cfg.gan_variant)
 
+    if not finite(L_prior, L_llike, *([L_GAN] if adversarial else [])):
+        return {"nonfinite": torch.ones(())}  # a diverged batch: nothing moves; train() decides
+
     # Update parameters according to gradients; every gradient is taken before any step.
     s = scaler
     g_enc = grads(L_prior + L_llike, enc, s)  # theta_Enc <- -grad(L_prior + L_llike)
@@ -276,6 +284,8 @@ def gan_step(
         (real, _), (prior, _) = discriminate(dis, [x, x_p], y, cfg.dis_batch)
         L_GAN = gan_loss(real, None, prior)
         L_GAN_dec = decoder_gan_loss(None, prior, cfg.gan_variant)
+    if not finite(L_GAN):
+        return {"nonfinite": torch.ones(())}
     g_dec = grads(L_GAN_dec, dec, scaler)  # theta_Gen <- -grad(-L_GAN)
     g_dis = grads(L_GAN, dis, scaler)  # theta_Dis <- -grad(L_GAN)
     apply_grads(dec, g_dec, opts["dec"], scaler)

@@ -13,6 +13,8 @@ import contextlib
 import dataclasses
 import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ class TrainConfig:
     compile: bool = False
     checkpoint_every: int = 0  # 0: only at the end
     log_every: int = 50
+    max_nonfinite: int = 20  # consecutive skipped (NaN/Inf) steps before training stops
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -78,7 +81,11 @@ class TrainConfig:
 
 
 # Settings that may change between a run and its resumption without changing the result.
-RESUMABLE = {"steps", "device", "checkpoint_every", "log_every", "compile"}
+RESUMABLE = {"steps", "device", "checkpoint_every", "log_every", "compile", "max_nonfinite"}
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive steps with a NaN or infinite loss."""
 
 
 @dataclass
@@ -245,33 +252,58 @@ def train(
     if out is not None:
         atomic_write_text(cfg.to_json() + "\n", out / "config.json")
     bar = _progress(start, cfg.steps, progress)
+    interrupt = _DeferredInterrupt()
     sums: dict[str, float] = {}
-    count = 0
+    count = bad_run = skipped = 0
     t0 = time.perf_counter()
-    for t in range(start, cfg.steps):
-        idx = sampler(t).to(images.device)
-        x = to_unit_range(images[idx].to(device, non_blocking=True))
-        if cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        y = attrs[idx.to(attrs.device)] if conditional else None
-        step_fn = spec.step(t, cfg.step)
-        stats = step_fn(model, x, opts, cfg.step, y=y, autocast=autocast, scaler=scaler)
-        for k, v in stats.items():
-            sums[k] = sums.get(k, 0.0) + v
-        count += 1
-        done = t + 1
-        if done % max(cfg.log_every, 1) == 0 or done == cfg.steps:
-            means = {k: float(v) / count for k, v in sums.items()}  # one device sync per log
-            _record(history, done, means)
-            sums, count = {}, 0
+    done = start
+    try:
+        for t in range(start, cfg.steps):
+            idx = sampler(t).to(images.device)
+            x = to_unit_range(images[idx].to(device, non_blocking=True))
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = attrs[idx.to(attrs.device)] if conditional else None
+            step_fn = spec.step(t, cfg.step)
+            buffers = [b.clone() for b in model.buffers()]  # BatchNorm statistics: a few KB
+            stats = step_fn(model, x, opts, cfg.step, y=y, autocast=autocast, scaler=scaler)
+            done = t + 1
+            if "nonfinite" in stats:
+                for b, saved in zip(model.buffers(), buffers, strict=True):
+                    b.copy_(saved)  # the bad batch's forward pass must not poison them either
+                skipped, bad_run = skipped + 1, bad_run + 1
+                if skipped == 1:
+                    _say(f"step {done}: non-finite loss, update skipped (said once)", bar)
+                if bad_run >= cfg.max_nonfinite:
+                    raise TrainingDiverged(
+                        f"training diverged: {bad_run} steps in a row had a NaN/Inf loss "
+                        f"(step {done}); lower --lr or use fp32. Last good state: {ckpt_path}"
+                    )
+            else:
+                bad_run = 0
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+            if count and (done % max(cfg.log_every, 1) == 0 or done == cfg.steps):
+                means = {k: float(v) / count for k, v in sums.items()}  # one sync per log
+                _record(history, done, means)
+                sums, count = {}, 0
+                if bar is not None:
+                    shown = {k: f"{v:.3g}" for k, v in _shown(means).items()}
+                    bar.set_postfix(shown, refresh=False)
+                if callback is not None:
+                    callback(done, model, history)
             if bar is not None:
-                bar.set_postfix({k: f"{v:.3g}" for k, v in _shown(means).items()}, refresh=False)
-            if callback is not None:
-                callback(done, model, history)
-        if bar is not None:
-            bar.update(1)
-        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
-            save(done)
+                bar.update(1)
+            if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+                save(done)
+            if interrupt.requested:  # Ctrl-C waits for the step to finish, so the save is exact
+                raise KeyboardInterrupt
+    except (KeyboardInterrupt, TrainingDiverged):
+        save(done)  # nothing is lost: rerun the same command to resume
+        raise
+    finally:
+        interrupt.restore()
     seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()
@@ -321,6 +353,33 @@ def _record(history: dict[str, list[float]], step: int, means: dict[str, float])
     for k in sorted((set(history) | set(means)) - {"step"}):
         column = history.setdefault(k, [])
         column += [math.nan] * (n - 1 - len(column)) + [means.get(k, math.nan)]
+
+
+class _DeferredInterrupt:
+    """Turn Ctrl-C into a flag the loop reads between steps (main thread only)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
+def _say(msg: str, bar) -> None:
+    if bar is not None:
+        bar.write(msg)
+    else:
+        print(msg)
 
 
 def _shown(means: dict[str, float]) -> dict[str, float]:

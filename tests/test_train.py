@@ -1,0 +1,65 @@
+"""The training loop's safety nets: NaN/Inf steps skipped, divergence stopped, Ctrl-C saved."""
+
+import os
+import signal
+
+import pytest
+import torch
+
+import vaegan_lite.train as T
+from vaegan_lite.models import ModelConfig
+from vaegan_lite.train import TrainConfig, TrainingDiverged, train
+
+
+def tiny(steps, **kw):
+    return TrainConfig(
+        model=ModelConfig(model="vaegan", image_size=32, width=0.125, latent_dim=8, enc_fc_dim=32),
+        steps=steps, batch_size=8, dataset_size=32, log_every=1, **kw,
+    )  # fmt: skip
+
+
+def poison(monkeypatch, bad_steps):
+    """Make the batches of the given (0-based) steps NaN, as a corrupt input would."""
+    real, calls = T.to_unit_range, {"n": 0}
+
+    def to_unit_range(images):
+        x = real(images)
+        if calls["n"] in bad_steps:
+            x = torch.full_like(x, float("nan"))
+        calls["n"] += 1
+        return x
+
+    monkeypatch.setattr(T, "to_unit_range", to_unit_range)
+
+
+def test_a_nan_batch_is_skipped_and_said_once(tmp_path, monkeypatch, capsys):
+    poison(monkeypatch, {2, 4})
+    r = train(tiny(6), tmp_path, progress=False)
+    assert capsys.readouterr().out.count("non-finite loss, update skipped") == 1
+    assert all(torch.isfinite(v.float()).all() for v in r.model.state_dict().values())
+    assert len(r.history["step"]) == 4  # the two skipped steps log nothing
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 6
+
+
+def test_repeated_divergence_stops_with_the_last_good_state_saved(tmp_path, monkeypatch):
+    poison(monkeypatch, set(range(3, 100)))
+    with pytest.raises(TrainingDiverged, match="3 steps in a row"):
+        train(tiny(50, max_nonfinite=3), tmp_path, progress=False)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["step"] == 6
+    assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())
+
+
+def test_ctrl_c_saves_the_finished_step_and_resume_is_exact(tmp_path):
+    def interrupt_at_3(step, model, history):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(6), tmp_path / "a", progress=False, callback=interrupt_at_3)
+    assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["step"] == 3
+    resumed = train(tiny(6), tmp_path / "a", progress=False)
+    straight = train(tiny(6), tmp_path / "b", progress=False)
+    want = straight.model.state_dict()
+    for k, a in resumed.model.state_dict().items():
+        assert torch.equal(a, want[k]), k

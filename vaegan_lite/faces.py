@@ -29,6 +29,8 @@ ATTR_NAMES = [
 ]  # fmt: skip
 HAIR_COLORS = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]  # exactly one per face
 IMAGE_SIZES = (32, 64, 128)
+# pose jitter limits (face coords -> image coords); drawing relies on them to crop work to boxes
+POSE = {"rot": 0.16, "tx": 0.07, "ty": 0.06, "scale": (0.92, 1.07), "yaw": 0.06}
 
 # -----------------------------------------------------------------------------
 # counter-based random numbers: uniform(seed, face index, column)
@@ -150,11 +152,11 @@ def sample_params(seed: int, indices) -> dict[str, torch.Tensor]:
     }  # fmt: skip
     p: dict[str, np.ndarray] = {}
     # --- pose: shift, scale, in-plane rotation, a little yaw (features slide sideways)
-    rot = r.sym(0.16)
+    rot = r.sym(POSE["rot"])
     p["cos"], p["sin"] = _cos_poly(rot), _sin_poly(rot)
-    p["tx"], p["ty"] = r.sym(0.07), r.sym(0.06)
-    p["scale"] = r.uniform(0.92, 1.07)
-    p["fx"] = r.sym(0.06)  # yaw: horizontal offset of eyes, nose, mouth
+    p["tx"], p["ty"] = r.sym(POSE["tx"]), r.sym(POSE["ty"])
+    p["scale"] = r.uniform(*POSE["scale"])
+    p["fx"] = r.sym(POSE["yaw"])  # yaw: horizontal offset of eyes, nose, mouth
     # --- head shape
     p["fw"] = 0.54 + 0.05 * male + r.sym(0.03)  # face half width
     p["fh"] = 0.80 + r.sym(0.03)  # face half height
@@ -195,7 +197,7 @@ def sample_params(seed: int, indices) -> dict[str, torch.Tensor]:
     p["open"] = np.where(mouth_open, np.where(smiling, 0.10, 0.07) + r.sym(0.015), 0.0)
     lip_nat = skin * np.array([0.82, 0.55, 0.55])
     p["lips"] = np.where(lipstick[:, None], _LIPSTICK[r.choice(3)], lip_nat)
-    p["lip_t"] = 0.030 + 0.010 * ~male + 0.008 * lipstick
+    p["lip_t"] = 0.030 + 0.008 * ~male + 0.018 * lipstick
     p["beard_a"] = beard * np.where(r.bern(0.25), 0.55, 0.92)  # stubble or full
     p["beard_top"] = r.uniform(0.22, 0.32)
     p["mustache"] = mustache.astype(np.float64)
@@ -275,13 +277,15 @@ def noise_banks(size: int) -> torch.Tensor:
 
 def _texture(bank: torch.Tensor, choice: torch.Tensor, size: int) -> torch.Tensor:
     """Per-face size x size window of noise tiles bank [K, 2S, 2S]; choice [B, 3] in [0, 1)."""
-    K, n = bank.shape[0], bank.shape[1]
-    tile = (choice[:, 0] * K).long().clamp(max=K - 1)
-    oy = (choice[:, 1] * size).long().clamp(max=size - 1)
-    ox = (choice[:, 2] * size).long().clamp(max=size - 1)
-    base = (tile * n + oy) * n + ox
-    offs = torch.arange(size).view(size, 1) * n + torch.arange(size).view(1, size)
-    return bank.reshape(-1)[base.view(-1, 1, 1) + offs]  # [B, S, S]
+    K = bank.shape[0]
+    tile = (choice[:, 0] * K).long().clamp(max=K - 1).tolist()
+    oy = (choice[:, 1] * size).long().clamp(max=size - 1).tolist()
+    ox = (choice[:, 2] * size).long().clamp(max=size - 1).tolist()
+    if not tile:
+        return bank.new_zeros(0, size, size)
+    # a loop over faces, not pixels: slicing windows is cheaper than an element-wise gather
+    windows = zip(tile, oy, ox, strict=True)
+    return torch.stack([bank[k, y : y + size, x : x + size] for k, y, x in windows])
 
 
 # -----------------------------------------------------------------------------
@@ -289,20 +293,18 @@ def _texture(bank: torch.Tensor, choice: torch.Tensor, size: int) -> torch.Tenso
 
 
 def _ellipse(u, v, cx, cy, a, b):
-    """Approximate signed distance to an axis-aligned ellipse (exact on the short axis)."""
+    """Signed distance to an axis-aligned ellipse, first order around its edge (no sqrt)."""
     du, dv = (u - cx) / a, (v - cy) / b
-    return (
-        (torch.sqrt(du * du + dv * dv) - 1) * torch.minimum(a, b)
-        if torch.is_tensor(a)
-        else (torch.sqrt(du * du + dv * dv) - 1) * min(a, b)
-    )
+    tensors = torch.is_tensor(a) or torch.is_tensor(b)
+    m = torch.minimum(torch.as_tensor(a), torch.as_tensor(b)) if tensors else min(a, b)
+    return (du * du + dv * dv - 1) * (m * 0.5)
 
 
 def _sinp(x: torch.Tensor) -> torch.Tensor:
     """A periodic parabola close to sin(x) (period 2 pi), from exact ops only."""
     t = x * (1 / (2 * np.pi))
     s = (t - torch.floor(t)) * 2 - 1  # [-1, 1)
-    return s * (s.abs() - 1) * 4 * -1
+    return s * (1 - s.abs()) * -4
 
 
 def _smooth01(x: torch.Tensor) -> torch.Tensor:
@@ -310,33 +312,73 @@ def _smooth01(x: torch.Tensor) -> torch.Tensor:
     return x * x * (3 - 2 * x)
 
 
-class _Canvas:
-    """RGB float image [B, 3, H, W] plus the face coordinates (u, v) of every pixel."""
+def _rgb(*c: float) -> torch.Tensor:
+    return torch.tensor(c, dtype=torch.float32).view(1, 3, 1, 1)
 
-    def __init__(self, p: dict[str, torch.Tensor], size: int):
-        self.size = size
-        g = (torch.arange(size, dtype=torch.float32) + 0.5) * (2 / size) - 1
-        X, Y = g.view(1, 1, size) - p["tx"], g.view(1, size, 1) - p["ty"]
-        inv = 1 / p["scale"]
-        # inverse pose: image coords -> face coords (x right, y down, face ~ [-0.6, 0.6] wide)
-        self.u = (X * p["cos"] + Y * p["sin"]) * inv
-        self.v = (Y * p["cos"] - X * p["sin"]) * inv
-        self.X, self.Y = X + p["tx"], Y + p["ty"]
-        self.inv_px = p["scale"] * (size / 2)  # face units -> pixels
-        self.px = 1 / self.inv_px
-        self.img = torch.zeros(len(p["tx"]), 3, size, size)
+
+class _Region:
+    """A rectangle of pixels of a batch of images, with the face coords (u, v) of each pixel.
+
+    Shapes are drawn only inside the region that can contain them (for every allowed pose), so
+    small features such as eyes cost a fraction of a full-frame layer.
+    """
+
+    def __init__(self, canvas: _Canvas, rows: slice, cols: slice):
+        self.canvas, self.rows, self.cols = canvas, rows, cols
+        self.u, self.v = canvas.u[:, rows, cols], canvas.v[:, rows, cols]
+        self.inv_px, self.px = canvas.inv_px, canvas.px
+
+    def crop(self, field: torch.Tensor) -> torch.Tensor:
+        """The part of a full-frame field [B, (C,) H, W] inside this region."""
+        return field[..., self.rows, self.cols]
 
     def cover(self, d: torch.Tensor, soft: float = 1.0) -> torch.Tensor:
         """Coverage in [0, 1] of the shape with signed distance d, edge ~`soft` pixels wide."""
-        return (0.5 - d * (self.inv_px / soft)).clamp_(0, 1)
+        return (0.5 - d * (self.inv_px * (1 / soft))).clamp_(0, 1)
 
     def paint(self, color: torch.Tensor, alpha: torch.Tensor) -> None:
-        """Composite colour [B, 3, 1|H, 1|W] over the image with coverage alpha [B, H, W]."""
-        self.img += (color - self.img) * alpha.unsqueeze(1)
+        """Composite colour [B|1, 3, 1|h, 1|w] over the image with coverage alpha [B, h, w]."""
+        self.crop(self.canvas.img).lerp_(color, alpha.unsqueeze(1))
 
     def thick(self, t: float) -> torch.Tensor:
         """Line half-thickness t (face units), at least ~0.6 px so thin lines survive at 32x32."""
         return torch.clamp(self.px * 0.6, min=t)
+
+
+class _Canvas(_Region):
+    """RGB float images [B, 3, S, S] and the face coordinates (u, v) of every pixel."""
+
+    def __init__(self, p: dict[str, torch.Tensor], size: int):
+        self.size = size
+        g = (torch.arange(size, dtype=torch.float32) + 0.5) * (2 / size) - 1
+        self.X, self.Y = g.view(1, 1, size), g.view(1, size, 1)
+        X, Y = self.X - p["tx"], self.Y - p["ty"]
+        inv = 1 / p["scale"]
+        # inverse pose: image coords -> face coords (x right, y down, face ~ [-0.6, 0.6] wide)
+        self.u = (X * p["cos"] + Y * p["sin"]) * inv
+        self.v = (Y * p["cos"] - X * p["sin"]) * inv
+        self.img = torch.zeros(len(p["tx"]), 3, size, size)
+        self.inv_px = p["scale"] * (size / 2)  # face units -> pixels
+        self.px = 1 / self.inv_px
+        super().__init__(self, slice(None), slice(None))
+
+    def region(self, u0: float, u1: float, v0: float, v1: float) -> _Region:
+        """Pixels that a shape inside the face-coords box [u0, u1] x [v0, v1] can touch."""
+        ts = np.array([-POSE["rot"], 0.0, POSE["rot"]])
+        ss = np.array(POSE["scale"])
+        uu, vv = np.array([u0, u1, u0, u1]), np.array([v0, v0, v1, v1])
+        c, s = np.cos(ts)[:, None, None], np.sin(ts)[:, None, None]
+        sc = ss[None, :, None]
+        x = sc * (c * uu - s * vv)
+        y = sc * (s * uu + c * vv)
+        S = self.size
+
+        def span(lo, hi, shift):  # image coords -> pixel index range, 2 px of margin
+            a = int(np.floor((lo - shift + 1) * S / 2 - 0.5)) - 2
+            b = int(np.ceil((hi + shift + 1) * S / 2 - 0.5)) + 3
+            return slice(min(max(a, 0), S), min(max(b, 0), S))
+
+        return _Region(self, span(y.min(), y.max(), POSE["ty"]), span(x.min(), x.max(), POSE["tx"]))
 
 
 # -----------------------------------------------------------------------------
@@ -350,170 +392,189 @@ def draw_faces(p: dict[str, torch.Tensor], size: int) -> torch.Tensor:
     banks = noise_banks(size)
     fine, strands, blobs = (_texture(banks[k], p[f"tex{k}"], size) for k in range(3))
     one = torch.ones(())
+    fw, fh, skin = p["fw"], p["fh"], p["skin"]
 
     # background: gradient, blotches or stripes between two colours, plus grain
     X, Y = c.X, c.Y
     grad = (X * p["bg_cx"] + Y * p["bg_cy"]) * 0.35 + 0.5
     stripe = _sinp((X * p["bg_cx"] - Y * p["bg_cy"]) * (p["bg_freq"] * np.pi)) * 0.5 + 0.5
     t = grad * p["bg_grad"] + (blobs * 0.3 + 0.5) * p["bg_blob"] + stripe * p["bg_stripe"]
-    t = t.clamp(0, 1).unsqueeze(1)
-    c.img = p["bg1"] + (p["bg2"] - p["bg1"]) * t + fine.unsqueeze(1) * 0.035
+    c.img = torch.lerp(p["bg1"], p["bg2"], t.clamp_(0, 1).unsqueeze(1))
+    c.img += fine.unsqueeze(1) * 0.035
 
     # hair colour field: strands (straight) or bands (wavy), sheen from the light
     au = (u - p["part"] * 0.3).abs()
-    wave = _sinp(v * 16 + _sinp(u * 9) * 2) * p["wavy"]
-    hshade = 1 + strands * 0.18 + wave * 0.22 + fine * 0.06 - au * 0.25
-    hshade = hshade + (0.12 - (v + 0.55 - au * 0.4).abs()).clamp(min=0) * 1.5  # sheen band
+    wave = _sinp(v * 14 + _sinp(u * 7) * 1.5) * p["wavy"]
+    hshade = 1 + strands * 0.18 + wave * 0.16 + fine * 0.06 - au * 0.25
+    hshade += (0.12 - (v + 0.55 - au * 0.4).abs()).clamp_(min=0) * 1.5  # sheen band
     hair = p["hair"] * hshade.unsqueeze(1) + (strands * 0.05 + wave * 0.04).unsqueeze(1)
 
     # back hair: a skull-sized cap, and for long hair a curtain down to the shoulders
-    fw, fh = p["fw"], p["fh"]
     skull = _ellipse(u, v, 0.0, -0.05, fw + p["volume"] + 0.04, 0.86 + p["volume"] * 0.5)
-    wob = _sinp(v * 17 + u * 3) * 0.025 * p["wavy"]
+    wob = _sinp(v * 17 + u * 3) * (0.025 * p["wavy"])
+    skull += wob
     width = fw + 0.12 + p["volume"] + (v.clamp(min=-0.1) * 0.12)
     curtain = torch.maximum(u.abs() - width + wob, v - p["hair_len"])
     curtain = torch.maximum(curtain, -0.1 - v)
-    back = torch.minimum(skull + wob, torch.where(p["long"] > 0, curtain, skull))
-    back = torch.maximum(back, v - torch.maximum(p["hair_len"], one * 0.05))
+    back = torch.minimum(skull, torch.where(p["long"] > 0, curtain, skull))
+    back = torch.maximum(back, v - torch.clamp(p["hair_len"], min=0.05))
     c.paint(hair * 0.85, c.cover(back))
 
     # neck and shoulders
-    skin = p["skin"]
-    neck = torch.maximum(u.abs() - fw * 0.45, 0.45 - v)
-    c.paint(skin * 0.78, c.cover(neck))
-    shoulders = _ellipse(u, v, 0.0, 1.55, 1.15 * one, 0.6 * one)
-    c.paint(p["shirt"] * (1 + fine * 0.04).unsqueeze(1), c.cover(shoulders))
-    collar = torch.maximum(v - 1.02 - (u.abs() - fw * 0.45) * 0.0, neck)
-    c.paint(skin * 0.7, c.cover(collar))
+    r = c.region(-1.3, 1.3, 0.4, 2.0)
+    neck = torch.maximum(r.u.abs() - fw * 0.45, 0.45 - r.v)
+    r.paint(skin * 0.78, r.cover(neck))
+    shoulders = _ellipse(r.u, r.v, 0.0, 1.55, 1.15, 0.6)
+    r.paint(p["shirt"] * (1 + r.crop(fine) * 0.04).unsqueeze(1), r.cover(shoulders))
+    collar = torch.maximum(r.v - 1.02, neck)
+    r.paint(skin * 0.7, r.cover(collar))
 
     # ears, then the face: an egg (narrower at the chin), shaded by the light and the rim
-    au_face = (u - p["fx"] * 0.3).abs()
-    ears = _ellipse(au_face, v, fw - 0.01, -0.06, 0.075 * one, 0.13 * one)
-    c.paint(skin * 0.88, c.cover(ears))
-    half_w = fw * (1 - p["taper"] * (v - 0.1).clamp(min=0))
-    du, dv = u / half_w, (v - 0.06) / fh
-    q = torch.sqrt(du * du + dv * dv)
-    face_d = (q - 1) * fw
-    shade = 1 + u * (p["light"] * 0.12) - (q - 0.6).clamp(min=0).square() * 0.7 + fine * 0.025
-    c.paint(skin * shade.unsqueeze(1), c.cover(face_d))
+    r = c.region(-0.85, 0.85, -0.25, 0.12)
+    au_face = (r.u - p["fx"] * 0.3).abs()
+    ears = _ellipse(au_face, r.v, fw - 0.01, -0.06, 0.075, 0.13)
+    r.paint(skin * 0.88, r.cover(ears))
+    r = c.region(-0.7, 0.7, -0.9, 0.95)
+    half_w = fw * (1 - p["taper"] * (r.v - 0.1).clamp(min=0))
+    du, dv = r.u / half_w, (r.v - 0.06) / fh
+    q2 = du * du + dv * dv
+    face_d = (q2 - 1) * (fw * 0.5)
+    shade = 1 + r.u * (p["light"] * 0.12) - (q2 - 0.4).clamp_(min=0).square_() * 0.45
+    shade += r.crop(fine) * 0.025
+    r.paint(skin * shade.unsqueeze(1), r.cover(face_d))
+    face_full = torch.full_like(u, 1.0)
+    face_full[:, r.rows, r.cols] = face_d  # beard needs the face outline
 
-    # features are symmetric about the (yawed) face centre line
-    cu = u - p["fx"]
-    acu = cu.abs()
     # age: forehead lines, eye bags, nose-to-mouth folds
-    old = p["old"]
-    t_line = c.thick(0.010)
-    fl = (v + 0.46 - cu * cu * 0.3 + 0.0).abs()
-    forehead = torch.maximum(torch.minimum(fl, (fl - 0.065).abs()) - t_line, acu - 0.24)
-    fold_u = 0.12 + (v - 0.18) * 0.45
-    folds = torch.maximum((acu - fold_u).abs() - t_line, (v - 0.33).abs() - 0.12)
-    bags = torch.maximum(_ellipse(acu, v, p["es"], p["ey"] + 0.045, p["ea"], p["eb"] + 0.02).abs()
-                         - t_line, p["ey"] + 0.05 - v)  # fmt: skip
-    wrinkles = torch.minimum(torch.minimum(forehead, folds), bags)
-    c.paint(skin * 0.62, c.cover(wrinkles) * (old * 0.65))
-
+    old = p["old"] * 0.65
+    r = c.region(-0.45, 0.45, -0.62, -0.3)
+    cu = r.u - p["fx"]
+    fl = (r.v + 0.46 - cu * cu * 0.3).abs()
+    forehead = torch.maximum(torch.minimum(fl, (fl - 0.065).abs()) - r.thick(0.01), cu.abs() - 0.24)
+    r.paint(skin * 0.62, r.cover(forehead) * old)
+    r = c.region(-0.55, 0.55, -0.15, 0.5)
+    acu = (r.u - p["fx"]).abs()
+    t_line = r.thick(0.010)
+    fold_u = 0.12 + (r.v - 0.18) * 0.45
+    folds = torch.maximum((acu - fold_u).abs() - t_line, (r.v - 0.33).abs() - 0.12)
+    bags = _ellipse(acu, r.v, p["es"], p["ey"] + 0.045, p["ea"], p["eb"] + 0.02).abs() - t_line
+    bags = torch.maximum(bags, p["ey"] + 0.05 - r.v)
+    r.paint(skin * 0.62, r.cover(torch.minimum(folds, bags)) * old)
     # makeup: blush on the cheeks
-    blush = _ellipse(acu, v, 0.30 * one, 0.17 * one, 0.12 * one, 0.075 * one)
-    rouge = torch.tensor([0.9, 0.35, 0.4]).view(1, 3, 1, 1)
-    c.paint(rouge, c.cover(blush, 5.0) * (p["makeup"] * 0.45))
+    blush = _ellipse(acu, r.v, 0.30, 0.17, 0.12, 0.075)
+    r.paint(_rgb(0.9, 0.35, 0.4), r.cover(blush, 5.0) * (p["makeup"] * 0.45))
 
     # beard over chin and jaw (hair texture), below a line that rises towards the ears
+    r = c.region(-0.7, 0.7, -0.2, 0.95)
+    cu = r.u - p["fx"]
     beard_top = p["beard_top"] - (cu / fw).square() * 0.42
-    beard = torch.maximum(face_d - 0.015, beard_top - v)
-    c.paint(p["facial_hair"] * (1 + strands * 0.2 + fine * 0.2).unsqueeze(1),
-            c.cover(beard, 1.5) * p["beard_a"])  # fmt: skip
+    beard = torch.maximum(r.crop(face_full) - 0.015, beard_top - r.v)
+    fur = (1 + r.crop(strands) * 0.2 + r.crop(fine) * 0.2).unsqueeze(1)
+    r.paint(p["facial_hair"] * fur, r.cover(beard, 1.5) * p["beard_a"])
 
-    # nose: a shadow on the side away from the light, nostrils, a tip highlight
+    # nose: a shadow on the side away from the light, nostrils
     ny = 0.15
-    side = cu + p["light"].sign() * 0.05
-    nshadow = _ellipse(side, v, 0.0, ny - 0.1, 0.028 * one, 0.12 * one)
-    c.paint(skin * 0.72, c.cover(nshadow, 3.0) * 0.8)
-    nostrils = _ellipse(acu, v, 0.045 * one, ny * one, 0.028 * one, 0.016 * one)
-    c.paint(skin * 0.45, c.cover(nostrils, 1.5))
+    r = c.region(-0.25, 0.25, -0.15, 0.25)
+    cu = r.u - p["fx"]
+    nshadow = _ellipse(cu + p["light"].sign() * 0.05, r.v, 0.0, ny - 0.1, 0.028, 0.12)
+    r.paint(skin * 0.72, r.cover(nshadow, 3.0) * 0.8)
+    nostrils = _ellipse(cu.abs(), r.v, 0.045, ny, 0.028, 0.016)
+    r.paint(skin * 0.45, r.cover(nostrils, 1.5))
 
     # mouth: curved lips; open mouths show a dark inside and (when smiling) teeth
-    mdu = cu
+    r = c.region(-0.4, 0.4, 0.18, 0.62)
+    mdu = r.u - p["fx"]
     mw, curv, o = p["mw"], p["curv"], p["open"]
-    prof = (1 - (mdu / mw).square()).clamp(min=0)
-    mdv = v - p["my"] + curv * mdu * mdu
+    prof = (1 - (mdu / mw).square()).clamp_(min=0)
+    mdv = r.v - p["my"] + curv * mdu * mdu
     h_in = o * 0.5 * prof
     inner_v = mdv - h_in  # centre of the opening sits below the lip line
-    lips = torch.maximum(inner_v.abs() - h_in - p["lip_t"] * torch.sqrt(prof) - 0.004,
-                         mdu.abs() - mw)  # fmt: skip
-    c.paint(p["lips"], c.cover(lips))
-    line = torch.maximum(mdv.abs() - c.thick(0.008), mdu.abs() - mw * 0.95)
-    c.paint(p["lips"] * 0.35, c.cover(line))
+    lips = inner_v.abs() - h_in - p["lip_t"] * torch.sqrt(prof) - 0.004
+    lips = torch.maximum(lips, mdu.abs() - mw)
+    r.paint(p["lips"], r.cover(lips))
+    line = torch.maximum(mdv.abs() - r.thick(0.008), mdu.abs() - mw * 0.95)
+    r.paint(p["lips"] * 0.35, r.cover(line))
     inner = torch.maximum(inner_v.abs() - h_in, mdu.abs() - mw * 0.9)
-    c.paint(torch.tensor([0.25, 0.05, 0.07]).view(1, 3, 1, 1), c.cover(inner))
+    r.paint(_rgb(0.25, 0.05, 0.07), r.cover(inner))
     teeth_h = torch.where(curv > 1.0, h_in * 0.9, h_in * 0.45)
-    teeth = torch.maximum(inner, mdv - teeth_h * 1.0 - h_in * 0.2)
-    c.paint(torch.tensor([0.95, 0.93, 0.88]).view(1, 3, 1, 1), c.cover(teeth) * (o > 0))
-
+    teeth = torch.maximum(inner, mdv - teeth_h - h_in * 0.2)
+    r.paint(_rgb(0.95, 0.93, 0.88), r.cover(teeth) * (o > 0))
     # mustache: a drooping band above the upper lip
-    mdv2 = v - p["my"] + 0.075 + mdu * mdu * 1.3
+    mdv2 = r.v - p["my"] + 0.075 + mdu * mdu * 1.3
     must = _ellipse(mdu, mdv2, 0.0, 0.0, mw * 1.05, 0.042 * one)
-    c.paint(p["facial_hair"] * (1 + strands * 0.2 + fine * 0.2).unsqueeze(1),
-            c.cover(must, 1.3) * p["mustache"])  # fmt: skip
+    fur = (1 + r.crop(strands) * 0.2 + r.crop(fine) * 0.2).unsqueeze(1)
+    r.paint(p["facial_hair"] * fur, r.cover(must, 1.3) * p["mustache"])
 
-    # eyes: makeup shadow, white, iris, pupil, lash line
+    # eyes: makeup shadow, white, iris, pupil, lash line; brows; eyeglasses
     es, ey, ea, eb = p["es"], p["ey"], p["ea"], p["eb"]
-    eshadow = _ellipse(acu, v, es, ey - 0.035, ea * 1.25, eb + 0.05)
-    c.paint(p["shadow"], c.cover(eshadow, 3.0) * (p["makeup"] * 0.7))
-    eye = _ellipse(acu, v, es, ey, ea, eb)
-    c.paint(torch.tensor([0.96, 0.96, 0.95]).view(1, 3, 1, 1), c.cover(eye))
+    r = c.region(-0.75, 0.75, -0.42, 0.08)
+    cu = r.u - p["fx"]
+    acu, rv = cu.abs(), r.v
+    eshadow = _ellipse(acu, rv, es, ey - 0.035, ea * 1.25, eb + 0.05)
+    r.paint(p["shadow"], r.cover(eshadow, 3.0) * (p["makeup"] * 0.7))
+    eye = _ellipse(acu, rv, es, ey, ea, eb)
+    r.paint(_rgb(0.96, 0.96, 0.95), r.cover(eye))
     gu = (cu - p["gaze"]).abs()
-    iris = torch.maximum(_ellipse(gu, v, es, ey, ea * 0.5, ea * 0.5), eye)
-    c.paint(p["iris"], c.cover(iris))
-    pupil = _ellipse(gu, v, es, ey, ea * 0.22, ea * 0.22)
-    c.paint(torch.zeros(1, 3, 1, 1), c.cover(pupil))
-    lash_t = c.thick(0.012) + p["makeup"] * 0.012
-    lash = torch.maximum(eye.abs() - lash_t, v - ey + eb * 0.2)
-    c.paint(torch.full((1, 3, 1, 1), 0.08), c.cover(lash))
-
-    # brows: arched bands
+    iris = torch.maximum(_ellipse(gu, rv, es, ey, ea * 0.5, ea * 0.5), eye)
+    r.paint(p["iris"], r.cover(iris))
+    pupil = _ellipse(gu, rv, es, ey, ea * 0.22, ea * 0.22)
+    r.paint(_rgb(0.0, 0.0, 0.0), r.cover(pupil))
+    lash = torch.maximum(eye.abs() - (r.thick(0.012) + p["makeup"] * 0.012), rv - ey + eb * 0.2)
+    r.paint(_rgb(0.08, 0.08, 0.08), r.cover(lash))
     bu = acu - es - 0.01
-    bdv = v - p["brow_y"] - bu * bu * 1.2
+    bdv = rv - p["brow_y"] - bu * bu * 1.2
     brows = _ellipse(bu, bdv, 0.0, 0.0, ea * 1.25, p["brow_t"])
-    c.paint(p["brow"], c.cover(brows))
-
+    r.paint(p["brow"], r.cover(brows))
     # eyeglasses: round or rectangular rims, bridge, arms; sometimes dark sunglasses
     g = p["glasses"]
-    gx, gy = (acu - es) / (ea * 1.45), (v - ey - 0.01) / (eb + 0.06)
+    gb = eb + 0.06
+    gx, gy = (acu - es) / (ea * 1.45), (rv - ey - 0.01) / gb
     gx2, gy2 = gx * gx, gy * gy
-    q_round = torch.sqrt(gx2 + gy2)
-    q_rect = torch.sqrt(torch.sqrt(gx2 * gx2 + gy2 * gy2))
-    lens = (torch.where(p["g_rect"] > 0, q_rect, q_round) - 1) * (eb + 0.06)
-    c.paint(torch.full((1, 3, 1, 1), 0.04), c.cover(lens) * (p["g_sun"] * 0.88))
-    c.paint(torch.ones(1, 3, 1, 1), c.cover(lens) * ((g - p["g_sun"]) * 0.10))
-    t_rim = c.thick(0.016)
+    lens = torch.where(p["g_rect"] > 0, (gx2 * gx2 + gy2 * gy2 - 1) * 0.25, (gx2 + gy2 - 1) * 0.5)
+    lens *= gb
+    r.paint(_rgb(0.04, 0.04, 0.04), r.cover(lens) * (p["g_sun"] * 0.88))
+    r.paint(_rgb(1.0, 1.0, 1.0), r.cover(lens) * ((g - p["g_sun"]) * 0.10))
+    t_rim = r.thick(0.016)
     rims = lens.abs() - t_rim
-    bridge = torch.maximum((v - ey + 0.02).abs() - t_rim, acu - es + ea * 1.2)
-    arms = torch.maximum((v - ey + 0.03).abs() - t_rim, (acu - fw - 0.02).clamp(min=0)
-                         - (acu - es - ea * 1.3).clamp(max=0))  # fmt: skip
+    bridge = torch.maximum((rv - ey + 0.02).abs() - t_rim, acu - es + ea * 1.2)
+    arms = (acu - fw - 0.02).clamp(min=0) - (acu - es - ea * 1.3).clamp(max=0)
+    arms = torch.maximum((rv - ey + 0.03).abs() - t_rim, arms)
     frame = torch.minimum(torch.minimum(rims, bridge), arms)
-    c.paint(p["frame"], c.cover(frame) * g)
+    r.paint(p["frame"], r.cover(frame) * g)
 
     # front hair: the part of the skull above the hairline (bangs: low, with a jagged fringe)
-    hu = (u - p["part"] * 0.5).abs()
-    temple = _smooth01((u.abs() - fw * 0.55) / (fw * 0.4))
-    fringe = (_sinp(u * 38) * 0.5 + 0.5) * 0.035 * (p["hairline"] > -0.45)
+    r = c.region(-1.1, 1.1, -1.2, 0.75)
+    ru, rv = r.u, r.v
+    hu = (ru - p["part"] * 0.5).abs()
+    temple = _smooth01((ru.abs() - fw * 0.55) / (fw * 0.4))
+    fringe = (_sinp(ru * 38) * 0.5 + 0.5) * (0.035 * (p["hairline"] > -0.45))
     hl = p["hairline"] + hu * hu * 0.25 + fringe + (p["temple"] - p["hairline"]) * temple
-    front = torch.maximum(skull + wob, v - hl)
-    c.paint(hair, c.cover(front))
+    front = torch.maximum(r.crop(skull), rv - hl)
+    r.paint(r.crop(hair), r.cover(front))
 
     # hat: a crown over the head, a brim or a folded band at the forehead
     hy = p["hat_y"]
-    crown = torch.maximum(_ellipse(u, v, 0.0, hy, fw + 0.12, 0.62 + one * 0.0), v - hy)
-    hat_rgb = p["hat_rgb"] * (1 + fine * 0.06 + u * 0.15).unsqueeze(1)
-    c.paint(hat_rgb, c.cover(crown) * p["hat"])
+    r = c.region(-1.2, 1.2, -1.8, -0.3)
+    crown = torch.maximum(_ellipse(r.u, r.v, 0.0, hy, fw + 0.12, 0.62 * one), r.v - hy)
+    hat_rgb = p["hat_rgb"] * (1 + r.crop(fine) * 0.06 + r.u * 0.15).unsqueeze(1)
+    r.paint(hat_rgb, r.cover(crown) * p["hat"])
     band_w = torch.where(p["brim"] > 0, fw + 0.28, fw + 0.13)
-    band = torch.maximum((v - hy + 0.01).abs() - 0.06, u.abs() - band_w)
-    c.paint(hat_rgb * 0.75, c.cover(band) * p["hat"])
+    band = torch.maximum((r.v - hy + 0.01).abs() - 0.06, r.u.abs() - band_w)
+    r.paint(hat_rgb * 0.75, r.cover(band) * p["hat"])
 
     return (c.img * 255 + 0.5).floor_().clamp_(0, 255).to(torch.uint8)
 
 
+RENDER_CHUNK = 64  # faces drawn at once: small enough that the working set stays in cache
+
+
 def render_faces(seed: int, indices, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images [B, 3, size, size] and float32 attrs [B, A] of faces `indices`."""
-    p = sample_params(seed, indices)
-    return draw_faces(p, size), p["attrs"]
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    images = torch.empty(len(idx), 3, size, size, dtype=torch.uint8)
+    attrs = torch.empty(len(idx), len(ATTR_NAMES))
+    for start in range(0, len(idx), RENDER_CHUNK):
+        p = sample_params(seed, idx[start : start + RENDER_CHUNK])
+        images[start : start + RENDER_CHUNK] = draw_faces(p, size)
+        attrs[start : start + RENDER_CHUNK] = p["attrs"]
+    return images, attrs

@@ -18,8 +18,6 @@ from typing import Any
 
 import torch
 
-from .models import VAEGAN
-
 FORMAT = "vaegan-lite/1"
 
 
@@ -65,13 +63,13 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> VAEGAN:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
     """The trained model of a checkpoint, in eval mode, with ``.train_config`` and ``.step``."""
-    from .train import TrainConfig  # train imports this module
+    from .train import TrainConfig, model_spec  # train imports this module
 
     ckpt = read_checkpoint(path, map_location)
     cfg = TrainConfig.from_dict(json.loads(ckpt["config"]))
-    model = VAEGAN(cfg.model)
+    model = model_spec(cfg.model.model).build(cfg.model)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:

@@ -16,9 +16,9 @@ import math
 import sys
 from pathlib import Path
 
-from .models import MODELS, ModelConfig, StepConfig
+from .models import ModelConfig, StepConfig
 from .nets import IMAGE_SIZES
-from .train import DATASETS, PRECISIONS, TrainConfig, TrainingDiverged
+from .train import DATASETS, PRECISIONS, TrainConfig, TrainingDiverged, model_specs
 
 
 class UsageError(Exception):
@@ -60,7 +60,7 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     t = sub.add_parser("train", help="train one of the five models")
-    t.add_argument("--model", choices=MODELS, default="vaegan")
+    t.add_argument("--model", choices=tuple(model_specs()), default="vaegan")
     t.add_argument("--data", choices=DATASETS, default="synthetic")
     t.add_argument("--image-size", type=_image_size, default=64)
     t.add_argument("--batch-size", type=_pos_int, default=64)

@@ -24,9 +24,23 @@ from typing import Any
 import torch
 
 from .checkpoint import FORMAT, atomic_save, atomic_write_text, read_checkpoint
-from .models import MODEL_SPECS, VAEGAN, ModelConfig, StepConfig, make_optimizers
+from .models import MODEL_SPECS, VAEGAN, ModelConfig, ModelSpec, StepConfig, make_optimizers
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def model_specs() -> dict[str, ModelSpec]:
+    """Every model the trainer knows: the five of the paper, then AVAE and BiGAN (ICPR 2020)."""
+    from . import avae
+
+    return {**MODEL_SPECS, **avae.MODEL_SPECS}
+
+
+def model_spec(name: str) -> ModelSpec:
+    specs = model_specs()
+    if name not in specs:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(specs)}")
+    return specs[name]
 DATASETS = ("synthetic",)
 
 
@@ -59,6 +73,7 @@ class TrainConfig:
             raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
         if self.data not in DATASETS:
             raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
+        model_spec(self.model.model)
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
         if self.dataset_size < self.batch_size:
@@ -201,9 +216,9 @@ def train(
     ckpt_path = out / "last.pt" if out is not None else None
 
     torch.manual_seed(cfg.seed)
-    model = VAEGAN(cfg.model)
-    spec = MODEL_SPECS[cfg.model.model]
-    opts = make_optimizers(model, cfg.lr, cfg.rms_alpha)
+    spec = model_spec(cfg.model.model)
+    model = spec.build(cfg.model)
+    opts = make_optimizers(model, spec.networks, cfg.lr, cfg.rms_alpha)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     history: dict[str, list[float]] = {}
     start = 0

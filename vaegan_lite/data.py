@@ -55,3 +55,12 @@ class SyntheticFaces(Dataset):
 
     def __repr__(self) -> str:
         return f"SyntheticFaces(n={self.n}, image_size={self.image_size}, seed={self.seed})"
+
+
+DATASETS = ("synthetic",)
+
+
+def training_tensors(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images [N, C, H, W], float attributes [N, A]) for a TrainConfig's training run."""
+    ds = SyntheticFaces(cfg.dataset_size, image_size=cfg.model.image_size, seed=cfg.data_seed)
+    return ds.tensors()

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from .checkpoint import FORMAT, atomic_save, atomic_write_text, read_checkpoint
+from .data import DATASETS
 from .models import MODEL_SPECS, VAEGAN, ModelConfig, ModelSpec, StepConfig, make_optimizers
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -41,7 +42,6 @@ def model_spec(name: str) -> ModelSpec:
     if name not in specs:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(specs)}")
     return specs[name]
-DATASETS = ("synthetic",)
 
 
 @dataclass
@@ -51,6 +51,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     step: StepConfig = field(default_factory=StepConfig)
     data: str = "synthetic"
+    data_root: str | None = None  # folder of a real data set (see data.py)
     dataset_size: int = 20000
     data_seed: int = 0  # which faces: the same for every training seed
     batch_size: int = 64
@@ -142,10 +143,9 @@ def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractCon
 
 def load_training_data(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(uint8 images [N, C, H, W], float attributes [N, A]) for the run."""
-    from .data import SyntheticFaces
+    from .data import training_tensors
 
-    ds = SyntheticFaces(cfg.dataset_size, image_size=cfg.model.image_size, seed=cfg.data_seed)
-    return ds.tensors()
+    return training_tensors(cfg)
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:

@@ -25,9 +25,6 @@ from .train import TrainConfig, Trained, to_unit_range, train
 
 DRIVE = Path("/content/drive/MyDrive")
 
-# Loss settings the chapters use for each model at the synthetic-faces presets (tuned on them).
-STEP_DEFAULTS: dict[str, dict] = {}
-
 
 def runs_dir(preset: Preset) -> Path:
     """Where chapters keep their runs: $VAEGAN_RUNS; Google Drive on Colab when it is mounted
@@ -49,7 +46,7 @@ def config_for(preset: Preset, model: str, **overrides) -> TrainConfig:
     """
     model_kw = {"model": model, "image_size": preset.image_size, "width": preset.width,
                 "latent_dim": preset.latent_dim}  # fmt: skip
-    step_kw = dict(STEP_DEFAULTS.get(model, {}))
+    step_kw: dict = {"gamma": preset.gamma}
     if model == "vae_disl":
         step_kw["disl_pretrain_steps"] = preset.gan_steps
     train_kw = {

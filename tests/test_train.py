@@ -63,3 +63,11 @@ def test_ctrl_c_saves_the_finished_step_and_resume_is_exact(tmp_path):
     want = straight.model.state_dict()
     for k, a in resumed.model.state_dict().items():
         assert torch.equal(a, want[k]), k
+
+
+def test_training_is_deterministic_in_the_seed():
+    a = train(tiny(3), None, progress=False).model.state_dict()
+    b = train(tiny(3), None, progress=False).model.state_dict()
+    c = train(tiny(3, seed=1), None, progress=False).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)

@@ -20,6 +20,8 @@ from .models import ModelConfig, StepConfig
 from .nets import IMAGE_SIZES
 from .train import DATASETS, PRECISIONS, TrainConfig, TrainingDiverged, model_specs
 
+DEFAULT_SIZES = {"synthetic": 20000}  # --dataset-size when not given; real data: 0 = all
+
 
 class UsageError(Exception):
     pass
@@ -62,6 +64,9 @@ def build_parser() -> Parser:
     t = sub.add_parser("train", help="train one of the five models")
     t.add_argument("--model", choices=tuple(model_specs()), default="vaegan")
     t.add_argument("--data", choices=DATASETS, default="synthetic")
+    t.add_argument("--data-root", type=Path, default=None,
+                   help="folder of a real data set (default $VAEGAN_DATA or ./data)")  # fmt: skip
+    t.add_argument("--download", action="store_true", help="fetch --data with torchvision first")
     t.add_argument("--image-size", type=_image_size, default=64)
     t.add_argument("--batch-size", type=_pos_int, default=64)
     t.add_argument("--steps", type=_nonneg_int, required=True)
@@ -70,6 +75,7 @@ def build_parser() -> Parser:
     t.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
     g = t.add_argument_group("networks (Table 1)")
     g.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = Table 1)")
+    g.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1: grayscale nets")
     g.add_argument("--latent-dim", type=_pos_int, default=128)
     g.add_argument("--enc-fc-dim", type=_pos_int, default=2048, help="2048 paper, 1024 authors")
     g.add_argument("--dis-layer", type=_pos_int, default=4, help="l of Dis_l, in conv layers")
@@ -92,7 +98,9 @@ def build_parser() -> Parser:
     )
     g = t.add_argument_group("optimisation and engineering")
     g.add_argument("--lr", type=float, default=3e-4)
-    g.add_argument("--dataset-size", type=_pos_int, default=20000, help="synthetic faces drawn")
+    g.add_argument("--dataset-size", type=_nonneg_int, default=None,
+                   help="synthetic faces drawn (default 20000); real data: the first N "
+                   "training images (default 0: all)")  # fmt: skip
     g.add_argument("--precision", choices=PRECISIONS, default="fp32")
     g.add_argument("--channels-last", action="store_true")
     g.add_argument("--compile", action="store_true", help="torch.compile the three networks")
@@ -114,6 +122,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     model = ModelConfig(
         model=a.model,
         image_size=a.image_size,
+        channels=a.channels,
         latent_dim=a.latent_dim,
         width=a.width,
         enc_fc_dim=1024 if a.authors else a.enc_fc_dim,
@@ -134,7 +143,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         model=model,
         step=step,
         data=a.data,
-        dataset_size=a.dataset_size,
+        data_root=str(a.data_root) if a.data_root is not None else None,
+        dataset_size=a.dataset_size if a.dataset_size is not None else DEFAULT_SIZES.get(a.data, 0),
         batch_size=a.batch_size,
         steps=a.steps,
         lr=a.lr,
@@ -154,6 +164,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.out.exists() and not a.out.is_dir():
         raise ValueError(f"--out {a.out} exists and is not a folder")
     cfg = config_from_args(a)
+    if a.download:
+        from .data import download_data
+
+        download_data(cfg.data, cfg.data_root)
     if (a.out / "last.pt").exists():
         from .checkpoint import read_checkpoint
         from .train import check_resumable

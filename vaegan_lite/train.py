@@ -77,7 +77,9 @@ class TrainConfig:
         model_spec(self.model.model)
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
-        if self.dataset_size < self.batch_size:
+        # Real data sets: dataset_size 0 is the whole training split (checked when it is loaded).
+        real_all = self.data != "synthetic" and self.dataset_size == 0
+        if not real_all and self.dataset_size < self.batch_size:
             raise ValueError(
                 f"dataset size {self.dataset_size} is smaller than the batch size {self.batch_size}"
             )
@@ -97,7 +99,9 @@ class TrainConfig:
 
 
 # Settings that may change between a run and its resumption without changing the result.
-RESUMABLE = {"steps", "device", "checkpoint_every", "log_every", "compile", "max_nonfinite"}
+# data_root: the same files moved elsewhere (e.g. from Google Drive to the local disk).
+RESUMABLE = {"steps", "device", "checkpoint_every", "log_every", "compile", "max_nonfinite",
+             "data_root"}  # fmt: skip
 
 
 class TrainingDiverged(RuntimeError):
@@ -141,11 +145,13 @@ def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractCon
     return torch.autocast(device.type, dtype=dtype)
 
 
-def load_training_data(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 images [N, C, H, W], float attributes [N, A]) for the run."""
+def load_training_data(
+    cfg: TrainConfig, progress: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images [N, C, H, W], float attributes [N, A]) for the run (real sets: cached)."""
     from .data import training_tensors
 
-    return training_tensors(cfg)
+    return training_tensors(cfg, progress=progress)
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -242,7 +248,7 @@ def train(
             net.compile()  # keeps state_dict keys, unlike torch.compile(net)
     model.train()
 
-    images, attrs = data if data is not None else load_training_data(cfg)
+    images, attrs = data if data is not None else load_training_data(cfg, progress)
     images, attrs = _place(images, device), attrs.to(device)
     sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed)
     autocast = autocast_for(precision, device)

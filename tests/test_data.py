@@ -1,0 +1,471 @@
+"""Real data sets offline: a tiny CelebA-layout folder, folders of images, torchvision's formats on
+fake files, the cache, and every bad input with its documented behaviour."""
+
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import vaegan_lite.data as D
+from vaegan_lite.cli import main
+from vaegan_lite.data import DataError, load_split
+from vaegan_lite.models import ModelConfig
+from vaegan_lite.train import TrainConfig
+
+N = 12  # fake CelebA: 8 train, 2 valid, 2 test
+TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "4",
+        "--device", "cpu", "--no-progress", "--log-every", "1"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # a busy 2-core machine; also keeps results independent of it
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def celeba_master(tmp_path_factory):
+    root = tmp_path_factory.mktemp("celeba_master")
+    D.write_fake_celeba(root, N)
+    return root
+
+
+@pytest.fixture
+def celeba(celeba_master, tmp_path):
+    """A fresh copy (tests break it), without the master's cache."""
+    root = tmp_path / "data"
+    shutil.copytree(celeba_master, root, ignore=shutil.ignore_patterns(".vaegan_cache"))
+    return root
+
+
+def caches(root):
+    d = root / ".vaegan_cache"
+    return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def count_decodes(monkeypatch):
+    calls = {"n": 0}
+    real = D._open_rgb
+
+    def counting(path):
+        calls["n"] += 1
+        return real(path)
+
+    monkeypatch.setattr(D, "_open_rgb", counting)
+    return calls
+
+
+# -----------------------------------------------------------------------------
+# CelebA
+
+
+def test_celeba_folder_trains_through_the_cli(celeba, tmp_path):
+    out = tmp_path / "run"
+    argv = ["train", "--data", "celeba", "--data-root", str(celeba), "--steps", "2",
+            "--out", str(out), *TINY]  # fmt: skip
+    assert main(argv) == 0
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    assert ckpt["step"] == 2
+    cfg = json.loads(ckpt["config"])
+    assert cfg["data"] == "celeba" and cfg["data_root"] == str(celeba) and cfg["dataset_size"] == 0
+    # The same files elsewhere resume the run (data_root may change, nothing else).
+    moved = tmp_path / "moved"
+    shutil.copytree(celeba, moved)
+    argv[argv.index(str(celeba))] = str(moved)
+    argv[argv.index("2")] = "3"
+    assert main(argv) == 0
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 3
+
+
+def test_celeba_splits_attributes_and_the_authors_crop(celeba_master):
+    sets = {s: load_split("celeba", celeba_master, s, 32, progress=False)
+            for s in ("train", "valid", "test", "all")}  # fmt: skip
+    assert [len(s.images) for s in sets.values()] == [8, 2, 2, 12]
+    everything = sets["all"]
+    assert everything.images.dtype == torch.uint8 and everything.images.shape == (N, 3, 32, 32)
+    assert everything.attr_names == D.CELEBA_ATTRS and everything.attrs.shape == (N, 40)
+    assert torch.equal(torch.cat([sets[s].images for s in ("train", "valid", "test")]),
+                       everything.images)  # fmt: skip
+    faces, attrs = D.SyntheticFaces(N, 128).tensors()
+    for j, name in enumerate(D.ATTR_NAMES):
+        assert torch.equal(everything.attrs[:, D.CELEBA_ATTRS.index(name)], attrs[:, j]), name
+    assert everything.attrs[:, D.CELEBA_ATTRS.index("Attractive")].sum() == 0  # -1 in the file
+    # The faces were pasted into the crop box: cropping, blurring and resizing gets them back.
+    want = F.interpolate(faces.float(), size=(32, 32), mode="bicubic", antialias=True)
+    assert (everything.images.float() - want).abs().mean() < 8
+    off = F.interpolate(faces.float()[..., 16:, :], size=(32, 32), mode="bicubic", antialias=True)
+    assert (everything.images.float() - off).abs().mean() > 12  # a misplaced crop would be far
+
+
+def test_kaggle_layout_is_read_as_it_is(celeba_master, tmp_path):
+    D.write_fake_celeba(tmp_path, N, kaggle=True)
+    assert (tmp_path / "celeba" / "img_align_celeba" / "img_align_celeba" / "000001.jpg").is_file()
+    a = load_split("celeba", tmp_path, "test", 32, progress=False)
+    b = load_split("celeba", celeba_master, "test", 32, progress=False)
+    assert torch.equal(a.images, b.images) and torch.equal(a.attrs, b.attrs)
+    assert a.attr_names == b.attr_names
+
+
+def test_cache_is_reused_and_rebuilt_when_settings_or_files_change(celeba, monkeypatch):
+    calls = count_decodes(monkeypatch)
+    first = load_split("celeba", celeba, "train", 32, progress=False)
+    assert calls["n"] == 8 and len(caches(celeba)) == 1
+    again = load_split("celeba", celeba, "train", 32, progress=False)
+    assert calls["n"] == 8 and torch.equal(first.images, again.images)  # read back, not decoded
+    assert load_split("celeba", celeba, "train", 64, progress=False).images.shape[-1] == 64
+    assert calls["n"] == 16 and len(caches(celeba)) == 2  # another size: another cache
+    gray = load_split("celeba", celeba, "train", 32, channels=1, progress=False)
+    assert gray.images.shape == (8, 1, 32, 32) and calls["n"] == 24
+    # A replaced image (another size in bytes) rebuilds the cache of the sets that use it.
+    img = celeba / "celeba" / "img_align_celeba" / "000001.jpg"
+    Image.open(img).save(img, quality=60)
+    load_split("celeba", celeba, "train", 32, progress=False)
+    assert calls["n"] == 32 and len(caches(celeba)) == 4
+    assert not any(name.startswith(".tmp") for name in caches(celeba))
+    meta = json.loads((celeba / ".vaegan_cache" / caches(celeba)[0] / "meta.json").read_text())
+    assert meta["prep_version"] == D.PREP_VERSION and meta["skipped"] == []
+
+
+def test_a_crash_while_caching_leaves_nothing_that_is_read_later(celeba, monkeypatch):
+    real, calls = D._open_rgb, {"n": 0}
+
+    def dies_on_the_fifth(path):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(path)
+
+    monkeypatch.setattr(D, "_open_rgb", dies_on_the_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        load_split("celeba", celeba, "train", 32, progress=False)
+    assert caches(celeba) == []  # neither a cache nor its temporary folder
+    # A build whose process was killed leaves a temporary folder: never read, removed later.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    stale = celeba / ".vaegan_cache" / f".tmp-{dead.stdout.strip()}-x"
+    stale.mkdir(parents=True)
+    np.save(stale / "images.npy", np.zeros((1, 3, 32, 32), np.uint8))
+    monkeypatch.setattr(D, "_open_rgb", real)
+    s = load_split("celeba", celeba, "train", 32, progress=False)
+    assert len(s.images) == 8 and not stale.exists() and len(caches(celeba)) == 1
+
+
+def break_line(path, lineno, fn):
+    lines = path.read_text().splitlines()
+    lines[lineno - 1] = fn(lines[lineno - 1])
+    path.write_text("\n".join(lines) + "\n")
+
+
+def drop_last_value(line):
+    return line.rsplit(" ", 1)[0]
+
+
+ATTR, PART = "celeba/list_attr_celeba.txt", "celeba/list_eval_partition.txt"
+IMG = "celeba/img_align_celeba"
+
+
+def tiny_jpeg(path, size=(100, 100)):
+    Image.new("RGB", size, (120, 60, 30)).save(path)
+
+
+CELEBA_BAD = {  # what breaks the folder => what the one-line message must say
+    "attr list missing": (lambda r: (r / ATTR).unlink(), "list_attr_celeba.txt: missing"),
+    "partition missing": (lambda r: (r / PART).unlink(), "list_eval_partition.txt: missing"),
+    "image folder missing": (lambda r: shutil.rmtree(r / IMG), "img_align_celeba: missing"),
+    "column count": (lambda r: break_line(r / ATTR, 5, drop_last_value),
+                     "list_attr_celeba.txt: line 5 has 39 values, expected 40"),
+    "non-integer": (lambda r: break_line(r / ATTR, 4, lambda s: s[:-2] + " x"),
+                    "list_attr_celeba.txt: line 4: 'x' is not an integer"),
+    "out of range": (lambda r: break_line(r / ATTR, 6, lambda s: s[:-2] + " 2"),
+                     "list_attr_celeba.txt: line 6: 2 is not an attribute value"),
+    "count header": (lambda r: break_line(r / ATTR, 1, lambda s: "twelve"),
+                     "list_attr_celeba.txt: line 1 should be the number of images"),
+    "cut short": (lambda r: break_line(r / ATTR, N + 2, lambda s: ""),
+                  "list_attr_celeba.txt: line 1 says 12 images, 11 listed"),
+    "partition non-integer": (lambda r: break_line(r / PART, 3, lambda s: "000003.jpg a"),
+                              "list_eval_partition.txt: line 3: 'a' is not an integer"),
+    "partition value": (lambda r: break_line(r / PART, 3, lambda s: "000003.jpg 7"),
+                        "list_eval_partition.txt: line 3: partition 7"),
+    "partition columns": (lambda r: break_line(r / PART, 2, lambda s: s + " 1"),
+                          "list_eval_partition.txt: line 2 has 2 values, expected 1"),
+    "lists disagree": (lambda r: break_line(r / PART, N, lambda s: ""),
+                       "list_eval_partition.txt: no line for 000012.jpg"),
+    "image missing": (lambda r: (r / IMG / "000002.jpg").unlink(),
+                      "000002.jpg: missing, though list_attr_celeba.txt lists it"),
+    "wrong image size": (lambda r: tiny_jpeg(r / IMG / "000001.jpg"),
+                         "000001.jpg: 100x100, not CelebA's aligned 178x218"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CELEBA_BAD)
+def test_bad_celeba_input_is_one_line_exit_2_and_nothing_written(celeba, tmp_path, capsys, case):
+    breaks, needle = CELEBA_BAD[case]
+    breaks(celeba)
+    out = tmp_path / "run"
+    argv = ["train", "--data", "celeba", "--data-root", str(celeba), "--steps", "1",
+            "--out", str(out), *TINY]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not out.exists() and caches(celeba) == []
+
+
+def test_missing_data_root_is_one_line(tmp_path, capsys):
+    argv = ["train", "--data", "celeba", "--data-root", str(tmp_path / "nowhere"), "--steps", "1",
+            "--out", str(tmp_path / "run"), *TINY]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere does not exist" in err[0]
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / "run").exists()
+
+
+def test_unreadable_images_are_skipped_with_one_warning(celeba, capsys):
+    img = celeba / IMG
+    data = (img / "000003.jpg").read_bytes()
+    (img / "000003.jpg").write_bytes(data[: len(data) // 2])  # truncated
+    (img / "000005.jpg").write_text("not a picture")
+    s = load_split("celeba", celeba, "train", 32, progress=False)
+    assert len(s.images) == 6
+    _, attrs = D.SyntheticFaces(N, 32).tensors()
+    kept = [0, 1, 3, 5, 6, 7]  # the attributes stay with their images
+    male = D.CELEBA_ATTRS.index("Male")
+    assert torch.equal(s.attrs[:, male], attrs[kept, D.ATTR_NAMES.index("Male")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "skipped 2 unreadable images" in err[0]
+    assert "000003.jpg" in err[0] and "000005.jpg" in err[0]
+    load_split("celeba", celeba, "train", 32, progress=False)  # from the cache: said again
+    assert "skipped 2 unreadable images" in capsys.readouterr().err
+    for name in ("000001.jpg", "000002.jpg", "000004.jpg", "000006.jpg", "000007.jpg",
+                 "000008.jpg"):  # fmt: skip
+        (img / name).write_bytes(b"")
+    with pytest.raises(DataError, match="none of its 8 images could be read"):
+        load_split("celeba", celeba, "train", 64, progress=False)
+
+
+def test_training_tensors_size_batch_and_condition_checks(celeba):
+    def cfg(batch_size=4, cond_dim=0, **kw):
+        model = ModelConfig(image_size=32, width=0.125, cond_dim=cond_dim)
+        return TrainConfig(model=model, data="celeba", data_root=str(celeba),
+                           batch_size=batch_size, **kw)  # fmt: skip
+
+    images, attrs = D.training_tensors(cfg(dataset_size=0), progress=False)
+    assert images.shape == (8, 3, 32, 32) and attrs.shape == (8, 40)
+    images, _ = D.training_tensors(cfg(dataset_size=5), progress=False)
+    assert torch.equal(images, load_split("celeba", celeba, "train", 32).images[:5])
+    with pytest.raises(DataError, match="8 training images, fewer than the batch size 16"):
+        D.training_tensors(cfg(batch_size=16), progress=False)
+    with pytest.raises(DataError, match="40 attributes per image; the model is conditioned on 17"):
+        D.training_tensors(cfg(cond_dim=17), progress=False)
+
+
+def test_flip_batch_mirrors_half_by_seed_and_step():
+    x = torch.arange(64 * 3 * 4 * 4, dtype=torch.float32).view(64, 3, 4, 4)
+    a = D.flip_batch(x, seed=0, step=5)
+    assert torch.equal(a, D.flip_batch(x, seed=0, step=5))
+    flipped = (a != x).flatten(1).any(1)
+    assert 16 < flipped.sum() < 48
+    assert torch.equal(a[flipped], x[flipped].flip(-1)) and torch.equal(a[~flipped], x[~flipped])
+    assert not torch.equal(a, D.flip_batch(x, seed=0, step=6))
+    assert not torch.equal(a, D.flip_batch(x, seed=1, step=5))
+    rng = torch.get_rng_state()
+    D.flip_batch(x, 0, 0)
+    assert torch.equal(rng, torch.get_rng_state())  # the training RNG is left alone
+
+
+# -----------------------------------------------------------------------------
+# a folder of images
+
+
+def make_folder(root):
+    (root / "sub").mkdir(parents=True)
+    (root / ".thumbs").mkdir()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(root / "a.jpg", quality=95)
+    Image.new("L", (32, 32), 77).save(root / "b.png")  # grayscale
+    Image.new("RGBA", (32, 32), (0, 0, 0, 0)).save(root / "c.png")  # transparent: over white
+    Image.new("P", (20, 20), 3).save(root / "d.gif")  # palette
+    wide = np.zeros((32, 64, 3), np.uint8)
+    wide[:, :16], wide[:, 16:48, 1], wide[:, 48:, 2] = 255, 255, 255  # white | green | blue
+    Image.fromarray(wide).save(root / "sub" / "e.png")  # odd shape: its central square is green
+    Image.new("RGB", (8, 8)).save(root / ".thumbs" / "x.png")  # hidden: ignored
+    (root / "notes.txt").write_text("not an image, not an image extension")
+
+
+def test_folder_converts_modes_and_shapes(tmp_path):
+    make_folder(tmp_path)
+    s = load_split("folder", tmp_path, "all", 32, progress=False)
+    assert s.images.shape == (5, 3, 32, 32) and s.attrs.shape == (5, 0) and s.attr_names == []
+    a, b, c, d, e = s.images.int()
+    assert (a[0] > 150).all() and (a[1:] < 60).all()
+    assert (b == 77).all()
+    assert (c == 255).all()
+    assert (d[0] == d[1]).all() and (d[1] == d[2]).all()  # palette entry 3 is a gray
+    assert (e[1] > 250).all() and (e[0] < 5).all() and (e[2] < 5).all()
+    gray = load_split("folder", tmp_path, "all", 32, channels=1, progress=False)
+    assert gray.images.shape == (5, 1, 32, 32) and (gray.images[1] == 77).all()
+
+
+def test_folder_attribute_csv(tmp_path, capsys):
+    make_folder(tmp_path)
+    csv = tmp_path / "attributes.csv"
+    csv.write_text("filename,Smiling,Blond_Hair\nsub/e.png,1,-1\nb.png,-1,-1\na.jpg, 1, 1\n")
+    s = load_split("folder", tmp_path, "all", 32, progress=False)
+    assert s.attr_names == ["Smiling", "Blond_Hair"]
+    assert s.attrs.tolist() == [[1, 0], [0, 0], [1, 1]]
+    assert (s.images[0, 1] > 250).all() and (s.images[1] == 77).all()  # the file's order
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 images under" in err[0] and "not in attributes.csv" in err[0]
+    csv.write_text("filename,Smiling\nc.png,0\ne.png,1\n")  # 0/1, a bare name finds sub/e.png
+    s = load_split("folder", tmp_path, "all", 32, progress=False)
+    assert s.attrs.tolist() == [[0], [1]] and (s.images[0] == 255).all()
+
+
+FOLDER_BAD = {
+    "filename,Smiling\na.jpg,1,1\n": "attributes.csv: line 2 has 2 values, expected 1",
+    "filename,Smiling\na.jpg,yes\n": "attributes.csv: line 2: 'yes' is not an integer",
+    "filename,Smiling\na.jpg,1\nb.png,3\n": "attributes.csv: line 3: 3 is not an attribute",
+    "filename,Smiling\na.jpg,-1\nb.png,0\n": "line 3: 0, but the file codes attributes as -1/1",
+    "filename,Smiling\nzzz.jpg,1\n": "attributes.csv: line 2: zzz.jpg is not an image under",
+    "filename,Smiling\na.jpg,1\na.jpg,1\n": "attributes.csv: line 3: a.jpg is listed twice",
+    "filename\na.jpg\n": "attributes.csv: line 1 should be a header",
+}
+
+
+@pytest.mark.parametrize("text", FOLDER_BAD)
+def test_bad_attribute_csv(tmp_path, text):
+    make_folder(tmp_path)
+    (tmp_path / "attributes.csv").write_text(text)
+    with pytest.raises(DataError, match=FOLDER_BAD[text].replace("(", r"\(")):
+        load_split("folder", tmp_path, "all", 32, progress=False)
+    assert caches(tmp_path) == []
+
+
+def test_empty_folder_and_missing_split_are_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "readme.txt").write_text("no images here")
+    argv = ["train", "--data", "folder", "--data-root", str(tmp_path / "empty"), "--steps", "1",
+            "--out", str(tmp_path / "run"), *TINY]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "empty: no images (looked for .jpg" in err[0]
+    make_folder(tmp_path / "f")
+    with pytest.raises(DataError, match="test: no such folder"):
+        load_split("folder", tmp_path / "f", "test", 32)
+    (tmp_path / "f" / "test").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "f" / "test" / "t.png")
+    assert len(load_split("folder", tmp_path / "f", "test", 32, progress=False).images) == 1
+    assert len(load_split("folder", tmp_path / "f", "all", 32, progress=False).images) == 6
+
+
+# -----------------------------------------------------------------------------
+# torchvision's formats, on tiny fake files
+
+
+def test_cifar10_from_fake_files(tmp_path, monkeypatch):
+    from torchvision.datasets import cifar
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    planes = {}
+    for i, name in enumerate([*(f"data_batch_{k}" for k in range(1, 6)), "test_batch"]):
+        x = rng.integers(0, 256, (2, 3, 32, 32), dtype=np.uint8)
+        planes[name] = x
+        entry = {"data": x.reshape(2, 3072), "labels": [i % 10, (i + 3) % 10]}
+        (folder / name).write_bytes(pickle.dumps(entry))
+    names = "airplane automobile bird cat deer dog frog horse ship truck".split()
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+    monkeypatch.setattr(cifar, "check_integrity", lambda *a, **k: True)  # md5s of the real set
+    s = load_split("cifar10", tmp_path, "train", 32, progress=False)
+    assert torch.equal(s.images, torch.from_numpy(np.concatenate(
+        [planes[f"data_batch_{k}"] for k in range(1, 6)])))  # fmt: skip
+    assert s.attr_names == names and s.attrs.shape == (10, 10)
+    assert s.attrs.argmax(1).tolist() == [0, 3, 1, 4, 2, 5, 3, 6, 4, 7]
+    t = load_split("cifar10", tmp_path, "test", 64, channels=1, progress=False)
+    assert t.images.shape == (2, 1, 64, 64) and t.attrs.argmax(1).tolist() == [5, 8]
+
+
+def write_idx(path, array, magic):
+    header = np.array([magic, *array.shape], dtype=">i4").tobytes()
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_from_fake_idx_files_is_padded_to_32(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    digits = np.full((3, 28, 28), 200, np.uint8)
+    write_idx(raw / "train-images-idx3-ubyte", digits, 0x803)
+    write_idx(raw / "train-labels-idx1-ubyte", np.array([7, 0, 9]), 0x801)
+    write_idx(raw / "t10k-images-idx3-ubyte", digits[:1], 0x803)
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.array([5]), 0x801)
+    s = load_split("mnist", tmp_path, "train", 32, progress=False)
+    assert s.images.shape == (3, 3, 32, 32) and s.attr_names == [str(i) for i in range(10)]
+    assert (s.images[:, :, 2:30, 2:30] == 200).all() and s.images[:, :, :2].max() == 0
+    assert s.attrs.argmax(1).tolist() == [7, 0, 9]
+    one = load_split("mnist", tmp_path, "train", 64, channels=1, progress=False)
+    assert one.images.shape == (3, 1, 64, 64)
+    assert load_split("mnist", tmp_path, "test", 32, progress=False).attrs.argmax(1).item() == 5
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: missing; add --download"):
+        load_split("mnist", tmp_path, "train", 32)
+
+
+def test_svhn_from_a_fake_mat_file_or_a_clear_need_for_scipy(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    x = np.random.default_rng(0).integers(0, 256, (32, 32, 3, 2), dtype=np.uint8)
+    monkeypatch.setattr(tvd.SVHN, "_check_integrity", lambda self: True)  # md5 of the real file
+    try:
+        import scipy.io
+    except ImportError:
+        (tmp_path / "train_32x32.mat").write_bytes(b"MATLAB 5.0 MAT-file")
+        with pytest.raises(DataError, match="train_32x32.mat: reading it needs scipy"):
+            load_split("svhn", tmp_path, "train", 32, progress=False)
+        return
+    scipy.io.savemat(tmp_path / "train_32x32.mat", {"X": x, "y": np.array([[10], [4]])})
+    s = load_split("svhn", tmp_path, "train", 32, progress=False)
+    assert torch.equal(s.images, torch.from_numpy(x).permute(3, 2, 0, 1))  # as torchvision's
+    assert s.attrs.argmax(1).tolist() == [0, 4]  # the label 10 is the digit 0
+
+
+def test_download_only_when_asked_and_its_failure_explains_the_routes(tmp_path, monkeypatch,
+                                                                      capsys):  # fmt: skip
+    import torchvision.datasets as tvd
+
+    calls = []
+
+    def quota(self):
+        calls.append(self)
+        raise RuntimeError("Too many users have viewed or downloaded this file recently.")
+
+    monkeypatch.setattr(tvd.CelebA, "download", quota)
+    with pytest.raises(DataError, match="list_attr_celeba.txt: missing"):
+        load_split("celeba", tmp_path, "train", 32)
+    assert calls == []  # never without --download
+    root = tmp_path / "new"
+    argv = ["train", "--data", "celeba", "--data-root", str(root), "--download", "--steps", "1",
+            "--out", str(tmp_path / "run"), *TINY]  # fmt: skip
+    assert main(argv) == 2 and len(calls) == 1
+    err = capsys.readouterr().err
+    assert "Too many users" in err and "download jessicali9530/celeba-dataset -p" in err
+    assert "list_attr_celeba.txt and list_eval_partition.txt" in err and "unzip" in err
+    assert not root.exists() and not (tmp_path / "run").exists()  # no empty folders left
+    D.write_fake_celeba(root, N)
+    assert main(argv) == 0 and len(calls) == 1  # already there: no download tried
+
+    def offline(self):
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tvd.CIFAR10, "download", offline)
+    with pytest.raises(D.DownloadError, match="cifar-10-python.tar.gz into"):
+        load_split("cifar10", tmp_path / "c", "train", 32, download=True)
+    with pytest.raises(DataError, match="nothing to download for --data folder"):
+        D.download_data("folder", tmp_path)

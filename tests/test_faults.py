@@ -1,0 +1,189 @@
+"""Faults a long run meets, through the CLI on a tiny CelebA-layout folder: a checkpoint write
+killed half-way, a hard crash between checkpoints, Ctrl-C, a NaN batch, divergence, an unsafe
+checkpoint file. After a crash or an interruption the run resumes to the same bits as a run that
+never stopped."""
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from test_train import poison  # NaN batches at given steps
+
+import vaegan_lite.cli as cli
+import vaegan_lite.data as D
+from vaegan_lite.checkpoint import CheckpointError, read_checkpoint
+from vaegan_lite.cli import main
+
+REPO = Path(D.__file__).resolve().parent.parent
+TINY = ["--model", "vaegan", "--image-size", "32", "--width", "0.125", "--latent-dim", "16",
+        "--batch-size", "4", "--seed", "3", "--device", "cpu", "--no-progress",
+        "--log-every", "1"]  # fmt: skip
+
+# Runs the CLI in a fresh process with one thread (as the tests' own runs), after ``setup`` has
+# planted a fault in it.
+RUNNER = """
+import os, signal, sys
+import torch
+torch.set_num_threads(1)
+{setup}
+from vaegan_lite.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+IN_BATCH = """
+import vaegan_lite.train as T
+real, n = T.to_unit_range, [0]
+def with_fault(images):  # called once a step, with the step's batch
+    n[0] += 1
+    if n[0] == {batch}:
+        {fault}
+    return real(images)
+T.to_unit_range = with_fault
+"""
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # same arithmetic in and out of subprocesses; a busy machine
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def celeba(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults_data")
+    D.write_fake_celeba(root, 12)  # 8 training images: two batches an epoch
+    return root
+
+
+def argv(celeba, out, steps, *extra):
+    return ["train", "--data", "celeba", "--data-root", str(celeba), "--steps", str(steps),
+            "--out", str(out), *TINY, *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def straight(celeba, tmp_path_factory):
+    """8 steps in one go: what every interrupted run must come back to."""
+    out = tmp_path_factory.mktemp("straight")
+    torch.set_num_threads(1)
+    assert main(argv(celeba, out, 8)) == 0
+    return torch.load(out / "last.pt", weights_only=True)
+
+
+def run_with_fault(setup, args, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-c", RUNNER.format(setup=setup), *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+def assert_same_run(a, b):
+    assert a["step"] == b["step"]
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for net in a["optim"]:
+        for i, state in a["optim"][net]["state"].items():
+            other = b["optim"][net]["state"][i]
+            for k, v in state.items():
+                assert torch.equal(torch.as_tensor(v), torch.as_tensor(other[k])), (net, i, k)
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    assert a["history"] == b["history"]
+
+
+def test_4_plus_4_steps_equal_8_steps_bitwise(celeba, straight, tmp_path):
+    assert main(argv(celeba, tmp_path, 4)) == 0
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 4
+    assert main(argv(celeba, tmp_path, 8)) == 0
+    assert_same_run(torch.load(tmp_path / "last.pt", weights_only=True), straight)
+
+
+def test_a_checkpoint_write_killed_half_way_leaves_the_previous_one(celeba, straight, tmp_path):
+    assert main(argv(celeba, tmp_path, 4)) == 0
+    before = (tmp_path / "last.pt").read_bytes()
+    # The process dies (no cleanup, no finally) after writing half of the next checkpoint.
+    setup = """
+import io
+real_save = torch.save
+def half_then_die(obj, f, *args, **kwargs):
+    buf = io.BytesIO()
+    real_save(obj, buf, *args, **kwargs)
+    f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+    f.flush()
+    os._exit(9)
+torch.save = half_then_die
+"""
+    r = run_with_fault(setup, argv(celeba, tmp_path, 8))
+    assert r.returncode == 9, r.stderr
+    assert (tmp_path / "last.pt").read_bytes() == before
+    assert read_checkpoint(tmp_path / "last.pt")["step"] == 4
+    half = [p for p in tmp_path.iterdir() if p.name.startswith(".last.pt.")]
+    assert len(half) == 1  # the killed write went to a temporary file, never renamed
+    with pytest.raises(Exception):  # noqa: B017 - any error: it is half a file
+        torch.load(half[0], weights_only=True)
+    assert main(argv(celeba, tmp_path, 8)) == 0  # rerun: resumes from step 4
+    assert_same_run(torch.load(tmp_path / "last.pt", weights_only=True), straight)
+
+
+def test_a_hard_crash_loses_only_the_steps_since_the_last_checkpoint(celeba, straight, tmp_path):
+    setup = IN_BATCH.format(batch=6, fault="os._exit(9)")  # like kill -9, or a lost Colab runtime
+    r = run_with_fault(setup, argv(celeba, tmp_path, 8, "--checkpoint-every", "2"))
+    assert r.returncode == 9, r.stderr
+    assert read_checkpoint(tmp_path / "last.pt")["step"] == 4
+    assert main(argv(celeba, tmp_path, 8)) == 0
+    assert_same_run(torch.load(tmp_path / "last.pt", weights_only=True), straight)
+
+
+def test_ctrl_c_saves_the_finished_step_exits_130_and_resumes_exactly(celeba, straight, tmp_path):
+    setup = IN_BATCH.format(batch=3, fault="os.kill(os.getpid(), signal.SIGINT)")
+    r = run_with_fault(setup, argv(celeba, tmp_path, 8))
+    assert r.returncode == 130, r.stderr
+    assert "interrupted: the last completed step is saved" in r.stderr
+    assert read_checkpoint(tmp_path / "last.pt")["step"] == 3
+    assert main(argv(celeba, tmp_path, 8)) == 0
+    assert_same_run(torch.load(tmp_path / "last.pt", weights_only=True), straight)
+
+
+def test_an_injected_nan_is_survived(celeba, tmp_path, monkeypatch, capsys):
+    poison(monkeypatch, {1, 2})
+    assert main(argv(celeba, tmp_path, 5)) == 0
+    assert capsys.readouterr().out.count("non-finite loss, update skipped (said once)") == 1
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["step"] == 5 and ckpt["history"]["step"] == [1.0, 4.0, 5.0]  # 2, 3 skipped
+    assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())
+    assert all(v == v for vals in ckpt["history"].values() for v in vals if v is not None)
+
+
+def test_divergence_exits_1_and_keeps_the_last_good_state(celeba, tmp_path, monkeypatch, capsys):
+    real = cli.config_from_args  # the CLI has no flag for it (default 20)
+    monkeypatch.setattr(cli, "config_from_args", lambda a: replace(real(a), max_nonfinite=3))
+    poison(monkeypatch, set(range(2, 100)))
+    assert main(argv(celeba, tmp_path, 50)) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "training diverged: 3 steps in a row had a NaN/Inf loss" in err[0]
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["step"] == 5  # saved when it stopped, with the good weights of step 2
+    assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())
+
+
+class Payload:
+    """Runs a shell command when unpickled without weights_only."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_checkpoints_are_read_with_weights_only(tmp_path, capsys):
+    bad, pwned = tmp_path / "evil.pt", tmp_path / "pwned"
+    torch.save({"format": "vaegan-lite/1", "model": Payload(pwned)}, bad)
+    with pytest.raises(CheckpointError, match="evil.pt: not a readable checkpoint"):
+        read_checkpoint(bad)
+    assert main(["sample", "--checkpoint", str(bad), "--out", str(tmp_path / "s.png")]) == 2
+    assert "evil.pt" in capsys.readouterr().err
+    assert not pwned.exists() and not (tmp_path / "s.png").exists()

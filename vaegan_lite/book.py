@@ -56,6 +56,7 @@ def config_for(preset: Preset, model: str, **overrides) -> TrainConfig:
         "steps": preset.steps + (preset.gan_steps if model == "vae_disl" else 0),
         "checkpoint_every": preset.checkpoint_every,
         "log_every": preset.log_every,
+        "flip": preset.data == "celeba",
     }
     for k, v in overrides.items():
         if k in ModelConfig.__dataclass_fields__:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from .checkpoint import FORMAT, atomic_save, atomic_write_text, read_checkpoint
-from .data import DATASETS
+from .data import DATASETS, flip_batch
 from .models import MODEL_SPECS, VAEGAN, ModelConfig, ModelSpec, StepConfig, make_optimizers
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -54,6 +54,7 @@ class TrainConfig:
     data_root: str | None = None  # folder of a real data set (see data.py)
     dataset_size: int = 20000
     data_seed: int = 0  # which faces: the same for every training seed
+    flip: bool = False  # random horizontal flips (the authors' CelebA augmentation)
     batch_size: int = 64
     steps: int = 1000
     lr: float = 3e-4
@@ -282,6 +283,8 @@ def train(
         for t in range(start, cfg.steps):
             idx = sampler(t).to(images.device)
             x = to_unit_range(images[idx].to(device, non_blocking=True))
+            if cfg.flip:
+                x = flip_batch(x, cfg.seed, t)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = attrs[idx.to(attrs.device)] if conditional else None

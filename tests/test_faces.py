@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 
+from vaegan_lite import faces
 from vaegan_lite.data import ATTR_NAMES, SyntheticFaces
 from vaegan_lite.faces import HAIR_COLORS, render_faces
 
@@ -82,6 +83,34 @@ def test_same_across_processes_and_thread_counts():
     weights = torch.arange(x.numel()).view(x.shape)
     here = f"{int(x.long().sum())} {int((x.long() * weights).sum() % 1000003)}"
     assert out.stdout.strip() == here
+
+
+def checksums(x):
+    x = x.long()
+    return int(x.sum()), int((x * torch.arange(x.numel()).view(x.shape)).sum() % 1000003)
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [(32, (12765955, 595352)), (64, (51520488, 525796)), (128, (206740909, 69587))],
+)
+def test_pictures_unchanged(size, expected):
+    """Pinned checksums: a speed-up must not change a single pixel (update only on purpose)."""
+    x, _ = render_faces(5, range(40, 73), size)
+    assert checksums(x) == expected
+
+
+def test_workers_and_chunks_do_not_change_pixels(monkeypatch):
+    """Chunk size and the worker pool are free choices: same pixels, caller's threads restored."""
+    ref, ref_attrs = render_faces(2, range(150), 32)
+    torch.set_num_threads(2)
+    for workers, pixels in ((1, 32 * 32 * 7), (2, 32 * 32 * 7), (2, 10**6)):
+        monkeypatch.setattr(faces, "RENDER_WORKERS", workers)
+        monkeypatch.setattr(faces, "RENDER_PIXELS", pixels)
+        x, a = render_faces(2, range(150), 32)
+        assert torch.equal(x, ref) and torch.equal(a, ref_attrs), (workers, pixels)
+        assert torch.get_num_threads() == 2
+    torch.set_num_threads(1)
 
 
 def test_bad_arguments():

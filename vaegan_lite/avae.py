@@ -1,10 +1,358 @@
-"""AVAE (Plumerault et al., ICPR 2020) and a BiGAN baseline, on the networks of nets.py.
+"""AVAE (Plumerault, Le Borgne and Hudelot, ICPR 2020) and a BiGAN baseline, on the nets of nets.py.
 
-MODEL_SPECS here extends models.MODEL_SPECS; train.model_specs() merges the two.
+AVAE leaves a VAE exactly as it is and adds a second way back from the latent space:
+
+    E  encoder, q(z|x) = N(mu_E(x), sigma_E(x)^2)      trained as a VAE's (with D)
+    D  decoder, mu_D(z): the VAE's reconstruction        trained as a VAE's (with E)
+    G  generator, x = G(z, xi), xi ~ N(0, I)             trained by L_G = L_Z + L_M
+    C  critic, real or generated?                        trained by L_C (Eq. 13)
+
+L_Z asks the (fixed) encoder to find z again in G(z, xi): the latent reconstruction loss of
+Eq. 12 (L^a_Z) or Eq. 16 (L^b_Z). L_M = logit C (Eq. 15) asks the critic to take G(z, xi) for a
+real image. D's reconstruction is the mean of every image that shares the code, so it is blurry
+(Eq. 5); G's only has to land on one of them, so it can be sharp. To reconstruct x with AVAE,
+run G on E's code: G(mu_E(x), xi).
+
+BiGAN (Donahue et al., 2017; Dumoulin et al., 2017) is the paper's other baseline: an encoder E and
+a generator G trained only through a discriminator D(x, z) of (image, code) pairs.
+
+Networks are Table 1's (nets.py), as for the five VAE/GAN models: E, D and C are VAEGAN's Enc, Dec
+and Dis (attributes ``enc``, ``dec``, ``dis``), G is a second Decoder whose input is (z, xi).
+Sign convention: Dis returns the logit of "x is real"; the paper's C is the probability that x is
+*generated*, so logit C = -(Dis's logit).
 """
 
 from __future__ import annotations
 
-from .models import ModelSpec
+import contextlib
+import math
 
-MODEL_SPECS: dict[str, ModelSpec] = {}
+import torch
+from torch import nn
+
+from .losses import gan_loss, llike_loss, prior_loss
+from .models import (
+    VAEGAN,
+    ModelConfig,
+    ModelSpec,
+    StepConfig,
+    _gan_stats,
+    apply_grads,
+    discriminate,
+    finite,
+    grads,
+    reparameterize,
+)
+from .nets import Decoder, Discriminator
+
+# --- the models --------------------------------------------------------------------------------
+
+
+def _no_condition(config: ModelConfig) -> None:
+    if config.cond_dim:
+        raise ValueError(f"{config.model} has no conditional version (cond_dim must be 0)")
+
+
+class AVAE(VAEGAN):
+    """A VAE (enc, dec), a generator G(z, xi) (gen) and a critic (dis)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        _no_condition(config)
+        super().__init__(config)  # E, D and the critic C: Table 1's Enc, Dec and Dis
+        c = config
+        self.gen = Decoder(c.image_size, c.latent_dim + c.xi_dim, c.width, c.channels)
+
+    @property
+    def xi_dim(self) -> int:
+        return self.config.xi_dim
+
+    def generate(
+        self,
+        z: torch.Tensor,
+        xi: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """G(z, xi); xi ~ N(0, I) when not given (drawn on the CPU, so a generator fixes it)."""
+        return self.gen(with_xi(z, self.xi_dim, xi, generator))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """G(z, xi) for n draws of z, xi ~ N(0, I): AVAE samples with its generator."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return self.generate(z, generator=generator)
+
+    @torch.no_grad()
+    def reconstruct(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """G(mu_E(x), xi): AVAE's reconstruction (the VAE's is ``decode(encode(x)[0])``)."""
+        mu, _ = self.encode(x)
+        return self.generate(mu, generator=generator)
+
+
+def with_xi(
+    z: torch.Tensor,
+    xi_dim: int,
+    xi: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """G's input: z with the extra noise xi ~ N(0, I) of size xi_dim appended (Sec. 4.2)."""
+    if xi_dim == 0:
+        return z
+    if xi is None:
+        xi = torch.randn(z.shape[0], xi_dim, generator=generator)
+    return torch.cat([z, xi.to(z)], dim=1)
+
+
+class BiGAN(VAEGAN):
+    """BiGAN: encoder E (enc), generator G (dec) and a joint discriminator D(x, z) (dis).
+
+    D is Table 1's Dis with z joining its top fc layer, the way the conditional Dis takes y.
+    E is stochastic, z ~ q(z|x), as in ALI; ``reconstruct`` gives G(mu_E(x)).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        _no_condition(config)
+        super().__init__(config)
+        c = config
+        self.dis = Discriminator(c.image_size, c.width, c.channels, c.dis_layer, c.latent_dim)
+
+
+# --- the losses --------------------------------------------------------------------------------
+
+
+def latent_loss(
+    mu: torch.Tensor, z: torch.Tensor, logvar: torch.Tensor, variant: str = "b"
+) -> torch.Tensor:
+    """L_Z: how far E's code of a generated image is from the z it was generated from.
+
+        L^a_Z = 1/2 || (mu_E(x) - z) / sigma_E ||^2                   (Eq. 12)
+        L^b_Z = 1/2 || (mu_E(x) - sqrt(1 - sigma_E^2) z) / sigma_E ||^2  (Eq. 16)
+
+    -log q(z | x) up to constants (Eq. 11). L^b's target is shrunk as mu_E itself is: for real
+    images mu_E(x) ~ N(0, 1 - sigma_E^2), so G's images then have codes distributed as the data's.
+    The paper's sigma_E is one learned vector, a constant for G; ours depends on x, so it is
+    detached: G cannot lower L_Z by making images the encoder is unsure about. Summed over latent
+    units, averaged over the batch.
+    """
+    var = logvar.detach().float().exp()
+    if variant == "b":
+        z = torch.sqrt((1 - var).clamp_min(0)) * z
+    elif variant != "a":
+        raise ValueError(f"unknown latent loss {variant!r}; choose 'a' or 'b'")
+    return 0.5 * ((mu.float() - z) ** 2 / var).sum(1).mean()
+
+
+def manifold_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """L_M = logit C(G(z, xi)) (Eq. 15), an estimate of log p_G(x) / p(x) at G's images.
+
+    The paper's C is P(generated), the package's Dis gives the logit of P(real): logit C = -logit.
+    """
+    return -fake_logits.float().mean()
+
+
+# --- the training steps ------------------------------------------------------------------------
+
+
+def avae_step(
+    model: AVAE,
+    x: torch.Tensor,
+    opts: dict[str, torch.optim.Optimizer],
+    cfg: StepConfig,
+    *,
+    y: torch.Tensor | None = None,
+    autocast: contextlib.AbstractContextManager | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, torch.Tensor]:
+    """One update of AVAE: the algorithm of the paper's Fig. 4, in its symbols.
+
+    Works for any model with ``enc``, ``dec``, ``gen``, ``dis`` and ``xi_dim`` (the 2D toy too).
+    """
+    E, D, G, C = model.enc, model.dec, model.gen, model.dis
+    with autocast or contextlib.nullcontext():
+        # Forward pass.
+        z_real_mu, z_real_logvar = E(x)  # z^real_mu, z^real_sigma <- E(x^real)
+        z_real = reparameterize(z_real_mu, z_real_logvar)  # z^real <- z_mu + eps z_sigma
+        mu_real = D(z_real)  # mu^real <- D(z^real)
+        z_fake = torch.randn_like(z_real)  # z^fake, xi ~ N(0, I)
+        x_fake = G(with_xi(z_fake, model.xi_dim))  # x^fake <- G(z^fake, xi)
+        # E judges G's images as it encodes test images: with its running BatchNorm statistics,
+        # which G's images must not shift.
+        E.eval()
+        z_fake_mu, z_fake_logvar = E(x_fake)  # z^fake_mu, z^fake_sigma <- E(x^fake)
+        E.train()
+        (C_real, _), (C_fake, _) = discriminate(C, [x, x_fake], None, cfg.dis_batch)
+
+        # Losses.
+        L_R = llike_loss(x, mu_real, cfg.pixel_sigma, cfg.llike_reduction)  # -log p(x|z) (Eq. 8)
+        L_P = prior_loss(z_real_mu, z_real_logvar)  # KL(q(z|x) || p(z)) (Eq. 7)
+        L_VAE = L_R + cfg.beta * L_P  # Eq. 9, with the paper's beta on the KL
+        L_C = gan_loss(C_real, None, C_fake)  # Eq. 13: C's cross-entropy, real vs generated
+        L_Z = latent_loss(z_fake_mu, z_fake, z_fake_logvar, cfg.latent_loss)  # Eq. 12 / 16
+        L_M = manifold_loss(C_fake)  # Eq. 15
+        L_G = L_Z + L_M
+
+    if not finite(L_VAE, L_C, L_G):
+        return {"nonfinite": torch.ones(())}
+
+    # Compute losses' gradients (all before any update), then update parameters.
+    s = scaler
+    g_E = grads(L_VAE, E, s)  # theta_e <- -grad_e L_VAE  (E never sees L_Z: it is the judge)
+    g_D = grads(L_VAE, D, s)  # theta_d <- -grad_d L_VAE
+    g_G = grads(L_G, G, s)  # theta_g <- -grad_g L_G
+    g_C = grads(L_C, C, s)  # theta_c <- -grad_c L_C
+    for net, g in (("enc", g_E), ("dec", g_D), ("gen", g_G), ("dis", g_C)):
+        apply_grads(getattr(model, net), g, opts[net], scaler)
+    if scaler is not None:
+        scaler.update()
+    stats = {"L_prior": L_P, "L_llike": L_R, "L_Z": L_Z, "L_M": L_M, "L_C": L_C,
+             "D(x)": torch.sigmoid(C_real.float()).mean(),
+             "D(G(z))": torch.sigmoid(C_fake.float()).mean()}  # fmt: skip
+    return {k: v.detach().float() for k, v in stats.items()}
+
+
+def bigan_step(
+    model: BiGAN,
+    x: torch.Tensor,
+    opts: dict[str, torch.optim.Optimizer],
+    cfg: StepConfig,
+    *,
+    y: torch.Tensor | None = None,
+    autocast: contextlib.AbstractContextManager | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, torch.Tensor]:
+    """One update of BiGAN: D tells (x, E(x)) from (G(z), z); E and G try to swap them."""
+    E, G, D = model.enc, model.dec, model.dis
+    with autocast or contextlib.nullcontext():
+        z_hat = reparameterize(*E(x))  # z^ ~ E(x)
+        z = torch.randn_like(z_hat)  # z ~ p(z)
+        x_gen = G(z)  # G(z)
+        real, _ = D(x, z_hat)  # D(x, E(x)); z is D's "condition", joining its top fc layer
+        fake, _ = D(x_gen, z)  # D(G(z), z)
+        L_D = gan_loss(real, None, fake)  # -log D(x, E(x)) - log(1 - D(G(z), z))
+        if cfg.gan_variant == "saturating":
+            L_EG = -L_D
+        else:  # the same cross-entropy with the labels swapped
+            L_EG = gan_loss(fake, None, real)
+    if not finite(L_D, L_EG):
+        return {"nonfinite": torch.ones(())}
+    g_E = grads(L_EG, E, scaler)  # theta_E <- -grad(L_EG)
+    g_G = grads(L_EG, G, scaler)  # theta_G <- -grad(L_EG)
+    g_D = grads(L_D, D, scaler)  # theta_D <- -grad(L_D)
+    apply_grads(E, g_E, opts["enc"], scaler)
+    apply_grads(G, g_G, opts["dec"], scaler)
+    apply_grads(D, g_D, opts["dis"], scaler)
+    if scaler is not None:
+        scaler.update()
+    stats = _gan_stats(L_D, real, None, fake)
+    return {k: v.detach().float() for k, v in stats.items()}
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {
+    "avae": ModelSpec(lambda t, c: avae_step, ("enc", "dec", "gen", "dis"), AVAE),
+    "bigan": ModelSpec(lambda t, c: bigan_step, ("enc", "dec", "dis"), BiGAN),
+}
+
+
+# --- Table 1 of the AVAE paper, on the synthetic faces -----------------------------------------
+
+# Each row: the model and the settings that make it (passed to book.config_for).
+TABLE1_ROWS: dict[str, tuple[str, dict]] = {
+    "VAE": ("vae", {}),
+    "GAN": ("gan", {}),
+    "VAE/GAN": ("vaegan", {}),
+    "BiGAN": ("bigan", {}),
+    "AVAE with ξ, L^a_Z": ("avae", {"xi_dim": 16, "latent_loss": "a"}),
+    "AVAE without ξ, L^a_Z": ("avae", {"latent_loss": "a"}),
+    "AVAE without ξ, L^b_Z": ("avae", {"latent_loss": "b"}),
+}
+
+# The paper's Table 1, CelebA column (64x64, mean ± std over five runs), typed from the paper:
+# reconstruction MSE and LPIPS on validation images, FID of 50,000 samples. GAN has no encoder.
+PAPER_CELEBA: dict[str, dict[str, tuple[float, float]]] = {
+    "VAE": {"mse": (0.03, 0.00), "lpips": (0.18, 0.00), "fid": (60.04, 0.47)},
+    "GAN": {"fid": (14.54, 0.41)},
+    "VAE/GAN": {"mse": (0.07, 0.00), "lpips": (0.09, 0.00), "fid": (26.45, 4.66)},
+    "BiGAN": {"mse": (0.18, 0.01), "lpips": (0.16, 0.00), "fid": (18.49, 5.06)},
+    "AVAE with ξ, L^a_Z": {"mse": (0.05, 0.00), "lpips": (0.11, 0.00), "fid": (16.99, 0.58)},
+    "AVAE without ξ, L^a_Z": {"mse": (0.05, 0.00), "lpips": (0.11, 0.00), "fid": (16.23, 0.50)},
+    "AVAE without ξ, L^b_Z": {"mse": (0.05, 0.00), "lpips": (0.11, 0.00), "fid": (15.01, 0.82)},
+}
+
+
+@torch.no_grad()
+def random_features(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """[n, 128] features of images in [-1, 1] from a fixed, randomly initialised conv net.
+
+    An offline stand-in for FID's Inception features (no weights to download): three 5x5 stride-2
+    convs with ReLU, averaged over space. A Frechet distance in them still sees colour, edges and
+    texture statistics, but its numbers are not comparable to FIDs.
+    """
+    g = torch.Generator().manual_seed(seed)
+    h = x.detach().float().cpu()
+    for c_in, c_out in ((x.shape[1], 32), (32, 64), (64, 128)):
+        w = torch.randn(c_out, c_in, 5, 5, generator=g) * math.sqrt(2 / (c_in * 25))  # He init
+        h = torch.relu(nn.functional.conv2d(h, w, stride=2, padding=2))
+    return h.mean((2, 3))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x_test: torch.Tensor, seed: int = 0) -> dict[str, float]:
+    """Reconstruction MSE (per pixel, images scaled to [0, 1] as in the paper) and the Frechet
+    distance of as many samples as test images to the test images (random_features)."""
+    from .toy import frechet_distance
+
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    if hasattr(model, "enc") and model.config.model != "gan":
+        kw = {"generator": g} if isinstance(model, AVAE) else {}
+        recon = model.reconstruct(x_test, **kw)
+        out["mse"] = float(((recon - x_test) / 2).pow(2).mean())
+    samples = model.sample(x_test.shape[0], generator=g)
+    out["fd"] = frechet_distance(random_features(samples), random_features(x_test))
+    return out
+
+
+def table1(results: dict[str, list[dict[str, float]]]) -> MarkdownTable:
+    """The paper's Table 1 layout: our MSE and FD (mean ± std over seeds) beside its CelebA numbers.
+
+    results: row name -> one evaluate() dict per seed.
+    """
+    lines = ["| model | MSE (ours) | FD (ours) | MSE (paper) | LPIPS (paper) | FID (paper) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, runs in results.items():
+        ours = [_mean_std([r[k] for r in runs if k in r]) for k in ("mse", "fd")]
+        paper = PAPER_CELEBA.get(name, {})
+        theirs = [f"{paper[k][0]:.2f} ± {paper[k][1]:.2f}" if k in paper else "—"
+                  for k in ("mse", "lpips", "fid")]  # fmt: skip
+        lines.append(f"| {name} | " + " | ".join(ours + theirs) + " |")
+    return MarkdownTable("\n".join(lines))
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "—"
+    t = torch.tensor(values, dtype=torch.float64)
+    digits = 4 if t.abs().max() < 1 else 2
+    if len(values) == 1:
+        return f"{float(t[0]):.{digits}f}"
+    return f"{float(t.mean()):.{digits}f} ± {float(t.std()):.{digits}f}"
+
+
+class MarkdownTable(str):
+    """A Markdown table: rendered by Jupyter and the book, compared as plain text by nbval."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        p.text(str(self))

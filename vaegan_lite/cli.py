@@ -91,6 +91,10 @@ def build_parser() -> Parser:
     g.add_argument("--dis-batch", choices=("separate", "joint"), default="separate")
     g.add_argument("--equilibrium", action="store_true", help="the authors' margin trick")
     g.add_argument("--gan-steps", type=_nonneg_int, default=None, help="vae_disl: GAN steps first")
+    g.add_argument("--avae-latent-loss", choices=("a", "b"), default=StepConfig.latent_loss,
+                   help="avae: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)")  # fmt: skip
+    g.add_argument("--xi-dim", type=_nonneg_int, default=0, help="avae: size of xi in G(z, xi)")
+    g.add_argument("--beta", type=float, default=StepConfig.beta, help="avae: weight of the KL")
     g.add_argument(
         "--authors",
         action="store_true",
@@ -127,6 +131,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         width=a.width,
         enc_fc_dim=1024 if a.authors else a.enc_fc_dim,
         dis_layer=a.dis_layer,
+        xi_dim=a.xi_dim,
     )
     step = StepConfig(
         gamma=a.gamma,
@@ -138,6 +143,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         dis_batch=a.dis_batch,
         equilibrium=a.equilibrium or a.authors,
         disl_pretrain_steps=gan_steps if a.model == "vae_disl" else 0,
+        beta=a.beta,
+        latent_loss=a.avae_latent_loss,
     )
     return TrainConfig(
         model=model,

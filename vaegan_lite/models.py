@@ -40,6 +40,7 @@ class ModelConfig:
     enc_fc_dim: int = 2048  # the paper; the authors' code used 1024
     dis_layer: int = 4  # l: Dis_l is the 4th conv's output, 256x8x8 at 64x64
     cond_dim: int = 0  # > 0: conditional models (Table 2), y joins Enc/Dis's top fc and Dec's input
+    xi_dim: int = 0  # AVAE: size of the extra noise xi of its generator G(z, xi); 0: G(z)
 
     def __post_init__(self) -> None:
         check_image_size(self.image_size)  # the model name is checked by train.model_spec()
@@ -61,6 +62,8 @@ class StepConfig:
     eq_center: float = 0.68
     eq_margin: float = 0.35
     disl_pretrain_steps: int = 0  # vae_disl: GAN steps before Dis is frozen as the metric
+    beta: float = 1.0  # AVAE: weight of the KL in its VAE's loss (ICPR 2020, Sec. 5)
+    latent_loss: Literal["a", "b"] = "b"  # AVAE: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)
 
 
 class VAEGAN(nn.Module):

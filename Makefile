@@ -18,13 +18,14 @@ NOTEBOOKS = $(sort $(wildcard notebooks/*.ipynb))
 NB_SOURCES = $(sort $(wildcard notebooks/*.py))
 NB ?= $(NB_SOURCES)
 
-.PHONY: help venv .venv test unit nbval lint book outputs notebooks clean
+.PHONY: help venv .venv test unit nbval lint book outputs notebooks pretrained clean
 
 help:
 	@echo "make book      build the Jupyter Book into _build/html (executes chapters, preset cpu)"
 	@echo "make test      ruff, unit tests, and nbval on notebooks/*.ipynb (preset smoke)"
 	@echo "make outputs   regenerate notebooks/*.ipynb outputs from notebooks/*.py (preset smoke)"
 	@echo "make lint      ruff check"
+	@echo "make pretrained  retrain the shipped models in vaegan_lite/weights/ (about 1 h, CPU)"
 	@echo "make clean     remove _build and caches (keeps .venv)"
 
 venv .venv: $(STAMP)
@@ -61,6 +62,10 @@ book: $(STAMP)
 # One notebook: make outputs NB=notebooks/01_vae.py
 outputs notebooks: $(STAMP)
 	VAEGAN_PRESET=smoke $(PY) tools/execute_notebooks.py $(NB)
+
+# The small models shipped in vaegan_lite/weights/ (+ provenance JSON); runs kept in runs/pretrained.
+pretrained: $(STAMP)
+	$(PY) tools/train_pretrained.py
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

@@ -1,0 +1,97 @@
+"""Reproduce the shipped models in vaegan_lite/weights/ (`make pretrained`).
+
+    python tools/train_pretrained.py                       # all three
+    python tools/train_pretrained.py --only synthetic-vae  # one of them
+
+synthetic-vaegan and synthetic-vae are trained by vaegan_lite.train.train with
+vaegan_lite.pretrained.recipe(name) (the book's cpu size, more steps) in runs/pretrained/NAME/, so
+an interrupted run resumes where it stopped (bit for bit) and a finished one is only re-exported.
+The attribute classifier is trained by vaegan_lite.classifier.train_classifier on SyntheticFaces'
+ground truth. Each model is then written as float16 weights plus its provenance JSON
+(vaegan_lite.pretrained.save_pretrained). Times: about 1 h in all on 2 idle CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from vaegan_lite import pretrained as P  # noqa: E402
+
+
+def train_model(name: str, runs: Path, weights: Path, progress: bool) -> dict:
+    from vaegan_lite.train import model_spec, train
+
+    out = runs / name
+    out.mkdir(parents=True, exist_ok=True)
+    # The code a model was trained with is HEAD at the start of its run (a resumed run keeps it).
+    start = out / "git_state.json"
+    if not start.exists():
+        start.write_text(json.dumps({**P.git_state(ROOT), "started": time.time()}) + "\n")
+    cfg = P.recipe(name)
+    r = train(cfg, out, progress=progress)
+    timing_path = out / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+    timing = {"seconds": timing.get("seconds", 0.0) + r.seconds,
+              "steps": timing.get("steps", 0) + r.steps_run}  # fmt: skip
+    timing_path.write_text(json.dumps(timing) + "\n")
+    last = {k: v[-1] for k, v in r.history.items() if v}
+    extra = {
+        "training_seconds": round(timing["seconds"], 1),
+        "training_steps": timing["steps"],
+        "final_log": last,
+        "machine": {**P.machine(), "load_average_at_export": os.getloadavg()},
+        **json.loads(start.read_text()),
+    }
+    spec = model_spec(cfg.model.model)
+    return P.save_pretrained(name, r.model, cfg.to_dict(), spec.networks, extra, weights)
+
+
+def train_classifier(weights: Path, progress: bool) -> dict:
+    from vaegan_lite.classifier import train_classifier
+
+    git = P.git_state(ROOT)
+    model, info = train_classifier(progress=progress)
+    extra = {
+        "training_seconds": round(info["seconds"], 1),
+        "training": info["training"],
+        "trained_on": "SyntheticFaces ground-truth attributes (data seed 1), no model outputs",
+        "test_accuracy": info["test_accuracy"],
+        "machine": {**P.machine(), "load_average_at_export": os.getloadavg()},
+        **git,
+    }
+    return P.save_pretrained(P.CLASSIFIER, model, asdict(model.config), None, extra, weights)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=P.NAMES, default=list(P.NAMES))
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "pretrained")
+    parser.add_argument("--weights", type=Path, default=P.WEIGHTS)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name in args.only:
+        t0 = time.time()
+        if name == P.CLASSIFIER:
+            rec = train_classifier(args.weights, not args.no_progress)
+        else:
+            rec = train_model(name, args.runs, args.weights, not args.no_progress)
+        print(f"{name}: {rec['file']} {rec['bytes'] / 1e6:.2f} MB sha256 {rec['sha256'][:12]} "
+              f"({time.time() - t0:.0f} s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

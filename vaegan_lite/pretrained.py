@@ -1,0 +1,193 @@
+"""Small models shipped with the package, so chapter 5 has a trained latent space in seconds.
+
+    pretrained("synthetic-vaegan")      VAE/GAN trained on SyntheticFaces (the book's cpu size)
+    pretrained("synthetic-vae")         the plain VAE, same size and steps (Fig. 7's comparison)
+    pretrained("attribute-classifier")  the judge of chapter 5 (classifier.py)
+
+Each lives in vaegan_lite/weights/ as NAME.pt and NAME.json. The .pt holds plain tensors and
+strings, read with ``torch.load(weights_only=True)``; the floating-point weights are stored as
+float16 (half the bytes: the three together must stay under 10 MB in the repository) and loaded
+back as float32. The .json is the provenance: the exact config, the command that reproduces the
+file (``make pretrained``), the package version and git commit, the file's sha256, the training
+time and the machine. The sha256 is checked on every load: a corrupt or swapped file is refused.
+
+The VAE's discriminator was never trained (a VAE has none), so its file leaves it out; the model
+returned has a freshly initialised ``dis`` that nothing should use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .book import config_for
+from .presets import get_preset
+from .train import TrainConfig
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+FORMAT = "vaegan-lite-pretrained/1"
+COMMAND = "make pretrained  # = python tools/train_pretrained.py"
+MODELS = {"synthetic-vaegan": "vaegan", "synthetic-vae": "vae"}
+CLASSIFIER = "attribute-classifier"
+NAMES = (*MODELS, CLASSIFIER)
+STEPS = 6000  # 4x the cpu preset's 1500: a better-trained encoder gives cleaner attribute vectors
+SEED = 0
+
+
+class PretrainedError(ValueError):
+    """A shipped model that is missing, corrupt or does not match its provenance."""
+
+
+def recipe(name: str) -> TrainConfig:
+    """The TrainConfig a shipped model is trained with: the book's cpu size, more steps."""
+    if name not in MODELS:
+        raise PretrainedError(f"{name!r} is not a shipped VAE/GAN; choose one of {list(MODELS)}")
+    return config_for(get_preset("cpu"), MODELS[name], steps=STEPS, seed=SEED,
+                      checkpoint_every=500, log_every=50)  # fmt: skip
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def provenance(name: str, weights: str | Path = WEIGHTS) -> dict[str, Any]:
+    """The provenance record of a shipped model (its NAME.json)."""
+    _check_name(name)
+    path = Path(weights) / f"{name}.json"
+    if not path.is_file():
+        raise PretrainedError(f"{path}: no provenance file; run `make pretrained`")
+    return json.loads(path.read_text())
+
+
+def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:
+    """A shipped model in eval mode (float32, CPU), its sha256 checked against its provenance.
+
+    The model carries its record as ``.provenance``; the VAEs also carry ``.train_config``.
+    """
+    prov = provenance(name, weights)
+    path = Path(weights) / prov["file"]
+    if not path.is_file():
+        raise PretrainedError(f"{path}: missing; run `make pretrained`")
+    digest = sha256(path)
+    if digest != prov["sha256"]:
+        raise PretrainedError(
+            f"{path}: sha256 {digest[:12]}... does not match its provenance "
+            f"({prov['sha256'][:12]}...): the file is corrupt or was replaced"
+        )
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("name") != name:
+        raise PretrainedError(f"{path}: not the shipped {name!r}")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+    config = json.loads(blob["config"])
+    if name == CLASSIFIER:
+        from .classifier import AttributeClassifier, ClassifierConfig
+
+        model = AttributeClassifier(ClassifierConfig(**config))
+        model.load_state_dict(state)
+    else:
+        from .train import model_spec
+
+        cfg = TrainConfig.from_dict(config)
+        model = model_spec(cfg.model.model).build(cfg.model)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        untrained = {k for k in missing if k.split(".")[0] not in blob["networks"]}
+        if unexpected or set(missing) - untrained:
+            raise PretrainedError(f"{path}: weights do not fit its config")
+        model.train_config = cfg
+    model.provenance = prov
+    return model.eval()
+
+
+def save_pretrained(
+    name: str,
+    model: nn.Module,
+    config: dict[str, Any],
+    networks: tuple[str, ...] | None = None,
+    extra: dict[str, Any] | None = None,
+    weights: str | Path = WEIGHTS,
+) -> dict[str, Any]:
+    """Write NAME.pt (float16 weights of ``networks``, or all) and NAME.json; returns the record."""
+    _check_name(name)
+    weights = Path(weights)
+    weights.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
+        for k, v in model.state_dict().items()
+        if networks is None or k.split(".")[0] in networks
+    }
+    blob = {"format": FORMAT, "name": name, "config": json.dumps(config, sort_keys=True),
+            "networks": list(networks or []), "state_dict": state}  # fmt: skip
+    path = weights / f"{name}.pt"
+    from .checkpoint import atomic_save, atomic_write_text
+
+    atomic_save(blob, path)
+    record = {
+        "name": name,
+        "file": path.name,
+        "sha256": sha256(path),
+        "bytes": path.stat().st_size,
+        "storage": "float16 state_dict (loaded back as float32), torch.load(weights_only=True)",
+        "parameters": sum(v.numel() for v in state.values() if v.is_floating_point()),
+        "config": config,
+        "command": COMMAND,
+        **_origin(),
+        **(extra or {}),
+    }
+    atomic_write_text(json.dumps(record, indent=2) + "\n", weights / f"{name}.json")
+    return record
+
+
+def machine() -> dict[str, Any]:
+    """What the training ran on (CPU model, cores, torch threads, versions)."""
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__}  # fmt: skip
+
+
+def git_state(root: str | Path | None = None) -> dict[str, Any]:
+    """HEAD commit and whether the package's files differ from it (None outside a git checkout)."""
+    root = Path(root or Path(__file__).resolve().parent.parent)
+
+    def git(*args: str) -> str | None:
+        try:
+            r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--", "vaegan_lite", "tools")
+    return {"git_commit": commit, "git_dirty_files": None if dirty is None else dirty.splitlines()}
+
+
+def _origin() -> dict[str, Any]:
+    from . import __version__
+
+    return {"package_version": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+
+
+def _check_name(name: str) -> None:
+    if name not in NAMES:
+        raise PretrainedError(f"unknown pretrained model {name!r}; choose one of {list(NAMES)}")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -306,9 +307,14 @@ def random_features(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x_test: torch.Tensor, seed: int = 0) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    x_test: torch.Tensor,
+    seed: int = 0,
+    features: Callable[[torch.Tensor], torch.Tensor] = random_features,
+) -> dict[str, float]:
     """Reconstruction MSE (per pixel, images scaled to [0, 1] as in the paper) and the Frechet
-    distance of as many samples as test images to the test images (random_features)."""
+    distance, in ``features``, of as many samples as test images to the test images."""
     from .toy import frechet_distance
 
     g = torch.Generator().manual_seed(seed)
@@ -318,7 +324,7 @@ def evaluate(model: nn.Module, x_test: torch.Tensor, seed: int = 0) -> dict[str,
         recon = model.reconstruct(x_test, **kw)
         out["mse"] = float(((recon - x_test) / 2).pow(2).mean())
     samples = model.sample(x_test.shape[0], generator=g)
-    out["fd"] = frechet_distance(random_features(samples), random_features(x_test))
+    out["fd"] = frechet_distance(features(samples), features(x_test))
     return out
 
 

@@ -1,0 +1,455 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # AVAE: realism without trading away fidelity
+#
+# VAE/GAN asks one decoder to do two jobs: reconstruct its input (fidelity) and produce images a
+# discriminator takes for real (realism). Four years later, Plumerault, Le Borgne and Hudelot
+# {cite}`plumerault2020avae` argued that these two jobs pull against each other, and that
+# VAE/GAN's learned similarity only moves the compromise: its reconstructions are "less accurate
+# than ours and images are less realistic than with GAN". Their **AVAE** (Adversarial Variational
+# Auto Encoder) keeps a plain VAE and gives realism to a *second* network, a generator trained to
+# produce images that (a) the VAE's encoder maps back to the code they came from and (b) a critic
+# cannot tell from data.
+#
+# This chapter follows their argument:
+#
+# 1. why the best reconstruction under a pixel (or feature) loss is an average, and so blurry
+#    (their Eq. 5 and Fig. 1);
+# 2. AVAE's four networks, its two latent losses $\mathcal{L}^a_Z$, $\mathcal{L}^b_Z$ and its
+#    manifold loss $\mathcal{L}_M$, in `vaegan_lite.avae`;
+# 3. their 2D toy (Sec. 5.1, Fig. 6), where the data density is known exactly, so "realistic"
+#    becomes a number;
+# 4. their Table 1 (MSE and a Fréchet distance for VAE, GAN, VAE/GAN, BiGAN and three AVAEs) on
+#    our synthetic faces, next to their CelebA numbers.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:
+    # %pip install -q git+https://github.com/vaegan-lite/vaegan-lite
+    pass
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from vaegan_lite import avae, toy
+from vaegan_lite.book import running_box
+from vaegan_lite.presets import get_preset
+from vaegan_lite.source import show_source
+
+preset = get_preset()
+running_box("07_avae")
+
+# %% [markdown]
+# ## 1. The best reconstruction is an average
+#
+# A VAE's encoder cannot pass everything about $x$ through $z$: the KL term is an information
+# bottleneck. Given $z$, several images $\tilde x$ remain possible, with probabilities
+# $p_{\theta_e}(\tilde x \mid z)$. A decoder trained with the squared error then converges to
+#
+# $$
+# \hat x^*(z) = \arg\min_{\hat x} \; \mathbb{E}_{\tilde x \sim p_{\theta_e}(\tilde x|z)}
+#   \left[ \lVert \tilde x - \hat x \rVert^2 \right]
+#   = \mathbb{E}_{\tilde x \sim p_{\theta_e}(\tilde x|z)} [\tilde x] \qquad \text{(Eq. 5)}
+# $$
+#
+# the *mean* of the possible images, which is usually not one of them. The paper's Fig. 1 makes
+# this concrete: an image that is black left of an edge and white right of it, and a code that
+# knows the edge's position only up to $\sigma$. Averaging the possible images gives a ramp, the
+# error function, instead of an edge. Here it is, by brute force and in closed form:
+
+# %%
+sigma = 0.5  # how precisely the code knows where the edge is
+pixels = torch.linspace(-2, 2, 401)
+edges = sigma * torch.randn(20_000, generator=torch.Generator().manual_seed(0))
+possible = (pixels[None, :] > edges[:, None]).float()  # every image the code allows
+optimum = possible.mean(0)  # Eq. 5: their mean
+closed_form = 0.5 * (1 + torch.erf(pixels / (math.sqrt(2) * sigma)))  # Fig. 1's formula
+
+fig, ax = plt.subplots(figsize=(6, 2.6))
+for img in possible[:5]:
+    ax.plot(pixels, img, color="0.75", lw=1)
+ax.plot(pixels, optimum, "k", lw=2, label="mean of the possible images (Eq. 5)")
+ax.plot(pixels, closed_form, "r--", lw=1.5, label="½(1 + erf(x / √2σ)) (Fig. 1)")
+ax.set_xlabel("pixel position")
+ax.set_ylabel("intensity")
+ax.legend(fontsize=8, loc="upper left")
+plt.show()
+print(f"largest gap between the two: {(optimum - closed_form).abs().max():.3f}")
+
+# %% [markdown]
+# Every possible image (grey) is a sharp edge; the optimal reconstruction (black) is a ramp that
+# none of them is. The same holds for any loss of the form $\lVert f(\hat x) - g(x) \rVert^2$
+# (the paper's Eq. 6): with $f$ the discriminator's features $\mathrm{Dis}_l$, VAE/GAN's optimum is
+# the image whose *features* are the mean features, which is sharper but still a compromise, and
+# the GAN term then pulls it towards realism at the cost of fidelity. AVAE's answer: don't ask the
+# reconstruction loss for realism at all.
+#
+# ## 2. AVAE: a VAE, a generator and a critic
+#
+# AVAE has four networks (the paper's Fig. 3):
+#
+# | network | symbol | trained by |
+# |---|---|---|
+# | encoder | $E_{\theta_e}$: $q(z \mid x) = \mathcal{N}(\mu_{\theta_e}(x), \sigma^2_{\theta_e})$ | $\mathcal{L}_\text{VAE}$ (Eq. 9): reconstruction + $\beta\,$KL |
+# | decoder | $D_{\theta_d}$: $\mu_{\theta_d}(z)$ | $\mathcal{L}_\text{VAE}$ |
+# | generator | $G_{\theta_g}(z, \xi)$, $\xi \sim \mathcal{N}(0, I)$ | $\mathcal{L}_G = \mathcal{L}_Z + \mathcal{L}_M$ |
+# | critic | $C_{\theta_c}(x)$ = P($x$ was generated) | $\mathcal{L}_C$ (Eq. 13), a cross-entropy |
+#
+# The VAE is left exactly as it is: its encoder never sees the generator's losses. The generator
+# should invert the encoder: an image $G(z, \xi)$ should be one the encoder maps back to $z$, so
+# it minimises the negative log-posterior $-\log q(z \mid G(z, \xi))$, which without constants is
+#
+# $$
+# \mathcal{L}^a_Z = \tfrac12 \left\lVert \frac{\mu_{\theta_e}(x) - z}{\sigma_{\theta_e}} \right\rVert^2
+# \quad \text{(Eq. 12)}, \qquad
+# \mathcal{L}^b_Z = \tfrac12 \left\lVert \frac{\mu_{\theta_e}(x) - \sqrt{1 - \sigma^2_{\theta_e}}\, z}{\sigma_{\theta_e}} \right\rVert^2
+# \quad \text{(Eq. 16)}
+# $$
+#
+# with $x = G(z, \xi)$. $\mathcal{L}^b_Z$ corrects a mismatch: for real images the encoder's means
+# are distributed as $\mathcal{N}(0, I - \Sigma)$, not $\mathcal{N}(0, I)$, so the target is shrunk
+# by the same factor. Many images share a code; the **manifold loss** picks a realistic one:
+#
+# $$
+# \mathcal{L}_M = \operatorname{logit} C(G(z, \xi)) \approx \log \frac{p_{\theta_g}(x)}{p(x)}
+# \qquad \text{(Eq. 15)},
+# $$
+#
+# the critic's estimate of how much more likely the generator makes $x$ than the data do. In the
+# package the generator is a second Table 1 decoder whose input is $(z, \xi)$; the encoder,
+# decoder and critic are VAE/GAN's `Enc`, `Dec` and `Dis`:
+
+# %%
+show_source(avae.AVAE)
+
+# %% [markdown]
+# The two losses, in the paper's symbols. Our critic `Dis` returns the logit of "real", as
+# everywhere in the package, and the paper's $C$ is the probability of "generated", so
+# $\operatorname{logit} C = -$(Dis's logit). The paper learns one $\sigma_{\theta_e}$ for all
+# images; our encoder gives one per image (as VAE/GAN's does), and $\mathcal{L}_Z$ treats it as a
+# constant so the generator cannot lower the loss by making images the encoder is unsure about.
+
+# %%
+show_source(avae.latent_loss)
+
+# %%
+show_source(avae.manifold_loss)
+
+# %% [markdown]
+# One training step is the algorithm of the paper's Fig. 4: a forward pass through all four
+# networks, then each network's gradient from its own loss, all computed before any parameter
+# moves (as for Algorithm 1 in the VAE/GAN chapters). The encoder judges the generator's images in
+# evaluation mode, with the BatchNorm statistics it uses on test images, so generated images
+# neither shift those statistics nor hide behind their own batch's. `tests/test_avae.py` checks
+# every network's update against gradients of the paper's losses computed independently.
+
+# %%
+show_source(avae.avae_step)
+
+# %% [markdown]
+# To reconstruct an image, AVAE runs its generator on the encoder's code: $G(\mu_{\theta_e}(x),
+# \xi)$. The decoder's $D(\mu_{\theta_e}(x))$ is still there: it is a VAE's reconstruction,
+# trained exactly as a VAE's, which makes the comparison below as clean as it can be.
+#
+# ## 3. The 2D toy: realism you can measure (Sec. 5.1, Fig. 6)
+#
+# With images, "realistic" needs a proxy. The paper's toy makes it exact: 2D points
+#
+# $$
+# x = \left(3 z_1 + 0.1\,\varepsilon_1,\; \cos(3 z_1) + \tanh(3 z_2) + 0.1\,\varepsilon_2\right),
+# \qquad z_1, z_2, \varepsilon \sim \mathcal{N}(0, 1),
+# $$
+#
+# modelled with a **one-dimensional** latent code, which can hold $z_1$ (where along the curve)
+# but not $z_2$: $\tanh(3 z_2)$ is close to $-1$ or $+1$, so the data lie on two wavy branches and
+# the code cannot say which. That is the situation of Eq. 5 in two dimensions.
+
+# %%
+show_source(toy.sample_data)
+
+# %%
+x_toy = toy.sample_data(2000, torch.Generator().manual_seed(0))
+fig, ax = plt.subplots(figsize=(7, 2.8))
+ax.scatter(*x_toy.T, s=2, color="0.5")
+ax.set_xlabel("$x_1$")
+ax.set_ylabel("$x_2$")
+ax.set_title("the toy data: two branches, and a latent code that cannot tell them apart")
+plt.show()
+
+# %% [markdown]
+# All networks are MLPs with two hidden layers of 128 units (the paper's choice), with
+# `nets.Encoder`'s, `nets.Decoder`'s and `nets.Discriminator`'s interfaces, so the **same
+# `avae_step`** trains them. The likelihood is the paper's $\mathcal{N}(x; \mu_{\theta_d}(z), I)$
+# (`pixel_sigma=1`). We train two AVAEs, as in Fig. 6: one with a deterministic generator $G(z)$
+# and one with one extra noise dimension, $G(z, \xi)$. Each comes with its own VAE (its $E$ and
+# $D$).
+
+# %%
+show_source(toy.train_toy)
+
+# %%
+toy_runs = {xi_dim: toy.train_toy(xi_dim=xi_dim, steps=toy.STEPS[preset.name]) for xi_dim in (0, 1)}
+for xi_dim, run in toy_runs.items():
+    print(f"AVAE with xi_dim={xi_dim}: {toy.STEPS[preset.name]} steps in {run.seconds:.1f} s")
+
+
+# %% [markdown]
+# The paper's Fig. 6: the data (grey), the VAE's reconstruction manifold $D(z)$ (dotted), and
+# AVAE's: the curve $G(z)$ on top, the density of $G(z, \xi)$ below. Colour is the latent
+# code $z$.
+
+
+# %%
+def plot_manifolds(run, ax, title):
+    m, z = run.model, torch.linspace(-3, 3, 400)[:, None]
+    ax.scatter(*x_toy.T, s=2, color="0.8", zorder=0)
+    with torch.no_grad():
+        ax.plot(*m.dec(z).T, "k:", lw=2, label="VAE: D(z)")
+        if m.xi_dim == 0:
+            ax.scatter(*m.gen(z).T, c=z[:, 0], s=4, cmap="viridis", label="AVAE: G(z)")
+        else:
+            g = torch.Generator().manual_seed(1)
+            zs = torch.randn(3000, 1, generator=g)
+            pts = m.gen(torch.cat([zs, torch.randn(3000, m.xi_dim, generator=g)], 1))
+            ax.scatter(*pts.T, c=zs[:, 0], s=2, cmap="viridis", label="AVAE: G(z, ξ)")
+    ax.set(xlim=(-9, 9), ylim=(-3, 3.5), title=title)
+    ax.legend(fontsize=8, loc="upper right", markerscale=3)
+
+
+fig, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+plot_manifolds(toy_runs[0], axes[0], "deterministic generator G(z)")
+plot_manifolds(toy_runs[1], axes[1], "stochastic generator G(z, ξ)")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The VAE's curve runs *between* the two branches: for a code $z$ it returns the average of the
+# upper and the lower point (Eq. 5), smoothed along the curve as well because $z$ is noisy. AVAE's
+# $G(z)$ follows the same latent order (same colours at the same $x_1$) but commits to one branch
+# or the other, and $G(z, \xi)$ uses $\xi$ to cover both, recovering the part of the data the
+# code does not hold.
+#
+# How realistic is each model's *reconstruction* of held-out points? The toy's density is known,
+# so we can evaluate $\log p(\hat x)$ exactly (by numerical integration over $z_1, z_2$, not with
+# a kernel density estimate):
+
+# %%
+show_source(toy.log_density)
+
+# %%
+x_held_out = toy.sample_data(500 if preset.name == "smoke" else 2000,
+                             torch.Generator().manual_seed(123))  # fmt: skip
+g = torch.Generator().manual_seed(0)
+det, sto = toy_runs[0].model, toy_runs[1].model
+recons = {
+    "the data points themselves": x_held_out,
+    "VAE, D(μ(x)) (of the G(z) run)": det.vae_reconstruct(x_held_out),
+    "AVAE, G(μ(x))": det.reconstruct(x_held_out),
+    "VAE, D(μ(x)) (of the G(z, ξ) run)": sto.vae_reconstruct(x_held_out),
+    "AVAE, G(μ(x), ξ)": sto.reconstruct(x_held_out, generator=g),
+}
+toy.reconstruction_scores(recons, x_held_out)
+
+# %% [markdown]
+# Read the table by columns. **Realism** (log-density): the VAE's reconstructions sit in the gap
+# between the branches, where the data are rare; AVAE's sit on the branches. Point by point:
+
+# %%
+lines = []
+for xi_dim, run in toy_runs.items():
+    lp_vae = toy.log_density(run.model.vae_reconstruct(x_held_out))
+    lp_avae = toy.log_density(run.model.reconstruct(x_held_out, generator=g))
+    better = (lp_avae > lp_vae).float().mean()
+    lines.append(f"xi_dim={xi_dim}: AVAE's reconstruction is more likely than the VAE's "
+                 f"for {better:.0%} of the points")  # fmt: skip
+print("\n".join(lines))
+
+# %% [markdown]
+# With $\xi$ this holds for nearly every point, and so for the mean as well as the median. The
+# deterministic $G(z)$ has a harder job: it is one continuous curve, so every time it switches
+# branch it crosses the gap, and where data are sparse (large $|x_1|$) it extrapolates in straight
+# lines. The points it reconstructs there land far from the data, with log-densities of -10 or
+# less, and a few of them can pull its *mean* below the VAE's even though most of its
+# reconstructions (the median) are on the data. The paper's remedy is the one in the second panel:
+# give the generator the noise $\xi$ to make its "arbitrary choice" with.
+#
+# **Fidelity** (squared error): AVAE's reconstructions are *less* accurate than the VAE's: picking
+# one branch is wrong half the time, while the average is never far from either. The paper's
+# Table 1 shows the same on CelebA (MSE 0.05 for AVAE, 0.03 for the VAE): AVAE gives up some MSE,
+# the VAE's own loss, for reconstructions that look like data.
+
+# %% [markdown]
+# ## 4. Table 1 on the synthetic faces
+#
+# The paper compares seven models on five data sets. We train the same seven on the synthetic
+# faces, at this preset's size, each with the networks of Table 1 of the VAE/GAN paper (the
+# paper's Fig. 5 networks are DCGAN-like, close to these). BiGAN (Donahue et al., 2017;
+# Dumoulin et al., 2017, as ALI) is the one newcomer: an encoder $E$ and a generator $G$ trained
+# only through a discriminator that sees (image, code) pairs, $D(x, E(x))$ against $D(G(z), z)$. Ours is VAE/GAN's `Dis` with $z$
+# joining its top fully connected layer, the way the conditional models take attributes.
+
+# %%
+show_source(avae.bigan_step)
+
+# %% [markdown]
+# The seven rows, `avae.TABLE1_ROWS`, and the command line that trains each of them:
+
+# %%
+flags = {"xi_dim": "--xi-dim", "latent_loss": "--avae-latent-loss"}
+for row, (model, settings) in avae.TABLE1_ROWS.items():
+    options = " ".join(f"{flags[k]} {v}" for k, v in settings.items())
+    print(f"{row:>22}:  python -m vaegan_lite train --model {model} {options}")
+
+# %% [markdown]
+# Here `load_or_train` trains each model once per seed, at this preset's size, and reads it back
+# on later runs.
+
+# %% tags=["nbval-ignore-output"]
+from vaegan_lite.book import config_for, load_or_train, test_images
+from vaegan_lite.train import load_training_data
+
+seeds = range(1 if preset.name == "smoke" else 2)
+faces = load_training_data(config_for(preset, "vae"))  # drawn once, shared by every run
+trained = {}
+for row, (model, settings) in avae.TABLE1_ROWS.items():
+    for seed in seeds:
+        cfg = config_for(preset, model, seed=seed, **settings)
+        run_name = "-".join(["07_avae/" + model, *(f"{k}{v}" for k, v in settings.items()), f"s{seed}"])
+        trained[row, seed] = load_or_train(run_name, cfg, preset, data=faces).model
+print(f"{len(trained)} models, {preset.steps} steps each")
+
+# %% [markdown]
+# ### The blurry VAE, on real reconstructions
+#
+# First Eq. 5 again, now on faces: test images, the VAE's reconstructions, VAE/GAN's, BiGAN's and
+# AVAE's (without $\xi$, with $\mathcal{L}^b_Z$), all from the first seed.
+
+# %%
+from vaegan_lite.plotting import show_rows
+
+x_test, _ = test_images(preset, preset.test_size)
+x_show = x_test[:8]
+g = torch.Generator().manual_seed(0)
+shown = {
+    "test images": x_show,
+    "VAE: D(μ(x))": trained["VAE", 0].reconstruct(x_show),
+    "VAE/GAN: Dec(μ(x))": trained["VAE/GAN", 0].reconstruct(x_show),
+    "BiGAN: G(μ(x))": trained["BiGAN", 0].reconstruct(x_show),
+    "AVAE: G(μ(x))": trained["AVAE without ξ, L^b_Z", 0].reconstruct(x_show, generator=g),
+    "AVAE's own VAE: D(μ(x))": trained["AVAE without ξ, L^b_Z", 0].decode(
+        trained["AVAE without ξ, L^b_Z", 0].encode(x_show)[0]
+    ),
+}
+show_rows(shown, nrow=8)
+plt.show()
+
+
+# %% [markdown]
+# How sharp is each row? A simple measure is the energy of the image gradient (squared
+# differences between neighbouring pixels), relative to the test images'. An average of possible
+# images (Eq. 5) has less of it than any of them.
+
+
+# %%
+def edge_energy(x):
+    return float((x.diff(dim=-1) ** 2).mean() + (x.diff(dim=-2) ** 2).mean())
+
+
+with torch.no_grad():
+    full = {
+        "VAE": trained["VAE", 0].reconstruct(x_test),
+        "VAE/GAN": trained["VAE/GAN", 0].reconstruct(x_test),
+        "BiGAN": trained["BiGAN", 0].reconstruct(x_test),
+        "AVAE (no ξ, L^b_Z)": trained["AVAE without ξ, L^b_Z", 0].reconstruct(x_test, generator=g),
+    }
+reference = edge_energy(x_test)
+print("\n".join(f"{name:>20}: edge energy {edge_energy(x_hat) / reference:.2f} x the test images'"
+                for name, x_hat in full.items()))  # fmt: skip
+
+# %% [markdown]
+# ### The table
+#
+# For each model: the reconstruction MSE on held-out faces (per pixel, images scaled to $[0, 1]$
+# as in the paper) and a Fréchet distance (FD) between samples and held-out faces. FID needs
+# Inception weights, which this book does not download, so the FD here is measured in the
+# features of a fixed, randomly initialised convolutional network: it compares colour, edge and
+# texture statistics like FID does, but its values are on another scale, so compare rows, not
+# numbers with the paper. The paper's CelebA column is typed from the paper; ours is computed.
+
+# %%
+show_source(avae.evaluate)
+
+# %%
+results = {
+    row: [avae.evaluate(trained[row, seed], x_test, seed=seed) for seed in seeds]
+    for row in avae.TABLE1_ROWS
+}
+avae.table1(results)
+
+# %% [markdown]
+# Mean ± standard deviation over the seeds (a single number when there is one seed, as with the
+# `smoke` preset, whose models have trained for a few steps only and say nothing yet). What to look
+# for, and what the paper found on CelebA: the VAE has the lowest MSE (MSE is its training loss)
+# and the worst sample quality; GAN the best samples and no encoder; VAE/GAN sits between them on
+# both; BiGAN's samples are good but its reconstructions far from the input; AVAE keeps MSE close
+# to the VAE's while its samples approach the GAN's. At our small sizes and short runs the
+# adversarial models are far from converged, and a few hundred test faces make the FD noisy, so
+# small differences between rows mean little.
+#
+# Samples from each model (first seed), the paper's Fig. 8:
+
+# %%
+g = torch.Generator().manual_seed(0)
+samples = {row: trained[row, 0].sample(8, generator=g) for row in avae.TABLE1_ROWS}
+show_rows(samples, nrow=8)
+plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# - Under a squared error, the best reconstruction of a code is the mean of the images it could
+#   stand for (Eq. 5): blurry whenever the code does not pin the image down (Fig. 1). Changing
+#   the space the error is measured in (VAE/GAN's $\mathrm{Dis}_l$) changes which mean, not that
+#   it is a mean, so realism has to come from the GAN term, at fidelity's expense.
+# - AVAE separates the jobs: a plain VAE ($E$, $D$) keeps the latent space and the fidelity; a
+#   generator $G(z, \xi)$ learns realism from a critic ($\mathcal{L}_M = \operatorname{logit} C$,
+#   Eq. 15) while the encoder holds it to the code ($\mathcal{L}_Z$, Eq. 12 or 16).
+# - On the 2D toy, where realism is the data's log-density, AVAE's reconstructions land on the data
+#   where the VAE's fall between its branches; with $\xi$ the generator also recovers what the
+#   one-dimensional code cannot hold. The price is a little squared error.
+# - The paper's Table 1 puts AVAE close to the VAE in MSE and close to the GAN in FID. The same
+#   comparison runs here on the synthetic faces, from the command line or `avae.table1`.
+#
+# ## Exercises
+#
+# 1. Train the toy with $\mathcal{L}^a_Z$ instead of $\mathcal{L}^b_Z$
+#    (`train_toy(cfg=StepConfig(pixel_sigma=1.0, latent_loss="a"))`). Does the generator's curve
+#    change? Where would you expect $\mathcal{L}^b_Z$ to matter more: for latent units the encoder
+#    uses a lot ($\sigma_{\theta_e} \ll 1$), or barely ($\sigma_{\theta_e} \approx 1$)?
+# 2. Give the toy's generator more noise (`xi_dim=2`) or a two-dimensional code
+#    (`ToyAVAE(latent_dim=2)` inside `train_toy`). What happens to the VAE's curve, and to the gap
+#    between the VAE's and AVAE's log-densities?
+# 3. Remove $\mathcal{L}_M$ from $\mathcal{L}_G$ (a copy of `avae_step` with `L_G = L_Z`). Which
+#    image does the generator now produce for a code, and why is that the VAE's answer again?
+# 4. The paper weighs the KL with $\beta$ (5 on CelebA) so that AVAE's encoder carries as much
+#    information as VAE/GAN's. Train `--model avae --beta 5` and `--beta 0.5`: how do the MSE and
+#    the FD move? Which of the two does $\beta$ trade?
+# 5. Our FD uses a random network's features. Compute it for two disjoint halves of the test set:
+#    that is the FD of a perfect model at this sample size. How many of the table's differences
+#    are larger than that?

@@ -1,0 +1,227 @@
+"""The latent-arithmetic widget that works in the static book: no kernel, no server, no CDN.
+
+An ipywidget needs a Python kernel to compute anything, and the published book has none. So the
+book also carries a widget that does the arithmetic and runs the decoder in the reader's browser:
+the decoder is exported to ONNX with ``torch.onnx`` and run by ONNX Runtime Web (WebAssembly).
+Everything it needs is a file of the built book, under ``_static/latent/``:
+
+    ort.wasm.min.js            ONNX Runtime Web, WebAssembly build (vendored: runtime.json, LICENSE)
+    ort-wasm-simd-threaded.*   its .mjs glue and its .wasm binary
+    latent-widget.js           the widget: sliders, face picker, canvas
+    decoder.onnx               Dec of the shipped VAE/GAN, z [1, D] => image [1, 3, S, S]
+    latent.json                attribute vectors and the faces' codes
+    faces.png                  the faces' thumbnails, side by side
+
+The runtime and latent-widget.js are committed in book/_static/latent/ (``vendor_runtime`` copies
+the runtime out of the npm package); ``write_assets`` writes the rest, and ``widget_html`` is the
+HTML a chapter displays to embed the widget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .attributes import Vectors, encode
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = ROOT / "book" / "_static" / "latent"  # in a checkout of the repository
+RUNTIME_PACKAGE = "onnxruntime-web"
+# The smallest set that runs a model on the CPU: the WebAssembly-only bundle (no WebGL/WebGPU),
+# its Emscripten glue and one .wasm binary (SIMD; threads are used only when the page is
+# cross-origin isolated, which a static book is not).
+RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+WIDGET_FILES = ("latent-widget.js", "runtime.json", "LICENSE-onnxruntime-web.txt")
+OPSET = 18
+# The widget's sliders (the book's widget: the shipped VAE/GAN) and how many faces it offers.
+WIDGET_ATTRS = ("Eyeglasses", "Bangs", "Smiling", "Wearing_Hat", "Mustache", "Male", "Blond_Hair",
+                "Young")  # fmt: skip
+WIDGET_FACES = 12
+
+
+def export_decoder(model: Any, path: str | Path, opset: int = OPSET, check: bool = True) -> Path:
+    """Write Dec as ONNX (one file, input ``z`` [1, latent_dim], output ``image`` [1, C, H, W]).
+
+    The exporter folds each BatchNorm (eval mode: running statistics) into the layer before it.
+    With ``check``, onnxruntime's output must match PyTorch's to 1e-4.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dec = model.dec.eval()
+    z = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0))
+    # The exporter reports its progress on stdout; a chapter's output should not show it.
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(dec, (z,), str(path), input_names=["z"], output_names=["image"],
+                          opset_version=opset, dynamo=True, external_data=False,
+                          optimize=True, verbose=False)  # fmt: skip
+    if check:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {"z": z.numpy()})[0])
+        with torch.no_grad():
+            want = dec(z)
+        err = float((got - want).abs().max())
+        if err > 1e-4:
+            raise RuntimeError(f"{path}: onnxruntime and PyTorch differ by {err:.2g}")
+    return path
+
+
+def widget_data(
+    model: Any,
+    vectors: Vectors,
+    faces: torch.Tensor,
+    labels: dict[str, str] | None = None,
+    scale_range: tuple[float, float] = (-2.0, 2.0),
+) -> dict[str, Any]:
+    """What latent.json holds: the attribute vectors and the faces' codes mu(x), as plain lists."""
+    codes = encode(model, faces)
+
+    def rounded(t: torch.Tensor) -> list:
+        return [round(float(v), 5) for v in t]
+
+    return {
+        "latent_dim": int(model.latent_dim),
+        "image_size": int(faces.shape[-1]),
+        "names": list(vectors),
+        "labels": [(labels or {}).get(n, n.replace("_", " ")) for n in vectors],
+        "vectors": [rounded(v) for v in vectors.values()],
+        "faces": [rounded(c) for c in codes],
+        "sprite": "faces.png",
+        "scale_min": scale_range[0],
+        "scale_max": scale_range[1],
+    }
+
+
+def save_sprite(faces: torch.Tensor, path: str | Path) -> Path:
+    """The faces [N, 3, S, S] in [-1, 1] side by side in one PNG [S, N*S]."""
+    from PIL import Image
+
+    x = faces.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    strip = torch.cat(list(x), dim=2).permute(1, 2, 0).contiguous().numpy()
+    Image.fromarray(strip).save(path, optimize=True)
+    return Path(path)
+
+
+def write_assets(
+    model: Any,
+    vectors: Vectors,
+    faces: torch.Tensor,
+    out: str | Path = STATIC,
+    labels: dict[str, str] | None = None,
+    runtime: str | Path = STATIC,
+    page: bool = True,
+) -> dict[str, int]:
+    """Write decoder.onnx, latent.json and faces.png into ``out`` (by default the book's static
+    folder); copy the runtime and the widget script there from ``runtime`` when they differ; with
+    ``page``, also an index.html that shows the widget on its own. Returns {file: bytes}."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    export_decoder(model, out / "decoder.onnx")
+    data = widget_data(model, vectors, faces, labels)
+    (out / "latent.json").write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    save_sprite(faces, out / "faces.png")
+    if Path(runtime).resolve() != out.resolve():
+        for name in RUNTIME_FILES + WIDGET_FILES:
+            shutil.copyfile(Path(runtime) / name, out / name)
+    if page:
+        (out / "index.html").write_text(standalone_page())
+    return {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
+
+
+def book_assets(out: str | Path = STATIC, n: int = 10000) -> dict[str, int]:
+    """(Re)write the book's widget data from the shipped VAE/GAN: vectors from its first n
+    training faces (as the authors did), the first WIDGET_FACES held-out faces to pick from.
+    Run by `make pretrained` (tools/train_pretrained.py --only web)."""
+    from .attributes import attribute_vectors, held_out_faces
+    from .data import SyntheticFaces
+    from .pretrained import pretrained
+
+    model = pretrained("synthetic-vaegan")
+    cfg = model.train_config
+    train_faces = SyntheticFaces(cfg.dataset_size, model.image_size, seed=cfg.data_seed)
+    vectors = attribute_vectors(model, train_faces, n, names=WIDGET_ATTRS)
+    faces, _, _ = held_out_faces(model, WIDGET_FACES)
+    return write_assets(model, vectors, faces, out, page=False)
+
+
+def widget_html(base: str = "../_static/latent/") -> str:
+    """The HTML a chapter displays to embed the widget; ``base`` is the assets' folder relative to
+    the page (a chapter page of the built book lives in _build/html/notebooks/)."""
+    return f"""<div class="vaegan-latent" data-base="{base}">
+<p class="vaegan-latent-status">The in-browser widget loads here in the published book (it needs
+the book's <code>_static/latent/</code> files). In Jupyter or Colab, use the live widget above.</p>
+</div>
+<script src="{base}ort.wasm.min.js"></script>
+<script src="{base}latent-widget.js"></script>
+"""
+
+
+def standalone_page(base: str = "./") -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Latent arithmetic</title>
+<link rel="icon" href="data:,"></head>
+<body>
+<h1>Latent arithmetic in the browser</h1>
+{widget_html(base)}</body></html>
+"""
+
+
+@contextlib.contextmanager
+def serve(folder: str | Path, port: int = 0) -> Iterator[str]:
+    """Serve ``folder`` on http://127.0.0.1:PORT/ from a background thread (port 0: any free one);
+    yields the base URL. For looking at the widget locally (browsers refuse file:// for it)."""
+    import functools
+    import http.server
+    import threading
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+    handler = functools.partial(Handler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def vendor_runtime(package: str | Path, out: str | Path = STATIC) -> dict[str, Any]:
+    """Copy RUNTIME_FILES out of the onnxruntime-web npm package (its folder or the .tgz that
+    ``npm pack onnxruntime-web@VERSION`` writes) into ``out``; write runtime.json (version,
+    licence, sizes). Returns that record."""
+    package, out = Path(package), Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        if package.is_file():
+            with tarfile.open(package) as tar:
+                tar.extractall(tmp, filter="data")
+            package = Path(tmp) / "package"
+        meta = json.loads((package / "package.json").read_text())
+        if meta.get("name") != RUNTIME_PACKAGE:
+            raise ValueError(f"{package}: not the {RUNTIME_PACKAGE} npm package")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in RUNTIME_FILES:
+            shutil.copyfile(package / "dist" / name, out / name)
+    record = {
+        "package": RUNTIME_PACKAGE,
+        "version": meta["version"],
+        "license": meta.get("license"),
+        "source": f"npm pack {RUNTIME_PACKAGE}@{meta['version']} (files from its dist/)",
+        "files": {name: (out / name).stat().st_size for name in RUNTIME_FILES},
+    }
+    (out / "runtime.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record

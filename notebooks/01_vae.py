@@ -1,0 +1,469 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. The variational autoencoder and the blur of pixel-wise likelihoods
+#
+# The VAE/GAN of {cite}`larsen2016autoencoding` starts from a plain variational autoencoder
+# {cite}`kingma2014autoencoding` and changes one thing about it: how the reconstruction error is
+# measured. To see why that one thing matters, this chapter builds the plain VAE first, with the
+# usual pixel-wise likelihood, trains it, and looks closely at what comes out: reconstructions and
+# samples that are recognisably faces, and recognisably blurry.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:
+    # %pip install -q git+https://github.com/vaegan-lite/vaegan-lite
+    pass
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torchvision.transforms.functional import gaussian_blur
+
+from vaegan_lite.book import config_for, load_or_train, running_box, test_images
+from vaegan_lite.losses import llike_loss, prior_loss
+from vaegan_lite.metrics import mse, sharpness
+from vaegan_lite.models import algorithm1_step, reparameterize
+from vaegan_lite.nets import Decoder, Encoder
+from vaegan_lite.plotting import plot_history, show_grid, show_rows
+from vaegan_lite.presets import get_preset
+from vaegan_lite.source import get_source, show_source
+
+preset = get_preset()
+print(
+    f"preset {preset.name}: {preset.data} faces at {preset.image_size}x{preset.image_size}, "
+    f"networks at width {preset.width} of Table 1, latent size {preset.latent_dim}, "
+    f"batch {preset.batch_size}, {preset.steps} training steps"
+)
+
+# %%
+running_box("01_vae")
+
+# %% [markdown]
+# ## Goals
+#
+# - Read the VAE as the paper writes it (Sec. 2.1, Eq. 1 to 4) and find every term in the code.
+# - Understand the reparameterisation trick, the line that lets gradients reach the encoder.
+# - Train a VAE with the pixel-wise Gaussian likelihood and look at its reconstructions and samples.
+# - Measure the blur: reconstruction error and sharpness of data, reconstructions and samples.
+# - See, with a computation you can change, why the pixel-wise loss *prefers* a blurry image: the
+#   average of several plausible sharp images has a lower expected squared error than any one of
+#   them.
+
+# %% [markdown]
+# ## The model: two networks and two distributions
+#
+# A VAE is an encoder and a decoder, each of which outputs a distribution (Eq. 1):
+#
+# $$
+# z \sim \mathrm{Enc}(x) = q(z \mid x), \qquad \tilde{x} \sim \mathrm{Dec}(z) = p(x \mid z) \tag{1}
+# $$
+#
+# The encoder's distribution is a Gaussian with a diagonal covariance,
+# $q(z \mid x) = \mathcal{N}(\mu(x), \operatorname{diag} \sigma^2(x))$: the network outputs a mean
+# $\mu$ and a log-variance $\log \sigma^2$ for every latent unit. The decoder outputs the mean of
+# $p(x \mid z)$, an image $\tilde{x}$; the likelihood is a Gaussian around it with a fixed standard
+# deviation (see below). Both networks are the convolutional networks of the paper's Table 1
+# (here at the preset's width and image size):
+
+# %%
+show_source(Encoder)
+
+# %%
+show_source(Decoder)
+
+# %% [markdown]
+# The encoder halves the image side three times with stride-2 convolutions and ends in two linear
+# layers, one for $\mu$ and one for $\log\sigma^2$ (a log-variance can be any real number, a
+# variance could not). The decoder mirrors it with transposed convolutions and ends in $\tanh$,
+# because the images live in $[-1, 1]$. One forward pass on a random batch, to see the shapes:
+
+# %%
+enc = Encoder(preset.image_size, preset.latent_dim, preset.width)
+dec = Decoder(preset.image_size, preset.latent_dim, preset.width)
+x_demo = torch.zeros(4, 3, preset.image_size, preset.image_size)  # [B, C, H, W]
+mu_demo, logvar_demo = enc(x_demo)  # each [B, latent_dim]
+print(f"x          {tuple(x_demo.shape)}\n"
+      f"mu, logvar {tuple(mu_demo.shape)} {tuple(logvar_demo.shape)}\n"
+      f"Dec(mu)    {tuple(dec(mu_demo).shape)}")
+
+# %% [markdown]
+# ## The loss: Eq. 2 to 4
+#
+# The prior over codes is a standard normal, $p(z) = \mathcal{N}(0, I)$. The VAE minimises the
+# negative evidence lower bound, which splits into a reconstruction term and a prior term:
+#
+# $$
+# \mathcal{L}_\text{VAE} = -\mathbb{E}_{q(z \mid x)}\left[\log \frac{p(x \mid z)\, p(z)}{q(z \mid x)}\right]
+# = \mathcal{L}_\text{llike}^\text{pixel} + \mathcal{L}_\text{prior} \tag{2}
+# $$
+#
+# with
+#
+# $$
+# \mathcal{L}_\text{llike}^\text{pixel} = -\mathbb{E}_{q(z \mid x)}\left[\log p(x \mid z)\right] \tag{3}
+# $$
+#
+# $$
+# \mathcal{L}_\text{prior} = D_\text{KL}\left(q(z \mid x) \,\Vert\, p(z)\right) \tag{4}
+# $$
+#
+# Both Gaussians make these terms simple. The KL divergence between
+# $\mathcal{N}(\mu, \operatorname{diag}\sigma^2)$ and $\mathcal{N}(0, I)$ has a closed form,
+# $\frac{1}{2}\sum_j (\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_j^2)$:
+
+# %%
+show_source(prior_loss)
+
+# %% [markdown]
+# With $p(x \mid z) = \mathcal{N}(x \mid \tilde{x}, \sigma^2 I)$ and $\tilde{x} = \mathrm{Dec}(z)$,
+# the negative log-likelihood is $\frac{1}{2\sigma^2}\lVert x - \tilde{x} \rVert^2$ plus a constant
+# that does not depend on the networks. **This is the pixel-wise squared error**, and it is the only
+# thing that tells the decoder what a good image is. The same function serves Eq. 7 later, with
+# discriminator features instead of pixels:
+
+# %%
+show_source(llike_loss)
+
+# %% [markdown]
+# Both functions follow the book's convention ([Notation](../book/notation.md)): summed over the
+# features of one example, averaged over the batch. A quick check against `torch.distributions`,
+# so that "up to a constant" is not taken on trust:
+
+# %%
+g = torch.Generator().manual_seed(0)
+x_chk = torch.rand(8, 3, 4, 4, generator=g) * 2 - 1  # [B, C, H, W] "images"
+x_tilde_chk = torch.rand(8, 3, 4, 4, generator=g) * 2 - 1  # [B, C, H, W] "reconstructions"
+mu_chk, logvar_chk = torch.randn(8, 5, generator=g), torch.randn(8, 5, generator=g)  # [B, 5]
+sigma = 0.1
+
+D = torch.distributions
+nll = -D.Normal(x_tilde_chk, sigma).log_prob(x_chk).flatten(1).sum(1).mean()
+constant = 0.5 * x_chk[0].numel() * torch.log(torch.tensor(2 * torch.pi * sigma**2))
+q = D.Normal(mu_chk, torch.exp(0.5 * logvar_chk))
+kl = D.kl_divergence(q, D.Normal(0.0, 1.0)).sum(1).mean()
+print(f"llike_loss {llike_loss(x_chk, x_tilde_chk, sigma):.4f}   -log N - const {nll - constant:.4f}\n"
+      f"prior_loss {prior_loss(mu_chk, logvar_chk):.4f}   torch KL          {kl:.4f}")
+
+# %% [markdown]
+# ## The reparameterisation trick
+#
+# Eq. 3 is an expectation over $z \sim q(z \mid x)$, estimated with one sample per image. Sampling
+# is not differentiable in $\mu$ and $\sigma$, but the same sample can be written as a
+# deterministic function of them and of noise that does not depend on them:
+#
+# $$
+# z = \mu + \sigma \odot \varepsilon, \qquad \varepsilon \sim \mathcal{N}(0, I)
+# $$
+#
+# Now $\partial z / \partial \mu = 1$ and $\partial z / \partial \sigma = \varepsilon$, and the
+# reconstruction error's gradient flows through $z$ into the encoder:
+
+# %%
+show_source(reparameterize)
+
+# %% [markdown]
+# Gradients do reach $\mu$ and $\log\sigma^2$ through the sample (an average over many samples of
+# $\partial z_j / \partial \log\sigma^2_j = \frac{1}{2}\sigma_j\varepsilon_j$ would be zero; one
+# sample gives a noisy, unbiased estimate):
+
+# %%
+mu_r = torch.zeros(1, 3, requires_grad=True)  # [1, latent 3]
+logvar_r = torch.zeros(1, 3, requires_grad=True)
+torch.manual_seed(0)
+z_r = reparameterize(mu_r, logvar_r)  # [1, 3], one sample of q(z|x)
+z_r.sum().backward()
+
+
+def fmt(t: torch.Tensor) -> str:
+    return " ".join(f"{v:+.4f}" for v in t.flatten().tolist())
+
+
+print(f"dz/dmu      {fmt(mu_r.grad)}\n"
+      f"dz/dlogvar  {fmt(logvar_r.grad)}\n"
+      f"eps / 2     {fmt(z_r.detach() / 2)}   (here z = eps, since mu = 0 and sigma = 1)")
+
+# %% [markdown]
+# ## One training step
+#
+# The package trains every model of the paper with one step function, `algorithm1_step`
+# (Algorithm 1 of the paper, chapter 4). A VAE is the call with `metric="pixel"` and
+# `adversarial=False`: no discriminator, and the pixel likelihood. These are the lines that run
+# then, in order: the forward pass,
+
+# %%
+def lines_between(obj, first: str, last: str) -> tuple[int, int]:
+    """(i, j): the lines of obj's source from the first containing `first` to the next containing
+    `last`, so these excerpts follow the package code if it changes."""
+    src = get_source(obj, header=False).splitlines()
+    i = next(n for n, line in enumerate(src, 1) if first in line)
+    j = next(n for n, line in enumerate(src, 1) if n >= i and last in line)
+    return i, j
+
+
+show_source(algorithm1_step, lines=lines_between(algorithm1_step, "mu, logvar = enc", "dec(z, y)"))
+
+# %% [markdown]
+# the pixel likelihood (the `else` branch; the `if` branch above it is chapter 3's),
+
+# %%
+show_source(
+    algorithm1_step,
+    lines=lines_between(algorithm1_step, "L_llike^{pixel}", "llike_loss(x, x_tilde"),
+    header=False,
+)
+
+# %% [markdown]
+# and the gradients: the encoder descends $\mathcal{L}_\text{prior} + \mathcal{L}_\text{llike}$,
+# the decoder $\mathcal{L}_\text{llike}$ (the prior term does not depend on it), each with its own
+# RMSProp optimiser.
+
+# %%
+show_source(
+    algorithm1_step,
+    lines=lines_between(algorithm1_step, "g_enc = grads(", "g_dec = grads(L_llike, dec"),
+    header=False,
+)
+
+# %% [markdown]
+# ## Training
+#
+# `load_or_train` trains the model in a run folder (`runs/<preset>/vae`), or reads it back if a
+# previous run finished there. The pixel likelihood's standard deviation is
+# `StepConfig.pixel_sigma`: it sets how much the reconstruction term weighs against the KL term.
+
+# %%
+cfg = config_for(preset, "vae")
+print(f"model {cfg.model.model}, pixel sigma {cfg.step.pixel_sigma}, lr {cfg.lr}, "
+      f"batch {cfg.batch_size}, steps {cfg.steps}")
+
+# %% tags=["nbval-ignore-output"]
+run = load_or_train("vae", cfg, preset)
+model = run.model.eval()  # eval: BatchNorm uses its running averages from now on
+if run.steps_run:
+    print(f"trained {run.steps_run} steps in {run.seconds:.0f} s")
+else:
+    print(f"read back the finished run ({cfg.steps} steps) from its run folder")
+
+# %% [markdown]
+# The two terms of Eq. 2 during training, averaged over the logging interval. The reconstruction
+# term falls steeply at first and then keeps improving slowly. The KL term rises at first, as the
+# encoder starts to put information about each face into its code, and then levels off: every
+# extra nat of information in $z$ has to pay for itself in reconstruction error.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+plot_history(run.history, ["L_llike"], ax=axes[0])
+axes[0].set_yscale("log")
+axes[0].set_title("$\\mathcal{L}_\\mathrm{llike}^\\mathrm{pixel}$ (Eq. 3), nats", fontsize=10)
+plot_history(run.history, ["L_prior"], ax=axes[1])
+axes[1].set_title("$\\mathcal{L}_\\mathrm{prior}$ (Eq. 4), nats", fontsize=10)
+fig.tight_layout()
+plt.show()
+h = run.history
+pixels = 3 * preset.image_size**2
+sigma = cfg.step.pixel_sigma
+print(f"last logged (step {h['step'][-1]:.0f}): L_llike {h['L_llike'][-1]:.1f}, "
+      f"L_prior {h['L_prior'][-1]:.1f} nats\n"
+      f"L_llike = squared error / (2 sigma^2): a mean squared error per pixel of "
+      f"{h['L_llike'][-1] * 2 * sigma**2 / pixels:.4f} on the training batches")
+
+# %% [markdown]
+# ## Reconstructions and samples
+#
+# Faces the model never saw (the held-out test faces), their reconstructions
+# $\tilde{x} = \mathrm{Dec}(\mu(x))$ at the posterior mean, and samples $\mathrm{Dec}(z_p)$ for codes
+# drawn from the prior $z_p \sim \mathcal{N}(0, I)$.
+
+# %%
+x_test, _ = test_images(preset, preset.test_size)  # [N, 3, H, W] in [-1, 1]
+x_tilde = model.reconstruct(x_test)  # [N, 3, H, W]
+g = torch.Generator().manual_seed(1)
+x_p = model.sample(preset.test_size, generator=g)  # [N, 3, H, W]
+
+show_rows({
+    "data x (held out)": x_test[:8],
+    "reconstructions Dec(Enc(x))": x_tilde[:8],
+    "samples Dec(z_p), z_p ~ N(0, I)": x_p[:8],
+}, nrow=8, scale=1.2)
+plt.show()
+
+# %% [markdown]
+# The reconstructions keep what is large: the face's position and size, skin tone, hair colour
+# and outline. They lose what is small and sharp: the edges of glasses, eyes and mouth are smeared
+# into soft blobs. The samples look like averages of several faces, blurrier still. A closer look at
+# a few pairs:
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+show_grid(x_test[:16], nrow=4, ax=axes[0], title="data")
+show_grid(x_tilde[:16], nrow=4, ax=axes[1], title="VAE reconstructions")
+plt.show()
+
+# %% [markdown]
+# ## Measuring the blur
+#
+# Two numbers per image, from `vaegan_lite.metrics`: the reconstruction error, the mean squared
+# error per pixel (the quantity Eq. 3 minimises, up to its scale), and the **sharpness**, the mean
+# energy of the image's Laplacian. The Laplacian is zero where the image is flat or changes
+# linearly and large at edges, so sharpness falls when an image is blurred.
+
+# %%
+show_source(sharpness)
+
+# %% [markdown]
+# As a ruler for sharpness, the same test faces blurred with Gaussian kernels of increasing width:
+
+# %%
+blur_sigmas = [0.5, 1.0, 1.5]  # Gaussian blur, standard deviation in pixels
+blurred = {s: gaussian_blur(x_test, kernel_size=7, sigma=s) for s in blur_sigmas}  # [N, 3, H, W]
+
+rows = [("data", x_test), ("VAE reconstructions", x_tilde), ("VAE samples", x_p)]
+rows += [(f"data blurred, sigma {s} px", b) for s, b in blurred.items()]
+lines = [f"{'':28s} {'MSE to data':>12s} {'sharpness':>10s}"]
+for name, imgs in rows:
+    err = f"{mse(imgs, x_test).mean():12.4f}" if name != "VAE samples" else f"{'-':>12s}"
+    lines.append(f"{name:28s} {err} {sharpness(imgs).mean():10.4f}")
+closer = [f"{s} px" for s, b in blurred.items() if mse(b, x_test).mean() < mse(x_tilde, x_test).mean()]
+lines.append(f"\nblurred copies closer to the data than the VAE's reconstructions, in MSE: "
+             f"{', '.join(closer) or 'none'}")
+print("\n".join(lines))
+
+# %% [markdown]
+# The ruler can be read the other way round: which Gaussian blur of the data has the sharpness of
+# the VAE's images? A fine sweep of blur widths answers it, together with an image-by-image count.
+
+# %%
+def matching_blur(images: torch.Tensor) -> float:
+    """The blur width (px) at which the blurred data is as sharp as `images`, on average."""
+    target = sharpness(images).mean()
+    for s in torch.arange(0.1, 3.01, 0.05).tolist():  # sharpness falls as the blur widens
+        if sharpness(gaussian_blur(x_test, kernel_size=11, sigma=s)).mean() <= target:
+            return s
+    return float("inf")
+
+
+s_data, s_rec, s_smp = sharpness(x_test), sharpness(x_tilde), sharpness(x_p)
+print(f"sharpness relative to the data: reconstructions {s_rec.mean() / s_data.mean():.2f}, "
+      f"samples {s_smp.mean() / s_data.mean():.2f}\n"
+      f"reconstructions sharper than their own original: {(s_rec > s_data).sum()} "
+      f"of {len(x_test)} test faces\n"
+      f"as sharp as the data blurred by sigma = {matching_blur(x_tilde):.2f} px "
+      f"(reconstructions), {matching_blur(x_p):.2f} px (samples)")
+
+# %% [markdown]
+# The VAE's images sit far down the ruler: the reconstructions have a fraction of the data's
+# sharpness, and the samples, decoded from codes the encoder never produced, less still. The
+# image-by-image count says the same for single faces, not just on average.
+#
+# The MSE column shows the other half of the paper's argument. Blurring the data by a pixel
+# destroys exactly the detail a person looks at, yet costs little squared error: check in the table
+# how the blurred copies' errors compare with the reconstructions', and which of them the pixel
+# metric would call the *better* reconstruction. A decoder trained on this metric has no reason to
+# prefer sharp edges.
+#
+# ## Why the pixel loss prefers blur: the average of plausible images
+#
+# Where exactly is the edge of the glasses? The code $z$ is a compressed summary of the face and the
+# decoder cannot always tell whether an edge sits here or one pixel to the left. Faced with several
+# plausible images $x_1, \dots, x_K$, the output $c$ that minimises the *expected* squared error is
+# their mean $\bar{x}$, because
+#
+# $$
+# \frac{1}{K}\sum_{k=1}^{K} \lVert c - x_k \rVert^2 = \lVert c - \bar{x} \rVert^2 + \frac{1}{K}\sum_{k=1}^{K} \lVert x_k - \bar{x} \rVert^2
+# $$
+#
+# and only the first term depends on $c$. The mean of sharp images that disagree about where an
+# edge is, is an image with a soft edge. Take one test face and five copies of it shifted
+# horizontally by $-2, \dots, 2$ pixels, all equally plausible:
+
+# %%
+def shift(x: torch.Tensor, dx: int) -> torch.Tensor:
+    """x moved dx pixels to the right; the border column is repeated into the gap."""
+    w = x.shape[-1]
+    padded = F.pad(x, (2, 2, 0, 0), mode="replicate")  # [B, C, H, W + 4]
+    return padded[..., 2 - dx : 2 - dx + w]
+
+
+shifts = [-2, -1, 0, 1, 2]
+face = x_test[:1]  # [1, 3, H, W]
+copies = torch.cat([shift(face, dx) for dx in shifts])  # [K, 3, H, W], the plausible images
+mean_image = copies.mean(0, keepdim=True)  # [1, 3, H, W], their average
+
+
+def expected_error(c: torch.Tensor) -> float:
+    """Mean over the K plausible images of the per-pixel squared error of prediction c."""
+    return mse(c.expand_as(copies), copies).mean().item()
+
+
+candidates = {f"copy shifted {dx:+d}": copies[k : k + 1] for k, dx in enumerate(shifts)}
+candidates["mean of the copies"] = mean_image
+lines = [f"{'prediction c':22s} {'expected MSE':>13s} {'sharpness':>10s}"]
+for name, c in candidates.items():
+    lines.append(f"{name:22s} {expected_error(c):13.4f} {sharpness(c).item():10.4f}")
+best_copy = min(expected_error(copies[k : k + 1]) for k in range(len(shifts)))
+lines.append(f"\nthe mean image: {expected_error(mean_image) / best_copy:.0%} of the best sharp "
+             f"copy's expected error, {sharpness(mean_image).item() / sharpness(face).item():.0%} "
+             f"of its sharpness")
+print("\n".join(lines))
+
+# %%
+fig, axes = plt.subplots(1, len(shifts) + 1, figsize=(1.5 * (len(shifts) + 1), 1.9))
+for ax, (name, c) in zip(axes, candidates.items(), strict=True):
+    show_grid(c, nrow=1, ax=ax)
+    ax.set_title(name.replace("copy shifted", "shift").replace(" of the copies", ""), fontsize=9)
+plt.show()
+
+# %% [markdown]
+# The sharp copy in the middle is the best single guess, and the mean still beats it: no sharp
+# image can. This is what a decoder trained with Eq. 3 learns to do wherever its code leaves
+# doubt, and why its reconstructions and samples are blurry. A better decoder or a longer training
+# run narrows the doubt but does not change what the loss rewards. The paper's answer is to change
+# the loss: compare images in a space where a small shift is a small change (chapter 3), and add a
+# critic that rejects blurry images outright, a GAN's discriminator (chapter 2).
+#
+# ## Summary
+#
+# - A VAE is an encoder $q(z \mid x)$ and a decoder $p(x \mid z)$ (Eq. 1), trained on
+#   $\mathcal{L}_\text{llike}^\text{pixel} + \mathcal{L}_\text{prior}$ (Eq. 2 to 4). In the code:
+#   `Encoder`, `Decoder`, `llike_loss`, `prior_loss`, and `algorithm1_step(metric="pixel",
+#   adversarial=False)`.
+# - The reparameterisation $z = \mu + \sigma \odot \varepsilon$ lets the reconstruction error's
+#   gradient reach the encoder.
+# - With a Gaussian pixel likelihood, the reconstruction term is the squared error per pixel. The
+#   trained VAE's reconstructions and samples are measurably less sharp than the data.
+# - The reason is in the loss, not the networks: under uncertainty, the squared error is minimised
+#   by the average of the plausible images, and averages of sharp images are blurry.
+#
+# ## Exercises
+#
+# 1. **The weight of the pixels.** Retrain with `config_for(preset, "vae", pixel_sigma=0.05)` and
+#    `pixel_sigma=0.2` (in a new run name, e.g. `load_or_train("vae_s005", ...)`). How do the
+#    reconstruction MSE, the sharpness of reconstructions and of samples, and $\mathcal{L}_\text{prior}$
+#    change? Why does a smaller $\sigma$ make the KL term relatively weaker?
+# 2. **More doubt, more blur.** Repeat the shifted-face computation with shifts of $-4, \dots, 4$
+#    pixels, and with vertical shifts as well. Plot the mean image's sharpness and its advantage in
+#    expected MSE against the number of plausible images.
+# 3. **Another loss, another average.** Replace the squared error by the absolute error
+#    $\frac{1}{K}\sum_k \lvert c - x_k \rvert$ in the shifted-face computation and find the best $c$
+#    pixel by pixel (hint: the median). Is it sharper than the mean? What likelihood $p(x \mid z)$
+#    corresponds to this loss?
+# 4. **Sampled codes.** Decode five samples $z \sim q(z \mid x)$ of the same test face (use
+#    `reparameterize` on `model.encode(x)`). How different are the five images, and how does their
+#    mean compare with $\mathrm{Dec}(\mu)$?
+# 5. **Is sharpness enough?** Add Gaussian noise of standard deviation 0.1 to the reconstructions.
+#    Their sharpness rises above the data's. What does that say about judging image quality by one
+#    number, and what would a better measure have to know about faces?

@@ -1,0 +1,72 @@
+"""vaegan_lite.metrics: per-image MSE and sharpness."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vaegan_lite.metrics import laplacian, mse, sharpness
+
+
+def _images(b: int = 4, c: int = 3, s: int = 16, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, c, s, s, generator=g) * 2 - 1
+
+
+def _blur(x: torch.Tensor) -> torch.Tensor:
+    """3x3 box blur per channel, same size (replicate padding)."""
+    c = x.shape[1]
+    k = torch.full((c, 1, 3, 3), 1 / 9)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=c)
+
+
+def test_mse_per_image():
+    x = _images()
+    y = x.clone()
+    y[1] += 0.5  # only image 1 changes, by 0.5 everywhere
+    m = mse(x, y)
+    assert m.shape == (4,)
+    torch.testing.assert_close(m, torch.tensor([0.0, 0.25, 0.0, 0.0]))
+
+
+def test_mse_matches_torch_and_is_symmetric():
+    x, y = _images(seed=1), _images(seed=2)
+    torch.testing.assert_close(mse(x, y).mean(), F.mse_loss(x, y))
+    torch.testing.assert_close(mse(x, y), mse(y, x))
+
+
+def test_mse_rejects_mismatched_shapes():
+    with pytest.raises(ValueError):
+        mse(_images(s=16), _images(s=8))
+
+
+def test_sharpness_zero_on_constant_and_ramp_images():
+    flat = torch.full((2, 3, 8, 8), 0.3)
+    ramp = torch.linspace(-1, 1, 8).expand(2, 3, 8, 8).clone()  # linear: Laplacian is 0
+    torch.testing.assert_close(sharpness(flat), torch.zeros(2))
+    torch.testing.assert_close(sharpness(ramp), torch.zeros(2), atol=1e-10, rtol=0)
+
+
+def test_sharpness_of_one_bright_pixel():
+    x = torch.zeros(1, 1, 5, 5)
+    x[0, 0, 2, 2] = 1.0
+    # Laplacian on the 3x3 interior: -4 at the centre, 1 at its 4 neighbours, 0 at the corners.
+    assert laplacian(x).shape == (1, 1, 3, 3)
+    torch.testing.assert_close(sharpness(x), torch.tensor([(16.0 + 4.0) / 9.0]))
+
+
+def test_blur_lowers_sharpness():
+    x = _images(b=8)
+    assert (sharpness(_blur(x)) < sharpness(x)).all()
+
+
+def test_sharpness_scales_with_contrast_squared():
+    x = _images()
+    torch.testing.assert_close(sharpness(0.5 * x), 0.25 * sharpness(x))
+
+
+def test_metrics_do_not_track_gradients():
+    x = _images().requires_grad_()
+    assert not sharpness(x).requires_grad
+    assert not mse(x, x.detach()).requires_grad

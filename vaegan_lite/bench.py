@@ -1,20 +1,28 @@
 """Throughput of a training step: images/s, model FLOPs per image, fraction of the matmul peak.
 
 ``python -m vaegan_lite bench --model vaegan --image-size 64 --batch-size 64 --steps 10``
-times the real training step (the same function train() calls) after a warm-up and reports the
-median. FLOPs are counted by torch.utils.flop_counter on one step (forward and backward of every
-network); the peak is a large matmul of the same precision measured on the same device, so
-"fraction of peak" says how much of the hardware the step actually uses.
+times the real training step (the same function train() calls, fast.py's with --fast) after a
+warm-up and reports the median. FLOPs are counted on one step (forward and backward of every
+network, as torch.utils.flop_counter counts them); the peak is a large matmul of the same
+precision measured on the same device, so "fraction of peak" says how much of the hardware the
+step uses. A matmul is not always the fastest kernel: torch's fp32 matmul goes through MKL,
+which takes its AVX2 path on AMD CPUs, while oneDNN's convolutions use AVX-512, so the step can
+pass 100% of it; ``conv_peak`` (a large 5x5 convolution of Table 1) is a second ceiling.
+On a CPU, both are also measured in CPU time (all threads of this process), which
+other jobs on a shared machine barely change: ``cpu_images_per_s`` is images per CPU-second.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from .models import make_optimizers
 from .train import (
@@ -26,6 +34,8 @@ from .train import (
     to_unit_range,
 )
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 @dataclass
 class BenchResult:
@@ -33,10 +43,53 @@ class BenchResult:
     step_seconds: list[float]
     flops_per_image: float
     peak_flops: float  # measured matmul FLOP/s at this precision
+    step_cpu_seconds: list[float]  # process CPU time of each step (all threads)
+    peak_flops_cpu: float  # the matmul's FLOPs per CPU-second
+    batch_size: int
+    conv_peak_flops: float = float("nan")  # measured FLOP/s of a large Table 1 convolution
 
     @property
     def fraction_of_peak(self) -> float:
         return self.images_per_s * self.flops_per_image / self.peak_flops
+
+    @property
+    def fraction_of_conv_peak(self) -> float:
+        return self.images_per_s * self.flops_per_image / self.conv_peak_flops
+
+    @property
+    def cpu_images_per_s(self) -> float:
+        """Images per CPU-second (median step): what the step costs, whatever the machine's load."""
+        return self.batch_size / statistics.median(self.step_cpu_seconds)
+
+    @property
+    def fraction_of_peak_cpu(self) -> float:
+        return self.cpu_images_per_s * self.flops_per_image / self.peak_flops_cpu
+
+
+class FlopCount(TorchDispatchMode):
+    """FLOPs of everything run inside, by torch.utils.flop_counter's formulas.
+
+    (FlopCounterMode itself also tracks modules with backward hooks, which fail when a module's
+    input is a leaf that torch.autograd.grad differentiates, as in fast.py.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.total += count(*args, **kwargs, out_val=out)
+        return out
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    with FlopCount() as c:
+        fn()
+    return c.total
 
 
 def _sync(device: torch.device) -> None:
@@ -44,64 +97,106 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: torch.device, precision: str, n: int = 2048, reps: int = 10) -> float:
-    """FLOP/s of an n x n matmul (the best of a few runs) at the given precision."""
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+def matmul_peak(
+    device: torch.device, precision: str, n: int = 2048, reps: int = 10
+) -> tuple[float, float]:
+    """(FLOP/s, FLOPs per CPU-second) of an n x n matmul, the best of a few runs."""
+    dtype = DTYPES[precision]
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
-    best = float("inf")
+    a @ b  # warm-up
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(3):
         _sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(reps):
             a @ b
         _sync(device)
         best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 * reps / best
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    flops = 2 * n**3 * reps
+    return flops / best, flops / max(best_cpu, 1e-9)
+
+
+def conv_peak(device: torch.device, precision: str, reps: int = 2) -> tuple[float, float]:
+    """(FLOP/s, FLOPs per CPU-second) of Table 1's largest convolution: 128 => 256 channels,
+    5x5, stride 2, 32x32 => 16x16, batch 64, channels_last, forward (the best of a few runs)."""
+    dtype = DTYPES[precision]
+    conv = nn.Conv2d(128, 256, 5, 2, 2, bias=False).to(device, dtype)
+    conv = conv.to(memory_format=torch.channels_last)
+    x = torch.randn(64, 128, 32, 32, device=device, dtype=dtype)
+    x = x.contiguous(memory_format=torch.channels_last)
+    best, best_cpu = float("inf"), float("inf")
+    with torch.no_grad():
+        conv(x)  # warm-up
+        for _ in range(3):
+            _sync(device)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(reps):
+                conv(x)
+            _sync(device)
+            best = min(best, time.perf_counter() - t0)
+            best_cpu = min(best_cpu, time.process_time() - c0)
+    flops = 2 * 64 * 16 * 16 * 256 * 128 * 25 * reps
+    return flops / best, flops / max(best_cpu, 1e-9)
+
+
+class StepRunner:
+    """cfg's model, optimizers and one batch of random images, ready to step (for timing)."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.device = device = pick_device(cfg.device)
+        precision = pick_precision(cfg.precision, device)
+        torch.manual_seed(cfg.seed)
+        spec = model_spec(cfg.model.model)
+        self.model = model = spec.build(cfg.model).to(device).train()
+        self.opts = make_optimizers(model, spec.networks, cfg.lr, cfg.rms_alpha)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if cfg.compile:
+            for name in spec.networks:
+                getattr(model, name).compile()
+        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+        self.autocast = autocast_for(precision, device)
+        c, s = cfg.model.channels, cfg.model.image_size
+        shape = (cfg.batch_size, c, s, s)
+        images = torch.randint(0, 256, shape, dtype=torch.uint8, device=device)
+        self.x = to_unit_range(images)
+        if cfg.channels_last:
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
+        # vae_disl's timed phase is its second one (a VAE on the frozen Dis); the others have one.
+        self.step = spec.step(cfg.step.disl_pretrain_steps, cfg.step)
+
+    def __call__(self) -> None:
+        self.step(self.model, self.x, self.opts, self.cfg.step, autocast=self.autocast,
+                  scaler=self.scaler)  # fmt: skip
+
+    def timed(self) -> tuple[float, float]:
+        """(wall seconds, process CPU seconds) of one step."""
+        _sync(self.device)
+        t0, c0 = time.perf_counter(), time.process_time()
+        self()
+        _sync(self.device)
+        return time.perf_counter() - t0, time.process_time() - c0
 
 
 def bench(cfg: TrainConfig, steps: int = 10, warmup: int = 3) -> BenchResult:
     """Time ``steps`` training steps of cfg's model on random images (after ``warmup`` steps)."""
-    device = pick_device(cfg.device)
-    precision = pick_precision(cfg.precision, device)
-    torch.manual_seed(cfg.seed)
-    spec = model_spec(cfg.model.model)
-    model = spec.build(cfg.model).to(device).train()
-    opts = make_optimizers(model, spec.networks, cfg.lr, cfg.rms_alpha)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
-    if cfg.compile:
-        for name in spec.networks:
-            getattr(model, name).compile()
-    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-    autocast = autocast_for(precision, device)
-    c, s = cfg.model.channels, cfg.model.image_size
-    images = torch.randint(0, 256, (cfg.batch_size, c, s, s), dtype=torch.uint8, device=device)
-    x = to_unit_range(images)
-    if cfg.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    # vae_disl's timed phase is its second one (a VAE on the frozen Dis); the others have one.
-    t_step = cfg.step.disl_pretrain_steps
-    step = spec.step(t_step, cfg.step)
-
-    def run() -> None:
-        step(model, x, opts, cfg.step, autocast=autocast, scaler=scaler)
-
+    run = StepRunner(cfg)
     for _ in range(warmup):
         run()
-    with FlopCounterMode(display=False) as counter:
-        run()
-    times = []
-    for _ in range(steps):
-        _sync(device)
-        t0 = time.perf_counter()
-        run()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
+    flops = count_flops(run)
+    times, cpu = zip(*(run.timed() for _ in range(steps)), strict=True)
+    precision = pick_precision(cfg.precision, run.device)
+    peak, peak_cpu = matmul_peak(run.device, precision)
     return BenchResult(
-        images_per_s=cfg.batch_size / median,
-        step_seconds=times,
-        flops_per_image=counter.get_total_flops() / cfg.batch_size,
-        peak_flops=matmul_peak(device, precision),
+        images_per_s=cfg.batch_size / statistics.median(times),
+        step_seconds=list(times),
+        flops_per_image=flops / cfg.batch_size,
+        peak_flops=peak,
+        step_cpu_seconds=list(cpu),
+        peak_flops_cpu=peak_cpu,
+        batch_size=cfg.batch_size,
+        conv_peak_flops=conv_peak(run.device, precision)[0],
     )

@@ -3,6 +3,9 @@
     python -m vaegan_lite train --model vaegan --data synthetic --image-size 64 --batch-size 64 \\
         --steps 1000 --seed 0 --device auto --out runs/vaegan
     python -m vaegan_lite sample --checkpoint runs/vaegan/last.pt --n 64 --out samples.png
+    python -m vaegan_lite bench --model vaegan --image-size 64 --batch-size 64 --steps 10 \\
+        --device cpu --precision bf16 --fast --channels-last
+    torchrun --nproc_per_node 2 -m vaegan_lite train ...   (data-parallel, see distributed.py)
 
 Running ``train`` again with the same --out and a larger --steps resumes where it stopped.
 Bad input gets one line on stderr and exit code 2.
@@ -16,6 +19,7 @@ import math
 import sys
 from pathlib import Path
 
+from . import distributed
 from .models import ModelConfig, StepConfig
 from .nets import IMAGE_SIZES
 from .train import DATASETS, PRECISIONS, TrainConfig, TrainingDiverged, model_specs
@@ -108,6 +112,8 @@ def build_parser() -> Parser:
     g.add_argument("--precision", choices=PRECISIONS, default="fp32")
     g.add_argument("--channels-last", action="store_true")
     g.add_argument("--compile", action="store_true", help="torch.compile the three networks")
+    g.add_argument("--fast", action="store_true", help="fast.py's step: same updates, fewer passes")
+    g.add_argument("--flip", action="store_true", help="random horizontal flips (authors' CelebA)")
     g.add_argument("--checkpoint-every", type=_nonneg_int, default=500)
     g.add_argument("--log-every", type=_pos_int, default=10)
     g.add_argument("--no-progress", action="store_true")
@@ -118,6 +124,25 @@ def build_parser() -> Parser:
     s.add_argument("--out", type=Path, required=True, help="a .png file")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--image-size", type=_image_size, default=None, help="check the model's size")
+
+    b = sub.add_parser("bench", help="time training steps: img/s, FLOPs, fraction of peak")
+    b.add_argument("--model", choices=tuple(model_specs()), default="vaegan")
+    b.add_argument("--image-size", type=_image_size, default=64)
+    b.add_argument("--batch-size", type=_pos_int, default=64)
+    b.add_argument("--steps", type=_pos_int, default=10, help="timed steps (the median is shown)")
+    b.add_argument("--warmup", type=_nonneg_int, default=3)
+    b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    b.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    b.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = Table 1)")
+    b.add_argument("--fast", action="store_true", help="fast.py's step")
+    b.add_argument("--channels-last", action="store_true")
+    b.add_argument("--compile", action="store_true")
+    b.add_argument("--dis-batch", choices=("separate", "joint"), default="separate")
+    b.add_argument(
+        "--gan-variant", choices=("saturating", "non_saturating"), default=StepConfig.gan_variant
+    )
+    b.add_argument("--no-dis-recon", action="store_true", help="Dis never sees Dec(Enc(x))")
+    b.add_argument("--seed", type=int, default=0)
     return p
 
 
@@ -145,6 +170,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         disl_pretrain_steps=gan_steps if a.model == "vae_disl" else 0,
         beta=a.beta,
         latent_loss=a.avae_latent_loss,
+        fast=a.fast,
     )
     return TrainConfig(
         model=model,
@@ -160,6 +186,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         precision=a.precision,
         channels_last=a.channels_last,
         compile=a.compile,
+        flip=a.flip,
         checkpoint_every=a.checkpoint_every,
         log_every=a.log_every,
     )
@@ -187,6 +214,10 @@ def cmd_train(a: argparse.Namespace) -> int:
             return 0
         print(f"resuming {a.out}/last.pt from step {done}", file=sys.stderr)
     result = train(cfg, a.out, progress=not a.no_progress)
+    main_process = distributed.is_main()
+    distributed.shutdown()
+    if not main_process:  # torchrun: process 0 reports
+        return 0
     h = result.history
     rate = result.steps_run * cfg.batch_size / max(result.seconds, 1e-9)
     print(
@@ -222,11 +253,64 @@ def cmd_sample(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(a: argparse.Namespace) -> int:
+    import os
+    import statistics
+
+    import torch
+
+    from .bench import bench
+    from .train import pick_device, pick_precision
+
+    cfg = TrainConfig(
+        model=ModelConfig(model=a.model, image_size=a.image_size, width=a.width),
+        step=StepConfig(
+            gan_variant=a.gan_variant,
+            dis_batch=a.dis_batch,
+            fast=a.fast,
+            dis_sees_recon=not a.no_dis_recon,
+        ),
+        dataset_size=a.batch_size,
+        batch_size=a.batch_size,
+        steps=a.steps,
+        seed=a.seed,
+        device=a.device,
+        precision=a.precision,
+        channels_last=a.channels_last,
+        compile=a.compile,
+    )
+    device = pick_device(a.device)
+    precision = pick_precision(a.precision, device)
+    where = f"{torch.get_num_threads()} threads" if device.type == "cpu" else str(device)
+    switches = [n for n, on in (("fast step", a.fast), ("channels_last", a.channels_last),
+                                ("compile", a.compile)) if on]  # fmt: skip
+    print(f"{a.model} {a.image_size}x{a.image_size}, width {a.width:g}, batch {a.batch_size}, "
+          f"{precision} on {device.type} ({where}), dis_batch {a.dis_batch}, {a.gan_variant}"
+          + "".join(f", {s}" for s in switches))  # fmt: skip
+    r = bench(cfg, steps=a.steps, warmup=a.warmup)
+    print(f"model FLOPs per image: {r.flops_per_image / 1e9:.2f} GFLOP (one step: forward and "
+          f"backward of every network)")  # fmt: skip
+    print(f"measured {precision} matmul peak: {r.peak_flops / 1e9:.1f} GFLOP/s")
+    print(f"step: median {statistics.median(r.step_seconds):.3f} s of "
+          f"{a.steps} after {a.warmup} warm-up")  # fmt: skip
+    if device.type == "cpu":
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"per CPU-second (load average {load:.1f}): {r.cpu_images_per_s:.2f} img, "
+              f"{r.fraction_of_peak_cpu:.1%} of the matmul's FLOPs per CPU-second")  # fmt: skip
+    print(f"measured {precision} peak of a Table 1 conv (5x5, 128->256): "
+          f"{r.conv_peak_flops / 1e9:.1f} GFLOP/s, of which the step reaches "
+          f"{r.fraction_of_conv_peak:.1%}")  # fmt: skip
+    print(f"fraction of the {precision} matmul peak: {r.fraction_of_peak:.1%}")
+    print(f"{r.images_per_s:.2f} img/s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         a = parser.parse_args(argv)
-        return {"train": cmd_train, "sample": cmd_sample}[a.command](a)
+        commands = {"train": cmd_train, "sample": cmd_sample, "bench": cmd_bench}
+        return commands[a.command](a)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from . import distributed
 from .losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
 from .nets import Decoder, Discriminator, Encoder, check_image_size
 
@@ -64,6 +65,7 @@ class StepConfig:
     disl_pretrain_steps: int = 0  # vae_disl: GAN steps before Dis is frozen as the metric
     beta: float = 1.0  # AVAE: weight of the KL in its VAE's loss (ICPR 2020, Sec. 5)
     latent_loss: Literal["a", "b"] = "b"  # AVAE: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)
+    fast: bool = False  # fast.py's step: the same updates with fewer backward passes
 
 
 class VAEGAN(nn.Module):
@@ -143,8 +145,10 @@ def discriminate(
 
 
 def finite(*losses: torch.Tensor) -> bool:
-    """True when every loss is a finite number (one device sync for all of them)."""
-    return bool(torch.isfinite(torch.stack([x.detach().float() for x in losses])).all())
+    """True when every loss is a finite number (one device sync for all of them); under torchrun,
+    on every process, so that all of them skip the same steps."""
+    ok = bool(torch.isfinite(torch.stack([x.detach().float() for x in losses])).all())
+    return distributed.all_true(ok)
 
 
 def grads(
@@ -165,6 +169,7 @@ def apply_grads(
     scaler: torch.amp.GradScaler | None = None,
 ) -> None:
     params = [p for p in net.parameters() if p.requires_grad]
+    gs = distributed.average(gs)  # torchrun: the mean over processes (autograd.grad skips DDP)
     for p, g in zip(params, gs, strict=True):
         p.grad = g
     if scaler is None:
@@ -183,6 +188,7 @@ def equilibrium(
     badly (either error above center + margin); if both would be skipped, both are updated.
     """
     lo, hi = center - margin, center + margin
+    real_bce, fake_bce = distributed.mean(real_bce), distributed.mean(fake_bce)  # same on all
     train_dis = not (real_bce < lo or fake_bce < lo)
     train_dec = not (real_bce > hi or fake_bce > hi)
     if not (train_dis or train_dec):
@@ -332,11 +338,28 @@ def frozen_metric_step(model: VAEGAN, x: torch.Tensor, opts, cfg: StepConfig, **
     """VAE_{Dis_l}'s second phase: a VAE whose likelihood is measured by the GAN's frozen Dis."""
     model.dis.eval()  # fixed BatchNorm statistics: the metric must not move
     model.dis.requires_grad_(False)
-    return algorithm1_step(model, x, opts, cfg, metric="dis_l", adversarial=False, **kw)
+    return _algorithm1(cfg)(model, x, opts, cfg, metric="dis_l", adversarial=False, **kw)
+
+
+def _algorithm1(cfg: StepConfig) -> StepFn:
+    """algorithm1_step, or with cfg.fast its faster twin (same updates, fewer passes)."""
+    if not cfg.fast:
+        return algorithm1_step
+    from .fast import algorithm1_step_fast  # fast.py builds on this module
+
+    return algorithm1_step_fast
+
+
+def _gan(cfg: StepConfig) -> StepFn:
+    if not cfg.fast:
+        return gan_step
+    from .fast import gan_step_fast
+
+    return gan_step_fast
 
 
 def _vae_disl_step(t: int, cfg: StepConfig) -> StepFn:
-    return gan_step if t < cfg.disl_pretrain_steps else frozen_metric_step
+    return _gan(cfg) if t < cfg.disl_pretrain_steps else frozen_metric_step
 
 
 def _partial(fn: StepFn, **kw) -> StepFn:
@@ -348,16 +371,16 @@ def _partial(fn: StepFn, **kw) -> StepFn:
 
 MODEL_SPECS: dict[str, ModelSpec] = {
     "vae": ModelSpec(
-        lambda t, c: _partial(algorithm1_step, metric="pixel", adversarial=False), ("enc", "dec")
+        lambda t, c: _partial(_algorithm1(c), metric="pixel", adversarial=False), ("enc", "dec")
     ),
-    "gan": ModelSpec(lambda t, c: gan_step, ("dec", "dis")),
+    "gan": ModelSpec(lambda t, c: _gan(c), ("dec", "dis")),
     "vae_disl": ModelSpec(_vae_disl_step, ("enc", "dec", "dis")),
     "vaegan_dis0": ModelSpec(
-        lambda t, c: _partial(algorithm1_step, metric="pixel", adversarial=True),
+        lambda t, c: _partial(_algorithm1(c), metric="pixel", adversarial=True),
         ("enc", "dec", "dis"),
     ),
     "vaegan": ModelSpec(
-        lambda t, c: _partial(algorithm1_step, metric="dis_l", adversarial=True),
+        lambda t, c: _partial(_algorithm1(c), metric="dis_l", adversarial=True),
         ("enc", "dec", "dis"),
     ),
 }

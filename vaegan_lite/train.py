@@ -5,6 +5,10 @@ and, when ``out_dir`` is given, keeps ``out_dir/last.pt``, ``out_dir/config.json
 ``out_dir/samples.png``. Called again with the same folder and more steps, it resumes from the
 checkpoint bit for bit: the model, optimizers, RNG state and step are restored, and batch t is a
 function of (seed, t) alone.
+
+Launched by ``torchrun --nproc_per_node K``, the same loop trains data-parallel: each process
+takes its slice of every batch and the gradients are averaged before each update (distributed.py
+explains the design); process 0 alone writes the run folder.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 import torch
 
+from . import distributed
 from .checkpoint import FORMAT, atomic_save, atomic_write_text, read_checkpoint
 from .data import DATASETS, flip_batch
 from .models import MODEL_SPECS, VAEGAN, ModelConfig, ModelSpec, StepConfig, make_optimizers
@@ -55,7 +60,7 @@ class TrainConfig:
     dataset_size: int = 20000
     data_seed: int = 0  # which faces: the same for every training seed
     flip: bool = False  # random horizontal flips (the authors' CelebA augmentation)
-    batch_size: int = 64
+    batch_size: int = 64  # the global batch: under torchrun each of K processes takes 1/K
     steps: int = 1000
     lr: float = 3e-4
     rms_alpha: float = 0.9
@@ -101,8 +106,9 @@ class TrainConfig:
 
 # Settings that may change between a run and its resumption without changing the result.
 # data_root: the same files moved elsewhere (e.g. from Google Drive to the local disk).
+# compile and step.fast change the arithmetic's rounding only, not the updates.
 RESUMABLE = {"steps", "device", "checkpoint_every", "log_every", "compile", "max_nonfinite",
-             "data_root"}  # fmt: skip
+             "data_root", "step.fast"}  # fmt: skip
 
 
 class TrainingDiverged(RuntimeError):
@@ -217,14 +223,19 @@ def train(
     data: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> Trained:
     """Train ``cfg.model.model`` for ``cfg.steps`` steps (resuming from ``out_dir/last.pt``)."""
-    device = pick_device(cfg.device)
+    device = distributed.init(pick_device(cfg.device))  # joins torchrun's processes, if any
     precision = pick_precision(cfg.precision, device)
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / "last.pt" if out is not None else None
+    rank, world = distributed.rank(), distributed.world_size()
+    if cfg.batch_size % world:
+        raise ValueError(f"batch size {cfg.batch_size} does not divide by {world} processes")
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every process
     spec = model_spec(cfg.model.model)
     model = spec.build(cfg.model)
+    if world > 1:  # but each process its own noise
+        torch.manual_seed(cfg.seed + 1_000_003 * rank)
     opts = make_optimizers(model, spec.networks, cfg.lr, cfg.rms_alpha)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     history: dict[str, list[float]] = {}
@@ -239,7 +250,13 @@ def train(
             scaler.load_state_dict(ckpt["scaler"])
         history = {k: list(v) for k, v in ckpt["history"].items()}
         start = int(ckpt["step"])
-        _set_rng_state(ckpt["rng"])
+        saved_world = int(ckpt.get("world_size", 1))
+        if saved_world != world:
+            raise ValueError(
+                f"{ckpt_path} was trained by {saved_world} process(es), not {world}: resume it "
+                f"with the same number (torchrun --nproc_per_node {saved_world})"
+            )
+        _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][rank])
     model.to(device)
     _move_optimizer_state(opts, device)
     if cfg.channels_last:
@@ -258,6 +275,11 @@ def train(
     def save(step: int) -> None:
         if ckpt_path is None:
             return
+        distributed.check_in_sync(model)
+        rng_ranks = distributed.gather(_rng_state())  # every process takes part
+        if not distributed.is_main():
+            distributed.barrier()  # wait until process 0 has written the file
+            return
         state = {
             "format": FORMAT,
             "config": cfg.to_json(),
@@ -269,11 +291,15 @@ def train(
         }
         if scaler is not None:
             state["scaler"] = scaler.state_dict()
+        if world > 1:
+            state["world_size"] = world
+            state["rng_ranks"] = rng_ranks
         atomic_save(state, ckpt_path)
+        distributed.barrier()
 
-    if out is not None:
+    if out is not None and distributed.is_main():
         atomic_write_text(cfg.to_json() + "\n", out / "config.json")
-    bar = _progress(start, cfg.steps, progress)
+    bar = _progress(start, cfg.steps, progress and distributed.is_main())
     interrupt = _DeferredInterrupt()
     sums: dict[str, float] = {}
     count = bad_run = skipped = 0
@@ -288,6 +314,9 @@ def train(
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = attrs[idx.to(attrs.device)] if conditional else None
+            if world > 1:  # this process's slice of the global batch; process 0's BN statistics
+                x, y = distributed.shard(x), None if y is None else distributed.shard(y)
+                distributed.broadcast_buffers(model)
             step_fn = spec.step(t, cfg.step)
             buffers = [b.clone() for b in model.buffers()]  # BatchNorm statistics: a few KB
             stats = step_fn(model, x, opts, cfg.step, y=y, autocast=autocast, scaler=scaler)
@@ -309,7 +338,7 @@ def train(
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
             if count and (done % max(cfg.log_every, 1) == 0 or done == cfg.steps):
-                means = {k: float(v) / count for k, v in sums.items()}  # one sync per log
+                means = _mean_over_processes(sums, count)  # one sync per log
                 _record(history, done, means)
                 sums, count = {}, 0
                 if bar is not None:
@@ -321,7 +350,8 @@ def train(
                 bar.update(1)
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 save(done)
-            if interrupt.requested:  # Ctrl-C waits for the step to finish, so the save is exact
+            # Ctrl-C waits for the step to finish, so the save is exact (on every process at once).
+            if not distributed.all_true(not interrupt.requested):
                 raise KeyboardInterrupt
     except (KeyboardInterrupt, TrainingDiverged):
         save(done)  # nothing is lost: rerun the same command to resume
@@ -333,7 +363,7 @@ def train(
         bar.close()
     if cfg.steps > start or (ckpt_path is not None and not ckpt_path.exists()):
         save(max(cfg.steps, start))
-    if out is not None:
+    if out is not None and distributed.is_main():
         from .plotting import save_grid
 
         save_grid(fixed_samples(model, 64, cfg.seed), out / "samples.png")
@@ -368,6 +398,15 @@ def _move_optimizer_state(opts: dict[str, torch.optim.Optimizer], device: torch.
             for k, v in state.items():
                 if torch.is_tensor(v) and k != "step":
                     state[k] = v.to(device)
+
+
+def _mean_over_processes(sums: dict[str, Any], count: int) -> dict[str, float]:
+    """Each logged statistic's mean over the steps since the last log, and over the processes."""
+    keys = sorted(sums)
+    if not keys:
+        return {}
+    v = torch.stack([torch.as_tensor(sums[k]).double().cpu() for k in keys]) / count
+    return dict(zip(keys, distributed.mean(v).tolist(), strict=True))
 
 
 def _record(history: dict[str, list[float]], step: int, means: dict[str, float]) -> None:

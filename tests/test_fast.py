@@ -1,0 +1,166 @@
+"""fast.py's steps apply the same updates as the reference steps of models.py, with fewer FLOPs.
+
+Both steps run from the same weights and the same random draws (float64, SGD with lr 1, so a
+parameter's change is minus the applied gradient); every network's change and every BatchNorm
+running statistic must agree to rounding, for each modelling switch the fast step treats apart.
+"""
+
+import copy
+
+import pytest
+import torch
+from test_routing import GAMMA, applied_update, assert_same, small_model
+
+from vaegan_lite.bench import count_flops
+from vaegan_lite.cli import main
+from vaegan_lite.fast import algorithm1_step_fast, gan_step_fast
+from vaegan_lite.models import (
+    ModelConfig,
+    StepConfig,
+    algorithm1_step,
+    frozen_metric_step,
+    gan_step,
+)
+from vaegan_lite.train import TrainConfig, train
+
+
+@pytest.fixture
+def batch():
+    return torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(5)).double() * 2 - 1
+
+
+def compare(ref_step, fast_step, batch, cfg, model="vaegan", **kw):
+    """Run both steps from the same state; assert equal updates and BatchNorm statistics."""
+    m_ref = small_model(model)
+    m_fast = copy.deepcopy(m_ref)
+    want = applied_update(ref_step, m_ref, batch, cfg, **kw)
+    got = applied_update(fast_step, m_fast, batch, cfg, **kw)
+    moved = 0
+    for net in ("enc", "dec", "dis"):
+        if all(d.abs().max() == 0 for d in want[net]):
+            assert all(d.abs().max() == 0 for d in got[net]), f"{net} moved, it must not"
+            continue
+        assert_same(got[net], want[net], net)
+        moved += 1
+    assert moved > 0
+    for (name, a), b in zip(m_ref.named_buffers(), m_fast.buffers(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12), name
+
+
+@pytest.mark.parametrize("dis_batch", ["separate", "joint"])
+@pytest.mark.parametrize("variant", ["saturating", "non_saturating"])
+def test_vaegan_step_matches_reference(batch, dis_batch, variant):
+    cfg = StepConfig(gamma=GAMMA, gan_variant=variant, dis_batch=dis_batch)
+    compare(algorithm1_step, algorithm1_step_fast, batch, cfg)
+
+
+@pytest.mark.parametrize("variant", ["saturating", "non_saturating"])
+def test_authors_variant_matches_reference(batch, variant):
+    # w instead of gamma, Dis never sees reconstructions, the equilibrium trick (which skips
+    # Dec or Dis on this batch: the fast step then computes no gradient for it).
+    cfg = StepConfig(w=1e-3, dis_sees_recon=False, gan_variant=variant, equilibrium=True,
+                     eq_center=0.9, eq_margin=0.05)  # fmt: skip
+    compare(algorithm1_step, algorithm1_step_fast, batch, cfg)
+    cfg.equilibrium = False
+    compare(algorithm1_step, algorithm1_step_fast, batch, cfg)
+
+
+@pytest.mark.parametrize("adversarial", [False, True])
+def test_pixel_models_match_reference(batch, adversarial):
+    """vae (pixel likelihood, no GAN) and vaegan_dis0 (pixel likelihood + GAN)."""
+    cfg = StepConfig(gamma=GAMMA, pixel_sigma=0.3)
+    model = "vaegan_dis0" if adversarial else "vae"
+    compare(algorithm1_step, algorithm1_step_fast, batch, cfg, model=model,
+            metric="pixel", adversarial=adversarial)  # fmt: skip
+
+
+def test_frozen_metric_matches_reference(batch):
+    """VAE_{Dis_l}'s second phase: the fast twin is chosen by cfg.fast inside the step."""
+    compare(frozen_metric_step, frozen_metric_step, batch, StepConfig(), model="vae_disl")
+    m_ref = small_model("vae_disl")
+    m_fast = copy.deepcopy(m_ref)
+    want = applied_update(frozen_metric_step, m_ref, batch, StepConfig())
+    got = applied_update(frozen_metric_step, m_fast, batch, StepConfig(fast=True))
+    for net in ("enc", "dec"):
+        assert_same(got[net], want[net], net)
+
+
+@pytest.mark.parametrize("dis_batch", ["separate", "joint"])
+@pytest.mark.parametrize("variant", ["saturating", "non_saturating"])
+def test_gan_step_matches_reference(batch, dis_batch, variant):
+    cfg = StepConfig(gan_variant=variant, dis_batch=dis_batch)
+    compare(gan_step, gan_step_fast, batch, cfg, model="gan")
+
+
+def test_fp16_scaler_and_bf16_autocast(batch):
+    """The loss scaling of fp16 (GradScaler) and bf16 autocast go through the fast step too."""
+    cfg = StepConfig(gamma=GAMMA)
+    m_ref = small_model().float()
+    m_fast = copy.deepcopy(m_ref)
+    x = batch.float()
+    kw = {"scaler": torch.amp.GradScaler("cpu", init_scale=2.0**10)}
+    want = applied_update(algorithm1_step, m_ref, x, cfg, **kw)
+    kw = {"scaler": torch.amp.GradScaler("cpu", init_scale=2.0**10)}
+    got = applied_update(algorithm1_step_fast, m_fast, x, cfg, **kw)
+    for net in ("enc", "dec", "dis"):
+        for g, w in zip(got[net], want[net], strict=True):
+            assert torch.allclose(g, w, rtol=1e-4, atol=1e-6 * w.abs().max().item()), net
+    ac = {"autocast": torch.autocast("cpu", dtype=torch.bfloat16)}
+    stats = algorithm1_step_fast(m_fast, x, {n: torch.optim.SGD(getattr(m_fast, n).parameters(),
+                                 lr=1e-3) for n in ("enc", "dec", "dis")}, cfg, **ac)  # fmt: skip
+    assert all(torch.isfinite(v) for v in stats.values())
+    assert all(torch.isfinite(p).all() for p in m_fast.parameters())
+
+
+def flops(step, cfg, batch, model="vaegan", **kw):
+    m = small_model(model)
+    opts = {n: torch.optim.SGD(getattr(m, n).parameters(), lr=0.0) for n in ("enc", "dec", "dis")}
+    return count_flops(lambda: step(m, batch, opts, cfg, **kw))
+
+
+def test_fast_step_never_does_more_work(batch):
+    for variant in ("saturating", "non_saturating"):
+        for dis_batch in ("separate", "joint"):
+            cfg = StepConfig(gan_variant=variant, dis_batch=dis_batch)
+            ref, fast = flops(algorithm1_step, cfg, batch), flops(algorithm1_step_fast, cfg, batch)
+            assert fast <= ref * 1.001, (variant, dis_batch)
+    # Saturating loss, separate statistics: Dis's weight pass also gives Dec its upstream.
+    cfg = StepConfig(gan_variant="saturating")
+    assert flops(algorithm1_step_fast, cfg, batch) < 0.95 * flops(algorithm1_step, cfg, batch)
+    # VAE: Enc and Dec share one pass.
+    kw = {"metric": "pixel", "adversarial": False}
+    fast = flops(algorithm1_step_fast, cfg, batch, "vae", **kw)
+    assert fast < 0.9 * flops(algorithm1_step, cfg, batch, "vae", **kw)
+
+
+@pytest.mark.parametrize("model", ["vaegan", "gan", "vae"])
+def test_training_with_fast_equals_training_without(model):
+    """train() with --fast: the same weights after a few steps (float32, to rounding)."""
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    data = (images, torch.zeros(16, 0))
+    nets = ModelConfig(model=model, image_size=32, width=0.125, latent_dim=8, enc_fc_dim=64)
+    out = []
+    for fast in (False, True):
+        cfg = TrainConfig(model=copy.deepcopy(nets), step=StepConfig(fast=fast), batch_size=8,
+                          dataset_size=16, steps=3, device="cpu", log_every=1)  # fmt: skip
+        out.append(train(cfg, progress=False, data=data))
+    a, b = (r.model.state_dict() for r in out)
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
+    assert out[0].history.keys() == out[1].history.keys()
+
+
+def test_bench_command_prints_flops_peak_and_img_per_s(monkeypatch, capsys):
+    import vaegan_lite.bench as bench
+
+    # The peaks are large matmuls/convolutions (seconds on a CPU): faked here, timed in bench.
+    monkeypatch.setattr(bench, "matmul_peak", lambda device, precision: (1e11, 5e10))
+    monkeypatch.setattr(bench, "conv_peak", lambda device, precision: (2e11, 1e11))
+    argv = ["bench", "--model", "vaegan", "--image-size", "32", "--width", "0.125",
+            "--batch-size", "4", "--steps", "2", "--warmup", "1", "--device", "cpu", "--fast",
+            "--channels-last", "--precision", "bf16"]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].endswith(" img/s") and float(lines[-1].split()[0]) > 0
+    text = "\n".join(lines)
+    assert "model FLOPs per image" in text and "fraction of the bf16 matmul peak" in text

@@ -2,13 +2,15 @@
 
     python tools/train_pretrained.py                       # all three
     python tools/train_pretrained.py --only synthetic-vae  # one of them
+    python tools/train_pretrained.py --only web            # the book's widget data only
 
 synthetic-vaegan and synthetic-vae are trained by vaegan_lite.train.train with
 vaegan_lite.pretrained.recipe(name) (the book's cpu size, more steps) in runs/pretrained/NAME/, so
 an interrupted run resumes where it stopped (bit for bit) and a finished one is only re-exported.
 The attribute classifier is trained by vaegan_lite.classifier.train_classifier on SyntheticFaces'
 ground truth. Each model is then written as float16 weights plus its provenance JSON
-(vaegan_lite.pretrained.save_pretrained). Times: about 1 h in all on 2 idle CPU cores.
+(vaegan_lite.pretrained.save_pretrained). Last, "web" rewrites the static widget's data in
+book/_static/latent/ (decoder.onnx, latent.json, faces.png) from the new VAE/GAN.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ def train_classifier(weights: Path, progress: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=P.NAMES, default=list(P.NAMES))
+    steps = [*P.NAMES, "web"]
+    parser.add_argument("--only", nargs="+", choices=steps, default=steps)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "pretrained")
     parser.add_argument("--weights", type=Path, default=P.WEIGHTS)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -85,6 +88,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     for name in args.only:
         t0 = time.time()
+        if name == "web":
+            from vaegan_lite.web import book_assets
+
+            sizes = book_assets()
+            print(f"web: book/_static/latent/ {sum(sizes.values()) / 1e6:.1f} MB")
+            continue
         if name == P.CLASSIFIER:
             rec = train_classifier(args.weights, not args.no_progress)
         else:

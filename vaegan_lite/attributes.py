@@ -150,7 +150,8 @@ def attribute_success(
     sees a in Dec(mu + scale * v_a); ``kept`` the fraction in which every attribute of ``others``
     (default: ``names``) except a reads the same as in the plain reconstruction Dec(mu); ``both``
     the fraction where both hold; ``n`` the number of faces. ``recon_has`` is the fraction of plain
-    reconstructions in which the classifier already sees a (it should be near 0).
+    reconstructions in which the classifier already sees a (it should be near 0); ``changed``
+    maps each other attribute to the fraction of faces in which its reading changed.
     """
     others = list(others or names)
     cols = [classifier.index(b) for b in others]
@@ -163,12 +164,19 @@ def attribute_success(
         a = classifier.index(name)
         keep_cols = [c for b, c in zip(others, cols, strict=True) if b != name]
         added = after[:, a]
-        kept = (after[:, keep_cols] == before[lacks][:, keep_cols]).all(1)
+        flipped = after[:, keep_cols] != before[lacks][:, keep_cols]
+        kept = ~flipped.any(1)
         out[name] = {
             "added": float(added.float().mean()),
             "kept": float(kept.float().mean()),
             "both": float((added & kept).float().mean()),
             "recon_has": float(before[lacks][:, a].float().mean()),
             "n": int(lacks.sum()),
+            "changed": {
+                b: float(f)
+                for b, f in zip(
+                    [b for b in others if b != name], flipped.float().mean(0), strict=True
+                )
+            },
         }
     return out

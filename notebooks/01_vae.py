@@ -45,11 +45,12 @@ from vaegan_lite.source import get_source, show_source
 preset = get_preset()
 print(
     f"preset {preset.name}: {preset.data} faces at {preset.image_size}x{preset.image_size}, "
-    f"networks at width {preset.width} of Table 1, latent size {preset.latent_dim}, "
-    f"batch {preset.batch_size}, {preset.steps} training steps"
+    f"{preset.steps} training steps of batch {preset.batch_size}\n"
+    f"networks at width {preset.width} of Table 1, latent size {preset.latent_dim}"
 )
 
-# %%
+# %% tags=["nbval-ignore-output"]
+# The measured times change whenever tools/time_chapters.py runs again.
 running_box("01_vae")
 
 # %% [markdown]
@@ -176,9 +177,10 @@ print(f"llike_loss {llike_loss(x_chk, x_tilde_chk, sigma):.4f}   -log N - const 
 show_source(reparameterize)
 
 # %% [markdown]
-# Gradients do reach $\mu$ and $\log\sigma^2$ through the sample (an average over many samples of
-# $\partial z_j / \partial \log\sigma^2_j = \frac{1}{2}\sigma_j\varepsilon_j$ would be zero; one
-# sample gives a noisy, unbiased estimate):
+# A one-line check with autograd: for $\mu = 0$ and $\sigma = 1$, the gradient of $z$ with
+# respect to $\mu$ is 1 and with respect to $\log\sigma^2$ it is
+# $\frac{1}{2}\sigma\varepsilon = \varepsilon / 2$. It depends on the noise drawn, so each
+# training step's gradient is a noisy but unbiased estimate of the gradient of the expectation.
 
 # %%
 mu_r = torch.zeros(1, 3, requires_grad=True)  # [1, latent 3]
@@ -278,8 +280,8 @@ pixels = 3 * preset.image_size**2
 sigma = cfg.step.pixel_sigma
 print(f"last logged (step {h['step'][-1]:.0f}): L_llike {h['L_llike'][-1]:.1f}, "
       f"L_prior {h['L_prior'][-1]:.1f} nats\n"
-      f"L_llike = squared error / (2 sigma^2): a mean squared error per pixel of "
-      f"{h['L_llike'][-1] * 2 * sigma**2 / pixels:.4f} on the training batches")
+      f"L_llike = squared error / (2 sigma^2), so the training batches' mean squared\n"
+      f"error per pixel was {h['L_llike'][-1] * 2 * sigma**2 / pixels:.4f}")
 
 # %% [markdown]
 # ## Reconstructions and samples
@@ -302,10 +304,11 @@ show_rows({
 plt.show()
 
 # %% [markdown]
-# The reconstructions keep what is large: the face's position and size, skin tone, hair colour
-# and outline. They lose what is small and sharp: the edges of glasses, eyes and mouth are smeared
-# into soft blobs. The samples look like averages of several faces, blurrier still. A closer look at
-# a few pairs:
+# The reconstructions keep what is large: the face's position and size, skin tone, background,
+# hair colour and outline, even dark glasses. They lose what is small and sharp: eyes, mouths,
+# eyebrows and the thin frames of glasses are smeared into soft blobs, and the background's texture
+# is gone. The samples look like several faces laid over each other, blurrier still. A closer
+# look at a few pairs:
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
@@ -338,7 +341,7 @@ for name, imgs in rows:
     err = f"{mse(imgs, x_test).mean():12.4f}" if name != "VAE samples" else f"{'-':>12s}"
     lines.append(f"{name:28s} {err} {sharpness(imgs).mean():10.4f}")
 closer = [f"{s} px" for s, b in blurred.items() if mse(b, x_test).mean() < mse(x_tilde, x_test).mean()]
-lines.append(f"\nblurred copies closer to the data than the VAE's reconstructions, in MSE: "
+lines.append(f"\nblurred copies with a lower MSE than the VAE's reconstructions: "
              f"{', '.join(closer) or 'none'}")
 print("\n".join(lines))
 
@@ -362,7 +365,7 @@ print(f"sharpness relative to the data: reconstructions {s_rec.mean() / s_data.m
       f"reconstructions sharper than their own original: {(s_rec > s_data).sum()} "
       f"of {len(x_test)} test faces\n"
       f"as sharp as the data blurred by sigma = {matching_blur(x_tilde):.2f} px "
-      f"(reconstructions), {matching_blur(x_p):.2f} px (samples)")
+      f"(reconstructions),\n{'':32s}sigma = {matching_blur(x_p):.2f} px (samples)")
 
 # %% [markdown]
 # The VAE's images sit far down the ruler: the reconstructions have a fraction of the data's

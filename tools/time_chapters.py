@@ -8,7 +8,12 @@ preset's name; entries of other chapters and presets are kept.
 
     python tools/time_chapters.py notebooks/01_vae.py notebooks/02_gan.py --preset cpu
     python tools/time_chapters.py notebooks/01_vae.py --preset smoke --repeat 3   # keeps the median
-    python tools/time_chapters.py notebooks/01_vae.py --gpu "about 30 min on a Colab T4 (estimate)"
+    python tools/time_chapters.py notebooks/01_vae.py --gpu-models vae   # the gpu estimate
+
+There is no GPU on the project's machines, so the gpu entry is an estimate, labelled as one: the
+FLOPs of one training step of the chapter's models at the gpu preset (counted by PyTorch's
+FlopCounterMode on the CPU) times the preset's batch size and steps, divided by an assumed
+effective T4 throughput (--t4-tflops). Give the text yourself with --gpu instead if you measured it.
 
 Runs of the cpu preset are trained from scratch in a temporary $VAEGAN_RUNS unless --reuse-runs is
 given (runs/ may already hold the finished models, which would time loading, not training).
@@ -76,6 +81,50 @@ def run_once(py_path: Path, preset: str, runs: Path | None, timeout: int) -> flo
     return seconds
 
 
+T4_PEAK_TFLOPS = 65  # fp16 tensor cores; a T4 has no bf16, so the gpu preset trains in fp16
+
+
+def gflop_per_image(model: str) -> float:
+    """FLOPs of one training step at the gpu preset (Table 1 nets, 64x64), per image, in GFLOP."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vaegan_lite.book import config_for
+    from vaegan_lite.models import MODEL_SPECS, VAEGAN, make_optimizers
+    from vaegan_lite.presets import get_preset
+
+    cfg = config_for(get_preset("gpu"), model)
+    torch.manual_seed(0)
+    net = VAEGAN(cfg.model)
+    opts = make_optimizers(net, MODEL_SPECS[model].networks)
+    step = MODEL_SPECS[model].step(0, cfg.step)
+    b, s = 4, cfg.model.image_size  # a small batch: FLOPs are linear in the batch size
+    x = torch.rand(b, cfg.model.channels, s, s) * 2 - 1
+    with FlopCounterMode(display=False) as counter:
+        step(net, x, opts, cfg.step)
+    return counter.get_total_flops() / b / 1e9
+
+
+def gpu_estimate(models: list[str], tflops: float) -> str:
+    from vaegan_lite.book import config_for
+    from vaegan_lite.presets import get_preset
+
+    preset = get_preset("gpu")
+    total, parts = 0.0, []
+    for m in models:
+        cfg = config_for(preset, m)
+        g = gflop_per_image(m)
+        total += g * 1e9 * cfg.batch_size * cfg.steps
+        per_step = f"{g:.1f} GFLOP per image per step"
+        parts.append(f"{m} {per_step} x {cfg.batch_size} x {cfg.steps:,} steps")
+    minutes = total / (tflops * 1e12) / 60
+    shown = f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+    return (f"about {shown} on a Colab T4 (estimate, not measured: {'; '.join(parts)} "
+            f"= {total / 1e15:.0f} PFLOP at an assumed {tflops:g} TFLOP/s, "
+            f"{tflops / T4_PEAK_TFLOPS:.0%} of the T4's fp16 peak; "
+            "CelebA preparation not included)")
+
+
 def record(chapter: str, values: dict) -> None:
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     data.setdefault(chapter, {}).update(values)
@@ -90,12 +139,18 @@ def main() -> None:
     parser.add_argument("--preset", choices=("smoke", "cpu"), help="preset to run and time")
     parser.add_argument("--repeat", type=int, default=1, help="runs per chapter; keeps the median")
     parser.add_argument("--gpu", help="text for the gpu entry (an estimate, with its basis)")
+    parser.add_argument("--gpu-models", help="estimate the gpu entry from these models' FLOPs, "
+                        "e.g. vae or vae,gan (the models the chapter trains)")
+    parser.add_argument("--t4-tflops", type=float, default=10.0,
+                        help="assumed effective T4 throughput for --gpu-models (TFLOP/s)")
     parser.add_argument("--reuse-runs", action="store_true", help="use runs/ as the chapter would")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     parser.add_argument("--dry-run", action="store_true", help="measure, but do not write")
     args = parser.parse_args()
-    if args.preset is None and args.gpu is None:
-        parser.error("nothing to do: give --preset and/or --gpu")
+    if args.preset is None and args.gpu is None and args.gpu_models is None:
+        parser.error("nothing to do: give --preset, --gpu or --gpu-models")
+    if args.gpu is None and args.gpu_models is not None:
+        args.gpu = gpu_estimate(args.gpu_models.split(","), args.t4_tflops)
 
     for py in args.chapters:
         if py.suffix != ".py":

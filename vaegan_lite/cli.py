@@ -116,6 +116,8 @@ def build_parser() -> Parser:
     g.add_argument("--flip", action="store_true", help="random horizontal flips (authors' CelebA)")
     g.add_argument("--checkpoint-every", type=_nonneg_int, default=500)
     g.add_argument("--log-every", type=_pos_int, default=10)
+    g.add_argument("--max-nonfinite", type=_pos_int, default=20,
+                   help="stop after this many skipped NaN/Inf steps in a row")  # fmt: skip
     g.add_argument("--no-progress", action="store_true")
 
     s = sub.add_parser("sample", help="write a grid of samples Dec(z_p)")
@@ -188,6 +190,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         compile=a.compile,
         flip=a.flip,
         checkpoint_every=a.checkpoint_every,
+        max_nonfinite=a.max_nonfinite,
         log_every=a.log_every,
     )
 

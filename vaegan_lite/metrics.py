@@ -1,12 +1,15 @@
-"""Two per-image numbers the chapters use to talk about blur.
+"""Numbers the chapters and benchmarks measure images with.
 
-    mse(x, y)      how far apart two batches of images are, pixel by pixel
-    sharpness(x)   how much fine detail (edges) an image has: the mean energy of a Laplacian
+    mse(x, y)               how far apart two batches of images are, pixel by pixel
+    sharpness(x)            how much fine detail (edges) an image has: a Laplacian's mean energy
+    frechet_distance(a, b)  the distance between Gaussians fitted to two sets of features (FID's)
+    face_fd(real, fake)     frechet_distance in the features of the shipped attribute classifier:
+                            an FID for the synthetic faces that needs no download
 
-Both take [B, C, H, W] images in [-1, 1] (the decoder's range) and return one value per image,
-[B], so a chapter can average them, compare them image by image or plot their spread. Blur lowers
-sharpness and, for a fixed amount of uncertainty about where an edge is, lowers the expected MSE:
-the trade-off chapter 1 is about.
+mse and sharpness take [B, C, H, W] images in [-1, 1] (the decoder's range) and return one value
+per image, [B], so a chapter can average them, compare them image by image or plot their spread.
+Blur lowers sharpness and, for a fixed amount of uncertainty about where an edge is, lowers the
+expected MSE: the trade-off chapter 1 is about.
 """
 
 from __future__ import annotations
@@ -49,3 +52,43 @@ def sharpness(x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 4:
         raise ValueError(f"sharpness: expected [B, C, H, W], got shape {tuple(x.shape)}")
     return laplacian(x).pow(2).flatten(1).mean(1)
+
+
+def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets [n, d] (as in FID):
+
+        ||m_a - m_b||^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)
+    """
+    a, b = feats_a.detach().double().cpu(), feats_b.detach().double().cpu()
+    m_a, m_b = a.mean(0), b.mean(0)
+    s_a, s_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
+    root_a = _psd_sqrt(s_a)
+    cross = torch.linalg.eigvalsh(root_a @ s_b @ root_a).clamp_min(0).sqrt().sum()
+    return float((m_a - m_b).pow(2).sum() + s_a.trace() + s_b.trace() - 2 * cross)
+
+
+def _psd_sqrt(s: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(s)
+    return (vecs * vals.clamp_min(0).sqrt()) @ vecs.T
+
+
+@torch.no_grad()
+def face_fd(real: torch.Tensor, fake: torch.Tensor, judge: torch.nn.Module | None = None) -> float:
+    """Frechet distance between two sets of face images in [-1, 1], in the penultimate features of
+    an attribute classifier (default: the shipped ``attribute-classifier``, trained on the
+    synthetic faces' ground truth), as FID does with Inception features. Lower is closer.
+
+    Like FID it is biased upwards for small sets; compare numbers computed on equally many images.
+    """
+    if judge is None:
+        from .pretrained import pretrained  # lazy: metrics stays importable without the weights
+
+        judge = pretrained("attribute-classifier")
+    if real.dim() != 4 or fake.dim() != 4:
+        raise ValueError(f"face_fd: expected [B, C, H, W] images, got {tuple(real.shape)} and "
+                         f"{tuple(fake.shape)}")  # fmt: skip
+    was_training = judge.training
+    judge.eval()
+    feats = [torch.cat([judge.features(b.float()) for b in x.split(500)]) for x in (real, fake)]
+    judge.train(was_training)
+    return frechet_distance(*feats)

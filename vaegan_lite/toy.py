@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .avae import MarkdownTable, avae_step, with_xi
+from .metrics import frechet_distance  # noqa: F401  (toy.frechet_distance, as before)
 from .models import StepConfig
 
 NOISE = 0.1  # the std of eps in the data
@@ -222,21 +223,3 @@ def reconstruction_scores(points: dict[str, torch.Tensor], x: torch.Tensor) -> M
         se = (x_hat - x).pow(2).sum(1).mean()
         lines.append(f"| {name} | {lp.mean():.2f} | {lp.median():.2f} | {se:.3f} |")
     return MarkdownTable("\n".join(lines))
-
-
-def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets [n, d] (as in FID):
-
-        ||m_a - m_b||^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)
-    """
-    a, b = feats_a.detach().double().cpu(), feats_b.detach().double().cpu()
-    m_a, m_b = a.mean(0), b.mean(0)
-    s_a, s_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
-    root_a = _psd_sqrt(s_a)
-    cross = torch.linalg.eigvalsh(root_a @ s_b @ root_a).clamp_min(0).sqrt().sum()
-    return float((m_a - m_b).pow(2).sum() + s_a.trace() + s_b.trace() - 2 * cross)
-
-
-def _psd_sqrt(s: torch.Tensor) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh(s)
-    return (vecs * vals.clamp_min(0).sqrt()) @ vecs.T

@@ -1,0 +1,30 @@
+"""The benchmark scripts run (tiny sizes): their figures come from code that a test exercises."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=600)  # fmt: skip
+
+
+def test_stability_reports_each_seed():
+    r = run("benchmarks/stability.py", "--preset", "smoke", "--seeds", "0", "1", "--steps", "2",
+            "--n-test", "64")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith("seed ")]
+    assert len(rows) == 2 and all("FD " in row and "mse " in row for row in rows), r.stdout
+    assert "over 2 seeds" in r.stdout
+
+
+def test_faces_rate_prints_rates():
+    r = run("benchmarks/faces_rate.py", "--image-size", "32", "--n", "256", "--batch-size", "128",
+            "--repeats", "1")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "images/s" in r.stdout

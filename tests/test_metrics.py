@@ -76,8 +76,8 @@ def test_face_fd_ranks_real_faces_closest():
     """FD in the shipped classifier's features: another draw of real faces is far closer to the
     faces than blurred or noisy copies are, and the distance of a set to itself is ~0."""
     from vaegan_lite.data import SyntheticFaces
-    from vaegan_lite.train import to_unit_range
     from vaegan_lite.metrics import face_fd
+    from vaegan_lite.train import to_unit_range
 
     faces = SyntheticFaces(800, 32, seed=7)
     a, _ = faces.render(range(400))

@@ -18,6 +18,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -200,3 +201,29 @@ def bench(cfg: TrainConfig, steps: int = 10, warmup: int = 3) -> BenchResult:
         batch_size=cfg.batch_size,
         conv_peak_flops=conv_peak(run.device, precision)[0],
     )
+
+
+SPEED_JSON = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "speed.json"
+
+
+def speed_table(path: str | Path = SPEED_JSON):
+    """benchmarks/pythae_compare.py's results (speed.json) as a Markdown table, for chapter 4."""
+    import json
+
+    from .avae import MarkdownTable
+
+    path = Path(path)
+    if not path.is_file():
+        return MarkdownTable(f"*{path.name} not found: run `python benchmarks/pythae_compare.py`*")
+    d = json.loads(path.read_text())
+    m = d["machine"]
+    lines = ["| contender | images/s | vs pythae | of the matmul peak |", "|---|---|---|---|"]
+    for name, r in d["contenders"].items():
+        lines.append(f"| {name} | {r['images_per_s']:.1f} | {r['ratio_to_pythae']:.2f}x "
+                     f"| {r['fraction_of_peak']:.0%} ({r['precision']}) |")  # fmt: skip
+    peaks = ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in d["matmul_peak_gflop_per_s"].items())
+    lines += ["", f"{d['what']}; medians of {d['rounds']} rounds. Machine: {m['cpu']}, "
+              f"{m['cores']} cores, {m['threads']} torch threads, torch {m['torch']}, pythae "
+              f"{m['pythae']}; load average {m['load_average_start_end'][0]:.1f} at the start. "
+              f"Measured matmul peaks: {peaks}."]  # fmt: skip
+    return MarkdownTable("\n".join(lines))

@@ -6,6 +6,7 @@ The notebooks' outputs themselves are checked by nbval (`make test` runs
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -201,3 +202,19 @@ def test_fence_outgrows_backticks_in_the_source():
     from vaegan_lite.source import _fenced
 
     assert _fenced("a = '````'").startswith("`````python\n")
+
+
+def test_pictures_in_the_prose_exist():
+    """Every image that README.md and the book's pages show is a file in the repository."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "book").glob("*.md"))]
+    seen = 0
+    for page in pages:
+        text = page.read_text()
+        refs = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text)
+        refs += re.findall(r"```\{(?:figure|image)\}\s+(\S+)", text)
+        for ref in refs:
+            if "://" in ref:
+                continue
+            assert (page.parent / ref).is_file(), f"{page.name}: {ref} does not exist"
+            seen += 1
+    assert seen >= 2  # the opening figure, in README.md and in the book's intro

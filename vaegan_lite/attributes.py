@@ -26,6 +26,9 @@ from .train import to_unit_range
 
 Vectors = dict[str, torch.Tensor]
 
+# The attributes chapter 5 edits and measures: those the synthetic faces draw most plainly.
+SHOWN = ("Eyeglasses", "Bangs", "Smiling", "Wearing_Hat", "Mustache")
+
 
 def labelled_images(dataset: Any, n: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """The first n (images in [-1, 1], float attributes, attribute names) of a labelled set.

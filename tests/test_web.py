@@ -134,6 +134,12 @@ def drive(browser, url: str) -> dict:
     return {**out, "requests": requests, "errors": errors}
 
 
+# Console errors that Jupyter Book 1.x's theme logs on every page of a fresh build, whatever the
+# page holds (sphinx-book-theme declares thebe's URL twice; pydata-sphinx-theme complains about an
+# empty stored colour mode in a new browser profile). Not the widget's: only these are allowed.
+THEME_NOISE = ("Identifier 'THEBE_JS_URL' has already been declared", "Got invalid theme mode")
+
+
 def check(result: dict) -> None:
     def changed(a, b):
         return np.abs(np.array(a, dtype=int) - np.array(b, dtype=int)).sum() > 0
@@ -146,7 +152,8 @@ def check(result: dict) -> None:
     outside = [u for u in result["requests"] if not u.startswith(LOCAL)]
     assert not outside, f"requests left localhost: {outside}"
     assert any(u.endswith("ort-wasm-simd-threaded.wasm") for u in result["requests"])
-    assert not result["errors"], f"console errors: {result['errors']}"
+    errors = [e for e in result["errors"] if not any(t in e for t in THEME_NOISE)]
+    assert not errors, f"console errors: {errors}"
     assert "ms" in result["status"]
 
 

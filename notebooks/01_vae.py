@@ -40,7 +40,7 @@ from vaegan_lite.models import algorithm1_step, reparameterize
 from vaegan_lite.nets import Decoder, Encoder
 from vaegan_lite.plotting import plot_history, show_grid, show_rows
 from vaegan_lite.presets import get_preset
-from vaegan_lite.source import get_source, show_source
+from vaegan_lite.source import lines_between, show_source
 
 preset = get_preset()
 print(
@@ -207,15 +207,6 @@ print(f"dz/dmu      {fmt(mu_r.grad)}\n"
 # then, in order: the forward pass,
 
 # %%
-def lines_between(obj, first: str, last: str) -> tuple[int, int]:
-    """(i, j): the lines of obj's source from the first containing `first` to the next containing
-    `last`, so these excerpts follow the package code if it changes."""
-    src = get_source(obj, header=False).splitlines()
-    i = next(n for n, line in enumerate(src, 1) if first in line)
-    j = next(n for n, line in enumerate(src, 1) if n >= i and last in line)
-    return i, j
-
-
 show_source(algorithm1_step, lines=lines_between(algorithm1_step, "mu, logvar = enc", "dec(z, y)"))
 
 # %% [markdown]

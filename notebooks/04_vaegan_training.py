@@ -44,7 +44,7 @@ from vaegan_lite.metrics import mse, sharpness
 from vaegan_lite.models import VAEGAN, StepConfig, algorithm1_step, grads
 from vaegan_lite.plotting import show_rows
 from vaegan_lite.presets import get_preset
-from vaegan_lite.source import get_source, show_source
+from vaegan_lite.source import lines_between, show_source
 from vaegan_lite.train import (
     TrainConfig,
     _place,
@@ -59,15 +59,6 @@ from vaegan_lite.train import (
 preset = get_preset()
 print(f"preset: {preset.name} ({preset.image_size}x{preset.image_size}, width {preset.width}, "
       f"{preset.steps} steps)")
-
-
-def lines_between(obj, first: str, last: str) -> tuple[int, int]:
-    """(i, j): the lines of obj's source from the first containing `first` to the next containing
-    `last`, so these excerpts follow the package code if it changes."""
-    src = get_source(obj, header=False).splitlines()
-    i = next(n for n, line in enumerate(src, 1) if first in line)
-    j = next(n for n, line in enumerate(src, 1) if n >= i and last in line)
-    return i, j
 
 
 # %% tags=["nbval-ignore-output"]

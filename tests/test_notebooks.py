@@ -220,3 +220,12 @@ def test_pictures_in_the_prose_exist():
             assert (page.parent / ref).is_file(), f"{page.name}: {ref} does not exist"
             seen += 1
     assert seen >= 2  # the opening figure, in README.md and in the book's intro
+
+
+def test_lines_between_finds_the_excerpt():
+    from vaegan_lite.models import algorithm1_step
+    from vaegan_lite.source import get_source, lines_between
+
+    i, j = lines_between(algorithm1_step, "g_enc = grads(", "g_dec = grads(")
+    src = get_source(algorithm1_step, header=False).splitlines()
+    assert i <= j and "g_enc = grads(" in src[i - 1] and "g_dec = grads(" in src[j - 1]

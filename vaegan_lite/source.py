@@ -47,6 +47,15 @@ def get_source(obj: Any, *, lines: tuple[int, int] | None = None, header: bool =
     return src
 
 
+def lines_between(obj: Any, first: str, last: str) -> tuple[int, int]:
+    """(i, j): the lines of obj's source from the first containing `first` to the next containing
+    `last`, so these excerpts follow the package code if it changes."""
+    src = get_source(obj, header=False).splitlines()
+    i = next(n for n, line in enumerate(src, 1) if first in line)
+    j = next(n for n, line in enumerate(src, 1) if n >= i and last in line)
+    return i, j
+
+
 def _fenced(src: str, language: str = "python") -> str:
     """Markdown code fence around src, longer than any run of backticks inside it."""
     longest = max((len(run) for run in re.findall(r"`+", src)), default=0)

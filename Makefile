@@ -18,7 +18,7 @@ NOTEBOOKS = $(sort $(wildcard notebooks/*.ipynb))
 NB_SOURCES = $(sort $(wildcard notebooks/*.py))
 NB ?= $(NB_SOURCES)
 
-.PHONY: help venv .venv test unit nbval lint book outputs notebooks pretrained clean
+.PHONY: help venv .venv test unit nbval lint book outputs notebooks pretrained experiments clean
 
 help:
 	@echo "make book      build the Jupyter Book into _build/html (executes chapters, preset cpu)"
@@ -26,6 +26,7 @@ help:
 	@echo "make outputs   regenerate notebooks/*.ipynb outputs from notebooks/*.py (preset smoke)"
 	@echo "make lint      ruff check"
 	@echo "make pretrained  retrain the shipped models in vaegan_lite/weights/ (about 1 h, CPU)"
+	@echo "make experiments  rerun chapter 6's experiments (PRESET=cpu: about 1.5 h; PRESET=gpu)"
 	@echo "make clean     remove _build and caches (keeps .venv)"
 
 venv .venv: $(STAMP)
@@ -34,7 +35,7 @@ venv .venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(TORCH_SPEC)
-	$(PY) -m pip install -e '.[book,onnx]'
+	$(PY) -m pip install -e '.[book,onnx,metrics]'
 	touch $@
 
 lint: $(STAMP)
@@ -66,6 +67,10 @@ outputs notebooks: $(STAMP)
 # The small models shipped in vaegan_lite/weights/ (+ provenance JSON); runs kept in runs/pretrained.
 pretrained: $(STAMP)
 	$(PY) tools/train_pretrained.py
+
+PRESET ?= cpu
+experiments: $(STAMP)
+	$(PY) benchmarks/reproduce.py --preset $(PRESET) --rerun
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

@@ -77,9 +77,13 @@ def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trai
 
 
 def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """n held-out synthetic faces (indices after the training set) in [-1, 1], with attributes."""
-    from .data import SyntheticFaces
+    """n held-out faces in [-1, 1], with attributes: synthetic faces after the training set's
+    indices, or (CelebA, the gpu preset) the test split's images from ``offset`` on."""
+    from .data import SyntheticFaces, load_split
 
+    if preset.data != "synthetic":
+        images, attrs, _ = load_split(preset.data, None, "test", preset.image_size)
+        return to_unit_range(images[offset : offset + n]), attrs[offset : offset + n]
     start = preset.dataset_size + offset
     ds = SyntheticFaces(start + n, image_size=preset.image_size, seed=0)
     images, attrs = ds.render(range(start, start + n))

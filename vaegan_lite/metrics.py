@@ -5,6 +5,8 @@
     frechet_distance(a, b)  the distance between Gaussians fitted to two sets of features (FID's)
     face_fd(real, fake)     frechet_distance in the features of the shipped attribute classifier:
                             an FID for the synthetic faces that needs no download
+    inception_scores(...)   FID, KID and LPIPS through torchmetrics, where its weights can be
+                            downloaded (Colab); skipped with a one-line reason offline
 
 mse and sharpness take [B, C, H, W] images in [-1, 1] (the decoder's range) and return one value
 per image, [B], so a chapter can average them, compare them image by image or plot their spread.
@@ -92,3 +94,55 @@ def face_fd(real: torch.Tensor, fake: torch.Tensor, judge: torch.nn.Module | Non
     feats = [torch.cat([judge.features(b.float()) for b in x.split(500)]) for x in (real, fake)]
     judge.train(was_training)
     return frechet_distance(*feats)
+
+
+@torch.no_grad()
+def inception_scores(
+    real: torch.Tensor, fake: torch.Tensor, recon: torch.Tensor | None = None
+) -> tuple[dict[str, float], list[str]]:
+    """FID and KID of ``fake`` against ``real`` and LPIPS of ``recon`` against ``real`` (images in
+    [-1, 1], 3 channels), through torchmetrics: the metrics the literature reports on CelebA.
+
+    They need torchmetrics[image] and pretrained weights (Inception, AlexNet) that torchmetrics
+    downloads on first use, so they run on Colab but not offline. Returns (scores, skipped): each
+    metric that cannot run is left out of scores and explained in one line in skipped.
+    """
+    scores: dict[str, float] = {}
+    skipped: list[str] = []
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.image.kid import KernelInceptionDistance
+        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+    except ImportError as e:
+        why = f"torchmetrics[image] is not installed ({e.name}): pip install 'torchmetrics[image]'"
+        return scores, [f"{m} skipped: {why}" for m in ("FID", "KID", "LPIPS")]
+
+    def unit(x: torch.Tensor) -> torch.Tensor:  # [-1, 1] => [0, 1], what normalize=True expects
+        return x.detach().float().cpu().add(1).div(2).clamp(0, 1)
+
+    def attempt(name: str, make, update) -> None:
+        try:
+            metric = make()
+            scores.update(update(metric))
+        except Exception as e:  # no network for the weights, or a torchmetrics error: say which
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            skipped.append(f"{name} skipped: {type(e).__name__}: {first}"[:200])
+
+    def fid(m) -> dict[str, float]:
+        m.update(unit(real), real=True)
+        m.update(unit(fake), real=False)
+        return {"fid": float(m.compute())}
+
+    def kid(m) -> dict[str, float]:
+        m.update(unit(real), real=True)
+        m.update(unit(fake), real=False)
+        mean, std = m.compute()
+        return {"kid": float(mean), "kid_std": float(std)}
+
+    n = min(len(real), len(fake))
+    attempt("FID", lambda: FrechetInceptionDistance(feature=2048, normalize=True), fid)
+    attempt("KID", lambda: KernelInceptionDistance(subset_size=min(1000, n), normalize=True), kid)
+    if recon is not None:
+        attempt("LPIPS", lambda: LearnedPerceptualImagePatchSimilarity("alex", normalize=True),
+                lambda m: {"lpips": float(m(unit(recon), unit(real)))})  # fmt: skip
+    return scores, skipped

@@ -366,18 +366,25 @@ def train(
     if out is not None and distributed.is_main():
         from .plotting import save_grid
 
-        save_grid(fixed_samples(model, 64, cfg.seed), out / "samples.png")
+        y = attrs[:64] if conditional else None  # conditional: the first faces' attributes
+        save_grid(fixed_samples(model, 64, cfg.seed, y), out / "samples.png")
     model.eval()
     return Trained(model, history, cfg, seconds, max(cfg.steps - start, 0))
 
 
 @torch.no_grad()
-def fixed_samples(model: VAEGAN, n: int, seed: int) -> torch.Tensor:
-    """Dec(z_p) for a fixed set of z_p (its own generator: the training RNG is left alone)."""
+def fixed_samples(
+    model: VAEGAN, n: int, seed: int, y: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Dec(z_p) for a fixed set of z_p (its own generator: the training RNG is left alone).
+
+    A conditional model needs attribute vectors y ([n, A]); without them the result is empty.
+    """
     was_training = model.training
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    x = model.sample(n, generator=g) if model.config.cond_dim == 0 else None
+    unconditional = model.config.cond_dim == 0
+    x = model.sample(n, y=y, generator=g) if unconditional or y is not None else None
     model.train(was_training)
     return x.float().cpu() if x is not None else torch.zeros(0)
 

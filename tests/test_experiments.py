@@ -1,0 +1,152 @@
+"""Chapter 6's experiments: the measuring functions on known answers, and the whole reproduction
+(benchmarks/reproduce.py) at smoke size, which makes every table and figure of the chapter."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vaegan_lite import experiments as E
+from vaegan_lite.metrics import inception_scores
+from vaegan_lite.nets import Encoder
+from vaegan_lite.presets import get_preset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_knn_error_on_a_known_answer():
+    # Two clusters; attribute 0 follows the cluster, attribute 1 is its opposite except for one
+    # training point per cluster (outvoted 4 to 1 by the other neighbours).
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 3, generator=g) * 0.1, torch.randn(5, 3, generator=g) * 0.1 + 10
+    train_x = torch.cat([a, b])
+    train_y = torch.tensor([[1, 0]] * 5 + [[0, 1]] * 5, dtype=torch.float32)
+    train_y[0, 1], train_y[5, 1] = 1, 0
+    test_x = torch.tensor([[0.0, 0, 0], [10.0, 10, 10]])
+    test_y = torch.tensor([[1.0, 0], [0.0, 0]])  # the second vector's attribute 1 is "wrong"
+    err = E.knn_error(train_x, train_y, test_x, test_y, k=5)
+    assert err.tolist() == [0.0, 0.5]
+
+
+def test_attribute_scores_perfect_and_opposite():
+    y = torch.tensor([[1.0, 0, 1, 0]])
+    cos, err = E.attribute_scores(y.clone(), y)
+    assert cos.item() == pytest.approx(1) and err.item() == 0
+    cos, err = E.attribute_scores(1 - y, y)
+    assert cos.item() == pytest.approx(-1) and err.item() == pytest.approx(16)  # (2)^2 x 4
+    # an all-absent vector still has a cosine (it is -1 everywhere after the +-1 mapping)
+    cos, _ = E.attribute_scores(torch.zeros(1, 4), torch.zeros(1, 4))
+    assert cos.item() == pytest.approx(1)
+
+
+def test_regressor_has_the_encoders_architecture():
+    reg = E.AttributeRegressor(32, 17, 0.125)
+    enc = Encoder(32, 17, 0.125)
+    shapes = [p.shape for p in reg.enc.parameters()]
+    assert shapes == [p.shape for p in enc.parameters()]
+    assert reg(torch.randn(4, 3, 32, 32)).shape == (4, 17)
+
+
+class _Constant(torch.nn.Module):
+    """A 'regressor' that reads the attribute probabilities off the image's first pixels."""
+
+    def probabilities(self, x):
+        return x[:, 0, 0, :4].add(1).div(2)
+
+
+class _Decoder(torch.nn.Module):
+    """A conditional 'model' whose k-th sample per vector matches y better as z[0] grows."""
+
+    latent_dim = 1
+
+    def decode(self, z, y):
+        img = torch.zeros(len(z), 3, 4, 4)
+        closeness = torch.sigmoid(z[:, :1])  # in (0, 1)
+        img[:, 0, 0, :4] = (2 * y - 1) * closeness  # partly toward the asked-for signs
+        return img
+
+
+def test_table2_scores_takes_the_best_of_k_for_cosine_and_the_mean_for_mse():
+    y = torch.tensor([[1.0, 0, 1, 1], [0.0, 1, 0, 0]])
+    one = E.table2_scores(_Decoder(), _Constant(), None, y, samples_per_vector=1, seed=0)
+    ten = E.table2_scores(_Decoder(), _Constant(), None, y, samples_per_vector=10, seed=0)
+    assert ten["cosine"] >= one["cosine"]
+    real = E.table2_scores(None, _Constant(), (2 * y - 1)[:, None, None].expand(2, 3, 1, 4), y, 10)
+    assert real == {"cosine": pytest.approx(1), "mse": pytest.approx(0)}
+
+
+def _result(vae_fd, vaegan_fd, knn_dis, knn_pixels):
+    run = {"mse": 0.1, "recon_sharpness": 0.1, "fd": 1.0}
+    five = {m: [dict(run), dict(run)] for m in E.FIVE_MODELS}
+    five["vae"][0]["fd"] = five["vae"][1]["fd"] = vae_fd
+    five["vaegan"][0]["fd"] = five["vaegan"][1]["fd"] = vaegan_fd
+    t2 = {m: [{"cosine": 0.5, "mse": 1.0}] for m in ("test set", *E.CONDITIONAL_MODELS)}
+    return {"five_models": five, "table2": t2,
+            "knn": {"pixels": [knn_pixels], "gan": [[knn_dis]], "vaegan": [[knn_dis]]}}  # fmt: skip
+
+
+def test_claims_are_read_from_the_numbers():
+    rows = str(E.claims(_result(vae_fd=200, vaegan_fd=100, knn_dis=0.1, knn_pixels=0.3)))
+    assert "| 100 < 200? | yes |" in rows and "| 0.1 < 0.3? | yes |" in rows
+    rows = str(E.claims(_result(vae_fd=100, vaegan_fd=200, knn_dis=0.3, knn_pixels=0.1)))
+    assert "| 200 < 100? | no |" in rows and "| 0.3 < 0.1? | no |" in rows
+
+
+def test_inception_scores_run_or_say_why_in_one_line():
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    scores, skipped = inception_scores(x, x.flip(0), x)
+    assert set(scores) | {s.split()[0].lower() for s in skipped} >= {"fid", "kid", "lpips"}
+    assert all("\n" not in s and " skipped: " in s for s in skipped)
+    assert all(isinstance(v, float) for v in scores.values())
+
+
+def test_the_plan_lists_every_run_once_with_its_settings():
+    preset, plan = get_preset("cpu"), E.PLANS["cpu"]
+    runs = E.run_configs(preset, plan, 17)
+    assert plan.seeds >= 5 and plan.table2_seeds >= 5 and E.PLANS["gpu"].table2_seeds == 25
+    assert len(runs) == 5 * 5 + 3 + 3 * 5
+    assert runs["06_experiments/cond-vaegan-s4"].model.cond_dim == 17
+    assert runs["06_experiments/vaegan-gamma10-s0"].step.gamma == pytest.approx(10 * preset.gamma)
+    assert runs["06_experiments/gan-s3"].seed == 3
+
+
+def run_reproduce(*args, runs):
+    env = dict(os.environ, OMP_NUM_THREADS="1", VAEGAN_RUNS=str(runs))
+    return subprocess.run([sys.executable, "benchmarks/reproduce.py", *args], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=900)  # fmt: skip
+
+
+def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path):
+    out = tmp_path / "results"
+    r = run_reproduce("--preset", "smoke", "--out", str(out), runs=tmp_path / "runs")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "results.json").read_text())
+    plan = E.PLANS["smoke"]
+    assert [len(res["five_models"][m]) for m in E.FIVE_MODELS] == [plan.seeds] * 5
+    assert "mse" not in res["five_models"]["gan"][0] and "fd" in res["five_models"]["gan"][0]
+    assert len(res["gamma_sweep"]) == len(plan.gamma_factors)
+    assert [len(res["table2"][m]) for m in E.CONDITIONAL_MODELS] == [plan.table2_seeds] * 3
+    assert len(res["knn"]["pixels"]) == len(res["attr_names"]) == 17
+    assert res["provenance"]["code"]["git_commit"]
+    for name in E.FIGURES:
+        assert (out / name).stat().st_size > 1000, name
+    # the printed tables are made from the JSON
+    assert str(E.table2(res)) in r.stdout and str(E.claims(res)) in r.stdout
+    # a second call reads the results instead of measuring again
+    again = run_reproduce("--preset", "smoke", "--out", str(out), runs=tmp_path / "runs")
+    assert again.returncode == 0 and "runs ready" not in again.stdout
+    assert json.loads((out / "results.json").read_text()) == res
+
+
+def test_reproduce_refuses_bad_input_in_one_line(tmp_path):
+    r = run_reproduce("--preset", "huge", runs=tmp_path)
+    assert r.returncode == 2 and "huge" in r.stderr
+    f = tmp_path / "a-file"
+    f.write_text("x")
+    r = run_reproduce("--preset", "smoke", "--out", str(f), runs=tmp_path)
+    assert r.returncode == 2 and "a-file" in r.stderr and "Traceback" not in r.stderr
+    assert f.read_text() == "x"

@@ -1,0 +1,608 @@
+"""The paper's experiments (Sec. 4) at a preset's size: chapter 6 and benchmarks/reproduce.py.
+
+    five models (Fig. 3/4)   VAE, VAE_{Dis_l}, VAE/GAN_{Dis_0}, VAE/GAN, GAN, over several seeds:
+                             reconstruction MSE, sharpness, Frechet distance of samples
+    gamma sweep (Fig. 5)     VAE/GAN with gamma times 0.01 ... 10: feature reconstruction against
+                             what the GAN term buys
+    Table 2                  conditional VAE, GAN and VAE/GAN; an attribute regressor with almost
+                             Enc's architecture scores their samples (cosine, best of 10; MSE)
+    Sec. 4 kNN               k = 5 nearest-neighbour attribute classification, Dis_l vs pixels
+
+Every run goes through book.load_or_train, so a second call reads the runs back instead of training.
+``reproduce`` runs everything a Plan lists and returns one JSON-able dict; the tables are made from
+that dict, never typed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .avae import MarkdownTable, _mean_std
+from .book import config_for, load_or_train, runs_dir, test_images
+from .metrics import face_fd, inception_scores, mse, sharpness
+from .models import VAEGAN
+from .nets import Encoder
+from .presets import Preset
+from .train import BatchSampler, load_training_data, to_unit_range
+
+FIVE_MODELS = ("vae", "vae_disl", "vaegan_dis0", "vaegan", "gan")  # the columns of Fig. 3/4
+LABELS = {"vae": "VAE", "vae_disl": "VAE_Dis_l", "vaegan_dis0": "VAE/GAN_Dis_0",
+          "vaegan": "VAE/GAN", "gan": "GAN"}  # fmt: skip
+CONDITIONAL_MODELS = ("vae", "gan", "vaegan")  # the rows of Table 2
+FOLDER = "06_experiments"
+
+# Table 2 of the paper (LFW, 64x64, 73 continuous attributes): cosine similarity, MSE (25 runs).
+PAPER_TABLE2 = {
+    "test set": (0.9193, "14.1987"),
+    "vae": (0.9030, "27.59 ± 1.42"),
+    "gan": (0.8892, "27.89 ± 3.07"),
+    "vaegan": (0.9114, "22.39 ± 1.16"),
+}
+# Sec. 4: k = 5 nearest neighbours on CIFAR-10 with a GAN's discriminator features vs pixels.
+PAPER_KNN = {"dis": 0.3373, "pixels": 0.6602}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each experiment a preset runs."""
+
+    seeds: int  # seeds per model in the five-model comparison
+    table2_seeds: int  # seeds per conditional model (the paper: 25)
+    gamma_factors: tuple[float, ...]  # Fig. 5: gamma = preset.gamma x factor (1: the main runs)
+    n_eval: int  # held-out faces for MSE, sharpness and FD
+    n_vectors: int  # held-out attribute vectors that Table 2 conditions on
+    samples_per_vector: int  # Table 2's "best of 10"
+    regressor_steps: int
+    knn_train: int  # labelled faces the nearest neighbours are drawn from
+    knn_test: int
+
+
+PLANS = {
+    "smoke": Plan(2, 2, (0.01, 1.0, 10.0), 64, 32, 10, 20, 256, 64),
+    "cpu": Plan(5, 5, (0.01, 0.1, 1.0, 10.0), 1000, 500, 10, 1500, 5000, 1000),
+    "gpu": Plan(5, 25, (0.01, 0.1, 1.0, 10.0), 10000, 2000, 10, 10000, 20000, 2000),
+}
+
+
+# --- the runs ------------------------------------------------------------------------------------
+
+
+def run_name(model: str, seed: int, *, conditional: bool = False, gamma_factor: float = 1.0) -> str:
+    """Where a run lives under runs_dir(preset): e.g. 06_experiments/cond-vaegan-s3."""
+    parts = (["cond"] if conditional else []) + [model]
+    if gamma_factor != 1.0:
+        parts.append(f"gamma{gamma_factor:g}")
+    return f"{FOLDER}/{'-'.join(parts)}-s{seed}"
+
+
+def run_configs(preset: Preset, plan: Plan, n_attrs: int) -> dict[str, Any]:
+    """Every run of the plan: name -> TrainConfig, in the order they are worth having."""
+    runs = {}
+    for seed in range(plan.seeds):
+        for model in FIVE_MODELS:
+            runs[run_name(model, seed)] = config_for(preset, model, seed=seed)
+    for f in plan.gamma_factors:
+        if f != 1.0:
+            runs[run_name("vaegan", 0, gamma_factor=f)] = config_for(
+                preset, "vaegan", seed=0, gamma=preset.gamma * f
+            )
+    for seed in range(plan.table2_seeds):
+        for model in CONDITIONAL_MODELS:
+            runs[run_name(model, seed, conditional=True)] = config_for(
+                preset, model, seed=seed, cond_dim=n_attrs
+            )
+    return runs
+
+
+def train_runs(
+    preset: Preset, plan: Plan, only: Callable[[str], bool] = lambda name: True, **kwargs
+) -> dict[str, VAEGAN]:
+    """Train (or read back) every run of the plan; name -> model in eval mode."""
+    faces = load_training_data(config_for(preset, "vae"), progress=False)  # drawn once
+    models = {}
+    for name, cfg in run_configs(preset, plan, faces[1].shape[1]).items():
+        if only(name):
+            models[name] = load_or_train(name, cfg, preset, data=faces, **kwargs).model.eval()
+    return models
+
+
+# --- measuring one model -------------------------------------------------------------------------
+# Models may live on a GPU and the sets are large there (10,000 faces with gpu): every pass below
+# goes in batches on the model's device and returns CPU tensors.
+
+BATCH = 500
+
+
+def _on(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    p = next(model.parameters(), None)
+    return x if p is None else x.to(p.device)
+
+
+@torch.no_grad()
+def reconstruct(model: VAEGAN, x: torch.Tensor) -> torch.Tensor:
+    """Dec(mu(x)): reconstructions at the posterior mean, without sampling noise."""
+    return torch.cat([model.decode(model.encode(_on(model, b))[0]).cpu() for b in x.split(BATCH)])
+
+
+@torch.no_grad()
+def generate(model: VAEGAN, n: int, seed: int = 0, y: torch.Tensor | None = None) -> torch.Tensor:
+    """Dec(z_p) for n draws z_p ~ N(0, I) from a generator seeded with ``seed`` (y: [n, A])."""
+    z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    ys = [None] * len(z.split(BATCH)) if y is None else y.split(BATCH)
+    return torch.cat([model.decode(_on(model, zb), None if yb is None else _on(model, yb)).cpu()
+                      for zb, yb in zip(z.split(BATCH), ys, strict=True)])  # fmt: skip
+
+
+@torch.no_grad()
+def dis_features(model: VAEGAN, x: torch.Tensor) -> torch.Tensor:
+    """Dis_l(x) flattened, [N, D]: the representation VAE/GAN measures likelihood in."""
+    return torch.cat([model.dis(_on(model, b))[1].flatten(1).cpu() for b in x.split(BATCH)])
+
+
+
+@torch.no_grad()
+def evaluate(model: VAEGAN, x_test: torch.Tensor, judge: nn.Module, seed: int = 0) -> dict:
+    """Fig. 3/4's numbers for one model on held-out faces x_test (in [-1, 1]).
+
+    mse: reconstruction error per pixel (images in [-1, 1]); recon_sharpness and sample_sharpness:
+    metrics.sharpness, mean over images (the test images' own is the target); fd: face_fd of as
+    many samples as test images; recon_fd: face_fd of the reconstructions.
+    """
+    out = {}
+    if model.config.model != "gan":
+        recon = reconstruct(model, x_test)
+        out["mse"] = float(mse(recon, x_test).mean())
+        out["recon_sharpness"] = float(sharpness(recon).mean())
+        out["recon_fd"] = face_fd(x_test, recon, judge)
+    samples = generate(model, x_test.shape[0], seed)
+    out["sample_sharpness"] = float(sharpness(samples).mean())
+    out["fd"] = face_fd(x_test, samples, judge)
+    return out
+
+
+@torch.no_grad()
+def feature_error(model: VAEGAN, x: torch.Tensor) -> float:
+    """Mean squared Dis_l distance between x and its reconstruction (the model's own Dis)."""
+    real, recon = dis_features(model, x), dis_features(model, reconstruct(model, x))
+    return float((real - recon).pow(2).mean())
+
+
+@torch.no_grad()
+def fooled(model: VAEGAN, n: int, seed: int = 0) -> float:
+    """Mean D(Dec(z_p)) over n prior samples: how real the model's own Dis finds its samples."""
+    x = generate(model, n, seed)
+    logits = torch.cat([model.dis(_on(model, b))[0].cpu() for b in x.split(BATCH)])
+    return float(torch.sigmoid(logits).mean())
+
+
+# --- Table 2: conditional models and the attribute regressor ------------------------------------
+
+
+class AttributeRegressor(nn.Module):
+    """Predicts the attributes of a face: Enc's convolutions and fc layer (Table 1), then one
+    linear layer to a logit per attribute ("almost the same architecture as Enc", Sec. 4.2)."""
+
+    def __init__(self, image_size: int, n_attrs: int, width: float) -> None:
+        super().__init__()
+        self.enc = Encoder(image_size, n_attrs, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.enc.fc(self.enc.convs(x).flatten(1))
+        return self.enc.mu(h)  # [B, n_attrs] logits
+
+    @torch.no_grad()
+    def probabilities(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        return torch.cat([torch.sigmoid(self(b)) for b in x.split(batch_size)])
+
+
+def train_regressor(preset: Preset, plan: Plan, seed: int = 0) -> AttributeRegressor:
+    """Train the regressor on the training faces with binary cross-entropy (or read it back)."""
+    images, attrs = load_training_data(config_for(preset, "vae"), progress=False)
+    path = runs_dir(preset) / FOLDER / f"regressor-s{seed}.pt"
+    torch.manual_seed(seed)
+    reg = AttributeRegressor(preset.image_size, attrs.shape[1], preset.width)
+    if path.exists():
+        reg.load_state_dict(torch.load(path, weights_only=True))
+        return reg.eval()
+    opt = torch.optim.Adam(reg.parameters(), lr=1e-3)
+    sampler = BatchSampler(images.shape[0], preset.batch_size, seed)
+    reg.train()
+    for t in range(plan.regressor_steps):
+        idx = sampler(t)
+        x, y = to_unit_range(images[idx]), attrs[idx]
+        loss = F.binary_cross_entropy_with_logits(reg(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(reg.state_dict(), tmp)
+    tmp.replace(path)  # atomic: a stopped run leaves no half-written file
+    return reg.eval()
+
+
+def attribute_scores(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cosine similarity, squared error) of predicted attribute probabilities against the
+    attribute vectors they should show, both [..., ] per vector.
+
+    The synthetic attributes are 0/1, so both are mapped to [-1, 1] (absent -1, present +1) first,
+    as LFW's attribute scores are signed: a cosine is then defined for every vector. The squared
+    error is summed over attributes, as the paper's Table 2 MSE is on its scale of ~14-28.
+    """
+    p, y = 2 * pred - 1, (2 * target - 1).expand_as(pred)
+    return F.cosine_similarity(p, y, dim=-1), (p - y).pow(2).sum(-1)
+
+
+@torch.no_grad()
+def table2_scores(
+    model: VAEGAN | None,
+    regressor: AttributeRegressor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    samples_per_vector: int,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Table 2's cosine (best of ``samples_per_vector`` per attribute vector) and MSE.
+
+    model None scores the real test images instead (the paper's "test set" row).
+    """
+    if model is None:
+        cos, err = attribute_scores(regressor.probabilities(x_test), y_test)
+        return {"cosine": float(cos.mean()), "mse": float(err.mean())}
+    n, k = y_test.shape[0], samples_per_vector
+    x = generate(model, n * k, seed, y_test.repeat_interleave(k, 0))  # k samples per vector
+    pred = regressor.probabilities(x).view(n, k, -1)
+    cos, err = attribute_scores(pred, y_test[:, None])
+    return {"cosine": float(cos.max(1).values.mean()), "mse": float(err.mean())}
+
+
+# --- Sec. 4: nearest neighbours in Dis_l ----------------------------------------------------------
+
+
+def knn_error(
+    train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+    k: int = 5,
+) -> torch.Tensor:  # fmt: skip
+    """Error of k-nearest-neighbour (Euclidean, majority vote) classification, per attribute [A].
+
+    train_x/test_x: [N, D] features; train_y/test_y: [N, A] binary attributes.
+    """
+    votes = []
+    for q in test_x.split(500):
+        nearest = torch.cdist(q, train_x).topk(k, largest=False).indices  # [b, k]
+        votes.append(train_y[nearest].mean(1))  # [b, A]: the neighbours' share of 1s
+    pred = (torch.cat(votes) > 0.5).float()  # k odd: no ties
+    return (pred != test_y).float().mean(0)
+
+
+
+
+# --- everything ----------------------------------------------------------------------------------
+
+
+def reproduce(
+    preset: Preset,
+    plan: Plan | None = None,
+    judge: nn.Module | None = None,
+    log: Callable[[str], None] = print,
+    models: dict[str, VAEGAN] | None = None,
+    **train_kwargs,
+) -> dict[str, Any]:
+    """Train (or read back) every run of the plan and measure it: the chapter's numbers."""
+    from .pretrained import pretrained
+
+    plan = plan or PLANS[preset.name]
+    judge = judge if judge is not None else pretrained("attribute-classifier")
+    t0 = time.perf_counter()
+    if models is None:
+        models = train_runs(preset, plan, **train_kwargs)
+    log(f"{len(models)} runs ready ({time.perf_counter() - t0:.0f} s)")
+    x_test, y_test = test_images(preset, plan.n_eval)
+    res: dict[str, Any] = {"preset": preset.name, "plan": asdict(plan),
+                           "attr_names": _attr_names(preset)}  # fmt: skip
+
+    res["five_models"] = {
+        m: [evaluate(models[run_name(m, s)], x_test, judge, seed=s) for s in range(plan.seeds)]
+        for m in FIVE_MODELS
+    }
+    res["five_models_real"] = {"sample_sharpness": float(sharpness(x_test).mean()),
+                               "fd": _real_floor(preset, plan, judge)}  # fmt: skip
+    res["inception"] = inception_table_data(models, x_test, plan)
+    sweep = {}
+    for f in plan.gamma_factors:
+        m = models[run_name("vaegan", 0, gamma_factor=f)]
+        sweep[f"{f:g}"] = evaluate(m, x_test, judge) | {
+            "gamma": preset.gamma * f, "feature_error": feature_error(m, x_test),
+            "fooled": fooled(m, plan.n_eval)}  # fmt: skip
+    res["gamma_sweep"] = sweep
+    log(f"five models and gamma sweep measured ({time.perf_counter() - t0:.0f} s)")
+
+    regressor = train_regressor(preset, plan)
+    xv, yv = test_images(preset, plan.n_vectors, offset=plan.n_eval)
+    table = {"test set": [table2_scores(None, regressor, xv, yv, plan.samples_per_vector)]}
+    for m in CONDITIONAL_MODELS:
+        table[m] = [table2_scores(models[run_name(m, s, conditional=True)], regressor, xv, yv,
+                                  plan.samples_per_vector, seed=s)
+                    for s in range(plan.table2_seeds)]  # fmt: skip
+    res["table2"] = table
+    log(f"Table 2 measured ({time.perf_counter() - t0:.0f} s)")
+
+    res["knn"] = knn_experiment(preset, plan, models)
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def inception_table_data(models: dict[str, VAEGAN], x_test: torch.Tensor, plan: Plan) -> dict:
+    """FID/KID/LPIPS (metrics.inception_scores) of each model's first seed, where they can run;
+    otherwise the one-line reasons they were skipped (asked once: offline, all are skipped)."""
+    out: dict[str, Any] = {"scores": {}, "skipped": []}
+    for m in FIVE_MODELS:
+        model = models[run_name(m, 0)]
+        fake = generate(model, len(x_test))
+        recon = None if m == "gan" else reconstruct(model, x_test)
+        scores, skipped = inception_scores(x_test, fake, recon)
+        if not scores:  # nothing can run here: the same reasons would repeat for every model
+            out["skipped"] = skipped
+            break
+        out["scores"][m] = scores
+        out["skipped"] = skipped
+    return out
+
+
+def knn_experiment(preset: Preset, plan: Plan, models: dict[str, VAEGAN]) -> dict[str, Any]:
+    """5-NN attribute error with pixels and with the Dis_l of each seed's GAN and VAE/GAN."""
+    x_tr, y_tr = test_images(preset, plan.knn_train, offset=plan.n_eval + plan.n_vectors)
+    x_te, y_te = test_images(preset, plan.knn_test)  # the same held-out faces as the metrics
+    pixels = knn_error(x_tr.flatten(1), y_tr, x_te.flatten(1), y_te)
+    out: dict[str, Any] = {"pixels": pixels.tolist()}
+    for m in ("gan", "vaegan"):
+        out[m] = [
+            knn_error(dis_features(models[run_name(m, s)], x_tr), y_tr,
+                      dis_features(models[run_name(m, s)], x_te), y_te).tolist()
+            for s in range(plan.seeds)
+        ]  # fmt: skip
+    return out
+
+
+def _attr_names(preset: Preset) -> list[str]:
+    from .data import CELEBA_ATTRS, SyntheticFaces
+
+    if preset.data == "synthetic":
+        return list(SyntheticFaces(1, image_size=preset.image_size).attr_names)
+    return list(CELEBA_ATTRS)
+
+
+def _real_floor(preset: Preset, plan: Plan, judge: nn.Module) -> float:
+    """FD between the test faces and as many other held-out faces: the best a model can reach."""
+    x, _ = test_images(preset, plan.n_eval)
+    other, _ = test_images(preset, plan.n_eval, offset=plan.n_eval)
+    return face_fd(x, other, judge)
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def five_model_table(res: dict[str, Any]) -> MarkdownTable:
+    """Fig. 3/4 in numbers: mean ± std over seeds for each model."""
+    cols = ("mse", "recon_sharpness", "recon_fd", "sample_sharpness", "fd")
+    lines = ["| model | recon. MSE | recon. sharpness | recon. FD | sample sharpness | sample FD |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for m in FIVE_MODELS:  # a fixed order: the JSON's may differ
+        runs = res["five_models"][m]
+        lines.append(f"| {LABELS[m]} | " + " | ".join(_mean_std([r[c] for r in runs if c in r])
+                                                      for c in cols) + " |")  # fmt: skip
+    real = res["five_models_real"]
+    lines.append(f"| real faces | 0 | {real['sample_sharpness']:.4f} | — | "
+                 f"{real['sample_sharpness']:.4f} | {real['fd']:.2f} |")  # fmt: skip
+    return MarkdownTable("\n".join(lines))
+
+
+def gamma_table(res: dict[str, Any]) -> MarkdownTable:
+    """Fig. 5 in numbers: one row per gamma."""
+    lines = ["| gamma | Dis_l feature error | recon. MSE | sample sharpness | sample FD "
+             "| D(Dec(z)) |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in sorted(res["gamma_sweep"].values(), key=lambda r: r["gamma"]):
+        cells = (f"{r['gamma']:g}", f"{r['feature_error']:.4f}", f"{r['mse']:.4f}",
+                 f"{r['sample_sharpness']:.4f}", f"{r['fd']:.2f}",
+                 f"{r['fooled']:.3f}")  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return MarkdownTable("\n".join(lines))
+
+
+def table2(res: dict[str, Any]) -> MarkdownTable:
+    """Table 2's layout: ours (mean ± std over seeds) beside the paper's LFW numbers."""
+    lines = ["| model | cosine (ours) | MSE (ours) | cosine (paper, LFW) | MSE (paper, LFW) |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for m in ("test set", *CONDITIONAL_MODELS):
+        runs = res["table2"][m]
+        cos, err = (_mean_std([r[k] for r in runs]) for k in ("cosine", "mse"))
+        p_cos, p_mse = PAPER_TABLE2[m]
+        lines.append(f"| {LABELS.get(m, m)} | {cos} | {err} | {p_cos:.4f} | {p_mse} |")
+    return MarkdownTable("\n".join(lines))
+
+
+def knn_table(res: dict[str, Any]) -> MarkdownTable:
+    """Mean 5-NN error over attributes: pixels vs each Dis_l, beside Sec. 4's CIFAR-10 numbers."""
+    k = res["knn"]
+    lines = ["| features | 5-NN error, mean over attributes (ours) | paper (CIFAR-10, GAN Dis) |",
+             "|---|---|---|",
+             f"| pixels | {_mean(k['pixels']):.4f} | {PAPER_KNN['pixels']:.4f} |"]  # fmt: skip
+    for m in ("gan", "vaegan"):
+        shown = _mean_std([_mean(errs) for errs in k[m]])
+        paper = f"{PAPER_KNN['dis']:.4f}" if m == "gan" else "—"
+        lines.append(f"| Dis_l of {LABELS[m]} | {shown} | {paper} |")
+    return MarkdownTable("\n".join(lines))
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def claims(res: dict[str, Any]) -> MarkdownTable:
+    """The paper's claims, each checked against these results (mean over seeds)."""
+    fm, t2, k = res["five_models"], res["table2"], res["knn"]
+
+    def avg(runs, key):
+        return _mean(r[key] for r in runs)
+
+    rows = [
+        ("VAE/GAN's samples are closer to real faces than the VAE's (FD)",
+         avg(fm["vaegan"], "fd"), "<", avg(fm["vae"], "fd")),
+        ("VAE/GAN's reconstructions are sharper than the VAE's",
+         avg(fm["vaegan"], "recon_sharpness"), ">", avg(fm["vae"], "recon_sharpness")),
+        ("the VAE reconstructs pixels best (lowest MSE of the four with an encoder)",
+         avg(fm["vae"], "mse"), "<",
+         min(avg(fm[m], "mse") for m in ("vae_disl", "vaegan_dis0", "vaegan"))),
+        ("Table 2: conditional VAE/GAN's attributes are recognised better than the VAE's (MSE)",
+         avg(t2["vaegan"], "mse"), "<", avg(t2["vae"], "mse")),
+        ("Table 2: ... and better than the GAN's (MSE)",
+         avg(t2["vaegan"], "mse"), "<", avg(t2["gan"], "mse")),
+        ("Sec. 4: 5-NN with a GAN's Dis_l beats pixels",
+         _mean(_mean(e) for e in k["gan"]), "<", _mean(k["pixels"])),
+    ]  # fmt: skip
+    lines = ["| claim | ours | holds? |", "|---|---|---|"]
+    for text, a, op, b in rows:
+        holds = a < b if op == "<" else a > b
+        lines.append(f"| {text} | {a:.4g} {op} {b:.4g}? | {'yes' if holds else 'no'} |")
+    return MarkdownTable("\n".join(lines))
+
+
+# --- figures, and the results folder -------------------------------------------------------------
+
+FIGURES = {
+    "fig3_samples.png": "Fig. 3: samples of the five models (first seed) and real faces",
+    "fig4_reconstructions.png": "Fig. 4: held-out faces and their reconstructions",
+    "fig5_gamma.png": "Fig. 5: VAE/GAN's samples and reconstructions across gamma",
+    "fig5_tradeoff.png": "Fig. 5 in numbers: feature reconstruction against the GAN term",
+    "fig8_conditional.png": "Fig. 8: conditional samples for held-out attribute vectors",
+}
+
+
+@torch.no_grad()
+def make_figures(
+    preset: Preset, plan: Plan, models: dict[str, VAEGAN], res: dict[str, Any], out: Path
+) -> None:
+    """Write FIGURES into ``out`` from the first seed's models and the measured results."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # a script without a display; notebooks keep theirs
+    import matplotlib.pyplot as plt
+
+    from .plotting import show_rows
+
+    n = 8
+    x, _ = test_images(preset, n)
+
+    def sample(m: VAEGAN) -> torch.Tensor:
+        return generate(m, n)
+
+    def recon(m: VAEGAN) -> torch.Tensor:
+        return reconstruct(m, x)
+
+    first = {m: models[run_name(m, 0)] for m in FIVE_MODELS}
+    rows = {LABELS[m]: sample(first[m]) for m in FIVE_MODELS} | {"real faces": x}
+    _save(show_rows(rows, n), out / "fig3_samples.png")
+    rows = {"input": x} | {LABELS[m]: recon(first[m]) for m in FIVE_MODELS if m != "gan"}
+    _save(show_rows(rows, n), out / "fig4_reconstructions.png")
+
+    rows = {}
+    for f in plan.gamma_factors:
+        m = models[run_name("vaegan", 0, gamma_factor=f)]
+        g = preset.gamma * f
+        rows[f"gamma {g:g}: samples"] = sample(m)
+        rows[f"gamma {g:g}: reconstructions"] = recon(m)
+    _save(show_rows(rows, n), out / "fig5_gamma.png")
+
+    sweep = sorted(res["gamma_sweep"].values(), key=lambda r: r["gamma"])
+    gammas = [r["gamma"] for r in sweep]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(gammas, [r["feature_error"] for r in sweep], "o-", label="Dis_l feature error")
+    ax.set_xscale("log")
+    ax.set_xlabel("gamma")
+    ax.set_ylabel("feature error (mean squared)")
+    ax2 = ax.twinx()
+    ax2.plot(gammas, [r["fooled"] for r in sweep], "s--", color="C1", label="D(Dec(z_p))")
+    ax2.set_ylabel("D(Dec(z_p))")
+    fig.legend(loc="upper center", ncol=2, fontsize=8)
+    fig.tight_layout()
+    _save(fig, out / "fig5_tradeoff.png")
+
+    xv, yv = test_images(preset, n, offset=plan.n_eval)
+    rows = {"real face with these attributes": xv}
+    for m in CONDITIONAL_MODELS:  # the same z_p for each model: only the model changes
+        model = models[run_name(m, 0, conditional=True)]
+        rows[f"conditional {LABELS[m]}"] = generate(model, n, 0, yv)
+    _save(show_rows(rows, n), out / "fig8_conditional.png")
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def results_dir(preset: Preset) -> Path:
+    """Where reproduce's results live: benchmarks/results/experiments-<preset> in the repository
+    (committed for cpu, so the book build can read them), a fresh run folder for smoke."""
+    if preset.name == "smoke":
+        return runs_dir(preset) / FOLDER
+    root = Path(__file__).resolve().parent.parent
+    return root / "benchmarks" / "results" / f"experiments-{preset.name}"
+
+
+def write_results(
+    preset: Preset, plan: Plan, out: Path, log: Callable[[str], None] = print, **train_kwargs
+) -> dict[str, Any]:
+    """Run ``reproduce`` and write ``out``/results.json (with provenance) and the FIGURES.
+
+    The JSON is written last and atomically, so an interrupted run leaves no results to trust.
+    """
+    import json
+
+    from .pretrained import git_state, machine
+
+    t0 = time.perf_counter()
+    models = train_runs(preset, plan, **train_kwargs)
+    res = reproduce(preset, plan, log=log, models=models)
+    res["seconds"] = time.perf_counter() - t0  # training included
+    make_figures(preset, plan, models, res, out)
+    res["preset_settings"] = asdict(preset)
+    res["provenance"] = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
+                         "machine": machine(), "code": git_state()}  # fmt: skip
+    tmp = out / ".results.tmp.json"
+    tmp.write_text(json.dumps(res, indent=1))
+    tmp.replace(out / "results.json")
+    log(f"wrote {out}/results.json and {len(FIGURES)} figures ({res['seconds']:.0f} s)")
+    return res
+
+
+def load_or_reproduce(
+    preset: Preset, plan: Plan | None = None, out: Path | None = None, **kwargs
+) -> tuple[dict[str, Any], Path]:
+    """The results of ``plan`` at ``preset``: read from ``out`` when a results.json for exactly
+    this preset and plan is there, else reproduced (training what is missing) and written."""
+    import json
+
+    plan = plan or PLANS[preset.name]
+    out = out or results_dir(preset)
+    path = out / "results.json"
+    if path.exists():
+        res = json.loads(path.read_text())
+        want = json.loads(json.dumps({"plan": asdict(plan), "preset_settings": asdict(preset)}))
+        same = all(res.get(k) == v for k, v in want.items())  # as JSON: tuples are lists there
+        if same and all((out / f).exists() for f in FIGURES):
+            return res, out
+    return write_results(preset, plan, out, **kwargs), out

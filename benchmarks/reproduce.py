@@ -1,8 +1,8 @@
 """Reproduce the paper's experiments (chapter 6) at a preset: a results JSON and the figures.
 
-    python benchmarks/reproduce.py --preset cpu     # 43 runs on the synthetic faces, ~1.5 h on
-                                                    # 2 CPU cores; writes benchmarks/results/
-                                                    # experiments-cpu/, which the book reads
+    python benchmarks/reproduce.py --preset cpu --jobs 2   # 43 runs on the synthetic faces,
+                                                    # ~1.5 h on 2 CPU cores; writes benchmarks/
+                                                    # results/experiments-cpu/, which the book reads
     python benchmarks/reproduce.py --preset gpu     # CelebA 64x64 (see book/running.md), a GPU
     python benchmarks/reproduce.py --preset smoke --out /tmp/exp   # seconds: does it all run?
 
@@ -31,12 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None,
                     help="results folder (default: experiments.results_dir(preset))")  # fmt: skip
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="train in this many one-thread processes (CPU: the cores)")  # fmt: skip
     ap.add_argument("--rerun", action="store_true", help="measure again even if results exist")
     a = ap.parse_args(argv)
     if a.threads is not None:
         if a.threads < 1:
             ap.error(f"--threads must be >= 1, got {a.threads}")
         torch.set_num_threads(a.threads)
+    if a.jobs < 1:
+        ap.error(f"--jobs must be >= 1, got {a.jobs}")
     preset = get_preset(a.preset)
     out = a.out or experiments.results_dir(preset)
     if out.exists() and not out.is_dir():
@@ -44,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     plan = experiments.PLANS[preset.name]
     if a.rerun:
-        res = experiments.write_results(preset, plan, out)
+        res = experiments.write_results(preset, plan, out, jobs=a.jobs)
     else:
-        res, _ = experiments.load_or_reproduce(preset, plan, out)
+        res, _ = experiments.load_or_reproduce(preset, plan, out, jobs=a.jobs)
     for table in (experiments.five_model_table, experiments.gamma_table, experiments.table2,
                   experiments.knn_table, experiments.claims):  # fmt: skip
         print(table(res), end="\n\n")

@@ -122,8 +122,9 @@ def run_reproduce(*args, runs):
 
 def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path):
     out = tmp_path / "results"
-    r = run_reproduce("--preset", "smoke", "--out", str(out), runs=tmp_path / "runs")
+    r = run_reproduce("--preset", "smoke", "--out", str(out), "--jobs", "2", runs=tmp_path / "runs")
     assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "runs" / "smoke" / E.FOLDER).glob("*/last.pt"))) == 18
     res = json.loads((out / "results.json").read_text())
     plan = E.PLANS["smoke"]
     assert [len(res["five_models"][m]) for m in E.FIVE_MODELS] == [plan.seeds] * 5
@@ -145,6 +146,8 @@ def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path)
 def test_reproduce_refuses_bad_input_in_one_line(tmp_path):
     r = run_reproduce("--preset", "huge", runs=tmp_path)
     assert r.returncode == 2 and "huge" in r.stderr
+    r = run_reproduce("--preset", "smoke", "--jobs", "0", runs=tmp_path)
+    assert r.returncode == 2 and "--jobs" in r.stderr
     f = tmp_path / "a-file"
     f.write_text("x")
     r = run_reproduce("--preset", "smoke", "--out", str(f), runs=tmp_path)

@@ -25,13 +25,13 @@ Sign convention: Dis returns the logit of "x is real"; the paper's C is the prob
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from .losses import gan_loss, llike_loss, prior_loss
+from .metrics import random_features
 from .models import (
     VAEGAN,
     ModelConfig,
@@ -288,22 +288,6 @@ PAPER_CELEBA: dict[str, dict[str, tuple[float, float]]] = {
     "AVAE without ξ, L^a_Z": {"mse": (0.05, 0.00), "lpips": (0.11, 0.00), "fid": (16.23, 0.50)},
     "AVAE without ξ, L^b_Z": {"mse": (0.05, 0.00), "lpips": (0.11, 0.00), "fid": (15.01, 0.82)},
 }
-
-
-@torch.no_grad()
-def random_features(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """[n, 128] features of images in [-1, 1] from a fixed, randomly initialised conv net.
-
-    An offline stand-in for FID's Inception features (no weights to download): three 5x5 stride-2
-    convs with ReLU, averaged over space. A Frechet distance in them still sees colour, edges and
-    texture statistics, but its numbers are not comparable to FIDs.
-    """
-    g = torch.Generator().manual_seed(seed)
-    h = x.detach().float().cpu()
-    for c_in, c_out in ((x.shape[1], 32), (32, 64), (64, 128)):
-        w = torch.randn(c_out, c_in, 5, 5, generator=g) * math.sqrt(2 / (c_in * 25))  # He init
-        h = torch.relu(nn.functional.conv2d(h, w, stride=2, padding=2))
-    return h.mean((2, 3))
 
 
 @torch.no_grad()

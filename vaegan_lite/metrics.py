@@ -4,7 +4,10 @@
     sharpness(x)            how much fine detail (edges) an image has: a Laplacian's mean energy
     frechet_distance(a, b)  the distance between Gaussians fitted to two sets of features (FID's)
     face_fd(real, fake)     frechet_distance in the features of the shipped attribute classifier:
-                            an FID for the synthetic faces that needs no download
+                            an FID for the synthetic faces that needs no download; the classifier
+                            was trained to ignore blur and noise, so this FD sees attributes
+    texture_fd(real, fake)  frechet_distance in the features of a fixed random conv net: it sees
+                            edges, texture and colour statistics, so blur and noise move it
     inception_scores(...)   FID, KID and LPIPS through torchmetrics, where its weights can be
                             downloaded (Colab); skipped with a one-line reason offline
 
@@ -15,6 +18,8 @@ expected MSE: the trade-off chapter 1 is about.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +98,29 @@ def face_fd(real: torch.Tensor, fake: torch.Tensor, judge: torch.nn.Module | Non
     judge.eval()
     feats = [torch.cat([judge.features(b.float()) for b in x.split(500)]) for x in (real, fake)]
     judge.train(was_training)
+    return frechet_distance(*feats)
+
+
+@torch.no_grad()
+def random_features(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """[n, 128] features of images in [-1, 1] from a fixed, randomly initialised conv net.
+
+    An offline stand-in for FID's Inception features (no weights to download): three 5x5 stride-2
+    convs with ReLU, averaged over space. A Frechet distance in them sees colour, edges and
+    texture statistics, but its numbers are not comparable to FIDs.
+    """
+    g = torch.Generator().manual_seed(seed)
+    h = x.detach().float().cpu()
+    for c_in, c_out in ((x.shape[1], 32), (32, 64), (64, 128)):
+        w = torch.randn(c_out, c_in, 5, 5, generator=g) * math.sqrt(2 / (c_in * 25))  # He init
+        h = torch.relu(F.conv2d(h, w, stride=2, padding=2))
+    return h.mean((2, 3))
+
+
+def texture_fd(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """Frechet distance between two sets of images in [-1, 1] in random_features: unlike face_fd
+    it grows when images are blurrier or noisier than real ones, whatever they depict."""
+    feats = [torch.cat([random_features(b) for b in x.split(500)]) for x in (real, fake)]
     return frechet_distance(*feats)
 
 

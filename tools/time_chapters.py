@@ -111,12 +111,15 @@ def gpu_estimate(models: list[str], tflops: float) -> str:
 
     preset = get_preset("gpu")
     total, parts = 0.0, []
-    for m in models:
+    for item in models:  # "vaegan" or "vaegan*5" (five runs of it)
+        m, _, k = item.partition("*")
+        runs = int(k) if k else 1
         cfg = config_for(preset, m)
         g = gflop_per_image(m)
-        total += g * 1e9 * cfg.batch_size * cfg.steps
+        total += runs * g * 1e9 * cfg.batch_size * cfg.steps
         per_step = f"{g:.1f} GFLOP per image per step"
-        parts.append(f"{m} {per_step} x {cfg.batch_size} x {cfg.steps:,} steps")
+        times = f"{runs} runs of " if runs > 1 else ""
+        parts.append(f"{times}{m} {per_step} x {cfg.batch_size} x {cfg.steps:,} steps")
     minutes = total / (tflops * 1e12) / 60
     shown = f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
     return (f"about {shown} on a Colab T4 (estimate, not measured: {'; '.join(parts)} "
@@ -140,7 +143,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per chapter; keeps the median")
     parser.add_argument("--gpu", help="text for the gpu entry (an estimate, with its basis)")
     parser.add_argument("--gpu-models", help="estimate the gpu entry from these models' FLOPs, "
-                        "e.g. vae or vae,gan (the models the chapter trains)")
+                        "e.g. vae or vae,gan or vae*5,gan*5 (the runs the chapter trains)")
     parser.add_argument("--t4-tflops", type=float, default=10.0,
                         help="assumed effective T4 throughput for --gpu-models (TFLOP/s)")
     parser.add_argument("--reuse-runs", action="store_true", help="use runs/ as the chapter would")

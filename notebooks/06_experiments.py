@@ -221,8 +221,9 @@ experiments.claims(results)
 #
 # **$\mathrm{VAE}_{\mathrm{Dis}_l}$'s artifacts hold, louder.** Its images are several times
 # *sharper* than real faces: the "severe noisy artifacts" the paper blames on the discriminator's
-# harsh downsampling. Here its metric is a GAN trained for only `preset.gan_steps` steps, whose
-# features pin down little of the image, so its reconstructions are also far from the inputs.
+# harsh downsampling. But its metric is the discriminator of a GAN that collapsed (see below),
+# whose features pin down little of a face, so this row exaggerates: its reconstructions are
+# also far from the inputs.
 #
 # **Pixel fidelity is the price.** The VAE has the lowest reconstruction MSE, VAE/GAN a clearly
 # higher one: chapter 1's bargain. Under Eq. 3 the best reconstruction is the mean of the
@@ -237,11 +238,14 @@ experiments.claims(results)
 # attributes in the right proportions, which the VAEs do well. FID's Inception features are not
 # blur-invariant, which is why FID, like our texture FD, separates the models the way the eye does.
 #
-# **The GAN is the weakest model here**, by both FDs, where in the paper it draws the sharpest
-# faces. 1,500 steps at 32×32 with a quarter of Table 1's channels is a small fraction of the
-# paper's budget (62,500 steps at 64×64), and a GAN, with no reconstruction term to guide it
-# early, needs more of it than the models with an encoder. Its samples are noisy rather than
-# blurry: too sharp, and far from real faces in texture.
+# **The GAN failed here, and that is a flaw of these runs, not a finding.** In all five seeds
+# it collapsed: every sample is the same checkerboard texture (Fig. 3's GAN row; sample
+# sharpness 3 to 5 against real faces' 0.41, FD 420 to 490). These runs use the package's default
+# `dis_batch="separate"`, under which chapter 2 saw exactly this collapse on these small networks
+# and switched to `dis_batch="joint"`; the experiments' plan did not follow it. So the GAN rows,
+# $\mathrm{VAE}_{\mathrm{Dis}_l}$ (whose metric is that GAN's discriminator), the conditional
+# GAN of Table 2 and the GAN row of the kNN test measure a collapsed GAN, and say nothing yet
+# about the paper's GAN. Rerunning those 15 runs with `dis_batch="joint"` is the fix (exercise 6).
 #
 # **The $\gamma$ sweep barely moves at this budget.** The direction is the paper's: with the
 # largest $\gamma$ the decoder fools its discriminator least (the lowest $D(\mathrm{Dec}(z))$)
@@ -265,10 +269,10 @@ experiments.claims(results)
 # **Sec. 4 holds for VAE/GAN's discriminator, not for the GAN's.** With distances in the
 # $\mathrm{Dis}_l$ features of VAE/GAN's discriminator, 5-NN misclassifies fewer attributes than in
 # pixels (0.168 against 0.177, about one seed's spread); with the GAN's own discriminator it does
-# worse (0.198). The paper's GAN trained to convergence on CIFAR-10, whose classes pixels barely
-# separate (66% error); our attributes are mostly large, coloured regions (hair colour, a hat,
-# glasses) that pixel distances already find (18% error), and a GAN's discriminator trained for
-# 1,500 steps keeps the features it needs to reject noisy samples, not to tell faces apart. VAE/GAN's
+# worse (0.198), but that GAN collapsed: its discriminator only had to reject one checkerboard,
+# and kept features for that, not for telling faces apart. Our attributes are also mostly large,
+# coloured regions (hair colour, a hat, glasses) that pixel distances already find (18% error,
+# against 66% for CIFAR-10's classes in the paper), which leaves features less to win. VAE/GAN's
 # discriminator sees reconstructions of real faces, which differ from them in exactly the details
 # that matter, and learns features closer to a metric.
 
@@ -310,8 +314,11 @@ for model, scores in results["inception"]["scores"].items():
 #   VAE/GAN; one in texture features does. Which features a Fréchet distance uses decides what
 #   it measures.
 # - Table 2's order (VAE/GAN, then VAE, then GAN) holds; Sec. 4's nearest-neighbour gain holds
-#   with VAE/GAN's discriminator and not with a briefly trained GAN's; the $\gamma$ sweep's
-#   differences are within seed noise at this budget.
+#   with VAE/GAN's discriminator; the $\gamma$ sweep's differences are within seed noise at this
+#   budget.
+# - The GAN-based runs here (GAN, $\mathrm{VAE}_{\mathrm{Dis}_l}$, conditional GAN) collapsed
+#   because they use `dis_batch="separate"`; their rows wait for a rerun with chapter 2's
+#   `dis_batch="joint"`.
 #
 # ## Exercises
 #
@@ -326,3 +333,6 @@ for model, scores in results["inception"]["scores"].items():
 #    (`config_for(preset, "gan", dis_layer=...)`) and compare the error. Where is the best metric?
 # 5. Our attribute regressor is trained on real faces only. Train it with the GAN's samples mixed
 #    in (labelled by the conditioning vector) and score again. Why might that flatter the GAN?
+# 6. Rerun the GAN-based runs as chapter 2 trains its GAN: add `dis_batch="joint"` to the `gan`,
+#    `vae_disl` and conditional `gan` configs in `run_configs` (delete their folders under
+#    `runs/cpu/06_experiments/` first) and reproduce. Which claims change?

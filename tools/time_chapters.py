@@ -153,7 +153,10 @@ def main() -> None:
     if args.preset is None and args.gpu is None and args.gpu_models is None:
         parser.error("nothing to do: give --preset, --gpu or --gpu-models")
     if args.gpu is None and args.gpu_models is not None:
-        args.gpu = gpu_estimate(args.gpu_models.split(","), args.t4_tflops)
+        try:
+            args.gpu = gpu_estimate(args.gpu_models.split(","), args.t4_tflops)
+        except (ValueError, TypeError) as e:  # "vae*x", an unknown model name
+            parser.error(f"--gpu-models {args.gpu_models!r}: {e}")
 
     for py in args.chapters:
         if py.suffix != ".py":

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -192,10 +194,11 @@ print("\n".join(lines))
 # the model object has an encoder too (it is the same `VAEGAN` class for all five models), but a
 # GAN never uses it.
 #
-# One setting is changed from the package default, and it is worth knowing why. The
+# One setting differs from `StepConfig`'s default (`config_for` and the command line choose it
+# for every model that trains a GAN on its own), and it is worth knowing why. The
 # discriminator has BatchNorm layers, which in training normalise each batch with that batch's own
 # mean and variance. `gan_step` shows the discriminator a real and a generated batch; with
-# `dis_batch="separate"` (the default, as in DCGAN {cite}`radford2015unsupervised`) each is
+# `dis_batch="separate"` (`StepConfig`'s default, as in DCGAN {cite}`radford2015unsupervised`) each is
 # normalised on its own, so the discriminator never sees how the generated batch's feature
 # statistics differ from the real batch's: each batch's per-channel mean and variance are reset
 # before it looks. On these small networks, trained that way, the generator collapsed: every
@@ -207,7 +210,7 @@ print("\n".join(lines))
 show_source(discriminate)
 
 # %%
-cfg = config_for(preset, "gan", dis_batch="joint")
+cfg = config_for(preset, "gan")  # dis_batch="joint", as config_for chooses for a GAN
 print(f"model {cfg.model.model}, generator loss {cfg.step.gan_variant}, "
       f"discriminator batches {cfg.step.dis_batch}\n"
       f"lr {cfg.lr}, batch {cfg.batch_size}, steps {cfg.steps}")

@@ -37,6 +37,24 @@ def test_every_model_trains_and_samples(tmp_path, model):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_cli_and_book_give_dis_the_same_batches(model):
+    """`train --model gan` trains what the book's config_for("gan") does: joint BatchNorm batches
+    for the models that train a GAN on their own (separate ones collapsed, chapter 2)."""
+    from vaegan_lite.book import config_for
+    from vaegan_lite.cli import build_parser, config_from_args
+    from vaegan_lite.presets import get_preset
+
+    want = "joint" if model in ("gan", "vae_disl") else "separate"
+    def parse(*extra):
+        return build_parser().parse_args(["train", "--model", model, "--steps", "1", "--out", "r",
+                                          *extra])  # fmt: skip
+
+    assert config_from_args(parse()).step.dis_batch == want
+    assert config_for(get_preset("cpu"), model).step.dis_batch == want
+    assert config_from_args(parse("--dis-batch", "separate")).step.dis_batch == "separate"
+
+
 def test_resume_is_bitwise_exact(tmp_path):
     assert run_train(tmp_path / "a", 8) == 0
     assert run_train(tmp_path / "b", 4) == 0

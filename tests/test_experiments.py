@@ -113,6 +113,11 @@ def test_the_plan_lists_every_run_once_with_its_settings():
     assert runs["06_experiments/cond-vaegan-s4"].model.cond_dim == 17
     assert runs["06_experiments/vaegan-gamma10-s0"].step.gamma == pytest.approx(10 * preset.gamma)
     assert runs["06_experiments/gan-s3"].seed == 3
+    # the GAN-trained runs use joint Dis batches (separate ones collapsed, chapter 2)
+    joint = [n for n, c in runs.items() if c.step.dis_batch == "joint"]
+    model = {n: n.split("/")[1].rsplit("-s", 1)[0].removeprefix("cond-") for n in runs}
+    assert joint == [n for n in runs if model[n] in ("gan", "vae_disl")]
+    assert len(joint) == 5 + 5 + 5 and runs["06_experiments/vaegan-s0"].step.dis_batch == "separate"
 
 
 def run_reproduce(*args, runs):
@@ -121,7 +126,7 @@ def run_reproduce(*args, runs):
                           text=True, cwd=ROOT, env=env, timeout=900)  # fmt: skip
 
 
-def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path):
+def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path, monkeypatch):
     out = tmp_path / "results"
     r = run_reproduce("--preset", "smoke", "--out", str(out), "--jobs", "2", runs=tmp_path / "runs")
     assert r.returncode == 0, r.stderr
@@ -134,6 +139,7 @@ def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path)
     assert [len(res["table2"][m]) for m in E.CONDITIONAL_MODELS] == [plan.table2_seeds] * 3
     assert len(res["knn"]["pixels"]) == len(res["attr_names"]) == 17
     assert res["provenance"]["code"]["git_commit"]
+    assert len(res["trained_runs"]) == 18  # all of them: the run folder was empty
     for name in E.FIGURES:
         assert (out / name).stat().st_size > 1000, name
     # the printed tables are made from the JSON
@@ -142,6 +148,17 @@ def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path)
     again = run_reproduce("--preset", "smoke", "--out", str(out), runs=tmp_path / "runs")
     assert again.returncode == 0 and "runs ready" not in again.stdout
     assert json.loads((out / "results.json").read_text()) == res
+    # results made with other run settings (say, an older default) are measured again
+    calls = []
+    monkeypatch.setattr(E, "write_results", lambda *a, **k: calls.append(a) or {"new": 1})
+    assert E.load_or_reproduce(get_preset("smoke"), plan, out)[0] == res and not calls
+    res["run_configs"]["06_experiments/gan-s0"]["step"]["dis_batch"] = "separate"
+    (out / "results.json").write_text(json.dumps(res))
+    assert E.load_or_reproduce(get_preset("smoke"), plan, out)[0] == {"new": 1} and len(calls) == 1
+    # --rerun measures again; the results say that no run was trained for them this time
+    rerun = run_reproduce("--preset", "smoke", "--out", str(out), "--rerun", runs=tmp_path / "runs")
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads((out / "results.json").read_text())["trained_runs"] == []
 
 
 def test_reproduce_refuses_bad_input_in_one_line(tmp_path):

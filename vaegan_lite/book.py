@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .models import ModelConfig, StepConfig
+from .models import ModelConfig, StepConfig, default_dis_batch
 from .presets import Preset
 from .train import TrainConfig, Trained, to_unit_range, train
 
@@ -42,11 +42,13 @@ def runs_dir(preset: Preset) -> Path:
 def config_for(preset: Preset, model: str, **overrides) -> TrainConfig:
     """A TrainConfig of the preset's size for one of the five models.
 
+    Dis's batches are ``models.default_dis_batch(model)``: joint for ``gan`` and ``vae_disl``.
+
     Keyword overrides go to the TrainConfig, its ModelConfig or its StepConfig, by name.
     """
     model_kw = {"model": model, "image_size": preset.image_size, "width": preset.width,
                 "latent_dim": preset.latent_dim}  # fmt: skip
-    step_kw: dict = {"gamma": preset.gamma}
+    step_kw: dict = {"gamma": preset.gamma, "dis_batch": default_dis_batch(model)}
     if model == "vae_disl":
         step_kw["disl_pretrain_steps"] = preset.gan_steps
     train_kw = {

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from . import distributed
-from .models import ModelConfig, StepConfig
+from .models import ModelConfig, StepConfig, default_dis_batch
 from .nets import IMAGE_SIZES
 from .train import DATASETS, PRECISIONS, TrainConfig, TrainingDiverged, model_specs
 
@@ -92,7 +92,9 @@ def build_parser() -> Parser:
         "--gan-variant", choices=("saturating", "non_saturating"), default=StepConfig.gan_variant
     )
     g.add_argument("--no-dis-recon", action="store_true", help="Dis never sees Dec(Enc(x))")
-    g.add_argument("--dis-batch", choices=("separate", "joint"), default="separate")
+    g.add_argument("--dis-batch", choices=("separate", "joint"), default=None,
+                   help="BatchNorm batches of Dis (default: joint for gan and vae_disl, else "
+                   "separate)")  # fmt: skip
     g.add_argument("--equilibrium", action="store_true", help="the authors' margin trick")
     g.add_argument("--gan-steps", type=_nonneg_int, default=None, help="vae_disl: GAN steps first")
     g.add_argument("--avae-latent-loss", choices=("a", "b"), default=StepConfig.latent_loss,
@@ -167,7 +169,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         llike_reduction=a.llike_reduction,
         gan_variant=a.gan_variant,
         dis_sees_recon=not (a.no_dis_recon or a.authors),
-        dis_batch=a.dis_batch,
+        dis_batch=a.dis_batch or default_dis_batch(a.model),
         equilibrium=a.equilibrium or a.authors,
         disl_pretrain_steps=gan_steps if a.model == "vae_disl" else 0,
         beta=a.beta,

@@ -625,13 +625,18 @@ def write_results(
     from .pretrained import git_state, machine
 
     t0 = time.perf_counter()
+    before = _checkpoint_times(preset, plan)
     if jobs > 1:
         train_in_processes(preset, plan, jobs)  # then train_runs below only reads them back
     models = train_runs(preset, plan, **train_kwargs)
     res = reproduce(preset, plan, log=log, models=models)
     res["seconds"] = time.perf_counter() - t0  # training included
+    after = _checkpoint_times(preset, plan)
+    # runs whose checkpoint this call wrote; the others were read back as they were
+    res["trained_runs"] = sorted(n for n, t in after.items() if before.get(n) != t)
     make_figures(preset, plan, models, res, out)
     res["preset_settings"] = asdict(preset)
+    res["run_configs"] = _run_settings(preset, plan)
     res["provenance"] = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
                          "machine": machine(), "code": git_state(), "jobs": jobs}  # fmt: skip
     tmp = out / ".results.tmp.json"
@@ -641,11 +646,22 @@ def write_results(
     return res
 
 
+def _checkpoint_times(preset: Preset, plan: Plan) -> dict[str, float]:
+    """name -> modification time of its last.pt, for the runs that have one."""
+    paths = {n: runs_dir(preset) / n / "last.pt" for n in _run_settings(preset, plan)}
+    return {n: p.stat().st_mtime for n, p in paths.items() if p.exists()}
+
+
+def _run_settings(preset: Preset, plan: Plan) -> dict[str, Any]:
+    """name -> every setting of that run, so changed code defaults invalidate stored results."""
+    return {n: asdict(c) for n, c in run_configs(preset, plan, len(_attr_names(preset))).items()}
+
+
 def load_or_reproduce(
     preset: Preset, plan: Plan | None = None, out: Path | None = None, **kwargs
 ) -> tuple[dict[str, Any], Path]:
     """The results of ``plan`` at ``preset``: read from ``out`` when a results.json for exactly
-    this preset and plan is there, else reproduced (training what is missing) and written."""
+    this preset, plan and run settings is there, else reproduced (training what is missing)."""
     import json
 
     plan = plan or PLANS[preset.name]
@@ -653,7 +669,8 @@ def load_or_reproduce(
     path = out / "results.json"
     if path.exists():
         res = json.loads(path.read_text())
-        want = json.loads(json.dumps({"plan": asdict(plan), "preset_settings": asdict(preset)}))
+        want = json.loads(json.dumps({"plan": asdict(plan), "preset_settings": asdict(preset),
+                                      "run_configs": _run_settings(preset, plan)}))  # fmt: skip
         same = all(res.get(k) == v for k, v in want.items())  # as JSON: tuples are lists there
         if same and all((out / f).exists() for f in FIGURES):
             return res, out

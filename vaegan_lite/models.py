@@ -122,6 +122,13 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
+def default_dis_batch(model: str) -> Literal["separate", "joint"]:
+    """``joint`` for the models that train a GAN on its own (``gan``, and the GAN behind
+    ``vae_disl``): with ``separate`` BatchNorm batches that GAN collapsed to one texture on the
+    book's networks (chapter 2). VAE/GAN keeps ``separate``, under which it trains well."""
+    return "joint" if model in ("gan", "vae_disl") else "separate"
+
+
 def discriminate(
     dis: Discriminator,
     batches: list[torch.Tensor],

@@ -210,7 +210,7 @@ def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path) -> None:
         k = diff[0]
         raise ValueError(
             f"{path} was trained with {k}={a[k]!r}, not {b.get(k)!r}: "
-            "use another --out to start afresh"
+            "delete that folder, or train into another one, to start afresh"
         )
 
 

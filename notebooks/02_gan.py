@@ -422,7 +422,7 @@ print(f"Dis_l(x) at this preset: layer {dis.dis_layer}, shape {tuple(dis_l.shape
 # 3. **Mode coverage.** The synthetic faces come with attributes (`test_images` returns them). Are
 #    glasses, hats or beards as frequent among the GAN's samples as in the data? Count them by eye on
 #    64 samples, or train a small attribute classifier on the data and apply it to the samples.
-# 4. **BatchNorm and collapse.** Train with the package default,
+# 4. **BatchNorm and collapse.** Train with `StepConfig`'s default, DCGAN's separate batches,
 #    `config_for(preset, "gan", dis_batch="separate")`, as `load_or_train("gan_separate", ...)`.
 #    Look at the samples and at their diversity, e.g. `x_p.std(0).mean()` against the same number
 #    for the data. What do the $\mathrm{Dis}(x)$ and $\mathrm{Dis}(\mathrm{Dec}(z_p))$ traces look

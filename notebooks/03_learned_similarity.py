@@ -320,16 +320,17 @@ for name, smp in samples.items():
 # %% [markdown]
 # What the figures show at the `cpu` preset is not the paper's Fig. 3 and 4, and the numbers say
 # why. The pixel VAE is blurry, as in chapter 1: recognisable faces with soft edges, sharpness well
-# below the data's. $\mathrm{VAE}_{\mathrm{Dis}_l}$ has escaped the blur and fallen into the
-# opposite failure: its images are dominated by high-frequency, checkerboard-like noise with at
-# most the outline of a face, which the Laplacian counts as "sharpness" (the number is high for
-# the wrong reason) and which puts its pixel error far above the VAE's.
+# below the data's. $\mathrm{VAE}_{\mathrm{Dis}_l}$ has escaped the blur at a price: its faces
+# have the right layout (the hair's shape, the glasses, the mouth, in the right places and with
+# harder edges than the VAE's), but every image is covered in coloured, pixel-scale noise. The
+# Laplacian counts that noise as "sharpness" (the number is above the real faces' for the wrong
+# reason), and it puts the pixel error far above the VAE's.
 #
 # The last column explains it. To the frozen discriminator those noisy reconstructions are close
-# to the original face, a small fraction of the distance to another face. The decoder was trained
-# to match $\mathrm{Dis}_l$ features and nothing else, and it found images that match them without
-# being faces: whatever the discriminator's features do not respond to (here, fine noise and much
-# of the colour) is free. The paper reports the same effect at 64×64 in milder form, "severe noisy
+# to the original face, a small fraction of the distance to another face, and closer than the
+# VAE's clean but blurry ones. The decoder was trained to match $\mathrm{Dis}_l$ features and
+# nothing else: the layout those features encode is there, and whatever they do not respond to
+# (here, fine noise laid over the colours) is free. The paper reports the same effect at 64×64 in milder form, "severe noisy
 # artifacts which we believe are caused by the harsh downsampling scheme of Dis". At 32×32 the
 # downsampling is harsher still, $\mathrm{Dis}_l$ is a 4×4 map, and the discriminator was trained
 # for a few hundred steps on images that never contained this kind of noise, so nothing in it

@@ -144,8 +144,11 @@ def paper_avae_losses(m, x, cfg, seed=1):
     m.enc.eval()  # E judges with its running statistics
     mu_f, logvar_f = m.enc(x_fake)
     m.enc.train()
-    d_real, _ = m.dis(x)
-    d_fake, _ = m.dis(x_fake)
+    if cfg.dis_batch == "joint":  # real and generated share one BatchNorm batch
+        d_real, d_fake = m.dis(torch.cat([x, x_fake]))[0].split(x.shape[0])
+    else:
+        d_real, _ = m.dis(x)
+        d_fake, _ = m.dis(x_fake)
     # The paper's critic: C(x) = P(x generated) = sigmoid(-d); Eq. 13 and Eq. 15.
     L_C = bce(-d_real, 0.0) + bce(-d_fake, 1.0)
     c_fake = torch.sigmoid(-d_fake)
@@ -180,10 +183,11 @@ def batch():
     return torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(5)).double() * 2 - 1
 
 
+@pytest.mark.parametrize("dis_batch", ["separate", "joint"])
 @pytest.mark.parametrize("xi_dim, variant", [(0, "b"), (0, "a"), (3, "a"), (3, "b")])
-def test_avae_routing_matches_the_papers_algorithm(batch, xi_dim, variant):
+def test_avae_routing_matches_the_papers_algorithm(batch, xi_dim, variant, dis_batch):
     model = small(AVAE, "avae", xi_dim)
-    cfg = StepConfig(latent_loss=variant, beta=2.5, pixel_sigma=0.3)
+    cfg = StepConfig(latent_loss=variant, beta=2.5, pixel_sigma=0.3, dis_batch=dis_batch)
     ref = copy.deepcopy(model)
     got = applied_update(avae_step, model, batch, cfg, ("enc", "dec", "gen", "dis"))
     L = paper_avae_losses(ref, batch, cfg)
@@ -199,18 +203,23 @@ def test_avae_routing_matches_the_papers_algorithm(batch, xi_dim, variant):
     assert max_error(got["dis"], leak_c) > 1e-6
 
 
+@pytest.mark.parametrize("dis_batch", ["separate", "joint"])
 @pytest.mark.parametrize("variant", ["non_saturating", "saturating"])
-def test_bigan_routing(batch, variant):
+def test_bigan_routing(batch, variant, dis_batch):
     model = small(BiGAN, "bigan")
-    cfg = StepConfig(gan_variant=variant)
+    cfg = StepConfig(gan_variant=variant, dis_batch=dis_batch)
     ref = copy.deepcopy(model)
     got = applied_update(bigan_step, model, batch, cfg, ("enc", "dec", "dis"))
     torch.manual_seed(1)
     mu, logvar = ref.enc(batch)
     z_hat = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
     z = torch.randn_like(z_hat)
-    d_real, _ = ref.dis(batch, z_hat)  # D(x, E(x))
-    d_fake, _ = ref.dis(ref.dec(z), z)  # D(G(z), z)
+    if dis_batch == "joint":  # one BatchNorm batch for both pairs
+        both, _ = ref.dis(torch.cat([batch, ref.dec(z)]), torch.cat([z_hat, z]))
+        d_real, d_fake = both.split(batch.shape[0])
+    else:
+        d_real, _ = ref.dis(batch, z_hat)  # D(x, E(x))
+        d_fake, _ = ref.dis(ref.dec(z), z)  # D(G(z), z)
     L_D = bce(d_real, 1.0) + bce(d_fake, 0.0)
     L_EG = -L_D if variant == "saturating" else bce(d_real, 0.0) + bce(d_fake, 1.0)
     assert_same(got["enc"], grad_of(L_EG, ref.enc), "E")

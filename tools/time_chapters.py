@@ -90,14 +90,16 @@ def gflop_per_image(model: str) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     from vaegan_lite.book import config_for
-    from vaegan_lite.models import MODEL_SPECS, VAEGAN, make_optimizers
+    from vaegan_lite.models import make_optimizers
     from vaegan_lite.presets import get_preset
+    from vaegan_lite.train import model_spec
 
     cfg = config_for(get_preset("gpu"), model)
+    spec = model_spec(model)  # the paper's five models and chapter 7's (bigan, avae)
     torch.manual_seed(0)
-    net = VAEGAN(cfg.model)
-    opts = make_optimizers(net, MODEL_SPECS[model].networks)
-    step = MODEL_SPECS[model].step(0, cfg.step)
+    net = spec.build(cfg.model)
+    opts = make_optimizers(net, spec.networks)
+    step = spec.step(0, cfg.step)
     b, s = 4, cfg.model.image_size  # a small batch: FLOPs are linear in the batch size
     x = torch.rand(b, cfg.model.channels, s, s) * 2 - 1
     with FlopCounterMode(display=False) as counter:

@@ -238,11 +238,7 @@ def bigan_step(
         z = torch.randn_like(z_hat)  # z ~ p(z)
         x_gen = G(z)  # G(z)
         # D(x, E(x)) and D(G(z), z); z is D's "condition", joining its top fc layer
-        if cfg.dis_batch == "joint":  # one set of BatchNorm statistics (see discriminate)
-            both, _ = D(torch.cat([x, x_gen]), torch.cat([z_hat, z]))
-            real, fake = both.split([x.shape[0], x_gen.shape[0]])
-        else:
-            (real, _), (fake, _) = D(x, z_hat), D(x_gen, z)
+        (real, _), (fake, _) = discriminate(D, [x, x_gen], [z_hat, z], cfg.dis_batch)
         L_D = gan_loss(real, None, fake)  # -log D(x, E(x)) - log(1 - D(G(z), z))
         if cfg.gan_variant == "saturating":
             L_EG = -L_D

@@ -132,22 +132,23 @@ def default_dis_batch(model: str) -> Literal["separate", "joint"]:
 def discriminate(
     dis: Discriminator,
     batches: list[torch.Tensor],
-    y: torch.Tensor | None,
+    y: torch.Tensor | list[torch.Tensor] | None,
     mode: str,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Dis over several batches: (logits, Dis_l) for each.
 
+    ``y`` is the condition every batch shares, or a list with one per batch (BiGAN's codes).
     In training mode BatchNorm normalises with the statistics of the batch it sees, so this is a
     modelling choice: ``separate`` runs Dis once per batch (real and fake are normalised apart,
     as in DCGAN); ``joint`` runs it once over their concatenation (one set of statistics, one pass).
     """
+    ys = y if isinstance(y, list) else [y] * len(batches)
     if mode == "separate":
-        return [dis(b, y) for b in batches]
+        return [dis(b, c) for b, c in zip(batches, ys, strict=True)]
     if mode != "joint":
         raise ValueError(f"unknown dis_batch {mode!r}")
     n = [b.shape[0] for b in batches]
-    ys = None if y is None else torch.cat([y] * len(batches))
-    logits, feats = dis(torch.cat(batches), ys)
+    logits, feats = dis(torch.cat(batches), None if y is None else torch.cat(ys))
     return list(zip(logits.split(n), feats.split(n), strict=True))
 
 

@@ -2,6 +2,10 @@
 
 python benchmarks/faces_rate.py                 # 32, 64 and 128
 python benchmarks/faces_rate.py --image-size 64 --n 8192 --batch-size 1024 --repeats 7
+python benchmarks/faces_rate.py --renderer torch # the torch reference (faces.draw_faces)
+
+The renderer is faces_jit's numba kernel when it is usable (faces.USE_JIT), else torch; both
+draw the same pixels. The kernel's one-off compile (or cache load) happens in the warm-up.
 
 Two figures per size, medians over --repeats runs:
   wall  images per second of elapsed time: what a training loop sees, but on a machine shared
@@ -46,12 +50,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=getattr(faces, "RENDER_WORKERS", 1),
                     help="render threads (faces.RENDER_WORKERS)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=2, help="caller's torch intra-op threads")
+    ap.add_argument("--renderer", choices=["auto", "numba", "torch"], default="auto",
+                    help="auto: numba when usable (faces.USE_JIT)")  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     faces.RENDER_WORKERS = args.workers
+    if args.renderer == "numba" and not faces.USE_JIT:
+        ap.error("--renderer numba: numba is not installed, or this torch has no MKL vsSqrt")
+    faces.USE_JIT = faces.USE_JIT and args.renderer != "torch"
     load = os.getloadavg()[0]
-    print(f"{os.cpu_count()} cores, load average {load:.1f}, {args.workers} render workers, "
-          f"median of {args.repeats}")  # fmt: skip
+    renderer = "numba kernel (faces_jit)" if faces.USE_JIT else "torch (faces.draw_faces)"
+    print(f"{os.cpu_count()} cores, load average {load:.1f}, {renderer}, {args.workers} render "
+          f"workers, median of {args.repeats}")  # fmt: skip
     sizes = [args.image_size] if args.image_size else IMAGE_SIZES
     for s in sizes:
         n = max(args.batch_size, args.n * 64 * 64 // (s * s))  # ~the same time per size

@@ -90,14 +90,36 @@ def checksums(x):
     return int(x.sum()), int((x * torch.arange(x.numel()).view(x.shape)).sum() % 1000003)
 
 
+@pytest.mark.parametrize("jit", [True, False], ids=["numba", "torch"])
 @pytest.mark.parametrize(
     "size, expected",
     [(32, (12765955, 595352)), (64, (51520488, 525796)), (128, (206740909, 69587))],
 )
-def test_pictures_unchanged(size, expected):
+def test_pictures_unchanged(size, expected, jit, monkeypatch):
     """Pinned checksums: a speed-up must not change a single pixel (update only on purpose)."""
+    if jit and not faces.USE_JIT:
+        pytest.skip("numba is not installed, or torch here has no MKL vsSqrt: torch draws")
+    monkeypatch.setattr(faces, "USE_JIT", jit)
     x, _ = render_faces(5, range(40, 73), size)
     assert checksums(x) == expected
+    if jit:  # the kernel did draw them (it passed its check against draw_faces)
+        assert faces._jit_checked[size]
+
+
+@pytest.mark.skipif(not faces.USE_JIT, reason="numba is not installed: only torch draws")
+@pytest.mark.parametrize("size, n", [(32, 1500), (64, 1500), (128, 300)])
+def test_numba_kernel_draws_what_draw_faces_draws(size, n):
+    """faces_jit redoes draw_faces' float32 ops face by face: every byte must agree, for faces of
+    every kind (random indices up to 2^40), in batches of any size."""
+    idx = torch.randint(0, 2**40, (n,), generator=torch.Generator().manual_seed(size)).numpy()
+    p = faces.sample_params(3, idx)
+    ref = torch.empty(n, 3, size, size, dtype=torch.uint8)
+    faces._draw_torch(p, size, ref)
+    jit, _ = render_faces(3, idx, size)
+    assert torch.equal(jit, ref)
+    for batch in (1, 7, 61):  # chunking, and the pool's hand-off, change nothing
+        part, _ = render_faces(3, idx[:batch], size)
+        assert torch.equal(part, ref[:batch])
 
 
 def test_workers_and_chunks_do_not_change_pixels(monkeypatch):

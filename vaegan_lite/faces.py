@@ -6,10 +6,16 @@ coordinate grid, so a whole batch is rendered at once with tensor ops.
 
 Determinism: the parameters of face i come from a counter-based hash of (seed, i)
 (splitmix64), never from a global RNG, so face i is the same whatever the batch, the data
-set length or the process. Only exactly rounded ops (+ - * / sqrt, min/max, floor) touch
-the pixels, which keeps the output bitwise identical between batch sizes and thread counts.
+set length or the process. Only elementwise float32 ops with a fixed result per input
+(+ - * /, min/max, floor, lerp's fma, and torch.sqrt, which is MKL's vsSqrt: not always correctly
+rounded, but deterministic) touch the pixels, which keeps the output bitwise identical between
+batch sizes and thread counts.
 
-Pure functions, no other vaegan_lite imports:
+Speed: draw_faces is the readable reference; render_faces draws with faces_jit's numba kernel,
+which does the same float32 ops in the same order face by face (~2.5x faster per core), when
+numba is installed and the kernel agrees with draw_faces on this machine (checked once per size).
+
+No other vaegan_lite imports but faces_jit:
     sample_params(seed, indices)      -> dict of per-face tensors (incl. "attrs")
     draw_faces(params, image_size)    -> uint8 images [B, 3, H, W] (optionally into `out`)
     render_faces(seed, indices, size) -> (uint8 images, float32 attrs [B, A])
@@ -18,10 +24,16 @@ Pure functions, no other vaegan_lite imports:
 from __future__ import annotations
 
 import functools
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+
+try:  # the fast renderer (same pixels); without numba the torch drawing below is used
+    from . import faces_jit
+except ImportError:
+    faces_jit = None
 
 ATTR_NAMES = [
     "Male", "Young", "Smiling", "Mouth_Slightly_Open", "Eyeglasses", "Bangs", "Mustache",
@@ -277,12 +289,19 @@ def noise_banks(size: int) -> torch.Tensor:
     return torch.from_numpy(banks.astype(np.float32))
 
 
-def _texture(bank: torch.Tensor, choice: torch.Tensor, size: int) -> torch.Tensor:
-    """Per-face size x size window of noise tiles bank [K, 2S, 2S]; choice [B, 3] in [0, 1)."""
-    K, c = bank.shape[0], choice.numpy()
+def _window(choice: torch.Tensor, K: int, size: int) -> tuple[np.ndarray, ...]:
+    """(tile, row, col) int64 [B] of each face's window; choice [B, 3] in [0, 1)."""
+    c = choice.numpy()
     tile = np.minimum((c[:, 0] * K).astype(np.int64), K - 1)
     oy = np.minimum((c[:, 1] * size).astype(np.int64), size - 1)
     ox = np.minimum((c[:, 2] * size).astype(np.int64), size - 1)
+    return tile, oy, ox
+
+
+def _texture(bank: torch.Tensor, choice: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-face size x size window of noise tiles bank [K, 2S, 2S]; choice [B, 3] in [0, 1)."""
+    K = bank.shape[0]
+    tile, oy, ox = _window(choice, K, size)
     # a view of every window [K, oy, ox, size, size], then one gather (numpy's is 3x faster)
     b = bank.numpy()
     n, item = b.shape[-1], b.itemsize
@@ -721,12 +740,29 @@ def draw_faces(
 
 
 RENDER_PIXELS = 64 * 64 * 64  # pixels drawn at once: ~20 MB of temporaries per chunk
-RENDER_WORKERS = 2  # chunks drawn in parallel (torch ops release the GIL)
+RENDER_WORKERS = 2  # chunks drawn in parallel (torch ops and the numba kernel release the GIL)
+JIT_CHUNK = 8  # faces per chunk at least for the numba kernel (a hand-off costs a few faces)
+# The numba kernel (faces_jit) when it is installed and draws what draw_faces draws on this
+# machine (checked once per image size); set False to draw with torch only.
+USE_JIT = faces_jit is not None and faces_jit.AVAILABLE
+_jit_checked: dict[int, bool] = {}
 _pool: ThreadPoolExecutor | None = None
 
 
 def _one_thread() -> None:
     torch.set_num_threads(1)
+
+
+def _map(fn, starts) -> None:
+    """fn(start) for each start: on the worker pool when there is more than one."""
+    global _pool
+    if len(starts) > 1 and RENDER_WORKERS > 1:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(RENDER_WORKERS, "faces", initializer=_one_thread)
+        list(_pool.map(fn, starts))
+    else:
+        for start in starts:
+            fn(start)
 
 
 @functools.cache
@@ -743,15 +779,7 @@ def _keep_freed_heap() -> None:
     np.empty(30 << 20, np.uint8)
 
 
-def render_faces(seed: int, indices, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images [B, 3, size, size] and float32 attrs [B, A] of faces `indices`."""
-    global _pool
-    _keep_freed_heap()
-    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-    images = torch.empty(len(idx), 3, size, size, dtype=torch.uint8)
-    if len(idx) == 0:
-        return images, torch.empty(0, len(ATTR_NAMES))
-    p = sample_params(seed, idx)  # for the whole batch: costs about as much as for one chunk
+def _draw_torch(p: dict[str, torch.Tensor], size: int, images: torch.Tensor) -> None:
     chunk = max(1, RENDER_PIXELS // (size * size))
 
     def draw(start: int) -> None:
@@ -762,17 +790,51 @@ def render_faces(seed: int, indices, size: int = 64) -> tuple[torch.Tensor, torc
     # busy with other work, their barriers stall every op (measured 100x slower). So each chunk
     # is drawn on one thread, and chunks in parallel on a small pool (torch ops release the GIL;
     # the Python in between is ~12% of the time, and worker processes measured no faster).
-    starts = range(0, len(idx), chunk)
+    _keep_freed_heap()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        if len(starts) > 1 and RENDER_WORKERS > 1:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(RENDER_WORKERS, "faces", initializer=_one_thread)
-            list(_pool.map(draw, starts))
-        else:
-            for start in starts:
-                draw(start)
+        _map(draw, range(0, len(images), chunk))
     finally:
         torch.set_num_threads(threads)  # also resets the global count the workers changed
+
+
+def _draw_jit(p: dict[str, torch.Tensor], size: int, images: torch.Tensor) -> None:
+    banks = noise_banks(size)
+    tex = np.stack([np.stack(_window(p[f"tex{k}"], banks.shape[1], size), 1) for k in range(3)], 1)
+    bx = faces_jit.boxes(functools.partial(_box_pixels, size))
+    P, out, B = faces_jit.pack_params(p), images.numpy(), len(images)
+    n = min(4 * RENDER_WORKERS, B // JIT_CHUNK) if RENDER_WORKERS > 1 else 1
+    bounds = np.linspace(0, B, max(n, 1) + 1).astype(np.int64)
+    _map(lambda i: faces_jit.draw(P, tex, banks.numpy(), bx, out, bounds[i], bounds[i + 1]),
+         range(len(bounds) - 1))  # fmt: skip
+
+
+def _jit_agrees(size: int) -> bool:
+    """Whether the kernel draws what draw_faces draws, on 24 faces of every kind (once per size;
+    a torch whose sqrt is not the MKL one the kernel calls would differ in a few mouths)."""
+    if size not in _jit_checked:
+        p = sample_params(0x5EED, range(24))
+        ref = torch.empty(24, 3, size, size, dtype=torch.uint8)
+        jit = torch.empty_like(ref)
+        _draw_torch(p, size, ref)
+        _draw_jit(p, size, jit)
+        _jit_checked[size] = torch.equal(ref, jit)
+        if not _jit_checked[size]:
+            warnings.warn(f"faces: the numba kernel differs from draw_faces at {size}x{size} on "
+                          "this machine; drawing with torch (slower)", stacklevel=3)  # fmt: skip
+    return _jit_checked[size]
+
+
+def render_faces(seed: int, indices, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images [B, 3, size, size] and float32 attrs [B, A] of faces `indices`."""
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    images = torch.empty(len(idx), 3, size, size, dtype=torch.uint8)
+    if len(idx) == 0:
+        return images, torch.empty(0, len(ATTR_NAMES))
+    p = sample_params(seed, idx)  # for the whole batch: costs about as much as for one chunk
+    if USE_JIT and _jit_agrees(size):
+        _draw_jit(p, size, images)
+    else:
+        _draw_torch(p, size, images)
     return images, p["attrs"]

@@ -107,6 +107,24 @@ def test_pictures_unchanged(size, expected, jit, monkeypatch):
 
 
 @pytest.mark.skipif(not faces.USE_JIT, reason="numba is not installed: only torch draws")
+def test_a_kernel_that_disagrees_is_not_used(monkeypatch):
+    """If the kernel ever drew other pixels than draw_faces here (another torch's sqrt, say),
+    render_faces must say so and draw with torch, not hand out different faces."""
+    real = faces.faces_jit.draw
+
+    def off_by_one(P, tex, banks, bx, out, start, stop):
+        real(P, tex, banks, bx, out, start, stop)
+        out[start:stop, 0, 0, 0] ^= 1
+
+    ref, _ = render_faces(4, range(30), 32)
+    monkeypatch.setattr(faces.faces_jit, "draw", off_by_one)
+    monkeypatch.setattr(faces, "_jit_checked", {})
+    with pytest.warns(UserWarning, match="differs from draw_faces at 32x32"):
+        x, _ = render_faces(4, range(30), 32)
+    assert torch.equal(x, ref) and faces._jit_checked == {32: False}
+
+
+@pytest.mark.skipif(not faces.USE_JIT, reason="numba is not installed: only torch draws")
 @pytest.mark.parametrize("size, n", [(32, 1500), (64, 1500), (128, 300)])
 def test_numba_kernel_draws_what_draw_faces_draws(size, n):
     """faces_jit redoes draw_faces' float32 ops face by face: every byte must agree, for faces of

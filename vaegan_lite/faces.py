@@ -12,8 +12,9 @@ rounded, but deterministic) touch the pixels, which keeps the output bitwise ide
 batch sizes and thread counts.
 
 Speed: draw_faces is the readable reference; render_faces draws with faces_jit's numba kernel,
-which does the same float32 ops in the same order face by face (~2.5x faster per core), when
-numba is installed and the kernel agrees with draw_faces on this machine (checked once per size).
+which does the same float32 ops in the same order face by face, several times faster
+(benchmarks/results/faces_rate.txt), when numba is installed and the kernel agrees with
+draw_faces on this machine (checked once per size).
 
 No other vaegan_lite imports but faces_jit:
     sample_params(seed, indices)      -> dict of per-face tensors (incl. "attrs")
@@ -753,16 +754,16 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _map(fn, starts) -> None:
-    """fn(start) for each start: on the worker pool when there is more than one."""
+def _map(fn, items) -> None:
+    """fn(item) for each item (a chunk of a batch): on the worker pool when there are several."""
     global _pool
-    if len(starts) > 1 and RENDER_WORKERS > 1:
+    if len(items) > 1 and RENDER_WORKERS > 1:
         if _pool is None:
             _pool = ThreadPoolExecutor(RENDER_WORKERS, "faces", initializer=_one_thread)
-        list(_pool.map(fn, starts))
+        list(_pool.map(fn, items))
     else:
-        for start in starts:
-            fn(start)
+        for item in items:
+            fn(item)
 
 
 @functools.cache

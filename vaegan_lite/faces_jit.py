@@ -3,10 +3,11 @@
 faces.draw_faces (torch, whole batches, one layer at a time) is the readable reference; this
 kernel draws each face row by row, running for every row the same layers in the same order, over
 the same pixel boxes (faces._box_pixels) and for the same faces (its `only=` flags), with the same
-float32 operations in the same order: ~2.5x the rate per core, because a row of a few layers
-stays in registers and cache instead of streaming dozens of full-frame temporaries. faces.py
-calls it when numba is installed and checks it against the reference once per image size;
-tests/test_faces.py compares the two on thousands of faces. Exactness notes:
+float32 operations in the same order, several times faster (benchmarks/results/faces_rate.txt),
+because a row of a few layers stays in registers and cache instead of streaming dozens of
+full-frame temporaries. faces.py calls it when numba is installed and checks it against the
+reference once per image size; tests/test_faces.py compares the two on thousands of faces.
+Exactness notes:
 
 * every constant is float32 (F(...)); a Python scalar that torch multiplies a float32 tensor by
   is rounded to float32 first, and compound Python expressions (1 / soft, 1 / (2 pi), ...) are
@@ -224,12 +225,8 @@ def _ell(du, dv, m):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
-    """Draw faces b0..b1-1 into out8 (releases the GIL: chunks of a batch run on a thread pool).
-
-    stage < 99 stops after that many layer groups and, with want_f, writes the float32 canvas
-    to outf instead: to find the first layer at which a change makes the two renderers differ.
-    """
+def _draw_kernel(P, tex, banks, g, bx, out8, b0, b1):
+    """Draw faces b0..b1-1 into out8 (releases the GIL: chunks of a batch run on a thread pool)."""
     S = g.shape[0]
     # the mouth box: torch.sqrt(prof) there is MKL's vsSqrt, called once per face (below)
     mr0, mr1, mc0, mc1 = bx[8, 0], bx[8, 1], bx[8, 2], bx[8, 3]
@@ -277,20 +274,19 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
         must_f = q[K_mustache]
         glasses = q[K_glasses]
         hat = q[K_hat]
-        if stage > 8:
-            # prof of the whole mouth box (the same float32 ops as in the row loop below), then
-            # one vsSqrt call for the face: torch.sqrt is not always correctly rounded (about
-            # 0.6% of float32 values come out 1 ulp low), so call the very same MKL function
-            mw_ = q[K_mw]
-            for y in range(mr0, mr1):
-                Y = g[y] - ty
-                row = PROF2[(y - mr0) * mwid : (y - mr0 + 1) * mwid]
-                for x in range(mwid):
-                    X = g[mc0 + x] - tx
-                    mdu = (X * cs + Y * sn) * inv - fx
-                    r_ = mdu / mw_
-                    row[x] = _max(F(1) - r_ * r_, F(0))
-            _vs_sqrt(PROF2.size, PROF2, SQ2)
+        # prof of the whole mouth box (the same float32 ops as in the row loop below), then
+        # one vsSqrt call for the face: torch.sqrt is not always correctly rounded (about
+        # 0.6% of float32 values come out 1 ulp low), so call the very same MKL function
+        mw_ = q[K_mw]
+        for y in range(mr0, mr1):
+            Y = g[y] - ty
+            row = PROF2[(y - mr0) * mwid : (y - mr0 + 1) * mwid]
+            for x in range(mwid):
+                X = g[mc0 + x] - tx
+                mdu = (X * cs + Y * sn) * inv - fx
+                r_ = mdu / mw_
+                row[x] = _max(F(1) - r_ * r_, F(0))
+        _vs_sqrt(PROF2.size, PROF2, SQ2)
         for y in range(S):
             gy = g[y]
             Y = gy - ty
@@ -301,7 +297,7 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                 X = g[x] - tx
                 U[x] = (X * cs + Y * sn) * inv
                 V[x] = (Y * cs - X * sn) * inv
-            # ---------------- background (stage 1)
+            # ---------------- background
             b1r, b1g, b1b = q[K_bg1], q[K_bg1 + 1], q[K_bg1 + 2]
             b2r, b2g, b2b = q[K_bg2], q[K_bg2 + 1], q[K_bg2 + 2]
             bcx, bcy = q[K_bg_cx], q[K_bg_cy]
@@ -329,58 +325,57 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                 IR[x] = IR[x] + gr
                 IG[x] = IG[x] + gr
                 IB[x] = IB[x] + gr
-            if stage > 1:
-                # ---------------- hair colour, back hair (stage 2)
-                part3 = q[K_part] * F(0.3)
-                hr, hg, hb = q[K_hair], q[K_hair + 1], q[K_hair + 2]
-                if wavy != F(0):
-                    for x in range(S):
-                        u, v = U[x], V[x]
-                        wave = _sinp(v * F(14) + _sinp(u * F(7)) * F(1.5)) * wavy
-                        W1[x] = wave * F(0.16)
-                        W2[x] = wave * F(0.04)
-                        WOB[x] = _sinp(v * F(17) + u * F(3)) * (F(0.025) * wavy)
+            # ---------------- hair colour, back hair
+            part3 = q[K_part] * F(0.3)
+            hr, hg, hb = q[K_hair], q[K_hair + 1], q[K_hair + 2]
+            if wavy != F(0):
                 for x in range(S):
                     u, v = U[x], V[x]
-                    au = abs(u - part3)
-                    hs = STR[x] * F(0.18)
-                    hs = hs + F(1)
-                    tint = STR[x] * F(0.05)
-                    # wavy faces: + wave terms; others: + 0.0 (exact, up to the sign of a zero)
-                    hs = hs + W1[x]
-                    tint = tint + W2[x]
-                    hs = hs + FINE[x] * F(0.06)
-                    hs = hs - au * F(0.25)
-                    sheen = abs((v + F(0.55)) - au * F(0.4))
-                    hs = hs + _max(-sheen + F(0.12), F(0)) * F(1.5)
-                    HR[x] = hr * hs + tint
-                    HG[x] = hg * hs + tint
-                    HB[x] = hb * hs + tint
-                vol = q[K_volume]
-                sa = fw + vol + F(0.04)
-                sb = F(0.86) + vol * F(0.5)
-                sm = _min(sa, sb) * F(0.5)
-                hlen = q[K_hair_len]
-                hlen_c = _max(hlen, F(0.05))
-                wconst = fw + F(0.12) + vol
-                for x in range(S):
-                    u, v = U[x], V[x]
-                    skull = _ell(u / sa, (v - F(-0.05)) / sb, sm)
-                    skull = skull + WOB[x]
-                    SKULL[x] = skull
-                    bottom = v - hlen_c
-                    # long hair: the curtain (computed for all faces, selected: no branch)
-                    width = _max(v, F(-0.1)) * F(0.12) + wconst
-                    cur = _max((abs(u) - width) + WOB[x], v - hlen)
-                    cur = _max(cur, F(-0.1) - v)
-                    cur = _min(skull, cur)
-                    back = _max(cur, bottom) if is_long else _max(skull, bottom)
-                    a = _cover(back, k1)
-                    IR[x] = _lerp(IR[x], HR[x] * F(0.85), a)
-                    IG[x] = _lerp(IG[x], HG[x] * F(0.85), a)
-                    IB[x] = _lerp(IB[x], HB[x] * F(0.85), a)
-            if stage > 2 and bx[1, 0] <= y < bx[1, 1]:
-                # ---------------- neck and shoulders (stage 3)
+                    wave = _sinp(v * F(14) + _sinp(u * F(7)) * F(1.5)) * wavy
+                    W1[x] = wave * F(0.16)
+                    W2[x] = wave * F(0.04)
+                    WOB[x] = _sinp(v * F(17) + u * F(3)) * (F(0.025) * wavy)
+            for x in range(S):
+                u, v = U[x], V[x]
+                au = abs(u - part3)
+                hs = STR[x] * F(0.18)
+                hs = hs + F(1)
+                tint = STR[x] * F(0.05)
+                # wavy faces: + wave terms; others: + 0.0 (exact, up to the sign of a zero)
+                hs = hs + W1[x]
+                tint = tint + W2[x]
+                hs = hs + FINE[x] * F(0.06)
+                hs = hs - au * F(0.25)
+                sheen = abs((v + F(0.55)) - au * F(0.4))
+                hs = hs + _max(-sheen + F(0.12), F(0)) * F(1.5)
+                HR[x] = hr * hs + tint
+                HG[x] = hg * hs + tint
+                HB[x] = hb * hs + tint
+            vol = q[K_volume]
+            sa = fw + vol + F(0.04)
+            sb = F(0.86) + vol * F(0.5)
+            sm = _min(sa, sb) * F(0.5)
+            hlen = q[K_hair_len]
+            hlen_c = _max(hlen, F(0.05))
+            wconst = fw + F(0.12) + vol
+            for x in range(S):
+                u, v = U[x], V[x]
+                skull = _ell(u / sa, (v - F(-0.05)) / sb, sm)
+                skull = skull + WOB[x]
+                SKULL[x] = skull
+                bottom = v - hlen_c
+                # long hair: the curtain (computed for all faces, selected: no branch)
+                width = _max(v, F(-0.1)) * F(0.12) + wconst
+                cur = _max((abs(u) - width) + WOB[x], v - hlen)
+                cur = _max(cur, F(-0.1) - v)
+                cur = _min(skull, cur)
+                back = _max(cur, bottom) if is_long else _max(skull, bottom)
+                a = _cover(back, k1)
+                IR[x] = _lerp(IR[x], HR[x] * F(0.85), a)
+                IG[x] = _lerp(IG[x], HG[x] * F(0.85), a)
+                IB[x] = _lerp(IB[x], HB[x] * F(0.85), a)
+            if bx[1, 0] <= y < bx[1, 1]:
+                # ---------------- neck and shoulders
                 nw = fw * F(0.45)
                 n1r, n1g, n1b = skr * F(0.78), skg * F(0.78), skb * F(0.78)
                 n2r, n2g, n2b = skr * F(0.7), skg * F(0.7), skb * F(0.7)
@@ -410,56 +405,55 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                     IR_s[x] = _lerp(IR_s[x], n2r, a)
                     IG_s[x] = _lerp(IG_s[x], n2g, a)
                     IB_s[x] = _lerp(IB_s[x], n2b, a)
-            if stage > 3:
-                # ---------------- ears, face (stage 4)
-                if bx[2, 0] <= y < bx[2, 1]:
-                    fx3 = fx * F(0.3)
-                    ecx = fw - F(0.01)
-                    er, eg, eb_ = skr * F(0.88), skg * F(0.88), skb * F(0.88)
-                    _c0, _c1 = bx[2, 2], bx[2, 3]
-                    IB_s = IB[_c0:_c1]
-                    IG_s = IG[_c0:_c1]
-                    IR_s = IR[_c0:_c1]
-                    U_s = U[_c0:_c1]
-                    V_s = V[_c0:_c1]
-                    for x in range(_c1 - _c0):
-                        u, v = U_s[x], V_s[x]
-                        auf = abs(u - fx3)
-                        ears = _ell((auf - ecx) / F(0.075), (v - F(-0.06)) / F(0.13), EAR_M)
-                        a = _cover(ears, k1)
-                        IR_s[x] = _lerp(IR_s[x], er, a)
-                        IG_s[x] = _lerp(IG_s[x], eg, a)
-                        IB_s[x] = _lerp(IB_s[x], eb_, a)
-                if bx[3, 0] <= y < bx[3, 1]:
-                    taper = q[K_taper]
-                    fm = fw * F(0.5)
-                    lt = q[K_light] * F(0.12)
-                    _c0, _c1 = bx[3, 2], bx[3, 3]
-                    FACED_s = FACED[_c0:_c1]
-                    FINE_s = FINE[_c0:_c1]
-                    IB_s = IB[_c0:_c1]
-                    IG_s = IG[_c0:_c1]
-                    IR_s = IR[_c0:_c1]
-                    U_s = U[_c0:_c1]
-                    V_s = V[_c0:_c1]
-                    for x in range(_c1 - _c0):
-                        u, v = U_s[x], V_s[x]
-                        half_w = (F(1) - _max(v - F(0.1), F(0)) * taper) * fw
-                        du = u / half_w
-                        dv = (v - F(0.06)) / fh
-                        q2 = du * du + dv * dv
-                        fd = (q2 - F(1)) * fm
-                        FACED_s[x] = fd
-                        rim = _max(q2 - F(0.4), F(0))
-                        rim = rim * rim * F(0.45)
-                        shade = (u * lt + F(1)) - rim
-                        shade = shade + FINE_s[x] * F(0.025)
-                        a = _cover(fd, k1)
-                        IR_s[x] = _lerp(IR_s[x], skr * shade, a)
-                        IG_s[x] = _lerp(IG_s[x], skg * shade, a)
-                        IB_s[x] = _lerp(IB_s[x], skb * shade, a)
-            if stage > 4 and old != F(0):
-                # ---------------- age (stage 5)
+            # ---------------- ears, face
+            if bx[2, 0] <= y < bx[2, 1]:
+                fx3 = fx * F(0.3)
+                ecx = fw - F(0.01)
+                er, eg, eb_ = skr * F(0.88), skg * F(0.88), skb * F(0.88)
+                _c0, _c1 = bx[2, 2], bx[2, 3]
+                IB_s = IB[_c0:_c1]
+                IG_s = IG[_c0:_c1]
+                IR_s = IR[_c0:_c1]
+                U_s = U[_c0:_c1]
+                V_s = V[_c0:_c1]
+                for x in range(_c1 - _c0):
+                    u, v = U_s[x], V_s[x]
+                    auf = abs(u - fx3)
+                    ears = _ell((auf - ecx) / F(0.075), (v - F(-0.06)) / F(0.13), EAR_M)
+                    a = _cover(ears, k1)
+                    IR_s[x] = _lerp(IR_s[x], er, a)
+                    IG_s[x] = _lerp(IG_s[x], eg, a)
+                    IB_s[x] = _lerp(IB_s[x], eb_, a)
+            if bx[3, 0] <= y < bx[3, 1]:
+                taper = q[K_taper]
+                fm = fw * F(0.5)
+                lt = q[K_light] * F(0.12)
+                _c0, _c1 = bx[3, 2], bx[3, 3]
+                FACED_s = FACED[_c0:_c1]
+                FINE_s = FINE[_c0:_c1]
+                IB_s = IB[_c0:_c1]
+                IG_s = IG[_c0:_c1]
+                IR_s = IR[_c0:_c1]
+                U_s = U[_c0:_c1]
+                V_s = V[_c0:_c1]
+                for x in range(_c1 - _c0):
+                    u, v = U_s[x], V_s[x]
+                    half_w = (F(1) - _max(v - F(0.1), F(0)) * taper) * fw
+                    du = u / half_w
+                    dv = (v - F(0.06)) / fh
+                    q2 = du * du + dv * dv
+                    fd = (q2 - F(1)) * fm
+                    FACED_s[x] = fd
+                    rim = _max(q2 - F(0.4), F(0))
+                    rim = rim * rim * F(0.45)
+                    shade = (u * lt + F(1)) - rim
+                    shade = shade + FINE_s[x] * F(0.025)
+                    a = _cover(fd, k1)
+                    IR_s[x] = _lerp(IR_s[x], skr * shade, a)
+                    IG_s[x] = _lerp(IG_s[x], skg * shade, a)
+                    IB_s[x] = _lerp(IB_s[x], skb * shade, a)
+            if old != F(0):
+                # ---------------- age
                 o65 = old * F(0.65)
                 cr, cg, cb = skr * F(0.62), skg * F(0.62), skb * F(0.62)
                 if bx[4, 0] <= y < bx[4, 1]:
@@ -504,8 +498,8 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                         IR_s[x] = _lerp(IR_s[x], cr, a)
                         IG_s[x] = _lerp(IG_s[x], cg, a)
                         IB_s[x] = _lerp(IB_s[x], cb, a)
-            if stage > 5 and makeup != F(0) and bx[5, 0] <= y < bx[5, 1]:
-                # ---------------- blush (stage 6)
+            if makeup != F(0) and bx[5, 0] <= y < bx[5, 1]:
+                # ---------------- blush
                 m45 = makeup * F(0.45)
                 _c0, _c1 = bx[5, 2], bx[5, 3]
                 IB_s = IB[_c0:_c1]
@@ -521,8 +515,8 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                     IR_s[x] = _lerp(IR_s[x], F(0.9), a)
                     IG_s[x] = _lerp(IG_s[x], F(0.35), a)
                     IB_s[x] = _lerp(IB_s[x], F(0.4), a)
-            if stage > 6 and beard_a != F(0) and bx[6, 0] <= y < bx[6, 1]:
-                # ---------------- beard (stage 7)
+            if beard_a != F(0) and bx[6, 0] <= y < bx[6, 1]:
+                # ---------------- beard
                 btop = q[K_beard_top]
                 fr_, fg_, fb_ = q[K_facial_hair], q[K_facial_hair + 1], q[K_facial_hair + 2]
                 _c0, _c1 = bx[6, 2], bx[6, 3]
@@ -545,8 +539,8 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                     IR_s[x] = _lerp(IR_s[x], fr_ * fur, a)
                     IG_s[x] = _lerp(IG_s[x], fg_ * fur, a)
                     IB_s[x] = _lerp(IB_s[x], fb_ * fur, a)
-            if stage > 7 and bx[7, 0] <= y < bx[7, 1]:
-                # ---------------- nose (stage 8)
+            if bx[7, 0] <= y < bx[7, 1]:
+                # ---------------- nose
                 light = q[K_light]
                 sg = F(1) if light > F(0) else (F(-1) if light < F(0) else F(0))
                 ls = sg * F(0.05)
@@ -571,8 +565,8 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                     IR_s[x] = _lerp(IR_s[x], c2r, a)
                     IG_s[x] = _lerp(IG_s[x], c2g, a)
                     IB_s[x] = _lerp(IB_s[x], c2b, a)
-            if stage > 8 and bx[8, 0] <= y < bx[8, 1]:
-                # ---------------- mouth, teeth (stage 9)
+            if bx[8, 0] <= y < bx[8, 1]:
+                # ---------------- mouth, teeth
                 mw, curv, my = q[K_mw], q[K_curv], q[K_my]
                 o5 = o * F(0.5)
                 lip_t = q[K_lip_t]
@@ -647,8 +641,8 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                         IR_s[x] = _lerp(IR_s[x], F(0.95), a)
                         IG_s[x] = _lerp(IG_s[x], F(0.93), a)
                         IB_s[x] = _lerp(IB_s[x], F(0.88), a)
-                if stage > 9 and must_f != F(0):
-                    # ---------------- mustache (stage 10)
+                if must_f != F(0):
+                    # ---------------- mustache
                     ma = mw * F(1.05)
                     mb = F(0.042)
                     mm = _min(ma, mb) * F(0.5)
@@ -670,8 +664,8 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                         IR_s[x] = _lerp(IR_s[x], fr_ * fur, a)
                         IG_s[x] = _lerp(IG_s[x], fg_ * fur, a)
                         IB_s[x] = _lerp(IB_s[x], fb_ * fur, a)
-            if stage > 10 and bx[9, 0] <= y < bx[9, 1]:
-                # ---------------- eyes, brows (stage 11)
+            if bx[9, 0] <= y < bx[9, 1]:
+                # ---------------- eyes, brows
                 es, ey, ea, eb = q[K_es], q[K_ey], q[K_ea], q[K_eb]
                 if makeup != F(0):
                     scy = ey - F(0.035)
@@ -748,8 +742,8 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                     IR_s[x] = _lerp(IR_s[x], brr, a)
                     IG_s[x] = _lerp(IG_s[x], brg, a)
                     IB_s[x] = _lerp(IB_s[x], brb, a)
-                if stage > 11 and glasses != F(0):
-                    # ---------------- eyeglasses (stage 12)
+                if glasses != F(0):
+                    # ---------------- eyeglasses
                     gb = eb + F(0.06)
                     ga = ea * F(1.45)
                     g_rect = q[K_g_rect] > F(0)
@@ -794,8 +788,8 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                         IR_s[x] = _lerp(IR_s[x], frr, a)
                         IG_s[x] = _lerp(IG_s[x], frg, a)
                         IB_s[x] = _lerp(IB_s[x], frb, a)
-            if stage > 12 and bx[10, 0] <= y < bx[10, 1]:
-                # ---------------- front hair (stage 13)
+            if bx[10, 0] <= y < bx[10, 1]:
+                # ---------------- front hair
                 part5 = q[K_part] * F(0.5)
                 tw = fw * F(0.55)
                 tdiv = fw * F(0.4)
@@ -827,8 +821,8 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                     IR_s[x] = _lerp(IR_s[x], HR_s[x], a)
                     IG_s[x] = _lerp(IG_s[x], HG_s[x], a)
                     IB_s[x] = _lerp(IB_s[x], HB_s[x], a)
-            if stage > 13 and hat != F(0) and bx[11, 0] <= y < bx[11, 1]:
-                # ---------------- hat (stage 14)
+            if hat != F(0) and bx[11, 0] <= y < bx[11, 1]:
+                # ---------------- hat
                 hy = q[K_hat_y]
                 ca = fw + F(0.12)
                 cb = F(0.62)
@@ -857,19 +851,12 @@ def _draw_kernel(P, tex, banks, g, bx, stage, out8, outf, want_f, b0, b1):
                     IR_s[x] = _lerp(IR_s[x], cr_ * F(0.75), a)
                     IG_s[x] = _lerp(IG_s[x], cg_ * F(0.75), a)
                     IB_s[x] = _lerp(IB_s[x], cb_ * F(0.75), a)
-            # ---------------- output
-            if want_f:
-                OR, OG, OB = outf[b, 0, y], outf[b, 1, y], outf[b, 2, y]
-                for x in range(S):
-                    OR[x] = IR[x]
-                    OG[x] = IG[x]
-                    OB[x] = IB[x]
-            else:
-                OR8, OG8, OB8 = out8[b, 0, y], out8[b, 1, y], out8[b, 2, y]
-                for x in range(S):
-                    OR8[x] = np.uint8(_clamp255(IR[x] * F(255) + F(0.5)))
-                    OG8[x] = np.uint8(_clamp255(IG[x] * F(255) + F(0.5)))
-                    OB8[x] = np.uint8(_clamp255(IB[x] * F(255) + F(0.5)))
+            # ---------------- output: round to nearest (the cast truncates)
+            OR8, OG8, OB8 = out8[b, 0, y], out8[b, 1, y], out8[b, 2, y]
+            for x in range(S):
+                OR8[x] = np.uint8(_clamp255(IR[x] * F(255) + F(0.5)))
+                OG8[x] = np.uint8(_clamp255(IG[x] * F(255) + F(0.5)))
+                OB8[x] = np.uint8(_clamp255(IB[x] * F(255) + F(0.5)))
 
 
 @njit
@@ -884,5 +871,4 @@ def draw(P: np.ndarray, tex: np.ndarray, banks: np.ndarray, bx: np.ndarray, out:
     tex: int64 [B, 3, 3] (tile, row, col) of each face's window in the 3 noise banks; banks:
     faces.noise_banks(S) as numpy; bx: boxes(...). Releases the GIL, so threads can draw chunks
     of one batch at once."""
-    empty = np.empty((0, 3, 1, 1), np.float32)
-    _draw_kernel(P, tex, banks, grid(out.shape[-1]), bx, 99, out, empty, False, start, stop)
+    _draw_kernel(P, tex, banks, grid(out.shape[-1]), bx, out, start, stop)

@@ -32,7 +32,7 @@ from vaegan_lite import pretrained as P  # noqa: E402
 
 
 def train_model(name: str, runs: Path, weights: Path, progress: bool) -> dict:
-    from vaegan_lite.train import model_spec, train
+    from vaegan_lite.train import train
 
     out = runs / name
     out.mkdir(parents=True, exist_ok=True)
@@ -55,8 +55,7 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool) -> dict:
         "machine": {**P.machine(), "load_average_at_export": os.getloadavg()},
         **json.loads(start.read_text()),
     }
-    spec = model_spec(cfg.model.model)
-    return P.save_pretrained(name, r.model, cfg.to_dict(), spec.networks, extra, weights)
+    return P.save_pretrained(name, r.model, cfg.to_dict(), P.SHIPPED_NETWORKS, extra, weights)
 
 
 def train_classifier(weights: Path, progress: bool) -> dict:

@@ -1,16 +1,17 @@
 """Reproduce the shipped models in vaegan_lite/weights/ (`make pretrained`).
 
-    python tools/train_pretrained.py                       # all three
+    python tools/train_pretrained.py                       # all four
     python tools/train_pretrained.py --only synthetic-vae  # one of them
     python tools/train_pretrained.py --only web            # the book's widget data only
 
 synthetic-vaegan and synthetic-vae are trained by vaegan_lite.train.train with
 vaegan_lite.pretrained.recipe(name) (the book's cpu size, more steps) in runs/pretrained/NAME/, so
 an interrupted run resumes where it stopped (bit for bit) and a finished one is only re-exported.
-The attribute classifier is trained by vaegan_lite.classifier.train_classifier on SyntheticFaces'
-ground truth. Each model is then written as float16 weights plus its provenance JSON
-(vaegan_lite.pretrained.save_pretrained). Last, "web" rewrites the static widget's data in
-book/_static/latent/ (decoder.onnx, latent.json, faces.png) from the new VAE/GAN.
+The two attribute classifiers (32x32 and 64x64, vaegan_lite.pretrained.CLASSIFIERS) are trained
+by vaegan_lite.classifier.train_classifier on SyntheticFaces' ground truth. Each model is then
+written as float16 weights plus its provenance JSON (vaegan_lite.pretrained.save_pretrained).
+Last, "web" rewrites the static widget's data in book/_static/latent/ (decoder.onnx, latent.json,
+faces.png) from the new VAE/GAN.
 """
 
 from __future__ import annotations
@@ -58,11 +59,12 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool) -> dict:
     return P.save_pretrained(name, r.model, cfg.to_dict(), P.SHIPPED_NETWORKS, extra, weights)
 
 
-def train_classifier(weights: Path, progress: bool) -> dict:
+def train_classifier(name: str, weights: Path, progress: bool) -> dict:
     from vaegan_lite.classifier import train_classifier
 
     git = P.git_state(ROOT)
-    model, info = train_classifier(progress=progress)
+    config, training = P.CLASSIFIERS[name]
+    model, info = train_classifier(training, config, progress=progress)
     extra = {
         "training_seconds": round(info["seconds"], 1),
         "training": info["training"],
@@ -71,7 +73,7 @@ def train_classifier(weights: Path, progress: bool) -> dict:
         "machine": {**P.machine(), "load_average_at_export": os.getloadavg()},
         **git,
     }
-    return P.save_pretrained(P.CLASSIFIER, model, asdict(model.config), None, extra, weights)
+    return P.save_pretrained(name, model, asdict(model.config), None, extra, weights)
 
 
 def main() -> None:
@@ -93,8 +95,8 @@ def main() -> None:
             sizes = book_assets()
             print(f"web: book/_static/latent/ {sum(sizes.values()) / 1e6:.1f} MB")
             continue
-        if name == P.CLASSIFIER:
-            rec = train_classifier(args.weights, not args.no_progress)
+        if name in P.CLASSIFIERS:
+            rec = train_classifier(name, args.weights, not args.no_progress)
         else:
             rec = train_model(name, args.runs, args.weights, not args.no_progress)
         print(f"{name}: {rec['file']} {rec['bytes'] / 1e6:.2f} MB sha256 {rec['sha256'][:12]} "

@@ -2,18 +2,24 @@
 
     pretrained("synthetic-vaegan")      VAE/GAN trained on SyntheticFaces (64x64, cpu widths)
     pretrained("synthetic-vae")         the plain VAE, same size and steps (Fig. 7's comparison)
-    pretrained("attribute-classifier")  the judge of chapter 5 (classifier.py)
+    pretrained("attribute-classifier")     a judge of 32x32 faces (chapters 6 and 7's cpu preset)
+    pretrained("attribute-classifier-64")  the judge of the 64x64 models above (chapter 5)
 
 Each lives in vaegan_lite/weights/ as NAME.pt and NAME.json. The .pt holds plain tensors and
 strings, read with ``torch.load(weights_only=True)``; the floating-point weights are stored as
-float16 (half the bytes: the three together must stay under 10 MB in the repository) and loaded
+float16 (half the bytes: the two VAEs together must stay under 10 MB in the repository) and loaded
 back as float32. The .json is the provenance: the exact config, the command that reproduces the
 file (``make pretrained``), the package version and git commit, the file's sha256, the training
 time and the machine. The sha256 is checked on every load: a corrupt or swapped file is refused.
 
 Only Enc and Dec are stored: they are all that latent arithmetic needs, and the VAE/GAN's Dis
-would push the three files over 10 MB (the VAE's was never trained at all). The model returned
+would push the two files over 10 MB (the VAE's was never trained at all). The model returned
 has a freshly initialised ``dis`` that nothing should use.
+
+Each judge reads faces at its own size (classifier.py resizes other sizes to it). The 32x32 one
+would first shrink a 64x64 face to 32x32, where a smile is a pixel or two of mouth: judged at
+64x64, the shipped VAE/GAN's edits read as intended more often (chapter 5), with the same judge
+architecture plus one stride-2 conv.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import torch
 from torch import nn
 
 from .book import config_for
+from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTraining
 from .presets import get_preset
 from .train import TrainConfig
 
@@ -38,7 +45,14 @@ FORMAT = "vaegan-lite-pretrained/1"
 COMMAND = "make pretrained  # = python tools/train_pretrained.py"
 MODELS = {"synthetic-vaegan": "vaegan", "synthetic-vae": "vae"}
 CLASSIFIER = "attribute-classifier"
-NAMES = (*MODELS, CLASSIFIER)
+STEPS_64 = 4000  # the 64x64 judge: 2500 steps left it 96 % right on moustaches
+CLASSIFIER_64 = "attribute-classifier-64"
+# name => (architecture, training); both see only SyntheticFaces ground truth (data seed 1)
+CLASSIFIERS = {
+    CLASSIFIER: (ClassifierConfig(image_size=32), ClassifierTraining()),
+    CLASSIFIER_64: (ClassifierConfig(image_size=64), ClassifierTraining(steps=STEPS_64)),
+}
+NAMES = (*MODELS, *CLASSIFIERS)
 SHIPPED_NETWORKS = ("enc", "dec")  # of the VAEs; see the module docstring
 STEPS = 6000  # 4x the cpu preset's 1500: a better-trained encoder gives cleaner attribute vectors
 SEED = 0
@@ -100,9 +114,7 @@ def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:
         raise PretrainedError(f"{path}: not the shipped {name!r}")
     state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
     config = json.loads(blob["config"])
-    if name == CLASSIFIER:
-        from .classifier import AttributeClassifier, ClassifierConfig
-
+    if name in CLASSIFIERS:
         model = AttributeClassifier(ClassifierConfig(**config))
         model.load_state_dict(state)
     else:

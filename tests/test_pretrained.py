@@ -11,7 +11,8 @@ import torch
 from vaegan_lite.attributes import SHOWN, attribute_success, attribute_vectors, held_out_faces
 from vaegan_lite.data import SyntheticFaces
 from vaegan_lite.pretrained import (
-    CLASSIFIER,
+    CLASSIFIER_64,
+    CLASSIFIERS,
     MODELS,
     NAMES,
     WEIGHTS,
@@ -31,9 +32,11 @@ def models():
     return {name: pretrained(name) for name in NAMES}
 
 
-def test_three_files_fit_in_10_mb():
-    total = sum((WEIGHTS / f"{n}.pt").stat().st_size for n in NAMES)
-    assert total <= 10 * 2**20, f"shipped weights take {total / 2**20:.1f} MiB"
+def test_the_two_models_fit_in_10_mb():
+    total = sum((WEIGHTS / f"{n}.pt").stat().st_size for n in MODELS)
+    assert total <= 10 * 2**20, f"the shipped VAE/GAN and VAE take {total / 2**20:.1f} MiB"
+    for name in CLASSIFIERS:  # the judges stay small beside them
+        assert (WEIGHTS / f"{name}.pt").stat().st_size <= 2 * 2**20, name
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -76,9 +79,12 @@ def test_models_decode(models, name):
     assert err < bound * (x - x.mean(0)).pow(2).mean()
 
 
-def test_classifier_reads_held_out_faces(models):
-    judge = models[CLASSIFIER]
-    faces = SyntheticFaces(600, 32, seed=7)  # a data seed neither it nor the models trained on
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_classifier_reads_held_out_faces(models, name):
+    judge = models[name]
+    size = judge.config.image_size
+    assert size == CLASSIFIERS[name][0].image_size
+    faces = SyntheticFaces(600, size, seed=7)  # a data seed neither it nor the models trained on
     images, attrs = faces.render(range(400, 600))
     x = images.float() / 127.5 - 1
     acc = (judge.predict(x) == attrs.bool()).float().mean(0)
@@ -86,7 +92,18 @@ def test_classifier_reads_held_out_faces(models):
     for name in ("Eyeglasses", "Bangs", "Wearing_Hat", "Male", "Mustache", "Smiling"):
         assert acc[names.index(name)] >= 0.85, (name, float(acc[names.index(name)]))
     assert judge.features(x[:5]).shape == (5, judge.config.feature_dim)
-    assert judge.features(torch.nn.functional.interpolate(x[:2], size=64)).shape[0] == 2
+    assert judge.features(torch.nn.functional.interpolate(x[:2], size=2 * size)).shape[0] == 2
+
+
+def test_classifier_architecture_follows_image_size():
+    from vaegan_lite.classifier import AttributeClassifier, ClassifierConfig
+
+    small, large = (AttributeClassifier(ClassifierConfig(image_size=s)) for s in (32, 64))
+    assert [c[0].out_channels for c in small.convs] == [32, 64, 128]
+    assert [c[0].out_channels for c in large.convs] == [16, 32, 64, 128]  # one conv more, 4x4 out
+    assert large(torch.zeros(2, 3, 64, 64)).shape == (2, 17)
+    with pytest.raises(ValueError, match="image_size"):
+        AttributeClassifier(ClassifierConfig(image_size=48))
 
 
 def test_a_changed_file_is_refused(tmp_path: Path):
@@ -127,7 +144,7 @@ def test_vaegan_attribute_vectors_work_on_held_out_faces(models):
     """The issue's bar, on a sample: adding a vector to faces that lack the attribute makes it
     appear in >= 90 % of them, the other attributes staying in >= 90 % (the chapter has the
     full-size figures, for every attribute and for the VAE too)."""
-    model, judge = models["synthetic-vaegan"], models[CLASSIFIER]
+    model, judge = models["synthetic-vaegan"], models[CLASSIFIER_64]
     cfg = model.train_config
     train = SyntheticFaces(cfg.dataset_size, model.image_size, seed=cfg.data_seed)
     vectors = attribute_vectors(model, train, 2000, names=list(SHOWN))

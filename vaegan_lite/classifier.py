@@ -7,7 +7,7 @@ VAE/GAN was trained or tested on, those have seed 0), never on any model's outpu
 learnt a decoder's quirks. Its training images are lightly blurred, noised and contrast-jittered,
 so that it judges a decoded face by what it shows rather than by how crisp it is.
 
-    clf = pretrained("attribute-classifier")     # shipped weights (see pretrained.py)
+    clf = pretrained("attribute-classifier")     # shipped 32x32 weights; "-64" for 64x64 faces
     p = clf.probabilities(x)                     # x in [-1, 1], [B, 3, H, W] => [B, 17]
     f = clf.features(x)                          # penultimate features [B, 256] (Frechet distance)
 

@@ -45,7 +45,7 @@ FORMAT = "vaegan-lite-pretrained/1"
 COMMAND = "make pretrained  # = python tools/train_pretrained.py"
 MODELS = {"synthetic-vaegan": "vaegan", "synthetic-vae": "vae"}
 CLASSIFIER = "attribute-classifier"
-STEPS_64 = 4000  # the 64x64 judge: 2500 steps left it 96 % right on moustaches
+STEPS_64 = 4000  # 64x64 judge; its hardest attribute, moustaches: 95.9 % right at 2500, 96.5 % here
 CLASSIFIER_64 = "attribute-classifier-64"
 # name => (architecture, training); both see only SyntheticFaces ground truth (data seed 1)
 CLASSIFIERS = {

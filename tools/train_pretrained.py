@@ -56,6 +56,9 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool) -> dict:
         "machine": {**P.machine(), "load_average_at_export": os.getloadavg()},
         **json.loads(start.read_text()),
     }
+    # Anything a person must know about how this run really went (pauses, continuations).
+    if (note := out / "note.txt").exists():
+        extra["note"] = " ".join(note.read_text().split())
     return P.save_pretrained(name, r.model, cfg.to_dict(), P.SHIPPED_NETWORKS, extra, weights)
 
 

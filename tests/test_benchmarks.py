@@ -28,3 +28,11 @@ def test_faces_rate_prints_rates():
             "--repeats", "1")  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "images/s" in r.stdout
+
+
+def test_toy_speed_prints_times():
+    r = run("benchmarks/toy_speed.py", "--steps", "20")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("wall ") == 2 and "both: cpu " in r.stdout, r.stdout
+    bad = run("benchmarks/toy_speed.py", "--steps", "0")
+    assert bad.returncode != 0 and "--steps" in bad.stderr.strip().splitlines()[-1]

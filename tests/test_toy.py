@@ -1,7 +1,6 @@
 """The 2D toy of the AVAE paper (Sec. 5.1): data, exact density, training, and Fig. 6's claim."""
 
 import math
-import time
 
 import torch
 
@@ -46,16 +45,13 @@ def test_frechet_distance():
     assert abs(toy.frechet_distance(a, a)) < 1e-6
 
 
-def test_toy_trains_in_under_a_minute_and_avae_lands_on_the_data():
+def test_avae_lands_on_the_data():
     """Fig. 6's claim, in numbers: AVAE's reconstructions lie where the data are, the VAE's between
     the two branches. With xi, AVAE's reconstructions are the likelier ones for nearly every point
     and on average; the deterministic G(z) is one continuous curve that has to cross between the
-    branches, so there the claim holds for most points (and the median), not for all."""
-    cpu = time.process_time()  # train_toy runs on one thread, so this is also its wall time
+    branches, so there the claim holds for most points (and the median), not for all.
+    (How long the toy takes: benchmarks/toy_speed.py.)"""
     runs = {xi: toy.train_toy(xi_dim=xi, steps=toy.STEPS["cpu"]) for xi in (0, 1)}
-    cpu = time.process_time() - cpu
-    # CPU time, not wall time: the test machines are shared, and a loaded machine is not slow code.
-    assert cpu < 60, f"the toy took {cpu:.0f} s of CPU time"
     x = toy.sample_data(1000, torch.Generator().manual_seed(123))
     g = torch.Generator().manual_seed(0)
     for xi, r in runs.items():

@@ -1,7 +1,7 @@
 """Small models shipped with the package, so chapter 5 has a trained latent space in seconds.
 
-    pretrained("synthetic-vaegan")      VAE/GAN trained on SyntheticFaces (64x64, cpu widths)
-    pretrained("synthetic-vae")         the plain VAE, same size and steps (Fig. 7's comparison)
+    pretrained("synthetic-vaegan")         VAE/GAN trained on SyntheticFaces (64x64, cpu widths)
+    pretrained("synthetic-vae")            the plain VAE, same size and steps (Fig. 7's comparison)
     pretrained("attribute-classifier")     a judge of 32x32 faces (chapters 6 and 7's cpu preset)
     pretrained("attribute-classifier-64")  the judge of the 64x64 models above (chapter 5)
 

@@ -257,9 +257,10 @@ verdict(results, 1.0)
 # reconstructions, chance), a judge that reads faces at their own 64x64 instead of shrinking them,
 # and training length. From 6,000 to 10,000 steps "kept" rose for all five attributes (smiles
 # 86 % to 89 %, bangs 77 % to 80 %) and "added" for four of them; 12,000 steps added glasses and
-# mustaches less often again, so the shipped weights are the 10,000-step ones. A larger model (the `gpu` preset on CelebA, or
-# `make pretrained` with a bigger recipe) is the way to the bar; `tests/test_pretrained.py` keeps
-# the target as a strict expected failure, so the day a recipe meets it, the test says so.
+# mustaches less often again, so the shipped weights are the 10,000-step ones. A larger model
+# (the `gpu` preset on CelebA, or `make pretrained` with a bigger recipe) is the way to the bar;
+# `tests/test_pretrained.py` keeps the target as a strict expected failure, so the day a recipe
+# meets it, the test says so.
 #
 # ## Scale is a knob
 #

@@ -55,8 +55,8 @@ class AttributeClassifier(nn.Module):
         self.config = c
         self.attr_names = list(ATTR_NAMES)
         w = c.width
-        n = c.image_size.bit_length() - 3  # stride-2 convs from image_size down to 4x4
         s = c.image_size
+        n = s.bit_length() - 3  # stride-2 convs from s x s down to 4x4
         if s < 8 or s != 4 << n:
             raise ValueError(f"ClassifierConfig.image_size: want a power of two >= 8, got {s}")
         widths = [3] + [4 * w >> (n - 1 - i) for i in range(n)]  # 32x32: 3, w, 2w, 4w
@@ -136,6 +136,7 @@ def train_classifier(
 ) -> tuple[AttributeClassifier, dict]:
     """Train on SyntheticFaces ground truth: (model in eval mode, info with its test accuracy)."""
     from .data import SyntheticFaces
+    from .train import to_unit_range
 
     t = t or ClassifierTraining()
     config = config or ClassifierConfig()
@@ -144,7 +145,7 @@ def train_classifier(
     faces = SyntheticFaces(t.n_train + t.n_test, config.image_size, seed=t.data_seed)
     images, attrs = faces.tensors()  # uint8: 34000 faces at 64x64 would be 1.7 GB as float
     x_train, y_train = images[: t.n_train], attrs[: t.n_train]
-    x_test, y_test = _unit(images[t.n_train :]), attrs[t.n_train :]
+    x_test, y_test = to_unit_range(images[t.n_train :]), attrs[t.n_train :]
     model = AttributeClassifier(config)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, t.lr, total_steps=t.steps)
@@ -157,7 +158,7 @@ def train_classifier(
     model.train()
     for _ in range(t.steps):
         idx = torch.randint(0, t.n_train, (t.batch_size,), generator=g)
-        x = augment(_unit(x_train[idx]), g)
+        x = augment(to_unit_range(x_train[idx]), g)
         loss = F.binary_cross_entropy_with_logits(model(x), y_train[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -174,11 +175,6 @@ def train_classifier(
     info = {"training": asdict(t), "config": asdict(config), "seconds": seconds,
             "test_accuracy": acc}  # fmt: skip
     return model, info
-
-
-def _unit(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] => float [-1, 1]."""
-    return images.float().div_(127.5).sub_(1.0)
 
 
 def accuracy(model: AttributeClassifier, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

@@ -112,6 +112,7 @@ def cli(*args):
         (["train", "--data", "imagenet", "--steps", "1", "--out", "x"], "imagenet"),
         (["train", "--steps", "-3", "--out", "x"], "-3"),
         (["train", "--image-size", "48", "--steps", "1", "--out", "x"], "48"),
+        (["train", "--steps", "2", "--lr-decay-steps", "5", "--out", "x"], "lr_decay_steps"),
         (["sample", "--checkpoint", "missing.pt", "--out", "s.png"], "missing.pt"),
     ],
 )

@@ -71,3 +71,44 @@ def test_training_is_deterministic_in_the_seed():
     c = train(tiny(3, seed=1), None, progress=False).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_lr_decays_linearly_over_the_last_steps_only():
+    cfg = tiny(10, lr=1e-3, lr_decay_steps=4)
+    lrs = [T.lr_at(cfg, t) for t in range(10)]
+    assert lrs[:6] == [1e-3] * 6
+    assert lrs[6:] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    assert [T.lr_at(tiny(5), t) for t in range(5)] == [3e-4] * 5
+    with pytest.raises(ValueError, match="lr_decay_steps must be between 0 and steps"):
+        tiny(3, lr_decay_steps=4)
+
+
+def test_the_optimizers_follow_the_schedule(tmp_path):
+    seen = []
+    opt_step = torch.optim.RMSprop.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return opt_step(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(torch.optim.RMSprop, "step", spy)
+        train(tiny(4, lr=1e-3, lr_decay_steps=2), None, progress=False)
+    per_step = [seen[i : i + 3] for i in range(0, len(seen), 3)]  # Enc, Dec, Dis each step
+    assert [set(s) for s in per_step] == [{1e-3}, {1e-3}, {1e-3}, {5e-4}]
+
+
+def test_a_late_decay_resumes_a_constant_run_exactly(tmp_path):
+    """10 constant steps then a decay over 4 more equals the 14-step run with the decay."""
+    train(tiny(10), tmp_path / "a", progress=False)
+    resumed = train(tiny(14, lr_decay_steps=4), tmp_path / "a", progress=False)
+    straight = train(tiny(14, lr_decay_steps=4), tmp_path / "b", progress=False)
+    want = straight.model.state_dict()
+    for k, a in resumed.model.state_dict().items():
+        assert torch.equal(a, want[k]), k
+
+
+def test_resuming_refuses_a_schedule_that_rewrites_the_steps_done(tmp_path):
+    train(tiny(6, lr_decay_steps=3), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="step 5 would have had another learning rate"):
+        train(tiny(9, lr_decay_steps=3), tmp_path, progress=False)

@@ -108,6 +108,8 @@ def build_parser() -> Parser:
     )
     g = t.add_argument_group("optimisation and engineering")
     g.add_argument("--lr", type=float, default=3e-4)
+    g.add_argument("--lr-decay-steps", type=_nonneg_int, default=0,
+                   help="lower the lr linearly towards 0 over the last N steps")  # fmt: skip
     g.add_argument("--dataset-size", type=_nonneg_int, default=None,
                    help="synthetic faces drawn (default 20000); real data: the first N "
                    "training images (default 0: all)")  # fmt: skip
@@ -185,6 +187,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         batch_size=a.batch_size,
         steps=a.steps,
         lr=a.lr,
+        lr_decay_steps=a.lr_decay_steps,
         seed=a.seed,
         device=a.device,
         precision=a.precision,
@@ -212,8 +215,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         from .train import check_resumable
 
         ckpt = read_checkpoint(a.out / "last.pt")
-        check_resumable(TrainConfig.from_dict(json.loads(ckpt["config"])), cfg, a.out / "last.pt")
         done = int(ckpt["step"])
+        saved = TrainConfig.from_dict(json.loads(ckpt["config"]))
+        check_resumable(saved, cfg, a.out / "last.pt", min(done, cfg.steps))
         if done >= cfg.steps:
             print(f"{a.out}/last.pt is already at step {done} (--steps {cfg.steps}): nothing to do")
             return 0

@@ -63,6 +63,7 @@ class TrainConfig:
     batch_size: int = 64  # the global batch: under torchrun each of K processes takes 1/K
     steps: int = 1000
     lr: float = 3e-4
+    lr_decay_steps: int = 0  # the last this many steps lower lr linearly towards 0 (0: constant)
     rms_alpha: float = 0.9
     seed: int = 0
     device: str = "auto"
@@ -78,6 +79,9 @@ class TrainConfig:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if not 0 <= self.lr_decay_steps <= self.steps:
+            raise ValueError(f"lr_decay_steps must be between 0 and steps ({self.steps}), "
+                             f"got {self.lr_decay_steps}")  # fmt: skip
         if self.data not in DATASETS:
             raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
         model_spec(self.model.model)
@@ -107,8 +111,22 @@ class TrainConfig:
 # Settings that may change between a run and its resumption without changing the result.
 # data_root: the same files moved elsewhere (e.g. from Google Drive to the local disk).
 # compile and step.fast change the arithmetic's rounding only, not the updates.
-RESUMABLE = {"steps", "device", "checkpoint_every", "log_every", "compile", "max_nonfinite",
-             "data_root", "step.fast"}  # fmt: skip
+# steps and lr_decay_steps set the learning rate's schedule: check_resumable compares the steps
+# already done.
+RESUMABLE = {"steps", "lr_decay_steps", "device", "checkpoint_every", "log_every", "compile",
+             "max_nonfinite", "data_root", "step.fast"}  # fmt: skip
+
+
+def lr_at(cfg: TrainConfig, t: int) -> float:
+    """The learning rate of step t (from 0): cfg.lr, then down a straight line to cfg.lr / N.
+
+    A late linear decay, as in pix2pix and CycleGAN: a GAN at a constant rate keeps circling its
+    equilibrium; lowering the rate at the end settles Enc, Dec and Dis together.
+    """
+    left = cfg.steps - t  # steps left, this one included
+    if left > cfg.lr_decay_steps:
+        return cfg.lr
+    return cfg.lr * left / cfg.lr_decay_steps
 
 
 class TrainingDiverged(RuntimeError):
@@ -202,8 +220,8 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path) -> None:
-    """Refuse to resume a run with settings that would change its result."""
+def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path, done: int) -> None:
+    """Refuse to resume a run, ``done`` steps in, with settings that would change its result."""
     a, b = _flat(saved.to_dict()), _flat(new.to_dict())
     diff = [k for k in a if k not in RESUMABLE and a[k] != b.get(k)]
     if diff:
@@ -211,6 +229,16 @@ def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path) -> None:
         raise ValueError(
             f"{path} was trained with {k}={a[k]!r}, not {b.get(k)!r}: "
             "delete that folder, or train into another one, to start afresh"
+        )
+    # More steps (or a decay added later) is a continuation only if the steps done had the same
+    # learning rates: with a decay under way, they did not.
+    changed = next((t for t in range(done) if lr_at(saved, t) != lr_at(new, t)), None)
+    if changed is not None:
+        raise ValueError(
+            f"{path}: with steps={new.steps} and lr_decay_steps={new.lr_decay_steps}, step "
+            f"{changed + 1} would have had another learning rate than it was trained with "
+            f"(steps={saved.steps}, lr_decay_steps={saved.lr_decay_steps}); "
+            "train into another folder"
         )
 
 
@@ -242,7 +270,8 @@ def train(
     start = 0
     if ckpt_path is not None and ckpt_path.exists():
         ckpt = read_checkpoint(ckpt_path)
-        check_resumable(TrainConfig.from_dict(json.loads(ckpt["config"])), cfg, ckpt_path)
+        saved_cfg = TrainConfig.from_dict(json.loads(ckpt["config"]))
+        check_resumable(saved_cfg, cfg, ckpt_path, min(int(ckpt["step"]), cfg.steps))
         model.load_state_dict(ckpt["model"])
         for name, opt in opts.items():
             opt.load_state_dict(ckpt["optim"][name])
@@ -317,6 +346,10 @@ def train(
             if world > 1:  # this process's slice of the global batch; process 0's BN statistics
                 x, y = distributed.shard(x), None if y is None else distributed.shard(y)
                 distributed.broadcast_buffers(model)
+            if cfg.lr_decay_steps:
+                for opt in opts.values():
+                    for group in opt.param_groups:
+                        group["lr"] = lr_at(cfg, t)
             step_fn = spec.step(t, cfg.step)
             buffers = [b.clone() for b in model.buffers()]  # BatchNorm statistics: a few KB
             stats = step_fn(model, x, opts, cfg.step, y=y, autocast=autocast, scaler=scaler)

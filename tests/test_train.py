@@ -83,7 +83,7 @@ def test_lr_decays_linearly_over_the_last_steps_only():
         tiny(3, lr_decay_steps=4)
 
 
-def test_the_optimizers_follow_the_schedule(tmp_path):
+def test_the_optimizers_follow_the_schedule(monkeypatch):
     seen = []
     opt_step = torch.optim.RMSprop.step
 
@@ -91,9 +91,8 @@ def test_the_optimizers_follow_the_schedule(tmp_path):
         seen.append(self.param_groups[0]["lr"])
         return opt_step(self, *args, **kwargs)
 
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(torch.optim.RMSprop, "step", spy)
-        train(tiny(4, lr=1e-3, lr_decay_steps=2), None, progress=False)
+    monkeypatch.setattr(torch.optim.RMSprop, "step", spy)
+    train(tiny(4, lr=1e-3, lr_decay_steps=2), None, progress=False)
     per_step = [seen[i : i + 3] for i in range(0, len(seen), 3)]  # Enc, Dec, Dis each step
     assert [set(s) for s in per_step] == [{1e-3}, {1e-3}, {1e-3}, {5e-4}]
 

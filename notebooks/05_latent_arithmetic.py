@@ -177,9 +177,9 @@ plt.show()
 # so that a soft but visible pair of glasses still counts. It reads faces at 64x64, the models'
 # own size: the package's other judge, `attribute-classifier` for the `cpu` preset's 32x32 models of
 # chapters 6 and 7, would first shrink each face to 32x32, where a smile is a pixel or two of
-# mouth. How good a judge is it? On held-out drawn faces, on the same faces blurred harder than any
-# decoder blurs them (a Gaussian of σ = 1.2 pixels, which it never saw in training), and on each
-# model's reconstructions:
+# mouth. How good a judge is it? On held-out drawn faces, on the same faces blurred more than any of
+# its training images (a Gaussian of σ = 1.2 pixels; its training blur is at most a 3x3 box), and
+# on each model's reconstructions:
 
 # %%
 def agreement(x):
@@ -249,10 +249,10 @@ verdict(results, 1.0)
 #   97-98 %, at a price in "kept" (75-85 %).
 # - *The reconstructions lose the thinnest features* (the table before): smiles, mustaches and
 #   glasses are read right on only 83 to 90 % of the VAE/GAN's reconstructions, against 94 to
-#   100 % on drawn faces, blurred or not. A half-drawn smile sits near the judge's threshold, and a
-#   reading that wavers flips under any edit. Of the other attributes, the smile's and the
-#   mustache's readings are the ones that change most often (the `changed` entry of each result
-#   says which attribute moved).
+#   100 % on drawn faces, blurred or not. A half-drawn smile can be read either way, and such a
+#   reading flips under small edits. Of the other attributes, the smile's and the mustache's
+#   readings are the ones that change most often (the `changed` entry of each result says which
+#   attribute moved).
 # - *Correlated attributes move together* (below): the mustache vector is nearly the male vector.
 #
 # What does hold is the paper's qualitative claim: the vectors add their attribute far more often
@@ -268,10 +268,9 @@ verdict(results, 1.0)
 # settle did not help either: 3,000 more steps with the learning rate falling to zero
 # (`--lr-decay-steps`, see "Running the book") moved the five added/kept pairs by a few points each
 # way (glasses 92 %/90 %, bangs 74 %/83 %, smiles 69 %/86 %, hats 87 %/86 %, mustaches 37 %/71 %)
-# and gained nothing overall. A larger model
-# (the `gpu` preset on CelebA, or `make pretrained` with a bigger recipe) is the way to the bar;
-# `tests/test_pretrained.py` keeps the target as a strict expected failure, so the day a recipe
-# meets it, the test says so.
+# and gained nothing overall. A larger model (the `gpu` preset on CelebA, or `make pretrained` with
+# a bigger recipe) is the way to the bar; `tests/test_pretrained.py` keeps the target as a strict
+# expected failure, so the day a recipe meets it, the test says so.
 #
 # ## Scale is a knob
 #

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,6 +135,17 @@ def test_loading_never_unpickles_code(monkeypatch):
     assert seen == [True]
 
 
+def vaegan_edits_judged(models, n_vectors: int, n_faces: int, scale: float) -> dict:
+    """attribute_success of the shipped VAE/GAN: vectors from the first n_vectors training faces,
+    added to n_faces held-out faces, judged at 64x64."""
+    model, judge = models["synthetic-vaegan"], models[CLASSIFIER_64]
+    cfg = model.train_config
+    train = SyntheticFaces(cfg.dataset_size, model.image_size, seed=cfg.data_seed)
+    vectors = attribute_vectors(model, train, n_vectors, names=list(SHOWN))
+    x, y, _ = held_out_faces(model, n_faces)
+    return attribute_success(model, judge, x, y, vectors, list(SHOWN), scale=scale)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="the shipped synthetic-vaegan (recipe: cpu widths at 64x64, 10000 steps) misses "
@@ -144,11 +157,30 @@ def test_vaegan_attribute_vectors_work_on_held_out_faces(models):
     """The issue's bar, on a sample: adding a vector to faces that lack the attribute makes it
     appear in >= 90 % of them, the other attributes staying in >= 90 % (the chapter has the
     full-size figures, for every attribute and for the VAE too)."""
-    model, judge = models["synthetic-vaegan"], models[CLASSIFIER_64]
-    cfg = model.train_config
-    train = SyntheticFaces(cfg.dataset_size, model.image_size, seed=cfg.data_seed)
-    vectors = attribute_vectors(model, train, 2000, names=list(SHOWN))
-    x, y, _ = held_out_faces(model, 400)
-    results = attribute_success(model, judge, x, y, vectors, list(SHOWN), scale=1.0)
-    for name, r in results.items():
+    for name, r in vaegan_edits_judged(models, 2000, 400, scale=1.0).items():
         assert r["added"] >= 0.9 and r["kept"] >= 0.9, (name, r)
+
+
+def test_attribute_bar_tool_reports_what_the_library_measures(models):
+    """tools/attribute_bar.py (used to compare candidate recipes) prints attribute_success's
+    figures, and refuses a model it cannot judge in one line."""
+    root = Path(__file__).resolve().parents[1]
+
+    def tool(*args):
+        return subprocess.run([sys.executable, "tools/attribute_bar.py", *args], cwd=root,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+
+    r = tool("synthetic-vaegan", "--faces", "120", "--vector-faces", "500", "--scales", "1,1.5")
+    assert r.returncode == 0, r.stderr
+    want = vaegan_edits_judged(models, 500, 120, scale=1.5)
+    rows = r.stdout.split("scale 1.5:")[1].splitlines()[1 : 1 + len(SHOWN)]
+    for name, row in zip(SHOWN, rows, strict=True):
+        assert row.split()[:5] == [name, "added", f"{want[name]['added']:.3f}", "kept",
+                                   f"{want[name]['kept']:.3f}"], row  # fmt: skip
+    assert "the bar at scale 1 (added and kept >= 0.9 for all): " in r.stdout
+    bad = tool("runs/none/last.pt")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "attribute_bar: runs/none/last.pt: neither a shipped model (synthetic-vaegan, "
+        "synthetic-vae) nor a file"
+    ]

@@ -40,6 +40,7 @@ from IPython.display import HTML, Markdown
 
 from vaegan_lite import attributes as A
 from vaegan_lite.book import running_box
+from vaegan_lite.classifier import accuracy
 from vaegan_lite.data import SyntheticFaces
 from vaegan_lite.plotting import show_grid
 from vaegan_lite.presets import get_preset
@@ -182,8 +183,8 @@ plt.show()
 # on each model's reconstructions:
 
 # %%
-def agreement(x):
-    return (judge.predict(x) == test_y.bool()).float().mean(0)
+def agreement(x):  # per attribute, how often the judge's reading matches the true label
+    return accuracy(judge, x, test_y)
 
 
 acc = {"drawn faces": agreement(test_x),
@@ -192,7 +193,7 @@ acc = {"drawn faces": agreement(test_x),
        "VAE Dec(μ)": agreement(vae.reconstruct(test_x))}
 rows = ["| attribute | " + " | ".join(acc) + " |", "|---|" + "---|" * len(acc)]
 for n in NAMES + ["Male"]:
-    rows.append(f"| {n} | " + " | ".join(f"{a[col[n]]:.1%}" for a in acc.values()) + " |")
+    rows.append(f"| {n} | " + " | ".join(f"{a[n]:.1%}" for a in acc.values()) + " |")
 Markdown("\n".join(rows))
 
 # %% [markdown]

@@ -23,6 +23,7 @@ import torch  # noqa: E402
 
 from vaegan_lite import attributes as A  # noqa: E402
 from vaegan_lite.checkpoint import load_checkpoint  # noqa: E402
+from vaegan_lite.classifier import accuracy  # noqa: E402
 from vaegan_lite.cli import Parser, UsageError, _pos_int  # noqa: E402
 from vaegan_lite.data import SyntheticFaces  # noqa: E402
 from vaegan_lite.pretrained import CLASSIFIER_64, MODELS, pretrained  # noqa: E402
@@ -76,11 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     train = SyntheticFaces(cfg.dataset_size, model.image_size, seed=cfg.data_seed)
     vectors = A.attribute_vectors(model, A.labelled_images(train, a.vector_faces), names=names)
     x, y, _ = A.held_out_faces(model, a.faces)
-    read = judge.predict(A.decode(model, A.encode(model, x)))
-    right = {n: float((read[:, judge.index(n)] == (y[:, judge.index(n)] > 0.5)).float().mean())
-             for n in names}  # fmt: skip
+    right = accuracy(judge, A.decode(model, A.encode(model, x)), y)
     print(f"{a.model}: vectors from {a.vector_faces} training faces, {a.faces} held-out faces")
-    print("judge right on Dec(mu): " + ", ".join(f"{n} {v:.3f}" for n, v in right.items()))
+    print("judge right on Dec(mu): " + ", ".join(f"{n} {right[n]:.3f}" for n in names))
     met_all = True
     for s in a.scales:
         results = A.attribute_success(model, judge, x, y, vectors, names, scale=s)

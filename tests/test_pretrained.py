@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -17,11 +18,14 @@ from vaegan_lite.pretrained import (
     CLASSIFIERS,
     MODELS,
     NAMES,
+    SHIPPED_NETWORKS,
     WEIGHTS,
     PretrainedError,
     pretrained,
     provenance,
     recipe,
+    save_pretrained,
+    sha256,
 )
 from vaegan_lite.train import TrainConfig
 
@@ -120,6 +124,36 @@ def test_a_changed_file_is_refused(tmp_path: Path):
         pretrained("synthetic-vae", weights=tmp_path)
     with pytest.raises(PretrainedError, match="unknown"):
         pretrained("celeba-vaegan")
+
+
+def test_int8_storage_round_trips_within_half_a_step(models, tmp_path: Path):
+    model = models["synthetic-vae"]
+    config = provenance("synthetic-vae")["config"]
+    record = save_pretrained("synthetic-vae", model, config, SHIPPED_NETWORKS, {}, tmp_path, "int8")
+    assert record["storage"].startswith("int8")
+    assert record["bytes"] < 0.6 * (WEIGHTS / "synthetic-vae.pt").stat().st_size
+    blob = torch.load(tmp_path / "synthetic-vae.pt", weights_only=True)
+    scales = blob["int8_scales"]
+    assert scales and all(blob["state_dict"][k].dtype == torch.int8 for k in scales)
+    loaded = pretrained("synthetic-vae", weights=tmp_path)
+    was, now = model.state_dict(), loaded.state_dict()
+    for k, s in scales.items():  # the float16 file's weights, each rounded to its slice's grid
+        step = s.view(-1, *[1] * (was[k].dim() - 1))
+        assert (now[k] - was[k]).abs().le(step / 2 + 1e-6).all(), k
+        assert (now[k] / step).sub((now[k] / step).round()).abs().max() < 1e-3, k
+    x, _, _ = held_out_faces(model, 16)
+    with torch.no_grad():
+        err = (loaded.reconstruct(x) - model.reconstruct(x)).abs().max()
+    assert 0 < err < 0.1, f"int8 moved a reconstructed pixel by {err:.3f} of [-1, 1]"
+    with pytest.raises(PretrainedError, match="storage 'int4'"):
+        save_pretrained("synthetic-vae", model, config, SHIPPED_NETWORKS, {}, tmp_path, "int4")
+    k = next(iter(scales))  # scales that do not fit their weights are refused, not broadcast
+    blob["int8_scales"][k] = scales[k][:-1]
+    torch.save(blob, tmp_path / "synthetic-vae.pt")
+    record["sha256"] = sha256(tmp_path / "synthetic-vae.pt")
+    (tmp_path / "synthetic-vae.json").write_text(json.dumps(record))
+    with pytest.raises(PretrainedError, match=f"{k}: int8 weights do not fit"):
+        pretrained("synthetic-vae", weights=tmp_path)
 
 
 def test_loading_never_unpickles_code(monkeypatch):

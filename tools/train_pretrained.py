@@ -9,7 +9,8 @@ vaegan_lite.pretrained.recipe(name) (the book's cpu size, more steps) in runs/pr
 an interrupted run resumes where it stopped (bit for bit) and a finished one is only re-exported.
 The two attribute classifiers (32x32 and 64x64, vaegan_lite.pretrained.CLASSIFIERS) are trained
 by vaegan_lite.classifier.train_classifier on SyntheticFaces' ground truth. Each model is then
-written as float16 weights plus its provenance JSON (vaegan_lite.pretrained.save_pretrained).
+written as float16 weights (a VAE as vaegan_lite.pretrained.STORAGE says: float16 or int8) plus
+its provenance JSON (vaegan_lite.pretrained.save_pretrained).
 Last, "web" rewrites the static widget's data in book/_static/latent/ (decoder.onnx, latent.json,
 faces.png) from the new VAE/GAN.
 """
@@ -59,7 +60,8 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool) -> dict:
     # Anything a person must know about how this run really went (pauses, continuations).
     if (note := out / "note.txt").exists():
         extra["note"] = " ".join(note.read_text().split())
-    return P.save_pretrained(name, r.model, cfg.to_dict(), P.SHIPPED_NETWORKS, extra, weights)
+    return P.save_pretrained(name, r.model, cfg.to_dict(), P.SHIPPED_NETWORKS, extra, weights,
+                             P.STORAGE[name])  # fmt: skip
 
 
 def train_classifier(name: str, weights: Path, progress: bool) -> dict:

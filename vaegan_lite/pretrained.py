@@ -8,9 +8,12 @@
 Each lives in vaegan_lite/weights/ as NAME.pt and NAME.json. The .pt holds plain tensors and
 strings, read with ``torch.load(weights_only=True)``; the floating-point weights are stored as
 float16 (half the bytes: the two VAEs together must stay under 10 MB in the repository) and loaded
-back as float32. The .json is the provenance: the exact config, the command that reproduces the
-file (``make pretrained``), the package version and git commit, the file's sha256, the training
-time and the machine. The sha256 is checked on every load: a corrupt or swapped file is refused.
+back as float32. A model saved with ``storage="int8"`` keeps its conv and linear weights as int8
+with one float32 scale per slice along dim 0 (a quarter of the float32 bytes; rounding moves each
+weight by at most half a scale step); the rest stays float16. The .json is the provenance: the
+exact config, the command that reproduces the file (``make pretrained``), the package version and
+git commit, the file's sha256, the training time and the machine. The sha256 is checked on every
+load: a corrupt or swapped file is refused.
 
 Only Enc and Dec are stored: they are all that latent arithmetic needs, and the VAE/GAN's Dis
 would push the two files over 10 MB (the VAE's was never trained at all). The model returned
@@ -56,6 +59,12 @@ NAMES = (*MODELS, *CLASSIFIERS)
 SHIPPED_NETWORKS = ("enc", "dec")  # of the VAEs; see the module docstring
 STEPS = 10000  # 6.7x the cpu preset's 1500: edits kept improving to 10000 (chapter 5)
 SEED = 0
+STORAGES = {
+    "float16": "float16 state_dict",
+    "int8": "int8 conv/linear weights with float32 per-slice scales, the rest float16",
+}
+STORAGE = {name: "float16" for name in MODELS}  # how `make pretrained` writes each VAE
+State = dict[str, torch.Tensor]
 
 
 class PretrainedError(ValueError):
@@ -112,7 +121,7 @@ def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("name") != name:
         raise PretrainedError(f"{path}: not the shipped {name!r}")
-    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+    state = dequantize(blob["state_dict"], blob.get("int8_scales", {}))
     config = json.loads(blob["config"])
     if name in CLASSIFIERS:
         model = AttributeClassifier(ClassifierConfig(**config))
@@ -138,18 +147,23 @@ def save_pretrained(
     networks: tuple[str, ...] | None = None,
     extra: dict[str, Any] | None = None,
     weights: str | Path = WEIGHTS,
+    storage: str = "float16",
 ) -> dict[str, Any]:
-    """Write NAME.pt (float16 weights of ``networks``, or all) and NAME.json; returns the record."""
+    """Write NAME.pt (the weights of ``networks``, or all, as ``storage``: "float16" or "int8")
+    and NAME.json; returns the record."""
     _check_name(name)
+    if storage not in STORAGES:
+        raise PretrainedError(f"storage {storage!r}: choose one of {list(STORAGES)}")
     weights = Path(weights)
     weights.mkdir(parents=True, exist_ok=True)
-    state = {
-        k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
-        for k, v in model.state_dict().items()
-        if networks is None or k.split(".")[0] in networks
-    }
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()
+             if networks is None or k.split(".")[0] in networks}  # fmt: skip
+    state, scales = quantize(state) if storage == "int8" else (state, {})
+    state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     blob = {"format": FORMAT, "name": name, "config": json.dumps(config, sort_keys=True),
             "networks": list(networks or []), "state_dict": state}  # fmt: skip
+    if scales:
+        blob["int8_scales"] = scales
     path = weights / f"{name}.pt"
     from .checkpoint import atomic_save, atomic_write_text
 
@@ -159,8 +173,8 @@ def save_pretrained(
         "file": path.name,
         "sha256": sha256(path),
         "bytes": path.stat().st_size,
-        "storage": "float16 state_dict (loaded back as float32), torch.load(weights_only=True)",
-        "parameters": sum(v.numel() for v in state.values() if v.is_floating_point()),
+        "storage": f"{STORAGES[storage]} (loaded back as float32), torch.load(weights_only=True)",
+        "parameters": sum(v.numel() for v in state.values() if v.dtype in (torch.half, torch.int8)),
         "config": config,
         "command": COMMAND,
         **_origin(),
@@ -168,6 +182,35 @@ def save_pretrained(
     }
     atomic_write_text(json.dumps(record, indent=2) + "\n", weights / f"{name}.json")
     return record
+
+
+def quantize(state: State) -> tuple[State, State]:
+    """Symmetric int8 for every floating tensor of 2 or more dims, one scale per slice along dim 0:
+    (state with those tensors as int8, {name: float32 scales}). Other tensors are returned as is."""
+    out, scales = dict(state), {}
+    for k, v in state.items():
+        if v.is_floating_point() and v.dim() >= 2:
+            v = v.float()
+            scale = v.abs().amax(dim=tuple(range(1, v.dim()))).clamp_min(1e-12) / 127
+            out[k] = torch.round(v / _per_slice(scale, v)).clamp(-127, 127).to(torch.int8)
+            scales[k] = scale
+    return out, scales
+
+
+def dequantize(state: State, scales: State) -> State:
+    """The float32 state dict of a stored one (int8 tensors times their ``scales``)."""
+    out = {}
+    for k, v in state.items():
+        if k in scales:
+            if v.dtype != torch.int8 or scales[k].shape != v.shape[:1]:
+                raise PretrainedError(f"{k}: int8 weights do not fit their scales")
+            v = v.float() * _per_slice(scales[k].float(), v)
+        out[k] = v.float() if v.is_floating_point() else v
+    return out
+
+
+def _per_slice(scale: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return scale.view(-1, *[1] * (like.dim() - 1))
 
 
 def machine() -> dict[str, Any]:

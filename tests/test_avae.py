@@ -157,7 +157,8 @@ def paper_avae_losses(m, x, cfg, seed=1):
     shrink = torch.sqrt(torch.clamp(1 - sigma**2, min=0))  # no code is less noisy than none
     target = z_fake if cfg.latent_loss == "a" else shrink * z_fake
     L_Z = (0.5 * ((mu_f - target) / sigma) ** 2).sum(1).mean()  # Eq. 12 / Eq. 16
-    return {"L_VAE": L_R + cfg.beta * L_P, "L_C": L_C, "L_G": L_Z + L_M, "L_Z": L_Z, "L_M": L_M}
+    L_G = cfg.latent_weight * L_Z + L_M  # Eq. 10 (weight 1) and the book's knob
+    return {"L_VAE": L_R + cfg.beta * L_P, "L_C": L_C, "L_G": L_G, "L_Z": L_Z, "L_M": L_M}
 
 
 def grad_of(loss, net):
@@ -184,16 +185,22 @@ def batch():
 
 
 @pytest.mark.parametrize("dis_batch", ["separate", "joint"])
-@pytest.mark.parametrize("xi_dim, variant", [(0, "b"), (0, "a"), (3, "a"), (3, "b")])
-def test_avae_routing_matches_the_papers_algorithm(batch, xi_dim, variant, dis_batch):
+@pytest.mark.parametrize(
+    "xi_dim, variant, weight",
+    [(0, "b", 1.0), (0, "a", 1.0), (3, "a", 1.0), (3, "b", 1.0), (0, "b", 0.25), (0, "b", 0.0)],
+)
+def test_avae_routing_matches_the_papers_algorithm(batch, xi_dim, variant, weight, dis_batch):
     model = small(AVAE, "avae", xi_dim)
-    cfg = StepConfig(latent_loss=variant, beta=2.5, pixel_sigma=0.3, dis_batch=dis_batch)
+    cfg = StepConfig(latent_loss=variant, beta=2.5, pixel_sigma=0.3, dis_batch=dis_batch,
+                     latent_weight=weight)  # fmt: skip
     ref = copy.deepcopy(model)
     got = applied_update(avae_step, model, batch, cfg, ("enc", "dec", "gen", "dis"))
     L = paper_avae_losses(ref, batch, cfg)
     assert_same(got["enc"], grad_of(L["L_VAE"], ref.enc), "E")  # theta_e <- grad L_VAE
     assert_same(got["dec"], grad_of(L["L_VAE"], ref.dec), "D")  # theta_d <- grad L_VAE
     assert_same(got["gen"], grad_of(L["L_G"], ref.gen), "G")  # theta_g <- grad (L_Z + L_M)
+    if weight != 1:  # the weight is applied, not ignored
+        assert max_error(got["gen"], grad_of(L["L_Z"] + L["L_M"], ref.gen)) > 1e-6
     assert_same(got["dis"], grad_of(L["L_C"], ref.dis), "C")  # theta_c <- grad L_C
     # The check has teeth: L_Z does reach E's parameters in the graph, and L_M reaches C's,
     # so a step that let them leak would fail it.

@@ -36,3 +36,15 @@ def test_toy_speed_prints_times():
     assert r.stdout.count("wall ") == 2 and "both: cpu " in r.stdout, r.stdout
     bad = run("benchmarks/toy_speed.py", "--steps", "0")
     assert bad.returncode != 0 and "--steps" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_avae_latent_reports_each_setting():
+    r = run("benchmarks/avae_latent.py", "--preset", "smoke", "--steps", "2", "--n-test", "64",
+            "--threads", "1")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if " steps (" in line]
+    assert len(rows) == 4 and all("L_Z " in row and "sigma_E " in row and "FD " in row
+                                  for row in rows), r.stdout  # fmt: skip
+    assert "without L_Z" in rows[-1]
+    bad = run("benchmarks/avae_latent.py", "--steps", "0")
+    assert bad.returncode != 0 and "--steps" in bad.stderr.strip().splitlines()[-1]

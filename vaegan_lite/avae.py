@@ -200,7 +200,7 @@ def avae_step(
         L_C = gan_loss(C_real, None, C_fake)  # Eq. 13: C's cross-entropy, real vs generated
         L_Z = latent_loss(z_fake_mu, z_fake, z_fake_logvar, cfg.latent_loss)  # Eq. 12 / 16
         L_M = manifold_loss(C_fake)  # Eq. 15
-        L_G = L_Z + L_M
+        L_G = cfg.latent_weight * L_Z + L_M  # the paper's weight is 1
 
     if not finite(L_VAE, L_C, L_G):
         return {"nonfinite": torch.ones(())}

@@ -99,6 +99,8 @@ def build_parser() -> Parser:
     g.add_argument("--gan-steps", type=_nonneg_int, default=None, help="vae_disl: GAN steps first")
     g.add_argument("--avae-latent-loss", choices=("a", "b"), default=StepConfig.latent_loss,
                    help="avae: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)")  # fmt: skip
+    g.add_argument("--avae-latent-weight", type=float, default=StepConfig.latent_weight,
+                   help="avae: weight of L_Z in G's loss (1 = the paper)")  # fmt: skip
     g.add_argument("--xi-dim", type=_nonneg_int, default=0, help="avae: size of xi in G(z, xi)")
     g.add_argument("--beta", type=float, default=StepConfig.beta, help="avae: weight of the KL")
     g.add_argument(
@@ -176,6 +178,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         disl_pretrain_steps=gan_steps if a.model == "vae_disl" else 0,
         beta=a.beta,
         latent_loss=a.avae_latent_loss,
+        latent_weight=a.avae_latent_weight,
         fast=a.fast,
     )
     return TrainConfig(

@@ -1,0 +1,80 @@
+"""Why chapter 7's AVAE draws noise at the cpu preset: its generator's two losses, measured.
+
+    python benchmarks/avae_latent.py                      # 4 settings x 1500 steps, about 20 min
+    python benchmarks/avae_latent.py --preset smoke --steps 2 --n-test 64   # that it runs
+
+Each setting trains the chapter's row "AVAE without xi, L^b_Z" (book.config_for(preset, "avae"),
+seed 0) with some of its StepConfig changed, then prints, at the end of training:
+
+  L_Z, L_M    G's two losses (Eq. 16 and Eq. 15), as logged over the last log_every steps
+  D(x), D(G)  the critic's mean probability of "real" for real images and for G(z, xi)
+  sigma_E     the median of E's posterior std on held-out faces: L_Z divides by its square
+  mse, FD     avae.evaluate, as in the chapter's Table 1 (G(mu_E(x)) against x, in [0, 1]; the
+              Frechet distance of samples to held-out faces in the judge's features)
+
+The settings: the book's (pixel_sigma 0.1, beta 1), the paper's (pixel_sigma 1 as in its Eq. 8,
+beta 5 as on CelebA), the paper's with one BatchNorm batch for the critic (dis_batch joint, as
+chapter 2's GAN needs), and that again with L_Z switched off (latent_weight 0): G is then a GAN
+that ignores the codes, the control that tells whether L_Z is what stops G from learning faces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from vaegan_lite import avae
+from vaegan_lite.book import config_for, test_images
+from vaegan_lite.presets import PRESET_NAMES, get_preset
+from vaegan_lite.pretrained import pretrained
+from vaegan_lite.train import train
+
+PAPER = {"pixel_sigma": 1.0, "beta": 5.0}
+SETTINGS = {
+    "book (pixel_sigma 0.1, beta 1)": {},
+    "paper (pixel_sigma 1, beta 5)": PAPER,
+    "paper + joint critic batches": PAPER | {"dis_batch": "joint"},
+    "paper + joint, without L_Z": PAPER | {"dis_batch": "joint", "latent_weight": 0.0},
+}
+
+
+def positive(text: str) -> int:
+    n = int(text)
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer: {text!r}")
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", choices=PRESET_NAMES, default="cpu")
+    ap.add_argument("--steps", type=positive, default=None, help="default: the preset's")
+    ap.add_argument("--n-test", type=positive, default=500, help="held-out faces measured")
+    ap.add_argument("--threads", type=positive, default=2, help="torch threads")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    preset = get_preset(args.preset)
+    x, _ = test_images(preset, args.n_test)
+    judge = pretrained("attribute-classifier")  # the chapter's FD features
+    print(f"preset {preset.name}: {preset.image_size}px, width {preset.width}; AVAE without xi, "
+          f"L^b_Z, seed 0; {args.n_test} held-out faces")  # fmt: skip
+    for name, settings in SETTINGS.items():
+        steps = {"steps": args.steps} if args.steps else {}
+        cfg = config_for(preset, "avae", seed=0, latent_loss="b", **settings, **steps)
+        t0 = time.perf_counter()
+        run = train(cfg, None, progress=False)
+        m = run.model.eval()
+        last = {k: v[-1] for k, v in run.history.items() if v}
+        with torch.no_grad():
+            sigma_e = m.encode(x)[1].mul(0.5).exp().median().item()
+        ev = avae.evaluate(m, x, seed=0, features=judge.features)
+        print(f"{name}: {cfg.steps} steps ({time.perf_counter() - t0:.0f} s)  "
+              f"L_Z {last['L_Z']:.4g}  L_M {last['L_M']:.3g}  D(x) {last['D(x)']:.3f}  "
+              f"D(G) {last['D(G(z))']:.3f}  sigma_E {sigma_e:.3f}  mse {ev['mse']:.4f}  "
+              f"FD {ev['fd']:.1f}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from vaegan_lite.avae import latent_table
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,7 +42,7 @@ def test_toy_speed_prints_times():
     assert bad.returncode != 0 and "--steps" in bad.stderr.strip().splitlines()[-1]
 
 
-def test_avae_latent_reports_each_setting():
+def test_avae_latent_reports_each_setting(tmp_path):
     r = run("benchmarks/avae_latent.py", "--preset", "smoke", "--steps", "2", "--n-test", "64",
             "--threads", "1")  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -46,5 +50,15 @@ def test_avae_latent_reports_each_setting():
     assert len(rows) == 4 and all("L_Z " in row and "sigma_E " in row and "FD " in row
                                   for row in rows), r.stdout  # fmt: skip
     assert "without L_Z" in rows[-1]
+    out = tmp_path / "avae_latent.txt"  # chapter 7 reads the committed file with avae.latent_table
+    out.write_text(r.stdout)
+    table = latent_table(out).splitlines()
+    assert len(table) == 2 + 4 and table[0].startswith("| setting | L_Z | L_M | D(x) | D(G) |")
+    assert table[-1].startswith("| paper + joint, without L_Z | ") and "—" not in table[-1]
+    committed = latent_table().splitlines()  # the results the chapter shows
+    assert len(committed) == 6 and committed[2].startswith("| book (pixel_sigma 0.1, beta 1) |")
+    out.write_text("no figures\n")
+    with pytest.raises(ValueError, match="avae_latent.txt: no results"):
+        latent_table(out)
     bad = run("benchmarks/avae_latent.py", "--steps", "0")
     assert bad.returncode != 0 and "--steps" in bad.stderr.strip().splitlines()[-1]

@@ -25,7 +25,9 @@ Sign convention: Dis returns the logit of "x is real"; the paper's C is the prob
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -325,6 +327,26 @@ def table1(results: dict[str, list[dict[str, float]]]) -> MarkdownTable:
         theirs = [f"{paper[k][0]:.2f} ± {paper[k][1]:.2f}" if k in paper else "—"
                   for k in ("mse", "lpips", "fid")]  # fmt: skip
         lines.append(f"| {name} | " + " | ".join(ours + theirs) + " |")
+    return MarkdownTable("\n".join(lines))
+
+
+# benchmarks/avae_latent.py's committed results, in the repository (chapter 7 shows them)
+LATENT_RESULTS = Path(__file__).resolve().parent.parent / "benchmarks/results/avae_latent.txt"
+
+
+def latent_table(path: str | Path = LATENT_RESULTS) -> MarkdownTable:
+    """benchmarks/avae_latent.py's output (by default its committed cpu results) as a table: one
+    row per setting, its figures at the end of training."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        if m := re.fullmatch(r"(.+?): (\d+) steps \(\d+ s\)\s+(.*)", line):
+            figures = dict(f.split(" ") for f in m[3].split("  "))
+            rows.append((m[1], figures))
+    if not rows:
+        raise ValueError(f"{path}: no results of benchmarks/avae_latent.py in it")
+    keys = list(rows[0][1])
+    lines = ["| setting | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(f.get(k, "—") for k in keys) + " |" for name, f in rows]
     return MarkdownTable("\n".join(lines))
 
 

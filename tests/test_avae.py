@@ -38,7 +38,7 @@ TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch
     "extra",
     [
         ["--model", "avae"],
-        ["--model", "avae", "--xi-dim", "4", "--avae-latent-loss", "a", "--beta", "5"],
+        "--model avae --xi-dim 4 --avae-latent-loss a --beta 5 --avae-latent-weight 0.25".split(),
         ["--model", "bigan"],
     ],  # fmt: skip
     ids=["avae", "avae-xi-a-beta", "bigan"],
@@ -51,7 +51,7 @@ def test_trains_from_the_cli_samples_and_loads(tmp_path, extra):
     assert cfg["model"]["model"] == extra[1]
     if "--xi-dim" in extra:
         assert cfg["model"]["xi_dim"] == 4 and cfg["step"]["latent_loss"] == "a"
-        assert cfg["step"]["beta"] == 5.0
+        assert cfg["step"]["beta"] == 5.0 and cfg["step"]["latent_weight"] == 0.25
     h = torch.load(out / "last.pt", weights_only=True)["history"]
     assert len(h["step"]) == 3 and all(math.isfinite(v) for k in h for v in h[k])
     png = tmp_path / "s.png"

@@ -1,6 +1,6 @@
 """Why chapter 7's AVAE draws noise at the cpu preset: its generator's two losses, measured.
 
-    python benchmarks/avae_latent.py                      # 4 settings x 1500 steps, about 20 min
+    python benchmarks/avae_latent.py                      # 5 settings x 1500 steps, about 27 min
     python benchmarks/avae_latent.py --preset smoke --steps 2 --n-test 64   # that it runs
 
 Each setting trains the chapter's row "AVAE without xi, L^b_Z" (book.config_for(preset, "avae"),
@@ -11,11 +11,14 @@ seed 0) with some of its StepConfig changed, then prints, at the end of training
   sigma_E     the median of E's posterior std on held-out faces: L_Z divides by its square
   mse, FD     avae.evaluate, as in the chapter's Table 1 (G(mu_E(x)) against x, in [0, 1]; the
               Frechet distance of samples to held-out faces in the judge's features)
+  mse_other   G(mu_E(x)) against another held-out face: near mse when G ignores the codes
+  mse_D       the VAE's own reconstruction D(mu_E(x)) against x
 
 The settings: the book's (pixel_sigma 0.1, beta 1), the paper's (pixel_sigma 1 as in its Eq. 8,
 beta 5 as on CelebA), the paper's with one BatchNorm batch for the critic (dis_batch joint, as
 chapter 2's GAN needs), and that again with L_Z switched off (latent_weight 0): G is then a GAN
 that ignores the codes, the control that tells whether L_Z is what stops G from learning faces.
+Last, L_Z at a tenth of its weight (latent_weight 0.1), between the two.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ SETTINGS = {
     "paper (pixel_sigma 1, beta 5)": PAPER,
     "paper + joint critic batches": PAPER | {"dis_batch": "joint"},
     "paper + joint, without L_Z": PAPER | {"dis_batch": "joint", "latent_weight": 0.0},
+    "paper + joint, L_Z weighted 0.1": PAPER | {"dis_batch": "joint", "latent_weight": 0.1},
 }
 
 
@@ -68,12 +72,18 @@ def main() -> None:
         m = run.model.eval()
         last = {k: v[-1] for k, v in run.history.items() if v}
         with torch.no_grad():
-            sigma_e = m.encode(x)[1].mul(0.5).exp().median().item()
+            mu, logvar = m.encode(x)
+            sigma_e = logvar.mul(0.5).exp().median().item()
+            g = torch.Generator().manual_seed(1)
+            other = x[torch.randperm(len(x), generator=g)]  # a G that ignores codes does as well
+            mse_other = ((m.reconstruct(x, generator=g) - other) / 2).pow(2).mean().item()
+            mse_vae = ((m.decode(mu) - x) / 2).pow(2).mean().item()
         ev = avae.evaluate(m, x, seed=0, features=judge.features)
         print(f"{name}: {cfg.steps} steps ({time.perf_counter() - t0:.0f} s)  "
               f"L_Z {last['L_Z']:.4g}  L_M {last['L_M']:.3g}  D(x) {last['D(x)']:.3f}  "
               f"D(G) {last['D(G(z))']:.3f}  sigma_E {sigma_e:.3f}  mse {ev['mse']:.4f}  "
-              f"FD {ev['fd']:.1f}", flush=True)  # fmt: skip
+              f"mse_other {mse_other:.4f}  mse_D {mse_vae:.4f}  FD {ev['fd']:.1f}",
+              flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

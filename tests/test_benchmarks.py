@@ -47,16 +47,17 @@ def test_avae_latent_reports_each_setting(tmp_path):
             "--threads", "1")  # fmt: skip
     assert r.returncode == 0, r.stderr
     rows = [line for line in r.stdout.splitlines() if " steps (" in line]
-    assert len(rows) == 4 and all("L_Z " in row and "sigma_E " in row and "FD " in row
+    assert len(rows) == 5 and all("L_Z " in row and "sigma_E " in row and "FD " in row
                                   for row in rows), r.stdout  # fmt: skip
-    assert "without L_Z" in rows[-1]
+    assert "without L_Z" in rows[-2] and "weighted 0.1" in rows[-1]
     out = tmp_path / "avae_latent.txt"  # chapter 7 reads the committed file with avae.latent_table
     out.write_text(r.stdout)
     table = latent_table(out).splitlines()
-    assert len(table) == 2 + 4 and table[0].startswith("| setting | L_Z | L_M | D(x) | D(G) |")
-    assert table[-1].startswith("| paper + joint, without L_Z | ") and "—" not in table[-1]
+    assert len(table) == 2 + 5 and table[0].startswith("| setting | L_Z | L_M | D(x) | D(G) |")
+    assert "| mse_other | mse_D | FD |" in table[0]
+    assert table[-1].startswith("| paper + joint, L_Z weighted 0.1 | ") and "—" not in table[-1]
     committed = latent_table().splitlines()  # the results the chapter shows
-    assert len(committed) == 6 and committed[2].startswith("| book (pixel_sigma 0.1, beta 1) |")
+    assert len(committed) == 7 and committed[2].startswith("| book (pixel_sigma 0.1, beta 1) |")
     out.write_text("no figures\n")
     with pytest.raises(ValueError, match="avae_latent.txt: no results"):
         latent_table(out)

@@ -455,9 +455,9 @@ avae.latent_table()
 #
 # Between the two lies a working AVAE. With $\mathcal{L}_Z$ at a tenth of its weight
 # (`latent_weight=0.1`, the last row) $G$ follows the codes ($G(\mu_E(x))$ is 0.036 from $x$,
-# 0.095 from another face) and draws the most face-like samples of the five (FD 95, below the 114
-# of the same $G$ trained as a plain GAN), while its reconstructions stay close to the VAE's own
-# (0.026). That is the pattern of the paper's Table 1 (MSE 0.05 against its VAE's 0.03, FID near
+# 0.095 from another face) and draws samples as face-like as the same $G$ trained as a plain GAN
+# (FD 95 against 114; at one seed and 500 faces read that as "as good", not "better"), while its
+# reconstructions stay close to the VAE's own (0.026). That is the pattern of the paper's Table 1 (MSE 0.05 against its VAE's 0.03, FID near
 # its GAN's). This is one seed at one size, and the weight is ours, not the paper's (it has
 # none); the Table 1 rows above still use the book's settings and the paper's weight of 1, so
 # they show the failure, not this (exercise 6).

@@ -30,6 +30,7 @@ import torch
 
 from vaegan_lite import avae
 from vaegan_lite.book import config_for, test_images
+from vaegan_lite.cli import _pos_int
 from vaegan_lite.presets import PRESET_NAMES, get_preset
 from vaegan_lite.pretrained import pretrained
 from vaegan_lite.train import train
@@ -44,19 +45,12 @@ SETTINGS = {
 }
 
 
-def positive(text: str) -> int:
-    n = int(text)
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer: {text!r}")
-    return n
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=PRESET_NAMES, default="cpu")
-    ap.add_argument("--steps", type=positive, default=None, help="default: the preset's")
-    ap.add_argument("--n-test", type=positive, default=500, help="held-out faces measured")
-    ap.add_argument("--threads", type=positive, default=2, help="torch threads")
+    ap.add_argument("--steps", type=_pos_int, default=None, help="default: the preset's")
+    ap.add_argument("--n-test", type=_pos_int, default=500, help="held-out faces measured")
+    ap.add_argument("--threads", type=_pos_int, default=2, help="torch threads")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     preset = get_preset(args.preset)

@@ -315,8 +315,10 @@ show_source(avae.bigan_step)
 # The seven rows, `avae.TABLE1_ROWS`, and the command line that trains each of them:
 
 # %%
-flags = {"xi_dim": "--xi-dim", "latent_loss": "--avae-latent-loss"}
-for row, (model, settings) in avae.TABLE1_ROWS.items():
+flags = {"xi_dim": "--xi-dim", "latent_loss": "--avae-latent-loss", "pixel_sigma": "--pixel-sigma",
+         "beta": "--beta", "dis_batch": "--dis-batch", "latent_weight": "--avae-latent-weight"}
+for row in avae.TABLE1_ROWS:
+    model, settings = avae.row_settings(row, preset.name)
     options = " ".join(f"{flags[k]} {v}" for k, v in settings.items())
     print(f"{row:>22}:  python -m vaegan_lite train --model {model} {options}")
 
@@ -331,7 +333,8 @@ from vaegan_lite.train import load_training_data
 seeds = range(1 if preset.name == "smoke" else 2)
 faces = load_training_data(config_for(preset, "vae"))  # drawn once, shared by every run
 trained = {}
-for row, (model, settings) in avae.TABLE1_ROWS.items():
+for row in avae.TABLE1_ROWS:
+    model, settings = avae.row_settings(row, preset.name)
     for seed in seeds:
         cfg = config_for(preset, model, seed=seed, **settings)
         run_name = "-".join(["07_avae/" + model, *(f"{k}{v}" for k, v in settings.items()), f"s{seed}"])

@@ -322,6 +322,7 @@ def row_settings(row: str, preset: str) -> tuple[str, dict]:
         settings = {**settings, **AVAE_SMALL}
     return model, settings
 
+
 # The paper's Table 1, CelebA column (64x64, mean ± std over five runs), typed from the paper:
 # reconstruction MSE and LPIPS on validation images, FID of 50,000 samples. GAN has no encoder.
 PAPER_CELEBA: dict[str, dict[str, tuple[float, float]]] = {

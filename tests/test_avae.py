@@ -17,14 +17,18 @@ from torch.distributions import Normal, kl_divergence
 from vaegan_lite import load_checkpoint
 from vaegan_lite.avae import (
     AVAE,
+    AVAE_PAPER,
+    AVAE_SMALL,
     PAPER_CELEBA,
     TABLE1_ROWS,
     BiGAN,
+    JointDiscriminator,
     avae_step,
     bigan_step,
     evaluate,
     latent_loss,
     manifold_loss,
+    row_settings,
     table1,
 )
 from vaegan_lite.cli import main
@@ -237,6 +241,33 @@ def test_bigan_routing(batch, variant, dis_batch):
 # --- Table 1 -----------------------------------------------------------------------------------
 
 
+def test_row_settings_keep_the_paper_at_gpu_and_add_the_small_fix_elsewhere():
+    from vaegan_lite.book import config_for
+    from vaegan_lite.presets import get_preset
+
+    for row, (model, settings) in TABLE1_ROWS.items():
+        assert row_settings(row, "gpu") == (model, settings)
+        at_cpu = row_settings(row, "cpu")
+        if model == "avae":
+            assert settings.items() >= AVAE_PAPER.items()  # every AVAE row has the paper's
+            assert at_cpu == (model, {**settings, **AVAE_SMALL})
+            step = config_for(get_preset("cpu"), model, **at_cpu[1]).step
+            assert (step.pixel_sigma, step.beta, step.latent_weight) == (1.0, 5.0, 0.1)
+        else:
+            assert at_cpu == (model, settings)
+
+
+def test_bigan_discriminator_reads_the_code_through_its_own_mlp():
+    D = JointDiscriminator(32, latent_dim=16, width=0.125).eval()
+    x, z = torch.randn(4, 3, 32, 32), torch.randn(4, 16)
+    logits, dis_l = D(x, z)
+    assert logits.shape == (4,) and dis_l.shape[0] == 4
+    # z reaches the logit through z_net and the joint MLP, not only through a top fc layer
+    assert not torch.allclose(D(x, z.flip(0))[0], logits)
+    assert {"z_net", "joint"} <= {n for n, _ in D.named_children()}
+    assert isinstance(small(BiGAN, "bigan").dis, JointDiscriminator)
+
+
 def test_table1_at_smoke_size():
     """Every row of the paper's Table 1 trains, is evaluated, and lands in the table."""
     from vaegan_lite.book import config_for, test_images
@@ -247,7 +278,8 @@ def test_table1_at_smoke_size():
     data = load_training_data(config_for(preset, "vae"))
     x_test, _ = test_images(preset, 16)
     results = {}
-    for row, (model, settings) in TABLE1_ROWS.items():
+    for row in TABLE1_ROWS:
+        model, settings = row_settings(row, preset.name)
         runs = []
         for seed in (0, 1):
             cfg = config_for(preset, model, steps=2, seed=seed, **settings)

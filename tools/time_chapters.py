@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--t4-tflops", type=float, default=10.0,
                         help="assumed effective T4 throughput for --gpu-models (TFLOP/s)")
     parser.add_argument("--reuse-runs", action="store_true", help="use runs/ as the chapter would")
-    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=7200, help="seconds per cell")
     parser.add_argument("--dry-run", action="store_true", help="measure, but do not write")
     args = parser.parse_args()
     if args.preset is None and args.gpu is None and args.gpu_models is None:

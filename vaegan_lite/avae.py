@@ -119,7 +119,6 @@ def with_xi(
 class BiGAN(VAEGAN):
     """BiGAN: encoder E (enc), generator G (dec) and a joint discriminator D(x, z) (dis).
 
-    D is Table 1's Dis with z joining its top fc layer, the way the conditional Dis takes y.
     E is stochastic, z ~ q(z|x), as in ALI; ``reconstruct`` gives G(mu_E(x)).
     """
 
@@ -127,7 +126,35 @@ class BiGAN(VAEGAN):
         _no_condition(config)
         super().__init__(config)
         c = config
-        self.dis = Discriminator(c.image_size, c.width, c.channels, c.dis_layer, c.latent_dim)
+        self.dis = JointDiscriminator(c.image_size, c.latent_dim, c.width, c.channels, c.dis_layer)
+
+
+class JointDiscriminator(Discriminator):
+    """BiGAN's D(x, z), as the AVAE paper builds it (Fig. 5's caption): Table 1's Dis up to its fc
+    layer for x, a two-hidden-layer MLP for z, and a two-hidden-layer MLP on the two concatenated.
+
+    With z only joining Dis's top fc layer (the conditional Dis's way), G collapsed to one texture
+    at the cpu preset.
+    """
+
+    def __init__(
+        self, image_size: int, latent_dim: int, width: float = 1.0, channels: int = 3,
+        dis_layer: int = 4,
+    ) -> None:  # fmt: skip
+        super().__init__(image_size, width, channels, dis_layer)
+        h = self.out.in_features  # 512 * width
+        self.z_net = nn.Sequential(  # z => h
+            nn.Linear(latent_dim, h), nn.LeakyReLU(0.2), nn.Linear(h, h), nn.LeakyReLU(0.2)
+        )
+        self.joint = nn.Sequential(  # (x's h, z's h) => h; self.out then gives the logit
+            nn.Linear(2 * h, h), nn.LeakyReLU(0.2), nn.Linear(h, h), nn.LeakyReLU(0.2)
+        )
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (logits [B], Dis_l(x)) for the pairs (x, z)."""
+        h, dis_l = self.features(x)
+        h = self.joint(torch.cat([h, self.z_net(z.to(h.dtype))], dim=1))
+        return self.out(h).squeeze(1), dis_l
 
 
 # --- the losses --------------------------------------------------------------------------------
@@ -268,16 +295,33 @@ MODEL_SPECS: dict[str, ModelSpec] = {
 
 # --- Table 1 of the AVAE paper, on the synthetic faces -----------------------------------------
 
-# Each row: the model and the settings that make it (passed to book.config_for).
+# The AVAE paper's settings: p(x|z) = N(mu_D(z), I), a pixel sigma of 1 (Sec. 4.2), and the KL
+# weighed by beta = 5 on CelebA (Sec. 5).
+AVAE_PAPER: dict = {"pixel_sigma": 1.0, "beta": 5.0}
+# What AVAE also needs at the book's small sizes, where the paper's settings alone leave G far from
+# faces (benchmarks/avae_latent.py): one critic batch, and L_Z at a tenth of the paper's weight.
+AVAE_SMALL: dict = {"dis_batch": "joint", "latent_weight": 0.1}
+
+# Each row: the model and the settings that make it (passed to book.config_for); see row_settings.
 TABLE1_ROWS: dict[str, tuple[str, dict]] = {
     "VAE": ("vae", {}),
     "GAN": ("gan", {}),
     "VAE/GAN": ("vaegan", {}),
     "BiGAN": ("bigan", {}),
-    "AVAE with ξ, L^a_Z": ("avae", {"xi_dim": 16, "latent_loss": "a"}),
-    "AVAE without ξ, L^a_Z": ("avae", {"latent_loss": "a"}),
-    "AVAE without ξ, L^b_Z": ("avae", {"latent_loss": "b"}),
+    "AVAE with ξ, L^a_Z": ("avae", {**AVAE_PAPER, "xi_dim": 16, "latent_loss": "a"}),
+    "AVAE without ξ, L^a_Z": ("avae", {**AVAE_PAPER, "latent_loss": "a"}),
+    "AVAE without ξ, L^b_Z": ("avae", {**AVAE_PAPER, "latent_loss": "b"}),
 }
+
+
+def row_settings(row: str, preset: str) -> tuple[str, dict]:
+    """A Table 1 row's model and settings at a preset: the paper's at ``gpu``; at the smaller
+    presets the AVAE rows add AVAE_SMALL."""
+    model, settings = TABLE1_ROWS[row]
+    if model == "avae" and preset != "gpu":
+        settings = {**settings, **AVAE_SMALL}
+    return model, settings
+
 
 # The paper's Table 1, CelebA column (64x64, mean ± std over five runs), typed from the paper:
 # reconstruction MSE and LPIPS on validation images, FID of 50,000 samples. GAN has no encoder.

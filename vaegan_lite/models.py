@@ -124,10 +124,11 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def default_dis_batch(model: str) -> Literal["separate", "joint"]:
-    """``joint`` for the models that train a GAN on its own (``gan``, and the GAN behind
-    ``vae_disl``): with ``separate`` BatchNorm batches that GAN collapsed to one texture on the
-    book's networks (chapter 2). VAE/GAN keeps ``separate``, under which it trains well."""
-    return "joint" if model in ("gan", "vae_disl") else "separate"
+    """``joint`` for the models that train a GAN on its own (``gan``, the GAN behind ``vae_disl``,
+    and ``bigan``): with ``separate`` BatchNorm batches those collapsed to one texture on the
+    book's networks (chapter 2; BiGAN at each of three seeds). VAE/GAN keeps ``separate``, under
+    which it trains well."""
+    return "joint" if model in ("gan", "vae_disl", "bigan") else "separate"
 
 
 def discriminate(

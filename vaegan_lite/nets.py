@@ -195,6 +195,13 @@ class Discriminator(nn.Module):
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (logits [B], Dis_l(x) [B, C, H, W])."""
+        h, dis_l = self.features(x, y)
+        return self.out(h).squeeze(1), dis_l
+
+    def features(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the fc layer's output [B, 512 * width], Dis_l(x)): everything but the last layer."""
         h = x
         dis_l = None
         for i, block in enumerate(self.blocks, start=1):
@@ -205,8 +212,7 @@ class Discriminator(nn.Module):
                 h = block[1:](h)
             else:
                 h = block(h)
-        h = self.fc(_with_condition(h.flatten(1), y, self.cond_dim))
-        return self.out(h).squeeze(1), dis_l
+        return self.fc(_with_condition(h.flatten(1), y, self.cond_dim)), dis_l
 
     def dis_l(self, x: torch.Tensor) -> torch.Tensor:
         """Dis_l(x) alone: runs only the first l conv layers."""

@@ -126,6 +126,13 @@ running_box("03_learned_similarity")
 show_source(Discriminator.forward)
 
 # %% [markdown]
+# `features` is that pass up to the last hidden layer, picking up $\mathrm{Dis}_l(x)$ on the way
+# (chapter 7's BiGAN reuses it for the image half of its discriminator):
+
+# %%
+show_source(Discriminator.features)
+
+# %% [markdown]
 # When only the features are needed, `dis_l` runs the first $l$ layers and stops:
 
 # %%

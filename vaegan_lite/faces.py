@@ -7,9 +7,8 @@ coordinate grid, so a whole batch is rendered at once with tensor ops.
 Determinism: the parameters of face i come from a counter-based hash of (seed, i)
 (splitmix64), never from a global RNG, so face i is the same whatever the batch, the data
 set length or the process. Only elementwise float32 ops with a fixed result per input
-(+ - * /, min/max, floor, lerp's fma, and torch.sqrt, which is MKL's vsSqrt: not always correctly
-rounded, but deterministic) touch the pixels, which keeps the output bitwise identical between
-batch sizes and thread counts.
+(+ - * /, min/max, floor, lerp's fma and a correctly rounded sqrt, sqrt32) touch the pixels, which
+keeps the output bitwise identical between batch sizes, thread counts, CPUs and torch builds.
 
 Speed: draw_faces is the readable reference; render_faces draws with faces_jit's numba kernel,
 which does the same float32 ops in the same order face by face, several times faster
@@ -319,6 +318,29 @@ def _texture(bank: torch.Tensor, choice: torch.Tensor, size: int) -> torch.Tenso
 # with coverage 0 leaves the pixel unchanged.
 
 
+def sqrt32(x: torch.Tensor) -> torch.Tensor:
+    """The correctly rounded float32 square root, the same on every CPU and torch build.
+
+    torch.sqrt of a float32 CPU tensor is MKL's vsSqrt where torch has MKL (1 ulp low for about
+    0.6 % of inputs) and something else where it has none; in float64 any of them is close enough
+    that rounding to float32 gives the correctly rounded result (as IEEE's float32 sqrt does)."""
+    return x.double().sqrt_().float()
+
+
+def _lerp_(start: torch.Tensor, end: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """start += weight * (end - start) in place, the same bytes on every CPU and torch build.
+
+    Tensor.lerp_'s formula (from whichever end is nearer, so w = 0 and w = 1 are exact) with its
+    multiply-add done in float64 and rounded once to float32: torch's own lerp_ fuses it (fma) in
+    its AVX2/AVX-512 kernels but not in the plain one (ATEN_CPU_CAPABILITY=default)."""
+    diff = end - start  # float32, as in lerp_
+    near = weight.abs() < 0.5
+    w = torch.where(near, weight, weight - 1).double()
+    base = torch.where(near, start, end).double()
+    # w * diff is exact in float64, so fused or not this sum is rounded once, then once to float32
+    return start.copy_(base.addcmul_(w, diff.double()))
+
+
 def _ellipse(u, v, cx, cy, a, b):
     """Signed distance to an axis-aligned ellipse, first order around its edge (no sqrt)."""
     du = (u - cx).div_(a) if torch.is_tensor(cx) or cx else u / a  # u - 0 == u: skip a pass
@@ -434,11 +456,11 @@ class _Region:
     def paint(self, color: torch.Tensor, alpha: torch.Tensor) -> None:
         """Composite colour [B|1, 3, 1|h, 1|w] over the image with coverage alpha [B, h, w]."""
         if self.idx is None:
-            self.crop(self.canvas.img).lerp_(color, alpha.unsqueeze(1))
+            _lerp_(self.crop(self.canvas.img), color, alpha.unsqueeze(1))
             return
         if self.img is None:
             self.img = self.crop(self.canvas.img)
-        self.img.lerp_(color, alpha.unsqueeze(1))
+        _lerp_(self.img, color, alpha.unsqueeze(1))
 
     def commit(self) -> None:
         """Write a sub-batch's pixels back into the canvas."""
@@ -514,10 +536,8 @@ def draw_faces(
         q = r.p
         stripe = _sinp((X * q["bg_cx"] - Y * q["bg_cy"]).mul_(q["bg_freq"] * np.pi))
         r.scatter(t, stripe.mul_(0.5).add_(0.5))
-    # lerp with both ends broadcast runs a scalar loop: expand one end first (4x faster; both
-    # loops give the same floats, checked on 10^6 random weights)
     c.img = p["bg1"].expand(-1, -1, size, size).contiguous()
-    c.img.lerp_(p["bg2"], t.clamp_(0, 1).unsqueeze(1))
+    _lerp_(c.img, p["bg2"], t.clamp_(0, 1).unsqueeze(1))
     c.img += fine.unsqueeze(1) * 0.035
     del t  # dead: its memory, still in cache, goes to the next tensors (measured 3% faster)
 
@@ -634,7 +654,7 @@ def draw_faces(
     mdv = (r.v - p["my"]).add_(curv * mdu * mdu)
     h_in = o * 0.5 * prof
     inner_v = mdv - h_in  # centre of the opening sits below the lip line
-    lips = inner_v.abs().sub_(h_in).sub_(p["lip_t"] * torch.sqrt(prof)).sub_(0.004)
+    lips = inner_v.abs().sub_(h_in).sub_(p["lip_t"] * sqrt32(prof)).sub_(0.004)
     lips = torch.maximum(lips, mdu.abs() - mw)
     r.paint(p["lips"], r.cover(lips))
     line = torch.maximum(mdv.abs().sub_(r.thick(0.008)), mdu.abs() - mw * 0.95)
@@ -745,7 +765,7 @@ RENDER_WORKERS = 2  # chunks drawn in parallel (torch ops and the numba kernel r
 JIT_CHUNK = 8  # faces per chunk at least for the numba kernel (a hand-off costs a few faces)
 # The numba kernel (faces_jit) when it is installed and draws what draw_faces draws on this
 # machine (checked once per image size); set False to draw with torch only.
-USE_JIT = faces_jit is not None and faces_jit.AVAILABLE
+USE_JIT = faces_jit is not None
 _jit_checked: dict[int, bool] = {}
 _pool: ThreadPoolExecutor | None = None
 
@@ -813,7 +833,7 @@ def _draw_jit(p: dict[str, torch.Tensor], size: int, images: torch.Tensor) -> No
 
 def _jit_agrees(size: int) -> bool:
     """Whether the kernel draws what draw_faces draws, on 24 faces of every kind (once per size;
-    a torch whose sqrt is not the MKL one the kernel calls would differ in a few mouths)."""
+    a kernel compiled differently, e.g. with fused multiply-adds, would differ in a few pixels)."""
     if size not in _jit_checked:
         p = sample_params(0x5EED, range(24))
         ref = torch.empty(24, 3, size, size, dtype=torch.uint8)

@@ -12,83 +12,28 @@ Exactness notes:
 * every constant is float32 (F(...)); a Python scalar that torch multiplies a float32 tensor by
   is rounded to float32 first, and compound Python expressions (1 / soft, 1 / (2 pi), ...) are
   evaluated in float64 and then rounded, exactly as in the torch code;
-* Tensor.lerp_ on CPU (vectorized and scalar tail alike) is
-      |w| < 0.5 ? fma(w, end - start, start) : fma(w - 1, end - start, end)
-  (checked bit for bit on millions of values); the fma is emitted as llvm.fma.f32;
+* the lerp is faces._lerp_:
+      |w| < 0.5 ? f32(f64(w) * f64(end - start) + f64(start)) : (the same from `end`, w - 1)
+  (torch's own lerp_ fuses it into an fma on some CPUs and not on others);
 * no fastmath, so LLVM never contracts a * b + c into an fma by itself (vectorizing a loop
   does not change any result: the same IEEE ops, lane by lane);
-* torch.sqrt of a float32 CPU tensor is MKL's vsSqrt, which is not always correctly rounded
-  (~0.6 % of float32 inputs come out 1 ulp low); the kernel calls the very same vsSqrt from the
-  MKL inside libtorch_cpu, once per face over the mouth box. Without it (a torch built without
-  MKL) the kernel is not used: AVAILABLE is False;
+* the one square root (the lips' profile) is correctly rounded on both sides: np.sqrt of a
+  float32 here is the IEEE instruction, and faces.sqrt32 computes it in float64 and rounds, since
+  torch.sqrt of a float32 CPU tensor may be MKL's vsSqrt, which is not (about 0.6 % of inputs
+  come out 1 ulp low) and does not exist in a torch without MKL;
 * each layer's inner loop runs over a slice of row buffers from index 0, so that LLVM can
   vectorize it; loop-invariant per-face branches are selects, or adds of exact zeros
   (x + 0.0 == x for every x but -0.0, and a zero's sign cannot change any later value here).
 
-Only numpy, numba and torch (for its MKL) are imported: faces.py imports this module, not the
-other way round.
+Only numpy and numba are imported: faces.py imports this module, not the other way round.
 """
 
 from __future__ import annotations
 
-import os
-
-import llvmlite.binding as llvm_binding
 import numpy as np
-import torch
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
 F = np.float32
-
-# -----------------------------------------------------------------------------
-# exact float32 fused multiply-add, MKL's sqrt
-
-@intrinsic
-def fma32(typingctx, a, b, c):
-    sig = types.float32(types.float32, types.float32, types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return sig, codegen
-
-
-# MKL's single precision sqrt, the function behind torch.sqrt for float32 CPU tensors
-# (at::vml::vsqrt -> vsSqrt, default VML_HA mode), from the MKL linked into libtorch_cpu.
-# Declared as an external symbol (not a ctypes pointer) so that cache=True works.
-def _find_vs_sqrt() -> bool:
-    lib = os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so")
-    if not (torch.backends.mkl.is_available() and os.path.exists(lib)):
-        return False
-    try:
-        llvm_binding.load_library_permanently(lib)
-    except RuntimeError:
-        return False
-    return bool(llvm_binding.address_of_symbol("vsSqrt"))
-
-
-AVAILABLE = _find_vs_sqrt()  # else torch.sqrt is some other sqrt, which the kernel can't match
-
-
-@intrinsic
-def _vs_sqrt(typingctx, n, src, dst):
-    """vsSqrt(n, src.data, dst.data) for 1-d float32 arrays src, dst."""
-    sig = types.void(n, src, dst)
-
-    def codegen(context, builder, signature, args):
-        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(32), ir.PointerType(ir.FloatType()),
-                                               ir.PointerType(ir.FloatType())])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "vsSqrt")
-        a = context.make_array(signature.args[1])(context, builder, args[1])
-        b = context.make_array(signature.args[2])(context, builder, args[2])
-        builder.call(fn, [builder.trunc(args[0], ir.IntType(32)), a.data, b.data])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
 
 # -----------------------------------------------------------------------------
 # per-face parameters packed into one float32 matrix [B, NP] (the float32 values of
@@ -117,7 +62,7 @@ _KEYS1 = ("cos", "sin", "tx", "ty", "scale", "fx", "fw", "fh", "taper", "light",
 NP = 3 * len(_KEYS3) + len(_KEYS1)
 
 
-def pack_params(p: dict[str, torch.Tensor]) -> np.ndarray:
+def pack_params(p: dict) -> np.ndarray:
     """The float32 parameters of faces.sample_params as one matrix [B, NP] (K_name: column)."""
     B = p["cos"].shape[0]
     cols = [p[k].numpy().reshape(B, 3) for k in _KEYS3]
@@ -183,7 +128,7 @@ def _lerp(a, b, w):
     small = abs(w) < F(0.5)
     c = w if small else w - F(1)
     base = a if small else b
-    return fma32(c, d, base)
+    return F(np.float64(c) * np.float64(d) + np.float64(base))  # faces._lerp_'s float64 step
 
 
 @njit
@@ -228,11 +173,6 @@ def _ell(du, dv, m):
 def _draw_kernel(P, tex, banks, g, bx, out8, b0, b1):
     """Draw faces b0..b1-1 into out8 (releases the GIL: chunks of a batch run on a thread pool)."""
     S = g.shape[0]
-    # the mouth box: torch.sqrt(prof) there is MKL's vsSqrt, called once per face (below)
-    mr0, mr1, mc0, mc1 = bx[8, 0], bx[8, 1], bx[8, 2], bx[8, 3]
-    mwid = mc1 - mc0
-    PROF2 = np.empty((mr1 - mr0) * mwid, np.float32)
-    SQ2 = np.empty((mr1 - mr0) * mwid, np.float32)
     for b in range(b0, b1):
         q = P[b]
         # row buffers
@@ -274,19 +214,6 @@ def _draw_kernel(P, tex, banks, g, bx, out8, b0, b1):
         must_f = q[K_mustache]
         glasses = q[K_glasses]
         hat = q[K_hat]
-        # prof of the whole mouth box (the same float32 ops as in the row loop below), then
-        # one vsSqrt call for the face: torch.sqrt is not always correctly rounded (about
-        # 0.6% of float32 values come out 1 ulp low), so call the very same MKL function
-        mw_ = q[K_mw]
-        for y in range(mr0, mr1):
-            Y = g[y] - ty
-            row = PROF2[(y - mr0) * mwid : (y - mr0 + 1) * mwid]
-            for x in range(mwid):
-                X = g[mc0 + x] - tx
-                mdu = (X * cs + Y * sn) * inv - fx
-                r_ = mdu / mw_
-                row[x] = _max(F(1) - r_ * r_, F(0))
-        _vs_sqrt(PROF2.size, PROF2, SQ2)
         for y in range(S):
             gy = g[y]
             Y = gy - ty
@@ -594,7 +521,6 @@ def _draw_kernel(P, tex, banks, g, bx, out8, b0, b1):
                 MDU_s = MDU[_c0:_c1]
                 MDV_s = MDV[_c0:_c1]
                 PROF_s = PROF[_c0:_c1]
-                SQ_s = SQ2[(y - mr0) * mwid : (y - mr0 + 1) * mwid]  # sqrt(prof), see above
                 V_s = V[_c0:_c1]
                 for x in range(_c1 - _c0):
                     v = V_s[x]
@@ -603,7 +529,7 @@ def _draw_kernel(P, tex, banks, g, bx, out8, b0, b1):
                     mdv = (v - my) + curv * mdu * mdu
                     h_in = o5 * prof
                     inner_v = mdv - h_in
-                    lips = ((abs(inner_v) - h_in) - lip_t * SQ_s[x]) - F(0.004)
+                    lips = ((abs(inner_v) - h_in) - lip_t * np.sqrt(prof)) - F(0.004)
                     amdu = abs(mdu)
                     lips = _max(lips, amdu - mw)
                     a = _cover(lips, k1)

@@ -28,6 +28,8 @@ if "google.colab" in sys.modules:
     pass
 
 # %%
+import math
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
@@ -156,8 +158,12 @@ nll = -D.Normal(x_tilde_chk, sigma).log_prob(x_chk).flatten(1).sum(1).mean()
 constant = 0.5 * x_chk[0].numel() * torch.log(torch.tensor(2 * torch.pi * sigma**2))
 q = D.Normal(mu_chk, torch.exp(0.5 * logvar_chk))
 kl = D.kl_divergence(q, D.Normal(0.0, 1.0)).sum(1).mean()
-print(f"llike_loss {llike_loss(x_chk, x_tilde_chk, sigma):.4f}   -log N - const {nll - constant:.4f}\n"
-      f"prior_loss {prior_loss(mu_chk, logvar_chk):.4f}   torch KL          {kl:.4f}")
+ours = {"llike": llike_loss(x_chk, x_tilde_chk, sigma), "prior": prior_loss(mu_chk, logvar_chk)}
+# Sums of float32 terms: the last digits depend on the CPU's summation order, so print five.
+print(f"llike_loss {ours['llike']:.5g}   -log N - const {nll - constant:.5g}\n"
+      f"prior_loss {ours['prior']:.5g}   torch KL       {kl:.5g}")
+assert torch.allclose(ours["llike"], nll - constant, rtol=1e-5)
+assert torch.allclose(ours["prior"], kl, rtol=1e-5)
 
 # %% [markdown]
 # ## The reparameterisation trick
@@ -244,12 +250,14 @@ print(f"model {cfg.model.model}, pixel sigma {cfg.step.pixel_sigma}, lr {cfg.lr}
       f"batch {cfg.batch_size}, steps {cfg.steps}")
 
 # %% tags=["nbval-ignore-output"]
+# Says whether this trained or read back a finished run, and how long it took.
 run = load_or_train("vae", cfg, preset)
 model = run.model.eval()  # eval: BatchNorm uses its running averages from now on
 if run.steps_run:
     print(f"trained {run.steps_run} steps in {run.seconds:.0f} s")
 else:
     print(f"read back the finished run ({cfg.steps} steps) from its run folder")
+assert run.history["step"][-1] == cfg.steps
 
 # %% [markdown]
 # The two terms of Eq. 2 during training, averaged over the logging interval. The reconstruction
@@ -257,7 +265,9 @@ else:
 # encoder starts to put information about each face into its code, and then levels off: every
 # extra nat of information in $z$ has to pay for itself in reconstruction error.
 
-# %%
+# %% tags=["nbval-ignore-output"]
+# Results of training: their digits differ between CPUs, so nbval does not compare this output;
+# the asserts check what the text above says of the curves.
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
 plot_history(run.history, ["L_llike"], ax=axes[0])
 axes[0].set_yscale("log")
@@ -273,6 +283,9 @@ print(f"last logged (step {h['step'][-1]:.0f}): L_llike {h['L_llike'][-1]:.1f}, 
       f"L_prior {h['L_prior'][-1]:.1f} nats\n"
       f"L_llike = squared error / (2 sigma^2), so the training batches' mean squared\n"
       f"error per pixel was {h['L_llike'][-1] * 2 * sigma**2 / pixels:.4f}")
+assert all(math.isfinite(v) for v in h["L_llike"] + h["L_prior"])
+assert h["L_llike"][-1] < h["L_llike"][0], "the reconstruction term did not fall"
+assert h["L_prior"][-1] > 0
 
 # %% [markdown]
 # ## Reconstructions and samples
@@ -321,7 +334,9 @@ show_source(sharpness)
 # %% [markdown]
 # As a ruler for sharpness, the same test faces blurred with Gaussian kernels of increasing width:
 
-# %%
+# %% tags=["nbval-ignore-output"]
+# The VAE's rows are results of training (their digits differ between CPUs, so nbval does not
+# compare this output); the asserts check what the text below says of them.
 blur_sigmas = [0.5, 1.0, 1.5]  # Gaussian blur, standard deviation in pixels
 blurred = {s: gaussian_blur(x_test, kernel_size=7, sigma=s) for s in blur_sigmas}  # [N, 3, H, W]
 
@@ -335,12 +350,16 @@ closer = [f"{s} px" for s, b in blurred.items() if mse(b, x_test).mean() < mse(x
 lines.append(f"\nblurred copies with a lower MSE than the VAE's reconstructions: "
              f"{', '.join(closer) or 'none'}")
 print("\n".join(lines))
+assert sharpness(x_tilde).mean() < sharpness(x_test).mean() > sharpness(x_p).mean()
+assert sharpness(blurred[0.5]).mean() < sharpness(x_test).mean()
+assert "0.5 px" in closer, "a half-pixel blur should cost less squared error than the VAE"
 
 # %% [markdown]
 # The ruler can be read the other way round: which Gaussian blur of the data has the sharpness of
 # the VAE's images? A fine sweep of blur widths answers it, together with an image-by-image count.
 
-# %%
+# %% tags=["nbval-ignore-output"]
+# Results of training (not compared by nbval); the asserts check what the text below says.
 def matching_blur(images: torch.Tensor) -> float:
     """The blur width (px) at which the blurred data is as sharp as `images`, on average."""
     target = sharpness(images).mean()
@@ -357,6 +376,8 @@ print(f"sharpness relative to the data: reconstructions {s_rec.mean() / s_data.m
       f"of {len(x_test)} test faces\n"
       f"as sharp as the data blurred by sigma = {matching_blur(x_tilde):.2f} px "
       f"(reconstructions),\n{'':32s}sigma = {matching_blur(x_p):.2f} px (samples)")
+assert s_rec.mean() < s_data.mean() and s_smp.mean() < s_data.mean()
+assert (s_rec < s_data).float().mean() > 0.5, "most reconstructions should be blurrier"
 
 # %% [markdown]
 # The VAE's images sit far down the ruler: the reconstructions have a fraction of the data's
@@ -413,6 +434,7 @@ lines.append(f"\nthe mean image: {expected_error(mean_image) / best_copy:.0%} of
              f"copy's expected error, {sharpness(mean_image).item() / sharpness(face).item():.0%} "
              f"of its sharpness")
 print("\n".join(lines))
+assert expected_error(mean_image) < best_copy and sharpness(mean_image) < sharpness(face)
 
 # %%
 fig, axes = plt.subplots(1, len(shifts) + 1, figsize=(1.5 * (len(shifts) + 1), 1.9))

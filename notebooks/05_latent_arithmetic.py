@@ -210,6 +210,8 @@ Markdown("\n".join(rows))
 show_source(A.attribute_success)
 
 # %% tags=["nbval-ignore-output"]
+# Results of the shipped models on many faces: rounded percentages, but a face near the
+# judge's threshold can read differently on another CPU, so nbval does not compare them.
 def success_table(scale=1.0):
     results = {name: A.attribute_success(model, judge, test_x, test_y, vectors[name], NAMES,
                                          scale=scale)
@@ -225,8 +227,11 @@ def success_table(scale=1.0):
 
 results, table = success_table(1.0)
 Markdown(table)
+assert all(0 <= r[n][k] <= 1 and r[n]["n"] > 0 for r in results.values() for n in NAMES
+           for k in ("added", "kept", "both"))
 
 # %% tags=["nbval-ignore-output"]
+# The table above in words (not compared by nbval, for the same reason).
 def verdict(results, scale):
     lines = []
     for n in NAMES:
@@ -281,6 +286,7 @@ verdict(results, 1.0)
 # (the other attributes start to change too). Sweeping s shows the trade-off per attribute:
 
 # %% tags=["nbval-ignore-output"]
+# A curve of the same measurements (not compared by nbval, for the same reason).
 scales = [0.5, 1.0, 2.0] if preset.name == "smoke" else [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
 n_sweep = 100 if preset.name == "smoke" else 500  # fewer faces than the table: it is a curve
 sweep = {s: {name: A.attribute_success(model, judge, test_x[:n_sweep], test_y[:n_sweep], vectors[name],
@@ -297,6 +303,8 @@ for ax, key in zip(axes, ("added", "kept"), strict=True):
     ax.set_title(f"{key} (solid: VAE/GAN, dotted: VAE)")
 axes[0].legend(fontsize=7, ncol=2)
 plt.show()
+assert all(0 <= sweep[s][m][n][k] <= 1 for s in scales for m in sweep[s] for n in NAMES
+           for k in ("added", "kept"))
 
 # %% [markdown]
 # ## Correlated attributes: the mustache comes with a man
@@ -319,6 +327,8 @@ print("cosine(v_Eyeglasses, v_Male) =", f"{cos(vs['Eyeglasses'], vs['Male'], dim
 # vector turn into a "man", according to the judge, and how many get a mustache?
 
 # %% tags=["nbval-ignore-output"]
+# The judge's readings of many faces (not compared by nbval: a face near the judge's threshold
+# can read differently on another CPU).
 images, labels, _ = train_set
 is_man = labels[:, col["Male"]] > 0.5
 v_within = A.attribute_vectors(vaegan, (images[is_man], labels[is_man], attr_names),
@@ -366,6 +376,7 @@ from vaegan_lite.widgets import latent_arithmetic
 show_source(latent_arithmetic, lines=(1, 12))
 
 # %% tags=["skip-execution", "nbval-ignore-output"]
+# An interactive widget: its output is a live view, nothing in it to compare.
 latent_arithmetic(vaegan, vectors["VAE/GAN"], test_x[:12])
 
 # %% [markdown]

@@ -84,8 +84,8 @@ def test_widget_html_loads_only_relative_assets():
 @pytest.fixture(scope="module")
 def browser():
     if CHROMIUM is None or not Path(CHROMIUM).exists():
-        pytest.skip("no chromium executable (apt-get install chromium, or set VAEGAN_CHROMIUM)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+        pytest.skip("no chromium: install it with `sudo apt-get install chromium`")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="no playwright (make venv)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

@@ -416,6 +416,34 @@ def _real_floor(preset: Preset, plan: Plan, judge: nn.Module) -> dict[str, float
 # --- tables ---------------------------------------------------------------------------------------
 
 
+def check_results(res: dict[str, Any], plan: Plan) -> None:
+    """Raise AssertionError unless `res` holds every run of `plan`, each figure a finite number
+    and every error, distance and probability in its range (what the tables and claims read)."""
+
+    def finite(x: Any, where: str) -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                finite(v, f"{where}.{k}")
+        elif isinstance(x, list | tuple):
+            for i, v in enumerate(x):
+                finite(v, f"{where}[{i}]")
+        elif isinstance(x, float):
+            assert math.isfinite(x), f"{where} is {x}"
+
+    fm, t2, k = res["five_models"], res["table2"], res["knn"]
+    assert set(fm) == set(FIVE_MODELS) and all(len(fm[m]) == plan.seeds for m in fm), "five models"
+    assert len(res["gamma_sweep"]) == len(plan.gamma_factors), "gamma sweep"
+    assert all(len(t2[m]) == plan.table2_seeds for m in CONDITIONAL_MODELS), "Table 2"
+    assert all(len(k[m]) == plan.seeds for m in ("gan", "vaegan")), "k-NN"
+    for key in ("five_models", "five_models_real", "gamma_sweep", "table2", "knn"):
+        finite(res[key], key)
+    runs = [r for rs in fm.values() for r in rs] + list(res["gamma_sweep"].values())
+    assert all(r.get("mse", 0) >= 0 and r["fd"] >= 0 and r["sample_sharpness"] > 0 for r in runs)
+    assert all(0 <= r["fooled"] <= 1 for r in res["gamma_sweep"].values())
+    assert all(0 <= e <= 1 for e in k["pixels"] + [e for m in ("gan", "vaegan") for s in k[m]
+                                                    for e in s]), "k-NN errors are fractions"
+
+
 def five_model_table(res: dict[str, Any]) -> MarkdownTable:
     """Fig. 3/4 in numbers: mean ± std over seeds for each model."""
     cols = ("mse", "recon_sharpness", "recon_fd", "sample_sharpness", "fd", "texture_fd")

@@ -1,0 +1,67 @@
+"""The plain CPU of `make test`'s second nbval run really is a different CPU to torch.
+
+`make nbval` runs the notebooks again with the settings below, so that stored outputs which only
+the CPU that wrote them reproduces fail here and not on a reader's machine. That proves something
+only if torch, oneDNN and MKL honour each setting: a later torch that ignored one would make the
+second run a copy of the first. Each setting is checked on what the library itself reports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def plain_cpu_settings() -> dict[str, str]:
+    """PLAIN_CPU as the Makefile writes it (the one place it is written)."""
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    line = re.search(r"^PLAIN_CPU = (.*)$", text, re.M).group(1)
+    return dict(item.split("=", 1) for item in line.split())
+
+
+PROBE = """
+import torch
+print("capability", torch.backends.cpu.get_cpu_capability())
+print("threads", torch.get_num_threads())
+x = torch.randn(8, 3, 16, 16)
+torch.nn.Conv2d(3, 4, 3)(x)  # oneDNN
+torch.randn(64, 64) @ torch.randn(64, 64)  # MKL's sgemm
+"""
+
+
+def probe(env: dict[str, str]) -> str:
+    env = {**os.environ, **env, "ONEDNN_VERBOSE": "1", "MKL_VERBOSE": "1"}
+    return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
+                          check=True, timeout=120).stdout  # fmt: skip
+
+
+def test_the_makefile_names_the_four_settings():
+    assert set(plain_cpu_settings()) == {
+        "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "OMP_NUM_THREADS"
+    }  # fmt: skip
+
+
+def test_torch_honours_each_setting():
+    out = probe(plain_cpu_settings())
+    assert "capability DEFAULT" in out  # ATen's plain kernels, no AVX2/AVX-512
+    assert "threads 1" in out
+    # oneDNN and MKL say which instructions they use (where this torch is built with them)
+    if "onednn_verbose" in out:
+        assert re.search(r"onednn_verbose.*isa:Intel SSE4\.1\s*$", out, re.M), out
+    if "MKL_VERBOSE" in out:
+        assert re.search(r"MKL_VERBOSE oneMKL.*SSE4\.2", out), out
+
+
+def test_the_settings_change_something_on_this_cpu():
+    """Unless this CPU is itself that plain, the second nbval run uses other kernels."""
+    native = probe({"OMP_NUM_THREADS": "2"})
+    if "capability DEFAULT" in native:
+        pytest.skip("this CPU has no AVX2: its kernels are already the plain ones")
+    assert native.splitlines()[0] != probe(plain_cpu_settings()).splitlines()[0]

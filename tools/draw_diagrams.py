@@ -102,7 +102,7 @@ class Box:
             label(ax, x, y, text, size=size, color=color, weight=weight)
         else:
             label(ax, x, y + 0.1, text, size=size, color=color, weight=weight)
-            label(ax, x, y - 0.15, sub, size=9.5, color=color)
+            label(ax, x, y - 0.15, sub, size=10, color=color)
 
     def left(self, y=None):
         return (self.x - self.w / 2, self.y if y is None else y)
@@ -134,7 +134,7 @@ def feed(ax, *points):
     arrow(ax, *points, color=GREY, lw=1.3)
 
 
-def routing(ax, y, entries, size=11.5):
+def routing(ax, y, entries, size=12.5):
     """The strip that says which loss trains which network: [(role, text), ...], centred."""
     widths = []
     for _, s in entries:
@@ -185,7 +185,7 @@ def vae() -> plt.Figure:
     arrow(ax, (0.72, y), enc.left())
     arrow(ax, enc.right(), (2.55, y))
     arrow(ax, (3.35, y), (4.27, y))
-    label(ax, 3.81, y + 0.2, "sample", size=9.5, color=GREY)
+    label(ax, 3.81, y + 0.2, "sample", size=10.5, color=GREY)
     arrow(ax, (4.62, y), dec.left())
     arrow(ax, dec.right(), (6.78, y))
     label(ax, 4.45, 0.72, r"$\varepsilon \sim \mathcal{N}(0, I)$", size=11.5)
@@ -216,14 +216,14 @@ def gan() -> plt.Figure:
     arrow(ax, dec.right(), (3.65, lo))
     label(ax, 3.85, hi, "$x$", size=15)
     label(ax, 3.6, hi, "data", size=10, color=GREY, ha="right")
-    dis = Box(ax, 5.05, (lo + hi) / 2, 0.95, hi - lo + 0.6, "Dis", "dis")
+    dis = Box(ax, 5.25, (lo + hi) / 2, 0.95, hi - lo + 0.6, "Dis", "dis")
     arrow(ax, (4.05, hi), dis.left(hi))
     arrow(ax, (4.07, lo), dis.left(lo))
-    label(ax, 4.3, hi + 0.2, "real", size=9.5, color=GREY, ha="left")
-    label(ax, 4.3, lo + 0.2, "generated", size=9.5, color=GREY, ha="left")
+    label(ax, dis.left()[0] - 0.06, hi + 0.18, "real", size=10.5, color=GREY, ha="right")
+    label(ax, dis.left()[0] - 0.06, lo + 0.18, "generated", size=10.5, color=GREY, ha="right")
     gan_loss = Box(ax, 7.3, (lo + hi) / 2, 1.4, 0.5, L_GAN + " (Eq. 5)", "loss", size=11.5)
     feed(ax, dis.right(), gan_loss.left())
-    label(ax, 5.62, (lo + hi) / 2 + 0.22, r"$\mathrm{Dis}(\cdot) \in [0, 1]$", size=9.5,
+    label(ax, dis.right()[0] + 0.1, (lo + hi) / 2 + 0.2, r"$\mathrm{Dis}(\cdot)$", size=10.5,
           color=GREY, ha="left")
     routing(ax, 0.18, [("dis", r"Dis $\leftarrow$ " + L_GAN),
                        ("dec", r"Dec $\leftarrow$ $-$" + L_GAN)])
@@ -251,9 +251,9 @@ def vaegan() -> plt.Figure:
     arrow(ax, (5.13, main), dis.left(main))
     arrow(ax, (5.17, low), dis.left(low))
     arrow(ax, (0.3, main + 0.25), (0.3, real), dis.left(real))  # the real image goes to Dis too
-    label(ax, 5.6, real + 0.17, "real", size=9.5, color=GREY, ha="right")
-    label(ax, 5.6, main + 0.17, "reconstructed", size=9.5, color=GREY, ha="right")
-    label(ax, 5.6, low + 0.17, "sampled", size=9.5, color=GREY, ha="right")
+    label(ax, 5.6, real + 0.17, "real", size=10.5, color=GREY, ha="right")
+    label(ax, 5.6, main + 0.17, "reconstructed", size=10.5, color=GREY, ha="right")
+    label(ax, 5.6, low + 0.17, "sampled", size=10.5, color=GREY, ha="right")
     # the losses
     prior = Box(ax, 1.0, low, 0.95, 0.5, L_PRIOR, "loss", size=12)
     feed(ax, enc.bottom(1.0), prior.top())
@@ -261,10 +261,10 @@ def vaegan() -> plt.Figure:
     gan_loss = Box(ax, 7.67, 1.75, 1.15, 0.55, L_GAN, "loss", size=12.5)
     feed(ax, dis.right(2.9), llike.left())
     feed(ax, dis.right(1.75), gan_loss.left())
-    label(ax, 6.62, 3.07, r"$\mathrm{Dis}_l(\cdot)$", size=9.5, color=GREY, ha="left")
-    label(ax, 6.62, 1.92, r"$\mathrm{Dis}(\cdot)$", size=9.5, color=GREY, ha="left")
-    label(ax, 7.67, 2.48, "Eq. 7", size=9.5, color=GREY)
-    label(ax, 7.67, 1.33, "Eq. 10", size=9.5, color=GREY)
+    label(ax, 6.62, 3.07, r"$\mathrm{Dis}_l(\cdot)$", size=10.5, color=GREY, ha="left")
+    label(ax, 6.62, 1.92, r"$\mathrm{Dis}(\cdot)$", size=10.5, color=GREY, ha="left")
+    label(ax, 7.67, 2.48, "Eq. 7", size=10.5, color=GREY)
+    label(ax, 7.67, 1.33, "Eq. 10", size=10.5, color=GREY)
     routing(ax, 0.45, [("enc", r"Enc $\leftarrow$ " + L_PRIOR + " + " + L_DISL),
                        ("dec", r"Dec $\leftarrow$ $\gamma$" + L_DISL + r" $-$ " + L_GAN),
                        ("dis", r"Dis $\leftarrow$ " + L_GAN)])
@@ -296,11 +296,11 @@ def avae() -> plt.Figure:
     d = Box(ax, 5.9, (r1 + r2) / 2, 1.05, r1 - r2 + 0.6, "D(x, z)", "dis", sub="joint")
     arrow(ax, (4.68, r1), d.left(r1))
     arrow(ax, (4.98, r2), d.left(r2))
-    label(ax, 5.32, r1 + 0.17, "real", size=9.5, color=GREY, ha="right")
-    label(ax, 5.32, r2 + 0.17, "generated", size=9.5, color=GREY, ha="right")
+    label(ax, 5.32, r1 + 0.17, "real", size=10.5, color=GREY, ha="right")
+    label(ax, 5.32, r2 + 0.17, "generated", size=10.5, color=GREY, ha="right")
     loss_d = Box(ax, 7.55, (r1 + r2) / 2, 1.05, 0.5, r"$\mathcal{L}_D$", "loss", size=12.5)
     feed(ax, d.right(), loss_d.left())
-    label(ax, 7.55, (r1 + r2) / 2 - 0.42, "real pair?", size=9.5, color=GREY)
+    label(ax, 7.55, (r1 + r2) / 2 - 0.42, "real pair?", size=10.5, color=GREY)
     routing(ax, 4.55, [("dis", r"D $\leftarrow$ $\mathcal{L}_D$"),
                       ("enc", r"E, G $\leftarrow$ $-\mathcal{L}_D$")])
     ax.plot([0.12, WIDTH - 0.12], [4.23, 4.23], color="#c8c8c8", lw=1)
@@ -320,7 +320,7 @@ def avae() -> plt.Figure:
                 size=11.5)
     feed(ax, (5.6, a1), l_vae.left())
     feed(ax, (0.55, a1 + 0.25), (0.55, a1 + 0.5), (7.25, a1 + 0.5), l_vae.top())
-    label(ax, 7.25, a1 - 0.4, r"reconstruction $+ \beta$ KL", size=9.5, color=GREY)
+    label(ax, 7.25, a1 - 0.4, r"reconstruction $+ \beta$ KL", size=10.5, color=GREY)
     label(ax, 0.85, a2, r"$z, \xi \sim$ " + PRIOR, size=13)
     g2 = Box(ax, 2.3, a2, 0.85, 0.6, "G", "gen")
     label(ax, 3.4, a2, r"$G(z, \xi)$", size=13)
@@ -332,18 +332,18 @@ def avae() -> plt.Figure:
     arrow(ax, e2.right(), (5.6, a2))
     l_z = Box(ax, 7.25, a2, 1.55, 0.5, r"$\mathcal{L}_Z$ (Eq. 12, 16)", "loss", size=11.5)
     feed(ax, (6.1, a2), l_z.left())
-    label(ax, 7.25, a2 - 0.4, r"is $z$ found again?", size=9.5, color=GREY)
+    label(ax, 7.25, a2 - 0.4, r"is $z$ found again?", size=10.5, color=GREY)
     label(ax, 0.55, a3, "$x$", size=15)
     c = Box(ax, 3.4, a3, 0.85, 0.55, "C", "dis")
     arrow(ax, (0.72, a3), c.left())
-    label(ax, 0.85, a3 + 0.17, "real", size=9.5, color=GREY, ha="left")
+    label(ax, 0.85, a3 + 0.17, "real", size=10.5, color=GREY, ha="left")
     arrow(ax, (3.4, a2 - 0.22), c.top())
-    label(ax, 3.5, (a2 + a3) / 2, "generated", size=9.5, color=GREY, ha="left")
+    label(ax, 3.5, (a2 + a3) / 2, "generated", size=10.5, color=GREY, ha="left")
     l_c = Box(ax, 5.0, a3, 1.3, 0.5, r"$\mathcal{L}_C$ (Eq. 13)", "loss", size=11.5)
     l_m = Box(ax, 7.25, a3, 1.55, 0.5, r"$\mathcal{L}_M$ (Eq. 15)", "loss", size=11.5)
     feed(ax, c.right(), l_c.left())
     feed(ax, c.bottom(), (c.x, a3 - 0.5), (7.25, a3 - 0.5), l_m.bottom())
-    label(ax, 5.0, a3 - 0.65, r"$\mathrm{logit}\, C(G(z, \xi))$", size=9.5, color=GREY)
+    label(ax, 5.0, a3 - 0.65, r"$\mathrm{logit}\, C(G(z, \xi))$", size=10.5, color=GREY)
     routing(ax, 0.13, [("enc", r"E, D $\leftarrow$ $\mathcal{L}_{\mathrm{VAE}}$"),
                        ("gen", r"G $\leftarrow$ $\mathcal{L}_Z + \mathcal{L}_M$"),
                        ("dis", r"C $\leftarrow$ $\mathcal{L}_C$")])

@@ -115,6 +115,19 @@ print(f"gan_loss {ours:.5g}   -Eq. 5 {-eq5:.5g}   torch BCE {bce:.5g}")
 assert torch.allclose(ours, -eq5, rtol=1e-5) and torch.allclose(ours, bce, rtol=1e-5)
 
 # %% [markdown]
+# ```{figure} ../book/_static/diagrams/gan.svg
+# :name: fig-gan
+# :alt: Diagram of a GAN. A code z_p drawn from the standard normal prior goes through Dec, used as the generator, to a sample x_p. Dis receives a real image x and the sample x_p, and its output leads to the GAN loss. Dis is trained on L_GAN, Dec on minus L_GAN.
+# :width: 100%
+#
+# The GAN of this chapter. A code $z_p$ from the prior goes through $\mathrm{Dec}$, chapter 1's
+# decoder used as the generator, to a sample $x_p$; $\mathrm{Dis}$ judges the sample and a real
+# image $x$. The bottom line uses the package's sign, that of Algorithm 1's updates (chapter 4):
+# $\mathcal{L}_\text{GAN}$ there is the cross-entropy `gan_loss`, minus Eq. 5, which $\mathrm{Dis}$
+# minimises, and $\mathrm{Dec}$ minimises its negative (by default in the non-saturating form below).
+# ```
+
+# %% [markdown]
 # ## The discriminator
 #
 # Table 1's discriminator is a stack of 5×5 convolutions, the first without stride, then three with

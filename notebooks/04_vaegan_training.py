@@ -198,6 +198,21 @@ for n in ("enc", "dec", "dis"):
     print(f"{n}: same update for both gammas: {torch.equal(small[n], large[n])}")
 
 # %% [markdown]
+# ```{figure} ../book/_static/diagrams/vaegan.svg
+# :name: fig-vaegan
+# :alt: Diagram of the VAE/GAN during training. The image x goes through Enc to a code z, and Dec turns z into the reconstruction x-tilde; a code z_p drawn from the prior goes through the same Dec to a sample x_p. Dis receives the real x, the reconstruction and the sample. Grey lines lead from Enc to the prior loss, from Dis's layer-l features to the feature reconstruction loss, and from Dis's output to the GAN loss. The bottom line reads: Enc is trained on L_prior plus L_llike^Dis_l, Dec on gamma times L_llike^Dis_l minus L_GAN, Dis on L_GAN.
+# :width: 100%
+#
+# The VAE/GAN during training, the flow of the paper's Fig. 2. There is one decoder and one
+# discriminator: $\mathrm{Dec}$ decodes both the encoder's code $z$ and the prior's $z_p$, and
+# $\mathrm{Dis}$ judges the real image $x$, the reconstruction $\tilde{x}$ and the sample $x_p$. Its
+# layer-$l$ features of $x$ and $\tilde{x}$ give the reconstruction loss
+# $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$ (Eq. 7); its output on all three gives
+# $\mathcal{L}_\text{GAN}$ (Eq. 10, as a cross-entropy). The bottom line is Algorithm 1's routing:
+# which loss trains which network.
+# ```
+
+# %% [markdown]
 # ## The loop, and what makes it fast
 #
 # `vaegan_lite.train.train(cfg, out_dir)` runs Algorithm 1 `cfg.steps` times. Each setting below is
@@ -579,9 +594,11 @@ speed_table()
 # matrix multiplication measured in the same run: above 100 % in fp32 because PyTorch's fp32
 # matmul on this AMD CPU goes through MKL's AVX2 code while the convolutions use oneDNN's AVX-512.
 # `fast` (`TrainConfig.step.fast`, `--fast`) is `vaegan_lite/fast.py`, a step that gives the same
-# updates (`tests/test_fast.py`) with one discriminator pass over the concatenated batch where the
-# maths allows it; on a CPU it gains little, since the FLOPs are the same and the CPU was already
-# busy, and it is mostly there for GPUs, where fewer, larger kernels matter.
+# updates (`tests/test_fast.py`) by cutting the graph at the decoder's outputs, so that each
+# network's gradient is one backward pass with exactly the upstream vector it needs, and one pass
+# through Dis is left out where the maths allows it; on a CPU it gains little, since the FLOPs are
+# the same and the CPU was already busy, and it is mostly there for GPUs, where fewer, larger
+# kernels matter.
 #
 # On a GPU, run `python -m vaegan_lite bench --model vaegan --image-size 64 --batch-size 64
 # --device cuda --precision bf16` (or `fp16` on a T4): its last line is the images per second, and

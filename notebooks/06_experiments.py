@@ -146,7 +146,7 @@ experiments.five_model_table(results)
 # VAE/GAN's decoder minimises $\gamma\,\mathcal{L}^{\mathrm{Dis}_l}_{\mathrm{llike}} -
 # \mathcal{L}_{\mathrm{GAN}}$ (Algorithm 1, from the combined loss
 # $\mathcal{L} = \mathcal{L}_{\mathrm{prior}} + \mathcal{L}^{\mathrm{Dis}_l}_{\mathrm{llike}} +
-# \mathcal{L}_{\mathrm{GAN}}$ of Eq. 9). A large $\gamma$ makes the decoder a
+# \mathcal{L}_{\mathrm{GAN}}$ of Eq. 8). A large $\gamma$ makes the decoder a
 # $\mathrm{VAE}_{\mathrm{Dis}_l}$ decoder that also listens a little to the discriminator; a
 # small one makes it a GAN generator held loosely to the input. The paper's Fig. 5 shows
 # reconstructions for three settings: "If $\mathcal{L}^{\mathrm{Dis}_l}_{\mathrm{llike}}$ is too

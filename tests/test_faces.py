@@ -1,4 +1,4 @@
-"""Tests for the built-in SyntheticFaces data set (vaegan_lite.faces / vaegan_lite.data)."""
+"""Tests for the built-in SyntheticFaces data set (vaegan_lite/data/faces.py, sets.py)."""
 
 import subprocess
 import sys
@@ -6,18 +6,11 @@ import sys
 import pytest
 import torch
 
-from vaegan_lite import faces
-from vaegan_lite.data import ATTR_NAMES, SyntheticFaces
-from vaegan_lite.faces import HAIR_COLORS, render_faces
+from vaegan_lite.data import ATTR_NAMES, SyntheticFaces, faces
+from vaegan_lite.data.faces import HAIR_COLORS, render_faces
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Faces are drawn with many small ops: one thread is as fast, and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Faces are drawn with many small ops: one thread is as fast, and immune to a busy machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +68,8 @@ def test_render_agrees_with_getitem_and_batches():
 
 
 def test_same_across_processes_and_thread_counts():
-    code = ("import torch; from vaegan_lite.faces import render_faces; torch.set_num_threads(2);"
+    code = ("import torch; from vaegan_lite.data.faces import render_faces; "
+            "torch.set_num_threads(2);"
             "x, _ = render_faces(5, range(40, 73), 64); print(int(x.long().sum()), "
             "int((x.long() * torch.arange(x.numel()).view(x.shape)).sum() % 1000003))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

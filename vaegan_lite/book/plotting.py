@@ -1,31 +1,10 @@
-"""Image grids and training curves for the chapters and the CLI."""
+"""Image grids and training curves for the chapters (matplotlib)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-
-def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
-    """[B, C, H, W] images in [-1, 1] => one [C, H', W'] image in [0, 1]."""
-    from torchvision.utils import make_grid
-
-    x = images.detach().float().cpu().clamp(-1, 1).add(1).div(2)
-    return make_grid(x, nrow=nrow, padding=padding, pad_value=1.0)
-
-
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> None:
-    """Write a PNG grid (atomically: a half-written PNG never replaces a good one)."""
-    import os
-
-    from torchvision.utils import save_image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    save_image(grid(images, nrow), tmp)
-    os.replace(tmp, path)
+from ..data.images import grid
 
 
 def show_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None, scale=1.0):

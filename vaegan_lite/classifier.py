@@ -148,7 +148,7 @@ def train_classifier(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, t.lr, total_steps=t.steps)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # picks a notebook or terminal bar: only when one is shown
 
         bar = tqdm(total=t.steps, desc="classifier", mininterval=1.0)
     t0 = time.perf_counter()

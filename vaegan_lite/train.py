@@ -451,6 +451,6 @@ def _shown(means: dict[str, float]) -> dict[str, float]:
 def _progress(start: int, total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # picks a notebook or terminal bar: only when one is shown
 
     return tqdm(total=total, initial=start, desc="train", dynamic_ncols=True, mininterval=1.0)

@@ -9,7 +9,7 @@ from ..data.images import grid
 
 def show_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None, scale=1.0):
     """Draw a grid with matplotlib; returns the axes."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
     g = grid(images, nrow).permute(1, 2, 0).numpy()
     if ax is None:
@@ -24,7 +24,7 @@ def show_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=
 
 def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0):
     """Several labelled grids stacked vertically (e.g. data / VAE / VAE/GAN)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
     fig, axes = plt.subplots(len(rows), 1, figsize=(scale * nrow * 0.9, scale * 1.25 * len(rows)))
     axes = [axes] if len(rows) == 1 else list(axes)
@@ -37,7 +37,7 @@ def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0):
 
 def plot_history(history: dict[str, list[float]], keys: list[str] | None = None, ax=None):
     """Loss curves: one line per logged statistic against the step."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
     keys = keys or [k for k in history if k != "step"]
     if ax is None:

@@ -20,11 +20,14 @@ HTML a chapter displays to embed the widget.
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import io
 import json
 import shutil
 import tarfile
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,7 +109,7 @@ def widget_data(
 
 def save_sprite(faces: torch.Tensor, path: str | Path) -> Path:
     """The faces [N, 3, S, S] in [-1, 1] side by side in one PNG [S, N*S]."""
-    from PIL import Image
+    from PIL import Image  # Pillow: only when image files are read or written
 
     x = to_uint8(faces)
     strip = torch.cat(list(x), dim=2).permute(1, 2, 0).contiguous().numpy()
@@ -178,9 +181,6 @@ def standalone_page(base: str = "./") -> str:
 def serve(folder: str | Path, port: int = 0) -> Iterator[str]:
     """Serve ``folder`` on http://127.0.0.1:PORT/ from a background thread (port 0: any free one);
     yields the base URL. For looking at the widget locally (browsers refuse file:// for it)."""
-    import functools
-    import http.server
-    import threading
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args) -> None:  # quiet

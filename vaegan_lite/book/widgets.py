@@ -21,7 +21,7 @@ from ..data import to_uint8
 
 def to_png(image: torch.Tensor, size: int = 160) -> bytes:
     """One image [C, H, W] in [-1, 1] as PNG bytes, enlarged to ``size`` pixels (nearest)."""
-    from PIL import Image
+    from PIL import Image  # Pillow: only when image files are read or written
 
     x = to_uint8(image)
     pil = Image.fromarray(x.permute(1, 2, 0).numpy())

@@ -95,7 +95,7 @@ def _build(
     folder: Path, plan: Plan, size: int, channels: int, progress: bool, desc: str, where: Path
 ) -> None:
     """Preprocess into a temporary folder beside ``folder``, then rename it: all or nothing."""
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # picks a notebook or terminal bar: only when one is shown
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temps(folder.parent)

@@ -637,7 +637,7 @@ class _Unreadable(Exception):
 
 def _open_rgb(path: Path):
     """A decoded RGB PIL image: grayscale/palette converted, transparency over white."""
-    from PIL import Image
+    from PIL import Image  # Pillow: only when image files are read or written
 
     try:
         with Image.open(path) as img:
@@ -653,7 +653,7 @@ def _open_rgb(path: Path):
 
 def _square(path: Path, size: int) -> np.ndarray:
     """Any image => its central square, resized to size x size: uint8 [size, size, 3]."""
-    from PIL import Image
+    from PIL import Image  # Pillow: only when image files are read or written
 
     img = _open_rgb(path)
     w, h = img.size

@@ -3,14 +3,15 @@
     python benchmarks/avae_latent.py                      # 5 settings x 1500 steps, about 27 min
     python benchmarks/avae_latent.py --preset smoke --steps 2 --n-test 64   # that it runs
 
-Each setting trains the chapter's row "AVAE without xi, L^b_Z" (book.config_for(preset, "avae"),
+Each setting trains the chapter's row "AVAE without xi, L^b_Z" (config_for(preset, "avae"),
 seed 0) with some of its StepConfig changed, then prints, at the end of training:
 
   L_Z, L_M    G's two losses (Eq. 16 and Eq. 15), as logged over the last log_every steps
   D(x), D(G)  the critic's mean probability of "real" for real images and for G(z, xi)
   sigma_E     the median of E's posterior std on held-out faces: L_Z divides by its square
-  mse, FD     avae.evaluate, as in the chapter's Table 1 (G(mu_E(x)) against x, in [0, 1]; the
-              Frechet distance of samples to held-out faces in the judge's features)
+  mse, FD     metrics.evaluate, as in the chapter's Table 1 (G(mu_E(x)) against x, shown as the
+              paper's MSE of images in [0, 1], a quarter of metrics.mse's; the Frechet distance of
+              samples to held-out faces in the judge's features)
   mse_other   G(mu_E(x)) against another held-out face: near mse when G ignores the codes
   mse_D       the VAE's own reconstruction D(mu_E(x)) against x
 
@@ -28,11 +29,11 @@ import time
 
 import torch
 
-from vaegan_lite import avae
-from vaegan_lite.book import config_for, test_images
+from vaegan_lite.book.runs import test_images
 from vaegan_lite.cli import _pos_int
-from vaegan_lite.presets import PRESET_NAMES, get_preset
-from vaegan_lite.pretrained import pretrained
+from vaegan_lite.config import PRESET_NAMES, config_for, get_preset
+from vaegan_lite.metrics import evaluate, mse
+from vaegan_lite.shipped import pretrained
 from vaegan_lite.train import train
 
 PAPER = {"pixel_sigma": 1.0, "beta": 5.0}
@@ -70,12 +71,13 @@ def main() -> None:
             sigma_e = logvar.mul(0.5).exp().median().item()
             g = torch.Generator().manual_seed(1)
             other = x[torch.randperm(len(x), generator=g)]  # a G that ignores codes does as well
-            mse_other = ((m.reconstruct(x, generator=g) - other) / 2).pow(2).mean().item()
-            mse_vae = ((m.decode(mu) - x) / 2).pow(2).mean().item()
-        ev = avae.evaluate(m, x, seed=0, features=judge.features)
+            # all three MSEs in the paper's units, images in [0, 1]: a quarter of metrics.mse
+            mse_other = mse(m.reconstruct(x, generator=g), other).mean().item() / 4
+            mse_vae = mse(m.decode(mu), x).mean().item() / 4
+        ev = evaluate(m, x, judge, seed=0)
         print(f"{name}: {cfg.steps} steps ({time.perf_counter() - t0:.0f} s)  "
               f"L_Z {last['L_Z']:.4g}  L_M {last['L_M']:.3g}  D(x) {last['D(x)']:.3f}  "
-              f"D(G) {last['D(G(z))']:.3f}  sigma_E {sigma_e:.3f}  mse {ev['mse']:.4f}  "
+              f"D(G) {last['D(G(z))']:.3f}  sigma_E {sigma_e:.3f}  mse {ev['mse'] / 4:.4f}  "
               f"mse_other {mse_other:.4f}  mse_D {mse_vae:.4f}  FD {ev['fd']:.1f}",
               flush=True)  # fmt: skip
 

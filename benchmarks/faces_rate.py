@@ -22,8 +22,8 @@ import time
 
 import torch
 
-from vaegan_lite import faces
-from vaegan_lite.faces import IMAGE_SIZES, noise_banks, render_faces
+from vaegan_lite.data import faces
+from vaegan_lite.data.faces import IMAGE_SIZES, noise_banks, render_faces
 
 
 def rate(image_size: int, n: int, batch_size: int, repeats: int, seed: int = 0):

@@ -35,9 +35,8 @@ from types import SimpleNamespace
 import torch
 
 from vaegan_lite.bench import StepRunner, conv_peak, count_flops, matmul_peak
-from vaegan_lite.models import ModelConfig, StepConfig
+from vaegan_lite.config import ModelConfig, StepConfig, TrainConfig
 from vaegan_lite.nets import Decoder, Discriminator, Encoder
-from vaegan_lite.train import TrainConfig
 
 RESULTS = Path(__file__).parent / "results" / "speed.json"
 

@@ -8,7 +8,7 @@
 
 Runs are kept in the book's runs folder (runs/<preset>/06_experiments, or $VAEGAN_RUNS), so an
 interrupted reproduction resumes where it stopped and the chapter reads the same runs. What it
-runs is vaegan_lite.experiments.PLANS[preset]; the JSON records the plan, the preset, the commit,
+runs is vaegan_lite.config.PLANS[preset]; the JSON records the plan, the preset, the commit,
 the machine and the time taken. --rerun measures again even when results for this plan exist.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from vaegan_lite import experiments
-from vaegan_lite.presets import PRESET_NAMES, get_preset
+from vaegan_lite.book import experiments
+from vaegan_lite.config import PLANS, PRESET_NAMES, get_preset
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists() and not out.is_dir():
         ap.error(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    plan = experiments.PLANS[preset.name]
+    plan = PLANS[preset.name]
     if a.rerun:
         res = experiments.write_results(preset, plan, out, jobs=a.jobs)
     else:

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import torch
 
-from vaegan_lite.book import config_for, test_images
-from vaegan_lite.metrics import face_fd
-from vaegan_lite.presets import get_preset
+from vaegan_lite.book.runs import test_images
+from vaegan_lite.config import config_for, get_preset
+from vaegan_lite.metrics import face_fd, mse
+from vaegan_lite.shipped import pretrained
 from vaegan_lite.train import train
 
 
@@ -37,11 +38,11 @@ def measure(model, x: torch.Tensor, seed: int) -> dict[str, float]:
     recon = model.reconstruct(x)
     fake = model.sample(len(x), generator=g)
     row = {
-        "mse": (recon - x).pow(2).mean().item(),
+        "mse": mse(recon, x).mean().item(),
         "D(x)": torch.sigmoid(model.dis(x)[0]).mean().item(),
         "D(Dec(z))": torch.sigmoid(model.dis(fake)[0]).mean().item(),
     }
-    row["FD"] = face_fd(x, fake)
+    row["FD"] = face_fd(x, fake, pretrained("attribute-classifier"))
     return row
 
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vaegan_lite import web
+from vaegan_lite.book import web
 
 TARGET_MS = 30.0
 

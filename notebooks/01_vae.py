@@ -35,14 +35,14 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
-from vaegan_lite.book import config_for, load_or_train, running_box, test_images
+from vaegan_lite.book.plotting import plot_history, show_grid, show_rows
+from vaegan_lite.book.runs import load_or_train, running_box, test_images
+from vaegan_lite.book.source import lines_between, show_source
+from vaegan_lite.config import config_for, get_preset
 from vaegan_lite.losses import llike_loss, prior_loss
 from vaegan_lite.metrics import mse, sharpness
 from vaegan_lite.models import algorithm1_step, reparameterize
 from vaegan_lite.nets import Decoder, Encoder
-from vaegan_lite.plotting import plot_history, show_grid, show_rows
-from vaegan_lite.presets import get_preset
-from vaegan_lite.source import lines_between, show_source
 
 preset = get_preset()
 print(

@@ -33,14 +33,14 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
-from vaegan_lite.book import config_for, load_or_train, running_box, test_images
+from vaegan_lite.book.plotting import show_grid, show_rows
+from vaegan_lite.book.runs import load_or_train, running_box, test_images
+from vaegan_lite.book.source import show_source
+from vaegan_lite.config import config_for, get_preset
 from vaegan_lite.losses import llike_loss
 from vaegan_lite.metrics import mse, sharpness
 from vaegan_lite.models import VAEGAN, frozen_metric_step
 from vaegan_lite.nets import Discriminator
-from vaegan_lite.plotting import show_grid, show_rows
-from vaegan_lite.presets import get_preset
-from vaegan_lite.source import show_source
 from vaegan_lite.train import fixed_samples
 
 preset = get_preset()

@@ -37,20 +37,20 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from vaegan_lite.book import config_for, load_or_train, running_box, runs_dir, test_images
+from vaegan_lite.book.live import LiveTraining
+from vaegan_lite.book.plotting import show_rows
+from vaegan_lite.book.runs import load_or_train, running_box, runs_dir, test_images
+from vaegan_lite.book.source import lines_between, show_source
 from vaegan_lite.checkpoint import read_checkpoint
-from vaegan_lite.live import LiveTraining
+from vaegan_lite.config import StepConfig, TrainConfig, config_for, get_preset
+from vaegan_lite.data import training_tensors
 from vaegan_lite.metrics import mse, sharpness
-from vaegan_lite.models import VAEGAN, StepConfig, algorithm1_step, grads
-from vaegan_lite.plotting import show_rows
-from vaegan_lite.presets import get_preset
-from vaegan_lite.source import lines_between, show_source
+from vaegan_lite.models import VAEGAN, algorithm1_step, grads
 from vaegan_lite.train import (
-    TrainConfig,
     _place,
+    _prepare_model,
     autocast_for,
     fixed_samples,
-    load_training_data,
     pick_device,
     pick_precision,
     train,
@@ -260,7 +260,7 @@ print(f"precision='auto' on {device}: {pick_precision('auto', device)}")
 # Results of training: their digits differ between CPUs (bf16 more so), so nbval does not compare
 # this output; the asserts check what the text below says.
 few = 2 * preset.log_every
-data = load_training_data(config_for(preset, "vaegan"), progress=False)
+data = training_tensors(config_for(preset, "vaegan"), progress=False)
 short = {p: train(config_for(preset, "vaegan", steps=few, precision=p), progress=False, data=data)
          for p in ("fp32", "bf16")}
 for p, r in short.items():
@@ -285,7 +285,7 @@ assert torch.allclose(losses["bf16"], losses["fp32"], rtol=0.2), "bf16 should fo
 # weights once and every batch as it is drawn:
 
 # %%
-show_source(train, lines=lines_between(train, "if cfg.channels_last:", "model.to(memory_format"))
+show_source(_prepare_model, lines=lines_between(_prepare_model, "if cfg.channels_last:", "model.to(memory_format"))
 
 # %% tags=["nbval-ignore-output"]
 # Results of training (not compared by nbval); the asserts check what the text below says.
@@ -308,7 +308,7 @@ assert torch.allclose(torch.tensor(cl.history["L_GAN"]), losses["fp32"], rtol=0.
 # step, so it pays only for long runs; it is off by default and not run here:
 
 # %%
-show_source(train, lines=lines_between(train, "if cfg.compile:", "net.compile()"))
+show_source(_prepare_model, lines=lines_between(_prepare_model, "if cfg.compile:", "net.compile()"))
 
 # %%
 print(TrainConfig(compile=True).compile)  # how to ask for it: config_for(preset, "vaegan", compile=True)
@@ -342,7 +342,7 @@ print(f"CelebA at 64x64: {celeba / 2**30:.2f} GiB as uint8 ({4 * celeba / 2**30:
 #
 # ## Watching it train
 #
-# `vaegan_lite.live.LiveTraining` is a callback for `train`: every `every` steps it redraws one
+# `vaegan_lite.book.live.LiveTraining` is a callback for `train`: every `every` steps it redraws one
 # image in place with a grid of samples from fixed $z_p$, the losses, and the discriminator's mean
 # outputs. In a terminal it prints a line of numbers instead.
 
@@ -580,7 +580,7 @@ if preset.name != "smoke":
 
 # %% tags=["nbval-ignore-output"]
 # The table is read from the benchmark's JSON; it changes whenever the benchmark runs again.
-from vaegan_lite.bench import speed_table
+from vaegan_lite.book.tables import speed_table
 
 speed_table()
 
@@ -593,8 +593,8 @@ speed_table()
 # AVX-512 bf16 instructions. *Of the matmul peak* compares the step's FLOP rate with a large
 # matrix multiplication measured in the same run: above 100 % in fp32 because PyTorch's fp32
 # matmul on this AMD CPU goes through MKL's AVX2 code while the convolutions use oneDNN's AVX-512.
-# `fast` (`TrainConfig.step.fast`, `--fast`) is `vaegan_lite/fast.py`, a step that gives the same
-# updates (`tests/test_fast.py`) by cutting the graph at the decoder's outputs, so that each
+# `fast` (`TrainConfig.step.fast`, `--fast`) is `vaegan_lite/models/fast.py`, a step that gives
+# the same updates (`tests/test_fast.py`) by cutting the graph at the decoder's outputs, so that each
 # network's gradient is one backward pass with exactly the upstream vector it needs, and one pass
 # through Dis is left out where the maths allows it; on a CPU it gains little, since the FLOPs are
 # the same and the CPU was already busy, and it is mostly there for GPUs, where fewer, larger

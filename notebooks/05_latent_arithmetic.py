@@ -39,13 +39,13 @@ import torchvision.transforms.functional as TF
 from IPython.display import HTML, Markdown
 
 from vaegan_lite import attributes as A
-from vaegan_lite.book import running_box
+from vaegan_lite.book.plotting import show_grid
+from vaegan_lite.book.runs import running_box
+from vaegan_lite.book.source import show_source
 from vaegan_lite.classifier import accuracy
+from vaegan_lite.config import get_preset
 from vaegan_lite.data import SyntheticFaces
-from vaegan_lite.plotting import show_grid
-from vaegan_lite.presets import get_preset
-from vaegan_lite.pretrained import pretrained
-from vaegan_lite.source import show_source
+from vaegan_lite.shipped import pretrained
 
 preset = get_preset()
 # The authors averaged the codes of 10,000 training images; the smoke preset uses fewer.
@@ -371,7 +371,7 @@ plt.show()
 # `skip-execution`): run it in Jupyter or Colab, or use the in-browser widget of the next section.
 
 # %%
-from vaegan_lite.widgets import latent_arithmetic
+from vaegan_lite.book.widgets import latent_arithmetic
 
 show_source(latent_arithmetic, lines=(1, 12))
 
@@ -386,10 +386,10 @@ latent_arithmetic(vaegan, vectors["VAE/GAN"], test_x[:12])
 # exported with `torch.onnx` to an ONNX file and run by ONNX Runtime Web, compiled to WebAssembly,
 # in the reader's browser. Every file it needs is part of the built book (nothing is fetched from
 # another site, so it also works offline from a local copy): the runtime, the decoder, the vectors
-# and the faces' codes. `make pretrained` writes them (`vaegan_lite.web.book_assets`).
+# and the faces' codes. `make pretrained` writes them (`vaegan_lite.book.web.book_assets`).
 
 # %%
-from vaegan_lite import web
+from vaegan_lite.book import web
 
 show_source(web.export_decoder)
 

@@ -33,13 +33,14 @@ if "google.colab" in sys.modules:
 # %%
 from IPython.display import Image, display
 
-from vaegan_lite import experiments
-from vaegan_lite.book import running_box
-from vaegan_lite.presets import get_preset
-from vaegan_lite.source import show_source
+from vaegan_lite import metrics
+from vaegan_lite.book import experiments
+from vaegan_lite.book.runs import running_box
+from vaegan_lite.book.source import show_source
+from vaegan_lite.config import PLANS, get_preset
 
 preset = get_preset()
-plan = experiments.PLANS[preset.name]
+plan = PLANS[preset.name]
 print(f"preset: {preset.name} ({preset.image_size}x{preset.image_size}, width {preset.width}, "
       f"{preset.steps} steps per model)")
 print(plan)
@@ -124,7 +125,7 @@ experiments.check_results(results, plan)  # every run there, every figure finite
 # FD between two disjoint sets of real faces, the floor at this sample size.
 
 # %%
-show_source(experiments.evaluate)
+show_source(metrics.evaluate)
 
 # %%
 display(Image(filename=str(folder / "fig3_samples.png")))
@@ -337,7 +338,7 @@ for model, scores in results["inception"]["scores"].items():
 # ## Exercises
 #
 # 1. The FD floor (real against real) shrinks as the sample size grows. Measure it with 250, 500
-#    and 1,000 faces (`book.test_images`, `metrics.face_fd`). Which of the five models' differences
+#    and 1,000 faces (`book.runs.test_images`, `metrics.face_fd`). Which of the five models' differences
 #    are larger than the floor's own change?
 # 2. Add $\gamma$ = 100 times the preset's value to `Plan.gamma_factors` and rerun: does VAE/GAN
 #    become $\mathrm{VAE}_{\mathrm{Dis}_l}$? Compare its samples with the first row of Fig. 3.

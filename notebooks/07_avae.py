@@ -28,7 +28,7 @@
 # 1. why the best reconstruction under a pixel (or feature) loss is an average, and so blurry
 #    (their Eq. 5 and Fig. 1);
 # 2. AVAE's four networks, its two latent losses $\mathcal{L}^a_Z$, $\mathcal{L}^b_Z$ and its
-#    manifold loss $\mathcal{L}_M$, in `vaegan_lite.avae`;
+#    manifold loss $\mathcal{L}_M$, in `vaegan_lite.models.avae`;
 # 3. their 2D toy (Sec. 5.1, Fig. 6), where the data density is known exactly, so "realistic"
 #    becomes a number;
 # 4. their Table 1 (MSE and a Fréchet distance for VAE, GAN, VAE/GAN, BiGAN and three AVAEs) on
@@ -47,11 +47,13 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from vaegan_lite import avae, toy
-from vaegan_lite.book import running_box
-from vaegan_lite.presets import get_preset
-from vaegan_lite.pretrained import pretrained
-from vaegan_lite.source import show_source
+from vaegan_lite import metrics
+from vaegan_lite.book import tables, toy
+from vaegan_lite.book.runs import running_box
+from vaegan_lite.book.source import show_source
+from vaegan_lite.config import TOY_STEPS, config_for, get_preset
+from vaegan_lite.models import avae
+from vaegan_lite.shipped import pretrained
 
 preset = get_preset()
 
@@ -226,9 +228,9 @@ plt.show()
 show_source(toy.train_toy)
 
 # %%
-toy_runs = {xi_dim: toy.train_toy(xi_dim=xi_dim, steps=toy.STEPS[preset.name]) for xi_dim in (0, 1)}
+toy_runs = {xi_dim: toy.train_toy(xi_dim=xi_dim, steps=TOY_STEPS[preset.name]) for xi_dim in (0, 1)}
 for xi_dim, run in toy_runs.items():
-    print(f"AVAE with xi_dim={xi_dim}: {toy.STEPS[preset.name]} steps in {run.seconds:.1f} s")
+    print(f"AVAE with xi_dim={xi_dim}: {TOY_STEPS[preset.name]} steps in {run.seconds:.1f} s")
 
 
 # %% [markdown]
@@ -342,13 +344,13 @@ show_source(avae.JointDiscriminator)
 show_source(avae.bigan_step)
 
 # %% [markdown]
-# The seven rows, `avae.TABLE1_ROWS`, and the command line that trains each of them:
+# The seven rows, `tables.TABLE1_ROWS`, and the command line that trains each of them:
 
 # %%
 flags = {"xi_dim": "--xi-dim", "latent_loss": "--avae-latent-loss", "pixel_sigma": "--pixel-sigma",
          "beta": "--beta", "dis_batch": "--dis-batch", "latent_weight": "--avae-latent-weight"}
-for row in avae.TABLE1_ROWS:
-    model, settings = avae.row_settings(row, preset.name)
+for row in tables.TABLE1_ROWS:
+    model, settings = tables.row_settings(row, preset.name)
     options = " ".join(f"{flags[k]} {v}" for k, v in settings.items())
     print(f"{row:>22}:  python -m vaegan_lite train --model {model} {options}")
 
@@ -358,14 +360,14 @@ for row in avae.TABLE1_ROWS:
 
 # %% tags=["nbval-ignore-output"]
 # load_or_train reports how each run was made (trained now, resumed or read back).
-from vaegan_lite.book import config_for, load_or_train, test_images
-from vaegan_lite.train import load_training_data
+from vaegan_lite.book.runs import load_or_train, test_images
+from vaegan_lite.data import training_tensors
 
 seeds = range(1 if preset.name == "smoke" else 2)
-faces = load_training_data(config_for(preset, "vae"))  # drawn once, shared by every run
+faces = training_tensors(config_for(preset, "vae"))  # drawn once, shared by every run
 trained = {}
-for row in avae.TABLE1_ROWS:
-    model, settings = avae.row_settings(row, preset.name)
+for row in tables.TABLE1_ROWS:
+    model, settings = tables.row_settings(row, preset.name)
     for seed in seeds:
         cfg = config_for(preset, model, seed=seed, **settings)
         run_name = "-".join(["07_avae/" + model, *(f"{k}{v}" for k, v in settings.items()), f"s{seed}"])
@@ -379,7 +381,7 @@ print(f"{len(trained)} models, {preset.steps} steps each")
 # AVAE's (without $\xi$, with $\mathcal{L}^b_Z$), all from the first seed.
 
 # %%
-from vaegan_lite.plotting import show_rows
+from vaegan_lite.book.plotting import show_rows
 
 x_test, _ = test_images(preset, preset.test_size)
 x_show = x_test[:8]
@@ -436,20 +438,20 @@ assert edge_energy(torch.nn.functional.avg_pool2d(x_test, 3, 1, 1)) < reference 
 # typed from the paper; ours is computed.
 
 # %%
-show_source(avae.evaluate)
+show_source(metrics.evaluate)
 
 # %% tags=["nbval-ignore-output"]
 # Results of training: their digits differ between CPUs, so nbval does not compare this table;
 # the asserts check that every row and seed was measured and each figure is in range.
-judge = pretrained("attribute-classifier")  # its penultimate features, as metrics.face_fd uses
+judge = pretrained("attribute-classifier")  # metrics.face_fd measures in its features
 results = {
-    row: [avae.evaluate(trained[row, seed], x_test, seed=seed, features=judge.features)
+    row: [metrics.evaluate(trained[row, seed], x_test, judge, seed=seed)
           for seed in seeds]
-    for row in avae.TABLE1_ROWS
+    for row in tables.TABLE1_ROWS
 }
-assert all(len(results[row]) == len(seeds) for row in avae.TABLE1_ROWS)
-assert all(0 <= r.get("mse", 0) <= 1 and r["fd"] >= 0 for rs in results.values() for r in rs)
-avae.table1(results)
+assert all(len(results[row]) == len(seeds) for row in tables.TABLE1_ROWS)
+assert all(0 <= r.get("mse", 0) <= 4 and r["fd"] >= 0 for rs in results.values() for r in rs)
+tables.table1(results)
 
 # %% [markdown]
 # Mean ± standard deviation over the seeds (a single number when there is one seed, as with the
@@ -466,7 +468,7 @@ avae.table1(results)
 # the conditional models take attributes, its generator collapsed to a single texture, with one
 # BatchNorm batch for real and generated pairs or two. Built as the AVAE paper builds it (the two
 # MLPs above), it still collapsed with two batches at each of three seeds (FD 400 to 540); with
-# one batch (`models.default_dis_batch("bigan")`) it draws faces (in this run FD 116 and 143 at
+# one batch (`config.default_dis_batch("bigan")`) it draws faces (in this run FD 116 and 143 at
 # the two seeds). What it does not do at this size is invert: $G(\mu_E(x))$ is a face, but not
 # $x$'s (the BiGAN row of the reconstructions above; MSE 0.17, and in our three-seed trial as far
 # from $x$ as from another test face). The paper's BiGAN has the same weakness on CelebA: its MSE,
@@ -483,7 +485,7 @@ avae.table1(results)
 # VAE's own $D(\mu_E(x))$.
 
 # %%
-avae.latent_table()
+tables.latent_table()
 
 # %% [markdown]
 # With the book's pixel $\sigma$ of 0.1 the encoder is sure of its codes (median
@@ -503,8 +505,8 @@ avae.latent_table()
 # 0.095 from another face) and draws samples as face-like as the same $G$ trained as a plain GAN
 # (FD 95 against 114; at one seed and 500 faces read that as "as good", not "better"), while its
 # reconstructions stay close to the VAE's own (0.026). That is the pattern of the paper's Table 1 (MSE 0.05 against its VAE's 0.03, FID near
-# its GAN's). The weight is ours, not the paper's (it has none), so `avae.row_settings` adds it,
-# with the one critic batch, only below the `gpu` preset (`avae.AVAE_SMALL`); the AVAE rows of the
+# its GAN's). The weight is ours, not the paper's (it has none), so `tables.row_settings` adds it,
+# with the one critic batch, only below the `gpu` preset (`tables.AVAE_SMALL`); the AVAE rows of the
 # table above were trained that way. Over two seeds the $\mathcal{L}^b_Z$ row draws samples as
 # face-like as the GAN's (FD 98 ± 12 against 106 ± 5) at an MSE of 0.037, between the VAE's and
 # BiGAN's. The two $\mathcal{L}^a_Z$ rows each have one good seed (FD 85 and 86) and one poor one
@@ -517,7 +519,7 @@ avae.latent_table()
 
 # %%
 g = torch.Generator().manual_seed(0)
-samples = {row: trained[row, 0].sample(8, generator=g) for row in avae.TABLE1_ROWS}
+samples = {row: trained[row, 0].sample(8, generator=g) for row in tables.TABLE1_ROWS}
 show_rows(samples, nrow=8)
 plt.show()
 
@@ -535,7 +537,7 @@ plt.show()
 #   where the VAE's fall between its branches; with $\xi$ the generator also recovers what the
 #   one-dimensional code cannot hold. The price is a little squared error.
 # - The paper's Table 1 puts AVAE close to the VAE in MSE and close to the GAN in FID. The same
-#   comparison runs here on the synthetic faces, from the command line or `avae.table1`. At the
+#   comparison runs here on the synthetic faces, from the command line or `tables.table1`. At the
 #   `cpu` size AVAE's samples come close to the GAN's only with $\mathcal{L}_Z$ weighed down, and
 #   BiGAN draws faces only with the paper's discriminator on joint (image, code) features.
 #
@@ -556,9 +558,9 @@ plt.show()
 # 5. Compute the FD (`metrics.face_fd`) between two disjoint halves of the test set:
 #    that is the FD of a perfect model at this sample size. How many of the table's differences
 #    are larger than that?
-# 6. Below the `gpu` preset the AVAE rows weigh $\mathcal{L}_Z$ by 0.1 (`avae.AVAE_SMALL`). Train
+# 6. Below the `gpu` preset the AVAE rows weigh $\mathcal{L}_Z$ by 0.1 (`tables.AVAE_SMALL`). Train
 #    the row "AVAE without ξ, L^b_Z" with `load_or_train` and
-#    `config_for(preset, "avae", **{**avae.row_settings(row, preset.name)[1], "latent_weight": w})`
+#    `config_for(preset, "avae", **{**tables.row_settings(row, preset.name)[1], "latent_weight": w})`
 #    for w = 0.03, 0.3 and 1, and for another seed, and show $G(\mu_E(x))$ beside $x$. Where
 #    between 0 and 1 does $G$ stop following the codes, and where does it stop drawing faces? The
 #    `gpu` preset keeps the paper's weight of 1: what would you check first on CelebA?

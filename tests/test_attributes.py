@@ -150,8 +150,9 @@ def test_labelled_images_from_synthetic_faces():
 
 def test_live_widget_sliders_picker_random_reset():
     pytest.importorskip("ipywidgets")
-    from vaegan_lite.models import VAEGAN, ModelConfig
-    from vaegan_lite.widgets import latent_arithmetic
+    from vaegan_lite.book.widgets import latent_arithmetic
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
 
     torch.manual_seed(0)
     model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()

@@ -15,24 +15,26 @@ import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from vaegan_lite import load_checkpoint
-from vaegan_lite.avae import (
-    AVAE,
+from vaegan_lite.book.tables import (
     AVAE_PAPER,
     AVAE_SMALL,
     PAPER_CELEBA,
     TABLE1_ROWS,
-    BiGAN,
-    JointDiscriminator,
-    avae_step,
-    bigan_step,
-    evaluate,
-    latent_loss,
-    manifold_loss,
     row_settings,
     table1,
 )
 from vaegan_lite.cli import main
-from vaegan_lite.models import ModelConfig, StepConfig
+from vaegan_lite.config import ModelConfig, StepConfig, config_for, get_preset
+from vaegan_lite.metrics import evaluate
+from vaegan_lite.models.avae import (
+    AVAE,
+    BiGAN,
+    JointDiscriminator,
+    avae_step,
+    bigan_step,
+    latent_loss,
+    manifold_loss,
+)
 
 TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "8",
         "--dataset-size", "64", "--no-progress", "--log-every", "1"]  # fmt: skip
@@ -242,9 +244,6 @@ def test_bigan_routing(batch, variant, dis_batch):
 
 
 def test_row_settings_keep_the_paper_at_gpu_and_add_the_small_fix_elsewhere():
-    from vaegan_lite.book import config_for
-    from vaegan_lite.presets import get_preset
-
     for row, (model, settings) in TABLE1_ROWS.items():
         assert row_settings(row, "gpu") == (model, settings)
         at_cpu = row_settings(row, "cpu")
@@ -270,12 +269,14 @@ def test_bigan_discriminator_reads_the_code_through_its_own_mlp():
 
 def test_table1_at_smoke_size():
     """Every row of the paper's Table 1 trains, is evaluated, and lands in the table."""
-    from vaegan_lite.book import config_for, test_images
-    from vaegan_lite.presets import get_preset
-    from vaegan_lite.train import load_training_data, train
+    from vaegan_lite.book.runs import test_images
+    from vaegan_lite.data import training_tensors
+    from vaegan_lite.shipped import pretrained
+    from vaegan_lite.train import train
 
     preset = get_preset("smoke")
-    data = load_training_data(config_for(preset, "vae"))
+    judge = pretrained("attribute-classifier")
+    data = training_tensors(config_for(preset, "vae"))
     x_test, _ = test_images(preset, 16)
     results = {}
     for row in TABLE1_ROWS:
@@ -283,7 +284,7 @@ def test_table1_at_smoke_size():
         runs = []
         for seed in (0, 1):
             cfg = config_for(preset, model, steps=2, seed=seed, **settings)
-            runs.append(evaluate(train(cfg, progress=False, data=data).model, x_test, seed))
+            runs.append(evaluate(train(cfg, progress=False, data=data).model, x_test, judge, seed))
         results[row] = runs
         assert ("mse" in runs[0]) == (model != "gan")
         assert all(math.isfinite(v) and v >= 0 for r in runs for v in r.values())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vaegan_lite.avae import latent_table
+from vaegan_lite.book.tables import latent_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

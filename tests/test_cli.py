@@ -9,7 +9,7 @@ import torch
 
 from vaegan_lite import load_checkpoint
 from vaegan_lite.cli import main
-from vaegan_lite.models import MODELS
+from vaegan_lite.config import MODELS
 
 TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "8",
         "--dataset-size", "64", "--no-progress", "--log-every", "2"]  # fmt: skip
@@ -41,9 +41,8 @@ def test_every_model_trains_and_samples(tmp_path, model):
 def test_cli_and_book_give_dis_the_same_batches(model):
     """`train --model gan` trains what the book's config_for("gan") does: joint BatchNorm batches
     for the models that train a GAN on their own (separate ones collapsed, chapter 2)."""
-    from vaegan_lite.book import config_for
     from vaegan_lite.cli import build_parser, config_from_args
-    from vaegan_lite.presets import get_preset
+    from vaegan_lite.config import config_for, get_preset
 
     want = "joint" if model in ("gan", "vae_disl") else "separate"
     def parse(*extra):

@@ -13,29 +13,24 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-import vaegan_lite.data as D
+import vaegan_lite.data.sets as D
 from vaegan_lite.cli import main
+from vaegan_lite.config import ModelConfig, TrainConfig
 from vaegan_lite.data import DataError, load_split
-from vaegan_lite.models import ModelConfig
-from vaegan_lite.train import TrainConfig
+from vaegan_lite.data.cache import PREP_VERSION
 
 N = 12  # fake CelebA: 8 train, 2 valid, 2 test
 TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "4",
         "--device", "cpu", "--no-progress", "--log-every", "1"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # a busy 2-core machine; also keeps results independent of it
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def celeba_master(tmp_path_factory):
+def celeba_master(tmp_path_factory, fake_celeba):
     root = tmp_path_factory.mktemp("celeba_master")
-    D.write_fake_celeba(root, N)
+    fake_celeba(root, N)
     return root
 
 
@@ -106,8 +101,8 @@ def test_celeba_splits_attributes_and_the_authors_crop(celeba_master):
     assert (everything.images.float() - off).abs().mean() > 12  # a misplaced crop would be far
 
 
-def test_kaggle_layout_is_read_as_it_is(celeba_master, tmp_path):
-    D.write_fake_celeba(tmp_path, N, kaggle=True)
+def test_kaggle_layout_is_read_as_it_is(celeba_master, tmp_path, fake_celeba):
+    fake_celeba(tmp_path, N, kaggle=True)
     assert (tmp_path / "celeba" / "img_align_celeba" / "img_align_celeba" / "000001.jpg").is_file()
     a = load_split("celeba", tmp_path, "test", 32, progress=False)
     b = load_split("celeba", celeba_master, "test", 32, progress=False)
@@ -132,7 +127,7 @@ def test_cache_is_reused_and_rebuilt_when_settings_or_files_change(celeba, monke
     assert calls["n"] == 32 and len(caches(celeba)) == 4
     assert not any(name.startswith(".tmp") for name in caches(celeba))
     meta = json.loads((celeba / ".vaegan_cache" / caches(celeba)[0] / "meta.json").read_text())
-    assert meta["prep_version"] == D.PREP_VERSION and meta["skipped"] == []
+    assert meta["prep_version"] == PREP_VERSION and meta["skipped"] == []
 
 
 def test_a_crash_while_caching_leaves_nothing_that_is_read_later(celeba, monkeypatch):
@@ -436,8 +431,9 @@ def test_svhn_from_a_fake_mat_file_or_a_clear_need_for_scipy(tmp_path, monkeypat
     assert s.attrs.argmax(1).tolist() == [0, 4]  # the label 10 is the digit 0
 
 
-def test_download_only_when_asked_and_its_failure_explains_the_routes(tmp_path, monkeypatch,
-                                                                      capsys):  # fmt: skip
+def test_download_only_when_asked_and_its_failure_explains_the_routes(
+    tmp_path, monkeypatch, capsys, fake_celeba
+):
     import torchvision.datasets as tvd
 
     calls = []
@@ -458,7 +454,7 @@ def test_download_only_when_asked_and_its_failure_explains_the_routes(tmp_path, 
     assert "Too many users" in err and "download jessicali9530/celeba-dataset -p" in err
     assert "list_attr_celeba.txt and list_eval_partition.txt" in err and "unzip" in err
     assert not root.exists() and not (tmp_path / "run").exists()  # no empty folders left
-    D.write_fake_celeba(root, N)
+    fake_celeba(root, N)
     assert main(argv) == 0 and len(calls) == 1  # already there: no download tried
 
     def offline(self):

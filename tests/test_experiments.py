@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from vaegan_lite import experiments as E
+from vaegan_lite.book import experiments as E
+from vaegan_lite.config import PLANS, get_preset
 from vaegan_lite.metrics import inception_scores
 from vaegan_lite.nets import Encoder
-from vaegan_lite.presets import get_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,9 +106,9 @@ def test_inception_scores_run_or_say_why_in_one_line():
 
 
 def test_the_plan_lists_every_run_once_with_its_settings():
-    preset, plan = get_preset("cpu"), E.PLANS["cpu"]
+    preset, plan = get_preset("cpu"), PLANS["cpu"]
     runs = E.run_configs(preset, plan, 17)
-    assert plan.seeds >= 5 and plan.table2_seeds >= 5 and E.PLANS["gpu"].table2_seeds == 25
+    assert plan.seeds >= 5 and plan.table2_seeds >= 5 and PLANS["gpu"].table2_seeds == 25
     assert len(runs) == 5 * 5 + 3 + 3 * 5
     assert runs["06_experiments/cond-vaegan-s4"].model.cond_dim == 17
     assert runs["06_experiments/vaegan-gamma10-s0"].step.gamma == pytest.approx(10 * preset.gamma)
@@ -132,7 +132,7 @@ def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path,
     assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "runs" / "smoke" / E.FOLDER).glob("*/last.pt"))) == 18
     res = json.loads((out / "results.json").read_text())
-    plan = E.PLANS["smoke"]
+    plan = PLANS["smoke"]
     assert [len(res["five_models"][m]) for m in E.FIVE_MODELS] == [plan.seeds] * 5
     assert "mse" not in res["five_models"]["gan"][0] and "fd" in res["five_models"]["gan"][0]
     assert len(res["gamma_sweep"]) == len(plan.gamma_factors)

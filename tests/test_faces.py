@@ -1,4 +1,4 @@
-"""Tests for the built-in SyntheticFaces data set (vaegan_lite.faces / vaegan_lite.data)."""
+"""Tests for the built-in SyntheticFaces data set (vaegan_lite/data/faces.py, sets.py)."""
 
 import os
 import subprocess
@@ -8,18 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from vaegan_lite import faces
-from vaegan_lite.data import ATTR_NAMES, SyntheticFaces
-from vaegan_lite.faces import HAIR_COLORS, render_faces
+from vaegan_lite.data import ATTR_NAMES, SyntheticFaces, faces
+from vaegan_lite.data.faces import HAIR_COLORS, render_faces
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Faces are drawn with many small ops: one thread is as fast, and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Faces are drawn with many small ops: one thread is as fast, and immune to a busy machine.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +80,7 @@ PLAIN_CPU = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41",
 def test_same_across_processes_cpus_and_thread_counts(env, jit):
     """Another process, thread count and instruction set draw the same bytes (and the kernel is
     still used: it agrees with draw_faces there too)."""
-    code = ("import torch; from vaegan_lite import faces; torch.set_num_threads(2);"
+    code = ("import torch; from vaegan_lite.data import faces; torch.set_num_threads(2);"
             f"faces.USE_JIT = {jit}; x, _ = faces.render_faces(5, range(40, 73), 64);"
             "print(int(x.long().sum()), "
             "int((x.long() * torch.arange(x.numel()).view(x.shape)).sum() % 1000003),"

@@ -1,4 +1,5 @@
-"""fast.py's steps apply the same updates as the reference steps of models.py, with fewer FLOPs.
+"""models/fast.py's steps apply the same updates as the reference steps of models/vaegan.py,
+with fewer FLOPs.
 
 Both steps run from the same weights and the same random draws (float64, SGD with lr 1, so a
 parameter's change is minus the applied gradient); every network's change and every BatchNorm
@@ -9,27 +10,22 @@ import copy
 
 import pytest
 import torch
-from test_routing import GAMMA, applied_update, assert_same, small_model
 
 from vaegan_lite.bench import count_flops
 from vaegan_lite.cli import main
-from vaegan_lite.fast import algorithm1_step_fast, gan_step_fast
-from vaegan_lite.models import (
-    ModelConfig,
-    StepConfig,
-    algorithm1_step,
-    frozen_metric_step,
-    gan_step,
-)
-from vaegan_lite.train import TrainConfig, train
+from vaegan_lite.config import ModelConfig, StepConfig, TrainConfig
+from vaegan_lite.models import algorithm1_step, gan_step, model_spec
+from vaegan_lite.models.fast import algorithm1_step_fast, gan_step_fast
+from vaegan_lite.train import train
 
 
 @pytest.fixture
-def batch():
-    return torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(5)).double() * 2 - 1
+def compare(small_model, applied_update, assert_same):
+    return lambda *args, **kw: _compare(small_model, applied_update, assert_same, *args, **kw)
 
 
-def compare(ref_step, fast_step, batch, cfg, model="vaegan", **kw):
+def _compare(small_model, applied_update, assert_same, ref_step, fast_step, batch, cfg,
+             model="vaegan", **kw):  # fmt: skip
     """Run both steps from the same state; assert equal updates and BatchNorm statistics."""
     m_ref = small_model(model)
     m_fast = copy.deepcopy(m_ref)
@@ -49,13 +45,13 @@ def compare(ref_step, fast_step, batch, cfg, model="vaegan", **kw):
 
 @pytest.mark.parametrize("dis_batch", ["separate", "joint"])
 @pytest.mark.parametrize("variant", ["saturating", "non_saturating"])
-def test_vaegan_step_matches_reference(batch, dis_batch, variant):
-    cfg = StepConfig(gamma=GAMMA, gan_variant=variant, dis_batch=dis_batch)
+def test_vaegan_step_matches_reference(batch, dis_batch, variant, gamma, compare):
+    cfg = StepConfig(gamma=gamma, gan_variant=variant, dis_batch=dis_batch)
     compare(algorithm1_step, algorithm1_step_fast, batch, cfg)
 
 
 @pytest.mark.parametrize("variant", ["saturating", "non_saturating"])
-def test_authors_variant_matches_reference(batch, variant):
+def test_authors_variant_matches_reference(batch, variant, compare):
     # w instead of gamma, Dis never sees reconstructions, the equilibrium trick (which skips
     # Dec or Dis on this batch: the fast step then computes no gradient for it).
     cfg = StepConfig(w=1e-3, dis_sees_recon=False, gan_variant=variant, equilibrium=True,
@@ -66,35 +62,35 @@ def test_authors_variant_matches_reference(batch, variant):
 
 
 @pytest.mark.parametrize("adversarial", [False, True])
-def test_pixel_models_match_reference(batch, adversarial):
+def test_pixel_models_match_reference(batch, adversarial, gamma, compare):
     """vae (pixel likelihood, no GAN) and vaegan_dis0 (pixel likelihood + GAN)."""
-    cfg = StepConfig(gamma=GAMMA, pixel_sigma=0.3)
+    cfg = StepConfig(gamma=gamma, pixel_sigma=0.3)
     model = "vaegan_dis0" if adversarial else "vae"
     compare(algorithm1_step, algorithm1_step_fast, batch, cfg, model=model,
             metric="pixel", adversarial=adversarial)  # fmt: skip
 
 
-def test_frozen_metric_matches_reference(batch):
-    """VAE_{Dis_l}'s second phase: the fast twin is chosen by cfg.fast inside the step."""
-    compare(frozen_metric_step, frozen_metric_step, batch, StepConfig(), model="vae_disl")
+def test_frozen_metric_matches_reference(batch, small_model, applied_update, assert_same):
+    """VAE_{Dis_l}'s second phase, as the trainer picks it: cfg.fast chooses the fast twin."""
     m_ref = small_model("vae_disl")
     m_fast = copy.deepcopy(m_ref)
-    want = applied_update(frozen_metric_step, m_ref, batch, StepConfig())
-    got = applied_update(frozen_metric_step, m_fast, batch, StepConfig(fast=True))
+    ref, fast = StepConfig(), StepConfig(fast=True)
+    want = applied_update(model_spec("vae_disl").step(0, ref), m_ref, batch, ref)
+    got = applied_update(model_spec("vae_disl").step(0, fast), m_fast, batch, fast)
     for net in ("enc", "dec"):
         assert_same(got[net], want[net], net)
 
 
 @pytest.mark.parametrize("dis_batch", ["separate", "joint"])
 @pytest.mark.parametrize("variant", ["saturating", "non_saturating"])
-def test_gan_step_matches_reference(batch, dis_batch, variant):
+def test_gan_step_matches_reference(batch, dis_batch, variant, compare):
     cfg = StepConfig(gan_variant=variant, dis_batch=dis_batch)
     compare(gan_step, gan_step_fast, batch, cfg, model="gan")
 
 
-def test_fp16_scaler_and_bf16_autocast(batch):
+def test_fp16_scaler_and_bf16_autocast(batch, small_model, applied_update, gamma):
     """The loss scaling of fp16 (GradScaler) and bf16 autocast go through the fast step too."""
-    cfg = StepConfig(gamma=GAMMA)
+    cfg = StepConfig(gamma=gamma)
     m_ref = small_model().float()
     m_fast = copy.deepcopy(m_ref)
     x = batch.float()
@@ -112,13 +108,18 @@ def test_fp16_scaler_and_bf16_autocast(batch):
     assert all(torch.isfinite(p).all() for p in m_fast.parameters())
 
 
-def flops(step, cfg, batch, model="vaegan", **kw):
+@pytest.fixture
+def flops(small_model):
+    return lambda *args, **kw: _flops(small_model, *args, **kw)
+
+
+def _flops(small_model, step, cfg, batch, model="vaegan", **kw):
     m = small_model(model)
     opts = {n: torch.optim.SGD(getattr(m, n).parameters(), lr=0.0) for n in ("enc", "dec", "dis")}
     return count_flops(lambda: step(m, batch, opts, cfg, **kw))
 
 
-def test_fast_step_never_does_more_work(batch):
+def test_fast_step_never_does_more_work(batch, flops):
     for variant in ("saturating", "non_saturating"):
         for dis_batch in ("separate", "joint"):
             cfg = StepConfig(gan_variant=variant, dis_batch=dis_batch)

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import poison  # NaN batches at given steps
 
-import vaegan_lite.data as D
 from vaegan_lite.checkpoint import CheckpointError, read_checkpoint
 from vaegan_lite.cli import main
 
-REPO = Path(D.__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent
 TINY = ["--model", "vaegan", "--image-size", "32", "--width", "0.125", "--latent-dim", "16",
         "--batch-size", "4", "--seed", "3", "--device", "cpu", "--no-progress",
         "--log-every", "1"]  # fmt: skip
@@ -43,18 +41,14 @@ T.to_unit_range = with_fault
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # same arithmetic in and out of subprocesses; a busy machine
-    yield
-    torch.set_num_threads(n)
+# one thread: the same arithmetic in and out of subprocesses; a busy machine
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def celeba(tmp_path_factory):
+def celeba(tmp_path_factory, fake_celeba):
     root = tmp_path_factory.mktemp("faults_data")
-    D.write_fake_celeba(root, 12)  # 8 training images: two batches an epoch
+    fake_celeba(root, 12)  # 8 training images: two batches an epoch
     return root
 
 
@@ -145,8 +139,8 @@ def test_ctrl_c_saves_the_finished_step_exits_130_and_resumes_exactly(celeba, st
     assert_same_run(torch.load(tmp_path / "last.pt", weights_only=True), straight)
 
 
-def test_an_injected_nan_is_survived(celeba, tmp_path, monkeypatch, capsys):
-    poison(monkeypatch, {1, 2})
+def test_an_injected_nan_is_survived(celeba, tmp_path, monkeypatch, capsys, poison):
+    poison({1, 2})
     assert main(argv(celeba, tmp_path, 5)) == 0
     assert capsys.readouterr().out.count("non-finite loss, update skipped (said once)") == 1
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
@@ -155,8 +149,10 @@ def test_an_injected_nan_is_survived(celeba, tmp_path, monkeypatch, capsys):
     assert all(v == v for vals in ckpt["history"].values() for v in vals if v is not None)
 
 
-def test_divergence_exits_1_and_keeps_the_last_good_state(celeba, tmp_path, monkeypatch, capsys):
-    poison(monkeypatch, set(range(2, 100)))
+def test_divergence_exits_1_and_keeps_the_last_good_state(
+    celeba, tmp_path, monkeypatch, capsys, poison
+):
+    poison(set(range(2, 100)))
     assert main([*argv(celeba, tmp_path, 50), "--max-nonfinite", "3"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "training diverged: 3 steps in a row had a NaN/Inf loss" in err[0]

@@ -1,11 +1,11 @@
-"""vaegan_lite.live: the live training display of chapter 4."""
+"""vaegan_lite.book.live: the live training display of chapter 4."""
 
 import pytest
 import torch
 
-from vaegan_lite import live as L
-from vaegan_lite.models import ModelConfig
-from vaegan_lite.train import TrainConfig, train
+from vaegan_lite.book import live as L
+from vaegan_lite.config import ModelConfig, TrainConfig
+from vaegan_lite.train import train
 
 
 def tiny(model="vaegan", steps=4):

@@ -75,9 +75,9 @@ def test_metrics_do_not_track_gradients():
 def test_face_fd_ranks_real_faces_closest():
     """FD in the shipped classifier's features: another draw of real faces is far closer to the
     faces than blurred or noisy copies are, and the distance of a set to itself is ~0."""
-    from vaegan_lite.data import SyntheticFaces
+    from vaegan_lite.data import SyntheticFaces, to_unit_range
     from vaegan_lite.metrics import face_fd
-    from vaegan_lite.train import to_unit_range
+    from vaegan_lite.shipped import pretrained
 
     faces = SyntheticFaces(800, 32, seed=7)
     a, _ = faces.render(range(400))
@@ -85,13 +85,14 @@ def test_face_fd_ranks_real_faces_closest():
     a, b = to_unit_range(a), to_unit_range(b)
     g = torch.Generator().manual_seed(0)
     noisy = (b + 0.3 * torch.randn(b.shape, generator=g)).clamp(-1, 1)
-    same, other = face_fd(a, a), face_fd(a, b)
+    judge = pretrained("attribute-classifier")
+    same, other = face_fd(a, a, judge), face_fd(a, b, judge)
     assert abs(same) < 1e-6
-    assert 0 < other < face_fd(a, _blur(_blur(b))) and other < face_fd(a, noisy)
+    assert 0 < other < face_fd(a, _blur(_blur(b)), judge) and other < face_fd(a, noisy, judge)
 
 
 def test_face_fd_refuses_non_images():
     from vaegan_lite.metrics import face_fd
 
     with pytest.raises(ValueError, match="face_fd"):
-        face_fd(torch.zeros(10, 5), torch.zeros(10, 5))
+        face_fd(torch.zeros(10, 5), torch.zeros(10, 5), torch.nn.Identity())

@@ -182,18 +182,18 @@ def test_bibliography_has_the_papers():
         assert f"{{{key}," in bib, key
 
 
-# --- vaegan_lite.source (what the chapters use to show code) ------------------------------------
+# --- vaegan_lite.book.source (what the chapters use to show code) -------------------------------
 
 
 def test_show_source_is_deterministic_text():
     pytest.importorskip("IPython")
     from IPython.core.formatters import format_display_data
 
-    from vaegan_lite.source import get_source, show_source
+    from vaegan_lite.book.source import get_source, show_source
 
     data, _ = format_display_data(show_source(get_source))
-    assert data["text/plain"].startswith("# vaegan_lite/source.py\ndef get_source(")
-    assert data["text/markdown"].startswith("```python\n# vaegan_lite/source.py\n")
+    assert data["text/plain"].startswith("# vaegan_lite/book/source.py\ndef get_source(")
+    assert data["text/markdown"].startswith("```python\n# vaegan_lite/book/source.py\n")
     assert "text/html" not in data
     assert show_source(get_source, lines=(1, 1), header=False).data.startswith("def get_source(")
     with pytest.raises(ValueError):
@@ -201,7 +201,7 @@ def test_show_source_is_deterministic_text():
 
 
 def test_fence_outgrows_backticks_in_the_source():
-    from vaegan_lite.source import _fenced
+    from vaegan_lite.book.source import _fenced
 
     assert _fenced("a = '````'").startswith("`````python\n")
 
@@ -223,8 +223,8 @@ def test_pictures_in_the_prose_exist():
 
 
 def test_lines_between_finds_the_excerpt():
+    from vaegan_lite.book.source import get_source, lines_between
     from vaegan_lite.models import algorithm1_step
-    from vaegan_lite.source import get_source, lines_between
 
     i, j = lines_between(algorithm1_step, "g_enc = grads(", "g_dec = grads(")
     src = get_source(algorithm1_step, header=False).splitlines()

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from vaegan_lite.attributes import SHOWN, attribute_success, attribute_vectors, held_out_faces
+from vaegan_lite.config import TrainConfig
 from vaegan_lite.data import SyntheticFaces
-from vaegan_lite.pretrained import (
+from vaegan_lite.shipped import (
     CLASSIFIER_64,
     CLASSIFIERS,
     MODELS,
@@ -27,7 +28,6 @@ from vaegan_lite.pretrained import (
     save_pretrained,
     sha256,
 )
-from vaegan_lite.train import TrainConfig
 
 PROVENANCE_KEYS = {"name", "file", "sha256", "bytes", "config", "command", "package_version",
                    "git_commit", "training_seconds", "machine", "storage"}  # fmt: skip

@@ -15,44 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
-from vaegan_lite.models import (
-    VAEGAN,
-    ModelConfig,
-    StepConfig,
-    algorithm1_step,
-    apply_grads,
-    discriminate,
-    frozen_metric_step,
-    gan_step,
-    grads,
-    reparameterize,
-)
-
-GAMMA = 0.37
-
-
-def small_model(model="vaegan", seed=0):
-    torch.manual_seed(seed)
-    m = VAEGAN(ModelConfig(model=model, image_size=32, width=0.125, latent_dim=8, enc_fc_dim=64))
-    return m.double().train()
-
-
-def sgd(model):
-    # lr = 1, no momentum: a parameter's change is exactly minus the gradient the step applied.
-    nets = ("enc", "dec", "dis")
-    return {n: torch.optim.SGD(getattr(model, n).parameters(), lr=1.0) for n in nets}
-
-
-def applied_update(step, model, x, cfg, seed=1, **kw):
-    """Run one step; return {net: [param change]} (= minus the applied gradient)."""
-    before = copy.deepcopy(model)
-    torch.manual_seed(seed)
-    step(model, x, sgd(model), cfg, **kw)
-    changes = {}
-    for n in ("enc", "dec", "dis"):
-        old, new = getattr(before, n).parameters(), getattr(model, n).parameters()
-        changes[n] = [b - a for a, b in zip(old, new, strict=True)]
-    return changes
+from vaegan_lite.config import StepConfig
+from vaegan_lite.models import algorithm1_step, discriminate, frozen_metric_step, gan_step, grads
+from vaegan_lite.models.vaegan import apply_grads, reparameterize
 
 
 def bce(logits, target):
@@ -92,34 +57,17 @@ def grad_of(loss, net):
     return [-g for g in torch.autograd.grad(loss, list(net.parameters()), retain_graph=True)]
 
 
-def max_error(got, want):
-    return max((g - w).abs().max().item() for g, w in zip(got, want, strict=True))
-
-
-def scale_of(want):
-    return max(w.abs().max().item() for w in want)
-
-
-def assert_same(got, want, name):
-    err, s = max_error(got, want), scale_of(want)
-    assert s > 0, f"{name}: the expected gradient is zero, the check would be vacuous"
-    assert err <= 1e-9 * max(1.0, s), f"{name}: applied update differs by {err:.3g} (scale {s:.3g})"
-
-
-@pytest.fixture
-def batch():
-    return torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(5)).double() * 2 - 1
-
-
 @pytest.mark.parametrize("variant", ["saturating", "non_saturating"])
-def test_vaegan_routing_matches_paper(batch, variant):
+def test_vaegan_routing_matches_paper(
+    batch, variant, small_model, applied_update, assert_same, gamma, max_error, scale_of
+):
     model = small_model()
-    cfg = StepConfig(gamma=GAMMA, gan_variant=variant)
+    cfg = StepConfig(gamma=gamma, gan_variant=variant)
     ref = copy.deepcopy(model)
     got = applied_update(algorithm1_step, model, batch, cfg)
     L = paper_losses(ref, batch, cfg)
     assert_same(got["enc"], grad_of(L["L_prior"] + L["L_llike"], ref.enc), "Enc")
-    assert_same(got["dec"], grad_of(GAMMA * L["L_llike"] + L["L_GAN_dec"], ref.dec), "Dec")
+    assert_same(got["dec"], grad_of(gamma * L["L_llike"] + L["L_GAN_dec"], ref.dec), "Dec")
     assert_same(got["dis"], grad_of(L["L_GAN"], ref.dis), "Dis")
     # The terms that must not leak are not negligible here, so the check above has teeth:
     # Dis would change with L_llike, Enc with L_GAN.
@@ -129,7 +77,9 @@ def test_vaegan_routing_matches_paper(batch, variant):
     assert max_error(got["enc"], leak_enc) > 1e-6 * scale_of(leak_enc)
 
 
-def test_dis_gets_nothing_from_llike_and_enc_nothing_from_gan(batch):
+def test_dis_gets_nothing_from_llike_and_enc_nothing_from_gan(
+    batch, small_model, applied_update, max_error
+):
     """With a huge gamma and L_GAN alone, Dis's update must not depend on gamma; Enc's neither."""
     m1, m2 = small_model(), small_model()
     u1 = applied_update(algorithm1_step, m1, batch, StepConfig(gamma=1e-3))
@@ -163,21 +113,23 @@ def buggy_step(model, x, opts, cfg, **kw):
     opts["dis"].step()
 
 
-def test_routing_check_catches_the_public_bug(batch):
+def test_routing_check_catches_the_public_bug(
+    batch, small_model, applied_update, assert_same, gamma
+):
     model = small_model()
-    cfg = StepConfig(gamma=GAMMA)
+    cfg = StepConfig(gamma=gamma)
     ref = copy.deepcopy(model)
     got = applied_update(buggy_step, model, batch, cfg)
     L = paper_losses(ref, batch, cfg)
     with pytest.raises(AssertionError):
-        assert_same(got["dec"], grad_of(GAMMA * L["L_llike"] + L["L_GAN_dec"], ref.dec), "Dec")
+        assert_same(got["dec"], grad_of(gamma * L["L_llike"] + L["L_GAN_dec"], ref.dec), "Dec")
     with pytest.raises(AssertionError):
         assert_same(got["enc"], grad_of(L["L_prior"] + L["L_llike"], ref.enc), "Enc")
     assert_same(got["dis"], grad_of(L["L_GAN"], ref.dis), "Dis")
 
 
-def test_vae_and_vaegan_dis0_routing(batch):
-    cfg = StepConfig(gamma=GAMMA, pixel_sigma=0.3)
+def test_vae_and_vaegan_dis0_routing(batch, small_model, applied_update, assert_same, gamma):
+    cfg = StepConfig(gamma=gamma, pixel_sigma=0.3)
     # VAE: pixel likelihood, no GAN, Dis untouched.
     model = small_model("vae")
     ref = copy.deepcopy(model)
@@ -192,11 +144,11 @@ def test_vae_and_vaegan_dis0_routing(batch):
     got = applied_update(algorithm1_step, model, batch, cfg, metric="pixel", adversarial=True)
     L = paper_losses(ref, batch, cfg, metric="pixel", adversarial=True)
     assert_same(got["enc"], grad_of(L["L_prior"] + L["L_llike"], ref.enc), "Enc")
-    assert_same(got["dec"], grad_of(GAMMA * L["L_llike"] + L["L_GAN_dec"], ref.dec), "Dec")
+    assert_same(got["dec"], grad_of(gamma * L["L_llike"] + L["L_GAN_dec"], ref.dec), "Dec")
     assert_same(got["dis"], grad_of(L["L_GAN"], ref.dis), "Dis")
 
 
-def test_vae_disl_uses_a_frozen_metric(batch):
+def test_vae_disl_uses_a_frozen_metric(batch, small_model, applied_update, assert_same):
     model = small_model("vae_disl")
     cfg = StepConfig()
     ref = copy.deepcopy(model).eval()  # the frozen Dis uses its running BatchNorm statistics
@@ -208,7 +160,7 @@ def test_vae_disl_uses_a_frozen_metric(batch):
     assert all(d.abs().max() == 0 for d in got["dis"])
 
 
-def test_gan_step_routing(batch):
+def test_gan_step_routing(batch, small_model, applied_update, assert_same):
     model = small_model("gan")
     cfg = StepConfig(gan_variant="saturating")
     ref = copy.deepcopy(model)
@@ -222,7 +174,7 @@ def test_gan_step_routing(batch):
     assert all(d.abs().max() == 0 for d in got["enc"])
 
 
-def test_authors_weighting_and_no_recon_for_dis(batch):
+def test_authors_weighting_and_no_recon_for_dis(batch, small_model, applied_update, assert_same):
     w = 1e-3
     model = small_model()
     cfg = StepConfig(w=w, dis_sees_recon=False)

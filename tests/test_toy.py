@@ -4,7 +4,9 @@ import math
 
 import torch
 
-from vaegan_lite import toy
+from vaegan_lite.book import toy
+from vaegan_lite.config import TOY_STEPS
+from vaegan_lite.metrics import frechet_distance
 
 
 def test_data_follow_the_papers_formula():
@@ -41,8 +43,8 @@ def test_frechet_distance():
     a = torch.randn(20000, 3, generator=g)
     b = torch.randn(20000, 3, generator=g) * torch.tensor([1.0, 2.0, 0.5]) + 1.0
     # Diagonal covariances: ||m_a - m_b||^2 + sum (s_a - s_b)^2 = 3 + (0 + 1 + 0.25).
-    assert abs(toy.frechet_distance(a, b) - 4.25) < 0.1
-    assert abs(toy.frechet_distance(a, a)) < 1e-6
+    assert abs(frechet_distance(a, b) - 4.25) < 0.1
+    assert abs(frechet_distance(a, a)) < 1e-6
 
 
 def test_avae_lands_on_the_data():
@@ -51,7 +53,7 @@ def test_avae_lands_on_the_data():
     and on average; the deterministic G(z) is one continuous curve that has to cross between the
     branches, so there the claim holds for most points (and the median), not for all.
     (How long the toy takes: benchmarks/toy_speed.py.)"""
-    runs = {xi: toy.train_toy(xi_dim=xi, steps=toy.STEPS["cpu"]) for xi in (0, 1)}
+    runs = {xi: toy.train_toy(xi_dim=xi, steps=TOY_STEPS["cpu"]) for xi in (0, 1)}
     x = toy.sample_data(1000, torch.Generator().manual_seed(123))
     g = torch.Generator().manual_seed(0)
     for xi, r in runs.items():

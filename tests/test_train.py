@@ -6,9 +6,8 @@ import signal
 import pytest
 import torch
 
-import vaegan_lite.train as T
-from vaegan_lite.models import ModelConfig
-from vaegan_lite.train import TrainConfig, TrainingDiverged, train
+from vaegan_lite.config import ModelConfig, TrainConfig
+from vaegan_lite.train import TrainingDiverged, lr_at, train
 
 
 def tiny(steps, **kw):
@@ -18,22 +17,8 @@ def tiny(steps, **kw):
     )  # fmt: skip
 
 
-def poison(monkeypatch, bad_steps):
-    """Make the batches of the given (0-based) steps NaN, as a corrupt input would."""
-    real, calls = T.to_unit_range, {"n": 0}
-
-    def to_unit_range(images):
-        x = real(images)
-        if calls["n"] in bad_steps:
-            x = torch.full_like(x, float("nan"))
-        calls["n"] += 1
-        return x
-
-    monkeypatch.setattr(T, "to_unit_range", to_unit_range)
-
-
-def test_a_nan_batch_is_skipped_and_said_once(tmp_path, monkeypatch, capsys):
-    poison(monkeypatch, {2, 4})
+def test_a_nan_batch_is_skipped_and_said_once(tmp_path, monkeypatch, capsys, poison):
+    poison({2, 4})
     r = train(tiny(6), tmp_path, progress=False)
     assert capsys.readouterr().out.count("non-finite loss, update skipped") == 1
     assert all(torch.isfinite(v.float()).all() for v in r.model.state_dict().values())
@@ -41,8 +26,8 @@ def test_a_nan_batch_is_skipped_and_said_once(tmp_path, monkeypatch, capsys):
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 6
 
 
-def test_repeated_divergence_stops_with_the_last_good_state_saved(tmp_path, monkeypatch):
-    poison(monkeypatch, set(range(3, 100)))
+def test_repeated_divergence_stops_with_the_last_good_state_saved(tmp_path, monkeypatch, poison):
+    poison(set(range(3, 100)))
     with pytest.raises(TrainingDiverged, match="3 steps in a row"):
         train(tiny(50, max_nonfinite=3), tmp_path, progress=False)
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
@@ -75,10 +60,10 @@ def test_training_is_deterministic_in_the_seed():
 
 def test_lr_decays_linearly_over_the_last_steps_only():
     cfg = tiny(10, lr=1e-3, lr_decay_steps=4)
-    lrs = [T.lr_at(cfg, t) for t in range(10)]
+    lrs = [lr_at(cfg, t) for t in range(10)]
     assert lrs[:6] == [1e-3] * 6
     assert lrs[6:] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
-    assert [T.lr_at(tiny(5), t) for t in range(5)] == [3e-4] * 5
+    assert [lr_at(tiny(5), t) for t in range(5)] == [3e-4] * 5
     with pytest.raises(ValueError, match="lr_decay_steps must be between 0 and steps"):
         tiny(3, lr_decay_steps=4)
 

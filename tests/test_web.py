@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from vaegan_lite import web
 from vaegan_lite.attributes import encode, held_out_faces
-from vaegan_lite.pretrained import pretrained
+from vaegan_lite.book import web
+from vaegan_lite.shipped import pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 # The built book (make book); VAEGAN_BOOK_HTML points elsewhere (e.g. jupyter-book --path-output).
@@ -63,7 +63,8 @@ def test_committed_decoder_and_codes_match_the_shipped_vaegan():
 
 def test_export_decoder_matches_pytorch(tmp_path):
     pytest.importorskip("onnxruntime")
-    from vaegan_lite.models import VAEGAN, ModelConfig
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
 
     torch.manual_seed(0)
     model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()

@@ -26,7 +26,7 @@ from vaegan_lite.checkpoint import load_checkpoint  # noqa: E402
 from vaegan_lite.classifier import accuracy  # noqa: E402
 from vaegan_lite.cli import Parser, UsageError, _pos_int  # noqa: E402
 from vaegan_lite.data import SyntheticFaces  # noqa: E402
-from vaegan_lite.pretrained import CLASSIFIER_64, MODELS, pretrained  # noqa: E402
+from vaegan_lite.shipped import CLASSIFIER_64, MODELS, pretrained  # noqa: E402
 
 BAR = 0.9
 

@@ -23,8 +23,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from vaegan_lite.attributes import held_out_faces  # noqa: E402
-from vaegan_lite.plotting import show_grid  # noqa: E402
-from vaegan_lite.pretrained import pretrained  # noqa: E402
+from vaegan_lite.book.plotting import show_grid  # noqa: E402
+from vaegan_lite.shipped import pretrained  # noqa: E402
 from vaegan_lite.train import fixed_samples  # noqa: E402
 
 OUT = ROOT / "book" / "_static" / "samples.png"

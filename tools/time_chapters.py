@@ -1,5 +1,5 @@
 """Measure how long chapters take and record it in notebooks/timings.json (the "Running this
-chapter" box of each chapter, vaegan_lite.book.running_box, shows these numbers).
+chapter" box of each chapter, vaegan_lite.book.runs.running_box, shows these numbers).
 
 Each chapter's .py:percent source is executed in a fresh kernel (this interpreter, working
 directory notebooks/, as in Jupyter, nbval and the book build), from a temporary copy: the committed
@@ -89,10 +89,8 @@ def gflop_per_image(model: str) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from vaegan_lite.book import config_for
-    from vaegan_lite.models import make_optimizers
-    from vaegan_lite.presets import get_preset
-    from vaegan_lite.train import model_spec
+    from vaegan_lite.config import config_for, get_preset
+    from vaegan_lite.models import make_optimizers, model_spec
 
     cfg = config_for(get_preset("gpu"), model)
     spec = model_spec(model)  # the paper's five models and chapter 7's (bigan, avae)
@@ -108,8 +106,7 @@ def gflop_per_image(model: str) -> float:
 
 
 def gpu_estimate(models: list[str], tflops: float) -> str:
-    from vaegan_lite.book import config_for
-    from vaegan_lite.presets import get_preset
+    from vaegan_lite.config import config_for, get_preset
 
     preset = get_preset("gpu")
     total, parts = 0.0, []

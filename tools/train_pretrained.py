@@ -5,12 +5,12 @@
     python tools/train_pretrained.py --only web            # the book's widget data only
 
 synthetic-vaegan and synthetic-vae are trained by vaegan_lite.train.train with
-vaegan_lite.pretrained.recipe(name) (the book's cpu size, more steps) in runs/pretrained/NAME/, so
+vaegan_lite.shipped.recipe(name) (the book's cpu size, more steps) in runs/pretrained/NAME/, so
 an interrupted run resumes where it stopped (bit for bit) and a finished one is only re-exported.
-The two attribute classifiers (32x32 and 64x64, vaegan_lite.pretrained.CLASSIFIERS) are trained
+The two attribute classifiers (32x32 and 64x64, vaegan_lite.shipped.CLASSIFIERS) are trained
 by vaegan_lite.classifier.train_classifier on SyntheticFaces' ground truth. Each model is then
-written as float16 weights (a VAE as vaegan_lite.pretrained.STORAGE says: float16 or int8) plus
-its provenance JSON (vaegan_lite.pretrained.save_pretrained).
+written as float16 weights (a VAE as vaegan_lite.shipped.STORAGE says: float16 or int8) plus
+its provenance JSON (vaegan_lite.shipped.save_pretrained).
 Last, "web" rewrites the static widget's data in book/_static/latent/ (decoder.onnx, latent.json,
 faces.png) from the new VAE/GAN.
 """
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from vaegan_lite import pretrained as P  # noqa: E402
+from vaegan_lite import shipped as P  # noqa: E402
 
 
 def train_model(name: str, runs: Path, weights: Path, progress: bool) -> dict:
@@ -95,7 +95,7 @@ def main() -> None:
     for name in args.only:
         t0 = time.time()
         if name == "web":
-            from vaegan_lite.web import book_assets
+            from vaegan_lite.book.web import book_assets
 
             sizes = book_assets()
             print(f"web: book/_static/latent/ {sum(sizes.values()) / 1e6:.1f} MB")

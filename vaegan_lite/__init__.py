@@ -1,25 +1,37 @@
 """vaegan-lite: "Autoencoding beyond pixels using a learned similarity metric".
 
-Larsen, Sonderby, Larochelle and Winther, ICML 2016.
+Larsen, Sonderby, Larochelle and Winther, ICML 2016; and AVAE (Plumerault, Le Borgne and Hudelot,
+ICPR 2020) on the same networks.
+
+Where to start reading: the paper's core, in order,
+
+    nets.py           Table 1: Enc, Dec, Dis (and Dis_l)
+    losses.py         L_prior (Eq. 4), L_llike (Eq. 3, 7), L_GAN (Eq. 10)
+    models/vaegan.py  the five models of Fig. 3/4 and Algorithm 1 (algorithm1_step)
+    models/avae.py    AVAE and BiGAN (ICPR 2020)
+    config.py         every setting of a run, and the book's presets
+    train.py          the loop: devices, AMP, DDP, checkpoints, exact resume
+
+then the layers on top, each importing only those below it:
+
+    data/             the images: synthetic faces, real data sets, the cache (imports no model)
+    metrics.py classifier.py attributes.py shipped.py    evaluation, models and judges as arguments
+    book/             the chapters' glue: runs, tables, plots, widgets, experiments, the 2D toy
+
+Top level: the paper's pieces below, ``pretrained(name)`` (a shipped model) and
+``attribute_vectors(model, dataset)`` (Sec. 4.1.1).
 """
 
-# train() stays in vaegan_lite.train: exporting it here would shadow the module of that name.
-from .checkpoint import load_checkpoint
-from .losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
-from .models import (
-    MODELS,
-    VAEGAN,
-    ModelConfig,
-    StepConfig,
-    algorithm1_step,
-    gan_step,
-    make_optimizers,
-)
-from .nets import Decoder, Discriminator, Encoder
-from .presets import get_preset
-from .train import TrainConfig
-
 __version__ = "0.1.0"
+
+# train() stays in vaegan_lite.train: exporting it here would shadow the module of that name.
+from .attributes import attribute_vectors
+from .checkpoint import load_checkpoint
+from .config import MODELS, ModelConfig, StepConfig, TrainConfig, config_for, get_preset
+from .losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
+from .models import VAEGAN, algorithm1_step, gan_step, make_optimizers
+from .nets import Decoder, Discriminator, Encoder
+from .shipped import pretrained
 
 __all__ = [
     "MODELS",
@@ -31,6 +43,8 @@ __all__ = [
     "StepConfig",
     "TrainConfig",
     "algorithm1_step",
+    "attribute_vectors",
+    "config_for",
     "decoder_gan_loss",
     "gan_loss",
     "gan_step",
@@ -38,5 +52,6 @@ __all__ = [
     "llike_loss",
     "load_checkpoint",
     "make_optimizers",
+    "pretrained",
     "prior_loss",
 ]

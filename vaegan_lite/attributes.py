@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .train import to_unit_range
+from .data import SyntheticFaces, to_unit_range
 
 Vectors = dict[str, torch.Tensor]
 
@@ -53,8 +53,6 @@ def held_out_faces(
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """n synthetic faces the model never saw: the indices after its training set (same seed),
     at its image size. (images in [-1, 1], attributes, names)."""
-    from .data import SyntheticFaces
-
     cfg = model.train_config
     start = cfg.dataset_size + offset
     faces = SyntheticFaces(start + n, model.image_size, seed=cfg.data_seed)

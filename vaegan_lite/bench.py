@@ -1,7 +1,7 @@
 """Throughput of a training step: images/s, model FLOPs per image, fraction of the matmul peak.
 
 ``python -m vaegan_lite bench --model vaegan --image-size 64 --batch-size 64 --steps 10``
-times the real training step (the same function train() calls, fast.py's with --fast) after a
+times the real training step (the same function train() calls, models/fast.py's with --fast) after a
 warm-up and reports the median. FLOPs are counted on one step (forward and backward of every
 network, as torch.utils.flop_counter counts them); the peak is a large matmul of the same
 precision measured on the same device, so "fraction of peak" says how much of the hardware the
@@ -18,22 +18,16 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from .models import make_optimizers
-from .train import (
-    TrainConfig,
-    autocast_for,
-    model_spec,
-    pick_device,
-    pick_precision,
-    to_unit_range,
-)
+from .config import TrainConfig
+from .data import to_unit_range
+from .models import make_optimizers, model_spec
+from .train import autocast_for, pick_device, pick_precision
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -201,29 +195,3 @@ def bench(cfg: TrainConfig, steps: int = 10, warmup: int = 3) -> BenchResult:
         batch_size=cfg.batch_size,
         conv_peak_flops=conv_peak(run.device, precision)[0],
     )
-
-
-SPEED_JSON = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "speed.json"
-
-
-def speed_table(path: str | Path = SPEED_JSON):
-    """benchmarks/pythae_compare.py's results (speed.json) as a Markdown table, for chapter 4."""
-    import json
-
-    from .avae import MarkdownTable
-
-    path = Path(path)
-    if not path.is_file():
-        return MarkdownTable(f"*{path.name} not found: run `python benchmarks/pythae_compare.py`*")
-    d = json.loads(path.read_text())
-    m = d["machine"]
-    lines = ["| contender | images/s | vs pythae | of the matmul peak |", "|---|---|---|---|"]
-    for name, r in d["contenders"].items():
-        lines.append(f"| {name} | {r['images_per_s']:.1f} | {r['ratio_to_pythae']:.2f}x "
-                     f"| {r['fraction_of_peak']:.0%} ({r['precision']}) |")  # fmt: skip
-    peaks = ", ".join(f"{p} {v:.0f} GFLOP/s" for p, v in d["matmul_peak_gflop_per_s"].items())
-    lines += ["", f"{d['what']}; medians of {d['rounds']} rounds. Machine: {m['cpu']}, "
-              f"{m['cores']} cores, {m['threads']} torch threads, torch {m['torch']}, pythae "
-              f"{m['pythae']}; load average {m['load_average_start_end'][0]:.1f} at the start. "
-              f"Measured matmul peaks: {peaks}."]  # fmt: skip
-    return MarkdownTable("\n".join(lines))

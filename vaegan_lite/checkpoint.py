@@ -18,6 +18,9 @@ from typing import Any
 
 import torch
 
+from .config import TrainConfig
+from .models import model_spec
+
 FORMAT = "vaegan-lite/1"
 
 
@@ -67,8 +70,6 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
     """The trained model of a checkpoint, in eval mode, with ``.train_config`` and ``.step``."""
-    from .train import TrainConfig, model_spec  # train imports this module
-
     ckpt = read_checkpoint(path, map_location)
     cfg = TrainConfig.from_dict(json.loads(ckpt["config"]))
     model = model_spec(cfg.model.model).build(cfg.model)

@@ -7,7 +7,7 @@ VAE/GAN was trained or tested on, those have seed 0), never on any model's outpu
 learnt a decoder's quirks. Its training images are lightly blurred, noised and contrast-jittered,
 so that it judges a decoded face by what it shows rather than by how crisp it is.
 
-    clf = pretrained("attribute-classifier")     # shipped 32x32 weights; "-64" for 64x64 faces
+    clf = pretrained("attribute-classifier")     # shipped.py: 32x32 weights; "-64" for 64x64
     p = clf.probabilities(x)                     # x in [-1, 1], [B, 3, H, W] => [B, 17]
     f = clf.features(x)                          # penultimate features [B, 256] (Frechet distance)
 
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .faces import ATTR_NAMES
+from .data import ATTR_NAMES, SyntheticFaces, to_unit_range
 
 BN_MOMENTUM = 0.1
 
@@ -135,9 +135,6 @@ def train_classifier(
     progress: bool = True,
 ) -> tuple[AttributeClassifier, dict]:
     """Train on SyntheticFaces ground truth: (model in eval mode, info with its test accuracy)."""
-    from .data import SyntheticFaces
-    from .train import to_unit_range
-
     t = t or ClassifierTraining()
     config = config or ClassifierConfig()
     torch.manual_seed(t.seed)
@@ -151,7 +148,7 @@ def train_classifier(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, t.lr, total_steps=t.steps)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # picks a notebook or terminal bar: only when one is shown
 
         bar = tqdm(total=t.steps, desc="classifier", mininterval=1.0)
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m vaegan_lite train | sample``.
+"""Command line: ``python -m vaegan_lite train | sample | bench``.
 
     python -m vaegan_lite train --model vaegan --data synthetic --image-size 64 --batch-size 64 \\
         --steps 1000 --seed 0 --device auto --out runs/vaegan
@@ -16,13 +16,27 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import statistics
 import sys
 from pathlib import Path
 
+import torch
+
 from . import distributed
-from .models import ModelConfig, StepConfig, default_dis_batch
+from .bench import bench
+from .checkpoint import load_checkpoint, read_checkpoint
+from .config import (
+    MODEL_NAMES,
+    PRECISIONS,
+    ModelConfig,
+    StepConfig,
+    TrainConfig,
+    default_dis_batch,
+)
+from .data import DATASETS, download_data, save_grid
 from .nets import IMAGE_SIZES
-from .train import DATASETS, PRECISIONS, TrainConfig, TrainingDiverged, model_specs
+from .train import TrainingDiverged, check_resumable, pick_device, pick_precision, train
 
 DEFAULT_SIZES = {"synthetic": 20000}  # --dataset-size when not given; real data: 0 = all
 
@@ -66,7 +80,7 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     t = sub.add_parser("train", help="train one of the five models")
-    t.add_argument("--model", choices=tuple(model_specs()), default="vaegan")
+    t.add_argument("--model", choices=MODEL_NAMES, default="vaegan")
     t.add_argument("--data", choices=DATASETS, default="synthetic")
     t.add_argument("--data-root", type=Path, default=None,
                    help="folder of a real data set (default $VAEGAN_DATA or ./data)")  # fmt: skip
@@ -134,7 +148,7 @@ def build_parser() -> Parser:
     s.add_argument("--image-size", type=_image_size, default=None, help="check the model's size")
 
     b = sub.add_parser("bench", help="time training steps: img/s, FLOPs, fraction of peak")
-    b.add_argument("--model", choices=tuple(model_specs()), default="vaegan")
+    b.add_argument("--model", choices=MODEL_NAMES, default="vaegan")
     b.add_argument("--image-size", type=_image_size, default=64)
     b.add_argument("--batch-size", type=_pos_int, default=64)
     b.add_argument("--steps", type=_pos_int, default=10, help="timed steps (the median is shown)")
@@ -204,19 +218,12 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .train import train
-
     if a.out.exists() and not a.out.is_dir():
         raise ValueError(f"--out {a.out} exists and is not a folder")
     cfg = config_from_args(a)
     if a.download:
-        from .data import download_data
-
         download_data(cfg.data, cfg.data_root)
     if (a.out / "last.pt").exists():
-        from .checkpoint import read_checkpoint
-        from .train import check_resumable
-
         ckpt = read_checkpoint(a.out / "last.pt")
         done = int(ckpt["step"])
         saved = TrainConfig.from_dict(json.loads(ckpt["config"]))
@@ -244,11 +251,6 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
-    import torch
-
-    from .checkpoint import load_checkpoint
-    from .plotting import save_grid
-
     if a.out.suffix.lower() != ".png":
         raise ValueError(f"--out {a.out}: the grid is written as PNG, name it *.png")
     model = load_checkpoint(a.checkpoint)
@@ -266,14 +268,6 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    import os
-    import statistics
-
-    import torch
-
-    from .bench import bench
-    from .train import pick_device, pick_precision
-
     cfg = TrainConfig(
         model=ModelConfig(model=a.model, image_size=a.image_size, width=a.width),
         step=StepConfig(

@@ -3,13 +3,17 @@
     mse(x, y)               how far apart two batches of images are, pixel by pixel
     sharpness(x)            how much fine detail (edges) an image has: a Laplacian's mean energy
     frechet_distance(a, b)  the distance between Gaussians fitted to two sets of features (FID's)
-    face_fd(real, fake)     frechet_distance in the features of the shipped attribute classifier:
-                            an FID for the synthetic faces that needs no download; the classifier
-                            was trained to ignore blur and noise, so this FD sees attributes
+    face_fd(real, fake, judge)  frechet_distance in the features of an attribute classifier (the
+                            shipped one: an FID for the synthetic faces that needs no download;
+                            it was trained to ignore blur and noise, so this FD sees attributes)
     texture_fd(real, fake)  frechet_distance in the features of a fixed random conv net: it sees
                             edges, texture and colour statistics, so blur and noise move it
     inception_scores(...)   FID, KID and LPIPS through torchmetrics, where its weights can be
                             downloaded (Colab); skipped with a one-line reason offline
+    evaluate(model, x, judge)  all of the above that a model's reconstructions and samples get
+
+MSE has one convention throughout: per pixel of images in [-1, 1]. The papers' tables use images
+in [0, 1], whose MSE is a quarter of it (book/tables.py converts where they are compared).
 
 mse and sharpness take [B, C, H, W] images in [-1, 1] (the decoder's range) and return one value
 per image, [B], so a chapter can average them, compare them image by image or plot their spread.
@@ -23,6 +27,9 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from .models.avae import AVAE
 
 # The 4-neighbour discrete Laplacian: zero on flat regions and linear ramps, large on edges.
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -80,17 +87,14 @@ def _psd_sqrt(s: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def face_fd(real: torch.Tensor, fake: torch.Tensor, judge: torch.nn.Module | None = None) -> float:
+def face_fd(real: torch.Tensor, fake: torch.Tensor, judge: torch.nn.Module) -> float:
     """Frechet distance between two sets of face images in [-1, 1], in the penultimate features of
-    an attribute classifier (default: the shipped ``attribute-classifier``, trained on the
-    synthetic faces' ground truth), as FID does with Inception features. Lower is closer.
+    an attribute classifier ``judge`` (e.g. the shipped ``pretrained("attribute-classifier")``,
+    trained on the synthetic faces' ground truth), as FID does with Inception features. Lower is
+    closer.
 
     Like FID it is biased upwards for small sets; compare numbers computed on equally many images.
     """
-    if judge is None:
-        from .pretrained import pretrained  # lazy: metrics stays importable without the weights
-
-        judge = pretrained("attribute-classifier")
     if real.dim() != 4 or fake.dim() != 4:
         raise ValueError(f"face_fd: expected [B, C, H, W] images, got {tuple(real.shape)} and "
                          f"{tuple(fake.shape)}")  # fmt: skip
@@ -174,3 +178,71 @@ def inception_scores(
         attempt("LPIPS", lambda: LearnedPerceptualImagePatchSimilarity("alex", normalize=True),
                 lambda m: {"lpips": float(m(unit(recon), unit(real)))})  # fmt: skip
     return scores, skipped
+
+
+# --- a model's numbers ----------------------------------------------------------------------------
+# Models may live on a GPU and the sets are large there (10,000 faces with gpu): every pass below
+# goes in batches on the model's device and returns CPU tensors.
+
+BATCH = 1000
+
+
+def on_device(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    p = next(model.parameters(), None)
+    return x if p is None else x.to(p.device)
+
+
+@torch.no_grad()
+def reconstruct(
+    model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The model's reconstructions of x at the posterior mean: Dec(mu(x)); AVAE's G(mu(x), xi)
+    with xi drawn from ``generator``."""
+    kw = {"generator": generator} if isinstance(model, AVAE) else {}
+    out = [model.reconstruct(on_device(model, b), **kw) for b in x.split(BATCH)]
+    return torch.cat([b.float().cpu() for b in out])
+
+
+@torch.no_grad()
+def sample(
+    model: nn.Module,
+    n: int,
+    generator: torch.Generator | None = None,
+    y: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """n samples: Dec(z_p, y) for z_p ~ N(0, I) drawn from ``generator`` (y: [n, A] attributes of
+    a conditional model); AVAE's G(z_p, xi), xi drawn after all the z_p."""
+    z = torch.randn(n, model.latent_dim, generator=generator)
+    ys = [None] * len(z.split(BATCH)) if y is None else y.split(BATCH)
+    out = []
+    for zb, yb in zip(z.split(BATCH), ys, strict=True):
+        if isinstance(model, AVAE):
+            out.append(model.generate(on_device(model, zb), generator=generator))
+        else:
+            yb = None if yb is None else on_device(model, yb)
+            out.append(model.decode(on_device(model, zb), yb))
+    return torch.cat([b.float().cpu() for b in out])
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x_test: torch.Tensor, judge: nn.Module, seed: int = 0) -> dict:
+    """The numbers of one model on held-out faces x_test (in [-1, 1]), reconstructions first, then
+    as many samples as test images (both drawn from one generator seeded with ``seed``).
+
+    mse: reconstruction error per pixel; recon_sharpness, sample_sharpness: sharpness, mean over
+    images (the test images' own is the target); recon_fd and fd: face_fd of the reconstructions
+    and of the samples, in ``judge``'s features; texture_fd: texture_fd of the samples (blur and
+    noise move it, unlike face_fd). A model without an encoder (a GAN) has no reconstructions.
+    """
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    if hasattr(model, "enc") and model.config.model != "gan":
+        recon = reconstruct(model, x_test, g)
+        out["mse"] = float(mse(recon, x_test).mean())
+        out["recon_sharpness"] = float(sharpness(recon).mean())
+        out["recon_fd"] = face_fd(x_test, recon, judge)
+    samples = sample(model, x_test.shape[0], g)
+    out["sample_sharpness"] = float(sharpness(samples).mean())
+    out["fd"] = face_fd(x_test, samples, judge)
+    out["texture_fd"] = texture_fd(x_test, samples)
+    return out

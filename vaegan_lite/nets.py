@@ -202,20 +202,15 @@ class Discriminator(nn.Module):
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(the fc layer's output [B, 512 * width], Dis_l(x)): everything but the last layer."""
-        h = x
-        dis_l = None
-        for i, block in enumerate(self.blocks, start=1):
-            if i == self.dis_layer:
-                # Dis_l is the conv output before BN/ReLU: block[0] is the conv.
-                h = block[0](h)
-                dis_l = h
-                h = block[1:](h)
-            else:
-                h = block(h)
+        dis_l = self.dis_l(x)
+        h = self.blocks[self.dis_layer - 1][1:](dis_l)  # layer l's BatchNorm and ReLU
+        for block in self.blocks[self.dis_layer :]:
+            h = block(h)
         return self.fc(_with_condition(h.flatten(1), y, self.cond_dim)), dis_l
 
     def dis_l(self, x: torch.Tensor) -> torch.Tensor:
-        """Dis_l(x) alone: runs only the first l conv layers."""
+        """Dis_l(x) alone: runs only the first l conv layers. Dis_l is the l-th conv's output
+        before its BatchNorm and ReLU (block[0] is the conv)."""
         h = x
         for block in self.blocks[: self.dis_layer - 1]:
             h = block(h)

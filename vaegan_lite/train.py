@@ -14,7 +14,6 @@ explains the design); process 0 alone writes the run folder.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import signal
@@ -29,84 +28,9 @@ import torch
 
 from . import distributed
 from .checkpoint import FORMAT, atomic_save, atomic_write_text, read_checkpoint
-from .data import DATASETS, flip_batch
-from .models import MODEL_SPECS, VAEGAN, ModelConfig, ModelSpec, StepConfig, make_optimizers
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def model_specs() -> dict[str, ModelSpec]:
-    """Every model the trainer knows: the five of the paper, then AVAE and BiGAN (ICPR 2020)."""
-    from . import avae
-
-    return {**MODEL_SPECS, **avae.MODEL_SPECS}
-
-
-def model_spec(name: str) -> ModelSpec:
-    specs = model_specs()
-    if name not in specs:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(specs)}")
-    return specs[name]
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on; saved as config.json and inside every checkpoint."""
-
-    model: ModelConfig = field(default_factory=ModelConfig)
-    step: StepConfig = field(default_factory=StepConfig)
-    data: str = "synthetic"
-    data_root: str | None = None  # folder of a real data set (see data.py)
-    dataset_size: int = 20000
-    data_seed: int = 0  # which faces: the same for every training seed
-    flip: bool = False  # random horizontal flips (the authors' CelebA augmentation)
-    batch_size: int = 64  # the global batch: under torchrun each of K processes takes 1/K
-    steps: int = 1000
-    lr: float = 3e-4
-    lr_decay_steps: int = 0  # the last this many steps lower lr linearly towards 0 (0: constant)
-    rms_alpha: float = 0.9
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: bool = False
-    checkpoint_every: int = 0  # 0: only at the end
-    log_every: int = 50
-    max_nonfinite: int = 20  # consecutive skipped (NaN/Inf) steps before training stops
-
-    def __post_init__(self) -> None:
-        if self.steps < 0:
-            raise ValueError(f"steps must be >= 0, got {self.steps}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
-        if not 0 <= self.lr_decay_steps <= self.steps:
-            raise ValueError(f"lr_decay_steps must be between 0 and steps ({self.steps}), "
-                             f"got {self.lr_decay_steps}")  # fmt: skip
-        if self.data not in DATASETS:
-            raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
-        model_spec(self.model.model)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
-        # Real data sets: dataset_size 0 is the whole training split (checked when it is loaded).
-        real_all = self.data != "synthetic" and self.dataset_size == 0
-        if not real_all and self.dataset_size < self.batch_size:
-            raise ValueError(
-                f"dataset size {self.dataset_size} is smaller than the batch size {self.batch_size}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
-        d["model"] = ModelConfig(**d.get("model", {}))
-        d["step"] = StepConfig(**d.get("step", {}))
-        return cls(**d)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
+from .config import TrainConfig
+from .data import flip_batch, save_grid, to_unit_range, training_tensors
+from .models import VAEGAN, make_optimizers, model_spec
 
 # Settings that may change between a run and its resumption without changing the result.
 # data_root: the same files moved elsewhere (e.g. from Google Drive to the local disk).
@@ -170,20 +94,6 @@ def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractCon
     return torch.autocast(device.type, dtype=dtype)
 
 
-def load_training_data(
-    cfg: TrainConfig, progress: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 images [N, C, H, W], float attributes [N, A]) for the run (real sets: cached)."""
-    from .data import training_tensors
-
-    return training_tensors(cfg, progress=progress)
-
-
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] => float [-1, 1], the range of Dec's tanh."""
-    return images.float().div_(127.5).sub_(1.0)
-
-
 class BatchSampler:
     """Epochs of random permutations; batch t depends on (seed, t) only, so resume is exact."""
 
@@ -242,6 +152,19 @@ def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path, done: int)
         )
 
 
+@dataclass
+class _Run:
+    """The state a training run carries from step to step, and into its checkpoints."""
+
+    cfg: TrainConfig
+    model: VAEGAN
+    opts: dict[str, torch.optim.Optimizer]
+    scaler: torch.amp.GradScaler | None
+    ckpt_path: Path | None
+    history: dict[str, list[float]] = field(default_factory=dict)
+    start: int = 0  # the step a resumed run starts from
+
+
 def train(
     cfg: TrainConfig,
     out_dir: str | Path | None = None,
@@ -254,102 +177,29 @@ def train(
     device = distributed.init(pick_device(cfg.device))  # joins torchrun's processes, if any
     precision = pick_precision(cfg.precision, device)
     out = Path(out_dir) if out_dir is not None else None
-    ckpt_path = out / "last.pt" if out is not None else None
-    rank, world = distributed.rank(), distributed.world_size()
-    if cfg.batch_size % world:
-        raise ValueError(f"batch size {cfg.batch_size} does not divide by {world} processes")
+    if cfg.batch_size % distributed.world_size():
+        raise ValueError(f"batch size {cfg.batch_size} does not divide by "
+                         f"{distributed.world_size()} processes")  # fmt: skip
+    run = _start(cfg, precision, device, out / "last.pt" if out is not None else None)
+    model, opts, scaler = run.model, run.opts, run.scaler
 
-    torch.manual_seed(cfg.seed)  # the same initial weights on every process
-    spec = model_spec(cfg.model.model)
-    model = spec.build(cfg.model)
-    if world > 1:  # but each process its own noise
-        torch.manual_seed(cfg.seed + 1_000_003 * rank)
-    opts = make_optimizers(model, spec.networks, cfg.lr, cfg.rms_alpha)
-    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-    history: dict[str, list[float]] = {}
-    start = 0
-    if ckpt_path is not None and ckpt_path.exists():
-        ckpt = read_checkpoint(ckpt_path)
-        saved_cfg = TrainConfig.from_dict(json.loads(ckpt["config"]))
-        check_resumable(saved_cfg, cfg, ckpt_path, min(int(ckpt["step"]), cfg.steps))
-        model.load_state_dict(ckpt["model"])
-        for name, opt in opts.items():
-            opt.load_state_dict(ckpt["optim"][name])
-        if scaler is not None and "scaler" in ckpt:
-            scaler.load_state_dict(ckpt["scaler"])
-        history = {k: list(v) for k, v in ckpt["history"].items()}
-        start = int(ckpt["step"])
-        saved_world = int(ckpt.get("world_size", 1))
-        if saved_world != world:
-            raise ValueError(
-                f"{ckpt_path} was trained by {saved_world} process(es), not {world}: resume it "
-                f"with the same number (torchrun --nproc_per_node {saved_world})"
-            )
-        _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][rank])
-    model.to(device)
-    _move_optimizer_state(opts, device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
-    if cfg.compile:
-        for net in (model.enc, model.dec, model.dis):
-            net.compile()  # keeps state_dict keys, unlike torch.compile(net)
-    model.train()
-
-    images, attrs = data if data is not None else load_training_data(cfg, progress)
+    images, attrs = data if data is not None else training_tensors(cfg, progress)
     images, attrs = _place(images, device), attrs.to(device)
     sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed)
     autocast = autocast_for(precision, device)
-    conditional = cfg.model.cond_dim > 0
-
-    def save(step: int) -> None:
-        if ckpt_path is None:
-            return
-        distributed.check_in_sync(model)
-        rng_ranks = distributed.gather(_rng_state())  # every process takes part
-        if not distributed.is_main():
-            distributed.barrier()  # wait until process 0 has written the file
-            return
-        state = {
-            "format": FORMAT,
-            "config": cfg.to_json(),
-            "step": step,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optim": {n: o.state_dict() for n, o in opts.items()},
-            "rng": _rng_state(),
-            "history": history,
-        }
-        if scaler is not None:
-            state["scaler"] = scaler.state_dict()
-        if world > 1:
-            state["world_size"] = world
-            state["rng_ranks"] = rng_ranks
-        atomic_save(state, ckpt_path)
-        distributed.barrier()
-
+    spec = model_spec(cfg.model.model)
     if out is not None and distributed.is_main():
         atomic_write_text(cfg.to_json() + "\n", out / "config.json")
-    bar = _progress(start, cfg.steps, progress and distributed.is_main())
+    bar = _progress(run.start, cfg.steps, progress and distributed.is_main())
     interrupt = _DeferredInterrupt()
     sums: dict[str, float] = {}
     count = bad_run = skipped = 0
     t0 = time.perf_counter()
-    done = start
+    done = run.start
     try:
-        for t in range(start, cfg.steps):
-            idx = sampler(t).to(images.device)
-            x = to_unit_range(images[idx].to(device, non_blocking=True))
-            if cfg.flip:
-                x = flip_batch(x, cfg.seed, t)
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = attrs[idx.to(attrs.device)] if conditional else None
-            if world > 1:  # this process's slice of the global batch; process 0's BN statistics
-                x, y = distributed.shard(x), None if y is None else distributed.shard(y)
-                distributed.broadcast_buffers(model)
-            if cfg.lr_decay_steps:
-                for opt in opts.values():
-                    for group in opt.param_groups:
-                        group["lr"] = lr_at(cfg, t)
+        for t in range(run.start, cfg.steps):
+            x, y = _batch(cfg, t, images, attrs, sampler(t), device, model)
+            _set_lr(opts, cfg, t)
             step_fn = spec.step(t, cfg.step)
             buffers = [b.clone() for b in model.buffers()]  # BatchNorm statistics: a few KB
             stats = step_fn(model, x, opts, cfg.step, y=y, autocast=autocast, scaler=scaler)
@@ -363,7 +213,7 @@ def train(
                 if bad_run >= cfg.max_nonfinite:
                     raise TrainingDiverged(
                         f"training diverged: {bad_run} steps in a row had a NaN/Inf loss "
-                        f"(step {done}); lower --lr or use fp32. Last good state: {ckpt_path}"
+                        f"(step {done}); lower --lr or use fp32. Last good state: {run.ckpt_path}"
                     )
             else:
                 bad_run = 0
@@ -372,37 +222,145 @@ def train(
                 count += 1
             if count and (done % max(cfg.log_every, 1) == 0 or done == cfg.steps):
                 means = _mean_over_processes(sums, count)  # one sync per log
-                _record(history, done, means)
+                _record(run.history, done, means)
                 sums, count = {}, 0
                 if bar is not None:
                     shown = {k: f"{v:.3g}" for k, v in _shown(means).items()}
                     bar.set_postfix(shown, refresh=False)
                 if callback is not None:
-                    callback(done, model, history)
+                    callback(done, model, run.history)
             if bar is not None:
                 bar.update(1)
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
-                save(done)
+                _save(run, done)
             # Ctrl-C waits for the step to finish, so the save is exact (on every process at once).
             if not distributed.all_true(not interrupt.requested):
                 raise KeyboardInterrupt
     except (KeyboardInterrupt, TrainingDiverged):
-        save(done)  # nothing is lost: rerun the same command to resume
+        _save(run, done)  # nothing is lost: rerun the same command to resume
         raise
     finally:
         interrupt.restore()
     seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    if cfg.steps > start or (ckpt_path is not None and not ckpt_path.exists()):
-        save(max(cfg.steps, start))
+    if cfg.steps > run.start or (run.ckpt_path is not None and not run.ckpt_path.exists()):
+        _save(run, max(cfg.steps, run.start))
     if out is not None and distributed.is_main():
-        from .plotting import save_grid
-
-        y = attrs[:64] if conditional else None  # conditional: the first faces' attributes
+        y = attrs[:64] if cfg.model.cond_dim else None  # conditional: the first faces' attributes
         save_grid(fixed_samples(model, 64, cfg.seed, y), out / "samples.png")
     model.eval()
-    return Trained(model, history, cfg, seconds, max(cfg.steps - start, 0))
+    return Trained(model, run.history, cfg, seconds, max(cfg.steps - run.start, 0))
+
+
+def _start(
+    cfg: TrainConfig, precision: str, device: torch.device, ckpt_path: Path | None
+) -> _Run:
+    """The model and its optimizers, fresh or as ``ckpt_path`` left them, ready on ``device``."""
+    torch.manual_seed(cfg.seed)  # the same initial weights on every process
+    spec = model_spec(cfg.model.model)
+    model = spec.build(cfg.model)
+    if distributed.world_size() > 1:  # but each process its own noise
+        torch.manual_seed(cfg.seed + 1_000_003 * distributed.rank())
+    opts = make_optimizers(model, spec.networks, cfg.lr, cfg.rms_alpha)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    run = _Run(cfg, model, opts, scaler, ckpt_path)
+    if ckpt_path is not None and ckpt_path.exists():
+        _resume(run)
+    model.to(device)
+    _move_optimizer_state(opts, device)
+    _prepare_model(model, cfg)
+    return run
+
+
+def _resume(run: _Run) -> None:
+    """Restore the model, optimizers, history, step and RNG state from run.ckpt_path."""
+    path, cfg, world = run.ckpt_path, run.cfg, distributed.world_size()
+    ckpt = read_checkpoint(path)
+    saved_cfg = TrainConfig.from_dict(json.loads(ckpt["config"]))
+    check_resumable(saved_cfg, cfg, path, min(int(ckpt["step"]), cfg.steps))
+    run.model.load_state_dict(ckpt["model"])
+    for name, opt in run.opts.items():
+        opt.load_state_dict(ckpt["optim"][name])
+    if run.scaler is not None and "scaler" in ckpt:
+        run.scaler.load_state_dict(ckpt["scaler"])
+    run.history = {k: list(v) for k, v in ckpt["history"].items()}
+    run.start = int(ckpt["step"])
+    saved_world = int(ckpt.get("world_size", 1))
+    if saved_world != world:
+        raise ValueError(
+            f"{path} was trained by {saved_world} process(es), not {world}: resume it "
+            f"with the same number (torchrun --nproc_per_node {saved_world})"
+        )
+    _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
+
+
+def _prepare_model(model: VAEGAN, cfg: TrainConfig) -> None:
+    """The engineering switches that change how the networks run, not what they compute."""
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        for net in (model.enc, model.dec, model.dis):
+            net.compile()  # keeps state_dict keys, unlike torch.compile(net)
+    model.train()
+
+
+def _batch(
+    cfg: TrainConfig,
+    t: int,
+    images: torch.Tensor,
+    attrs: torch.Tensor,
+    idx: torch.Tensor,
+    device: torch.device,
+    model: VAEGAN,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Step t's batch x in [-1, 1] (flipped, laid out as the model runs) and its attributes y
+    for a conditional model; under torchrun, this process's slice of them."""
+    idx = idx.to(images.device)
+    x = to_unit_range(images[idx].to(device, non_blocking=True))
+    if cfg.flip:
+        x = flip_batch(x, cfg.seed, t)
+    if cfg.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = attrs[idx.to(attrs.device)] if cfg.model.cond_dim > 0 else None
+    if distributed.world_size() > 1:  # this process's slice of the batch; process 0's BN statistics
+        x, y = distributed.shard(x), None if y is None else distributed.shard(y)
+        distributed.broadcast_buffers(model)
+    return x, y
+
+
+def _set_lr(opts: dict[str, torch.optim.Optimizer], cfg: TrainConfig, t: int) -> None:
+    if cfg.lr_decay_steps:
+        for opt in opts.values():
+            for group in opt.param_groups:
+                group["lr"] = lr_at(cfg, t)
+
+
+def _save(run: _Run, step: int) -> None:
+    """Write run.ckpt_path at ``step``: process 0 writes, every process takes part."""
+    if run.ckpt_path is None:
+        return
+    distributed.check_in_sync(run.model)
+    rng_ranks = distributed.gather(_rng_state())  # every process takes part
+    if not distributed.is_main():
+        distributed.barrier()  # wait until process 0 has written the file
+        return
+    state = {
+        "format": FORMAT,
+        "config": run.cfg.to_json(),
+        "step": step,
+        "model": {k: v.detach().cpu() for k, v in run.model.state_dict().items()},
+        "optim": {n: o.state_dict() for n, o in run.opts.items()},
+        "rng": _rng_state(),
+        "history": run.history,
+    }
+    if run.scaler is not None:
+        state["scaler"] = run.scaler.state_dict()
+    if distributed.world_size() > 1:
+        state["world_size"] = distributed.world_size()
+        state["rng_ranks"] = rng_ranks
+    atomic_save(state, run.ckpt_path)
+    distributed.barrier()
 
 
 @torch.no_grad()
@@ -493,6 +451,6 @@ def _shown(means: dict[str, float]) -> dict[str, float]:
 def _progress(start: int, total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # picks a notebook or terminal bar: only when one is shown
 
     return tqdm(total=total, initial=start, desc="train", dynamic_ncols=True, mininterval=1.0)

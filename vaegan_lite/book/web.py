@@ -20,20 +20,25 @@ HTML a chapter displays to embed the widget.
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import io
 import json
 import shutil
 import tarfile
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .attributes import Vectors, encode
+from ..attributes import Vectors, attribute_vectors, encode, held_out_faces
+from ..data import SyntheticFaces, to_uint8
+from ..shipped import pretrained
+from .runs import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "book" / "_static" / "latent"  # in a checkout of the repository
 RUNTIME_PACKAGE = "onnxruntime-web"
 # The smallest set that runs a model on the CPU: the WebAssembly-only bundle (no WebGL/WebGPU),
@@ -104,9 +109,9 @@ def widget_data(
 
 def save_sprite(faces: torch.Tensor, path: str | Path) -> Path:
     """The faces [N, 3, S, S] in [-1, 1] side by side in one PNG [S, N*S]."""
-    from PIL import Image
+    from PIL import Image  # Pillow: only when image files are read or written
 
-    x = faces.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    x = to_uint8(faces)
     strip = torch.cat(list(x), dim=2).permute(1, 2, 0).contiguous().numpy()
     Image.fromarray(strip).save(path, optimize=True)
     return Path(path)
@@ -142,10 +147,6 @@ def book_assets(out: str | Path = STATIC, n: int = 10000) -> dict[str, int]:
     """(Re)write the book's widget data from the shipped VAE/GAN: vectors from its first n
     training faces (as the authors did), the first WIDGET_FACES held-out faces to pick from.
     Run by `make pretrained` (tools/train_pretrained.py --only web)."""
-    from .attributes import attribute_vectors, held_out_faces
-    from .data import SyntheticFaces
-    from .pretrained import pretrained
-
     model = pretrained("synthetic-vaegan")
     cfg = model.train_config
     train_faces = SyntheticFaces(cfg.dataset_size, model.image_size, seed=cfg.data_seed)
@@ -180,9 +181,6 @@ def standalone_page(base: str = "./") -> str:
 def serve(folder: str | Path, port: int = 0) -> Iterator[str]:
     """Serve ``folder`` on http://127.0.0.1:PORT/ from a background thread (port 0: any free one);
     yields the base URL. For looking at the widget locally (browsers refuse file:// for it)."""
-    import functools
-    import http.server
-    import threading
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args) -> None:  # quiet

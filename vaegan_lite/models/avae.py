@@ -25,28 +25,14 @@ Sign convention: Dis returns the logit of "x is real"; the paper's C is the prob
 from __future__ import annotations
 
 import contextlib
-import re
-from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from .losses import gan_loss, llike_loss, prior_loss
-from .metrics import random_features
-from .models import (
-    VAEGAN,
-    ModelConfig,
-    ModelSpec,
-    StepConfig,
-    _gan_stats,
-    apply_grads,
-    discriminate,
-    finite,
-    grads,
-    reparameterize,
-)
-from .nets import Decoder, Discriminator
+from ..config import ModelConfig, StepConfig
+from ..losses import gan_loss, llike_loss, prior_loss
+from ..nets import Decoder, Discriminator
+from .vaegan import VAEGAN, discriminate, finish_step, finite, gan_stats, grads, reparameterize
 
 # --- the models --------------------------------------------------------------------------------
 
@@ -240,14 +226,11 @@ def avae_step(
     g_D = grads(L_VAE, D, s)  # theta_d <- -grad_d L_VAE
     g_G = grads(L_G, G, s)  # theta_g <- -grad_g L_G
     g_C = grads(L_C, C, s)  # theta_c <- -grad_c L_C
-    for net, g in (("enc", g_E), ("dec", g_D), ("gen", g_G), ("dis", g_C)):
-        apply_grads(getattr(model, net), g, opts[net], scaler)
-    if scaler is not None:
-        scaler.update()
     stats = {"L_prior": L_P, "L_llike": L_R, "L_Z": L_Z, "L_M": L_M, "L_C": L_C,
              "D(x)": torch.sigmoid(C_real.float()).mean(),
              "D(G(z))": torch.sigmoid(C_fake.float()).mean()}  # fmt: skip
-    return {k: v.detach().float() for k, v in stats.items()}
+    updates = {"enc": g_E, "dec": g_D, "gen": g_G, "dis": g_C}
+    return finish_step(model, updates, opts, scaler, stats)
 
 
 def bigan_step(
@@ -278,137 +261,5 @@ def bigan_step(
     g_E = grads(L_EG, E, scaler)  # theta_E <- -grad(L_EG)
     g_G = grads(L_EG, G, scaler)  # theta_G <- -grad(L_EG)
     g_D = grads(L_D, D, scaler)  # theta_D <- -grad(L_D)
-    apply_grads(E, g_E, opts["enc"], scaler)
-    apply_grads(G, g_G, opts["dec"], scaler)
-    apply_grads(D, g_D, opts["dis"], scaler)
-    if scaler is not None:
-        scaler.update()
-    stats = _gan_stats(L_D, real, None, fake)
-    return {k: v.detach().float() for k, v in stats.items()}
-
-
-MODEL_SPECS: dict[str, ModelSpec] = {
-    "avae": ModelSpec(lambda t, c: avae_step, ("enc", "dec", "gen", "dis"), AVAE),
-    "bigan": ModelSpec(lambda t, c: bigan_step, ("enc", "dec", "dis"), BiGAN),
-}
-
-
-# --- Table 1 of the AVAE paper, on the synthetic faces -----------------------------------------
-
-# The AVAE paper's settings: p(x|z) = N(mu_D(z), I), a pixel sigma of 1 (Sec. 4.2), and the KL
-# weighed by beta = 5 on CelebA (Sec. 5).
-AVAE_PAPER: dict = {"pixel_sigma": 1.0, "beta": 5.0}
-# What AVAE also needs at the book's small sizes, where the paper's settings alone leave G far from
-# faces (benchmarks/avae_latent.py): one critic batch, and L_Z at a tenth of the paper's weight.
-AVAE_SMALL: dict = {"dis_batch": "joint", "latent_weight": 0.1}
-
-# Each row: the model and the settings that make it (passed to book.config_for); see row_settings.
-TABLE1_ROWS: dict[str, tuple[str, dict]] = {
-    "VAE": ("vae", {}),
-    "GAN": ("gan", {}),
-    "VAE/GAN": ("vaegan", {}),
-    "BiGAN": ("bigan", {}),
-    "AVAE with ξ, L^a_Z": ("avae", {**AVAE_PAPER, "xi_dim": 16, "latent_loss": "a"}),
-    "AVAE without ξ, L^a_Z": ("avae", {**AVAE_PAPER, "latent_loss": "a"}),
-    "AVAE without ξ, L^b_Z": ("avae", {**AVAE_PAPER, "latent_loss": "b"}),
-}
-
-
-def row_settings(row: str, preset: str) -> tuple[str, dict]:
-    """A Table 1 row's model and settings at a preset: the paper's at ``gpu``; at the smaller
-    presets the AVAE rows add AVAE_SMALL."""
-    model, settings = TABLE1_ROWS[row]
-    if model == "avae" and preset != "gpu":
-        settings = {**settings, **AVAE_SMALL}
-    return model, settings
-
-
-# The paper's Table 1, CelebA column (64x64, mean ± std over five runs), typed from the paper:
-# reconstruction MSE and LPIPS on validation images, FID of 50,000 samples. GAN has no encoder.
-PAPER_CELEBA: dict[str, dict[str, tuple[float, float]]] = {
-    "VAE": {"mse": (0.03, 0.00), "lpips": (0.18, 0.00), "fid": (60.04, 0.47)},
-    "GAN": {"fid": (14.54, 0.41)},
-    "VAE/GAN": {"mse": (0.07, 0.00), "lpips": (0.09, 0.00), "fid": (26.45, 4.66)},
-    "BiGAN": {"mse": (0.18, 0.01), "lpips": (0.16, 0.00), "fid": (18.49, 5.06)},
-    "AVAE with ξ, L^a_Z": {"mse": (0.05, 0.00), "lpips": (0.11, 0.00), "fid": (16.99, 0.58)},
-    "AVAE without ξ, L^a_Z": {"mse": (0.05, 0.00), "lpips": (0.11, 0.00), "fid": (16.23, 0.50)},
-    "AVAE without ξ, L^b_Z": {"mse": (0.05, 0.00), "lpips": (0.11, 0.00), "fid": (15.01, 0.82)},
-}
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    x_test: torch.Tensor,
-    seed: int = 0,
-    features: Callable[[torch.Tensor], torch.Tensor] = random_features,
-) -> dict[str, float]:
-    """Reconstruction MSE (per pixel, images scaled to [0, 1] as in the paper) and the Frechet
-    distance, in ``features``, of as many samples as test images to the test images."""
-    from .toy import frechet_distance
-
-    g = torch.Generator().manual_seed(seed)
-    out = {}
-    if hasattr(model, "enc") and model.config.model != "gan":
-        kw = {"generator": g} if isinstance(model, AVAE) else {}
-        recon = model.reconstruct(x_test, **kw)
-        out["mse"] = float(((recon - x_test) / 2).pow(2).mean())
-    samples = model.sample(x_test.shape[0], generator=g)
-    out["fd"] = frechet_distance(features(samples), features(x_test))
-    return out
-
-
-def table1(results: dict[str, list[dict[str, float]]]) -> MarkdownTable:
-    """The paper's Table 1 layout: our MSE and FD (mean ± std over seeds) beside its CelebA numbers.
-
-    results: row name -> one evaluate() dict per seed.
-    """
-    lines = ["| model | MSE (ours) | FD (ours) | MSE (paper) | LPIPS (paper) | FID (paper) |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
-    for name, runs in results.items():
-        ours = [_mean_std([r[k] for r in runs if k in r]) for k in ("mse", "fd")]
-        paper = PAPER_CELEBA.get(name, {})
-        theirs = [f"{paper[k][0]:.2f} ± {paper[k][1]:.2f}" if k in paper else "—"
-                  for k in ("mse", "lpips", "fid")]  # fmt: skip
-        lines.append(f"| {name} | " + " | ".join(ours + theirs) + " |")
-    return MarkdownTable("\n".join(lines))
-
-
-# benchmarks/avae_latent.py's committed results, in the repository (chapter 7 shows them)
-LATENT_RESULTS = Path(__file__).resolve().parent.parent / "benchmarks/results/avae_latent.txt"
-
-
-def latent_table(path: str | Path = LATENT_RESULTS) -> MarkdownTable:
-    """benchmarks/avae_latent.py's output (by default its committed cpu results) as a table: one
-    row per setting, its figures at the end of training."""
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        if m := re.fullmatch(r"(.+?): (\d+) steps \(\d+ s\)\s+(.*)", line):
-            figures = dict(f.split(" ") for f in m[3].split("  "))
-            rows.append((m[1], figures))
-    if not rows:
-        raise ValueError(f"{path}: no results of benchmarks/avae_latent.py in it")
-    keys = list(rows[0][1])
-    lines = ["| setting | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(f.get(k, "—") for k in keys) + " |" for name, f in rows]
-    return MarkdownTable("\n".join(lines))
-
-
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "—"
-    t = torch.tensor(values, dtype=torch.float64)
-    digits = 4 if t.abs().max() < 1 else 2
-    if len(values) == 1:
-        return f"{float(t[0]):.{digits}f}"
-    return f"{float(t.mean()):.{digits}f} ± {float(t.std()):.{digits}f}"
-
-
-class MarkdownTable(str):
-    """A Markdown table: rendered by Jupyter and the book, compared as plain text by nbval."""
-
-    def _repr_markdown_(self) -> str:
-        return str(self)
-
-    def _repr_pretty_(self, p, cycle) -> None:
-        p.text(str(self))
+    stats = gan_stats(L_D, real, None, fake)
+    return finish_step(model, {"enc": g_E, "dec": g_G, "dis": g_D}, opts, scaler, stats)

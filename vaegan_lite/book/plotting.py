@@ -1,36 +1,15 @@
-"""Image grids and training curves for the chapters and the CLI."""
+"""Image grids and training curves for the chapters (matplotlib)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-
-def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
-    """[B, C, H, W] images in [-1, 1] => one [C, H', W'] image in [0, 1]."""
-    from torchvision.utils import make_grid
-
-    x = images.detach().float().cpu().clamp(-1, 1).add(1).div(2)
-    return make_grid(x, nrow=nrow, padding=padding, pad_value=1.0)
-
-
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> None:
-    """Write a PNG grid (atomically: a half-written PNG never replaces a good one)."""
-    import os
-
-    from torchvision.utils import save_image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    save_image(grid(images, nrow), tmp)
-    os.replace(tmp, path)
+from ..data.images import grid
 
 
 def show_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None, scale=1.0):
     """Draw a grid with matplotlib; returns the axes."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
     g = grid(images, nrow).permute(1, 2, 0).numpy()
     if ax is None:
@@ -45,7 +24,7 @@ def show_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=
 
 def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0):
     """Several labelled grids stacked vertically (e.g. data / VAE / VAE/GAN)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
     fig, axes = plt.subplots(len(rows), 1, figsize=(scale * nrow * 0.9, scale * 1.25 * len(rows)))
     axes = [axes] if len(rows) == 1 else list(axes)
@@ -58,7 +37,7 @@ def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0):
 
 def plot_history(history: dict[str, list[float]], keys: list[str] | None = None, ax=None):
     """Loss curves: one line per logged statistic against the step."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
     keys = keys or [k for k in history if k != "step"]
     if ax is None:

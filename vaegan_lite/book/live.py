@@ -22,7 +22,8 @@ from pathlib import Path
 
 from torch import nn
 
-from .train import Trained, fixed_samples
+from ..data import grid
+from ..train import Trained, fixed_samples
 
 LOSSES = ("L_prior", "L_llike", "L_GAN")
 DIS_OUTPUTS = ("D(x)", "D(Dec(z))", "D(Dec(Enc(x)))")
@@ -96,8 +97,6 @@ class LiveTraining:
     def render(self, step: int, model: nn.Module, history: dict[str, list[float]]) -> bytes:
         """One frame as PNG bytes: samples | losses | D outputs."""
         from matplotlib.figure import Figure  # not pyplot: the inline backend never shows it
-
-        from .plotting import grid
 
         samples = fixed_samples(model, self.n_samples, self.seed)
         fig = Figure(figsize=(12, 3.2), dpi=self.dpi, layout="constrained")

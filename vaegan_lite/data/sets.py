@@ -1,13 +1,12 @@
-"""Data sets: the synthetic faces, CelebA, CIFAR-10, MNIST, SVHN and any folder of images.
+"""The data sets: the synthetic faces, CelebA, CIFAR-10, MNIST, SVHN and any folder of images.
 
 Every set becomes uint8 images [N, C, H, W] (scaled to [-1, 1] only when a batch is used, by
-train.to_unit_range) and float32 attributes [N, A] in {0, 1} (A = 0 when a set has none):
+images.to_unit_range) and float32 attributes [N, A] in {0, 1} (A = 0 when a set has none):
 
     training_tensors(cfg)                       the training images of a TrainConfig
     load_split(name, root, split, size, ch)     one split, e.g. CelebA's official test split
     download_data(name, root)                   torchvision's download, only when asked (--download)
     flip_batch(x, seed, step)                   mirrors half a batch left-right, by (seed, step)
-    write_fake_celeba(root, n)                  synthetic faces in CelebA's layout (tests, demos)
 
     synthetic  SyntheticFaces below: drawn on the fly, no files.
     celeba     torchvision's layout ROOT/celeba/{img_align_celeba/*.jpg, list_attr_celeba.txt,
@@ -27,13 +26,7 @@ train.to_unit_range) and float32 attributes [N, A] in {0, 1} (A = 0 when a set h
 
 Channels: 3 (RGB) or 1 (ITU-R 601 luma); one-channel sets are repeated to RGB for 3.
 
-The cache. Decoding and resizing 200k JPEGs takes minutes, so a (set, split, size, channels) is
-preprocessed once into ROOT/.vaegan_cache/<set>-<split>-<size>px-<c>ch-<key>/: images.npy (uint8,
-memory-mapped when read; small enough to go to the GPU whole), attrs.npy and meta.json. The key
-hashes the preprocessing version and the name and size of every file the set is read from, so
-other settings or a replaced file give another folder. The folder is written under a temporary
-name and renamed when complete: a crash never leaves a cache that is later read. When ROOT is not
-writable the cache goes to $VAEGAN_CACHE or ~/.cache/vaegan-lite.
+The cache (cache.py): each (set, split, size, channels) is preprocessed once into uint8 arrays.
 
 Bad input raises DataError (a ValueError: the CLI prints it as one line and exits with code 2)
 naming the file, before any cache is written: a data root that does not exist; a missing or
@@ -51,32 +44,22 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import itertools
-import json
 import math
 import operator
 import os
-import shutil
-import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from vaegan_lite.faces import ATTR_NAMES, IMAGE_SIZES, render_faces
-
-__all__ = [
-    "ATTR_NAMES", "CELEBA_ATTRS", "DATASETS", "DataError", "DownloadError", "ImageSet",
-    "SyntheticFaces", "download_data", "flip_batch", "load_split", "to_channels",
-    "training_tensors", "write_fake_celeba",
-]  # fmt: skip
+from .cache import DataError, DownloadError, ImageSet, Plan, Source, cached, warn
+from .faces import ATTR_NAMES, IMAGE_SIZES, render_faces
+from .images import to_unit_range
 
 DATASETS = ("synthetic", "celeba", "cifar10", "mnist", "svhn", "folder")
 SPLITS = {
@@ -87,7 +70,6 @@ SPLITS = {
     "svhn": ("train", "test", "extra"),
     "folder": ("train", "valid", "test", "all"),
 }
-PREP_VERSION = 1  # bump whenever preprocessing changes: every cache is then rebuilt
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 CELEBA_SIZE = (178, 218)  # width x height of the aligned images
 CELEBA_CROP = (15, 40, 163, 188)  # PIL box (left, top, right, bottom): rows 40..188, cols 15..163
@@ -101,20 +83,6 @@ CELEBA_ATTRS = [
     "Wearing_Necktie", "Young",
 ]  # fmt: skip
 CHUNK = 256  # images decoded per step of the cache build
-
-
-class DataError(ValueError):
-    """Missing or bad data; the message names the file (the CLI prints it, exit code 2)."""
-
-
-class DownloadError(DataError):
-    """torchvision's download failed; the message explains the other routes."""
-
-
-class ImageSet(NamedTuple):
-    images: torch.Tensor  # uint8 [N, C, H, W]
-    attrs: torch.Tensor  # float32 [N, A] in {0, 1}
-    attr_names: list[str]
 
 
 class SyntheticFaces(Dataset):
@@ -139,7 +107,7 @@ class SyntheticFaces(Dataset):
         if not 0 <= i < self.n:
             raise IndexError(f"index {i} out of range for SyntheticFaces of length {self.n}")
         img, attrs = self.render([i])
-        return img[0].float() / 127.5 - 1, attrs[0]
+        return to_unit_range(img[0]), attrs[0]
 
     def render(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch fast path: uint8 images [B, 3, H, W] and float32 attributes [B, A]."""
@@ -214,7 +182,7 @@ def load_split(
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     if name == "synthetic":
-        raise DataError("synthetic faces have no files: use SyntheticFaces (book.test_images)")
+        raise DataError("synthetic faces have no files: use SyntheticFaces")
     if split not in SPLITS[name]:
         raise DataError(f"{name} has no split {split!r}; choose one of {', '.join(SPLITS[name])}")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
@@ -229,7 +197,7 @@ def load_split(
         raise DataError(f"data root {root.resolve()} does not exist (--data-root; {how})")
     source = {"celeba": _celeba, "cifar10": _cifar10, "mnist": _mnist, "svhn": _svhn,
               "folder": _folder}[name](root, split)  # fmt: skip
-    return _cached(source, name, split, image_size, channels, root, progress)
+    return cached(source, name, split, image_size, channels, root, progress)
 
 
 def flip_batch(x: torch.Tensor, seed: int, step: int) -> torch.Tensor:
@@ -327,20 +295,6 @@ def download_data(
 # sources: what a set is read from (its files key the cache) and how to build it
 
 
-class _Plan(NamedTuple):
-    n: int  # images at most (unreadable ones are skipped)
-    attrs: np.ndarray  # float32 [n, A]
-    attr_names: list[str]
-    # chunks(size, channels) yields (uint8 images [b, C, S, S], their indices, unreadable: str)
-    chunks: Callable[[int, int], Iterator[tuple[np.ndarray, list[int], list[str]]]]
-
-
-class _Source(NamedTuple):
-    where: Path  # named in messages
-    files: list[tuple[str, int]]  # (path relative to the root, bytes) of every file read
-    plan: Callable[[], _Plan]  # parse, check and get ready to build (only on a cache miss)
-
-
 def _celeba_dirs(root: Path) -> tuple[Path, Path]:
     """(folder of the lists, folder of the images), torchvision's or Kaggle's layout."""
     base = root / "celeba"
@@ -365,7 +319,7 @@ def _celeba_present(root: Path) -> bool:
     return images.is_dir() and all(p.is_file() for p in lists)
 
 
-def _celeba(root: Path, split: str) -> _Source:
+def _celeba(root: Path, split: str) -> Source:
     base, image_dir = _celeba_dirs(root)
     attr_path = _celeba_list(base, "list_attr_celeba")
     part_path = _celeba_list(base, "list_eval_partition")
@@ -380,7 +334,7 @@ def _celeba(root: Path, split: str) -> _Source:
     files = [(_rel(p, root), p.stat().st_size) for p in (attr_path, part_path)]
     files += [(_rel(image_dir / k, root), v) for k, v in sorted(listing.items())]
 
-    def plan() -> _Plan:
+    def plan() -> Plan:
         names, table, attr_names, lines = _read_celeba_attrs(attr_path)
         part_of = _read_celeba_partition(part_path)
         for name in names:
@@ -400,9 +354,9 @@ def _celeba(root: Path, split: str) -> _Source:
             )
         attrs = _binary(table[sel], attr_path, [lines[i] for i in sel])
         paths = [image_dir / names[i] for i in sel]
-        return _Plan(len(sel), attrs, attr_names, _file_chunks(paths, _celeba_crop, _celeba_resize))
+        return Plan(len(sel), attrs, attr_names, _file_chunks(paths, _celeba_crop, _celeba_resize))
 
-    return _Source(base, files, plan)
+    return Source(base, files, plan)
 
 
 def _read_celeba_attrs(path: Path) -> tuple[list[str], np.ndarray, list[str], list[int]]:
@@ -469,14 +423,14 @@ def _celeba_resize(crops: np.ndarray, size: int) -> torch.Tensor:
 
 def _torchvision_source(
     name: str, root: Path, paths: list[Path], make: Callable, to_tensor: Callable
-) -> _Source:
+) -> Source:
     """A set read by a torchvision class; ``to_tensor(ds)`` => (uint8 [N, C, h, w], labels)."""
     for p in paths:
         if not p.is_file():
             raise DataError(f"{p}: missing; add --download, or " + MANUAL[name].format(root=root))
     files = [(_rel(p, root), p.stat().st_size) for p in paths]
 
-    def plan() -> _Plan:
+    def plan() -> Plan:
         try:
             import torchvision.datasets as tvd
 
@@ -497,12 +451,12 @@ def _torchvision_source(
                 idx = list(range(start, start + len(batch)))
                 yield to_channels(batch, channels).numpy(), idx, []
 
-        return _Plan(len(images), attrs, classes, chunks)
+        return Plan(len(images), attrs, classes, chunks)
 
-    return _Source(paths[0].parent, files, plan)
+    return Source(paths[0].parent, files, plan)
 
 
-def _cifar10(root: Path, split: str) -> _Source:
+def _cifar10(root: Path, split: str) -> Source:
     folder = root / "cifar-10-batches-py"
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     return _torchvision_source(
@@ -512,7 +466,7 @@ def _cifar10(root: Path, split: str) -> _Source:
     )  # fmt: skip
 
 
-def _mnist(root: Path, split: str) -> _Source:
+def _mnist(root: Path, split: str) -> Source:
     raw = root / "MNIST" / "raw"
     prefixes = ("train", "t10k") if split == "train" else ("t10k", "train")  # torchvision wants all
     paths = [raw / f"{p}-{kind}" for p in prefixes for kind in ("images-idx3-ubyte",
@@ -530,7 +484,7 @@ def _mnist(root: Path, split: str) -> _Source:
     return _torchvision_source("mnist", root, paths, make, to_tensor)
 
 
-def _svhn(root: Path, split: str) -> _Source:
+def _svhn(root: Path, split: str) -> Source:
     def make(tvd):
         ds = tvd.SVHN(str(root), split=split)
         ds.classes = [str(i) for i in range(10)]  # torchvision maps the label 10 to the digit 0
@@ -542,7 +496,7 @@ def _svhn(root: Path, split: str) -> _Source:
     )  # fmt: skip
 
 
-def _folder(root: Path, split: str) -> _Source:
+def _folder(root: Path, split: str) -> Source:
     base = root / split if split != "all" and (root / split).is_dir() else root
     if split in ("valid", "test") and base == root:
         raise DataError(f"{root / split}: no such folder; a folder of images has only the split "
@@ -557,14 +511,14 @@ def _folder(root: Path, split: str) -> _Source:
     if csv_path.is_file():
         files.append((_rel(csv_path, root), csv_path.stat().st_size))
 
-    def plan() -> _Plan:
+    def plan() -> Plan:
         rels, attrs, attr_names = sorted(found), np.zeros((len(found), 0), np.float32), []
         if csv_path.is_file():
             rels, attrs, attr_names = _read_attr_csv(csv_path, found, base)
         paths = [base / r for r in rels]
-        return _Plan(len(paths), attrs, attr_names, _file_chunks(paths, _square, None))
+        return Plan(len(paths), attrs, attr_names, _file_chunks(paths, _square, None))
 
-    return _Source(base, files, plan)
+    return Source(base, files, plan)
 
 
 def _image_files(base: Path) -> dict[str, int]:
@@ -603,7 +557,7 @@ def _read_attr_csv(path: Path, found: dict[str, int], base: Path):
         seen.add(rel)
     if len(seen) < len(found):
         unlisted = sorted(set(found) - seen)
-        _warn(f"{len(unlisted)} images under {base} are not in {path.name}, so not used "
+        warn(f"{len(unlisted)} images under {base} are not in {path.name}, so not used "
               f"(first: {unlisted[0]})")  # fmt: skip
     return rels, _binary(table, path, [line for line, _ in rows]), attr_names
 
@@ -683,7 +637,7 @@ class _Unreadable(Exception):
 
 def _open_rgb(path: Path):
     """A decoded RGB PIL image: grayscale/palette converted, transparency over white."""
-    from PIL import Image
+    from PIL import Image  # Pillow: only when image files are read or written
 
     try:
         with Image.open(path) as img:
@@ -699,7 +653,7 @@ def _open_rgb(path: Path):
 
 def _square(path: Path, size: int) -> np.ndarray:
     """Any image => its central square, resized to size x size: uint8 [size, size, 3]."""
-    from PIL import Image
+    from PIL import Image  # Pillow: only when image files are read or written
 
     img = _open_rgb(path)
     w, h = img.size
@@ -750,158 +704,3 @@ def _file_chunks(paths: list[Path], load: Callable, finish: Callable | None):
                 yield to_channels(x, channels).contiguous().numpy(), idx, bad
 
     return chunks
-
-
-# -----------------------------------------------------------------------------
-# the cache: built once, atomically, read memory-mapped
-
-
-def cache_dir(root: Path) -> Path:
-    """$VAEGAN_CACHE, else ROOT/.vaegan_cache when it can be written, else ~/.cache/vaegan-lite."""
-    if os.environ.get("VAEGAN_CACHE"):
-        return Path(os.environ["VAEGAN_CACHE"]).expanduser()
-    d = root / ".vaegan_cache"
-    if os.access(d if d.is_dir() else root, os.W_OK):
-        return d
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vaegan-lite"
-
-
-def _cached(
-    src: _Source, name: str, split: str, size: int, channels: int, root: Path, progress: bool
-) -> ImageSet:
-    h = hashlib.sha256(json.dumps([PREP_VERSION, name, split, size, channels]).encode())
-    for rel, nbytes in src.files:
-        h.update(f"{rel}\0{nbytes}\n".encode())
-    folder = cache_dir(root) / f"{name}-{split}-{size}px-{channels}ch-{h.hexdigest()[:16]}"
-    if not (folder / "meta.json").is_file():
-        plan = src.plan()  # checks every list before anything is written
-        _build(folder, plan, size, channels, progress, f"{name} {split} {size}px", src.where)
-    try:
-        meta = json.loads((folder / "meta.json").read_text())
-        images = torch.from_numpy(np.load(folder / "images.npy", mmap_mode="c"))  # copy-on-write
-        attrs = torch.from_numpy(np.load(folder / "attrs.npy"))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{folder}: a damaged cache ({e}); delete the folder to rebuild it") from e
-    if meta["skipped"]:
-        _warn_skipped(meta["skipped"])
-    return ImageSet(images, attrs, list(meta["attr_names"]))
-
-
-def _build(
-    folder: Path, plan: _Plan, size: int, channels: int, progress: bool, desc: str, where: Path
-) -> None:
-    """Preprocess into a temporary folder beside ``folder``, then rename it: all or nothing."""
-    from tqdm.auto import tqdm
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead_temps(folder.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=folder.parent))
-    try:
-        shape = (plan.n, channels, size, size)
-        out = np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, shape)
-        kept: list[int] = []
-        skipped: list[str] = []
-        with tqdm(total=plan.n, desc=f"caching {desc}", unit="img", disable=not progress,
-                  dynamic_ncols=True, mininterval=1.0) as bar:  # fmt: skip
-            for images, idx, bad in plan.chunks(size, channels):
-                out[len(kept) : len(kept) + len(idx)] = images
-                kept += idx
-                skipped += bad
-                bar.update(len(idx) + len(bad))
-        out.flush()
-        del out
-        if not kept:
-            raise DataError(f"{where}: none of its {plan.n} images could be read "
-                            f"(first: {skipped[0]})")  # fmt: skip
-        if len(kept) < plan.n:
-            _shorten_npy(tmp / "images.npy", len(kept))
-        np.save(tmp / "attrs.npy", plan.attrs[kept])
-        meta = {"n": len(kept), "attr_names": plan.attr_names, "skipped": skipped,
-                "prep_version": PREP_VERSION, "source": str(where)}  # fmt: skip
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            if not (folder / "meta.json").is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same cache first
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _shorten_npy(path: Path, n: int) -> None:
-    """Keep the first n rows of an .npy file (after skipped images)."""
-    old = np.load(path, mmap_mode="r")
-    short = path.with_name("short.npy")
-    new = np.lib.format.open_memmap(short, "w+", old.dtype, (n, *old.shape[1:]))
-    for start in range(0, n, 4096):
-        new[start : start + 4096] = old[start : min(n, start + 4096)]
-    new.flush()
-    del new, old
-    os.replace(short, path)
-
-
-def _remove_dead_temps(folder: Path) -> None:
-    """Remove temporary folders left by builds whose process died (killed, crashed)."""
-    for p in folder.glob(".tmp-*"):
-        try:
-            os.kill(int(p.name.split("-")[1]), 0)
-        except (IndexError, ValueError):
-            continue
-        except ProcessLookupError:
-            shutil.rmtree(p, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, someone else's
-
-
-def _warn(msg: str) -> None:
-    print(f"warning: {msg}", file=sys.stderr)
-
-
-def _warn_skipped(skipped: list[str]) -> None:
-    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-    s = "s" if len(skipped) > 1 else ""
-    _warn(f"skipped {len(skipped)} unreadable image{s}: {'; '.join(skipped[:3])}{more}")
-
-
-# -----------------------------------------------------------------------------
-# a tiny CelebA without downloading
-
-
-def write_fake_celeba(root: str | Path, n: int = 12, seed: int = 0, kaggle: bool = False) -> Path:
-    """n synthetic faces as 178x218 JPEGs in CelebA's layout (torchvision's, or Kaggle's), with
-    list files: the face fills the authors' crop box. The 17 attributes the faces have are
-    filled in, the other 23 are -1; the first 70% are train, then 15% valid, 15% test."""
-    from PIL import Image
-
-    base = Path(root) / "celeba"
-    image_dir = base / "img_align_celeba"
-    image_dir = image_dir / "img_align_celeba" if kaggle else image_dir
-    image_dir.mkdir(parents=True, exist_ok=True)
-    faces, attrs = SyntheticFaces(n, 128, seed).tensors()
-    names = [f"{i + 1:06d}.jpg" for i in range(n)]
-    x0, y0, x1, y1 = CELEBA_CROP
-    for name, face in zip(names, faces, strict=True):
-        img = Image.fromarray(face.permute(1, 2, 0).numpy())
-        canvas = img.resize(CELEBA_SIZE, Image.Resampling.BICUBIC)  # a background around it
-        canvas.paste(img.resize((x1 - x0, y1 - y0), Image.Resampling.BICUBIC), (x0, y0))
-        canvas.save(image_dir / name, quality=95)
-    table = -np.ones((n, len(CELEBA_ATTRS)), np.int64)
-    for j, a in enumerate(ATTR_NAMES):
-        table[:, CELEBA_ATTRS.index(a)] = attrs[:, j].long().numpy() * 2 - 1
-    parts = [0 if i < round(0.7 * n) else 1 if i < round(0.85 * n) else 2 for i in range(n)]
-    if kaggle:
-        rows = [",".join(["image_id", *CELEBA_ATTRS])]
-        rows += [",".join([nm, *map(str, r)]) for nm, r in zip(names, table.tolist(), strict=True)]
-        (base / "list_attr_celeba.csv").write_text("\n".join(rows) + "\n")
-        rows = ["image_id,partition", *(f"{nm},{p}" for nm, p in zip(names, parts, strict=True))]
-        (base / "list_eval_partition.csv").write_text("\n".join(rows) + "\n")
-    else:
-        rows = [str(n), " ".join(CELEBA_ATTRS) + " "]
-        rows += [f"{nm} " + " ".join(f"{v:2d}" for v in r)
-                 for nm, r in zip(names, table.tolist(), strict=True)]  # fmt: skip
-        (base / "list_attr_celeba.txt").write_text("\n".join(rows) + "\n")
-        rows = [f"{nm} {p}" for nm, p in zip(names, parts, strict=True)]
-        (base / "list_eval_partition.txt").write_text("\n".join(rows) + "\n")
-    return base

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 import time
@@ -38,10 +39,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .book import config_for
+from . import __version__
+from .checkpoint import atomic_save, atomic_write_text
 from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTraining
-from .presets import get_preset
-from .train import TrainConfig
+from .config import TrainConfig, config_for, get_preset
+from .models import model_spec
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 FORMAT = "vaegan-lite-pretrained/1"
@@ -76,7 +78,7 @@ def recipe(name: str) -> TrainConfig:
 
     At 32x32 a smile is a pixel or two of mouth, and models of the cpu size lose it: the judge read
     "smiling" right on 52 % of a 32x32 VAE/GAN's reconstructions. At 64x64 Dis_l is the paper's 8x8
-    grid; its 4x as many features get a quarter of the cpu gamma (see presets.py); the latent space
+    grid; its 4x as many features get a quarter of the cpu gamma (see config.py); the latent space
     is the paper's 128; Enc's fc layer has 1024 units (not 2048) to keep the files under 10 MB.
     """
     if name not in MODELS:
@@ -127,8 +129,6 @@ def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:
         model = AttributeClassifier(ClassifierConfig(**config))
         model.load_state_dict(state)
     else:
-        from .train import model_spec
-
         cfg = TrainConfig.from_dict(config)
         model = model_spec(cfg.model.model).build(cfg.model)
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -165,8 +165,6 @@ def save_pretrained(
     if scales:
         blob["int8_scales"] = scales
     path = weights / f"{name}.pt"
-    from .checkpoint import atomic_save, atomic_write_text
-
     atomic_save(blob, path)
     record = {
         "name": name,
@@ -223,8 +221,6 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    import os
-
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "platform": platform.platform(), "python": platform.python_version(),
             "torch": torch.__version__}  # fmt: skip
@@ -247,8 +243,6 @@ def git_state(root: str | Path | None = None) -> dict[str, Any]:
 
 
 def _origin() -> dict[str, Any]:
-    from . import __version__
-
     return {"package_version": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S %z")}
 
 

@@ -1,6 +1,6 @@
-"""A faster Algorithm 1 step with the same updates as models.algorithm1_step.
+"""A faster Algorithm 1 step with the same updates as vaegan.algorithm1_step.
 
-The reference step (models.py) takes each network's gradient of its own loss with one autograd
+The reference step (vaegan.py) takes each network's gradient of its own loss with one autograd
 pass per network: three passes, each walking back through everything between the loss and that
 network. This step cuts the graph at Dec's outputs instead: Dis runs on detached copies of x~ and
 x_p, so a backward pass through Dis stops there and hands Dec a gradient for its images, and every
@@ -40,15 +40,15 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
-from .models import (
+from ..config import StepConfig
+from ..losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
+from .vaegan import (
     VAEGAN,
-    StepConfig,
-    _gan_stats,
-    apply_grads,
     discriminate,
     equilibrium,
+    finish_step,
     finite,
+    gan_stats,
     reparameterize,
 )
 
@@ -71,7 +71,7 @@ def _vjp(
 
 
 def _scale(scaler: torch.amp.GradScaler | None):
-    """fp16: every gradient is taken of the scaled loss, as in models.grads."""
+    """fp16: every gradient is taken of the scaled loss, as in vaegan.grads."""
     return (lambda loss: loss) if scaler is None else scaler.scale
 
 
@@ -96,7 +96,7 @@ def algorithm1_step_fast(
     autocast: contextlib.AbstractContextManager | None = None,
     scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, torch.Tensor]:
-    """models.algorithm1_step's update (same arguments, same statistics) with fewer passes."""
+    """vaegan.algorithm1_step's update (same arguments, same statistics) with fewer passes."""
     enc, dec, dis = model.enc, model.dec, model.dis
     ctx = autocast or contextlib.nullcontext()
     uses_dis = metric == "dis_l" or adversarial
@@ -129,7 +129,7 @@ def algorithm1_step_fast(
     stats = {"L_prior": L_prior, "L_llike": L_llike}
     train_dec = train_dis = True
     if adversarial:
-        stats |= _gan_stats(L_GAN, real, recon, prior)
+        stats |= gan_stats(L_GAN, real, recon, prior)
         if cfg.equilibrium:  # decided before the backward passes: skipped nets cost nothing
             train_dec, train_dis = equilibrium(
                 stats["real_bce"], stats["fake_bce"], cfg.eq_center, cfg.eq_margin
@@ -179,12 +179,8 @@ def algorithm1_step_fast(
         else:
             g_enc = _vjp([prior_term + s(L_llike)], enc_p, [None], retain=False)
 
-    for name, g in (("enc", g_enc), ("dec", g_dec), ("dis", g_dis)):
-        if g is not None:  # None: no GAN, or skipped by the equilibrium trick
-            apply_grads(getattr(model, name), g, opts[name], scaler)
-    if scaler is not None:
-        scaler.update()
-    return {k: v.detach().float() for k, v in stats.items()}
+    # None: no GAN, or skipped by the equilibrium trick
+    return finish_step(model, {"enc": g_enc, "dec": g_dec, "dis": g_dis}, opts, scaler, stats)
 
 
 def gan_step_fast(
@@ -197,7 +193,7 @@ def gan_step_fast(
     autocast: contextlib.AbstractContextManager | None = None,
     scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, torch.Tensor]:
-    """models.gan_step's update; with the saturating loss and separate statistics, one pass
+    """vaegan.gan_step's update; with the saturating loss and separate statistics, one pass
     through Dis gives both Dis's gradient and Dec's upstream."""
     dec, dis = model.dec, model.dis
     ctx = autocast or contextlib.nullcontext()
@@ -219,9 +215,5 @@ def gan_step_fast(
         g_dis = _vjp([s(L_GAN)], _params(dis), [None])
         up = _vjp([s(L_GAN_dec)], [cut], [None], retain=False)[0]
     g_dec = _vjp([x_p], _params(dec), [up], retain=False)
-    apply_grads(dec, g_dec, opts["dec"], scaler)
-    apply_grads(dis, g_dis, opts["dis"], scaler)
-    if scaler is not None:
-        scaler.update()
-    stats = _gan_stats(L_GAN, real, None, prior)
-    return {k: v.detach().float() for k, v in stats.items()}
+    stats = gan_stats(L_GAN, real, None, prior)
+    return finish_step(model, {"dec": g_dec, "dis": g_dis}, opts, scaler, stats)

@@ -15,58 +15,16 @@ network's gradient still needs the old value.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Literal
 
 import torch
 from torch import nn
 
-from . import distributed
-from .losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
-from .nets import Decoder, Discriminator, Encoder, check_image_size
-
-MODELS = ("vae", "gan", "vae_disl", "vaegan_dis0", "vaegan")
-
-
-@dataclass
-class ModelConfig:
-    """What the networks look like. Table 1 at 64x64 is the default."""
-
-    model: str = "vaegan"
-    image_size: int = 64
-    channels: int = 3
-    latent_dim: int = 128
-    width: float = 1.0
-    enc_fc_dim: int = 2048  # the paper; the authors' code used 1024
-    dis_layer: int = 4  # l: Dis_l is the 4th conv's output, 256x8x8 at 64x64
-    cond_dim: int = 0  # > 0: conditional models (Table 2), y joins Enc/Dis's top fc and Dec's input
-    xi_dim: int = 0  # AVAE: size of the extra noise xi of its generator G(z, xi); 0: G(z)
-
-    def __post_init__(self) -> None:
-        check_image_size(self.image_size)  # the model name is checked by train.model_spec()
-
-
-@dataclass
-class StepConfig:
-    """How a training step weighs and routes the losses. Paper settings unless noted."""
-
-    gamma: float = 1e-2  # Eq. 9: weight of L_llike in Dec's update (see losses.py on scaling)
-    # The authors' code: Dec <- w grad(L_llike) - (1 - w) grad(L_GAN); replaces gamma when set.
-    w: float | None = None
-    pixel_sigma: float = 0.1  # std of the pixel Gaussian p(x|z) (Eq. 3), images in [-1, 1]
-    llike_reduction: Literal["sum", "mean"] = "sum"
-    gan_variant: Literal["saturating", "non_saturating"] = "non_saturating"
-    dis_sees_recon: bool = True  # Eq. 10; the authors' CelebA run used False
-    dis_batch: Literal["separate", "joint"] = "separate"  # BatchNorm statistics, see discriminate()
-    equilibrium: bool = False  # authors' margin trick (not in the paper)
-    eq_center: float = 0.68
-    eq_margin: float = 0.35
-    disl_pretrain_steps: int = 0  # vae_disl: GAN steps before Dis is frozen as the metric
-    beta: float = 1.0  # AVAE: weight of the KL in its VAE's loss (ICPR 2020, Sec. 5)
-    latent_loss: Literal["a", "b"] = "b"  # AVAE: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)
-    latent_weight: float = 1.0  # AVAE: L_G = latent_weight L_Z + L_M; 1 in the paper (Eq. 10)
-    fast: bool = False  # fast.py's step: the same updates with fewer backward passes
+from .. import distributed
+from ..config import ModelConfig, StepConfig
+from ..losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
+from ..nets import Decoder, Discriminator, Encoder
 
 
 class VAEGAN(nn.Module):
@@ -121,14 +79,6 @@ class VAEGAN(nn.Module):
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """z = mu + sigma * eps, eps ~ N(0, I): a sample of q(z|x) that gradients flow through."""
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-
-
-def default_dis_batch(model: str) -> Literal["separate", "joint"]:
-    """``joint`` for the models that train a GAN on its own (``gan``, the GAN behind ``vae_disl``,
-    and ``bigan``): with ``separate`` BatchNorm batches those collapsed to one texture on the
-    book's networks (chapter 2; BiGAN at each of three seeds). VAE/GAN keeps ``separate``, under
-    which it trains well."""
-    return "joint" if model in ("gan", "vae_disl", "bigan") else "separate"
 
 
 def discriminate(
@@ -187,6 +137,23 @@ def apply_grads(
     else:
         scaler.step(opt)
     opt.zero_grad(set_to_none=True)
+
+
+def finish_step(
+    model: nn.Module,
+    updates: dict[str, list[torch.Tensor] | None],
+    opts: dict[str, torch.optim.Optimizer],
+    scaler: torch.amp.GradScaler | None,
+    stats: dict[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """The end of every step: apply each network's gradients (all taken before this; None: the
+    network does not move this step), then the statistics, detached, for logging."""
+    for name, gs in updates.items():
+        if gs is not None:
+            apply_grads(getattr(model, name), gs, opts[name], scaler)
+    if scaler is not None:
+        scaler.update()
+    return {k: v.detach().float() for k, v in stats.items()}
 
 
 def equilibrium(
@@ -266,21 +233,16 @@ def algorithm1_step(
     stats = {"L_prior": L_prior, "L_llike": L_llike}
     train_dec = train_dis = True
     if adversarial:
-        stats |= _gan_stats(L_GAN, real, recon, prior)
+        stats |= gan_stats(L_GAN, real, recon, prior)
         if cfg.equilibrium:
             train_dec, train_dis = equilibrium(
                 stats["real_bce"], stats["fake_bce"], cfg.eq_center, cfg.eq_margin
             )
             stats["skip_dec"] = torch.tensor(float(not train_dec))
             stats["skip_dis"] = torch.tensor(float(not train_dis))
-    apply_grads(enc, g_enc, opts["enc"], scaler)
-    if train_dec:
-        apply_grads(dec, g_dec, opts["dec"], scaler)
-    if adversarial and train_dis:
-        apply_grads(dis, g_dis, opts["dis"], scaler)
-    if scaler is not None:
-        scaler.update()
-    return {k: v.detach().float() for k, v in stats.items()}
+    updates = {"enc": g_enc, "dec": g_dec if train_dec else None,
+               "dis": g_dis if adversarial and train_dis else None}  # fmt: skip
+    return finish_step(model, updates, opts, scaler, stats)
 
 
 def gan_step(
@@ -305,20 +267,17 @@ def gan_step(
         return {"nonfinite": torch.ones(())}
     g_dec = grads(L_GAN_dec, dec, scaler)  # theta_Gen <- -grad(-L_GAN)
     g_dis = grads(L_GAN, dis, scaler)  # theta_Dis <- -grad(L_GAN)
-    apply_grads(dec, g_dec, opts["dec"], scaler)
-    apply_grads(dis, g_dis, opts["dis"], scaler)
-    if scaler is not None:
-        scaler.update()
-    stats = _gan_stats(L_GAN, real, None, prior)
-    return {k: v.detach().float() for k, v in stats.items()}
+    stats = gan_stats(L_GAN, real, None, prior)
+    return finish_step(model, {"dec": g_dec, "dis": g_dis}, opts, scaler, stats)
 
 
-def _gan_stats(
+def gan_stats(
     L_GAN: torch.Tensor,
     real: torch.Tensor,
     recon: torch.Tensor | None,
     prior: torch.Tensor,
 ) -> dict[str, torch.Tensor]:
+    """What a GAN step logs: L_GAN, Dis's mean outputs, its cross-entropies on real and fakes."""
     fakes = prior if recon is None else torch.cat([recon, prior])
     stats = {
         "L_GAN": L_GAN,
@@ -332,68 +291,19 @@ def _gan_stats(
     return stats
 
 
-StepFn = Callable[..., dict[str, torch.Tensor]]
-
-
-@dataclass
-class ModelSpec:
-    """How the trainer builds, steps and optimises one kind of model."""
-
-    step: Callable[[int, StepConfig], StepFn]  # (step index, cfg) -> the step function to use
-    networks: tuple[str, ...]  # the networks that get an optimizer
-    build: Callable[[ModelConfig], nn.Module] = VAEGAN
-
-
-def frozen_metric_step(model: VAEGAN, x: torch.Tensor, opts, cfg: StepConfig, **kw):
-    """VAE_{Dis_l}'s second phase: a VAE whose likelihood is measured by the GAN's frozen Dis."""
+def frozen_metric_step(
+    model: VAEGAN,
+    x: torch.Tensor,
+    opts: dict[str, torch.optim.Optimizer],
+    cfg: StepConfig,
+    step=algorithm1_step,
+    **kw,
+) -> dict[str, torch.Tensor]:
+    """VAE_{Dis_l}'s second phase: a VAE whose likelihood is measured by the GAN's frozen Dis
+    (``step``: algorithm1_step, or with cfg.fast its faster twin)."""
     model.dis.eval()  # fixed BatchNorm statistics: the metric must not move
     model.dis.requires_grad_(False)
-    return _algorithm1(cfg)(model, x, opts, cfg, metric="dis_l", adversarial=False, **kw)
-
-
-def _algorithm1(cfg: StepConfig) -> StepFn:
-    """algorithm1_step, or with cfg.fast its faster twin (same updates, fewer passes)."""
-    if not cfg.fast:
-        return algorithm1_step
-    from .fast import algorithm1_step_fast  # fast.py builds on this module
-
-    return algorithm1_step_fast
-
-
-def _gan(cfg: StepConfig) -> StepFn:
-    if not cfg.fast:
-        return gan_step
-    from .fast import gan_step_fast
-
-    return gan_step_fast
-
-
-def _vae_disl_step(t: int, cfg: StepConfig) -> StepFn:
-    return _gan(cfg) if t < cfg.disl_pretrain_steps else frozen_metric_step
-
-
-def _partial(fn: StepFn, **kw) -> StepFn:
-    def step(*args, **kwargs):
-        return fn(*args, **kw, **kwargs)
-
-    return step
-
-
-MODEL_SPECS: dict[str, ModelSpec] = {
-    "vae": ModelSpec(
-        lambda t, c: _partial(_algorithm1(c), metric="pixel", adversarial=False), ("enc", "dec")
-    ),
-    "gan": ModelSpec(lambda t, c: _gan(c), ("dec", "dis")),
-    "vae_disl": ModelSpec(_vae_disl_step, ("enc", "dec", "dis")),
-    "vaegan_dis0": ModelSpec(
-        lambda t, c: _partial(_algorithm1(c), metric="pixel", adversarial=True),
-        ("enc", "dec", "dis"),
-    ),
-    "vaegan": ModelSpec(
-        lambda t, c: _partial(_algorithm1(c), metric="dis_l", adversarial=True),
-        ("enc", "dec", "dis"),
-    ),
-}
+    return step(model, x, opts, cfg, metric="dis_l", adversarial=False, **kw)
 
 
 def make_optimizers(

@@ -8,17 +8,19 @@
                              Enc's architecture scores their samples (cosine, best of 10; MSE)
     Sec. 4 kNN               k = 5 nearest-neighbour attribute classification, Dis_l vs pixels
 
-Every run goes through book.load_or_train, so a second call reads the runs back instead of training.
+Every run goes through runs.load_or_train, so a second call reads the runs back instead of training.
 ``reproduce`` runs everything a Plan lists and returns one JSON-able dict; the tables are made from
 that dict, never typed.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +28,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .avae import MarkdownTable, _mean_std
-from .book import config_for, load_or_train, runs_dir, test_images
-from .metrics import face_fd, inception_scores, mse, sharpness, texture_fd
-from .models import VAEGAN
-from .nets import Encoder
-from .presets import Preset
-from .train import BatchSampler, load_training_data, to_unit_range
+from ..config import PLANS, Plan, Preset, config_for
+from ..data import CELEBA_ATTRS, SyntheticFaces, to_unit_range, training_tensors
+from ..metrics import (
+    BATCH,
+    evaluate,
+    face_fd,
+    inception_scores,
+    on_device,
+    reconstruct,
+    sample,
+    sharpness,
+    texture_fd,
+)
+from ..models import VAEGAN
+from ..nets import Encoder
+from ..shipped import git_state, machine, pretrained
+from ..train import BatchSampler
+from .plotting import show_rows
+from .runs import ROOT, load_or_train, runs_dir, test_images
+from .tables import MarkdownTable, mean_std
 
 FIVE_MODELS = ("vae", "vae_disl", "vaegan_dis0", "vaegan", "gan")  # the columns of Fig. 3/4
 LABELS = {"vae": "VAE", "vae_disl": "VAE_Dis_l", "vaegan_dis0": "VAE/GAN_Dis_0",
@@ -49,28 +64,6 @@ PAPER_TABLE2 = {
 }
 # Sec. 4: k = 5 nearest neighbours on CIFAR-10 with a GAN's discriminator features vs pixels.
 PAPER_KNN = {"dis": 0.3373, "pixels": 0.6602}
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How much of each experiment a preset runs."""
-
-    seeds: int  # seeds per model in the five-model comparison
-    table2_seeds: int  # seeds per conditional model (the paper: 25)
-    gamma_factors: tuple[float, ...]  # Fig. 5: gamma = preset.gamma x factor (1: the main runs)
-    n_eval: int  # held-out faces for MSE, sharpness and FD
-    n_vectors: int  # held-out attribute vectors that Table 2 conditions on
-    samples_per_vector: int  # Table 2's "best of 10"
-    regressor_steps: int
-    knn_train: int  # labelled faces the nearest neighbours are drawn from
-    knn_test: int
-
-
-PLANS = {
-    "smoke": Plan(2, 2, (0.01, 1.0, 10.0), 64, 32, 10, 20, 256, 64),
-    "cpu": Plan(5, 5, (0.01, 0.1, 1.0, 10.0), 1000, 500, 10, 1500, 5000, 1000),
-    "gpu": Plan(5, 25, (0.01, 0.1, 1.0, 10.0), 10000, 2000, 10, 10000, 20000, 2000),
-}
 
 
 # --- the runs ------------------------------------------------------------------------------------
@@ -107,7 +100,7 @@ def train_runs(
     preset: Preset, plan: Plan, only: Callable[[str], bool] = lambda name: True, **kwargs
 ) -> dict[str, VAEGAN]:
     """Train (or read back) every run of the plan; name -> model in eval mode."""
-    faces = load_training_data(config_for(preset, "vae"), progress=False)  # drawn once
+    faces = training_tensors(config_for(preset, "vae"), progress=False)  # drawn once
     models = {}
     for name, cfg in run_configs(preset, plan, faces[1].shape[1]).items():
         if only(name):
@@ -121,8 +114,6 @@ def train_in_processes(preset: Preset, plan: Plan, jobs: int) -> None:
     On a CPU the cpu preset's small networks keep two cores busier as two one-thread processes
     than as one two-thread process. Each run still trains exactly as alone (same seed, same data).
     """
-    import multiprocessing
-
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch threads
@@ -141,56 +132,15 @@ def _train_part(preset: Preset, plan: Plan, part: int, parts: int) -> None:
 # Models may live on a GPU and the sets are large there (10,000 faces with gpu): every pass below
 # goes in batches on the model's device and returns CPU tensors.
 
-BATCH = 500
-
-
-def _on(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    p = next(model.parameters(), None)
-    return x if p is None else x.to(p.device)
-
-
-@torch.no_grad()
-def reconstruct(model: VAEGAN, x: torch.Tensor) -> torch.Tensor:
-    """Dec(mu(x)): reconstructions at the posterior mean, without sampling noise."""
-    return torch.cat([model.decode(model.encode(_on(model, b))[0]).cpu() for b in x.split(BATCH)])
-
-
-@torch.no_grad()
-def generate(model: VAEGAN, n: int, seed: int = 0, y: torch.Tensor | None = None) -> torch.Tensor:
-    """Dec(z_p) for n draws z_p ~ N(0, I) from a generator seeded with ``seed`` (y: [n, A])."""
-    z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
-    ys = [None] * len(z.split(BATCH)) if y is None else y.split(BATCH)
-    return torch.cat([model.decode(_on(model, zb), None if yb is None else _on(model, yb)).cpu()
-                      for zb, yb in zip(z.split(BATCH), ys, strict=True)])  # fmt: skip
+def _seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
 
 
 @torch.no_grad()
 def dis_features(model: VAEGAN, x: torch.Tensor) -> torch.Tensor:
     """Dis_l(x) flattened, [N, D]: the representation VAE/GAN measures likelihood in."""
-    return torch.cat([model.dis(_on(model, b))[1].flatten(1).cpu() for b in x.split(BATCH)])
+    return torch.cat([model.dis(on_device(model, b))[1].flatten(1).cpu() for b in x.split(BATCH)])
 
-
-
-@torch.no_grad()
-def evaluate(model: VAEGAN, x_test: torch.Tensor, judge: nn.Module, seed: int = 0) -> dict:
-    """Fig. 3/4's numbers for one model on held-out faces x_test (in [-1, 1]).
-
-    mse: reconstruction error per pixel (images in [-1, 1]); recon_sharpness and sample_sharpness:
-    metrics.sharpness, mean over images (the test images' own is the target); fd: face_fd of as
-    many samples as test images; recon_fd: face_fd of the reconstructions; texture_fd:
-    metrics.texture_fd of the samples (blur and noise move it, unlike face_fd).
-    """
-    out = {}
-    if model.config.model != "gan":
-        recon = reconstruct(model, x_test)
-        out["mse"] = float(mse(recon, x_test).mean())
-        out["recon_sharpness"] = float(sharpness(recon).mean())
-        out["recon_fd"] = face_fd(x_test, recon, judge)
-    samples = generate(model, x_test.shape[0], seed)
-    out["sample_sharpness"] = float(sharpness(samples).mean())
-    out["fd"] = face_fd(x_test, samples, judge)
-    out["texture_fd"] = texture_fd(x_test, samples)
-    return out
 
 
 @torch.no_grad()
@@ -203,8 +153,8 @@ def feature_error(model: VAEGAN, x: torch.Tensor) -> float:
 @torch.no_grad()
 def fooled(model: VAEGAN, n: int, seed: int = 0) -> float:
     """Mean D(Dec(z_p)) over n prior samples: how real the model's own Dis finds its samples."""
-    x = generate(model, n, seed)
-    logits = torch.cat([model.dis(_on(model, b))[0].cpu() for b in x.split(BATCH)])
+    x = sample(model, n, _seeded(seed))
+    logits = torch.cat([model.dis(on_device(model, b))[0].cpu() for b in x.split(BATCH)])
     return float(torch.sigmoid(logits).mean())
 
 
@@ -230,7 +180,7 @@ class AttributeRegressor(nn.Module):
 
 def train_regressor(preset: Preset, plan: Plan, seed: int = 0) -> AttributeRegressor:
     """Train the regressor on the training faces with binary cross-entropy (or read it back)."""
-    images, attrs = load_training_data(config_for(preset, "vae"), progress=False)
+    images, attrs = training_tensors(config_for(preset, "vae"), progress=False)
     path = runs_dir(preset) / FOLDER / f"regressor-s{seed}.pt"
     torch.manual_seed(seed)
     reg = AttributeRegressor(preset.image_size, attrs.shape[1], preset.width)
@@ -283,7 +233,7 @@ def table2_scores(
         cos, err = attribute_scores(regressor.probabilities(x_test), y_test)
         return {"cosine": float(cos.mean()), "mse": float(err.mean())}
     n, k = y_test.shape[0], samples_per_vector
-    x = generate(model, n * k, seed, y_test.repeat_interleave(k, 0))  # k samples per vector
+    x = sample(model, n * k, _seeded(seed), y_test.repeat_interleave(k, 0))  # k samples per vector
     pred = regressor.probabilities(x).view(n, k, -1)
     cos, err = attribute_scores(pred, y_test[:, None])
     return {"cosine": float(cos.max(1).values.mean()), "mse": float(err.mean())}
@@ -322,8 +272,6 @@ def reproduce(
     **train_kwargs,
 ) -> dict[str, Any]:
     """Train (or read back) every run of the plan and measure it: the chapter's numbers."""
-    from .pretrained import pretrained
-
     plan = plan or PLANS[preset.name]
     judge = judge if judge is not None else pretrained("attribute-classifier")
     t0 = time.perf_counter()
@@ -372,7 +320,7 @@ def inception_table_data(models: dict[str, VAEGAN], x_test: torch.Tensor, plan: 
     out: dict[str, Any] = {"scores": {}, "skipped": []}
     for m in FIVE_MODELS:
         model = models[run_name(m, 0)]
-        fake = generate(model, len(x_test))
+        fake = sample(model, len(x_test), _seeded(0))
         recon = None if m == "gan" else reconstruct(model, x_test)
         scores, skipped = inception_scores(x_test, fake, recon)
         if not scores:  # nothing can run here: the same reasons would repeat for every model
@@ -399,8 +347,6 @@ def knn_experiment(preset: Preset, plan: Plan, models: dict[str, VAEGAN]) -> dic
 
 
 def _attr_names(preset: Preset) -> list[str]:
-    from .data import CELEBA_ATTRS, SyntheticFaces
-
     if preset.data == "synthetic":
         return list(SyntheticFaces(1, image_size=preset.image_size).attr_names)
     return list(CELEBA_ATTRS)
@@ -451,7 +397,7 @@ def five_model_table(res: dict[str, Any]) -> MarkdownTable:
              "| sample texture FD |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for m in FIVE_MODELS:  # a fixed order: the JSON's may differ
         runs = res["five_models"][m]
-        lines.append(f"| {LABELS[m]} | " + " | ".join(_mean_std([r[c] for r in runs if c in r])
+        lines.append(f"| {LABELS[m]} | " + " | ".join(mean_std([r[c] for r in runs if c in r])
                                                       for c in cols) + " |")  # fmt: skip
     real = res["five_models_real"]
     lines.append(f"| real faces | 0 | {real['sample_sharpness']:.4f} | — | "
@@ -478,7 +424,7 @@ def table2(res: dict[str, Any]) -> MarkdownTable:
              "|---|---|---|---|---|"]  # fmt: skip
     for m in ("test set", *CONDITIONAL_MODELS):
         runs = res["table2"][m]
-        cos, err = (_mean_std([r[k] for r in runs]) for k in ("cosine", "mse"))
+        cos, err = (mean_std([r[k] for r in runs]) for k in ("cosine", "mse"))
         p_cos, p_mse = PAPER_TABLE2[m]
         lines.append(f"| {LABELS.get(m, m)} | {cos} | {err} | {p_cos:.4f} | {p_mse} |")
     return MarkdownTable("\n".join(lines))
@@ -491,7 +437,7 @@ def knn_table(res: dict[str, Any]) -> MarkdownTable:
              "|---|---|---|",
              f"| pixels | {_mean(k['pixels']):.4f} | {PAPER_KNN['pixels']:.4f} |"]  # fmt: skip
     for m in ("gan", "vaegan"):
-        shown = _mean_std([_mean(errs) for errs in k[m]])
+        shown = mean_std([_mean(errs) for errs in k[m]])
         paper = f"{PAPER_KNN['dis']:.4f}" if m == "gan" else "—"
         lines.append(f"| Dis_l of {LABELS[m]} | {shown} | {paper} |")
     return MarkdownTable("\n".join(lines))
@@ -564,34 +510,32 @@ def make_figures(
     preset: Preset, plan: Plan, models: dict[str, VAEGAN], res: dict[str, Any], out: Path
 ) -> None:
     """Write FIGURES into ``out`` from the first seed's models and the measured results."""
-    import matplotlib
+    import matplotlib  # drawing only: its backend must be chosen before pyplot is imported
 
     matplotlib.use("Agg", force=False)  # a script without a display; notebooks keep theirs
     import matplotlib.pyplot as plt
 
-    from .plotting import show_rows
-
     n = 8
     x, _ = test_images(preset, n)
 
-    def sample(m: VAEGAN) -> torch.Tensor:
-        return generate(m, n)
+    def samples_of(m: VAEGAN) -> torch.Tensor:
+        return sample(m, n, _seeded(0))
 
-    def recon(m: VAEGAN) -> torch.Tensor:
+    def recons_of(m: VAEGAN) -> torch.Tensor:
         return reconstruct(m, x)
 
     first = {m: models[run_name(m, 0)] for m in FIVE_MODELS}
-    rows = {LABELS[m]: sample(first[m]) for m in FIVE_MODELS} | {"real faces": x}
+    rows = {LABELS[m]: samples_of(first[m]) for m in FIVE_MODELS} | {"real faces": x}
     _save(show_rows(rows, n), out / "fig3_samples.png")
-    rows = {"input": x} | {LABELS[m]: recon(first[m]) for m in FIVE_MODELS if m != "gan"}
+    rows = {"input": x} | {LABELS[m]: recons_of(first[m]) for m in FIVE_MODELS if m != "gan"}
     _save(show_rows(rows, n), out / "fig4_reconstructions.png")
 
     rows = {}
     for f in plan.gamma_factors:
         m = models[run_name("vaegan", 0, gamma_factor=f)]
         g = preset.gamma * f
-        rows[f"gamma {g:g}: samples"] = sample(m)
-        rows[f"gamma {g:g}: reconstructions"] = recon(m)
+        rows[f"gamma {g:g}: samples"] = samples_of(m)
+        rows[f"gamma {g:g}: reconstructions"] = recons_of(m)
     _save(show_rows(rows, n), out / "fig5_gamma.png")
 
     sweep = sorted(res["gamma_sweep"].values(), key=lambda r: r["gamma"])
@@ -612,12 +556,12 @@ def make_figures(
     rows = {"real face with these attributes": xv}
     for m in CONDITIONAL_MODELS:  # the same z_p for each model: only the model changes
         model = models[run_name(m, 0, conditional=True)]
-        rows[f"conditional {LABELS[m]}"] = generate(model, n, 0, yv)
+        rows[f"conditional {LABELS[m]}"] = sample(model, n, _seeded(0), yv)
     _save(show_rows(rows, n), out / "fig8_conditional.png")
 
 
 def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # as in make_figures: after the backend is chosen
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")
@@ -631,8 +575,7 @@ def results_dir(preset: Preset) -> Path:
     (committed for cpu, so the book build can read them), a fresh run folder for smoke."""
     if preset.name == "smoke":
         return runs_dir(preset) / FOLDER
-    root = Path(__file__).resolve().parent.parent
-    return root / "benchmarks" / "results" / f"experiments-{preset.name}"
+    return ROOT / "benchmarks" / "results" / f"experiments-{preset.name}"
 
 
 def write_results(
@@ -648,10 +591,6 @@ def write_results(
     jobs > 1 trains the runs in that many one-thread processes first (train_in_processes).
     The JSON is written last and atomically, so an interrupted run leaves no results to trust.
     """
-    import json
-
-    from .pretrained import git_state, machine
-
     t0 = time.perf_counter()
     before = _checkpoint_times(preset, plan)
     if jobs > 1:
@@ -690,8 +629,6 @@ def load_or_reproduce(
 ) -> tuple[dict[str, Any], Path]:
     """The results of ``plan`` at ``preset``: read from ``out`` when a results.json for exactly
     this preset, plan and run settings is there, else reproduced (training what is missing)."""
-    import json
-
     plan = plan or PLANS[preset.name]
     out = out or results_dir(preset)
     path = out / "results.json"

@@ -15,14 +15,15 @@ from typing import Any
 
 import torch
 
-from .attributes import Vectors, decode, encode
+from ..attributes import Vectors, decode, encode
+from ..data import to_uint8
 
 
 def to_png(image: torch.Tensor, size: int = 160) -> bytes:
     """One image [C, H, W] in [-1, 1] as PNG bytes, enlarged to ``size`` pixels (nearest)."""
-    from PIL import Image
+    from PIL import Image  # Pillow: only when image files are read or written
 
-    x = image.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    x = to_uint8(image)
     pil = Image.fromarray(x.permute(1, 2, 0).numpy())
     buf = io.BytesIO()
     pil.resize((size, size), Image.NEAREST).save(buf, format="PNG")

@@ -7,8 +7,9 @@ coordinate grid, so a whole batch is rendered at once with tensor ops.
 Determinism: the parameters of face i come from a counter-based hash of (seed, i)
 (splitmix64), never from a global RNG, so face i is the same whatever the batch, the data
 set length or the process. Only elementwise float32 ops with a fixed result per input
-(+ - * /, min/max, floor, lerp's fma and a correctly rounded sqrt, sqrt32) touch the pixels, which
-keeps the output bitwise identical between batch sizes, thread counts, CPUs and torch builds.
+(+ - * /, min/max, floor, a lerp (_lerp_) and a correctly rounded sqrt (sqrt32)) touch the
+pixels, which keeps the output bitwise identical between batch sizes, thread counts, CPUs and
+torch builds.
 
 Speed: draw_faces is the readable reference; render_faces draws with faces_jit's numba kernel,
 which does the same float32 ops in the same order face by face, several times faster
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 try:  # the fast renderer (same pixels); without numba the torch drawing below is used
-    from . import faces_jit
+    import vaegan_lite.data.faces_jit as faces_jit  # the module itself (tests patch it)
 except ImportError:
     faces_jit = None
 
@@ -517,14 +518,39 @@ def draw_faces(
     p: dict[str, torch.Tensor], size: int, out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Draw the faces described by `p` (from sample_params) as uint8 [B, 3, size, size], into
-    `out` if given."""
+    `out` if given: one layer over another, back to front."""
     c = _Canvas(p, size)
-    u, v = c.u, c.v
     banks = noise_banks(size)
     fine, strands = (_texture(banks[k], p[f"tex{k}"], size) for k in range(2))
-    one = torch.ones(())
-    fw, fh, skin = p["fw"], p["fh"], p["skin"]
+    _background(c, banks, fine)
+    hair, wob = _hair_colour(c, strands, fine)
+    skull = _back_hair(c, hair, wob)
+    del wob
+    _neck(c, fine)
+    face_d, face = _face(c, fine)
+    _age(c)
+    _blush(c)
+    _beard(c, face_d, face, strands, fine)
+    del face_d
+    _nose(c)
+    _mouth(c, strands, fine)
+    _eyes(c)
+    _front_hair(c, hair, skull)
+    del hair, skull
+    _hat(c, fine)
+    # round to nearest: the cast truncates, which is floor() for these non-negative values
+    img = c.img.mul_(255).add_(0.5).clamp_(0, 255).numpy()
+    if out is None:
+        out = torch.empty(img.shape, dtype=torch.uint8)
+    np.copyto(out.numpy(), img, casting="unsafe")  # numpy casts ~4x faster than torch
+    return out
 
+
+def _background(c: _Canvas, banks: torch.Tensor, fine: torch.Tensor) -> None:
+    """The background: gradient, blotches or stripes between two colours, plus grain."""
+    p = c.p
+    size = c.size
+    u = c.u
     # background: gradient, blotches or stripes between two colours, plus grain
     X, Y = c.X, c.Y
     t = torch.empty_like(u)
@@ -541,6 +567,13 @@ def draw_faces(
     c.img += fine.unsqueeze(1) * 0.035
     del t  # dead: its memory, still in cache, goes to the next tensors (measured 3% faster)
 
+
+def _hair_colour(
+    c: _Canvas, strands: torch.Tensor, fine: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hair colour field [B, 3, S, S] and the waves' wobble of the hair's edge."""
+    p = c.p
+    u, v = c.u, c.v
     # hair colour field: strands (straight) or bands (wavy), sheen from the light
     au = (u - p["part"] * 0.3).abs_()
     hshade = strands * 0.18
@@ -558,7 +591,14 @@ def draw_faces(
     hshade += sheen.neg_().add_(0.12).clamp_(min=0).mul_(1.5)  # sheen band (0.12 - sheen)
     hair = (p["hair"] * hshade.unsqueeze(1)).add_(tint.unsqueeze(1))
     del au, hshade, tint, sheen
+    return hair, wob
 
+
+def _back_hair(c: _Canvas, hair: torch.Tensor, wob: torch.Tensor) -> torch.Tensor:
+    """The back hair; returns the skull cap's signed distance (the front hair's outline)."""
+    p = c.p
+    u, v = c.u, c.v
+    fw = p["fw"]
     # back hair: a skull-sized cap, and for long hair a curtain down to the shoulders
     skull = _ellipse(u, v, 0.0, -0.05, fw + p["volume"] + 0.04, 0.86 + p["volume"] * 0.5)
     skull += wob
@@ -574,7 +614,14 @@ def draw_faces(
     r = c.full()
     r.paint(hair * 0.85, r.cover(back))
     del wob, bottom, back
+    return skull
 
+
+def _neck(c: _Canvas, fine: torch.Tensor) -> None:
+    """Neck, shoulders and collar."""
+    p = c.p
+    fw = p["fw"]
+    skin = p["skin"]
     # neck and shoulders
     r = c.region(-1.3, 1.3, 0.4, 2.0)
     neck = torch.maximum(r.u.abs().sub_(fw * 0.45), 0.45 - r.v)
@@ -584,6 +631,13 @@ def draw_faces(
     collar = torch.maximum(r.v - 1.02, neck)
     r.paint(skin * 0.7, r.cover(collar))
 
+
+def _face(c: _Canvas, fine: torch.Tensor) -> tuple[torch.Tensor, _Region]:
+    """Ears and the face; returns the face's signed distance and its region (the beard's)."""
+    p = c.p
+    fw = p["fw"]
+    fh = p["fh"]
+    skin = p["skin"]
     # ears, then the face: an egg (narrower at the chin), shaded by the light and the rim
     r = c.region(-0.85, 0.85, -0.25, 0.12)
     au_face = (r.u - p["fx"] * 0.3).abs_()
@@ -600,7 +654,12 @@ def draw_faces(
     shade += r.crop(fine) * 0.025
     r.paint(skin * shade.unsqueeze(1), r.cover(face_d, keep=True))
     del half_w, du, dv, q2, rim, shade
+    return face_d, face
 
+
+def _age(c: _Canvas) -> None:
+    """Forehead lines, eye bags and nose-to-mouth folds of the faces that are not young."""
+    p = c.p
     # age: forehead lines, eye bags, nose-to-mouth folds
     if (r := c.region(-0.45, 0.45, -0.62, -0.3, only=p["old"])) is not None:
         q = r.p
@@ -620,6 +679,11 @@ def draw_faces(
         bags = torch.maximum(bags.abs_().sub_(t_line), q["ey"] + 0.05 - r.v)
         r.paint(q["skin"] * 0.62, r.cover(torch.minimum(folds, bags)).mul_(q["old"] * 0.65))
         r.commit()
+
+
+def _blush(c: _Canvas) -> None:
+    """Makeup: blush on the cheeks."""
+    p = c.p
     # makeup: blush on the cheeks
     if (r := c.region(-0.55, 0.55, -0.15, 0.5, only=p["makeup"])) is not None:
         acu = (r.u - r.p["fx"]).abs_()
@@ -627,6 +691,12 @@ def draw_faces(
         r.paint(_rgb(0.9, 0.35, 0.4), r.cover(blush, 5.0).mul_(r.p["makeup"] * 0.45))
         r.commit()
 
+
+def _beard(
+    c: _Canvas, face_d: torch.Tensor, face: _Region, strands: torch.Tensor, fine: torch.Tensor
+) -> None:
+    """The beard."""
+    p = c.p
     # beard over chin and jaw (hair texture), below a line that rises towards the ears
     if (r := c.region(-0.7, 0.7, -0.2, 0.95, only=p["beard_a"])) is not None:
         q = r.p
@@ -637,6 +707,11 @@ def draw_faces(
         r.paint(q["facial_hair"] * fur, r.cover(beard, 1.5).mul_(q["beard_a"]))
         r.commit()
 
+
+def _nose(c: _Canvas) -> None:
+    """The nose."""
+    p = c.p
+    skin = p["skin"]
     # nose: a shadow on the side away from the light, nostrils
     ny = 0.15
     r = c.region(-0.25, 0.25, -0.15, 0.25)
@@ -646,6 +721,11 @@ def draw_faces(
     nostrils = _ellipse(cu.abs_(), r.v, 0.045, ny, 0.028, 0.016)
     r.paint(skin * 0.45, r.cover(nostrils, 1.5))
 
+
+def _mouth(c: _Canvas, strands: torch.Tensor, fine: torch.Tensor) -> None:
+    """Mouth, teeth and mustache."""
+    p = c.p
+    one = torch.ones(())
     # mouth: curved lips; open mouths show a dark inside and (when smiling) teeth
     mouth = r = c.region(-0.4, 0.4, 0.18, 0.62)
     mdu = r.u - p["fx"]
@@ -678,6 +758,10 @@ def draw_faces(
         r.paint(q["facial_hair"] * fur, r.cover(must, 1.3).mul_(q["mustache"]))
         r.commit()
 
+
+def _eyes(c: _Canvas) -> None:
+    """Eyes, brows and eyeglasses."""
+    p = c.p
     # eyes: makeup shadow, white, iris, pupil, lash line; brows; eyeglasses
     box = (-0.75, 0.75, -0.42, 0.08)
     if (r := c.region(*box, only=p["makeup"])) is not None:
@@ -725,6 +809,11 @@ def draw_faces(
         r.paint(q["frame"], r.cover(frame).mul_(q["glasses"]))
         r.commit()
 
+
+def _front_hair(c: _Canvas, hair: torch.Tensor, skull: torch.Tensor) -> None:
+    """The front hair."""
+    p = c.p
+    fw = p["fw"]
     # front hair: the part of the skull above the hairline (bangs: low, with a jagged fringe)
     front = r = c.region(-1.1, 1.1, -1.2, 0.75)
     ru, rv = r.u, r.v
@@ -739,6 +828,11 @@ def draw_faces(
     hl.neg_().add_(rv)  # rv - hl, in place
     r.paint(r.crop(hair), r.cover(torch.maximum(r.crop(skull), hl, out=hl)))
 
+
+def _hat(c: _Canvas, fine: torch.Tensor) -> None:
+    """The hat."""
+    p = c.p
+    one = torch.ones(())
     # hat: a crown over the head, a brim or a folded band at the forehead
     if (r := c.region(-1.2, 1.2, -1.8, -0.3, only=p["hat"])) is not None:
         q = r.p
@@ -751,13 +845,6 @@ def draw_faces(
         band = torch.maximum((r.v - hy + 0.01).abs_().sub_(0.06), r.u.abs().sub_(band_w))
         r.paint(hat_rgb * 0.75, r.cover(band).mul_(q["hat"]))
         r.commit()
-
-    # round to nearest: the cast truncates, which is floor() for these non-negative values
-    img = c.img.mul_(255).add_(0.5).clamp_(0, 255).numpy()
-    if out is None:
-        out = torch.empty(img.shape, dtype=torch.uint8)
-    np.copyto(out.numpy(), img, casting="unsafe")  # numpy casts ~4x faster than torch
-    return out
 
 
 RENDER_PIXELS = 64 * 64 * 64  # pixels drawn at once: ~20 MB of temporaries per chunk

@@ -1,8 +1,8 @@
-"""Glue for the book's chapters: preset-sized configs, load-or-train, held-out faces, run folders.
+"""Glue for the book's chapters: run folders, load-or-train, held-out faces, "Running" boxes.
 
 A chapter does
 
-    preset = get_preset()                      # $VAEGAN_PRESET: smoke | cpu | gpu
+    preset = get_preset()                      # config.py; $VAEGAN_PRESET: smoke | cpu | gpu
     run = load_or_train("vae", config_for(preset, "vae"), preset)
     x = test_images(preset, 16)
 
@@ -11,18 +11,19 @@ and gets the same trained model whether it was just trained or read back from it
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from .models import ModelConfig, StepConfig, default_dis_batch
-from .presets import Preset
-from .train import TrainConfig, Trained, to_unit_range, train
+from ..config import Preset, TrainConfig
+from ..data import SyntheticFaces, load_split, to_unit_range
+from ..train import Trained, train
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository, in a checkout
 DRIVE = Path("/content/drive/MyDrive")
 
 
@@ -36,40 +37,7 @@ def runs_dir(preset: Preset) -> Path:
         return Path(tempfile.mkdtemp(prefix="vaegan-smoke-"))
     if "google.colab" in sys.modules and DRIVE.is_dir():
         return DRIVE / "vaegan-lite" / "runs" / preset.name
-    return Path(__file__).resolve().parent.parent / "runs" / preset.name
-
-
-def config_for(preset: Preset, model: str, **overrides) -> TrainConfig:
-    """A TrainConfig of the preset's size for one of the five models.
-
-    Dis's batches are ``models.default_dis_batch(model)``: joint for ``gan`` and ``vae_disl``.
-
-    Keyword overrides go to the TrainConfig, its ModelConfig or its StepConfig, by name.
-    """
-    model_kw = {"model": model, "image_size": preset.image_size, "width": preset.width,
-                "latent_dim": preset.latent_dim}  # fmt: skip
-    step_kw: dict = {"gamma": preset.gamma, "dis_batch": default_dis_batch(model)}
-    if model == "vae_disl":
-        step_kw["disl_pretrain_steps"] = preset.gan_steps
-    train_kw = {
-        "data": preset.data,
-        "dataset_size": preset.dataset_size,
-        "batch_size": preset.batch_size,
-        "steps": preset.steps + (preset.gan_steps if model == "vae_disl" else 0),
-        "checkpoint_every": preset.checkpoint_every,
-        "log_every": preset.log_every,
-        "flip": preset.data == "celeba",
-    }
-    for k, v in overrides.items():
-        if k in ModelConfig.__dataclass_fields__:
-            model_kw[k] = v
-        elif k in StepConfig.__dataclass_fields__:
-            step_kw[k] = v
-        elif k in TrainConfig.__dataclass_fields__:
-            train_kw[k] = v
-        else:
-            raise TypeError(f"config_for: unknown setting {k!r}")
-    return TrainConfig(model=ModelConfig(**model_kw), step=StepConfig(**step_kw), **train_kw)
+    return ROOT / "runs" / preset.name
 
 
 def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trained:
@@ -81,8 +49,6 @@ def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trai
 def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """n held-out faces in [-1, 1], with attributes: synthetic faces after the training set's
     indices, or (CelebA, the gpu preset) the test split's images from ``offset`` on."""
-    from .data import SyntheticFaces, load_split
-
     if preset.data != "synthetic":
         images, attrs, _ = load_split(preset.data, None, "test", preset.image_size)
         return to_unit_range(images[offset : offset + n]), attrs[offset : offset + n]
@@ -92,19 +58,13 @@ def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, 
     return to_unit_range(images), attrs
 
 
-def with_steps(cfg: TrainConfig, steps: int) -> TrainConfig:
-    return replace(cfg, steps=steps)
-
-
-TIMINGS = Path(__file__).resolve().parent.parent / "notebooks" / "timings.json"
+TIMINGS = ROOT / "notebooks" / "timings.json"
 
 
 def running_box(chapter: str, timings: str | Path = TIMINGS):
     """The chapter's "Running this chapter" box, from the measured times in notebooks/timings.json
     (written by tools/time_chapters.py), so the numbers shown are the ones measured."""
-    import json
-
-    from IPython.display import Markdown
+    from IPython.display import Markdown  # IPython: only inside a notebook
 
     t = json.loads(Path(timings).read_text()).get(chapter, {}) if Path(timings).exists() else {}
     machine = t.get("machine", "not measured yet")

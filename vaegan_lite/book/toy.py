@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .avae import MarkdownTable, avae_step, with_xi
-from .metrics import frechet_distance  # noqa: F401  (toy.frechet_distance, as before)
-from .models import StepConfig
+from ..config import StepConfig
+from ..models.avae import avae_step, with_xi
+from .tables import MarkdownTable
 
 NOISE = 0.1  # the std of eps in the data
 SCALE = (3.0, 1.2)  # the data's std per coordinate: the nets work in units of it
@@ -163,7 +163,6 @@ class ToyAVAE(nn.Module):
 
 # The paper's toy likelihood is N(x; mu_D(z), I) (Sec. 4.2): pixel_sigma = 1 in our StepConfig.
 TOY_STEP = StepConfig(pixel_sigma=1.0, beta=1.0, latent_loss="b")
-STEPS = {"smoke": 100, "cpu": 3000, "gpu": 3000}  # training steps per toy model, by preset
 
 
 @dataclass

@@ -1,0 +1,12 @@
+"""The book's glue: what the chapters need beyond the paper's code. Nothing below imports it.
+
+    runs.py         run folders, load-or-train, held-out faces, the "Running this chapter" box
+    tables.py       Markdown tables (chapter 7's Table 1, chapter 4's speed table)
+    plotting.py     image grids and curves with matplotlib
+    live.py         redraw samples and curves while a run trains (chapter 4)
+    widgets.py      the ipywidgets latent-arithmetic widget (chapter 5, with a kernel)
+    web.py          the same widget in the static book: ONNX decoder, assets (chapter 5)
+    experiments.py  the paper's experiments at a preset's size (chapter 6)
+    toy.py          the AVAE paper's 2D toy (chapter 7)
+    source.py       show the package's own source in a chapter
+"""

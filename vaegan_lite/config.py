@@ -1,0 +1,258 @@
+"""Every setting of a run, in one place: the networks, the training step, the run, the presets.
+
+    ModelConfig     what the networks look like (Table 1 at 64x64 by default)
+    StepConfig      how a training step weighs and routes the losses (Algorithm 1's knobs)
+    TrainConfig     everything a run depends on; saved as config.json and in every checkpoint
+    PRESETS         the book's run sizes, chosen by the environment variable VAEGAN_PRESET
+    PLANS           how much of chapter 6's experiments each preset runs
+    TOY_STEPS       training steps of chapter 7's 2D toy, by preset
+    config_for      a preset-sized TrainConfig for one of the models
+
+The presets:
+
+    smoke  seconds: checks that every cell runs (pytest --nbval)
+    cpu    minutes on 2 CPU cores: results that make each chapter's point on the synthetic faces
+    gpu    a Colab GPU: CelebA at 64x64 with the paper's settings (Table 1 nets, batch 64)
+
+Default: gpu when CUDA is available, else cpu.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import torch
+
+from .data import DATASETS
+from .nets import check_image_size
+
+MODELS = ("vae", "gan", "vae_disl", "vaegan_dis0", "vaegan")  # the five models of Fig. 3/4
+# every model the trainer knows: the five of the paper, then AVAE and BiGAN (ICPR 2020);
+# models/__init__.py registers each of them
+MODEL_NAMES = (*MODELS, "avae", "bigan")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def check_model(name: str) -> None:
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+
+
+def default_dis_batch(model: str) -> Literal["separate", "joint"]:
+    """``joint`` for the models that train a GAN on its own (``gan``, the GAN behind ``vae_disl``,
+    and ``bigan``): with ``separate`` BatchNorm batches those collapsed to one texture on the
+    book's networks (chapter 2; BiGAN at each of three seeds). VAE/GAN keeps ``separate``, under
+    which it trains well."""
+    return "joint" if model in ("gan", "vae_disl", "bigan") else "separate"
+
+
+# --- the networks, the step, the run ------------------------------------------------------------
+
+
+@dataclass
+class ModelConfig:
+    """What the networks look like. Table 1 at 64x64 is the default."""
+
+    model: str = "vaegan"
+    image_size: int = 64
+    channels: int = 3
+    latent_dim: int = 128
+    width: float = 1.0
+    enc_fc_dim: int = 2048  # the paper; the authors' code used 1024
+    dis_layer: int = 4  # l: Dis_l is the 4th conv's output, 256x8x8 at 64x64
+    cond_dim: int = 0  # > 0: conditional models (Table 2), y joins Enc/Dis's top fc and Dec's input
+    xi_dim: int = 0  # AVAE: size of the extra noise xi of its generator G(z, xi); 0: G(z)
+
+    def __post_init__(self) -> None:
+        check_image_size(self.image_size)  # the model name is checked by TrainConfig
+
+
+@dataclass
+class StepConfig:
+    """How a training step weighs and routes the losses. Paper settings unless noted."""
+
+    gamma: float = 1e-2  # Eq. 9: weight of L_llike in Dec's update (see losses.py on scaling)
+    # The authors' code: Dec <- w grad(L_llike) - (1 - w) grad(L_GAN); replaces gamma when set.
+    w: float | None = None
+    pixel_sigma: float = 0.1  # std of the pixel Gaussian p(x|z) (Eq. 3), images in [-1, 1]
+    llike_reduction: Literal["sum", "mean"] = "sum"
+    gan_variant: Literal["saturating", "non_saturating"] = "non_saturating"
+    dis_sees_recon: bool = True  # Eq. 10; the authors' CelebA run used False
+    dis_batch: Literal["separate", "joint"] = "separate"  # BatchNorm statistics, see discriminate()
+    equilibrium: bool = False  # authors' margin trick (not in the paper)
+    eq_center: float = 0.68
+    eq_margin: float = 0.35
+    disl_pretrain_steps: int = 0  # vae_disl: GAN steps before Dis is frozen as the metric
+    beta: float = 1.0  # AVAE: weight of the KL in its VAE's loss (ICPR 2020, Sec. 5)
+    latent_loss: Literal["a", "b"] = "b"  # AVAE: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)
+    latent_weight: float = 1.0  # AVAE: L_G = latent_weight L_Z + L_M; 1 in the paper (Eq. 10)
+    fast: bool = False  # models/fast.py's step: the same updates with fewer backward passes
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved as config.json and inside every checkpoint."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    step: StepConfig = field(default_factory=StepConfig)
+    data: str = "synthetic"
+    data_root: str | None = None  # folder of a real data set (see data/sets.py)
+    dataset_size: int = 20000
+    data_seed: int = 0  # which faces: the same for every training seed
+    flip: bool = False  # random horizontal flips (the authors' CelebA augmentation)
+    batch_size: int = 64  # the global batch: under torchrun each of K processes takes 1/K
+    steps: int = 1000
+    lr: float = 3e-4
+    lr_decay_steps: int = 0  # the last this many steps lower lr linearly towards 0 (0: constant)
+    rms_alpha: float = 0.9
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    checkpoint_every: int = 0  # 0: only at the end
+    log_every: int = 50
+    max_nonfinite: int = 20  # consecutive skipped (NaN/Inf) steps before training stops
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if not 0 <= self.lr_decay_steps <= self.steps:
+            raise ValueError(f"lr_decay_steps must be between 0 and steps ({self.steps}), "
+                             f"got {self.lr_decay_steps}")  # fmt: skip
+        if self.data not in DATASETS:
+            raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
+        check_model(self.model.model)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
+        # Real data sets: dataset_size 0 is the whole training split (checked when it is loaded).
+        real_all = self.data != "synthetic" and self.dataset_size == 0
+        if not real_all and self.dataset_size < self.batch_size:
+            raise ValueError(
+                f"dataset size {self.dataset_size} is smaller than the batch size {self.batch_size}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        d["model"] = ModelConfig(**d.get("model", {}))
+        d["step"] = StepConfig(**d.get("step", {}))
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+# --- the book's presets ---------------------------------------------------------------------------
+
+PRESET_NAMES = ("smoke", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    data: str  # "synthetic" or "celeba"
+    image_size: int
+    width: float  # channel multiplier of Table 1's nets
+    latent_dim: int
+    batch_size: int
+    steps: int  # training steps of one model in a chapter
+    gan_steps: int  # steps of the GAN that VAE_{Dis_l} uses as its metric
+    dataset_size: int  # synthetic faces drawn for training
+    test_size: int
+    checkpoint_every: int
+    log_every: int
+    # Eq. 9's gamma. What matters is gamma x (number of Dis_l features) (see losses.py): 0.1 with
+    # 1,024 features at the cpu size was tuned on the synthetic faces; the gpu value gives about
+    # the same product at 64x64 (16,384 features) and is untested here (no GPU).
+    gamma: float
+
+
+PRESETS = {
+    "smoke": Preset("smoke", "synthetic", 32, 0.125, 32, 16, 6, 4, 512, 64, 0, 2, 0.1),
+    "cpu": Preset("cpu", "synthetic", 32, 0.25, 64, 64, 1500, 800, 20000, 1000, 500, 50, 0.1),
+    "gpu": Preset("gpu", "celeba", 64, 1.0, 128, 64, 62500, 20000, 0, 10000, 2500, 250, 6e-3),
+}
+
+
+def get_preset(name: str | None = None, **overrides) -> Preset:
+    """The preset called ``name``, else $VAEGAN_PRESET, else gpu/cpu by what the machine has."""
+    name = name or os.environ.get("VAEGAN_PRESET") or default_preset_name()
+    if name not in PRESETS:
+        raise ValueError(
+            f"VAEGAN_PRESET={name!r} is not a preset; choose one of {', '.join(PRESET_NAMES)}"
+        )
+    return replace(PRESETS[name], **overrides)
+
+
+def default_preset_name() -> str:
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def config_for(preset: Preset, model: str, **overrides) -> TrainConfig:
+    """A TrainConfig of the preset's size for one of the five models.
+
+    Dis's batches are ``default_dis_batch(model)``: joint for ``gan`` and ``vae_disl``.
+
+    Keyword overrides go to the TrainConfig, its ModelConfig or its StepConfig, by name.
+    """
+    model_kw = {"model": model, "image_size": preset.image_size, "width": preset.width,
+                "latent_dim": preset.latent_dim}  # fmt: skip
+    step_kw: dict = {"gamma": preset.gamma, "dis_batch": default_dis_batch(model)}
+    if model == "vae_disl":
+        step_kw["disl_pretrain_steps"] = preset.gan_steps
+    train_kw = {
+        "data": preset.data,
+        "dataset_size": preset.dataset_size,
+        "batch_size": preset.batch_size,
+        "steps": preset.steps + (preset.gan_steps if model == "vae_disl" else 0),
+        "checkpoint_every": preset.checkpoint_every,
+        "log_every": preset.log_every,
+        "flip": preset.data == "celeba",
+    }
+    for k, v in overrides.items():
+        if k in ModelConfig.__dataclass_fields__:
+            model_kw[k] = v
+        elif k in StepConfig.__dataclass_fields__:
+            step_kw[k] = v
+        elif k in TrainConfig.__dataclass_fields__:
+            train_kw[k] = v
+        else:
+            raise TypeError(f"config_for: unknown setting {k!r}")
+    return TrainConfig(model=ModelConfig(**model_kw), step=StepConfig(**step_kw), **train_kw)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each experiment a preset runs."""
+
+    seeds: int  # seeds per model in the five-model comparison
+    table2_seeds: int  # seeds per conditional model (the paper: 25)
+    gamma_factors: tuple[float, ...]  # Fig. 5: gamma = preset.gamma x factor (1: the main runs)
+    n_eval: int  # held-out faces for MSE, sharpness and FD
+    n_vectors: int  # held-out attribute vectors that Table 2 conditions on
+    samples_per_vector: int  # Table 2's "best of 10"
+    regressor_steps: int
+    knn_train: int  # labelled faces the nearest neighbours are drawn from
+    knn_test: int
+
+
+PLANS = {
+    "smoke": Plan(2, 2, (0.01, 1.0, 10.0), 64, 32, 10, 20, 256, 64),
+    "cpu": Plan(5, 5, (0.01, 0.1, 1.0, 10.0), 1000, 500, 10, 1500, 5000, 1000),
+    "gpu": Plan(5, 25, (0.01, 0.1, 1.0, 10.0), 10000, 2000, 10, 10000, 20000, 2000),
+}
+
+
+
+# training steps per model of chapter 7's 2D toy (book/toy.py), by preset
+TOY_STEPS = {"smoke": 100, "cpu": 3000, "gpu": 3000}

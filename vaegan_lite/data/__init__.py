@@ -1,0 +1,27 @@
+"""The data: images and their attributes. Nothing here knows of the paper's models.
+
+    images.py     uint8 <=> [-1, 1], grids and PNGs
+    faces.py      the procedurally drawn synthetic faces (faces_jit.py: the same pixels, faster)
+    sets.py       SyntheticFaces, CelebA, CIFAR-10, MNIST, SVHN and folders of images
+    cache.py      the real sets' uint8 cache
+"""
+
+from .cache import DataError, DownloadError, ImageSet
+from .faces import ATTR_NAMES
+from .images import grid, save_grid, to_uint8, to_unit_range
+from .sets import (
+    CELEBA_ATTRS,
+    DATASETS,
+    SyntheticFaces,
+    download_data,
+    flip_batch,
+    load_split,
+    to_channels,
+    training_tensors,
+)
+
+__all__ = [
+    "ATTR_NAMES", "CELEBA_ATTRS", "DATASETS", "DataError", "DownloadError", "ImageSet",
+    "SyntheticFaces", "download_data", "flip_batch", "grid", "load_split", "save_grid",
+    "to_channels", "to_uint8", "to_unit_range", "training_tensors",
+]  # fmt: skip

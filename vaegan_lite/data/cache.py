@@ -1,0 +1,169 @@
+"""The uint8 tensor cache of the real data sets: built once, atomically, read memory-mapped.
+
+Decoding and resizing 200k JPEGs takes minutes, so a (set, split, size, channels) is
+preprocessed once into ROOT/.vaegan_cache/<set>-<split>-<size>px-<c>ch-<key>/: images.npy (uint8,
+memory-mapped when read; small enough to go to the GPU whole), attrs.npy and meta.json. The key
+hashes the preprocessing version and the name and size of every file the set is read from, so
+other settings or a replaced file give another folder. The folder is written under a temporary
+name and renamed when complete: a crash never leaves a cache that is later read. When ROOT is not
+writable the cache goes to $VAEGAN_CACHE or ~/.cache/vaegan-lite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+PREP_VERSION = 1  # bump whenever preprocessing changes: every cache is then rebuilt
+
+
+class DataError(ValueError):
+    """Missing or bad data; the message names the file (the CLI prints it, exit code 2)."""
+
+
+class DownloadError(DataError):
+    """torchvision's download failed; the message explains the other routes."""
+
+
+class ImageSet(NamedTuple):
+    images: torch.Tensor  # uint8 [N, C, H, W]
+    attrs: torch.Tensor  # float32 [N, A] in {0, 1}
+    attr_names: list[str]
+
+
+class Plan(NamedTuple):
+    """What cached() needs to build a set's cache: its labels and its images, chunk by chunk."""
+
+    n: int  # images at most (unreadable ones are skipped)
+    attrs: np.ndarray  # float32 [n, A]
+    attr_names: list[str]
+    # chunks(size, channels) yields (uint8 images [b, C, S, S], their indices, unreadable: str)
+    chunks: Callable[[int, int], Iterator[tuple[np.ndarray, list[int], list[str]]]]
+
+
+class Source(NamedTuple):
+    """What a set is read from (its files key the cache) and how to plan its build."""
+
+    where: Path  # named in messages
+    files: list[tuple[str, int]]  # (path relative to the root, bytes) of every file read
+    plan: Callable[[], Plan]  # parse, check and get ready to build (only on a cache miss)
+
+
+
+def cache_dir(root: Path) -> Path:
+    """$VAEGAN_CACHE, else ROOT/.vaegan_cache when it can be written, else ~/.cache/vaegan-lite."""
+    if os.environ.get("VAEGAN_CACHE"):
+        return Path(os.environ["VAEGAN_CACHE"]).expanduser()
+    d = root / ".vaegan_cache"
+    if os.access(d if d.is_dir() else root, os.W_OK):
+        return d
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vaegan-lite"
+
+
+def cached(
+    src: Source, name: str, split: str, size: int, channels: int, root: Path, progress: bool
+) -> ImageSet:
+    h = hashlib.sha256(json.dumps([PREP_VERSION, name, split, size, channels]).encode())
+    for rel, nbytes in src.files:
+        h.update(f"{rel}\0{nbytes}\n".encode())
+    folder = cache_dir(root) / f"{name}-{split}-{size}px-{channels}ch-{h.hexdigest()[:16]}"
+    if not (folder / "meta.json").is_file():
+        plan = src.plan()  # checks every list before anything is written
+        _build(folder, plan, size, channels, progress, f"{name} {split} {size}px", src.where)
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        images = torch.from_numpy(np.load(folder / "images.npy", mmap_mode="c"))  # copy-on-write
+        attrs = torch.from_numpy(np.load(folder / "attrs.npy"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{folder}: a damaged cache ({e}); delete the folder to rebuild it") from e
+    if meta["skipped"]:
+        warn_skipped(meta["skipped"])
+    return ImageSet(images, attrs, list(meta["attr_names"]))
+
+
+def _build(
+    folder: Path, plan: Plan, size: int, channels: int, progress: bool, desc: str, where: Path
+) -> None:
+    """Preprocess into a temporary folder beside ``folder``, then rename it: all or nothing."""
+    from tqdm.auto import tqdm  # picks a notebook or terminal bar: only when one is shown
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_temps(folder.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=folder.parent))
+    try:
+        shape = (plan.n, channels, size, size)
+        out = np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, shape)
+        kept: list[int] = []
+        skipped: list[str] = []
+        with tqdm(total=plan.n, desc=f"caching {desc}", unit="img", disable=not progress,
+                  dynamic_ncols=True, mininterval=1.0) as bar:  # fmt: skip
+            for images, idx, bad in plan.chunks(size, channels):
+                out[len(kept) : len(kept) + len(idx)] = images
+                kept += idx
+                skipped += bad
+                bar.update(len(idx) + len(bad))
+        out.flush()
+        del out
+        if not kept:
+            raise DataError(f"{where}: none of its {plan.n} images could be read "
+                            f"(first: {skipped[0]})")  # fmt: skip
+        if len(kept) < plan.n:
+            _shorten_npy(tmp / "images.npy", len(kept))
+        np.save(tmp / "attrs.npy", plan.attrs[kept])
+        meta = {"n": len(kept), "attr_names": plan.attr_names, "skipped": skipped,
+                "prep_version": PREP_VERSION, "source": str(where)}  # fmt: skip
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            if not (folder / "meta.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same cache first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _shorten_npy(path: Path, n: int) -> None:
+    """Keep the first n rows of an .npy file (after skipped images)."""
+    old = np.load(path, mmap_mode="r")
+    short = path.with_name("short.npy")
+    new = np.lib.format.open_memmap(short, "w+", old.dtype, (n, *old.shape[1:]))
+    for start in range(0, n, 4096):
+        new[start : start + 4096] = old[start : min(n, start + 4096)]
+    new.flush()
+    del new, old
+    os.replace(short, path)
+
+
+def _remove_dead_temps(folder: Path) -> None:
+    """Remove temporary folders left by builds whose process died (killed, crashed)."""
+    for p in folder.glob(".tmp-*"):
+        try:
+            os.kill(int(p.name.split("-")[1]), 0)
+        except (IndexError, ValueError):
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
+
+
+def warn(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def warn_skipped(skipped: list[str]) -> None:
+    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    s = "s" if len(skipped) > 1 else ""
+    warn(f"skipped {len(skipped)} unreadable image{s}: {'; '.join(skipped[:3])}{more}")

@@ -1,0 +1,42 @@
+"""Images' two forms: uint8 [0, 255] in the data sets, float [-1, 1] (Dec's tanh) in the nets.
+
+    to_unit_range(images)     uint8 => float [-1, 1]
+    to_uint8(images)          float [-1, 1] => uint8, rounded
+    grid(images), save_grid   several images as one, and as a PNG file (run folders, the CLI)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] => float [-1, 1], the range of Dec's tanh."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] => uint8 [0, 255] (clamped, rounded to nearest): to_unit_range's inverse."""
+    return images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+
+
+def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
+    """[B, C, H, W] images in [-1, 1] => one [C, H', W'] image in [0, 1]."""
+    from torchvision.utils import make_grid  # torchvision's import is slow: only when drawing
+
+    x = images.detach().float().cpu().clamp(-1, 1).add(1).div(2)
+    return make_grid(x, nrow=nrow, padding=padding, pad_value=1.0)
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> None:
+    """Write a PNG grid (atomically: a half-written PNG never replaces a good one)."""
+    from torchvision.utils import save_image  # as in grid()
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    save_image(grid(images, nrow), tmp)
+    os.replace(tmp, path)

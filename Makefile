@@ -1,7 +1,7 @@
 # vaegan-lite: build the environment, the tests and the book.
 #   make book     execute the chapters (VAEGAN_PRESET=cpu) and build _build/html, zero warnings
 #   make test     ruff + unit tests + the notebooks' stored outputs (nbval, VAEGAN_PRESET=smoke,
-#                 on this CPU and again on a plain one)
+#                 on this CPU and again on a plain one) + every chapter from the wheel alone
 #   make outputs  re-execute notebooks/*.py (smoke preset) and rewrite the paired .ipynb
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -19,11 +19,11 @@ NOTEBOOKS = $(sort $(wildcard notebooks/*.ipynb))
 NB_SOURCES = $(sort $(wildcard notebooks/*.py))
 NB ?= $(NB_SOURCES)
 
-.PHONY: help venv .venv test unit nbval lint book outputs notebooks pretrained experiments clean
+.PHONY: help venv .venv test unit nbval wheel-check lint book outputs notebooks pretrained experiments clean
 
 help:
 	@echo "make book      build the Jupyter Book into _build/html (executes chapters, preset cpu)"
-	@echo "make test      ruff, unit tests, and nbval on notebooks/*.ipynb (preset smoke)"
+	@echo "make test      ruff, unit tests, nbval on notebooks/*.ipynb (preset smoke), wheel check"
 	@echo "make outputs   regenerate notebooks/*.ipynb outputs from notebooks/*.py (preset smoke)"
 	@echo "make lint      ruff check"
 	@echo "make pretrained  retrain the shipped models in vaegan_lite/weights/ (about 3 h, CPU)"
@@ -62,12 +62,17 @@ nbval: $(STAMP)
 	  echo "nbval again on a plain CPU: $(PLAIN_CPU)" && \
 	  $(PLAIN_CPU) $(NBVAL) $(NOTEBOOKS); fi
 
-test: lint unit nbval
+# Every chapter from the package's wheel alone, in an empty folder (as on Colab): no file of the
+# repository may be needed at run time.
+wheel-check: $(STAMP)
+	$(PY) tools/wheel_check.py
+
+test: lint unit nbval wheel-check
 
 # Jupyter Book caches executed notebooks in _build/.jupyter_cache, keyed on the code cells only:
 # after changing the package (not the notebook) run `make clean` to force re-execution.
 book: $(STAMP)
-	VAEGAN_PRESET=cpu $(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	VAEGAN_PRESET=cpu VAEGAN_RUNS=$(CURDIR)/runs $(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # Re-execute the .py:percent sources and write the paired .ipynb (outputs are what nbval checks).
 # One notebook: make outputs NB=notebooks/01_vae.py

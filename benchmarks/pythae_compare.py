@@ -17,7 +17,8 @@ Every contender is built once; then each round times one step of each, in a rota
 this one process, so a change of the machine's load hits all of them alike. Reported: medians
 of wall time and of this process's CPU time (all threads; other jobs barely change it), the
 ratios to pythae, FLOPs per image (counted), and the fraction of the matmul peak measured here.
-Results go to benchmarks/results/speed.json with the machine's figures.
+Results go to vaegan_lite/results/speed.json (package data, which chapter 4 shows) with the
+machine's figures.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from vaegan_lite.bench import StepRunner, conv_peak, count_flops, matmul_peak
 from vaegan_lite.config import ModelConfig, StepConfig, TrainConfig
 from vaegan_lite.nets import Decoder, Discriminator, Encoder
 
-RESULTS = Path(__file__).parent / "results" / "speed.json"
+RESULTS = Path(__file__).resolve().parents[1] / "vaegan_lite" / "results" / "speed.json"
 
 
 def pythae_runner(image_size: int, batch_size: int, seed: int, channels_last: bool = False):

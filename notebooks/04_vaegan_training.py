@@ -576,7 +576,7 @@ if preset.name != "smoke":
 # `benchmarks/pythae_compare.py` puts it beside pythae's `VAEGAN` (a popular library whose
 # gradient routing `tests/test_routing.py` shows to differ from the paper's) on the *identical*
 # networks, alternating the contenders step by step in one process so that a change in the
-# machine's load hits all of them alike. Its latest results, from `benchmarks/results/speed.json`:
+# machine's load hits all of them alike. Its latest results, from `vaegan_lite/results/speed.json`:
 
 # %% tags=["nbval-ignore-output"]
 # The table is read from the benchmark's JSON; it changes whenever the benchmark runs again.

@@ -68,7 +68,7 @@ running_box("06_experiments")
 # back) every run the preset's plan lists and measures it. `benchmarks/reproduce.py` calls it from
 # the command line and writes a results JSON and the figures; the chapter reads those results when
 # they exist for exactly this preset, plan and run settings, and reruns everything otherwise.
-# With the `cpu` preset the book reads the committed `benchmarks/results/experiments-cpu/`
+# With the `cpu` preset the book reads the committed `vaegan_lite/results/experiments-cpu/`
 # (43 runs; the running box above says how long training and measuring them all takes);
 # `python benchmarks/reproduce.py --preset cpu --jobs 2 --rerun` makes them again.
 # With `smoke` every run takes a second, so the numbers there only show that the code runs.

@@ -476,7 +476,7 @@ tables.table1(results)
 #
 # For AVAE the cause was $\mathcal{L}_Z$. `benchmarks/avae_latent.py` trains the row "AVAE
 # without $\xi$, $\mathcal{L}^b_Z$" at the `cpu` preset five ways (seed 0, 1,500 steps, 500
-# held-out faces; the committed results, `benchmarks/results/avae_latent.txt`, read here). The
+# held-out faces; the committed results, `vaegan_lite/results/avae_latent.txt`, read here). The
 # settings: the book's; the paper's pixel $\sigma$ of 1 (its Eq. 8) and $\beta = 5$; those with
 # one critic batch (`dis_batch="joint"`); those without $\mathcal{L}_Z$ (`latent_weight=0`,
 # whose $\mathcal{L}_Z$ is only measured, as nothing trains $G$ to lower it); and those with

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vaegan_lite.config import ModelConfig, TrainConfig
-from vaegan_lite.train import TrainingDiverged, lr_at, train
+from vaegan_lite.train import TrainingDiverged, lr_at, pick_precision, train
 
 
 def tiny(steps, **kw):
@@ -96,3 +96,15 @@ def test_resuming_refuses_a_schedule_that_rewrites_the_steps_done(tmp_path):
     train(tiny(6, lr_decay_steps=3), tmp_path, progress=False)
     with pytest.raises(ValueError, match="step 5 would have had another learning rate"):
         train(tiny(9, lr_decay_steps=3), tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), "fp16"), ((8, 0), "bf16"),
+                                                  ((8, 9), "bf16"), ((9, 0), "bf16")])  # fmt: skip
+def test_auto_precision_follows_the_gpus_compute_capability(monkeypatch, capability, expected):
+    """A T4 (7.5) says is_bf16_supported() but only emulates bf16: auto gives it fp16 (with a
+    GradScaler); bf16 from Ampere (8.0) on; the CPU stays in fp32."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert pick_precision("auto", torch.device("cuda", 0)) == expected
+    assert pick_precision("auto", torch.device("cpu")) == "fp32"
+    assert pick_precision("fp16", torch.device("cpu")) == "fp16"  # asked for: given

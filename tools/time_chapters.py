@@ -1,5 +1,6 @@
-"""Measure how long chapters take and record it in notebooks/timings.json (the "Running this
-chapter" box of each chapter, vaegan_lite.book.runs.running_box, shows these numbers).
+"""Measure how long chapters take and record it in vaegan_lite/results/timings.json (the
+"Running this chapter" box of each chapter, vaegan_lite.book.runs.running_box, shows these
+numbers).
 
 Each chapter's .py:percent source is executed in a fresh kernel (this interpreter, working
 directory notebooks/, as in Jupyter, nbval and the book build), from a temporary copy: the committed
@@ -36,7 +37,7 @@ import jupytext
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMINGS = ROOT / "notebooks" / "timings.json"
+TIMINGS = ROOT / "vaegan_lite" / "results" / "timings.json"
 
 
 def machine() -> str:

@@ -79,12 +79,15 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def pick_precision(precision: str, device: torch.device) -> str:
-    """auto: bf16 on GPUs that have it, else fp16 (with a GradScaler); fp32 on the CPU."""
+    """auto: bf16 on GPUs with bf16 tensor cores (compute capability 8.0 on: A100, L4, H100),
+    else fp16 with a GradScaler (a T4, 7.5); fp32 on the CPU."""
     if precision != "auto":
         return precision
     if device.type != "cuda":
         return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    # Not torch.cuda.is_bf16_supported(): it says True on a T4, which only emulates bf16, slowly.
+    major, _ = torch.cuda.get_device_capability(device)
+    return "bf16" if major >= 8 else "fp16"
 
 
 def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

@@ -46,7 +46,7 @@ from ..nets import Encoder
 from ..shipped import git_state, machine, pretrained
 from ..train import BatchSampler
 from .plotting import show_rows
-from .runs import ROOT, load_or_train, runs_dir, test_images
+from .runs import RESULTS, load_or_train, runs_dir, test_images
 from .tables import MarkdownTable, mean_std
 
 FIVE_MODELS = ("vae", "vae_disl", "vaegan_dis0", "vaegan", "gan")  # the columns of Fig. 3/4
@@ -571,11 +571,13 @@ def _save(fig, path: Path) -> None:
 
 
 def results_dir(preset: Preset) -> Path:
-    """Where reproduce's results live: benchmarks/results/experiments-<preset> in the repository
-    (committed for cpu, so the book build can read them), a fresh run folder for smoke."""
-    if preset.name == "smoke":
-        return runs_dir(preset) / FOLDER
-    return ROOT / "benchmarks" / "results" / f"experiments-{preset.name}"
+    """Where reproduce's results live: the package's results/experiments-<preset> for cpu (they
+    ship with it, so the book and Colab read them), and for another preset once results for it
+    ship; else the preset's run folder (runs_dir): nothing is written into an installed package."""
+    shipped = RESULTS / f"experiments-{preset.name}"
+    if preset.name == "cpu" or (shipped / "results.json").is_file():
+        return shipped
+    return runs_dir(preset) / FOLDER
 
 
 def write_results(

@@ -23,21 +23,25 @@ from ..config import Preset, TrainConfig
 from ..data import SyntheticFaces, load_split, to_unit_range
 from ..train import Trained, train
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository, in a checkout
+ROOT = Path(__file__).resolve().parents[2]  # the repository, in a checkout (not in a pip install)
+# Results the chapters show that took too long to make in them: package data, so a chapter finds
+# them after a pip install too (tools/ and benchmarks/ write them here in a checkout).
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 DRIVE = Path("/content/drive/MyDrive")
 
 
 def runs_dir(preset: Preset) -> Path:
     """Where chapters keep their runs: $VAEGAN_RUNS; Google Drive on Colab when it is mounted
     (a disconnect then loses nothing); a fresh temporary folder for the smoke preset (so a smoke
-    run never reads an older run's results); else runs/ at the top of the repository."""
+    run never reads an older run's results); else runs/ in the current folder (`make book` sets
+    $VAEGAN_RUNS to the repository's runs/)."""
     if os.environ.get("VAEGAN_RUNS"):
         return Path(os.environ["VAEGAN_RUNS"]) / preset.name
     if preset.name == "smoke":
         return Path(tempfile.mkdtemp(prefix="vaegan-smoke-"))
     if "google.colab" in sys.modules and DRIVE.is_dir():
         return DRIVE / "vaegan-lite" / "runs" / preset.name
-    return ROOT / "runs" / preset.name
+    return Path.cwd() / "runs" / preset.name
 
 
 def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trained:
@@ -58,11 +62,11 @@ def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, 
     return to_unit_range(images), attrs
 
 
-TIMINGS = ROOT / "notebooks" / "timings.json"
+TIMINGS = RESULTS / "timings.json"
 
 
 def running_box(chapter: str, timings: str | Path = TIMINGS):
-    """The chapter's "Running this chapter" box, from the measured times in notebooks/timings.json
+    """The chapter's "Running this chapter" box, from the measured times in results/timings.json
     (written by tools/time_chapters.py), so the numbers shown are the ones measured."""
     from IPython.display import Markdown  # IPython: only inside a notebook
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .runs import ROOT
+from .runs import RESULTS
 
 
 class MarkdownTable(str):
@@ -87,8 +87,8 @@ def table1(results: dict[str, list[dict[str, float]]]) -> MarkdownTable:
     return MarkdownTable("\n".join(lines))
 
 
-# benchmarks/avae_latent.py's committed results, in the repository (chapter 7 shows them)
-LATENT_RESULTS = ROOT / "benchmarks" / "results" / "avae_latent.txt"
+# benchmarks/avae_latent.py's committed results, package data (chapter 7 shows them)
+LATENT_RESULTS = RESULTS / "avae_latent.txt"
 
 
 def latent_table(path: str | Path = LATENT_RESULTS) -> MarkdownTable:
@@ -118,7 +118,7 @@ def mean_std(values: list[float]) -> str:
     return f"{float(t.mean()):.{digits}f} ± {float(t.std()):.{digits}f}"
 
 
-SPEED_JSON = ROOT / "benchmarks" / "results" / "speed.json"
+SPEED_JSON = RESULTS / "speed.json"
 
 
 def speed_table(path: str | Path = SPEED_JSON):

@@ -394,11 +394,11 @@ assert torch.equal(d_gan, torch.stack([mse(q.expand_as(pool), pool).min() for q 
 dis = model.dis  # trained, eval mode
 face = x_test[:1]  # [1, 3, H, W]
 with torch.no_grad():
-    maps, h = [], face
+    maps, h = [], face.to(model.device)  # computed where the model is (a GPU on Colab)
     for i, block in enumerate(dis.blocks[: dis.dis_layer], start=1):
-        maps.append((i, block[0](h)[0]))  # conv output of layer i: [C_i, H_i, W_i]
+        maps.append((i, block[0](h)[0].cpu()))  # conv output of layer i: [C_i, H_i, W_i]
         h = block(h)
-    dis_l = dis.dis_l(face)  # [1, C, H_l, W_l], what Eq. 7 compares
+    dis_l = dis.dis_l(face.to(model.device)).cpu()  # [1, C, H_l, W_l], what Eq. 7 compares
 assert torch.equal(maps[-1][1], dis_l[0])  # the last map is exactly Dis_l
 
 n_ch = 8

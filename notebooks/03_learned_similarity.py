@@ -28,6 +28,8 @@ if "google.colab" in sys.modules:
     pass
 
 # %%
+import copy
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
@@ -178,7 +180,8 @@ print(f"{cfg_disl.step.disl_pretrain_steps} GAN steps, then "
       f"{cfg_disl.steps - cfg_disl.step.disl_pretrain_steps} VAE steps with the frozen Dis_l")
 disl_run = load_or_train("vae_disl", cfg_disl, preset)
 disl_model = disl_run.model.eval()
-dis = disl_model.dis  # the GAN's discriminator, frozen after the GAN phase
+# the GAN's discriminator, frozen after the GAN phase; a CPU copy, as the faces compared with it
+dis = copy.deepcopy(disl_model.dis).cpu()
 
 # %% [markdown]
 # ## Does $\mathrm{Dis}_l$ see what a person sees?

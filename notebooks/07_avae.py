@@ -381,20 +381,20 @@ print(f"{len(trained)} models, {preset.steps} steps each")
 # AVAE's (without $\xi$, with $\mathcal{L}^b_Z$), all from the first seed.
 
 # %%
+from vaegan_lite.attributes import decode, encode  # on the model's device, back on the CPU
 from vaegan_lite.book.plotting import show_rows
 
 x_test, _ = test_images(preset, preset.test_size)
 x_show = x_test[:8]
 g = torch.Generator().manual_seed(0)
+avae_b = trained["AVAE without ξ, L^b_Z", 0]
 shown = {
     "test images": x_show,
     "VAE: D(μ(x))": trained["VAE", 0].reconstruct(x_show),
     "VAE/GAN: Dec(μ(x))": trained["VAE/GAN", 0].reconstruct(x_show),
     "BiGAN: G(μ(x))": trained["BiGAN", 0].reconstruct(x_show),
-    "AVAE: G(μ(x))": trained["AVAE without ξ, L^b_Z", 0].reconstruct(x_show, generator=g),
-    "AVAE's own VAE: D(μ(x))": trained["AVAE without ξ, L^b_Z", 0].decode(
-        trained["AVAE without ξ, L^b_Z", 0].encode(x_show)[0]
-    ),
+    "AVAE: G(μ(x))": avae_b.reconstruct(x_show, generator=g),
+    "AVAE's own VAE: D(μ(x))": decode(avae_b, encode(avae_b, x_show)),
 }
 show_rows(shown, nrow=8)
 plt.show()

@@ -84,10 +84,12 @@ class AttributeClassifier(nn.Module):
 
     @torch.no_grad()
     def probabilities(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-        """P(attribute present) [B, n_attrs], in batches, without changing train/eval mode."""
+        """P(attribute present) [B, n_attrs], in batches on the classifier's device, returned on
+        x's, without changing train/eval mode."""
         was_training = self.training
         self.eval()
-        p = torch.cat([torch.sigmoid(self(b)) for b in x.split(batch_size)])
+        device = next(self.parameters()).device
+        p = torch.cat([torch.sigmoid(self(b.to(device))).to(x.device) for b in x.split(batch_size)])
         self.train(was_training)
         return p
 

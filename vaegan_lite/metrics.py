@@ -100,7 +100,9 @@ def face_fd(real: torch.Tensor, fake: torch.Tensor, judge: torch.nn.Module) -> f
                          f"{tuple(fake.shape)}")  # fmt: skip
     was_training = judge.training
     judge.eval()
-    feats = [torch.cat([judge.features(b.float()) for b in x.split(500)]) for x in (real, fake)]
+    device = next(judge.parameters()).device  # the judge may sit on a GPU, the images not
+    feats = [torch.cat([judge.features(b.float().to(device)).cpu() for b in x.split(500)])
+             for x in (real, fake)]  # fmt: skip
     judge.train(was_training)
     return frechet_distance(*feats)
 

@@ -175,7 +175,8 @@ class AttributeRegressor(nn.Module):
 
     @torch.no_grad()
     def probabilities(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-        return torch.cat([torch.sigmoid(self(b)) for b in x.split(batch_size)])
+        probs = [torch.sigmoid(self(on_device(self, b))).cpu() for b in x.split(batch_size)]
+        return torch.cat(probs)
 
 
 def train_regressor(preset: Preset, plan: Plan, seed: int = 0) -> AttributeRegressor:

@@ -13,6 +13,7 @@ from .sets import (
     CELEBA_ATTRS,
     DATASETS,
     SyntheticFaces,
+    celeba_present,
     download_data,
     flip_batch,
     load_split,
@@ -22,6 +23,6 @@ from .sets import (
 
 __all__ = [
     "ATTR_NAMES", "CELEBA_ATTRS", "DATASETS", "DataError", "DownloadError", "ImageSet",
-    "SyntheticFaces", "download_data", "flip_batch", "grid", "load_split", "save_grid",
-    "to_channels", "to_uint8", "to_unit_range", "training_tensors",
+    "SyntheticFaces", "celeba_present", "download_data", "flip_batch", "grid", "load_split",
+    "save_grid", "to_channels", "to_uint8", "to_unit_range", "training_tensors",
 ]  # fmt: skip

@@ -313,6 +313,11 @@ def _celeba_list(base: Path, stem: str) -> Path:
     return base / (stem + ".txt")
 
 
+def celeba_present(root: str | Path | None = None) -> bool:
+    """Whether CelebA is in ``root`` (default: $VAEGAN_DATA or ./data), in either layout."""
+    return _celeba_present(Path(root) if root is not None else default_root())
+
+
 def _celeba_present(root: Path) -> bool:
     base, images = _celeba_dirs(root)
     lists = (_celeba_list(base, s) for s in ("list_attr_celeba", "list_eval_partition"))

@@ -70,11 +70,12 @@ class AVAE(VAEGAN):
         n: int,
         y: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
     ) -> torch.Tensor:
-        """G(z, xi) for n draws of z, xi ~ N(0, I): AVAE samples with its generator."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
-        return self.generate(z, generator=generator)
+        """G(z, xi) for n draws of z, xi ~ N(0, I): AVAE samples with its generator, computed on
+        the model's device and returned on ``device`` (the CPU by default, as VAEGAN.sample)."""
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return self.generate(z, generator=generator).to(device)
 
     @torch.no_grad()
     def reconstruct(
@@ -83,9 +84,10 @@ class AVAE(VAEGAN):
         y: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """G(mu_E(x), xi): AVAE's reconstruction (the VAE's is ``decode(encode(x)[0])``)."""
-        mu, _ = self.encode(x)
-        return self.generate(mu, generator=generator)
+        """G(mu_E(x), xi): AVAE's reconstruction (the VAE's is ``decode(encode(x)[0])``), on the
+        model's device, returned on x's."""
+        mu, _ = self.encode(x.to(self.device))
+        return self.generate(mu, generator=generator).to(x.device)
 
 
 def with_xi(

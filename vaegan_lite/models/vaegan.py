@@ -48,6 +48,10 @@ class VAEGAN(nn.Module):
     def image_size(self) -> int:
         return self.config.image_size
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
     def encode(
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,17 +67,23 @@ class VAEGAN(nn.Module):
         n: int,
         y: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
     ) -> torch.Tensor:
-        """Dec(z_p) for n draws z_p ~ N(0, I)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
-        return self.decode(z, y)
+        """Dec(z_p) for n draws z_p ~ N(0, I), on the model's device (z_p drawn on the CPU, so a
+        generator fixes them), returned on ``device``: the CPU, for plotting and measuring."""
+        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        return self.decode(z, _to(y, self.device)).to(device)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Dec(mu(x)): the reconstruction at the posterior mean."""
-        mu, _ = self.encode(x, y)
-        return self.decode(mu, y)
+        """Dec(mu(x)): the reconstruction at the posterior mean, computed on the model's device
+        and returned on x's (a chapter's CPU test images work with a model trained on a GPU)."""
+        mu, _ = self.encode(x.to(self.device), _to(y, self.device))
+        return self.decode(mu, _to(y, self.device)).to(x.device)
+
+
+def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if t is None else t.to(device)
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -171,3 +171,24 @@ def test_reproduce_refuses_bad_input_in_one_line(tmp_path):
     r = run_reproduce("--preset", "smoke", "--out", str(f), runs=tmp_path)
     assert r.returncode == 2 and "a-file" in r.stderr and "Traceback" not in r.stderr
     assert f.read_text() == "x"
+
+
+def test_the_gpu_plan_never_starts_unasked(monkeypatch, tmp_path, capsys):
+    """Chapter 6 at gpu says what the plan trains and stops, unless the reader cuts the runs short
+    (VAEGAN_STEPS) or asks for the whole plan (VAEGAN_FULL_PLAN=1)."""
+    from vaegan_lite.book import experiments
+    from vaegan_lite.config import PLANS, get_preset
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    monkeypatch.setenv("VAEGAN_DATA", str(tmp_path / "no-data"))
+    monkeypatch.delenv("VAEGAN_STEPS", raising=False)
+    monkeypatch.delenv("VAEGAN_FULL_PLAN", raising=False)
+    gpu = get_preset("gpu")
+    with pytest.raises(experiments.PlanTooLarge, match="VAEGAN_STEPS"):
+        experiments.announce(gpu, PLANS["gpu"], tmp_path)
+    said = capsys.readouterr().out
+    assert "runs (0 already started)" in said and f"batch {gpu.batch_size}" in said
+    monkeypatch.setenv("VAEGAN_FULL_PLAN", "1")
+    experiments.announce(gpu, PLANS["gpu"], tmp_path)  # asked for: no stop
+    monkeypatch.delenv("VAEGAN_FULL_PLAN")
+    experiments.announce(get_preset("smoke"), PLANS["smoke"], tmp_path)  # other presets: no stop

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -642,4 +643,26 @@ def load_or_reproduce(
         same = all(res.get(k) == v for k, v in want.items())  # as JSON: tuples are lists there
         if same and all((out / f).exists() for f in FIGURES):
             return res, out
+    announce(preset, plan, out)
     return write_results(preset, plan, out, **kwargs), out
+
+
+class PlanTooLarge(RuntimeError):
+    """The gpu preset's whole plan was about to start without being asked for."""
+
+
+def announce(preset: Preset, plan: Plan, out: Path) -> None:
+    """Say what reproducing ``plan`` will train before any of it starts; at the gpu preset (dozens
+    of runs of the paper's length) refuse unless the reader asks for the whole plan
+    (VAEGAN_FULL_PLAN=1) or cuts every run short (VAEGAN_STEPS)."""
+    cfgs = run_configs(preset, plan, len(_attr_names(preset)))
+    steps = sum(c.steps for c in cfgs.values())
+    kept = len(_checkpoint_times(preset, plan))
+    print(f"No results for this plan in {out}: reproducing them trains {len(cfgs)} runs "
+          f"({kept} already started), {steps:,} steps of batch {preset.batch_size} in all.")
+    full = os.environ.get("VAEGAN_FULL_PLAN") == "1"
+    if preset.name == "gpu" and not full and not os.environ.get("VAEGAN_STEPS"):
+        raise PlanTooLarge(
+            "chapter 6 at the gpu preset: set VAEGAN_STEPS (steps per run, e.g. 2000) for a "
+            "shortened plan, or VAEGAN_FULL_PLAN=1 for the paper's whole one, then run again"
+        )

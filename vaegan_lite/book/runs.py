@@ -45,8 +45,12 @@ def runs_dir(preset: Preset) -> Path:
 
 
 def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trained:
-    """Train ``cfg`` in runs_dir(preset)/name, or resume/read it back if it is already there."""
+    """Train ``cfg`` in runs_dir(preset)/name, or resume/read it back if it is already there.
+    At the gpu preset (runs of the paper's length) it first says what it is about to train."""
     kwargs.setdefault("progress", preset.name != "smoke")
+    if preset.name == "gpu":
+        print(f"{name}: {cfg.steps:,} steps of batch {cfg.batch_size} in {runs_dir(preset) / name} "
+              "(resumed, or read back, from what is there); VAEGAN_STEPS=N shortens every run")
     return train(cfg, runs_dir(preset) / name, **kwargs)
 
 

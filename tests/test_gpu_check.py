@@ -1,0 +1,228 @@
+"""tools/gpu_check.py, and the tests it runs on a GPU.
+
+On any machine: the CPU dry run writes the JSON the GPU run will (every section, its status, the
+bench rows), a spent budget skips sections instead of failing, the documented device call fits
+the device tool's 2000 characters, and the peak table finds the right GPUs.
+
+On a GPU (tools/gpu_check.py runs ``pytest -k cuda``; elsewhere they skip): one training step of
+each model moves every parameter on CUDA as on the CPU, exact resume is bitwise on CUDA, and
+auto precision trains (bf16 from compute capability 8.0, fp16 with a GradScaler below).
+"""
+
+import copy
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vaegan_lite.config import MODELS, StepConfig
+from vaegan_lite.models import model_spec
+from vaegan_lite.train import pick_precision, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT / "tools" / "gpu_check.py"
+spec = importlib.util.spec_from_file_location("gpu_check", TOOL)
+gpu_check = sys.modules["gpu_check"] = importlib.util.module_from_spec(spec)  # (dataclasses)
+spec.loader.exec_module(gpu_check)
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (a GPU)")
+STATUSES = {"ok", "failed", "error", "timeout", "skipped"}
+
+
+def run_tool(*args, cwd):
+    return subprocess.run([sys.executable, str(TOOL), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+# --- the tool, on the CPU ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cpu_dry_run_writes_every_section(tmp_path):
+    """The JSON CI checks: every section there, in order, with a status; the figures' fields."""
+    fine, broken = tmp_path / "fine.py", tmp_path / "broken.py"
+    fine.write_text("import os\nprint('steps', os.environ['VAEGAN_STEPS'])\n")
+    broken.write_text("raise RuntimeError('Expected all tensors to be on the same device')\n")
+    out = tmp_path / "out" / "gpu_check.json"
+    p = run_tool("--cpu-dry-run", "--out", str(out), "--commit", "f" * 40, "--chapters",
+                 str(fine), str(broken), cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    report = json.loads(out.read_text())
+    sections = report["sections"]
+    assert report["mode"] == "cpu-dry-run" and tuple(sections) == gpu_check.SECTION_NAMES
+    assert all(s["status"] in STATUSES and s["seconds"] >= 0 for s in sections.values())
+    prov = sections["provenance"]["result"]
+    assert prov["torch"] == torch.__version__ and len(prov["commit"]) == 40 and prov["date_utc"]
+
+    tests = sections["cuda_tests"]
+    assert tests["status"] == "ok", tests
+    assert tests["result"]["skipped"] >= 1 and tests["result"]["failed"] == 0  # no CUDA here
+
+    resume = sections["resume"]["result"]
+    assert sections["resume"]["status"] == "ok"
+    assert set(resume["deterministic"]) == set(gpu_check.RESUME_VARIANTS)
+    assert all(r["bitwise_equal"] for r in resume["deterministic"].values())
+    assert set(resume["steps_per_s"]) == {"deterministic", "default", "benchmark"}
+
+    bench = sections["bench"]
+    assert bench["status"] == "ok"
+    rows = {(r["model"], r["variant"]): r for r in bench["result"]["rows"]}
+    assert set(rows) == {(m, v) for m in MODELS for v in gpu_check.BENCH_VARIANTS}
+    for r in rows.values():
+        assert r["images_per_s"] > 0 and r["gflop_per_image"] > 0
+        assert "mfu" in r and r["mfu"] is None  # a CPU is not in the peak table
+
+    assert sections["pythae"]["status"] in ("ok", "skipped")
+    assert sections["bench_compile"]["status"] == "skipped"
+
+    chapters = sections["chapters"]
+    runs = chapters["result"]["runs"]
+    assert chapters["status"] == "failed" and list(runs) == ["fine", "broken"]
+    assert runs["fine"]["status"] == "ok" and "steps 2" in runs["fine"]["tail"]
+    assert runs["broken"]["returncode"] != 0 and "same device" in runs["broken"]["tail"]
+    assert (out.parent / "gpu_check_chapter_broken.log").exists()
+    assert "gpu_check (cpu-dry-run)" in p.stdout
+
+
+def test_a_spent_budget_skips_sections_and_still_writes_the_json(tmp_path):
+    out = tmp_path / "gpu_check.json"
+    p = run_tool("--cpu-dry-run", "--budget-s", "0", "--out", str(out), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    sections = json.loads(out.read_text())["sections"]
+    assert {s["status"] for s in sections.values()} == {"skipped"}
+    assert all("budget" in s["reason"] for s in sections.values())
+
+
+NO_IPYTHON = """
+import importlib.abc, sys
+class NoIPython(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "IPython":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoIPython())
+"""
+
+
+def test_a_chapter_runs_where_ipython_is_missing(tmp_path):
+    """The GPU machine has no IPython: the chapter runner stubs what the chapters display with."""
+    chapter = tmp_path / "chapter.py"
+    chapter.write_text("from vaegan_lite.book.runs import running_box\n"
+                       "from vaegan_lite.book.source import show_source\n"
+                       "from vaegan_lite.train import lr_at\n"
+                       "running_box('01_vae')\nshow_source(lr_at)\nprint('chapter done')\n")
+    code = NO_IPYTHON + f"sys.argv = {[str(TOOL), '--run-chapter', str(chapter)]!r}\n"
+    code += f"import runpy; runpy.run_path({str(TOOL)!r}, run_name='__main__')\n"
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "stub" in p.stdout and "chapter done" in p.stdout
+
+
+def test_documented_device_call_fits_the_device_tool():
+    call = gpu_check.device_call("0" * 40)
+    assert len(call["command"]) < 2000 and call["carry"] == [".whl"]
+    assert call["timeout_s"] <= 600 and call["timeout_s"] > 420 + 60  # budget, start-up, margin
+    # The docstring shows the same command (wrapped): the later session copies it from there.
+    words = " ".join(gpu_check.__doc__.split())
+    assert gpu_check.DEVICE_COMMAND.format(commit="COMMIT") in words
+
+
+@pytest.mark.parametrize("name, tflops, precision", [
+    ("NVIDIA H200", 989.4, "bf16"), ("NVIDIA H100 80GB HBM3", 989.4, "bf16"),
+    ("NVIDIA H100 PCIe", 756.0, "bf16"), ("NVIDIA A100-SXM4-80GB", 312.0, "bf16"),
+    ("NVIDIA L4", 121.0, "bf16"), ("Tesla T4", 65.0, "fp16"), ("NVIDIA L40S", None, None),
+])  # fmt: skip
+def test_peak_table(name, tflops, precision):
+    peak = gpu_check.peak_for(name)
+    assert (peak["tflops"], peak["precision"]) == (tflops, precision)
+
+
+def test_pythae_contender_is_built_on_the_device_asked_for():
+    """pythae_compare builds pythae's step on torch's default device: under torch.device(meta)
+    its model and batch must all be on meta (on a GPU: on the GPU)."""
+    pytest.importorskip("pythae")
+    step = gpu_check.contender_step(gpu_check.load_compare(), "pythae fp32",
+                                    torch.device("meta"), 32, 2)  # fmt: skip
+    cells = dict(zip(step.__code__.co_freevars, (c.cell_contents for c in step.__closure__),
+                     strict=True))  # fmt: skip
+    assert cells["x"].device.type == "meta"
+    assert {p.device.type for p in cells["model"].parameters()} == {"meta"}
+
+
+# --- on a GPU ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cpu_noise(monkeypatch):
+    """torch.randn and randn_like draw on the CPU, then move: the same noise on any device."""
+    randn = torch.randn
+
+    def randn_anywhere(*size, device=None, dtype=None, generator=None, **kw):
+        x = randn(*size, dtype=dtype, generator=generator, **kw)
+        return x if device is None else x.to(device)
+
+    def randn_like(t, *, dtype=None, **kw):
+        return randn(t.shape, dtype=dtype or t.dtype).to(t.device)
+
+    monkeypatch.setattr(torch, "randn", randn_anywhere)
+    monkeypatch.setattr(torch, "randn_like", randn_like)
+
+
+def test_cpu_noise_draws_from_the_cpu_generator(cpu_noise):
+    """The fixture's draw for another device takes the CPU generator's numbers (checked on meta)."""
+    torch.manual_seed(3)
+    on_cpu = torch.randn_like(torch.empty(2, 5, dtype=torch.float64))
+    state = torch.get_rng_state()
+    torch.manual_seed(3)
+    on_meta = torch.randn_like(torch.empty(2, 5, dtype=torch.float64, device="meta"))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert (on_meta.device.type, on_meta.shape, on_meta.dtype) == ("meta", on_cpu.shape,
+                                                                   on_cpu.dtype)  # fmt: skip
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", MODELS)
+def test_cuda_step_matches_cpu(name, batch, small_model, applied_update, assert_same, cpu_noise):
+    """One step of each model (float64, the same noise, SGD lr 1) changes every parameter on CUDA
+    as on the CPU: the GPU runs the same algorithm, not merely something that trains."""
+    cfg = StepConfig(gamma=0.37)
+    step = model_spec(name).step(cfg.disl_pretrain_steps, cfg)
+    model = small_model(name)
+    want = applied_update(step, copy.deepcopy(model), batch, cfg)
+    got = applied_update(step, model.cuda(), batch.cuda(), cfg)
+    for net in want:
+        on_gpu = [g.cpu() for g in got[net]]
+        if max(w.abs().max().item() for w in want[net]) == 0:  # a net this model leaves alone
+            assert all(g.abs().max().item() == 0 for g in on_gpu), net
+        else:
+            assert_same(on_gpu, want[net], f"{name} {net}")
+
+
+@needs_cuda
+@pytest.mark.parametrize("switches", list(gpu_check.RESUME_VARIANTS.values()),
+                         ids=list(gpu_check.RESUME_VARIANTS))  # fmt: skip
+def test_cuda_resume_is_bitwise(tmp_path, switches):
+    cfg = gpu_check.paper_config("smoke", "vaegan", device="cuda", steps=6, log_every=3,
+                                 **switches)  # fmt: skip
+    with gpu_check.determinism("deterministic"):
+        r = gpu_check.resume_check(cfg, 3, tmp_path)
+    assert r["bitwise_equal"], r
+
+
+@needs_cuda
+@pytest.mark.parametrize("precision", ["auto", "fp16"])
+def test_cuda_mixed_precision_trains(precision):
+    """auto is bf16 from compute capability 8.0, fp16 with a GradScaler below; both train."""
+    cfg = gpu_check.paper_config("smoke", "vaegan", device="cuda", steps=4, log_every=1,
+                                 precision=precision, channels_last=True)  # fmt: skip
+    r = train(cfg, data=gpu_check.random_data(cfg, 64), progress=False)
+    native = "bf16" if torch.cuda.get_device_capability()[0] >= 8 else "fp16"
+    assert pick_precision(precision, torch.device("cuda")) == (native if precision == "auto"
+                                                                else "fp16")  # fmt: skip
+    assert all(p.is_cuda and p.isfinite().all() for p in r.model.parameters())
+    assert all(math.isfinite(v) for v in r.history["L_GAN"])

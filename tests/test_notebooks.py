@@ -245,3 +245,17 @@ def test_every_ignored_output_is_checked_or_says_why(path: Path):
             f"{path.name} cell {i} is tagged nbval-ignore-output with no assert and no comment "
             "saying why its output cannot be checked"
         )
+
+
+def test_stored_outputs_say_they_come_from_the_smoke_preset(monkeypatch):
+    """What GitHub and Colab show is the smoke preset's output: the running box at the top of each
+    chapter says so there, and only there."""
+    pytest.importorskip("IPython")
+    from vaegan_lite.book.runs import running_box
+
+    monkeypatch.setenv("VAEGAN_PRESET", "smoke")
+    assert running_box("01_vae").data.startswith("**The outputs below come from the `smoke`")
+    monkeypatch.setenv("VAEGAN_PRESET", "cpu")
+    assert "smoke` preset**" not in running_box("01_vae").data
+    for path in NOTEBOOKS:
+        assert "The outputs below come from the `smoke` preset" in path.read_text(), path.name

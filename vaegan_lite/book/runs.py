@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import Preset, TrainConfig
+from ..config import Preset, TrainConfig, get_preset
 from ..data import SyntheticFaces, load_split, to_unit_range
 from ..train import Trained, train
 
@@ -83,8 +83,13 @@ def running_box(chapter: str, timings: str | Path = TIMINGS):
         m = t.get(name)
         shown = "not measured yet" if m is None else m if isinstance(m, str) else f"{m:.0f} s"
         rows.append(f"| `{name}` | {what} | {shown} |")
+    # The stored outputs of the .ipynb (what GitHub and Colab show) come from the smoke preset.
+    smoke = get_preset().name == "smoke"
+    note = ["**The outputs below come from the `smoke` preset**: a few training steps, so the "
+            "pictures are noise and the numbers untrained. For real results run the chapter "
+            "(`VAEGAN_PRESET=cpu` or `gpu`) or read the built book.", ""] if smoke else []
     text = "\n".join(
-        [":::{admonition} Running this chapter", ":class: tip",
+        [*note, ":::{admonition} Running this chapter", ":class: tip",
          "Choose the size with `VAEGAN_PRESET` (`smoke`, `cpu` or `gpu`) before starting the "
          "kernel; the default is `gpu` when CUDA is available, else `cpu`.", "", *rows, "",
          f"Measured on: {machine}.", "",

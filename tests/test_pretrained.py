@@ -218,3 +218,12 @@ def test_attribute_bar_tool_reports_what_the_library_measures(models):
         "attribute_bar: runs/none/last.pt: neither a shipped model (synthetic-vaegan, "
         "synthetic-vae) nor a file"
     ]
+
+
+def test_git_state_finds_the_checkout_from_the_package_and_nothing_outside_one(tmp_path):
+    from vaegan_lite.shipped import git_state
+
+    here = git_state()  # the package's own folder, inside this checkout (CI clones one)
+    if here["git_commit"] is not None:
+        assert len(here["git_commit"]) == 40 and isinstance(here["git_dirty_files"], list)
+    assert git_state(tmp_path) == {"git_commit": None, "git_dirty_files": None}

@@ -228,7 +228,8 @@ def machine() -> dict[str, Any]:
 
 def git_state(root: str | Path | None = None) -> dict[str, Any]:
     """HEAD commit and whether the package's files differ from it (None outside a git checkout)."""
-    root = Path(root or Path(__file__).resolve().parent.parent)
+    # git finds the checkout from the package's own folder; outside one (a wheel) it answers None
+    root = Path(root or Path(__file__).resolve().parent)
 
     def git(*args: str) -> str | None:
         try:
@@ -238,7 +239,7 @@ def git_state(root: str | Path | None = None) -> dict[str, Any]:
         return r.stdout.strip() if r.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--", "vaegan_lite", "tools")
+    dirty = git("status", "--porcelain", "--", ":/vaegan_lite", ":/tools")  # ":/": from the top
     return {"git_commit": commit, "git_dirty_files": None if dirty is None else dirty.splitlines()}
 
 

@@ -1,12 +1,14 @@
 """Reproduce the shipped models in vaegan_lite/weights/ (`make pretrained`).
 
-    python tools/train_pretrained.py                       # all four
+    python tools/train_pretrained.py                       # all of them
     python tools/train_pretrained.py --only synthetic-vae  # one of them
     python tools/train_pretrained.py --only web            # the book's widget data only
 
 synthetic-vaegan and synthetic-vae are trained by vaegan_lite.train.train with
 vaegan_lite.shipped.recipe(name) (the book's cpu size, more steps) in runs/pretrained/NAME/, so
 an interrupted run resumes where it stopped (bit for bit) and a finished one is only re-exported.
+Chapter 7's table1-* models are its Table 1 rows at the cpu preset (vaegan_lite.shipped.TABLE1,
+recipe = exactly the config the chapter trains), trained the same way.
 The two attribute classifiers (32x32 and 64x64, vaegan_lite.shipped.CLASSIFIERS) are trained
 by vaegan_lite.classifier.train_classifier on SyntheticFaces' ground truth. Each model is then
 written as float16 weights (a VAE as vaegan_lite.shipped.STORAGE says: float16 or int8) plus
@@ -43,7 +45,7 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool) -> dict:
     if not start.exists():
         start.write_text(json.dumps({**P.git_state(ROOT), "started": time.time()}) + "\n")
     cfg = P.recipe(name)
-    r = train(cfg, out, progress=progress)
+    r = train(cfg, out, progress=progress)  # the same training data as a chapter's run of cfg
     timing_path = out / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     timing = {"seconds": timing.get("seconds", 0.0) + r.seconds,
@@ -60,7 +62,7 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool) -> dict:
     # Anything a person must know about how this run really went (pauses, continuations).
     if (note := out / "note.txt").exists():
         extra["note"] = " ".join(note.read_text().split())
-    return P.save_pretrained(name, r.model, cfg.to_dict(), P.SHIPPED_NETWORKS, extra, weights,
+    return P.save_pretrained(name, r.model, cfg.to_dict(), P.networks(name), extra, weights,
                              P.STORAGE[name])  # fmt: skip
 
 

@@ -5,6 +5,7 @@
     TrainConfig     everything a run depends on; saved as config.json and in every checkpoint
     PRESETS         the book's run sizes, chosen by the environment variable VAEGAN_PRESET
     PLANS           how much of chapter 6's experiments each preset runs
+    TABLE1_ROWS     the seven models of the AVAE paper's Table 1 (chapter 7), row_settings
     TOY_STEPS       training steps of chapter 7's 2D toy, by preset
     config_for      a preset-sized TrainConfig for one of the models
 
@@ -280,6 +281,35 @@ PLANS = {
     "gpu": Plan(5, 25, (0.01, 0.1, 1.0, 10.0), 10000, 2000, 10, 10000, 20000, 2000),
 }
 
+
+# --- Table 1 of the AVAE paper (chapter 7) ---------------------------------------------------
+
+# The AVAE paper's settings: p(x|z) = N(mu_D(z), I), a pixel sigma of 1 (Sec. 4.2), and the KL
+# weighed by beta = 5 on CelebA (Sec. 5).
+AVAE_PAPER: dict = {"pixel_sigma": 1.0, "beta": 5.0}
+# What AVAE also needs at the book's small sizes, where the paper's settings alone leave G far from
+# faces (benchmarks/avae_latent.py): one critic batch, and L_Z at a tenth of the paper's weight.
+AVAE_SMALL: dict = {"dis_batch": "joint", "latent_weight": 0.1}
+
+# Each row: the model and the settings that make it (passed to config_for); see row_settings.
+TABLE1_ROWS: dict[str, tuple[str, dict]] = {
+    "VAE": ("vae", {}),
+    "GAN": ("gan", {}),
+    "VAE/GAN": ("vaegan", {}),
+    "BiGAN": ("bigan", {}),
+    "AVAE with ξ, L^a_Z": ("avae", {**AVAE_PAPER, "xi_dim": 16, "latent_loss": "a"}),
+    "AVAE without ξ, L^a_Z": ("avae", {**AVAE_PAPER, "latent_loss": "a"}),
+    "AVAE without ξ, L^b_Z": ("avae", {**AVAE_PAPER, "latent_loss": "b"}),
+}
+
+
+def row_settings(row: str, preset: str) -> tuple[str, dict]:
+    """A Table 1 row's model and settings at a preset: the paper's at ``gpu``; at the smaller
+    presets the AVAE rows add AVAE_SMALL."""
+    model, settings = TABLE1_ROWS[row]
+    if model == "avae" and preset != "gpu":
+        settings = {**settings, **AVAE_SMALL}
+    return model, settings
 
 
 # training steps per model of chapter 7's 2D toy (book/toy.py), by preset

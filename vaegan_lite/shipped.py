@@ -4,6 +4,7 @@
     pretrained("synthetic-vae")            the plain VAE, same size and steps (Fig. 7's comparison)
     pretrained("attribute-classifier")     a judge of 32x32 faces (chapters 6 and 7's cpu preset)
     pretrained("attribute-classifier-64")  the judge of the 64x64 models above (chapter 5)
+    pretrained("table1-bigan"), ...        chapter 7's BiGAN and AVAE rows at the cpu preset
 
 Each lives in vaegan_lite/weights/ as NAME.pt and NAME.json. The .pt holds plain tensors and
 strings, read with ``torch.load(weights_only=True)``; the floating-point weights are stored as
@@ -18,6 +19,11 @@ load: a corrupt or swapped file is refused.
 Only Enc and Dec are stored: they are all that latent arithmetic needs, and the VAE/GAN's Dis
 would push the two files over 10 MB (the VAE's was never trained at all). The model returned
 has a freshly initialised ``dis`` that nothing should use.
+
+Chapter 7's Table 1 trains seven models; at the cpu preset the BiGAN and the three AVAEs (seed 0,
+exactly the config chapter 7 would train, stored as int8 without their critics) ship too, so the
+book's build reads them instead of spending most of its time on them. ``shipped_for(cfg)`` finds
+the shipped model of a config, and ``book.runs.load_or_train`` uses it when there is no run yet.
 
 Each judge reads faces at its own size (classifier.py resizes other sizes to it). The 32x32 one
 would first shrink a 64x64 face to 32x32, where a smile is a pixel or two of mouth: judged at
@@ -42,7 +48,7 @@ from torch import nn
 from . import __version__
 from .checkpoint import atomic_save, atomic_write_text
 from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTraining
-from .config import TrainConfig, config_for, get_preset
+from .config import TrainConfig, config_for, get_preset, row_settings
 from .models import model_spec
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -57,8 +63,17 @@ CLASSIFIERS = {
     CLASSIFIER: (ClassifierConfig(image_size=32), ClassifierTraining()),
     CLASSIFIER_64: (ClassifierConfig(image_size=64), ClassifierTraining(steps=STEPS_64)),
 }
-NAMES = (*MODELS, *CLASSIFIERS)
+# Chapter 7's Table 1 rows at the cpu preset that ship (the other three are chapters 1, 2 and 4's
+# runs); stored without the critic, which evaluating a row never uses.
+TABLE1 = {
+    "table1-bigan": "BiGAN",
+    "table1-avae-xi-a": "AVAE with ξ, L^a_Z",
+    "table1-avae-a": "AVAE without ξ, L^a_Z",
+    "table1-avae-b": "AVAE without ξ, L^b_Z",
+}
+NAMES = (*MODELS, *CLASSIFIERS, *TABLE1)
 SHIPPED_NETWORKS = ("enc", "dec")  # of the VAEs; see the module docstring
+TABLE1_NETWORKS = ("enc", "dec", "gen")  # BiGAN has no gen: its E and G are enc and dec
 STEPS = 10000  # 6.7x the cpu preset's 1500: edits kept improving to 10000 (chapter 5)
 SEED = 0
 STORAGES = {
@@ -66,6 +81,7 @@ STORAGES = {
     "int8": "int8 conv/linear weights with float32 per-slice scales, the rest float16",
 }
 STORAGE = {name: "float16" for name in MODELS}  # how `make pretrained` writes each VAE
+STORAGE |= {name: "int8" for name in TABLE1}  # a quarter of float32: 4 models in about 4 MB
 State = dict[str, torch.Tensor]
 
 
@@ -81,11 +97,29 @@ def recipe(name: str) -> TrainConfig:
     grid; its 4x as many features get a quarter of the cpu gamma (see config.py); the latent space
     is the paper's 128; Enc's fc layer has 1024 units (not 2048) to keep the files under 10 MB.
     """
+    if name in TABLE1:
+        model, settings = row_settings(TABLE1[name], "cpu")
+        return config_for(get_preset("cpu"), model, seed=SEED, **settings)
     if name not in MODELS:
         raise PretrainedError(f"{name!r} is not a shipped VAE/GAN; choose one of {list(MODELS)}")
     return config_for(get_preset("cpu"), MODELS[name], steps=STEPS, seed=SEED,
                       image_size=64, latent_dim=128, enc_fc_dim=1024, gamma=0.025,
                       checkpoint_every=500, log_every=50)  # fmt: skip
+
+
+def networks(name: str) -> tuple[str, ...]:
+    """The networks a shipped VAE/GAN-family model stores (the rest are freshly initialised)."""
+    return TABLE1_NETWORKS if name in TABLE1 else SHIPPED_NETWORKS
+
+
+def shipped_for(cfg: TrainConfig, weights: str | Path = WEIGHTS) -> str | None:
+    """The name of the shipped model trained with exactly ``cfg``, or None."""
+    wanted = cfg.to_dict()
+    for name in (*MODELS, *TABLE1):
+        path = Path(weights) / f"{name}.json"
+        if path.is_file() and json.loads(path.read_text())["config"] == wanted:
+            return name
+    return None
 
 
 def sha256(path: str | Path) -> str:

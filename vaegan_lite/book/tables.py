@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+# The rows live in config (shipped models are trained from them); chapter 7 reads them here.
+from ..config import AVAE_PAPER, AVAE_SMALL, TABLE1_ROWS, row_settings  # noqa: F401
 from .runs import RESULTS
 
 
@@ -27,34 +29,6 @@ class MarkdownTable(str):
 
 
 # --- Table 1 of the AVAE paper, on the synthetic faces -----------------------------------------
-
-# The AVAE paper's settings: p(x|z) = N(mu_D(z), I), a pixel sigma of 1 (Sec. 4.2), and the KL
-# weighed by beta = 5 on CelebA (Sec. 5).
-AVAE_PAPER: dict = {"pixel_sigma": 1.0, "beta": 5.0}
-# What AVAE also needs at the book's small sizes, where the paper's settings alone leave G far from
-# faces (benchmarks/avae_latent.py): one critic batch, and L_Z at a tenth of the paper's weight.
-AVAE_SMALL: dict = {"dis_batch": "joint", "latent_weight": 0.1}
-
-# Each row: the model and the settings that make it (passed to config_for); see row_settings.
-TABLE1_ROWS: dict[str, tuple[str, dict]] = {
-    "VAE": ("vae", {}),
-    "GAN": ("gan", {}),
-    "VAE/GAN": ("vaegan", {}),
-    "BiGAN": ("bigan", {}),
-    "AVAE with ξ, L^a_Z": ("avae", {**AVAE_PAPER, "xi_dim": 16, "latent_loss": "a"}),
-    "AVAE without ξ, L^a_Z": ("avae", {**AVAE_PAPER, "latent_loss": "a"}),
-    "AVAE without ξ, L^b_Z": ("avae", {**AVAE_PAPER, "latent_loss": "b"}),
-}
-
-
-def row_settings(row: str, preset: str) -> tuple[str, dict]:
-    """A Table 1 row's model and settings at a preset: the paper's at ``gpu``; at the smaller
-    presets the AVAE rows add AVAE_SMALL."""
-    model, settings = TABLE1_ROWS[row]
-    if model == "avae" and preset != "gpu":
-        settings = {**settings, **AVAE_SMALL}
-    return model, settings
-
 
 # The paper's Table 1, CelebA column (64x64, mean ± std over five runs), typed from the paper:
 # reconstruction MSE and LPIPS on validation images, FID of 50,000 samples. GAN has no encoder.

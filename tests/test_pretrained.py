@@ -20,6 +20,7 @@ from vaegan_lite.shipped import (
     MODELS,
     NAMES,
     SHIPPED_NETWORKS,
+    TABLE1,
     WEIGHTS,
     PretrainedError,
     pretrained,
@@ -27,6 +28,7 @@ from vaegan_lite.shipped import (
     recipe,
     save_pretrained,
     sha256,
+    shipped_for,
 )
 
 PROVENANCE_KEYS = {"name", "file", "sha256", "bytes", "config", "command", "package_version",
@@ -53,10 +55,61 @@ def test_provenance_is_complete(name):
     assert p["bytes"] == (WEIGHTS / p["file"]).stat().st_size
     assert "make pretrained" in p["command"]
     assert p["machine"]["cores"] >= 1 and p["training_seconds"] > 0
-    if name in MODELS:  # the recipe in the package is the one the weights were trained with
+    if name not in CLASSIFIERS:  # the recipe in the package is what the weights were trained with
         # (through from_dict: settings added to TrainConfig later take their defaults)
         assert TrainConfig.from_dict(p["config"]) == recipe(name)
         assert p["training_steps"] == p["config"]["steps"]
+
+
+def test_table1_models_are_small_and_stored_as_int8():
+    for name in TABLE1:
+        assert (WEIGHTS / f"{name}.pt").stat().st_size <= 2 * 2**20, name
+        blob = torch.load(WEIGHTS / f"{name}.pt", weights_only=True)
+        assert torch.int8 in {v.dtype for v in blob["state_dict"].values()}
+        assert not any(k.startswith("dis.") for k in blob["state_dict"])  # the critic stays home
+
+
+@pytest.mark.parametrize("name", list(TABLE1))
+def test_table1_models_are_found_by_the_config_chapter_7_trains(name, models):
+    from vaegan_lite.config import TABLE1_ROWS, config_for, get_preset, row_settings
+
+    assert TABLE1[name] in TABLE1_ROWS
+    model, settings = row_settings(TABLE1[name], "cpu")
+    cfg = config_for(get_preset("cpu"), model, seed=0, **settings)  # as chapter 7 builds it
+    assert shipped_for(cfg) == name
+    assert shipped_for(config_for(get_preset("cpu"), model, seed=1, **settings)) is None
+    x, _, _ = held_out_faces(models[name], 64)
+    with torch.no_grad():
+        recon = models[name].reconstruct(x)
+        samples = models[name].sample(4, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(recon).all() and torch.isfinite(samples).all()
+    # Trained: G(mu(x)) follows the faces better than the mean face does (BiGAN's only a little).
+    assert (recon - x).pow(2).mean() < (x - x.mean(0)).pow(2).mean()
+
+
+def test_load_or_train_reads_a_shipped_model_only_for_a_fresh_run(tmp_path, monkeypatch, capsys):
+    from vaegan_lite.book.runs import load_or_train
+    from vaegan_lite.config import config_for, get_preset, row_settings
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    preset = get_preset("cpu")
+    model, settings = row_settings(TABLE1["table1-avae-b"], "cpu")
+    cfg = config_for(preset, model, seed=0, **settings)
+    run = load_or_train("avae", cfg, preset)
+    assert run.steps_run == 0 and run.model.provenance["name"] == "table1-avae-b"
+    assert "read the shipped model 'table1-avae-b'" in capsys.readouterr().out
+    assert not (tmp_path / "cpu" / "avae").exists()  # nothing written
+    # Asked to train, or with a run folder already there, it trains (train itself is stubbed).
+    import vaegan_lite.book.runs as runs
+
+    calls = []
+    monkeypatch.setattr(runs, "train", lambda cfg, folder, **kw: calls.append(folder) or "trained")
+    monkeypatch.setenv("VAEGAN_TRAIN_SHIPPED", "1")
+    assert load_or_train("avae", cfg, preset) == "trained"
+    monkeypatch.delenv("VAEGAN_TRAIN_SHIPPED")
+    (tmp_path / "cpu" / "resumed").mkdir(parents=True)
+    assert load_or_train("resumed", cfg, preset) == "trained"
+    assert calls == [tmp_path / "cpu" / "avae", tmp_path / "cpu" / "resumed"]
 
 
 def test_weights_are_stored_as_float16_and_loaded_as_float32(models):

@@ -21,6 +21,7 @@ import torch
 
 from ..config import Preset, TrainConfig, get_preset
 from ..data import SyntheticFaces, load_split, to_unit_range
+from ..shipped import pretrained, shipped_for
 from ..train import Trained, train
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository, in a checkout (not in a pip install)
@@ -46,12 +47,25 @@ def runs_dir(preset: Preset) -> Path:
 
 def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trained:
     """Train ``cfg`` in runs_dir(preset)/name, or resume/read it back if it is already there.
-    At the gpu preset (runs of the paper's length) it first says what it is about to train."""
+    With no run there yet, a shipped model trained with exactly ``cfg`` (shipped.shipped_for) is
+    read instead, unless $VAEGAN_TRAIN_SHIPPED=1. At the gpu preset (runs of the paper's length)
+    it first says what it is about to train."""
+    folder = runs_dir(preset) / name
+    fresh = not folder.exists() and not os.environ.get("VAEGAN_TRAIN_SHIPPED")
+    shipped = shipped_for(cfg) if fresh else None
+    if shipped:
+        model = pretrained(shipped)
+        prov = model.provenance
+        print(f"{name}: read the shipped model {shipped!r}, trained with exactly this config "
+              f"({prov['training_steps']:,} steps, {prov['training_seconds']:.0f} s on "
+              f"{prov['machine']['cores']} CPU cores; weights stored as {prov['storage'][:4]}); "
+              "VAEGAN_TRAIN_SHIPPED=1 trains it here instead")  # fmt: skip
+        return Trained(model=model, history={}, config=cfg, seconds=0.0, steps_run=0)
     kwargs.setdefault("progress", preset.name != "smoke")
     if preset.name == "gpu":
         print(f"{name}: {cfg.steps:,} steps of batch {cfg.batch_size} in {runs_dir(preset) / name} "
               "(resumed, or read back, from what is there); VAEGAN_STEPS=N shortens every run")
-    return train(cfg, runs_dir(preset) / name, **kwargs)
+    return train(cfg, folder, **kwargs)
 
 
 def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,9 @@
 """The chapters' tables: Markdown that Jupyter and the book render and nbval compares as text.
 
-    MarkdownTable      a str that displays as a Markdown table
+    MarkdownTable      a str that displays as Markdown (a table, or text built from results)
     table1, latent_table   chapter 7: the AVAE paper's Table 1 and benchmarks/avae_latent.py's runs
+    table1_claims, latent_findings   chapter 7: what those results say, computed from them
+    claims_table       claims with a verdict computed from the results (chapters 6 and 7)
     speed_table        chapter 4: benchmarks/pythae_compare.py's throughput
 """
 
@@ -65,20 +67,107 @@ def table1(results: dict[str, list[dict[str, float]]]) -> MarkdownTable:
 LATENT_RESULTS = RESULTS / "avae_latent.txt"
 
 
-def latent_table(path: str | Path = LATENT_RESULTS) -> MarkdownTable:
-    """benchmarks/avae_latent.py's output (by default its committed cpu results) as a table: one
-    row per setting, its figures at the end of training."""
-    rows = []
+def latent_results(path: str | Path = LATENT_RESULTS) -> dict[str, dict[str, float]]:
+    """benchmarks/avae_latent.py's output (by default its committed cpu results): setting =>
+    {figure: value} at the end of training, plus "steps"."""
+    rows = {}
     for line in Path(path).read_text().splitlines():
         if m := re.fullmatch(r"(.+?): (\d+) steps \(\d+ s\)\s+(.*)", line):
             figures = dict(f.split(" ") for f in m[3].split("  "))
-            rows.append((m[1], figures))
+            rows[m[1]] = {"steps": float(m[2]), **{k: float(v) for k, v in figures.items()}}
     if not rows:
         raise ValueError(f"{path}: no results of benchmarks/avae_latent.py in it")
-    keys = list(rows[0][1])
+    return rows
+
+
+def latent_table(path: str | Path = LATENT_RESULTS) -> MarkdownTable:
+    """latent_results as a table: one row per setting, its figures at the end of training."""
+    rows = latent_results(path)
+    keys = [k for k in next(iter(rows.values())) if k != "steps"]
     lines = ["| setting | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(f.get(k, "—") for k in keys) + " |" for name, f in rows]
+    lines += [f"| {name} | " + " | ".join(f"{f[k]:.4g}" if k in f else "—" for k in keys) + " |"
+              for name, f in rows.items()]  # fmt: skip
     return MarkdownTable("\n".join(lines))
+
+
+def claims_table(rows: list[tuple[str, float, str, float]]) -> MarkdownTable:
+    """(claim, a, "<" or ">", b) rows as a table with a computed verdict for each claim."""
+    lines = ["| claim | ours | holds? |", "|---|---|---|"]
+    for text, a, op, b in rows:
+        holds = a < b if op == "<" else a > b
+        lines.append(f"| {text} | {a:.4g} {op} {b:.4g}? | {'yes' if holds else 'no'} |")
+    return MarkdownTable("\n".join(lines))
+
+
+def table1_claims(
+    results: dict[str, list[dict[str, float]]], sharpness: dict[str, float]
+) -> MarkdownTable:
+    """The AVAE paper's reading of its Table 1, each claim checked against ``results`` (as for
+    table1: row => one dict per seed, means over seeds) and ``sharpness`` (row => the edge energy
+    of its reconstructions relative to the test images')."""
+
+    def avg(row: str, key: str) -> float:
+        scale = 4 if key == "mse" else 1  # MSE as table1 shows it: images scaled to [0, 1]
+        values = [r[key] / scale for r in results[row]]
+        return float(torch.tensor(values, dtype=torch.float64).mean())
+
+    avae = [row for row in TABLE1_ROWS if row.startswith("AVAE")]
+    encoders = [row for row in TABLE1_ROWS if row != "GAN"]
+    best_avae = min(avae, key=lambda row: avg(row, "fd"))
+    rows = [
+        ("the VAE has the lowest reconstruction MSE (MSE is its training loss)",
+         avg("VAE", "mse"), "<", min(avg(r, "mse") for r in encoders if r != "VAE")),
+        ("BiGAN's reconstructions are the furthest from their inputs (highest MSE)",
+         avg("BiGAN", "mse"), ">", max(avg(r, "mse") for r in encoders if r != "BiGAN")),
+        ("every AVAE reconstructs closer than BiGAN (MSE)",
+         max(avg(r, "mse") for r in avae), "<", avg("BiGAN", "mse")),
+        ("the GAN's samples are closer to real faces than the VAE's (FD)",
+         avg("GAN", "fd"), "<", avg("VAE", "fd")),
+        ("VAE/GAN's samples are closer to real faces than the VAE's (FD)",
+         avg("VAE/GAN", "fd"), "<", avg("VAE", "fd")),
+        (f"the best AVAE's samples ({best_avae}) are closer to real faces than VAE/GAN's (FD)",
+         avg(best_avae, "fd"), "<", avg("VAE/GAN", "fd")),
+        ("... and within a tenth of the GAN's, or closer (FD)",
+         avg(best_avae, "fd"), "<", avg("GAN", "fd") * 1.1),
+        ("AVAE's reconstructions are sharper than the VAE's (edge energy, test images = 1)",
+         sharpness["AVAE without ξ, L^b_Z"], ">", sharpness["VAE"]),
+    ]  # fmt: skip
+    return claims_table(rows)
+
+
+def latent_findings(path: str | Path = LATENT_RESULTS) -> MarkdownTable:
+    """What benchmarks/avae_latent.py's results (latent_results) say, as text built from them."""
+    r = latent_results(path)
+    book, paper = r["book (pixel_sigma 0.1, beta 1)"], r["paper (pixel_sigma 1, beta 5)"]
+    joint = r["paper + joint critic batches"]
+    off, weighted = r["paper + joint, without L_Z"], r["paper + joint, L_Z weighted 0.1"]
+    # The story the text tells must be the one these figures show.
+    assert book["L_Z"] > 10 * book["L_M"] and book["D(G)"] < 0.05
+    assert min(paper["FD"], joint["FD"]) > off["FD"] > weighted["FD"]
+    assert abs(off["mse"] - off["mse_other"]) < 0.1 * off["mse"]
+    assert weighted["mse"] < 0.5 * weighted["mse_other"]
+    text = f"""With the book's pixel $\\sigma$ the encoder is sure of its codes (median
+$\\sigma_E$ = {book["sigma_E"]:.2g}), and $\\mathcal{{L}}_Z$ divides by $\\sigma_E^2$: it ends
+{book["L_Z"] / book["L_M"]:.0f} times as large as $\\mathcal{{L}}_M$, so $G$ follows almost nothing
+but its gradient, which reaches $G$ through the encoder. What $G$ draws under it is coloured pixel
+noise, and the critic rejects it outright ($D(G)$ = {book["D(G)"]:.2g}). The paper's settings make
+the encoder far less sure ($\\sigma_E$ = {paper["sigma_E"]:.2g}) and bring $\\mathcal{{L}}_Z$
+down to $\\mathcal{{L}}_M$'s size, yet $G$'s samples stay far from faces (FD {paper["FD"]:.0f}, and
+{joint["FD"]:.0f} with one critic batch). Switch $\\mathcal{{L}}_Z$ off, keep everything else, and
+the same $G$ and critic train like chapter 2's GAN (FD {off["FD"]:.0f}); but then $G$ ignores the
+codes: $G(\\mu_E(x))$ is as far from $x$ (`mse` {off["mse"]:.3f}) as from another face (`mse_other`
+{off["mse_other"]:.3f}), and there is no AVAE left. So it is the gradient of $\\mathcal{{L}}_Z$,
+through an encoder this small, that stops $G$.
+
+Between the two lies a working AVAE. With $\\mathcal{{L}}_Z$ at a tenth of its weight
+(`latent_weight=0.1`, the last row) $G$ follows the codes ($G(\\mu_E(x))$ is {weighted["mse"]:.3f}
+from $x$, {weighted["mse_other"]:.3f} from another face) and draws samples as face-like as the same
+$G$ trained as a plain GAN (FD {weighted["FD"]:.0f} against {off["FD"]:.0f}; at one seed read that
+as "as good", not "better"), while the VAE's own reconstructions are unchanged (`mse_D`
+{weighted["mse_D"]:.3f}). The weight is ours, not the paper's (it has none), so
+`tables.row_settings` adds it, with the one critic batch, only below the `gpu` preset
+(`tables.AVAE_SMALL`); the AVAE rows of the table above were trained that way."""
+    return MarkdownTable(text)  # Markdown text, displayed like the tables
 
 
 def mean_std(values: list[float]) -> str:

@@ -282,10 +282,10 @@ if preset.name != "smoke":  # a few smoke steps teach the discriminator nothing 
 # stops being the cheapest change. What made the difference is what $\mathrm{Dis}$ learned while
 # telling real faces from generated ones, not its architecture.
 #
-# At the `cpu` preset the change is real but not complete: a 2-pixel shift still costs more than
-# the blur for most faces, and the numbers depend on how long the GAN trained
-# (`preset.gan_steps`). The discriminator here has seen a few hundred batches of 32×32 cartoon
-# faces; the paper's was trained on CelebA at 64×64 for far longer.
+# How complete the change is depends on how long the GAN trained (`preset.gan_steps`): the
+# fraction above says how often the shifted face is now the closer one, and the larger shift is
+# the harder case. At the small presets the discriminator has seen a few hundred batches of small
+# cartoon faces at most; the paper's was trained on CelebA at 64×64 for far longer.
 
 # %% [markdown]
 # ## $\mathrm{VAE}_{\mathrm{Dis}_l}$ against the pixel VAE

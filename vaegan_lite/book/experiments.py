@@ -48,7 +48,7 @@ from ..shipped import git_state, machine, pretrained
 from ..train import BatchSampler
 from .plotting import show_rows
 from .runs import RESULTS, load_or_train, runs_dir, test_images
-from .tables import MarkdownTable, mean_std
+from .tables import MarkdownTable, claims_table, mean_std
 
 FIVE_MODELS = ("vae", "vae_disl", "vaegan_dis0", "vaegan", "gan")  # the columns of Fig. 3/4
 LABELS = {"vae": "VAE", "vae_disl": "VAE_Dis_l", "vaegan_dis0": "VAE/GAN_Dis_0",
@@ -489,10 +489,41 @@ def claims(res: dict[str, Any]) -> MarkdownTable:
         ("(not in the paper) ... and in VAE/GAN's Dis_l",
          _mean(_mean(e) for e in k["vaegan"]), "<", _mean(k["pixels"])),
     ]  # fmt: skip
-    lines = ["| claim | ours | holds? |", "|---|---|---|"]
-    for text, a, op, b in rows:
-        holds = a < b if op == "<" else a > b
-        lines.append(f"| {text} | {a:.4g} {op} {b:.4g}? | {'yes' if holds else 'no'} |")
+    return claims_table(rows)
+
+
+def discussion_figures(res: dict[str, Any]) -> MarkdownTable:
+    """The figures the chapter's discussion of ``res`` refers to, computed from it (a list)."""
+    fm, real = res["five_models"], res["five_models_real"]
+    sweep = sorted(res["gamma_sweep"].values(), key=lambda r: r["gamma"])
+
+    def avg(m: str, key: str) -> float:
+        return _mean(r[key] for r in fm[m])
+
+    def spread(m: str, key: str) -> float:
+        return float(torch.tensor([r[key] for r in fm[m]], dtype=torch.float64).std())
+
+    def lowest(key: str) -> float:
+        return min(sweep, key=lambda r: r[key])["gamma"]
+
+    knn = {m: _mean(_mean(e) for e in res["knn"][m]) for m in ("gan", "vaegan")}
+    regressor = _mean(r["cosine"] for r in res["table2"]["test set"])
+    lines = [
+        f"- runs: {len(res['run_configs'])}, over {res['plan']['seeds']} seeds; "
+        f"{len(res['attr_names'])} attributes per face",
+        "- sample sharpness, as a fraction of real faces': "
+        + ", ".join(f"{LABELS[m]} {avg(m, 'sample_sharpness') / real['sample_sharpness']:.2f}"
+                    for m in FIVE_MODELS),
+        f"- VAE/GAN across seeds: reconstruction MSE ± {spread('vaegan', 'mse'):.3f}, "
+        f"reconstruction FD ± {spread('vaegan', 'recon_fd'):.1f} (standard deviations)",
+        f"- $\\gamma$ sweep (one seed each), lowest reconstruction FD at $\\gamma$ = "
+        f"{lowest('recon_fd'):g}, lowest MSE at $\\gamma$ = {lowest('mse'):g}, lowest "
+        f"$D(\\mathrm{{Dec}}(z))$ at $\\gamma$ = {lowest('fooled'):g}",
+        f"- Table 2's regressor on real test faces: cosine {regressor:.2f}",
+        f"- 5-NN error averaged over attributes: pixels {_mean(res['knn']['pixels']):.0%}, "
+        f"a GAN's $\\mathrm{{Dis}}_l$ {knn['gan']:.0%}, "
+        f"VAE/GAN's $\\mathrm{{Dis}}_l$ {knn['vaegan']:.0%}",
+    ]  # fmt: skip
     return MarkdownTable("\n".join(lines))
 
 

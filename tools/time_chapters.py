@@ -10,6 +10,11 @@ preset's name; entries of other chapters and presets are kept.
     python tools/time_chapters.py notebooks/01_vae.py notebooks/02_gan.py --preset cpu
     python tools/time_chapters.py notebooks/01_vae.py --preset smoke --repeat 3   # keeps the median
     python tools/time_chapters.py notebooks/01_vae.py --gpu-models vae   # the gpu estimate
+    python tools/time_chapters.py notebooks/*.py --from-book _build/.jupyter_cache
+
+--from-book records, as each chapter's cpu time, what `make book` measured: the execution time
+the book build stored in its Jupyter cache, chapter by chapter in the book's order, so a chapter
+that reads an earlier chapter's runs (chapter 7 reads 1, 2 and 4's) is timed as the book runs it.
 
 There is no GPU on the project's machines, so the gpu entry is an estimate, labelled as one: the
 FLOPs of one training step of the chapter's models at the gpu preset (counted by PyTorch's
@@ -128,6 +133,19 @@ def gpu_estimate(models: list[str], tflops: float) -> str:
             "CelebA preparation not included)")
 
 
+def book_times(cache: Path) -> dict[str, float]:
+    """chapter stem => execution seconds, from a Jupyter Book build's jupyter-cache folder."""
+    from jupyter_cache import get_cache
+
+    if not cache.is_dir():
+        sys.exit(f"{cache}: no Jupyter cache there; run `make book` first")
+    times = {}
+    for rec in get_cache(cache).list_cache_records():
+        if (seconds := rec.data.get("execution_seconds")) is not None:
+            times[Path(rec.uri).stem] = round(float(seconds), 1)
+    return times
+
+
 def record(chapter: str, values: dict) -> None:
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     data.setdefault(chapter, {}).update(values)
@@ -148,10 +166,24 @@ def main() -> None:
                         help="assumed effective T4 throughput for --gpu-models (TFLOP/s)")
     parser.add_argument("--reuse-runs", action="store_true", help="use runs/ as the chapter would")
     parser.add_argument("--timeout", type=int, default=7200, help="seconds per cell")
+    parser.add_argument("--from-book", type=Path, metavar="CACHE",
+                        help="record the cpu times a `make book` build stored in CACHE "
+                        "(_build/.jupyter_cache) instead of running the chapters")
     parser.add_argument("--dry-run", action="store_true", help="measure, but do not write")
     args = parser.parse_args()
-    if args.preset is None and args.gpu is None and args.gpu_models is None:
-        parser.error("nothing to do: give --preset, --gpu or --gpu-models")
+    if args.preset is None and args.gpu is None and args.gpu_models is None and not args.from_book:
+        parser.error("nothing to do: give --preset, --gpu, --gpu-models or --from-book")
+    if args.from_book:
+        times = book_times(args.from_book)
+        for py in args.chapters:
+            if py.stem not in times:
+                sys.exit(f"{py}: not executed in {args.from_book} (was it built from a cache?)")
+            values = {"cpu": times[py.stem], "machine": machine() + ", during `make book`"}
+            if not args.dry_run:
+                record(py.stem, values)
+            print(f"{py.stem}: {values}")
+        print(f"make book executed the chapters in {sum(times.values()) / 60:.1f} min in all")
+        return
     if args.gpu is None and args.gpu_models is not None:
         try:
             args.gpu = gpu_estimate(args.gpu_models.split(","), args.t4_tflops)

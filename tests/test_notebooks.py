@@ -259,3 +259,24 @@ def test_stored_outputs_say_they_come_from_the_smoke_preset(monkeypatch):
     assert "smoke` preset**" not in running_box("01_vae").data
     for path in NOTEBOOKS:
         assert "The outputs below come from the `smoke` preset" in path.read_text(), path.name
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_every_chapter_draws_in_the_book_style(path: Path):
+    """The book's one plotting style comes with its glue (vaegan_lite.book), which every chapter
+    imports before its first figure (its running box is the glue's)."""
+    import importlib
+
+    import matplotlib
+
+    import vaegan_lite.book
+    from vaegan_lite.book.plotting import STYLE
+
+    text = path.read_text()
+    assert "from vaegan_lite.book" in text
+    glue, first_plot = text.index("from vaegan_lite.book"), text.find("plt.")
+    assert first_plot == -1 or glue < first_plot
+    matplotlib.rcParams.update(matplotlib.rcParamsDefault)
+    importlib.reload(vaegan_lite.book)  # as a fresh kernel's first import does
+    rc = matplotlib.rcParams
+    assert all(rc[k] == rc.validate[k](v) for k, v in STYLE.items())

@@ -10,3 +10,7 @@
     toy.py          the AVAE paper's 2D toy (chapter 7)
     source.py       show the package's own source in a chapter
 """
+
+from .plotting import use_book_style
+
+use_book_style()  # every chapter imports the book's glue: one style for all its figures

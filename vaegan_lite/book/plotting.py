@@ -1,10 +1,40 @@
-"""Image grids and training curves for the chapters (matplotlib)."""
+"""Image grids and training curves for the chapters (matplotlib), in the book's one style.
+
+STYLE is applied when the book's glue is imported (vaegan_lite.book), so every figure of every
+chapter, and the figures chapter 6's experiments write, share it.
+"""
 
 from __future__ import annotations
 
 import torch
 
 from ..data.images import grid
+
+# Colour-blind-safe lines (matplotlib's "tableau-colorblind10"), light grids, no top/right spines,
+# small type, pixels drawn as pixels. Sizes are left to each figure.
+STYLE = {
+    "axes.prop_cycle": "cycler('color', ['006BA4', 'FF800E', '595959', '5F9ED1', 'C85200', "
+    "'898989', 'A2C8EC', 'FFBC79', 'ABABAB', 'CFCFCF'])",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "0.9",
+    "grid.linewidth": 0.8,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "image.interpolation": "nearest",
+}
+
+
+def use_book_style() -> None:
+    """Make STYLE matplotlib's default (it picks no backend: pyplot is not imported)."""
+    import matplotlib
+
+    matplotlib.rcParams.update({k: matplotlib.rcParams.validate[k](v) for k, v in STYLE.items()})
 
 
 def show_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None, scale=1.0):
@@ -15,7 +45,7 @@ def show_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=
     if ax is None:
         h, w = g.shape[:2]
         _, ax = plt.subplots(figsize=(scale * w / 60, scale * h / 60))
-    ax.imshow(g, interpolation="nearest")
+    ax.imshow(g)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -30,7 +60,7 @@ def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0):
     axes = [axes] if len(rows) == 1 else list(axes)
     for ax, (name, images) in zip(axes, rows.items(), strict=True):
         show_grid(images, nrow, ax=ax)
-        ax.set_title(name, fontsize=10, loc="left")
+        ax.set_title(name, loc="left")
     fig.tight_layout()
     return fig
 
@@ -46,5 +76,5 @@ def plot_history(history: dict[str, list[float]], keys: list[str] | None = None,
         if k in history:
             ax.plot(history["step"], history[k], label=k)
     ax.set_xlabel("step")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax

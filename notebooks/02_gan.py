@@ -87,7 +87,10 @@ running_box("02_gan")
 #
 # **Sign convention.** Every optimiser in the package *minimises*. So `gan_loss` returns the
 # binary cross-entropy, the *negative* of Eq. 5, which the discriminator minimises; the generator
-# minimises `decoder_gan_loss` (see [Notation](../book/notation.md)). The discriminator returns a
+# minimises `decoder_gan_loss`. Algorithm 1 (chapter 4) reads $\mathcal{L}_\text{GAN}$ the same
+# way: its $\mathrm{Dis}$ *descends* $\mathcal{L}_\text{GAN}$, which only makes sense for the
+# cross-entropy, so from chapter 4 on $\mathcal{L}_\text{GAN}$ means the cross-entropy, the negative
+# of Eq. 5 as printed (see [Notation](../book/notation.md)). The discriminator returns a
 # logit $\ell$ with $\mathrm{Dis}(x) = \operatorname{sigmoid}(\ell)$, and the logs are computed from
 # the logits: $-\log \mathrm{Dis}(x) = \operatorname{softplus}(-\ell)$ and
 # $-\log(1 - \mathrm{Dis}(x)) = \operatorname{softplus}(\ell)$, which never overflow.
@@ -271,10 +274,11 @@ assert all(0 < d < 1 for d in h["D(x)"] + h["D(Dec(z))"]), "D outputs a probabil
 assert all(0 < v < float("inf") for v in h["L_GAN"])
 
 # %% [markdown]
-# On these small networks and short runs the discriminator stays well ahead: it tells real from
-# generated images with confidence for the whole run. That is the regime of the table above where
-# the saturating loss would leave the generator almost no gradient, and where the non-saturating
-# loss still gives it a full one (exercise 1 tries the other).
+# On small networks and short runs (the `smoke` and `cpu` presets) the discriminator usually stays
+# well ahead, telling real from generated images with confidence for the whole run: the traces
+# show whether it did here ($D(x)$ near 1, $D(\mathrm{Dec}(z))$ near 0). That is the regime of the
+# table above where the saturating loss would leave the generator almost no gradient, and where
+# the non-saturating loss still gives it a full one (exercise 1 tries the other).
 #
 # ## Samples
 #
@@ -329,11 +333,11 @@ assert spread(x_p) > 0, "every sample is the same image: the GAN collapsed"
 
 # %% [markdown]
 # Nothing in the GAN's loss compares an output with a particular image, so nothing rewards the
-# average of several images: a blurry face is simply a face the discriminator can reject. At this
-# preset the samples are far from perfect faces: they have the layout of a face (hair around skin,
-# eyes, a mouth, sometimes glasses) but the colours bleed, features are misplaced and there is
-# speckle everywhere. What they are not is blurry: compare their sharpness with the VAE samples'
-# in chapter 1. Two cautions in reading the numbers. Sharpness counts every change from one pixel
+# average of several images: a blurry face is simply a face the discriminator can reject. In the
+# book's build (the `cpu` preset) the samples are far from perfect faces: they have the layout of
+# a face (hair around skin, eyes, a mouth, sometimes glasses) but the colours bleed, features are
+# misplaced and there is speckle everywhere; a long `gpu` run on CelebA draws far better ones.
+# What they are not is blurry: compare their sharpness with the VAE samples' in chapter 1. Two cautions in reading the numbers. Sharpness counts every change from one pixel
 # to the next, wanted or not, so part of the GAN's score is its speckle. And the spread shows that
 # this run did not collapse, not that it covers every kind of face the data has. GANs trade the
 # VAE's blur for artefacts and for the risk of covering only part of the data (mode collapse).

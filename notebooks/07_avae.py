@@ -335,9 +335,10 @@ if preset.name != "smoke":  # 100 smoke steps have not separated the two yet
 #
 # The paper compares seven models on five data sets. We train the same seven on the synthetic
 # faces, at this preset's size, each with the networks of Table 1 of the VAE/GAN paper (the
-# paper's Fig. 5 networks are DCGAN-like, close to these). BiGAN (Donahue et al., 2017;
-# Dumoulin et al., 2017, as ALI) is the one newcomer: an encoder $E$ and a generator $G$ trained
-# only through a discriminator that sees (image, code) pairs, $D(x, E(x))$ against $D(G(z), z)$.
+# paper's Fig. 5 networks are DCGAN-like, close to these). BiGAN
+# {cite}`donahue2017adversarial,dumoulin2017adversarially` (the second as ALI) is the one
+# newcomer: an encoder $E$ and a generator $G$ trained only through a discriminator that sees
+# (image, code) pairs, $D(x, E(x))$ against $D(G(z), z)$.
 # Its $D$ is built as the AVAE paper builds it (Fig. 5's caption): VAE/GAN's `Dis` up to its fully
 # connected layer reads $x$, a two-hidden-layer MLP reads $z$, and another two-hidden-layer MLP
 # reads the two together. Real and generated pairs share one BatchNorm batch, as in chapter 2's GAN.

@@ -125,7 +125,7 @@ NAMES = list(A.SHOWN)  # Eyeglasses, Bangs, Smiling, Wearing_Hat, Mustache
 train_faces = SyntheticFaces(vaegan.train_config.dataset_size, vaegan.image_size,
                              seed=vaegan.train_config.data_seed)
 train_set = A.labelled_images(train_faces, N_VECTORS)  # (images, attributes, names), drawn once
-vectors = {name: A.attribute_vectors(m, train_set, names=NAMES + ["Male"])
+vectors = {name: A.attribute_vectors(m, train_set, names=list(A.JUDGED))
            for name, m in (("VAE/GAN", vaegan), ("VAE", vae))}
 for name, vs in vectors.items():
     print(f"{name:8s}", "  ".join(f"|v_{a}| = {v.norm():.2f}" for a, v in vs.items()))
@@ -377,7 +377,8 @@ show_source(latent_arithmetic, lines=(1, 12))
 
 # %% tags=["skip-execution", "nbval-ignore-output"]
 # An interactive widget: its output is a live view, nothing in it to compare.
-latent_arithmetic(vaegan, vectors["VAE/GAN"], test_x[:12])
+latent_arithmetic({"VAE/GAN": (vaegan, vectors["VAE/GAN"]), "VAE": (vae, vectors["VAE"])},
+                  test_x[:12])
 
 # %% [markdown]
 # ## The same widget in your browser, without a kernel
@@ -398,8 +399,7 @@ static = Path(web.STATIC)  # book/_static/latent/ of the repository (not in a pi
 if static.is_dir():
     runtime = json.loads((static / "runtime.json").read_text())
     print(f"ONNX Runtime Web {runtime['version']} ({runtime['license']} licence)")
-    for name in [*web.RUNTIME_FILES, "latent-widget.js", "decoder.onnx", "latent.json",
-                 "faces.png"]:
+    for name in [*web.RUNTIME_FILES, "latent-widget.js", *web.data_files()]:
         print(f"  _static/latent/{name:28s} {(static / name).stat().st_size / 1e6:6.2f} MB")
 else:
     print("The widget's files live in the repository's book/_static/latent/.")

@@ -4,8 +4,9 @@ python benchmarks/web_decode.py                     # the committed book/_static
 python benchmarks/web_decode.py --n 200 --repeats 7 --chromium /usr/bin/chromium
 
 Serves the widget's assets from 127.0.0.1, opens them in headless Chromium (playwright) and times
-the widget's own decode path: ONNX Runtime Web (WebAssembly, one thread) running decoder.onnx on
-one latent code, then the [-1, 1] => RGBA conversion and the canvas draw. Prints the median over
+the widget's own decode path: ONNX Runtime Web (WebAssembly, one thread) running the first model's
+decoder (decoder-vaegan.onnx) on one latent code, then the [-1, 1] => RGBA conversion and the
+canvas draw. Prints the median over
 --repeats runs of the mean over --n random codes (after a warm-up), in ms per image, plus the
 time until the first picture. Wall times: on a machine busy with other jobs they include waiting.
 """

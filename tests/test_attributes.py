@@ -148,7 +148,7 @@ def test_labelled_images_from_synthetic_faces():
     assert attrs.shape == (8, len(names)) and "Eyeglasses" in names
 
 
-def test_live_widget_sliders_picker_random_reset():
+def test_live_widget_sliders_picker_switch_random_reset():
     pytest.importorskip("ipywidgets")
     from vaegan_lite.book.widgets import latent_arithmetic
     from vaegan_lite.config import ModelConfig
@@ -156,21 +156,41 @@ def test_live_widget_sliders_picker_random_reset():
 
     torch.manual_seed(0)
     model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
+    other = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
     faces = torch.rand(3, 3, 32, 32) * 2 - 1
     vectors = {"Eyeglasses": torch.randn(8) * 3, "Smiling": torch.randn(8) * 3}
-    box = latent_arithmetic(model, vectors, faces)
+    with pytest.raises(KeyError, match="Bangs"):
+        latent_arithmetic({"A": (model, vectors)}, faces, names=["Bangs"])
+    box = latent_arithmetic({"A": (model, vectors), "B": (other, vectors)}, faces,
+                            names=["Eyeglasses", "Smiling"])  # fmt: skip
     parts = box.parts
     png = lambda: bytes(parts["image"].value)  # noqa: E731
-    first = png()
-    assert first.startswith(b"\x89PNG")
+    original = lambda: bytes(parts["original"].value)  # noqa: E731
+    first, first_original = png(), original()
+    assert first.startswith(b"\x89PNG") and first_original.startswith(b"\x89PNG")
+    # The original is as large as the edited face, and shows the picked face.
+    assert parts["original"].width == parts["image"].width and int(parts["image"].width) >= 150
     parts["sliders"]["Eyeglasses"].value = 1.5
     moved = png()
-    assert moved != first
-    parts["picker"].value = 2
-    assert png() != moved
+    assert moved != first and original() == first_original
+    parts["paper"]["Smiling"].click()  # the paper's s = 1
+    assert parts["sliders"]["Smiling"].value == 1.0 and png() != moved
+    parts["faces"][2].click()
+    assert png() != moved and original() != first_original
     parts["reset"].click()
     assert parts["sliders"]["Eyeglasses"].value == 0.0
-    parts["picker"].value = 0
+    parts["faces"][0].click()
+    assert png() == first and original() == first_original
+    parts["switch"].value = "B"
+    assert png() != first and original() == first_original  # another decoder, the same face
+    parts["switch"].value = "A"
     assert png() == first
+    # A random face: the original is the decoded sample Dec(z_p), not a grey square.
     parts["random"].click()
-    assert png() != first
+    assert png() != first and original() != first_original
+    grey = latent_arithmetic({"A": (model, vectors)}, torch.zeros(1, 3, 32, 32),
+                             names=["Smiling"]).parts["original"].value  # fmt: skip
+    assert original() != bytes(grey)
+    sample = original()
+    parts["switch"].value = "B"  # the same z_p, drawn by the other decoder
+    assert original() != sample

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaegan_lite.attributes import encode, held_out_faces
+from vaegan_lite.attributes import JUDGED, encode, held_out_faces
 from vaegan_lite.book import web
 from vaegan_lite.shipped import pretrained
 
@@ -42,23 +42,64 @@ def test_runtime_is_vendored_with_version_and_licence():
     assert "MIT License" in (web.STATIC / "LICENSE-onnxruntime-web.txt").read_text()
     # Only the WebAssembly CPU build: no WebGL/WebGPU bundles, no source maps.
     extra = {p.name for p in web.STATIC.iterdir()} - set(web.RUNTIME_FILES) - set(web.WIDGET_FILES)
-    assert extra <= {"decoder.onnx", "latent.json", "faces.png"}, extra
+    assert extra == set(web.data_files()), extra
 
 
-def test_committed_decoder_and_codes_match_the_shipped_vaegan():
+@pytest.mark.parametrize("key,shipped", [(k, n) for k, _, n in web.MODELS])
+def test_committed_decoders_and_codes_match_the_shipped_models(key, shipped):
     ort = pytest.importorskip("onnxruntime")
-    model = pretrained("synthetic-vaegan")
-    session = ort.InferenceSession(str(web.STATIC / "decoder.onnx"))
+    model = pretrained(shipped)
+    session = ort.InferenceSession(str(web.STATIC / web.decoder_file(key)))
     z = torch.randn(3, model.latent_dim, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         want = model.decode(z)
     got = np.concatenate([session.run(None, {"z": zi[None].numpy()})[0] for zi in z])
     np.testing.assert_allclose(got, want.numpy(), atol=2e-5)
     data = json.loads((web.STATIC / "latent.json").read_text())
-    assert data["names"] == list(web.WIDGET_ATTRS) and data["latent_dim"] == model.latent_dim
+    entry = {m["key"]: m for m in data["models"]}[key]
+    assert entry["decoder"] == web.decoder_file(key) and entry["latent_dim"] == model.latent_dim
     faces, _, _ = held_out_faces(model, web.WIDGET_FACES)
-    np.testing.assert_allclose(np.array(data["faces"]), encode(model, faces).numpy(), atol=2e-5)
-    assert all(np.linalg.norm(v) > 0.1 for v in data["vectors"])
+    np.testing.assert_allclose(np.array(entry["faces"]), encode(model, faces).numpy(), atol=2e-5)
+    assert len(entry["vectors"]) == len(data["names"])
+    assert all(np.linalg.norm(v) > 0.1 for v in entry["vectors"])
+
+
+def test_widget_offers_the_attributes_the_chapter_judges():
+    data = json.loads((web.STATIC / "latent.json").read_text())
+    assert data["names"] == list(web.WIDGET_ATTRS) == list(JUDGED)
+    assert [m["key"] for m in data["models"]] == [k for k, _, _ in web.MODELS]
+    assert data["scale_min"] < data["paper_scale"] == 1 < data["scale_max"]
+    # The progress bar's sizes are the files' own.
+    for name, size in data["files"].items():
+        assert (web.STATIC / name).stat().st_size == size, name
+    assert set(data["files"]) >= {"ort-wasm-simd-threaded.wasm", "faces.png"} | {
+        m["decoder"] for m in data["models"]
+    }
+    # The chapter computes its vectors for exactly these (and so its kernel widget shows them).
+    chapter = (ROOT / "notebooks" / "05_latent_arithmetic.py").read_text()
+    assert "names=list(A.JUDGED)" in chapter
+
+
+def test_write_assets_replaces_old_decoders(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    torch.manual_seed(0)
+    model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
+    (tmp_path / "decoder.onnx").write_bytes(b"old")
+    faces = torch.rand(2, 3, 32, 32) * 2 - 1
+    vectors = {"Smiling": torch.randn(8)}
+    sizes = web.write_assets({"a": ("A", model, vectors), "b": ("B", model, vectors)}, faces,
+                             tmp_path)  # fmt: skip
+    assert {"decoder-a.onnx", "decoder-b.onnx", "index.html"} <= set(sizes)
+    assert "decoder.onnx" not in sizes
+    data = json.loads((tmp_path / "latent.json").read_text())
+    assert [m["label"] for m in data["models"]] == ["A", "B"] and data["names"] == ["Smiling"]
+    assert data["files"]["decoder-b.onnx"] == sizes["decoder-b.onnx"]
+    with pytest.raises(ValueError, match="differ"):
+        other = {"Bangs": vectors["Smiling"]}
+        web.widget_data({"a": ("A", model, vectors), "b": ("B", model, other)}, faces)
 
 
 def test_export_decoder_matches_pytorch(tmp_path):
@@ -105,31 +146,84 @@ def site(tmp_path_factory):
     return folder
 
 
-def drive(browser, url: str) -> dict:
-    """Open url, use the widget; returns what happened (pixels, requests, console errors)."""
+def open_page(browser, url: str, throttle: float | None = None, missing: str | None = None):
+    """A new page at url, recording requests and console errors; ``throttle``: download speed in
+    bytes/s; ``missing``: a file of the widget the server answers with 404."""
     page = browser.new_page()
     requests, errors = [], []
     page.on("request", lambda r: requests.append(r.url))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    # Anything not on 127.0.0.1 is recorded (above) and refused, so the page cannot depend on it.
-    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(LOCAL) else r.abort())
+
+    def route(r):
+        url = r.request.url
+        if missing and url.split("?")[0].endswith("/" + missing):
+            r.fulfill(status=404, body="not found")
+        elif url.startswith(LOCAL):
+            r.continue_()
+        else:  # anything not on 127.0.0.1 is recorded (above) and refused
+            r.abort()
+
+    page.route("**/*", route)
+    if throttle:
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20,
+                 "downloadThroughput": throttle, "uploadThroughput": -1})  # fmt: skip
     page.goto(url)
-    w = "window.vaeganLatent.widgets[0]"
-    page.wait_for_function(f"window.vaeganLatent && {w} && {w}.decodes > 0", timeout=60_000)
-    pixels = f"Array.from({w}.ctx.getImageData(0, 0, {w}.S, {w}.S).data)"
+    return page, requests, errors
+
+
+W = "window.vaeganLatent.widgets[0]"
+
+
+def drive(browser, url: str, throttle: float | None = None) -> dict:
+    """Open url, use the widget; returns what happened (pixels, requests, console errors...)."""
+    page, requests, errors = open_page(browser, url, throttle)
+    out = {}
+    if throttle:  # the progress bar, seen while the files arrive
+        bar = ".vaegan-latent-loading progress"
+        page.wait_for_function(f"(b => b && b.value > 0 && b.value < b.max)"
+                               f"(document.querySelector('{bar}'))", timeout=30_000)  # fmt: skip
+        out["loading"] = page.locator(".vaegan-latent-loading").inner_text()
+        out["loading_visible"] = page.locator(bar).is_visible()
+    page.wait_for_function(f"window.vaeganLatent && {W} && {W}.decodes > 0", timeout=60_000)
+    pixels = f"Array.from({W}.ctx.getImageData(0, 0, {W}.S, {W}.S).data)"
+    original = f"Array.from({W}.octx.getImageData(0, 0, {W}.S, {W}.S).data)"
 
     def after(action) -> list[int]:
-        n = page.evaluate(f"{w}.decodes")
+        n = page.evaluate(f"{W}.decodes")
         action()
-        page.wait_for_function(f"{w}.decodes > {n} && !{w}.busy", timeout=30_000)
+        page.wait_for_function(f"{W}.decodes > {n} && !{W}.busy", timeout=60_000)
         return page.evaluate(pixels)
 
-    out = {"start": page.evaluate(pixels)}
+    def box(selector):
+        b = page.locator(selector).bounding_box()
+        return (b["width"], b["height"])
+
+    out["progress"] = page.evaluate("window.vaeganLatent.progress")
+    out["start"] = page.evaluate(pixels)
+    out["original_start"] = page.evaluate(original)
+    out["sizes"] = {"original": box("canvas.vaegan-latent-original"),
+                    "edited": box("canvas.vaegan-latent-edited")}  # fmt: skip
+    out["attributes"] = page.locator("input[type=range]").evaluate_all(
+        "xs => xs.map(x => x.dataset.attribute)"
+    )
+    out["ticks"] = page.locator("input[type=range]").evaluate_all(
+        "xs => xs.map(x => Array.from(x.list ? x.list.options : []).map(o => Number(o.value)))"
+    )
+    mark = page.locator(".vaegan-latent-paper-mark")
+    out["mark"] = (mark.inner_text(), mark.is_visible())
+    out["requests_before_switch"] = list(requests)
     out["slider"] = after(lambda: page.locator("input[data-attribute=Eyeglasses]").fill("1.5"))
     out["reset"] = after(lambda: page.get_by_role("button", name="Reset").click())
     out["face"] = after(lambda: page.locator("canvas.vaegan-latent-face").nth(3).click())
+    out["original_face"] = page.evaluate(original)
+    out["vae"] = after(lambda: page.get_by_role("radio", name="VAE", exact=True).check())
+    out["model"] = page.evaluate(f"{W}.model.key")
+    out["vaegan"] = after(lambda: page.get_by_role("radio", name="VAE/GAN").check())
     out["random"] = after(lambda: page.get_by_role("button", name="Random face").click())
+    out["original_random"] = page.evaluate(original)
     out["status"] = page.locator(".vaegan-latent-time").inner_text()
     page.close()
     return {**out, "requests": requests, "errors": errors}
@@ -141,27 +235,81 @@ def drive(browser, url: str) -> dict:
 THEME_NOISE = ("Identifier 'THEBE_JS_URL' has already been declared", "Got invalid theme mode")
 
 
-def check(result: dict) -> None:
-    def changed(a, b):
-        return np.abs(np.array(a, dtype=int) - np.array(b, dtype=int)).sum() > 0
+def changed(a, b) -> bool:
+    return np.abs(np.array(a, dtype=int) - np.array(b, dtype=int)).sum() > 0
 
+
+def check(result: dict) -> None:
     assert len(result["start"]) > 0 and max(result["start"]) > 0, "nothing was drawn"
+    # The original, as large as the edited face, beside it; a picked face is drawn as it is.
+    assert result["sizes"]["original"] == result["sizes"]["edited"]
+    assert result["sizes"]["original"][0] >= 150, result["sizes"]
+    assert max(result["original_start"]) > 0 and changed(result["original_start"], result["start"])
+    assert changed(result["original_start"], result["original_face"]), "the original stayed"
+    # The attributes the chapter judges, each slider with the paper's s = 1 marked.
+    assert result["attributes"] == list(JUDGED)
+    assert all(1 in t for t in result["ticks"]), result["ticks"]
+    assert result["mark"][0].startswith("s = 1") and result["mark"][1], result["mark"]
     assert changed(result["start"], result["slider"]), "moving a slider changed nothing"
     assert result["reset"] == result["start"], "reset did not bring the first face back"
     assert changed(result["reset"], result["face"]), "picking another face changed nothing"
+    # The switch: the VAE's decoder loads only when asked for, and draws another picture.
+    vae = web.decoder_file("vae")
+    assert not any(u.endswith(vae) for u in result["requests_before_switch"])
+    assert any(u.endswith(vae) for u in result["requests"])
+    assert result["model"] == "vae" and changed(result["face"], result["vae"])
+    assert result["vaegan"] == result["face"], "switching back did not bring the VAE/GAN's face"
+    # A random face: its original is the decoded sample itself (the sliders are at 0).
     assert changed(result["face"], result["random"]), "a random face changed nothing"
+    assert result["original_random"] == result["random"], "the original is not Dec(z_p)"
+    # Progress was reported as the files arrived, up to their full size.
+    loaded, total, _ = result["progress"][-1]
+    assert loaded == total > 10e6 and any(0 < p[0] < p[1] for p in result["progress"])
     outside = [u for u in result["requests"] if not u.startswith(LOCAL)]
     assert not outside, f"requests left localhost: {outside}"
     assert any(u.endswith("ort-wasm-simd-threaded.wasm") for u in result["requests"])
     errors = [e for e in result["errors"] if not any(t in e for t in THEME_NOISE)]
     assert not errors, f"console errors: {errors}"
-    assert "ms" in result["status"]
+    assert "ms" in result["status"] and "VAE/GAN" in result["status"]
 
 
 @pytest.mark.browser
 def test_widget_decodes_in_the_browser(browser, site):
     with web.serve(site) as url:
-        check(drive(browser, url + "notebooks/page.html"))
+        result = drive(browser, url + "notebooks/page.html", throttle=4e6)
+    check(result)
+    # While the files load (throttled to 4 MB/s here), a bar and how many MB of how many.
+    assert result["loading_visible"] and " of " in result["loading"] and "MB" in result["loading"]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("missing", ["latent.json", "ort-wasm-simd-threaded.wasm",
+                                     web.decoder_file("vaegan"), "faces.png", "latent-widget.js",
+                                     "ort.wasm.min.js"])  # fmt: skip
+def test_widget_names_a_missing_file(browser, site, missing):
+    with web.serve(site) as url:
+        page, _, _ = open_page(browser, url + "notebooks/page.html", missing=missing)
+        error = page.locator(".vaegan-latent-error")
+        error.wait_for(state="visible", timeout=60_000)
+        text = error.inner_text()
+        page.close()
+    assert missing in text and "could not load" in text, text
+
+
+@pytest.mark.browser
+def test_widget_names_a_missing_decoder_when_switching(browser, site):
+    vae = web.decoder_file("vae")
+    with web.serve(site) as url:
+        page, _, _ = open_page(browser, url + "notebooks/page.html", missing=vae)
+        page.wait_for_function(f"window.vaeganLatent && {W} && {W}.decodes > 0", timeout=60_000)
+        page.get_by_role("radio", name="VAE", exact=True).click()  # it fails, and unchecks itself
+        error = page.locator(".vaegan-latent-error")
+        error.wait_for(state="visible", timeout=30_000)
+        text = error.inner_text()
+        model = page.evaluate(f"{W}.model.key")
+        checked = page.get_by_role("radio", name="VAE/GAN").is_checked()
+        page.close()
+    assert vae in text and model == "vaegan" and checked, text
 
 
 @pytest.mark.browser

@@ -13,8 +13,8 @@ The two attribute classifiers (32x32 and 64x64, vaegan_lite.shipped.CLASSIFIERS)
 by vaegan_lite.classifier.train_classifier on SyntheticFaces' ground truth. Each model is then
 written as float16 weights (a VAE as vaegan_lite.shipped.STORAGE says: float16 or int8) plus
 its provenance JSON (vaegan_lite.shipped.save_pretrained).
-Last, "web" rewrites the static widget's data in book/_static/latent/ (decoder.onnx, latent.json,
-faces.png) from the new VAE/GAN.
+Last, "web" rewrites the static widget's data in book/_static/latent/ (decoder-vaegan.onnx,
+decoder-vae.onnx, latent.json, faces.png) from the new VAE/GAN and VAE.
 """
 
 from __future__ import annotations

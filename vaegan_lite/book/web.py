@@ -7,10 +7,11 @@ Everything it needs is a file of the built book, under ``_static/latent/``:
 
     ort.wasm.min.js            ONNX Runtime Web, WebAssembly build (vendored: runtime.json, LICENSE)
     ort-wasm-simd-threaded.*   its .mjs glue and its .wasm binary
-    latent-widget.js           the widget: sliders, face picker, canvas
-    decoder.onnx               Dec of the shipped VAE/GAN, z [1, D] => image [1, 3, S, S]
-    latent.json                attribute vectors and the faces' codes
-    faces.png                  the faces' thumbnails, side by side
+    latent-widget.js           the widget: model switch, sliders, face picker, two canvases
+    decoder-vaegan.onnx        Dec of the shipped VAE/GAN, z [1, D] => image [1, 3, S, S]
+    decoder-vae.onnx           Dec of the shipped VAE (loaded when the reader switches to it)
+    latent.json                per model: attribute vectors and the faces' codes; file sizes
+    faces.png                  the faces, side by side
 
 The runtime and latent-widget.js are committed in book/_static/latent/ (``vendor_runtime`` copies
 the runtime out of the npm package); ``write_assets`` writes the rest, and ``widget_html`` is the
@@ -34,7 +35,14 @@ from typing import Any
 
 import torch
 
-from ..attributes import Vectors, attribute_vectors, encode, held_out_faces
+from ..attributes import (
+    JUDGED,
+    Vectors,
+    attribute_vectors,
+    encode,
+    held_out_faces,
+    labelled_images,
+)
 from ..data import SyntheticFaces, to_uint8
 from ..shipped import pretrained
 from .runs import ROOT
@@ -47,10 +55,23 @@ RUNTIME_PACKAGE = "onnxruntime-web"
 RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 WIDGET_FILES = ("latent-widget.js", "runtime.json", "LICENSE-onnxruntime-web.txt")
 OPSET = 18
-# The widget's sliders (the book's widget: the shipped VAE/GAN) and how many faces it offers.
-WIDGET_ATTRS = ("Eyeglasses", "Bangs", "Smiling", "Wearing_Hat", "Mustache", "Male", "Blond_Hair",
-                "Young")  # fmt: skip
+# The models the widget switches between, Fig. 6 against Fig. 7: (key, label, shipped name). The
+# first is shown when the page opens; the others' decoders load when the reader picks them.
+MODELS = (("vaegan", "VAE/GAN", "synthetic-vaegan"), ("vae", "VAE", "synthetic-vae"))
+# The widget's sliders: the attributes chapter 5 judges (the kernel widget offers the same), and
+# how many held-out faces it offers.
+WIDGET_ATTRS = JUDGED
 WIDGET_FACES = 12
+PAPER_SCALE = 1.0  # the paper adds each vector once; the sliders mark it
+
+
+def decoder_file(key: str) -> str:
+    return f"decoder-{key}.onnx"
+
+
+def data_files() -> tuple[str, ...]:
+    """The files write_assets writes (the rest of the folder is the runtime and the widget)."""
+    return ("latent.json", "faces.png", *(decoder_file(k) for k, _, _ in MODELS))
 
 
 def export_decoder(model: Any, path: str | Path, opset: int = OPSET, check: bool = True) -> Path:
@@ -81,29 +102,46 @@ def export_decoder(model: Any, path: str | Path, opset: int = OPSET, check: bool
     return path
 
 
+def _rounded(t: torch.Tensor) -> list:
+    return [round(float(v), 5) for v in t]
+
+
 def widget_data(
-    model: Any,
-    vectors: Vectors,
+    models: dict[str, tuple[str, Any, Vectors]],
     faces: torch.Tensor,
     labels: dict[str, str] | None = None,
     scale_range: tuple[float, float] = (-2.0, 2.0),
+    files: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """What latent.json holds: the attribute vectors and the faces' codes mu(x), as plain lists."""
-    codes = encode(model, faces)
-
-    def rounded(t: torch.Tensor) -> list:
-        return [round(float(v), 5) for v in t]
-
+    """What latent.json holds. ``models``: {key: (label, model, vectors)}, every model with the
+    same attributes; per model its decoder's file, its attribute vectors and the faces' codes
+    mu(x), as plain lists. ``files``: {file: bytes} of what the widget fetches, for its progress
+    bar."""
+    names = None
+    entries = []
+    for key, (label, model, vectors) in models.items():
+        if names is None:
+            names = list(vectors)
+        elif list(vectors) != names:
+            raise ValueError(f"{key}: attributes {list(vectors)} differ from {names}")
+        entries.append({
+            "key": key,
+            "label": label,
+            "decoder": decoder_file(key),
+            "latent_dim": int(model.latent_dim),
+            "vectors": [_rounded(v) for v in vectors.values()],
+            "faces": [_rounded(c) for c in encode(model, faces)],
+        })  # fmt: skip
     return {
-        "latent_dim": int(model.latent_dim),
         "image_size": int(faces.shape[-1]),
-        "names": list(vectors),
-        "labels": [(labels or {}).get(n, n.replace("_", " ")) for n in vectors],
-        "vectors": [rounded(v) for v in vectors.values()],
-        "faces": [rounded(c) for c in codes],
+        "names": names,
+        "labels": [(labels or {}).get(n, n.replace("_", " ")) for n in names],
+        "models": entries,
         "sprite": "faces.png",
         "scale_min": scale_range[0],
         "scale_max": scale_range[1],
+        "paper_scale": PAPER_SCALE,
+        "files": dict(files or {}),
     }
 
 
@@ -118,41 +156,81 @@ def save_sprite(faces: torch.Tensor, path: str | Path) -> Path:
 
 
 def write_assets(
-    model: Any,
-    vectors: Vectors,
+    models: dict[str, tuple[str, Any, Vectors]],
     faces: torch.Tensor,
     out: str | Path = STATIC,
     labels: dict[str, str] | None = None,
     runtime: str | Path = STATIC,
     page: bool = True,
 ) -> dict[str, int]:
-    """Write decoder.onnx, latent.json and faces.png into ``out`` (by default the book's static
-    folder); copy the runtime and the widget script there from ``runtime`` when they differ; with
-    ``page``, also an index.html that shows the widget on its own. Returns {file: bytes}."""
+    """Write one decoder-KEY.onnx per model of ``models`` ({key: (label, model, vectors)}, the
+    first shown first), latent.json and faces.png into ``out`` (by default the book's static
+    folder), removing decoders of earlier versions; copy the runtime and the widget script there
+    from ``runtime`` when they differ; with ``page``, also an index.html that shows the widget on
+    its own. Returns {file: bytes}."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    export_decoder(model, out / "decoder.onnx")
-    data = widget_data(model, vectors, faces, labels)
-    (out / "latent.json").write_text(json.dumps(data, separators=(",", ":")) + "\n")
-    save_sprite(faces, out / "faces.png")
     if Path(runtime).resolve() != out.resolve():
         for name in RUNTIME_FILES + WIDGET_FILES:
             shutil.copyfile(Path(runtime) / name, out / name)
+    wanted = {decoder_file(key) for key in models}
+    for old in out.glob("decoder*.onnx"):
+        if old.name not in wanted:
+            old.unlink()
+    for key, (_, model, _) in models.items():
+        export_decoder(model, out / decoder_file(key))
+    save_sprite(faces, out / "faces.png")
+    # What the widget fetches (latent.json aside), with sizes, so that its progress bar knows
+    # the total before the first byte arrives.
+    fetched = [*RUNTIME_FILES[1:], *sorted(wanted), "faces.png"]
+    files = {name: (out / name).stat().st_size for name in fetched}
+    data = widget_data(models, faces, labels, files=files)
+    (out / "latent.json").write_text(json.dumps(data, separators=(",", ":")) + "\n")
     if page:
         (out / "index.html").write_text(standalone_page())
     return {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
 
 
 def book_assets(out: str | Path = STATIC, n: int = 10000) -> dict[str, int]:
-    """(Re)write the book's widget data from the shipped VAE/GAN: vectors from its first n
-    training faces (as the authors did), the first WIDGET_FACES held-out faces to pick from.
-    Run by `make pretrained` (tools/train_pretrained.py --only web)."""
-    model = pretrained("synthetic-vaegan")
-    cfg = model.train_config
-    train_faces = SyntheticFaces(cfg.dataset_size, model.image_size, seed=cfg.data_seed)
-    vectors = attribute_vectors(model, train_faces, n, names=WIDGET_ATTRS)
-    faces, _, _ = held_out_faces(model, WIDGET_FACES)
-    return write_assets(model, vectors, faces, out, page=False)
+    """(Re)write the book's widget data from the shipped VAE/GAN and VAE (MODELS): each model's
+    vectors for WIDGET_ATTRS from its first n training faces (as the authors did), and the first
+    WIDGET_FACES held-out faces to pick from. Run by `make pretrained` (tools/train_pretrained.py
+    --only web)."""
+    loaded = {key: (label, pretrained(name)) for key, label, name in MODELS}
+    first = next(iter(loaded.values()))[1]
+    cfg = first.train_config
+    for _, model in loaded.values():  # one set of faces (and training faces) serves them all
+        c = model.train_config
+        if (c.dataset_size, c.data_seed, model.image_size) != (
+            cfg.dataset_size, cfg.data_seed, first.image_size
+        ):  # fmt: skip
+            raise ValueError("the widget's models must be trained on the same faces")
+    train_faces = labelled_images(SyntheticFaces(cfg.dataset_size, first.image_size,
+                                                 seed=cfg.data_seed), n)  # fmt: skip
+    models = {
+        key: (label, model, attribute_vectors(model, train_faces, names=WIDGET_ATTRS))
+        for key, (label, model) in loaded.items()
+    }
+    faces, _, _ = held_out_faces(first, WIDGET_FACES)
+    return write_assets(models, faces, out, page=False)
+
+
+# Shown in place of the widget when one of its scripts does not load (the page itself defines it,
+# so that it works when latent-widget.js is the file that is missing).
+MISSING_SCRIPT = """window.vaeganLatentMissing = window.vaeganLatentMissing || function (file) {
+  document.querySelectorAll("div.vaegan-latent:not([data-ready=yes])").forEach(function (root) {
+    root.setAttribute("data-ready", "failed");
+    root.textContent = "";
+    var p = document.createElement("p");
+    p.className = "vaegan-latent-error";
+    p.setAttribute("role", "alert");
+    p.style.cssText = "border:2px solid #c33;border-radius:4px;padding:0.6em 0.8em;color:#c33";
+    p.textContent = "The in-browser widget could not load " + file + " from " +
+      root.getAttribute("data-base") + " (the file is missing). The widget needs the built " +
+      "book's _static/latent/ folder; in Jupyter or Colab, use the live widget above.";
+    root.appendChild(p);
+  });
+};"""
 
 
 def widget_html(base: str = "../_static/latent/") -> str:
@@ -162,8 +240,9 @@ def widget_html(base: str = "../_static/latent/") -> str:
 <p class="vaegan-latent-status">The in-browser widget loads here in the published book (it needs
 the book's <code>_static/latent/</code> files). In Jupyter or Colab, use the live widget above.</p>
 </div>
-<script src="{base}ort.wasm.min.js"></script>
-<script src="{base}latent-widget.js"></script>
+<script>{MISSING_SCRIPT}</script>
+<script src="{base}ort.wasm.min.js" onerror="vaeganLatentMissing('ort.wasm.min.js')"></script>
+<script src="{base}latent-widget.js" onerror="vaeganLatentMissing('latent-widget.js')"></script>
 """
 
 

@@ -1,22 +1,28 @@
 """The live latent-arithmetic widget (ipywidgets: Jupyter, JupyterLab, Colab; needs a kernel).
 
-    latent_arithmetic(model, vectors, faces)
+    latent_arithmetic({"VAE/GAN": (vaegan, vectors), "VAE": (vae, vae_vectors)}, faces)
 
-shows Dec(z) for z = (the code mu(x) of a chosen face, or a draw z_p ~ N(0, I)) plus
-sum_a s_a v_a, with one slider s_a per attribute vector v_a, a face picker, a "random face" button
-and a "reset" button. Every change re-runs the decoder in the kernel. The published book has no
+shows, side by side and equally large, the original and the edited face Dec(z) for
+z = (the code mu(x) of a chosen face, or a draw z_p ~ N(0, I)) plus sum_a s_a v_a, with one slider
+s_a per attribute vector v_a (the attributes chapter 5 judges, attributes.JUDGED; a button by each
+sets the paper's s = 1), a face picker with thumbnails, a "Random face" button (the original is then
+the sample Dec(z_p) itself), a "Reset" button and, given several models, a switch between them
+(Fig. 6 against Fig. 7). Every change re-runs the decoder in the kernel. The published book has no
 kernel: its copy of this widget runs in the browser instead (web.py).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from ..attributes import Vectors, decode, encode
+from ..attributes import JUDGED, Vectors, decode, encode
 from ..data import to_uint8
+
+PAPER_SCALE = 1.0  # the paper adds each vector once
 
 
 def to_png(image: torch.Tensor, size: int = 160) -> bytes:
@@ -31,21 +37,32 @@ def to_png(image: torch.Tensor, size: int = 160) -> bytes:
 
 
 def latent_arithmetic(
-    model: Any,
-    vectors: Vectors,
+    models: dict[str, tuple[Any, Vectors]],
     faces: torch.Tensor,
+    names: Sequence[str] = JUDGED,
     scale_range: tuple[float, float] = (-2.0, 2.0),
-    size: int = 160,
+    size: int = 192,
+    thumb: int = 48,
     seed: int = 0,
 ):
-    """An ipywidgets box: sliders per attribute, a face picker, random sample, reset."""
+    """An ipywidgets box. ``models``: {label: (model, its attribute vectors)}, the first shown
+    first (with one entry there is no switch); ``faces`` [N, C, S, S] in [-1, 1] to pick from;
+    ``names``: the attributes that get a slider (every model needs a vector for each)."""
     import ipywidgets as W
 
-    codes = encode(model, faces)
+    names = list(names)
+    for label, (_, vectors) in models.items():
+        missing = [n for n in names if n not in vectors]
+        if missing:
+            raise KeyError(f"{label}: no attribute vector for {missing}")
+    codes = {label: encode(model, faces) for label, (model, _) in models.items()}
     g = torch.Generator().manual_seed(seed)
-    state = {"z": codes[0].clone()}
+    first = next(iter(models))
+    state = {"model": first, "face": 0, "z": codes[first][0].clone(), "zp": None}
+
     image = W.Image(format="png", width=size, height=size)
-    original = W.Image(format="png", width=size // 2, height=size // 2)
+    original = W.Image(format="png", width=size, height=size)
+    image_caption, original_caption = W.Label(), W.Label()
     sliders = {
         name: W.FloatSlider(
             value=0.0,
@@ -55,50 +72,115 @@ def latent_arithmetic(
             description=name.replace("_", " "),
             continuous_update=True,
             style={"description_width": "8em"},
-            layout=W.Layout(width="26em"),
+            layout=W.Layout(width="24em"),
         )  # fmt: skip
-        for name in vectors
+        for name in names
     }
-    picker = W.Dropdown(options=[(f"face {i + 1}", i) for i in range(len(faces))], value=0,
-                        description="face", layout=W.Layout(width="14em"))  # fmt: skip
+    paper = {
+        name: W.Button(
+            description=f"s = {PAPER_SCALE:g}",
+            tooltip="the paper's scale: s = 1",
+            layout=W.Layout(width="5em"),
+        )  # fmt: skip
+        for name in names
+    }
+    face_buttons = [W.Button(description=f"face {i + 1}", layout=W.Layout(width=f"{thumb + 8}px",
+                                                                            padding="0"))
+                    for i in range(len(faces))]  # fmt: skip
+    thumbs = [
+        W.VBox(
+            [W.Image(value=to_png(f, thumb), format="png", width=thumb, height=thumb), b],
+            layout=W.Layout(align_items="center"),
+        )  # fmt: skip
+        for f, b in zip(faces, face_buttons, strict=True)
+    ]
+    switch = (W.ToggleButtons(options=list(models), value=first, description="decoder")
+              if len(models) > 1 else None)  # fmt: skip
     random_button = W.Button(description="Random face", icon="random")
     reset_button = W.Button(description="Reset", icon="undo")
 
+    def model():
+        return models[state["model"]][0]
+
     def redraw(*_) -> None:
+        vectors = models[state["model"]][1]
         z = state["z"].clone()
         for name, s in sliders.items():
             if s.value:
                 z += s.value * vectors[name]
-        image.value = to_png(decode(model, z[None])[0], size)
+        image.value = to_png(decode(model(), z[None])[0], size)
+        base = "z_p" if state["zp"] is not None else "μ(x)"
+        image_caption.value = f"edited: {state['model']} Dec({base} + Σ s·v)"
 
-    def pick(change=None) -> None:
-        i = picker.value
-        state["z"] = codes[i].clone()
-        original.value = to_png(faces[i], size // 2)
+    def draw_original() -> None:
+        if state["zp"] is None:
+            i = state["face"]
+            original.value = to_png(faces[i], size)
+            original_caption.value = f"original: face {i + 1}"
+        else:  # a sample from the prior: its original is the decoded sample itself
+            original.value = to_png(decode(model(), state["zp"][None])[0], size)
+            original_caption.value = f"random sample: {state['model']} Dec(z_p)"
+
+    def pick(i: int) -> None:
+        state.update(face=i, zp=None, z=codes[state["model"]][i].clone())
+        for j, b in enumerate(face_buttons):
+            b.button_style = "info" if j == i else ""
+        draw_original()
         redraw()
 
     def random(_=None) -> None:
-        state["z"] = torch.randn(model.latent_dim, generator=g)
-        original.value = to_png(torch.zeros_like(faces[0]), size // 2)  # no face: grey
+        zp = torch.randn(model().latent_dim, generator=g)
+        state.update(zp=zp, z=zp.clone())
+        for b in face_buttons:
+            b.button_style = ""
+        draw_original()
+        redraw()
+
+    def select(change) -> None:
+        state["model"] = change["new"]
+        if state["zp"] is None:
+            state["z"] = codes[state["model"]][state["face"]].clone()
+        else:
+            state["z"] = state["zp"].clone()
+            draw_original()  # the sample as the new model's decoder draws it
+        redraw()
+
+    def set_sliders(values: dict[str, float]) -> None:
+        for name, v in values.items():
+            sliders[name].unobserve(redraw, "value")
+            sliders[name].value = v
+            sliders[name].observe(redraw, "value")
         redraw()
 
     def reset(_=None) -> None:
-        for s in sliders.values():
-            s.unobserve(redraw, "value")
-            s.value = 0.0
-            s.observe(redraw, "value")
-        redraw()
+        set_sliders(dict.fromkeys(sliders, 0.0))
 
-    for s in sliders.values():
+    for name, s in sliders.items():
         s.observe(redraw, "value")
-    picker.observe(pick, "value")
+        paper[name].on_click(lambda _, name=name: set_sliders({name: PAPER_SCALE}))
+    for i, b in enumerate(face_buttons):
+        b.on_click(lambda _, i=i: pick(i))
+    if switch is not None:
+        switch.observe(select, "value")
     random_button.on_click(random)
     reset_button.on_click(reset)
-    pick()
-    left = W.VBox([image, W.HBox([random_button, reset_button])])
-    right = W.VBox([W.HBox([picker, original]), *sliders.values()])
-    box = W.HBox([left, right])
+    pick(0)
+
+    centred = W.Layout(align_items="center")
+    pictures = W.HBox([W.VBox([original, original_caption], layout=centred),
+                       W.VBox([image, image_caption], layout=centred)])  # fmt: skip
+    left = W.VBox([*([switch] if switch else []), pictures,
+                   W.HBox([random_button, reset_button])])  # fmt: skip
+    picker = W.HBox(thumbs, layout=W.Layout(flex_flow="row wrap", max_width="40em"))
+    note = W.HTML(
+        f"<small>The paper adds each vector once: the <b>s = {PAPER_SCALE:g}</b> "
+        "button by each slider sets that scale; 0 leaves the face as it is.</small>"
+    )
+    right = W.VBox([W.HTML("Face (held out; its code is μ(x) of the encoder):"), picker,
+                    *(W.HBox([sliders[n], paper[n]]) for n in names), note])  # fmt: skip
+    box = W.HBox([left, right], layout=W.Layout(flex_flow="row wrap"))
     # For tests and for readers who want to script it: the parts, by name.
-    box.parts = {"image": image, "sliders": sliders, "picker": picker, "random": random_button,
+    box.parts = {"image": image, "original": original, "sliders": sliders, "paper": paper,
+                 "faces": face_buttons, "switch": switch, "random": random_button,
                  "reset": reset_button, "state": state}  # fmt: skip
     return box

@@ -57,7 +57,7 @@ print(f"preset: {preset.name}; vectors from {N_VECTORS} faces, judged on {N_TEST
 
 # %% tags=["nbval-ignore-output"]
 # The measured times change whenever tools/time_chapters.py runs again.
-running_box("05_latent_arithmetic")
+running_box("05_latent_arithmetic", trains=False)  # it reads the shipped models
 
 # %% [markdown]
 # ## Goals

@@ -255,6 +255,9 @@ def test_stored_outputs_say_they_come_from_the_smoke_preset(monkeypatch):
 
     monkeypatch.setenv("VAEGAN_PRESET", "smoke")
     assert running_box("01_vae").data.startswith("**The outputs below come from the `smoke`")
+    assert "pictures are noise" in running_box("01_vae").data
+    shipped = running_box("05_latent_arithmetic", trains=False).data  # trains nothing
+    assert "shipped models" in shipped and "noise" not in shipped
     monkeypatch.setenv("VAEGAN_PRESET", "cpu")
     assert "smoke` preset**" not in running_box("01_vae").data
     for path in NOTEBOOKS:

@@ -83,9 +83,10 @@ def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, 
 TIMINGS = RESULTS / "timings.json"
 
 
-def running_box(chapter: str, timings: str | Path = TIMINGS):
+def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True):
     """The chapter's "Running this chapter" box, from the measured times in results/timings.json
-    (written by tools/time_chapters.py), so the numbers shown are the ones measured."""
+    (written by tools/time_chapters.py), so the numbers shown are the ones measured. A chapter
+    that trains nothing (``trains=False``) says what its smoke outputs are instead."""
     from IPython.display import Markdown  # IPython: only inside a notebook
 
     t = json.loads(Path(timings).read_text()).get(chapter, {}) if Path(timings).exists() else {}
@@ -99,9 +100,11 @@ def running_box(chapter: str, timings: str | Path = TIMINGS):
         rows.append(f"| `{name}` | {what} | {shown} |")
     # The stored outputs of the .ipynb (what GitHub and Colab show) come from the smoke preset.
     smoke = get_preset().name == "smoke"
-    note = ["**The outputs below come from the `smoke` preset**: a few training steps, so the "
-            "pictures are noise and the numbers untrained. For real results run the chapter "
-            "(`VAEGAN_PRESET=cpu` or `gpu`) or read the built book.", ""] if smoke else []
+    what = ("a few training steps, so the pictures are noise and the numbers untrained" if trains
+            else "the shipped models, measured on fewer faces, so the numbers are rougher")
+    note = [f"**The outputs below come from the `smoke` preset**: {what}. For the full results "
+            "run the chapter (`VAEGAN_PRESET=cpu` or `gpu`) or read the built book.", ""]
+    note = note if smoke else []
     text = "\n".join(
         [*note, ":::{admonition} Running this chapter", ":class: tip",
          "Choose the size with `VAEGAN_PRESET` (`smoke`, `cpu` or `gpu`) before starting the "

@@ -26,7 +26,7 @@ help:
 	@echo "make test      ruff, unit tests, nbval on notebooks/*.ipynb (preset smoke), wheel check"
 	@echo "make outputs   regenerate notebooks/*.ipynb outputs from notebooks/*.py (preset smoke)"
 	@echo "make lint      ruff check"
-	@echo "make pretrained  retrain the shipped models in vaegan_lite/weights/ (about 3 h, CPU)"
+	@echo "make pretrained  retrain the shipped models in vaegan_lite/weights/ (about 4 h, CPU)"
 	@echo "make experiments  rerun chapter 6's experiments (PRESET=cpu JOBS=2: about 100 min on 2 cores; PRESET=gpu)"
 	@echo "make clean     remove _build and caches (keeps .venv)"
 

@@ -283,3 +283,15 @@ def test_every_chapter_draws_in_the_book_style(path: Path):
     importlib.reload(vaegan_lite.book)  # as a fresh kernel's first import does
     rc = matplotlib.rcParams
     assert all(rc[k] == rc.validate[k](v) for k, v in STYLE.items())
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_every_chapter_has_goals_a_diagram_a_summary_and_exercises(path: Path):
+    """A reader opening any chapter finds the same parts; an appendix needs no goals or model."""
+    text = path.read_text()
+    parts = ["# ## Summary", "# ## Exercises"]
+    if path.stem[0].isdigit():  # a chapter, not an appendix
+        parts += ["# ## Goals", "# ```{figure} ../book/_static/diagrams/"]
+    missing = [p for p in parts if p not in text]
+    assert not missing, f"{path.name} lacks {missing}"
+    assert text.index("# ## Summary") < text.index("# ## Exercises")

@@ -17,8 +17,8 @@ Every contender is built once; then each round times one step of each, in a rota
 this one process, so a change of the machine's load hits all of them alike. Reported: medians
 of wall time and of this process's CPU time (all threads; other jobs barely change it), the
 ratios to pythae, FLOPs per image (counted), and the fraction of the matmul peak measured here.
-Results go to vaegan_lite/results/speed.json (package data, which chapter 4 shows) with the
-machine's figures.
+Results go to vaegan_lite/results/speed.json (package data, which the appendix "Making it fast"
+shows) with the machine's figures.
 """
 
 from __future__ import annotations

@@ -18,8 +18,11 @@
 # the paper {cite}`larsen2016autoencoding` trains everything at once: the encoder and decoder
 # learn to reconstruct in $\mathrm{Dis}_l$ features, the decoder also learns to fool the
 # discriminator, and the discriminator keeps learning, which keeps its features sharp. This chapter
-# reads Algorithm 1 next to its code and then builds the loop that runs it on a GPU, every part
-# of which also runs here on a CPU.
+# reads Algorithm 1 next to its code, trains the model while watching it, and turns the one knob
+# the paper adds to the decoder's update, $\gamma$, to see what it trades. The engineering that
+# makes the same loop fast on a GPU (mixed precision, channels-last, `torch.compile`, the data
+# held on the GPU) and a speed comparison with another library have their own page,
+# [Appendix: Making it fast](A1_making_it_fast.ipynb).
 
 # %%
 import sys
@@ -36,25 +39,18 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import Markdown, display
 
 from vaegan_lite.book.live import LiveTraining
 from vaegan_lite.book.plotting import show_rows
 from vaegan_lite.book.runs import load_or_train, running_box, runs_dir, test_images
-from vaegan_lite.book.source import lines_between, show_source
+from vaegan_lite.book.source import show_source
 from vaegan_lite.checkpoint import read_checkpoint
-from vaegan_lite.config import StepConfig, TrainConfig, config_for, get_preset
+from vaegan_lite.config import StepConfig, config_for, get_preset
 from vaegan_lite.data import training_tensors
 from vaegan_lite.metrics import mse, sharpness
 from vaegan_lite.models import VAEGAN, algorithm1_step, grads
-from vaegan_lite.train import (
-    _place,
-    _prepare_model,
-    autocast_for,
-    fixed_samples,
-    pick_device,
-    pick_precision,
-    train,
-)
+from vaegan_lite.train import fixed_samples, train
 
 preset = get_preset()
 print(f"preset: {preset.name} ({preset.image_size}x{preset.image_size}, width {preset.width}, "
@@ -71,12 +67,12 @@ running_box("04_vaegan_training")
 # - Read Algorithm 1 and its code side by side, and see where each of the three losses goes.
 # - Know why all three gradients are computed before any network moves, and how the package
 #   proves it.
-# - Use the engineering that makes the loop fast on a GPU: device, mixed precision, channels-last,
-#   `torch.compile`, data held on the GPU; and that makes it safe: checkpoints and exact resume.
 # - Watch a run while it trains, and tell a healthy run from a failing one by its
 #   $\mathrm{Dis}(x)$ and $\mathrm{Dis}(\mathrm{Dec}(z))$ traces.
+# - See what $\gamma$ trades (Eq. 9, the paper's Fig. 5): reconstructions that keep their input
+#   against samples that fool the discriminator.
+# - Make a long run safe to interrupt: checkpoints and exact resume.
 
-# %% [markdown]
 # ## Algorithm 1
 #
 # The paper's box, with its notation ($\overset{+}{\leftarrow}$ means "update with"):
@@ -165,13 +161,13 @@ show_source(grads)
 # generated images also fills the decoder's `.grad` with the gradient that *helps the
 # discriminator*.
 #
-# `tests/test_routing.py` checks the routing numerically: with plain SGD and learning rate 1, the
-# change of every parameter must equal minus the gradient of that network's own loss, recomputed
+# `tests/test_routing.py` checks the routing numerically: with plain SGD and a unit learning rate,
+# the change of every parameter must equal minus the gradient of that network's own loss, recomputed
 # independently from the paper's formulas (`torch.distributions` for the KL, PyTorch's
 # cross-entropy for $\mathcal{L}_\text{GAN}$). The same check is run on a step with the routing of
-# a published library (pythae 0.1.2's `VAEGAN`, see [Paper vs. code](../book/paper_vs_code.md)):
-# its decoder receives the discriminator's loss too and its encoder an extra reconstruction term,
-# and the test asserts that the check catches both.
+# a published library (the `VAEGAN` of `pythae==0.1.2`, see
+# [Paper vs. code](../book/paper_vs_code.md)): its decoder receives the discriminator's loss too
+# and its encoder an extra reconstruction term, and the test asserts that the check catches both.
 #
 # A smaller version of that experiment: take one step with $\gamma = 10^{-3}$ and one with
 # $\gamma = 10^{3}$ from the same weights and the same random draws. $\gamma$ appears only in the
@@ -213,134 +209,13 @@ for n in ("enc", "dec", "dis"):
 # ```
 
 # %% [markdown]
-# ## The loop, and what makes it fast
+# ## Training, and watching it train
 #
-# `vaegan_lite.train.train(cfg, out_dir)` runs Algorithm 1 `cfg.steps` times. Each setting below is
-# a field of `TrainConfig`; the cells run on this machine's CPU with the preset's small networks,
-# and the same code is what runs on a GPU.
-#
-# ### Device
-#
-# `device="auto"` takes the GPU when PyTorch sees one:
-
-# %%
-show_source(pick_device)
-
-# %%
-device = pick_device("auto")
-print(f"this machine: {device}")
-
-# %% [markdown]
-# ### Precision: bf16 autocast, or fp16 with a GradScaler
-#
-# Under `torch.autocast`, convolutions and matrix products run in a 16-bit format while the
-# weights, the optimizer and the losses stay in 32-bit (`losses.py` sums every loss in fp32). Two
-# 16-bit formats exist. **bf16** has fp32's exponent range, so nothing overflows or underflows and
-# no other change is needed; recent GPUs (Ampere and later: A100, L4) have it. **fp16** has a
-# narrow range: small gradients round to zero. GPUs without bf16, such as Colab's free T4, use fp16
-# with a `GradScaler`, which multiplies the loss by a large factor before the backward pass (the
-# `scaler.scale(loss)` in `grads` above), divides it out before the step, and skips steps whose
-# gradients overflowed. `precision="auto"` picks:
-
-# %%
-show_source(pick_precision)
-
-# %%
-show_source(autocast_for)
-
-# %%
-print(f"precision='auto' on {device}: {pick_precision('auto', device)}")
-
-# %% [markdown]
-# On a CPU `auto` stays in fp32, but the bf16 path runs here too (on CPUs with bf16 instructions it
-# is also faster). A few real training steps of the VAE/GAN under bf16 autocast, next to the same
-# steps in fp32, from the same seed and the same batches:
-
-# %% tags=["nbval-ignore-output"]
-# Results of training: their digits differ between CPUs (bf16 more so), so nbval does not compare
-# this output; the asserts check what the text below says.
-few = 2 * preset.log_every
-data = training_tensors(config_for(preset, "vaegan"), progress=False)
-short = {p: train(config_for(preset, "vaegan", steps=few, precision=p), progress=False, data=data)
-         for p in ("fp32", "bf16")}
-for p, r in short.items():
-    print(f"{p}: L_GAN at steps {[int(s) for s in r.history['step']]}: "
-          + ", ".join(f"{v:.2f}" for v in r.history["L_GAN"]))
-params = {p: torch.cat([t.flatten() for t in r.model.parameters()]) for p, r in short.items()}
-print(f"finite weights after bf16 steps: {bool(params['bf16'].isfinite().all())}")
-losses = {p: torch.tensor(r.history["L_GAN"]) for p, r in short.items()}
-assert params["bf16"].isfinite().all() and not torch.equal(params["bf16"], params["fp32"])
-assert torch.allclose(losses["bf16"], losses["fp32"], rtol=0.2), "bf16 should follow fp32 closely"
-
-# %% [markdown]
-# The two runs follow each other closely without being equal: bf16 keeps 8 significant bits, so
-# each step rounds differently. The fp16 path (`precision="fp16"`, what `auto` picks on a T4)
-# creates a `torch.amp.GradScaler` in `train` and hands it to the step function.
-#
-# ### Channels-last
-#
-# PyTorch stores an image batch as NCHW: all of channel 0, then channel 1, ... GPU convolution
-# kernels (and tensor cores under autocast) are faster with NHWC, "channels-last", where the
-# channels of one pixel sit together. `TrainConfig.channels_last=True` converts the model's
-# weights once and every batch as it is drawn:
-
-# %%
-show_source(_prepare_model, lines=lines_between(_prepare_model, "if cfg.channels_last:", "model.to(memory_format"))
-
-# %% tags=["nbval-ignore-output"]
-# Results of training (not compared by nbval); the asserts check what the text below says.
-cl = train(config_for(preset, "vaegan", steps=few, channels_last=True), progress=False, data=data)
-w = next(cl.model.dis.parameters())
-print(f"first Dis conv weight is channels-last: {w.is_contiguous(memory_format=torch.channels_last)}")
-for name, r in (("NCHW", short["fp32"]), ("channels-last", cl)):
-    print(f"{name:>13}: L_GAN " + ", ".join(f"{v:.2f}" for v in r.history["L_GAN"]))
-assert w.is_contiguous(memory_format=torch.channels_last)
-assert torch.allclose(torch.tensor(cl.history["L_GAN"]), losses["fp32"], rtol=0.05)
-
-# %% [markdown]
-# Only the memory layout changed. The convolutions add the same products in a different order, so
-# the runs agree closely but not bit for bit, and tiny differences grow over the steps of a GAN.
-#
-# ### `torch.compile`
-#
-# `TrainConfig.compile=True` compiles each network with `torch.compile` (fusing the BatchNorm, ReLU
-# and elementwise work into fewer GPU kernels). Compiling takes a minute or more before the first
-# step, so it pays only for long runs; it is off by default and not run here:
-
-# %%
-show_source(_prepare_model, lines=lines_between(_prepare_model, "if cfg.compile:", "net.compile()"))
-
-# %%
-print(TrainConfig(compile=True).compile)  # how to ask for it: config_for(preset, "vaegan", compile=True)
-
-# %% [markdown]
-# `net.compile()` compiles the module in place, so its `state_dict` keeps its names and the
-# checkpoints of compiled and uncompiled runs are interchangeable.
-#
-# ### Data on the GPU, as uint8
-#
-# A data loader that decodes and copies every batch from the CPU can starve a GPU that finishes a
-# step in milliseconds. The data sets here are small enough to avoid that entirely: `train` keeps
-# the whole training set on the GPU as 8-bit integers, a quarter of the float32 size, and converts
-# only the batch to $[-1, 1]$ floats:
-
-# %%
-show_source(_place)
-
-# %%
-images = data[0]
-print(f"this preset: {tuple(images.shape)} {images.dtype}, "
-      f"{images.numel() / 2**20:.0f} MiB as uint8 ({4 * images.numel() / 2**20:.0f} MiB as float32)")
-celeba = 202_599 * 3 * 64 * 64
-print(f"CelebA at 64x64: {celeba / 2**30:.2f} GiB as uint8 ({4 * celeba / 2**30:.2f} GiB as float32); "
-      f"a T4 has 15 GiB")
-
-# %% [markdown]
-# On a CPU `_place` leaves the tensor where it is. With a GPU, if it fits in a quarter of the free
-# memory it is moved there once, and `images[idx]` then indexes on the GPU; otherwise it is pinned
-# in host memory so each batch copies asynchronously.
-#
-# ## Watching it train
+# `vaegan_lite.train.train(cfg, out_dir)` runs Algorithm 1 `cfg.steps` times. Everything a run
+# depends on is a field of `TrainConfig`, and `config_for(preset, model)` fills it in at the
+# preset's size. Some fields change how fast the same step runs, not what it computes: `device`,
+# `precision`, `channels_last`, `compile`; the CPU presets train in fp32, and
+# [Making it fast](A1_making_it_fast.ipynb) shows what each does on a GPU.
 #
 # `vaegan_lite.book.live.LiveTraining` is a callback for `train`: every `every` steps it redraws one
 # image in place with a grid of samples from fixed $z_p$, the losses, and the discriminator's mean
@@ -351,16 +226,29 @@ show_source(LiveTraining.__call__)
 
 # %% [markdown]
 # Now the VAE/GAN at this preset. The run lives in a folder under `runs_dir(preset)`; if it is
-# already there (finished or interrupted), `load_or_train` reads it back or resumes it.
+# already there (finished or interrupted), `load_or_train` reads it back or resumes it. The
+# callback below also keeps a copy of the model a third of the way in, for the $\gamma$ sweep
+# further down: the batch of step $t$ depends only on the seed and $t$, and the learning rate is
+# constant, so that copy is the model a run of a third of the length would give.
 
 # %%
 cfg = config_for(preset, "vaegan")
+third = max(preset.steps // 3 // preset.log_every, 2) * preset.log_every  # a logged step
 print(f"{cfg.steps} steps, batch {cfg.batch_size}, gamma {cfg.step.gamma}, "
-      f"checkpoint every {cfg.checkpoint_every} steps")
+      f"checkpoint every {cfg.checkpoint_every} steps; a copy is kept at step {third}")
 
 # %%
 live = LiveTraining(every=max(cfg.log_every, cfg.steps // 10), total=cfg.steps)
-run = load_or_train("vaegan", cfg, preset, callback=live)
+early = {}
+
+
+def watch(step: int, model: VAEGAN, history: dict) -> None:
+    live(step, model, history)
+    if step == third:  # train calls back after each logged step
+        early["model"] = copy.deepcopy(model).eval()
+
+
+run = load_or_train("vaegan", cfg, preset, callback=watch)
 live.finish(run)  # the final frame, also when the run was read back from its folder
 
 # %% [markdown]
@@ -369,11 +257,11 @@ live.finish(run)  # the final frame, also when the run was read back from its fo
 # $\mathrm{Dis}(x)$ is the discriminator's mean probability that a real batch is real,
 # $\mathrm{Dis}(\mathrm{Dec}(z))$ the same for prior samples (and $\mathrm{Dis}(\mathrm{Dec}(\mathrm{Enc}(x)))$
 # for reconstructions). If the discriminator could not tell them apart at all, all three would sit
-# at 0.5. In a healthy run they separate (the discriminator always has some edge) but stay away
-# from 0 and 1 and move slowly, and the samples keep improving.
+# at $\frac{1}{2}$. In a healthy run they separate (the discriminator always has some edge) but
+# stay away from $0$ and $1$ and move slowly, and the samples keep improving.
 #
 # A failing run, for contrast. Two changes make the discriminator too strong for the decoder:
-# a learning rate 10 times the paper's (`TrainConfig` has one learning rate for all three
+# a learning rate ten times the paper's (`TrainConfig` has one learning rate for all three
 # networks), and the decoder's GAN loss in the paper's exact, *saturating* form: the decoder
 # minimises $\log(1 - \mathrm{Dis}(\mathrm{Dec}(z)))$, whose gradient with respect to the
 # discriminator's logit is $-\mathrm{Dis}(\mathrm{Dec}(z))$ and vanishes exactly when the
@@ -381,8 +269,7 @@ live.finish(run)  # the final frame, also when the run was read back from its fo
 # a third of the length:
 
 # %%
-fail_cfg = config_for(preset, "vaegan", lr=10 * cfg.lr, gan_variant="saturating",
-                      steps=max(preset.steps // 3, 2 * preset.log_every))
+fail_cfg = config_for(preset, "vaegan", lr=10 * cfg.lr, gan_variant="saturating", steps=third)
 print(f"lr {fail_cfg.lr:g}, gan_variant {fail_cfg.step.gan_variant!r}, {fail_cfg.steps} steps")
 fail = load_or_train("vaegan_lr10_saturating", fail_cfg, preset)
 LiveTraining().finish(fail)
@@ -390,7 +277,7 @@ LiveTraining().finish(fail)
 # %% [markdown]
 # The traces of both runs over the failing run's steps, and one number for what the traces do not
 # show directly, the **diversity of the samples**: the standard deviation of each pixel across
-# many samples, averaged over the pixels (the same for the data, as the reference; near 0 means
+# many samples, averaged over the pixels (the same for the data, as the reference; near $0$ means
 # every $z_p$ gives the same image, the GAN failure called *mode collapse*).
 
 # %% tags=["nbval-ignore-output"]
@@ -415,38 +302,155 @@ def diversity(images: torch.Tensor) -> float:
 
 
 x_div, _ = test_images(preset, preset.test_size)
-print(f"sample diversity ({preset.test_size} images): data {diversity(x_div):.3f}, "
-      f"healthy {diversity(fixed_samples(run.model, preset.test_size, 0)):.3f}, "
-      f"failing {diversity(fixed_samples(fail.model, preset.test_size, 0)):.3f}")
+div = {"data": diversity(x_div), "healthy": diversity(fixed_samples(run.model, len(x_div), 0)),
+       "failing": diversity(fixed_samples(fail.model, len(x_div), 0))}  # fmt: skip
+print(f"sample diversity ({len(x_div)} images): "
+      + ", ".join(f"{k} {v:.3f}" for k, v in div.items()))
 at_end = {}
 for name, r in (("healthy", run), ("failing", fail)):
     i = max(i for i, s in enumerate(r.history["step"]) if s <= fail_cfg.steps)
     at_end[name] = {k: v[i] for k, v in r.history.items()}
     print(f"{name} at step {r.history['step'][i]:.0f}: D(x) {r.history['D(x)'][i]:.2f}, "
           f"D(Dec(z)) {r.history['D(Dec(z))'][i]:.2f}, L_llike {r.history['L_llike'][i]:.0f}")
+healthy, failing = at_end["healthy"], at_end["failing"]
+gap = {k: e["D(x)"] - e["D(Dec(z))"] for k, e in at_end.items()}
 assert all(0 < e[k] < 1 for e in at_end.values() for k in ("D(x)", "D(Dec(z))"))
 if preset.name != "smoke":  # a few smoke steps cannot tell the two runs apart
-    healthy, failing = at_end["healthy"], at_end["failing"]
-    assert failing["D(x)"] - failing["D(Dec(z))"] > healthy["D(x)"] - healthy["D(Dec(z))"]
+    assert gap["failing"] > gap["healthy"]
     assert failing["L_llike"] > healthy["L_llike"]
+less = "less" if div["failing"] < div["healthy"] else "more"
+display(Markdown(
+    f"At step {failing['step']:.0f} the failing run's discriminator gives real faces "
+    f"{failing['D(x)']:.2f} and samples {failing['D(Dec(z))']:.2f} on average, a gap of "
+    f"{gap['failing']:.2f}; the healthy run's gap at the same step is {gap['healthy']:.2f}. The "
+    f"failing run's feature reconstruction loss is {failing['L_llike'] / healthy['L_llike']:.1f} "
+    f"times the healthy run's, and its samples are {less} diverse ({div['failing']:.3f} against "
+    f"{div['healthy']:.3f}; the data: {div['data']:.3f})."))
 
 # %% [markdown]
-# How to read the two. In the healthy run the discriminator's outputs separate slowly, and the
-# samples become faces. In the failing run $\mathrm{Dis}(x)$ races towards 1 and
-# $\mathrm{Dis}(\mathrm{Dec}(z))$ and $\mathrm{Dis}(\mathrm{Dec}(\mathrm{Enc}(x)))$ towards 0 within a
-# few hundred steps: the discriminator wins, and with the saturating loss the decoder's GAN
-# gradient shrinks with $\mathrm{Dis}(\mathrm{Dec}(z))$. $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$
-# is an order of magnitude larger than in the healthy run: with the large learning rate the
-# discriminator's features grow, and the metric the decoder chases moves faster than the decoder.
-# The samples show the result: fewer distinct faces, the same few templates repeated in different
-# colours, a partial *mode collapse*. The diversity number is a blunt instrument (colours alone keep
-# it up), which is why it is worth looking at the grid, not just at numbers.
+# How to read the two. In a healthy run the discriminator's outputs separate slowly, and the
+# samples become faces. When the discriminator wins, $\mathrm{Dis}(x)$ runs towards $1$ and
+# $\mathrm{Dis}(\mathrm{Dec}(z))$ and $\mathrm{Dis}(\mathrm{Dec}(\mathrm{Enc}(x)))$ towards $0$, and
+# with the saturating loss the decoder's GAN gradient shrinks with $\mathrm{Dis}(\mathrm{Dec}(z))$.
+# With the large learning rate the discriminator's features also move faster, so the metric the
+# decoder chases moves faster than the decoder, and $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$
+# stays high. A decoder in this state tends towards *mode collapse*: fewer distinct faces, the
+# same few templates in different colours. The diversity number is a blunt instrument (colours
+# alone keep it up), which is why it is worth looking at the sample grid, not just at numbers.
 #
-# Rules of thumb from runs like these, for your own runs on a GPU: $\mathrm{Dis}(x)$ close to 1
-# together with $\mathrm{Dis}(\mathrm{Dec}(z))$ close to 0 early in training means the
-# discriminator is winning; a sample grid whose faces look alike means mode collapse; and a loss
-# that jumps by orders of magnitude means a learning rate too large. The authors' `equilibrium`
-# flag (below) exists for the first of these.
+# Rules of thumb for your own runs: $\mathrm{Dis}(x)$ close to $1$ together with
+# $\mathrm{Dis}(\mathrm{Dec}(z))$ close to $0$ early in training means the discriminator is
+# winning; a sample grid whose faces look alike means mode collapse; and a loss that jumps by
+# orders of magnitude means a learning rate too large. The authors' `equilibrium` flag (below)
+# exists for the first of these.
+
+# %% [markdown]
+# ## $\gamma$: content against style (Eq. 9, Fig. 5)
+#
+# $\gamma$ appears in one place, the decoder's update (Eq. 9), where it weighs reconstructing the
+# input's $\mathrm{Dis}_l$ features ("content") against fooling the discriminator ("style"); the
+# one-step experiment above showed that it moves nothing else. Its two ends are models of earlier
+# chapters: with $\gamma$ large the decoder is the decoder of a $\mathrm{VAE}_{\mathrm{Dis}_l}$
+# (chapter 3) whose metric keeps learning; with $\gamma$ small it is a GAN generator (chapter 2)
+# that the encoder can only try to invert. The paper's Fig. 5 shows reconstructions at three
+# settings and names what goes wrong at each end: "If $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$
+# is too prominent we see artifacts from the feature-based reconstruction. If
+# $\mathcal{L}_\text{GAN}$ is too prominent we loose details in the reconstruction, e.g. mouth
+# shape."
+#
+# What matters is the balance, not $\gamma$ alone: $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$ is
+# summed over all of $\mathrm{Dis}_l$'s features (`losses.py` explains the convention), so the
+# right $\gamma$ shrinks as $\mathrm{Dis}_l$ grows, and the presets set it by their size.
+#
+# The sweep: the preset's $\gamma$, and $\gamma$ a thousand times smaller and a thousand times
+# larger, far enough that each end is plain to see. To keep the chapter short the two new runs
+# are a third of the main run's length, and the preset's $\gamma$ is represented by the copy the
+# callback kept at the same step, so all three are compared after the same training.
+# [Chapter 6](06_experiments.ipynb) sweeps $\gamma$ in finer steps, at full length, with more
+# measures.
+
+# %%
+factors = (1e-3, 1.0, 1e3)  # gamma = the preset's gamma times each
+label = {1e-3: "gamma / 1000", 1.0: "gamma (the preset's)", 1e3: "1000 gamma"}
+if "model" not in early:  # the main run was read back from its folder: its first third again
+    early["model"] = load_or_train("vaegan_third", config_for(preset, "vaegan", steps=third),
+                                   preset).model.eval()  # fmt: skip
+models, histories = {1.0: early["model"]}, {1.0: run.history}
+for f in factors:
+    if f != 1.0:
+        r = load_or_train(f"vaegan_gamma{f:g}", config_for(preset, "vaegan", steps=third,
+                                                           gamma=f * preset.gamma), preset)
+        models[f], histories[f] = r.model.eval(), r.history
+x, _ = test_images(preset, preset.test_size)
+features = early["model"].dis.dis_l(x[:2].to(early["model"].device))[0].numel()
+print(f"Dis_l has {features} features; gamma "
+      + ", ".join(f"{f * preset.gamma:g}" for f in factors) + f", each after {third} steps")
+
+# %% [markdown]
+# Held-out faces, their reconstructions and samples from the same $z_p$ at each $\gamma$. Compare
+# each row of reconstructions with the faces above it (hair, glasses, face shape, mouth), and the
+# samples' textures with the data's:
+
+# %%
+n_show = 12
+rows = {"held-out faces x": x[:n_show]}
+rows |= {f"reconstructions, {label[f]}": models[f].reconstruct(x[:n_show]) for f in factors}
+rows |= {f"samples, {label[f]}": fixed_samples(models[f], n_show, 0) for f in factors}
+fig = show_rows(rows, nrow=n_show, scale=1.1)
+plt.show()
+
+# %% [markdown]
+# Four numbers per $\gamma$ on all the held-out faces: the reconstructions' pixel error (how much
+# of the input is kept, in a metric that none of the three optimises), the sharpness of
+# reconstructions and samples (`vaegan_lite.metrics.sharpness`, the energy of the image's
+# Laplacian, with the data's as the reference: above it means noise, below it blur), and the
+# samples' diversity, as measured for the failing run above:
+
+# %% tags=["nbval-ignore-output"]
+# Results of training (not compared by nbval); the asserts check what the text below says.
+measures = {}
+for f in factors:
+    recon, samples = models[f].reconstruct(x), fixed_samples(models[f], len(x), 0)
+    measures[f] = {"MSE": mse(recon, x).mean().item(),
+                   "recon sharpness": sharpness(recon).mean().item(),
+                   "sample sharpness": sharpness(samples).mean().item(),
+                   "sample diversity": diversity(samples)}  # fmt: skip
+print(f"{'':22}" + "".join(f"{k:>18}" for k in measures[1.0]))
+print(f"{'data x':22}{'':>18}" + f"{sharpness(x).mean():18.4f}" * 2 + f"{diversity(x):18.4f}")
+for f, m in measures.items():
+    print(f"{label[f]:22}" + "".join(f"{v:18.4f}" for v in m.values()))
+small, mid, large = (measures[f] for f in factors)
+if preset.name != "smoke":  # a few smoke steps train nothing
+    assert small["MSE"] > max(mid["MSE"], large["MSE"]), "a small gamma should lose the input"
+
+
+def ratio(key: str, a: dict, b: dict) -> str:
+    return f"{a[key] / b[key]:.2f} times"
+
+
+sharpest = max(factors, key=lambda f: measures[f]["sample sharpness"])
+display(Markdown(
+    f"With $\\gamma$ a thousand times smaller the reconstructions' pixel error is "
+    f"{ratio('MSE', small, mid)} the preset's, with $\\gamma$ a thousand times larger "
+    f"{ratio('MSE', large, mid)}. The samples' diversity is {ratio('sample diversity', small, mid)} "
+    f"the preset's with the small $\\gamma$ and {ratio('sample diversity', large, mid)} with the "
+    f"large one; the sharpest samples come with {label[sharpest]}, at "
+    f"{measures[sharpest]['sample sharpness'] / sharpness(x).mean().item():.2f} times the data's "
+    "sharpness."))
+
+# %% [markdown]
+# How to read it. A decoder that barely weighs $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$ is a GAN
+# generator: it draws what the discriminator accepts, and the encoder's code of a face can only
+# pick among those images, so the reconstructions drift from their inputs, first in the details
+# (the paper's mouth shapes) and then in who is shown; it also inherits a GAN's failure modes, of
+# which a collapse to a few images (low diversity) or to one texture is the plainest. A decoder
+# that barely weighs $\mathcal{L}_\text{GAN}$ reconstructs what $\mathrm{Dis}_l$ measures and
+# nothing else; what those features do not pin down is left to chance, which is where the paper's
+# "artifacts from the feature-based reconstruction" come from, and nothing asks its samples to
+# look real. Pixel error, sharpness and diversity are blunt measures of these failures, which is
+# why the rows above are the result and the numbers only a check. The paper seeks "a trade-off
+# between the two"; the presets set $\gamma$ between the ends (the `cpu` value was tuned on the
+# synthetic faces, the `gpu` value scaled from it by the number of $\mathrm{Dis}_l$ features).
 
 # %% [markdown]
 # ## Checkpoints and resume
@@ -466,6 +470,7 @@ show_source(runs_dir)
 # steps (it resumes at $k$), and compare with a run that went straight to $n$:
 
 # %%
+data = training_tensors(config_for(preset, "vaegan"), progress=False)  # drawn once for all three
 n = 2 * preset.log_every
 k = n // 2
 cfg_n = config_for(preset, "vaegan", steps=n, checkpoint_every=preset.log_every)
@@ -557,52 +562,24 @@ assert sharpness(recon["VAE/GAN"]).mean() > sharpness(recon["VAE"]).mean()
 assert sharpness(samples["VAE/GAN"]).mean() > sharpness(samples["VAE"]).mean()
 if preset.name != "smoke":
     assert mse(recon["VAE/GAN"], x).mean() > mse(recon["VAE"], x).mean()
+sharp = {k: sharpness(v).mean().item() for k, v in
+         (("data", x), ("recon", recon["VAE/GAN"]), ("sample", samples["VAE/GAN"]),
+          ("vae recon", recon["VAE"]), ("vae sample", samples["VAE"]))}  # fmt: skip
+error = {k: mse(v, x).mean().item() for k, v in recon.items()}
+display(Markdown(
+    f"At this preset the VAE/GAN's reconstructions are {sharp['recon'] / sharp['vae recon']:.1f} "
+    f"times as sharp as the VAE's and its samples {sharp['sample'] / sharp['vae sample']:.1f} "
+    f"times, which brings them to {sharp['recon'] / sharp['data']:.0%} and "
+    f"{sharp['sample'] / sharp['data']:.0%} of the data's sharpness; the pixel error of its "
+    f"reconstructions is {error['VAE/GAN'] / error['VAE']:.1f} times the VAE's."))
 
 # %% [markdown]
-# What the `cpu` preset gives after its short run on quarter-width networks: the VAE/GAN's
-# reconstructions and samples are far sharper than the VAE's, close to the data's sharpness, and
-# the VAE's soft, averaged faces are gone. They are also noisy: speckled colour, blotchy skin and
-# background, and reconstructions that keep the hair, glasses and face shape but lose finer
-# details, so their pixel error is several times the VAE's. The pixel error is the metric the VAE
-# optimises and the VAE/GAN does not; by the learned metric the noise is cheap. The paper's
-# setting (`gpu` preset: CelebA at 64×64, the full Table 1 networks, far more steps) is where the
-# samples become clean.
-#
-# ## How fast is this
-#
-# One training step of the full-size model (Table 1 networks, 64×64, batch 64) costs about 17 GFLOP
-# per image, counted by PyTorch's FLOP counter over the forward and backward passes of all three
-# networks. `python -m vaegan_lite bench` times the step this chapter trains with, and
-# `benchmarks/pythae_compare.py` puts it beside pythae's `VAEGAN` (a popular library whose
-# gradient routing `tests/test_routing.py` shows to differ from the paper's) on the *identical*
-# networks, alternating the contenders step by step in one process so that a change in the
-# machine's load hits all of them alike. Its latest results, from `vaegan_lite/results/speed.json`:
-
-# %% tags=["nbval-ignore-output"]
-# The table is read from the benchmark's JSON; it changes whenever the benchmark runs again.
-from vaegan_lite.book.tables import speed_table
-
-speed_table()
-
-# %% [markdown]
-# How to read it. *vs pythae* is the speed-up over pythae's step in fp32, the like-for-like
-# comparison; the rest of our rows add the settings of this chapter. pythae's step is slower
-# because it runs the discriminator four times and takes three full backward passes, about 1.6
-# times our FLOPs per image. `channels_last` helps on this CPU as it does on GPUs (oneDNN's
-# convolutions prefer that layout), and bf16 roughly doubles the speed again on a CPU with
-# AVX-512 bf16 instructions. *Of the matmul peak* compares the step's FLOP rate with a large
-# matrix multiplication measured in the same run: above 100 % in fp32 because PyTorch's fp32
-# matmul on this AMD CPU goes through MKL's AVX2 code while the convolutions use oneDNN's AVX-512.
-# `fast` (`TrainConfig.step.fast`, `--fast`) is `vaegan_lite/models/fast.py`, a step that gives
-# the same updates (`tests/test_fast.py`) by cutting the graph at the decoder's outputs, so that each
-# network's gradient is one backward pass with exactly the upstream vector it needs, and one pass
-# through Dis is left out where the maths allows it; on a CPU it gains little, since the FLOPs are
-# the same and the CPU was already busy, and it is mostly there for GPUs, where fewer, larger
-# kernels matter.
-#
-# On a GPU, run `python -m vaegan_lite bench --model vaegan --image-size 64 --batch-size 64
-# --device cuda --precision bf16` (or `fp16` on a T4): its last line is the images per second, and
-# it prints the fraction of the GPU's measured matmul peak.
+# The pixel error is the metric the VAE optimises and the VAE/GAN does not. By the learned metric,
+# a reconstruction with the input's hair, glasses and face shape but textures of its own is close,
+# and the VAE's average of every face that fits its code is far; by the pixel metric it is the
+# other way round. How clean the VAE/GAN's samples and reconstructions get depends on the networks'
+# size and the run's length: the `gpu` preset runs the paper's setting (CelebA at 64×64, the full
+# Table 1 networks, its number of steps).
 #
 # ## Summary
 #
@@ -611,21 +588,27 @@ speed_table()
 #   $\mathrm{Dec}$ on $\gamma\,\mathcal{L}_\text{llike}^{\mathrm{Dis}_l} - \mathcal{L}_\text{GAN}$,
 #   $\mathrm{Dis}$ on $\mathcal{L}_\text{GAN}$ only. All gradients are taken before any step
 #   (`grads` + `apply_grads`), and `tests/test_routing.py` proves the routing.
-# - On a GPU: `device="auto"`, `precision="auto"` (bf16, or fp16 with a GradScaler on a T4),
-#   `channels_last=True`, optionally `compile=True`; the data set sits on the GPU as uint8.
 # - `LiveTraining` shows samples and curves while the run trains. Healthy: $\mathrm{Dis}(x)$ and
-#   $\mathrm{Dis}(\mathrm{Dec}(z))$ apart but away from 0 and 1. Failing: they run to 1 and 0.
+#   $\mathrm{Dis}(\mathrm{Dec}(z))$ apart but away from $0$ and $1$. Failing: they run to $1$ and
+#   $0$.
+# - $\gamma$ moves only the decoder. Too small, and the decoder is a GAN generator whose
+#   reconstructions drift from their inputs; too large, and it reconstructs features without
+#   trying to fool the discriminator. The paper's Fig. 5 is this trade-off.
 # - Checkpoints every `checkpoint_every` steps (on Google Drive when it is mounted) and bitwise
 #   exact resume.
+# - Running the loop fast on a GPU (bf16 or fp16, channels-last, `torch.compile`, data on the GPU)
+#   is in [Making it fast](A1_making_it_fast.ipynb).
 #
 # ## Exercises
 #
 # 1. Run the VAE/GAN with `equilibrium=True` (a new run folder) and plot
 #    `run.history["skip_dis"]` and `run.history["skip_dec"]`: when does the trick intervene?
-# 2. Change $\gamma$ by a factor of 10 both ways and compare samples and reconstructions with the
-#    run above (the paper's Fig. 5). Which one loses the faces' details, which one gets noisy?
+# 2. Fill in the $\gamma$ sweep: add factors of ten between the three runs above (new run
+#    folders, the same number of steps) and plot the pixel error and the late
+#    $\mathrm{Dis}(\mathrm{Dec}(z))$ against $\gamma$ on a log scale. Where does each start to
+#    move, and where on that curve is the preset's $\gamma$?
 # 3. Break the routing on purpose: copy `algorithm1_step` into the notebook and replace the three
 #    `grads` calls by one `(L_prior + L_llike + L_GAN).backward()` followed by the three optimizer
 #    steps. Train a few hundred steps. What happens to $\mathrm{Dis}_l$'s features?
-# 4. On Colab with a GPU, time 50 steps with `precision="fp32"` and with `precision="auto"`,
-#    with and without `channels_last=True`.
+# 4. Train the sweep's small-$\gamma$ run with `dis_sees_recon=False` (the authors' CelebA
+#    setting). Do its reconstructions move further from their inputs, or closer?

@@ -4,7 +4,7 @@
     table1, latent_table   chapter 7: the AVAE paper's Table 1 and benchmarks/avae_latent.py's runs
     table1_claims, latent_findings   chapter 7: what those results say, computed from them
     claims_table       claims with a verdict computed from the results (chapters 6 and 7)
-    speed_table        chapter 4: benchmarks/pythae_compare.py's throughput
+    speed_table        appendix "Making it fast": benchmarks/pythae_compare.py's throughput
 """
 
 from __future__ import annotations
@@ -185,7 +185,8 @@ SPEED_JSON = RESULTS / "speed.json"
 
 
 def speed_table(path: str | Path = SPEED_JSON):
-    """benchmarks/pythae_compare.py's results (speed.json) as a Markdown table, for chapter 4."""
+    """benchmarks/pythae_compare.py's results (speed.json) as a Markdown table, for the appendix
+    "Making it fast"."""
     path = Path(path)
     if not path.is_file():
         return MarkdownTable(f"*{path.name} not found: run `python benchmarks/pythae_compare.py`*")

@@ -1,0 +1,287 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Appendix: Making it fast
+#
+# [Chapter 4](04_vaegan_training.ipynb) trains the VAE/GAN with `vaegan_lite.train.train`, and the
+# same loop runs on a CPU and on a GPU. This page is about the `TrainConfig` fields that change how
+# fast it runs but not what it computes, and about measuring speed: what one training step costs,
+# and how this package's step compares with a popular library's on the same networks. Every cell
+# runs here on this machine's CPU with the preset's small networks; the same code is what runs on
+# a GPU.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:
+    # %pip install -q git+https://github.com/vaegan-lite/vaegan-lite
+    pass
+
+# %%
+import json
+
+import torch
+from IPython.display import Markdown, display
+
+from vaegan_lite.book.runs import RESULTS, running_box
+from vaegan_lite.book.source import lines_between, show_source
+from vaegan_lite.book.tables import speed_table
+from vaegan_lite.config import TrainConfig, config_for, get_preset
+from vaegan_lite.data import training_tensors
+from vaegan_lite.train import (
+    _place,
+    _prepare_model,
+    autocast_for,
+    pick_device,
+    pick_precision,
+    train,
+)
+
+preset = get_preset()
+print(f"preset: {preset.name} ({preset.image_size}x{preset.image_size}, width {preset.width})")
+
+# %% tags=["nbval-ignore-output"]
+# The measured times change whenever tools/time_chapters.py runs again.
+running_box("A1_making_it_fast")
+
+# %% [markdown]
+# ## Goals
+#
+# - Put a run on a GPU and keep it busy: device, mixed precision (bf16, or fp16 with a
+#   `GradScaler`), the channels-last memory layout, `torch.compile`, and the data set held on the
+#   GPU as `uint8`.
+# - Check that each switch changes the speed and not the result, beyond rounding.
+# - Read a speed comparison: images per second, FLOPs per image, the fraction of the machine's
+#   peak, and why the same model can cost different FLOPs in different code.
+#
+# ## Device
+#
+# `device="auto"` takes the GPU when PyTorch sees one:
+
+# %%
+show_source(pick_device)
+
+# %%
+device = pick_device("auto")
+print(f"this machine: {device}")
+
+# %% [markdown]
+# ## Precision: bf16 autocast, or fp16 with a GradScaler
+#
+# Under `torch.autocast`, convolutions and matrix products run in a half-precision format while
+# the weights, the optimizer and the losses stay in fp32 (`losses.py` sums every loss in fp32). Two
+# half-precision formats exist. **bf16** has fp32's exponent range, so nothing overflows or
+# underflows and no other change is needed; recent GPUs (NVIDIA's Ampere generation and later)
+# have it. **fp16** has a narrow range: small gradients round to zero. GPUs without bf16, such as
+# Colab's free T4, use fp16 with a `GradScaler`, which multiplies the loss by a large factor before
+# the backward pass (the `scaler.scale(loss)` in chapter 4's `grads`), divides it out before the
+# step, and skips steps whose gradients overflowed. `precision="auto"` picks:
+
+# %%
+show_source(pick_precision)
+
+# %%
+show_source(autocast_for)
+
+# %%
+print(f"precision='auto' on {device}: {pick_precision('auto', device)}")
+
+# %% [markdown]
+# On a CPU `auto` stays in fp32, but the bf16 path runs here too (on CPUs with bf16 instructions it
+# is also faster). A few real training steps of the VAE/GAN under bf16 autocast, next to the same
+# steps in fp32, from the same seed and the same batches:
+
+# %% tags=["nbval-ignore-output"]
+# Results of training: their digits differ between CPUs (bf16 more so), so nbval does not compare
+# this output; the asserts check what the text below says.
+few = 2 * preset.log_every
+data = training_tensors(config_for(preset, "vaegan"), progress=False)
+short = {p: train(config_for(preset, "vaegan", steps=few, precision=p), progress=False, data=data)
+         for p in ("fp32", "bf16")}
+for p, r in short.items():
+    print(f"{p}: L_GAN at steps {[int(s) for s in r.history['step']]}: "
+          + ", ".join(f"{v:.2f}" for v in r.history["L_GAN"]))
+params = {p: torch.cat([t.flatten() for t in r.model.parameters()]) for p, r in short.items()}
+print(f"finite weights after bf16 steps: {bool(params['bf16'].isfinite().all())}")
+losses = {p: torch.tensor(r.history["L_GAN"]) for p, r in short.items()}
+assert params["bf16"].isfinite().all() and not torch.equal(params["bf16"], params["fp32"])
+assert torch.allclose(losses["bf16"], losses["fp32"], rtol=0.2), "bf16 should follow fp32 closely"
+
+# %% [markdown]
+# The two runs follow each other closely without being equal: bf16 keeps far fewer significant
+# bits than fp32, so each step rounds differently. The fp16 path (`precision="fp16"`, what `auto`
+# picks on a T4) creates a `torch.amp.GradScaler` in `train` and hands it to the step function.
+#
+# ## Channels-last
+#
+# PyTorch stores an image batch as NCHW: all of the first channel, then the second, ... GPU convolution
+# kernels (and tensor cores under autocast) are faster with NHWC, "channels-last", where the
+# channels of one pixel sit together. `TrainConfig.channels_last=True` converts the model's
+# weights once and every batch as it is drawn:
+
+# %%
+show_source(_prepare_model, lines=lines_between(_prepare_model, "if cfg.channels_last:", "model.to(memory_format"))
+
+# %% tags=["nbval-ignore-output"]
+# Results of training (not compared by nbval); the asserts check what the text below says.
+cl = train(config_for(preset, "vaegan", steps=few, channels_last=True), progress=False, data=data)
+w = next(cl.model.dis.parameters())
+print(f"first Dis conv weight is channels-last: {w.is_contiguous(memory_format=torch.channels_last)}")
+for name, r in (("NCHW", short["fp32"]), ("channels-last", cl)):
+    print(f"{name:>13}: L_GAN " + ", ".join(f"{v:.2f}" for v in r.history["L_GAN"]))
+assert w.is_contiguous(memory_format=torch.channels_last)
+assert torch.allclose(torch.tensor(cl.history["L_GAN"]), losses["fp32"], rtol=0.05)
+
+# %% [markdown]
+# Only the memory layout changed. The convolutions add the same products in a different order, so
+# the runs agree closely but not bit for bit, and tiny differences grow over the steps of a GAN.
+#
+# ## `torch.compile`
+#
+# `TrainConfig.compile=True` compiles each network with `torch.compile` (fusing the BatchNorm, ReLU
+# and elementwise work into fewer GPU kernels). Compiling takes a while before the first step, so
+# it pays only for long runs; it is off by default and not run here:
+
+# %%
+show_source(_prepare_model, lines=lines_between(_prepare_model, "if cfg.compile:", "net.compile()"))
+
+# %%
+print(TrainConfig(compile=True).compile)  # how to ask for it: config_for(preset, "vaegan", compile=True)
+
+# %% [markdown]
+# `net.compile()` compiles the module in place, so its `state_dict` keeps its names and the
+# checkpoints of compiled and uncompiled runs are interchangeable.
+#
+# ## Data on the GPU, as `uint8`
+#
+# A data loader that decodes and copies every batch from the CPU can starve a GPU that finishes a
+# step in milliseconds. The data sets here are small enough to avoid that entirely: `train` keeps
+# the whole training set on the GPU as `uint8`, a quarter of the fp32 size, and converts
+# only the batch to $[-1, 1]$ floats:
+
+# %%
+show_source(_place)
+
+# %%
+images = data[0]
+print(f"this preset: {tuple(images.shape)} {images.dtype}, "
+      f"{images.numel() / 2**20:.0f} MiB as uint8 ({4 * images.numel() / 2**20:.0f} MiB as float32)")
+celeba = 202_599 * 3 * 64 * 64
+print(f"CelebA at 64x64: {celeba / 2**30:.2f} GiB as uint8 ({4 * celeba / 2**30:.2f} GiB as float32); "
+      f"a T4 has 15 GiB")
+
+# %% [markdown]
+# On a CPU `_place` leaves the tensor where it is. With a GPU, if it fits in a quarter of the free
+# memory it is moved there once, and `images[idx]` then indexes on the GPU; otherwise it is pinned
+# in host memory so each batch copies asynchronously.
+#
+# ## How fast is this
+#
+# `python -m vaegan_lite bench` times the training step chapter 4 trains with, and
+# `benchmarks/pythae_compare.py` puts it beside pythae's `VAEGAN` (a popular library whose
+# gradient routing `tests/test_routing.py` shows to differ from the paper's) on the *identical*
+# networks of the paper's size (Table 1's networks, 64×64, the paper's batch of 64), alternating
+# the contenders step by step in one process so that a change in the machine's load hits all of
+# them alike. FLOPs are counted by PyTorch's FLOP counter over the forward and backward passes of
+# all three networks. Its latest results, from `vaegan_lite/results/speed.json`:
+
+# %% tags=["nbval-ignore-output"]
+# The table is read from the benchmark's JSON; it changes whenever the benchmark runs again.
+speed_table()
+
+# %% [markdown]
+# *vs pythae* is the speed-up over pythae's step in fp32, the like-for-like comparison; the rest
+# of our rows add the settings above. *Of the matmul peak* compares the step's FLOP rate with a
+# large matrix multiplication measured in the same run. What the table says, computed from it:
+
+# %% tags=["nbval-ignore-output"]
+# Read from the committed benchmark results (they change when the benchmark runs again); the
+# asserts check the statements printed below against them.
+speed = json.loads((RESULTS / "speed.json").read_text())
+c = speed["contenders"]
+rate = {k: v["images_per_s"] for k, v in c.items()}
+ours, theirs = c["ours fp32"], c["pythae fp32"]
+cl_gain = rate["ours fp32 channels_last"] / rate["ours fp32"]
+bf16_gain = rate["ours bf16 channels_last"] / rate["ours fp32 channels_last"]
+fast_gain = {p: rate[f"ours {p} fast channels_last"] / rate[f"ours {p} channels_last"]
+             for p in ("fp32", "bf16")}  # fmt: skip
+sat = c["ours bf16 fast channels_last saturating"]
+assert theirs["gflop_per_image"] > ours["gflop_per_image"] and rate["ours fp32"] > rate["pythae fp32"]
+assert cl_gain > 1 and bf16_gain > 1 and sat["gflop_per_image"] < ours["gflop_per_image"]
+assert c["ours fp32 fast channels_last"]["gflop_per_image"] == ours["gflop_per_image"]
+peak = ours["fraction_of_peak"]
+why = (": PyTorch's fp32 matrix product on that CPU goes through MKL, which does not use the CPU's "
+       "widest vector instructions, while the convolutions (oneDNN) do, so a convolution-heavy "
+       "step can beat the matmul it is measured against") if peak > 1 else ""  # fmt: skip
+bf16_peak = speed["matmul_peak_gflop_per_s"]["bf16"] / speed["matmul_peak_gflop_per_s"]["fp32"]
+display(Markdown("\n".join([
+    f"- One training step of the paper-sized VAE/GAN costs {ours['gflop_per_image']:.1f} GFLOP "
+    f"per image, pythae's {theirs['gflop_per_image']:.1f} "
+    f"({theirs['gflop_per_image'] / ours['gflop_per_image']:.2f} times as much): pythae runs the "
+    "discriminator four times and takes three full backward passes per step. On the benchmark's "
+    f"CPU our step is {rate['ours fp32'] / rate['pythae fp32']:.2f} times as fast as pythae's in "
+    "fp32.",
+    f"- Channels-last makes our step {cl_gain:.2f} times as fast in fp32 on that CPU, as it does "
+    "on GPUs (oneDNN's convolutions prefer that layout too), and bf16 then makes it "
+    f"{bf16_gain:.2f} times as fast again: that CPU has bf16 units (its measured bf16 matmul peak "
+    f"is {bf16_peak:.1f} times the fp32 one); on a CPU without them bf16 is slower than fp32.",
+    f"- In fp32 our step runs at {peak:.0%} of the measured matmul peak{why}.",
+    f"- The `fast` step is {fast_gain['fp32']:.2f} times as fast in fp32 and "
+    f"{fast_gain['bf16']:.2f} times in bf16, at the same FLOPs; with the saturating GAN loss it "
+    f"leaves out one pass through the discriminator ({sat['gflop_per_image']:.1f} GFLOP per "
+    "image).",
+])))
+
+# %% [markdown]
+# `fast` (`StepConfig.fast`, `--fast`) is `vaegan_lite/models/fast.py`, a step with the same
+# updates as `algorithm1_step` (`tests/test_fast.py` checks them in `float64`). It runs the
+# discriminator on detached copies of the decoder's images, so a backward pass through Dis stops
+# at the images and hands the decoder a gradient for them; each remaining pass is then one
+# vector-Jacobian product with exactly the upstream vector its network needs. A pass is left out
+# only where the maths allows it: with the saturating GAN loss and separate BatchNorm batches
+# (`dis_batch="separate"`, the VAE/GAN's default) the discriminator's own weight pass also yields
+# the decoder's upstream gradient, so one pass through Dis goes. For the non-saturating loss, the
+# default, the reference step has no redundant pass to remove, and the speed comes from the
+# switches above (bf16, channels-last). With `dis_batch="joint"` both steps run Dis once over the
+# concatenated batch $[x, \tilde{x}, x_p]$: that is a modelling choice (one set of BatchNorm
+# statistics), not a speed trick, and with separate statistics `fast` runs Dis once per batch, as
+# the reference does.
+#
+# On a GPU, run `python -m vaegan_lite bench --model vaegan --image-size 64 --batch-size 64
+# --device cuda --precision bf16` (or `fp16` on a T4): its last line is the images per second, and
+# it prints the fraction of the GPU's measured matmul peak.
+#
+# ## Summary
+#
+# - On a GPU: `device="auto"`, `precision="auto"` (bf16, or fp16 with a `GradScaler` on a T4),
+#   `channels_last=True`, optionally `compile=True`; the data set sits on the GPU as `uint8`. The
+#   `gpu` preset sets the first three.
+# - Each switch changes how the step runs, not what it computes: the runs above follow fp32
+#   closely, not bit for bit.
+# - Speed is images per second at a known FLOP count per image; comparing the FLOP rate with a
+#   matmul measured on the same machine says how much of the machine a step uses, and comparing
+#   FLOPs per image says how much work another implementation of the same model does.
+# - `fast` gives the same updates with backward passes that each walk only as far as they must,
+#   and one pass fewer where the maths allows it.
+#
+# ## Exercises
+#
+# 1. On Colab with a GPU, time the same number of steps with `precision="fp32"` and with
+#    `precision="auto"`, with and without `channels_last=True`. Which switch gains most there?
+# 2. Run `python -m vaegan_lite bench --precision bf16` and `--precision fp32` on your own CPU.
+#    Does it have bf16 units?
+# 3. Train with `compile=True` on a GPU and time the first step and the following ones
+#    separately. After how many steps has compiling paid for itself?
+# 4. Time `fast=True` against the reference step with `gan_variant="saturating"`, then with the
+#    default loss. Does the difference match the FLOPs the table reports?

@@ -192,3 +192,18 @@ def test_the_gpu_plan_never_starts_unasked(monkeypatch, tmp_path, capsys):
     experiments.announce(gpu, PLANS["gpu"], tmp_path)  # asked for: no stop
     monkeypatch.delenv("VAEGAN_FULL_PLAN")
     experiments.announce(get_preset("smoke"), PLANS["smoke"], tmp_path)  # other presets: no stop
+
+
+def test_the_cpu_preset_reads_the_committed_results_without_training(monkeypatch):
+    """Chapter 6 at the cpu preset (the book's build) reads vaegan_lite/results/experiments-cpu:
+    settings added to TrainConfig since they were made take their defaults and do not invalidate
+    them (a stale match would retrain 43 runs, about 100 minutes, in the middle of `make book`)."""
+    from vaegan_lite.book import experiments as E
+    from vaegan_lite.config import PLANS, get_preset
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_or_reproduce started reproducing the committed cpu results")
+
+    monkeypatch.setattr(E, "write_results", refuse)
+    res, out = E.load_or_reproduce(get_preset("cpu"), PLANS["cpu"])
+    assert out == E.RESULTS / "experiments-cpu" and res["preset"] == "cpu"

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import PLANS, Plan, Preset, config_for
+from ..config import PLANS, Plan, Preset, TrainConfig, config_for
 from ..data import CELEBA_ATTRS, SyntheticFaces, to_unit_range, training_tensors
 from ..metrics import (
     BATCH,
@@ -671,7 +671,12 @@ def load_or_reproduce(
         res = json.loads(path.read_text())
         want = json.loads(json.dumps({"plan": asdict(plan), "preset_settings": asdict(preset),
                                       "run_configs": _run_settings(preset, plan)}))  # fmt: skip
-        same = all(res.get(k) == v for k, v in want.items())  # as JSON: tuples are lists there
+        # A setting added to TrainConfig after the results were made is read as its default, as
+        # for a checkpoint (from_dict): it cannot have changed runs that predate it.
+        runs = res.get("run_configs", {})
+        stored = {n: TrainConfig.from_dict(c).to_dict() for n, c in runs.items()}
+        have = json.loads(json.dumps({**res, "run_configs": stored}))
+        same = all(have.get(k) == v for k, v in want.items())  # as JSON: tuples are lists there
         if same and all((out / f).exists() for f in FIGURES):
             return res, out
     announce(preset, plan, out)

@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument("--from-book", type=Path, metavar="CACHE",
                         help="record the cpu times a `make book` build stored in CACHE "
                         "(_build/.jupyter_cache) instead of running the chapters")
+    parser.add_argument("--note", default="", help="added to the machine line (how it was timed)")
     parser.add_argument("--dry-run", action="store_true", help="measure, but do not write")
     args = parser.parse_args()
     if args.preset is None and args.gpu is None and args.gpu_models is None and not args.from_book:
@@ -178,7 +179,8 @@ def main() -> None:
         for py in args.chapters:
             if py.stem not in times:
                 sys.exit(f"{py}: not executed in {args.from_book} (was it built from a cache?)")
-            values = {"cpu": times[py.stem], "machine": machine() + ", during `make book`"}
+            values = {"cpu": times[py.stem],
+                      "machine": machine() + ", during `make book`" + args.note}  # fmt: skip
             if not args.dry_run:
                 record(py.stem, values)
             print(f"{py.stem}: {values}")

@@ -136,19 +136,18 @@ show_source(A.attribute_vectors)
 
 # %% [markdown]
 # We use the first `N_VECTORS` training faces (the first cell printed how many; the authors' code
-# used the first 10,000 CelebA training images) and the attributes of `A.JUDGED`: the five that
-# the synthetic faces draw most plainly (`A.SHOWN`), plus `Male`, which we need later. Both widgets
-# at the end of the chapter offer the same ones.
+# used the first 10,000 CelebA training images) and every attribute of the data set. The pictures
+# show the five that the synthetic faces draw most plainly (`A.SHOWN`); both widgets at the end of
+# the chapter offer those and `Male` (`A.JUDGED`).
 
 # %%
 NAMES = list(A.SHOWN)  # Eyeglasses, Bangs, Smiling, Wearing_Hat, Mustache
 train_faces = SyntheticFaces(vaegan.train_config.dataset_size, vaegan.image_size,
                              seed=vaegan.train_config.data_seed)
 train_set = A.labelled_images(train_faces, N_VECTORS)  # (images, attributes, names), drawn once
-vectors = {name: A.attribute_vectors(m, train_set, names=list(A.JUDGED))
-           for name, m in (("VAE/GAN", vaegan), ("VAE", vae))}
+vectors = {name: A.attribute_vectors(m, train_set) for name, m in (("VAE/GAN", vaegan), ("VAE", vae))}
 for name, vs in vectors.items():
-    print(f"{name:8s}", "  ".join(f"|v_{a}| = {v.norm():.2f}" for a, v in vs.items()))
+    print(f"{name:8s}", "  ".join(f"|v_{a}| = {vs[a].norm():.2f}" for a in A.JUDGED))
 
 # %% [markdown]
 # ## Fig. 6 and 7: vectors added to held-out faces
@@ -229,23 +228,55 @@ acc = {"drawn faces": agreement(test_x),
        "VAE/GAN Dec(μ)": agreement(vaegan.reconstruct(test_x)),
        "VAE Dec(μ)": agreement(vae.reconstruct(test_x))}
 rows = ["| attribute | " + " | ".join(acc) + " |", "|---|" + "---|" * len(acc)]
-for n in A.JUDGED:
+for n in attr_names:
     rows.append(f"| {n} | " + " | ".join(f"{a[n]:.1%}" for a in acc.values()) + " |")
 # What the next paragraph says: blur hardly moves the judge; reconstructing does.
-assert all(abs(acc["drawn faces"][n] - acc["drawn, blurred"][n]) <= 0.02 for n in A.JUDGED)
-assert all(sum(acc[k][n] for n in A.JUDGED) < sum(acc["drawn faces"][n] for n in A.JUDGED)
+assert all(abs(acc["drawn faces"][n] - acc["drawn, blurred"][n]) <= 0.02 for n in attr_names)
+assert all(sum(acc[k][n] for n in attr_names) < sum(acc["drawn faces"][n] for n in attr_names)
            for k in ("VAE/GAN Dec(μ)", "VAE Dec(μ)"))
 Markdown("\n".join(rows))
 
 # %% [markdown]
 # The first column is the judge's own accuracy. Blur hardly moves it (the second), so softness alone
 # does not fool the judge: the drop in the last two columns is mostly what each autoencoder loses
-# when it reconstructs (a reconstruction that drops a smile is read as "not smiling", rightly).
+# when it reconstructs (a reconstruction that drops a smile is read as "not smiling", rightly). We
+# count on the judge only for the attributes it reads *reliably*, right on nearly every drawn face
+# (the threshold is `A.RELIABLE`, printed below).
 #
-# Now the test of Fig. 6. For each attribute *a*, take the held-out faces whose true label says
-# they lack it, add v<sub>a</sub> to their codes and decode. **Added**: the fraction in which the
-# judge sees *a*. **Kept**: the fraction in which each of the other four attributes reads the same as
-# in the plain reconstruction Dec(μ(x)). **Both**: the two at once, face by face.
+# Now the test of Fig. 6, for every attribute of the data set. For each attribute *a*, take
+# held-out faces whose true labels say they lack it, add v<sub>a</sub> to their codes and decode.
+# Judging the result fairly takes three rules, each read off the training labels, not typed in:
+#
+# - *Which faces could carry a.* Only men have mustaches in these faces, so a vector that adds a
+#   mustache is judged on the men who have none; on a woman it would have to add a man first.
+#   "Added" is measured on the faces that lack *a* and have every attribute that all faces with *a*
+#   have (`requires`).
+# - *What a replaces.* Every face has exactly one hair colour, so adding blond hair should take the
+#   black hair away. Attributes never seen together with *a* (`swaps`) are expected to change, and
+#   are not held against the edit.
+# - *What comes with a.* Attributes whose labels correlate strongly with *a*'s (`tied`; the
+#   threshold on the correlation is `A.TIED`) move with its vector, for the reason the section on
+#   the mustache below shows; they are not among those that must stay put either.
+#
+# **Added**: the fraction of those faces in which the judge sees *a*. **Kept**: the fraction in
+# which every other attribute read reliably, apart from the tied and swapped ones, reads the same
+# as in the plain reconstruction Dec(μ(x)). **Both**: the two at once, face by face.
+
+# %%
+show_source(A.EditRules)
+
+# %%
+# The rules, from the labels of the training faces the vectors came from; the judge's accuracy on
+# the drawn held-out faces decides which attributes are read reliably.
+rules = A.edit_rules(train_set[1], attr_names, acc["drawn faces"])
+print(f"read reliably: judged right on at least {A.RELIABLE:.0%} of the drawn faces; "
+      f"tied: |correlation| of at least {A.TIED}")
+rows = ["| attribute | judged on faces that lack it and have | swaps with | tied to |",
+        "|---|---|---|---|"]
+for n in attr_names:
+    rows.append(f"| {n} | {', '.join(rules.requires[n]) or '(any face)'} | "
+                f"{', '.join(rules.swaps[n]) or '–'} | {', '.join(rules.tied[n]) or '–'} |")
+Markdown("\n".join(rows))
 
 # %%
 show_source(A.attribute_success)
@@ -254,22 +285,50 @@ show_source(A.attribute_success)
 # Results of the shipped models on many faces: rounded percentages, but a face near the
 # judge's threshold can read differently on another CPU, so nbval does not compare them.
 def success_table(scale=1.0):
-    results = {name: A.attribute_success(model, judge, test_x, test_y, vectors[name], NAMES,
-                                         scale=scale)
+    results = {name: A.attribute_success(model, judge, test_x, test_y, vectors[name], attr_names,
+                                         rules, scale=scale)
                for name, model in (("VAE/GAN", vaegan), ("VAE", vae))}
     rows = ["| attribute | faces | VAE/GAN added | kept | both | VAE added | kept | both |",
             "|---|---|---|---|---|---|---|---|"]
-    for n in NAMES:
+    for n in attr_names:
         g, v = results["VAE/GAN"][n], results["VAE"][n]
-        rows.append(f"| {n} | {g['n']} | {g['added']:.1%} | {g['kept']:.1%} | {g['both']:.1%} "
-                    f"| {v['added']:.1%} | {v['kept']:.1%} | {v['both']:.1%} |")
-    return results, "\n".join(rows)
+        label = n if n in rules.reliable else f"{n} (not read reliably: not in the means)"
+        rows.append(f"| {label} | {g['n']} | {g['added']:.1%} | {g['kept']:.1%} | "
+                    f"{g['both']:.1%} | {v['added']:.1%} | {v['kept']:.1%} | {v['both']:.1%} |")
+    bars = {name: A.bar_summary({n: r[n] for n in rules.reliable}) for name, r in results.items()}
+    g, v = bars["VAE/GAN"], bars["VAE"]
+    rows.append(f"| **mean** over the {g['attributes']} read reliably | | {g['added_mean']:.1%} | "
+                f"{g['kept_mean']:.1%} | | {v['added_mean']:.1%} | {v['kept_mean']:.1%} | |")
+    return results, bars, "\n".join(rows)
 
 
-results, table = success_table(1.0)
-assert all(0 <= r[n][k] <= 1 and r[n]["n"] > 0 for r in results.values() for n in NAMES
+results, bars, table = success_table(1.0)
+assert all(0 <= r[n][k] <= 1 and r[n]["n"] > 0 for r in results.values() for n in attr_names
            for k in ("added", "kept", "both"))
 Markdown(table)
+
+# %% [markdown]
+# How far is that from edits that work? A demanding bar: averaged over the attributes read
+# reliably, the attribute appears in at least `A.BAR["added_mean"]` of the faces that could carry
+# it and the others are kept in at least `A.BAR["kept_mean"]`, with no attribute added in fewer
+# than `A.BAR["added_min"]`:
+
+# %% tags=["nbval-ignore-output"]
+# Computed from the table above (not compared by nbval, for the same reason).
+def verdict(name, b):
+    return (f"- {name}: added {b['added_mean']:.0%} on average (least: {b['least_added']}, "
+            f"{b['added_min']:.0%}), kept {b['kept_mean']:.0%}: the bar is "
+            + ("**met**." if b["met"] else "**missed**."))
+
+
+print("the bar:", ", ".join(f"{k} {v:.0%}" for k, v in A.BAR.items()))
+Markdown("\n".join(verdict(name, b) for name, b in bars.items()))
+
+# %% [markdown]
+# "Kept" is a strict test: a face counts as kept only if every one of the many other attributes
+# reads as before, so a small model whose reconstructions draw some features by halves fails it
+# often (the section "Why not every edit works" below measures that). The claims below are checked
+# on the attributes of the pictures, `A.SHOWN`, those the paper's figures show.
 
 # %% [markdown]
 # Read each row against the paper's Sec. 4.1.1, which makes three claims about these vectors: they
@@ -291,6 +350,7 @@ def spread(xs):  # "lowest–highest" as percentages
 
 g, v = results["VAE/GAN"], results["VAE"]
 vs = vectors["VAE/GAN"]
+judged = list(rules.reliable)
 cos = torch.nn.functional.cosine_similarity
 cos_male = {n: float(cos(vs[n], vs["Male"], dim=0)) for n in NAMES}
 others = [n for n in NAMES if n != "Mustache"]
@@ -301,9 +361,10 @@ claims = [
      f"already show them in {spread([g[n]['recon_has'] for n in NAMES])}",
      all(g[n]["added"] > 2 * g[n]["recon_has"] for n in NAMES)),
     ("a plain VAE's concepts are much less prominent (Fig. 7)",
-     f"added on average in {mean(g[n]['added'] for n in NAMES):.0%} of the faces by the VAE/GAN, "
-     f"{mean(v[n]['added'] for n in NAMES):.0%} by the VAE; more often by the VAE/GAN: "
-     + (", ".join(more_often) or "none"),
+     f"the pictures' attributes added on average in {mean(g[n]['added'] for n in NAMES):.0%} of the faces by the "
+     f"VAE/GAN, {mean(v[n]['added'] for n in NAMES):.0%} by the VAE (all {len(judged)} read "
+     f"reliably: {bars['VAE/GAN']['added_mean']:.0%} and {bars['VAE']['added_mean']:.0%}); more "
+     "often by the VAE/GAN: " + (", ".join(more_often) or "none"),
      mean(g[n]["added"] for n in NAMES) > mean(v[n]["added"] for n in NAMES)),
     ("being a man is highly correlated with having a mustache",
      f"cosine(v_Mustache, v_Male) = {cos_male['Mustache']:.2f}; for the other four "
@@ -345,7 +406,7 @@ Markdown(f"VAE/GAN at s = 1, added with the others kept (**both**): best {best} 
 scales = [0.5, 1.0, 2.0] if preset.name == "smoke" else [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
 n_sweep = 100 if preset.name == "smoke" else 500  # fewer faces than the table: it is a curve
 sweep = {s: {name: A.attribute_success(model, judge, test_x[:n_sweep], test_y[:n_sweep], vectors[name],
-                                       NAMES, scale=s)
+                                       NAMES, rules, scale=s)
              for name, model in (("VAE/GAN", vaegan), ("VAE", vae))} for s in scales}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
 for ax, key in zip(axes, ("added", "kept"), strict=True):
@@ -379,8 +440,9 @@ recon = acc["VAE/GAN Dec(μ)"]
 drop = {n: acc["drawn faces"][n] - recon[n] for n in NAMES}
 lossy = [n for n in sorted(NAMES, key=drop.get, reverse=True) if drop[n] > 0.02][:3]
 assert lossy  # the reconstructions lose some attribute
-flips = {b: mean(g[n]["changed"][b] for n in NAMES if n != b) for b in NAMES}
-moved = sorted(NAMES, key=flips.get, reverse=True)[:2]
+flips = {b: mean(g[n]["changed"][b] for n in NAMES if b in g[n]["changed"]) for b in judged
+         if any(b in g[n]["changed"] for n in NAMES)}
+moved = sorted(flips, key=flips.get, reverse=True)[:2]
 Markdown(f"""
 - *At s = 1 the step can be too short.* The three attributes added least often at s = 1
   ({", ".join(short)}) appear in {spread([at1["added"][n] for n in short])} of the faces; at
@@ -539,9 +601,10 @@ HTML(web.widget_html("../_static/latent/"))
 # - An attribute vector is a difference of mean latent codes (Sec. 4.1.1); adding it to a face's
 #   code and decoding edits the face. The VAE/GAN and the VAE find similar directions; the VAE/GAN
 #   draws the result sharply, the VAE's edits are blurry and, judged, less often there (Fig. 7).
-# - A classifier trained on the ground truth turns Fig. 6 into numbers per attribute: how often the
-#   attribute appears, and how often the others stay put. The paper's claims hold; the edits work
-#   often, not on every face.
+# - A classifier trained on the ground truth turns Fig. 6 into numbers for every attribute: how
+#   often the attribute appears on the faces that could carry it, and how often every other
+#   attribute the judge reads reliably stays put (apart from those the data ties to it or that it
+#   replaces). The paper's claims hold; the edits work often, not on every face.
 # - Three things limit an edit: a step (s = 1) too short for some attributes, reconstructions that
 #   draw thin features by halves, and correlated attributes. A longer step trades the first for
 #   changes in the other attributes.

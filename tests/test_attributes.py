@@ -11,12 +11,15 @@ import torch
 from torch import nn
 
 from vaegan_lite.attributes import (
+    BAR,
     apply,
     attribute_success,
     attribute_vectors,
+    bar_summary,
     combine,
     decode,
     edit,
+    edit_rules,
     encode,
     interpolate,
     labelled_images,
@@ -124,21 +127,97 @@ def test_edit_adds_the_attribute_exactly_for_a_linear_model():
 def test_attribute_success_counts_added_and_kept():
     images, attrs = _data(400)
     model = LinearModel()
+    rules = edit_rules(attrs, NAMES)  # independent attributes: nothing required, swapped or tied
+    assert all(not rules.requires[n] and not rules.swaps[n] and not rules.tied[n] for n in NAMES)
     # Exact unit vectors: adding "a" flips a and leaves b, c alone.
     vectors = {n: model.w.detach()[:, i] for i, n in enumerate(NAMES)}
-    r = attribute_success(model, ThresholdClassifier(), images, attrs, vectors, NAMES)
+    r = attribute_success(model, ThresholdClassifier(), images, attrs, vectors, NAMES, rules)
     for name, stats in r.items():
         assert stats["added"] == 1.0 and stats["kept"] == 1.0 and stats["both"] == 1.0, name
         assert stats["n"] == int((attrs[:, NAMES.index(name)] == 0).sum())
-        assert stats["recon_has"] == 0.0
+        assert stats["recon_has"] == 0.0 and set(stats["changed"]) == set(NAMES) - {name}
     # Half a vector is not enough to cross the classifier's threshold, and adding b as well
     # (a correlated vector) changes an "other" attribute.
-    r = attribute_success(model, ThresholdClassifier(), images, attrs, vectors, NAMES, scale=0.4)
+    r = attribute_success(model, ThresholdClassifier(), images, attrs, vectors, NAMES, rules, 0.4)
     assert r["a"]["added"] == 0.0
     mixed = {**vectors, "a": vectors["a"] + vectors["b"]}
-    r = attribute_success(model, ThresholdClassifier(), images, attrs, mixed, ["a"], others=NAMES)
+    r = attribute_success(model, ThresholdClassifier(), images, attrs, mixed, ["a"], rules)
     lacks_b = float((attrs[attrs[:, 0] == 0, 1] == 0).float().mean())
     assert r["a"]["kept"] == pytest.approx(1 - lacks_b)
+    assert r["a"]["changed"]["b"] == pytest.approx(lacks_b) and r["a"]["changed"]["c"] == 0
+    # An attribute the judge does not read reliably is not asked to stay put.
+    shaky = edit_rules(attrs, NAMES, {"a": 1.0, "b": 0.9, "c": 0.99})
+    assert shaky.reliable == ("a", "c") and shaky.others("a") == ["c"]
+    r = attribute_success(model, ThresholdClassifier(), images, attrs, mixed, ["a"], shaky)
+    assert r["a"]["kept"] == 1.0 and set(r["a"]["changed"]) == {"c"}
+
+
+def _faces_like(n=4000, seed=0):
+    """Labels with the synthetic faces' kinds of structure: a mustache only on a man, one hair
+    colour per face, a smile that mostly comes with an open mouth, an independent hat."""
+    g = torch.Generator().manual_seed(seed)
+    u = lambda: torch.rand(n, generator=g)  # noqa: E731
+    man = u() < 0.45
+    mustache = man & (u() < 0.45)
+    hair = torch.randint(0, 3, (n,), generator=g)
+    smile = u() < 0.45
+    open_ = torch.where(smile, u() < 0.8, u() < 0.1)
+    hat = u() < 0.2
+    names = ["Male", "Mustache", "Black", "Blond", "Brown", "Smiling", "Open", "Hat"]
+    cols = [man, mustache, hair == 0, hair == 1, hair == 2, smile, open_, hat]
+    return torch.stack(cols, 1).float(), names
+
+
+def test_edit_rules_read_requirements_swaps_and_ties_off_the_labels():
+    labels, names = _faces_like()
+    rules = edit_rules(labels, names, {n: 0.9 if n == "Hat" else 0.99 for n in names})
+    assert rules.requires == {n: (("Male",) if n == "Mustache" else ()) for n in names}
+    assert rules.swaps["Black"] == ("Blond", "Brown") and rules.swaps["Blond"] == ("Black", "Brown")
+    assert rules.swaps["Male"] == rules.swaps["Hat"] == rules.swaps["Mustache"] == ()
+    assert rules.tied["Smiling"] == ("Open",) and "Mustache" in rules.tied["Male"]
+    assert rules.tied["Hat"] == ()
+    assert rules.reliable == tuple(n for n in names if n != "Hat")
+    # Kept: the reliable attributes, minus the target, its tied and its swapped ones.
+    assert rules.others("Black") == ["Male", "Mustache", "Smiling", "Open"]
+    assert rules.others("Smiling") == ["Male", "Mustache", "Black", "Blond", "Brown"]
+    # Added: on the faces that lack the attribute and have what it requires (men without one).
+    m, must = labels[:, 0] > 0.5, labels[:, 1] > 0.5
+    assert torch.equal(rules.could_carry("Mustache", labels), m & ~must)
+    assert torch.equal(rules.could_carry("Hat", labels), labels[:, 7] < 0.5)
+
+
+def test_attribute_success_judges_on_faces_that_could_carry_it_and_expects_swaps():
+    g = torch.Generator().manual_seed(1)
+    n = 600
+    a = torch.rand(n, generator=g) < 0.4
+    b = ~a & (torch.rand(n, generator=g) < 0.5)  # never with a: adding a should remove b
+    c = a & (torch.rand(n, generator=g) < 0.5)  # only with a
+    attrs = torch.stack([a, b, c], 1).float()
+    images = torch.zeros(n, 1, 1, 4)
+    images[:, 0, 0, :3] = attrs
+    model = LinearModel()
+    rules = edit_rules(attrs, NAMES)
+    assert rules.requires["c"] == ("a",) and rules.swaps["a"] == ("b",)
+    vectors = {k: model.w.detach()[:, i] for i, k in enumerate(NAMES)}
+    r = attribute_success(model, ThresholdClassifier(), images, attrs, vectors, NAMES, rules)
+    assert r["c"]["n"] == int((a & ~c).sum()) and r["c"]["added"] == 1.0
+    # The unit vector adds a and leaves b on: of the faces lacking a, those with b kept it.
+    assert r["a"]["swapped"] == pytest.approx(1 - float(b[~a].float().mean()))
+    swap = {**vectors, "a": vectors["a"] - vectors["b"]}  # a vector that swaps b for a
+    assert attribute_success(model, ThresholdClassifier(), images, attrs, swap, ["a"],
+                             rules)["a"]["swapped"] == 1.0  # fmt: skip
+
+
+def test_bar_summary_means_and_least():
+    r = {"x": {"added": 1.0, "kept": 0.9}, "y": {"added": 0.8, "kept": 1.0}}
+    s = bar_summary(r)
+    assert s["added_mean"] == pytest.approx(0.9) and s["kept_mean"] == pytest.approx(0.95)
+    assert s["least_added"] == "y" and s["added_min"] == 0.8 and s["met"] and s["attributes"] == 2
+    # One attribute added too rarely misses the bar, even when the mean is high enough.
+    r = {k: {"added": 1.0, "kept": 1.0} for k in "xyz"} | {"w": {"added": 0.74, "kept": 1.0}}
+    s = bar_summary(r)
+    assert s["added_mean"] >= BAR["added_mean"] and s["added_min"] < BAR["added_min"]
+    assert not s["met"] and s["least_added"] == "w"
 
 
 def test_labelled_images_from_synthetic_faces():

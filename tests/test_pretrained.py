@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from vaegan_lite.attributes import SHOWN, attribute_success, attribute_vectors, held_out_faces
+from vaegan_lite.attributes import (
+    attribute_success,
+    attribute_vectors,
+    bar_summary,
+    edit_rules,
+    held_out_faces,
+    labelled_images,
+)
+from vaegan_lite.classifier import accuracy
 from vaegan_lite.config import TrainConfig
 from vaegan_lite.data import SyntheticFaces
 from vaegan_lite.shipped import (
@@ -226,29 +234,32 @@ def test_loading_never_unpickles_code(monkeypatch):
 
 
 def vaegan_edits_judged(models, n_vectors: int, n_faces: int, scale: float) -> dict:
-    """attribute_success of the shipped VAE/GAN: vectors from the first n_vectors training faces,
-    added to n_faces held-out faces, judged at 64x64."""
+    """attribute_success of the shipped VAE/GAN over every attribute the judge reads reliably:
+    vectors from the first n_vectors training faces, added to n_faces held-out faces that could
+    carry each attribute, judged at 64x64."""
     model, judge = models["synthetic-vaegan"], models[CLASSIFIER_64]
     cfg = model.train_config
-    train = SyntheticFaces(cfg.dataset_size, model.image_size, seed=cfg.data_seed)
-    vectors = attribute_vectors(model, train, n_vectors, names=list(SHOWN))
-    x, y, _ = held_out_faces(model, n_faces)
-    return attribute_success(model, judge, x, y, vectors, list(SHOWN), scale=scale)
+    train = labelled_images(SyntheticFaces(cfg.dataset_size, 64, seed=cfg.data_seed), n_vectors)
+    vectors = attribute_vectors(model, train)
+    x, y, names = held_out_faces(model, n_faces)
+    rules = edit_rules(train[1], names, accuracy(judge, x, y))
+    return attribute_success(model, judge, x, y, vectors, rules.reliable, rules, scale=scale)
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the shipped synthetic-vaegan (recipe: cpu widths at 64x64, 10000 steps) misses "
-    "issue 4's bar; judged at 64x64, scale 1, 400 held-out faces, added/kept: Eyeglasses "
-    "0.98/0.87, Bangs 0.77/0.77, Smiling 0.73/0.89, Wearing_Hat 0.76/0.83, Mustache 0.41/0.69. "
-    "Strict: when a better recipe meets it, this marker must go.",
+    reason="the shipped synthetic-vaegan (recipe: cpu widths at 64x64, 10000 steps, trained on a "
+    "CPU) misses the bar; judged over all 17 attributes at scale 1 on 400 held-out faces: added "
+    "0.71 on average (least: Brown_Hair 0.14), kept 0.37. Strict: when a model trained on a GPU "
+    "meets it, this marker must go.",
 )
 def test_vaegan_attribute_vectors_work_on_held_out_faces(models):
-    """The issue's bar, on a sample: adding a vector to faces that lack the attribute makes it
-    appear in >= 90 % of them, the other attributes staying in >= 90 % (the chapter has the
-    full-size figures, for every attribute and for the VAE too)."""
-    for name, r in vaegan_edits_judged(models, 2000, 400, scale=1.0).items():
-        assert r["added"] >= 0.9 and r["kept"] >= 0.9, (name, r)
+    """The bar (attributes.BAR), on a sample: averaged over the attributes the judge reads
+    reliably, adding a vector makes the attribute appear in >= 90 % of the faces that could carry
+    it, the others staying put in >= 90 %, and no attribute is added in fewer than 75 % (the
+    chapter has the full-size figures, for the VAE too)."""
+    summary = bar_summary(vaegan_edits_judged(models, 2000, 400, scale=1.0))
+    assert summary["met"], summary
 
 
 def test_attribute_bar_tool_reports_what_the_library_measures(models):
@@ -263,11 +274,11 @@ def test_attribute_bar_tool_reports_what_the_library_measures(models):
     r = tool("synthetic-vaegan", "--faces", "120", "--vector-faces", "500", "--scales", "1,1.5")
     assert r.returncode == 0, r.stderr
     want = vaegan_edits_judged(models, 500, 120, scale=1.5)
-    rows = r.stdout.split("scale 1.5:")[1].splitlines()[1 : 1 + len(SHOWN)]
-    for name, row in zip(SHOWN, rows, strict=True):
-        assert row.split()[:5] == [name, "added", f"{want[name]['added']:.3f}", "kept",
-                                   f"{want[name]['kept']:.3f}"], row  # fmt: skip
-    assert "the bar at scale 1 (added and kept >= 0.9 for all): " in r.stdout
+    rows = r.stdout.split("scale 1.5:")[1].splitlines()[1 : 1 + len(want)]
+    for (name, w), row in zip(want.items(), rows, strict=True):
+        assert row.split()[:5] == [name, "added", f"{w['added']:.3f}", "kept",
+                                   f"{w['kept']:.3f}"], row  # fmt: skip
+    assert "the bar at scale 1 (added_mean 0.9, kept_mean 0.9, added_min 0.75): " in r.stdout
     bad = tool("runs/none/last.pt")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [

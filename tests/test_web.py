@@ -75,9 +75,13 @@ def test_widget_offers_the_attributes_the_chapter_judges():
     assert set(data["files"]) >= {"ort-wasm-simd-threaded.wasm", "faces.png"} | {
         m["decoder"] for m in data["models"]
     }
-    # The chapter computes its vectors for exactly these (and so its kernel widget shows them).
+    # The chapter computes vectors for every attribute; its kernel widget shows these by default.
     chapter = (ROOT / "notebooks" / "05_latent_arithmetic.py").read_text()
-    assert "names=list(A.JUDGED)" in chapter
+    assert "A.attribute_vectors(m, train_set)" in chapter
+    call = chapter.split("latent_arithmetic({")[1].split("\n\n")[0]
+    assert "test_x[:12])" in call and "names=" not in call
+    widgets = (ROOT / "vaegan_lite" / "book" / "widgets.py").read_text()
+    assert "names: Sequence[str] = JUDGED," in widgets
 
 
 def test_write_assets_replaces_old_decoders(tmp_path):

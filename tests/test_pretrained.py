@@ -48,9 +48,9 @@ def models():
     return {name: pretrained(name) for name in NAMES}
 
 
-def test_the_two_models_fit_in_10_mb():
+def test_the_two_models_fit_in_24_mb():
     total = sum((WEIGHTS / f"{n}.pt").stat().st_size for n in MODELS)
-    assert total <= 10 * 2**20, f"the shipped VAE/GAN and VAE take {total / 2**20:.1f} MiB"
+    assert total <= 24e6, f"the shipped VAE/GAN and VAE take {total / 1e6:.1f} MB"
     for name in CLASSIFIERS:  # the judges stay small beside them
         assert (WEIGHTS / f"{name}.pt").stat().st_size <= 2 * 2**20, name
 
@@ -61,11 +61,17 @@ def test_provenance_is_complete(name):
     assert PROVENANCE_KEYS <= set(p), PROVENANCE_KEYS - set(p)
     assert p["name"] == name and len(p["sha256"]) == 64
     assert p["bytes"] == (WEIGHTS / p["file"]).stat().st_size
-    assert "make pretrained" in p["command"]
+    assert "make pretrained" in p["command"] or "tools/train_pretrained.py" in p["command"]
     assert p["machine"]["cores"] >= 1 and p["training_seconds"] > 0
     if name not in CLASSIFIERS:  # the recipe in the package is what the weights were trained with
         # (through from_dict: settings added to TrainConfig later take their defaults)
-        assert TrainConfig.from_dict(p["config"]) == recipe(name)
+        if p.get("recipe") == "gpu":
+            c = p["config"]
+            want = recipe(name, "cuda", steps=c["steps"], faces=c["dataset_size"])
+            assert p["machine"]["gpu"] and f"--steps {p['config']['steps']}" in p["command"]
+        else:
+            want = recipe(name)
+        assert TrainConfig.from_dict(p["config"]) == want
         assert p["training_steps"] == p["config"]["steps"]
 
 
@@ -123,10 +129,66 @@ def test_load_or_train_reads_a_shipped_model_only_for_a_fresh_run(tmp_path, monk
     assert calls == [tmp_path / "cpu" / "avae", tmp_path / "cpu" / "resumed"]
 
 
-def test_weights_are_stored_as_float16_and_loaded_as_float32(models):
+def test_gpu_recipe_fits_the_size_limits():
+    """Table 1's networks at GPU_WIDTH: both autoencoders as int8 within 24 MB, the widget's
+    decoder as float32 ONNX within 8 MB; gamma keeps the cpu preset's gamma x Dis_l features."""
+    from vaegan_lite.models import VAEGAN
+    from vaegan_lite.shipped import GPU_WIDTH, gamma_for
+
+    cfg = recipe("synthetic-vaegan", "cuda", steps=10000)
+    assert cfg.model.image_size == 64 and cfg.model.enc_fc_dim == 2048 and cfg.batch_size == 64
+    assert cfg.model.width == GPU_WIDTH and cfg.precision == "auto" and cfg.channels_last
+    assert cfg.lr_decay_steps == 2000 and cfg.steps == 10000
+    assert recipe("synthetic-vae", "cuda", steps=10000).model == cfg.model.__class__(
+        **{**cfg.model.__dict__, "model": "vae"})
+    model = VAEGAN(cfg.model)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert 2 * count(model.enc) + 2 * count(model.dec) <= 24e6  # int8: a byte a weight
+    assert 4 * count(model.dec) <= 8e6  # float32 ONNX
+    assert gamma_for(32, 0.25) == pytest.approx(0.1) and gamma_for(64, 0.25) == pytest.approx(0.025)
+    assert cfg.step.gamma == pytest.approx(gamma_for(64, GPU_WIDTH))
+    with pytest.raises(PretrainedError, match="device 'tpu'"):
+        recipe("synthetic-vae", "tpu")
+
+
+def test_gpu_recipe_steps_fit_the_budget():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from train_pretrained import steps_for
+
+    assert steps_for(360, [0.01, 0.005]) == 21500  # 0.9 * 360 / 0.015 = 21600, down to 500s
+    assert steps_for(1, [0.5, 0.5]) == 500  # never less than one unit
+
+
+def test_train_pretrained_gpu_path_writes_int8_models_with_provenance(tmp_path):
+    """The GPU recipe's whole path (data once, train, int8, provenance naming the steps) on this
+    CPU, with a few steps; and --device cuda without a GPU says so in one line."""
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "tools/train_pretrained.py", "--only", "synthetic-vae", "--steps", "2",
+           "--faces", "256", "--weights", str(tmp_path / "w"), "--runs", str(tmp_path / "r"),
+           "--no-progress", "--commit", "0" * 40]  # fmt: skip
+    r = subprocess.run([*cmd, "--device", "cuda-recipe-on-cpu"], cwd=root, capture_output=True,
+                       text=True, timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    p = json.loads((tmp_path / "w" / "synthetic-vae.json").read_text())
+    assert p["recipe"] == "gpu" and p["training_steps"] == 2 and p["git_commit"] == "0" * 40
+    assert p["command"] == ("python tools/train_pretrained.py --device cuda --steps 2 --only "
+                            "synthetic-vae --faces 256")  # fmt: skip
+    assert p["storage"].startswith("int8")
+    model = pretrained("synthetic-vae", weights=tmp_path / "w")
+    assert model.train_config == recipe("synthetic-vae", "cuda", steps=2, faces=256)
+    if not torch.cuda.is_available():
+        r = subprocess.run([*cmd, "--device", "cuda"], cwd=root, capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+        assert r.returncode == 1
+        assert r.stderr.strip() == "train_pretrained: --device cuda: no CUDA GPU here"
+
+
+def test_weights_are_stored_as_float16_or_int8_and_loaded_as_float32(models):
     blob = torch.load(WEIGHTS / "synthetic-vaegan.pt", weights_only=True)
     dtypes = {v.dtype for v in blob["state_dict"].values() if v.is_floating_point()}
     assert dtypes == {torch.float16}
+    if "int8_scales" in blob:  # the GPU-trained models: int8 conv and linear weights
+        assert any(v.dtype == torch.int8 for v in blob["state_dict"].values())
     assert {p.dtype for p in models["synthetic-vaegan"].parameters()} == {torch.float32}
 
 

@@ -15,6 +15,7 @@ least added attribute. Use it to compare candidate recipes before shipping one.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faces", type=_pos_int, default=2000, help="held-out faces (default 2000)")
     p.add_argument("--vector-faces", type=_pos_int, default=10000,
                    help="training faces the vectors average (default 10000)")  # fmt: skip
+    p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     try:
         a = p.parse_args(argv)
         model = load(a.model)
@@ -71,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # CheckpointError and PretrainedError are ValueErrors
         print(f"attribute_bar: {e}", file=sys.stderr)
         return 2
-    judge = pretrained(CLASSIFIER_64)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, judge = model.to(device), pretrained(CLASSIFIER_64).to(device)
     cfg = model.train_config
     train = SyntheticFaces(cfg.dataset_size, model.image_size, seed=cfg.data_seed)
     train_set = A.labelled_images(train, a.vector_faces)
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{a.model}: vectors from {a.vector_faces} training faces, {a.faces} held-out faces")
     print("read reliably by the judge: " + ", ".join(targets))
     print("judge right on Dec(mu): " + ", ".join(f"{n} {right[n]:.3f}" for n in targets))
-    summary = None
+    summary, report = None, {"model": a.model, "faces": a.faces, "vector_faces": a.vector_faces,
+                             "judge_right_on_reconstructions": right, "scales": {}}  # fmt: skip
     for s in a.scales:
         results = A.attribute_success(model, judge, x, y, vectors, targets, rules, scale=s)
         print(f"scale {s:g}:")
@@ -95,9 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  means: added {b['added_mean']:.3f}  kept {b['kept_mean']:.3f}  "
               f"least added {b['least_added']} {b['added_min']:.3f}")
         summary = b if s == 1.0 else summary
+        report["scales"][f"{s:g}"] = {"attributes": results, "summary": b}
     if summary is not None:
         bar = ", ".join(f"{k} {v:g}" for k, v in A.BAR.items())
         print(f"the bar at scale 1 ({bar}): " + ("met" if summary["met"] else "missed"))
+    if a.json is not None:
+        a.json.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 

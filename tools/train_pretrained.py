@@ -15,6 +15,16 @@ written as float16 weights (a VAE as vaegan_lite.shipped.STORAGE says: float16 o
 its provenance JSON (vaegan_lite.shipped.save_pretrained).
 Last, "web" rewrites the static widget's data in book/_static/latent/ (decoder-vaegan.onnx,
 decoder-vae.onnx, latent.json, faces.png) from the new VAE/GAN and VAE.
+
+On a GPU, synthetic-vaegan and synthetic-vae are trained with the GPU recipe (shipped.recipe with
+device "cuda": Table 1's networks at half width, stored as int8):
+
+    python tools/train_pretrained.py --device cuda --budget-s 360   # steps sized to fit 6 min
+    python tools/train_pretrained.py --device cuda --steps 30000    # or exactly so many
+
+--budget-s times a few hundred steps of each model first and picks the steps (a multiple of 500)
+that train both, one after the other, in that many seconds; the provenance's command then names
+the steps, so the run can be repeated exactly.
 """
 
 from __future__ import annotations
@@ -33,37 +43,95 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from vaegan_lite import shipped as P  # noqa: E402
+from vaegan_lite.config import TrainConfig  # noqa: E402
+from vaegan_lite.data import training_tensors  # noqa: E402
+from vaegan_lite.train import train  # noqa: E402
 
 
-def train_model(name: str, runs: Path, weights: Path, progress: bool) -> dict:
-    from vaegan_lite.train import train
-
+def train_model(name: str, runs: Path, weights: Path, progress: bool,
+                cfg: TrainConfig | None = None, data: tuple | None = None,
+                extra: dict | None = None, storage: str | None = None) -> dict:  # fmt: skip
     out = runs / name
     out.mkdir(parents=True, exist_ok=True)
     # The code a model was trained with is HEAD at the start of its run (a resumed run keeps it).
     start = out / "git_state.json"
     if not start.exists():
-        start.write_text(json.dumps({**P.git_state(ROOT), "started": time.time()}) + "\n")
-    cfg = P.recipe(name)
-    r = train(cfg, out, progress=progress)  # the same training data as a chapter's run of cfg
+        state = {**P.git_state(ROOT), **(extra or {}).get("git", {})}
+        start.write_text(json.dumps({**state, "started": time.time()}) + "\n")
+    cfg = cfg or P.recipe(name)
+    r = train(cfg, out, progress=progress, data=data)  # the same data as a chapter's run of cfg
     timing_path = out / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     timing = {"seconds": timing.get("seconds", 0.0) + r.seconds,
               "steps": timing.get("steps", 0) + r.steps_run}  # fmt: skip
     timing_path.write_text(json.dumps(timing) + "\n")
     last = {k: v[-1] for k, v in r.history.items() if v}
-    extra = {
+    info = {
         "training_seconds": round(timing["seconds"], 1),
         "training_steps": timing["steps"],
         "final_log": last,
-        "machine": {**P.machine(), "load_average_at_export": os.getloadavg()},
+        "machine": {**P.machine(), **gpu(), "load_average_at_export": os.getloadavg()},
         **json.loads(start.read_text()),
+        **{k: v for k, v in (extra or {}).items() if k != "git"},
     }
     # Anything a person must know about how this run really went (pauses, continuations).
     if (note := out / "note.txt").exists():
-        extra["note"] = " ".join(note.read_text().split())
-    return P.save_pretrained(name, r.model, cfg.to_dict(), P.networks(name), extra, weights,
-                             P.STORAGE[name])  # fmt: skip
+        info["note"] = " ".join(note.read_text().split())
+    return P.save_pretrained(name, r.model, cfg.to_dict(), P.networks(name), info, weights,
+                             storage or P.STORAGE[name])  # fmt: skip
+
+
+def gpu() -> dict:
+    """The GPU a model was trained on (empty without one)."""
+    if not torch.cuda.is_available():
+        return {}
+    return {"gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda}
+
+
+def seconds_per_step(name: str, data: tuple, steps: int, faces: int) -> float:
+    """Seconds one training step of ``name``'s GPU recipe takes here, after a warm-up run."""
+    train(P.recipe(name, "cuda", steps=max(steps // 10, 1), faces=faces), data=data, progress=False)
+    r = train(P.recipe(name, "cuda", steps=steps, faces=faces), data=data, progress=False)
+    return r.seconds / steps
+
+
+def steps_for(budget_s: float, per_step: list[float], margin: float = 0.9, unit: int = 500) -> int:
+    """The most steps (a multiple of ``unit``, at least one unit) that train every model, one
+    after the other, within ``margin`` of ``budget_s``."""
+    return max(unit, int(margin * budget_s / sum(per_step) / unit) * unit)
+
+
+def train_on_gpu(args: argparse.Namespace) -> None:
+    """synthetic-vaegan and synthetic-vae with the GPU recipe, sized by --steps or --budget-s."""
+    names = [n for n in args.only if n in P.MODELS]
+    if not names or len(names) != len(args.only):
+        raise SystemExit("train_pretrained: --device cuda trains only " + ", ".join(P.MODELS))
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("train_pretrained: --device cuda: no CUDA GPU here")
+    data = training_tensors(P.recipe(names[0], "cuda", faces=args.faces), progress=False)
+    calibration = {}
+    steps = args.steps
+    if args.budget_s:
+        t0 = time.time()
+        per = {n: seconds_per_step(n, data, args.calibrate_steps, args.faces) for n in names}
+        steps = steps_for(args.budget_s, list(per.values()))
+        calibration = {"budget_s": args.budget_s, "seconds_per_step": per,
+                       "calibration_seconds": round(time.time() - t0, 1)}  # fmt: skip
+        print(f"calibration: {', '.join(f'{n} {1 / s:.1f} steps/s' for n, s in per.items())}; "
+              f"{steps} steps each fit {args.budget_s:g} s")  # fmt: skip
+    for name in names:
+        t0 = time.time()
+        command = f"python tools/train_pretrained.py --device cuda --steps {steps} --only {name}"
+        if args.faces != P.GPU_FACES:
+            command += f" --faces {args.faces}"
+        extra = {"command": command, "recipe": "gpu", **calibration}
+        if args.commit:
+            extra["git"] = {"git_commit": args.commit}
+        cfg = P.recipe(name, "cuda", steps=steps, faces=args.faces)
+        rec = train_model(name, args.runs, args.weights, not args.no_progress, cfg, data, extra,
+                          P.GPU_STORAGE)  # fmt: skip
+        print(f"{name}: {rec['file']} {rec['bytes'] / 1e6:.2f} MB sha256 {rec['sha256'][:12]} "
+              f"({time.time() - t0:.0f} s, {steps} steps)")  # fmt: skip
 
 
 def train_classifier(name: str, weights: Path, progress: bool) -> dict:
@@ -86,14 +154,32 @@ def train_classifier(name: str, weights: Path, progress: bool) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     steps = [*P.NAMES, "web"]
-    parser.add_argument("--only", nargs="+", choices=steps, default=steps)
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "pretrained")
+    parser.add_argument("--only", nargs="+", choices=steps, default=None)
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="run folders (default runs/pretrained, or runs/pretrained-gpu)")
     parser.add_argument("--weights", type=Path, default=P.WEIGHTS)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--no-progress", action="store_true")
+    gpu_args = parser.add_argument_group("the GPU recipe (synthetic-vaegan, synthetic-vae)")
+    gpu_args.add_argument("--device", choices=["cpu", "cuda", "cuda-recipe-on-cpu"], default="cpu",
+                          help="cuda: train with the GPU recipe (cuda-recipe-on-cpu: the same "
+                          "recipe on this CPU, for tests)")  # fmt: skip
+    gpu_args.add_argument("--steps", type=int, default=P.GPU_STEPS)
+    gpu_args.add_argument("--budget-s", type=float, default=0.0,
+                          help="size the steps to train both models in this many seconds")
+    gpu_args.add_argument("--calibrate-steps", type=int, default=300, help=argparse.SUPPRESS)
+    gpu_args.add_argument("--faces", type=int, default=P.GPU_FACES)
+    gpu_args.add_argument("--commit", default=None, help="the commit, where git is missing")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device != "cpu":
+        args.only = args.only or list(P.MODELS)
+        args.runs = args.runs or ROOT / "runs" / "pretrained-gpu"
+        train_on_gpu(args)
+        return
+    args.only = args.only or steps
+    args.runs = args.runs or ROOT / "runs" / "pretrained"
     for name in args.only:
         t0 = time.time()
         if name == "web":

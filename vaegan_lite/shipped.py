@@ -8,7 +8,7 @@
 
 Each lives in vaegan_lite/weights/ as NAME.pt and NAME.json. The .pt holds plain tensors and
 strings, read with ``torch.load(weights_only=True)``; the floating-point weights are stored as
-float16 (half the bytes: the two VAEs together must stay under 10 MB in the repository) and loaded
+float16 (half the bytes: the two VAEs together must stay under 24 MB in the repository) and loaded
 back as float32. A model saved with ``storage="int8"`` keeps its conv and linear weights as int8
 with one float32 scale per slice along dim 0 (a quarter of the float32 bytes; rounding moves each
 weight by at most half a scale step); the rest stays float16. The .json is the provenance: the
@@ -17,7 +17,9 @@ git commit, the file's sha256, the training time and the machine. The sha256 is 
 load: a corrupt or swapped file is refused.
 
 Only Enc and Dec are stored: they are all that latent arithmetic needs, and the VAE/GAN's Dis
-would push the two files over 10 MB (the VAE's was never trained at all). The model returned
+would make the files larger still (the VAE's was never trained at all). On a GPU the two are
+trained with a larger recipe (``recipe(name, "cuda")``, tools/train_pretrained.py --device cuda)
+and stored as int8. The model returned
 has a freshly initialised ``dis`` that nothing should use.
 
 Chapter 7's Table 1 trains seven models; at the cpu preset the BiGAN and the three AVAEs (seed 0,
@@ -81,6 +83,15 @@ STORAGES = {
     "int8": "int8 conv/linear weights with float32 per-slice scales, the rest float16",
 }
 STORAGE = {name: "float16" for name in MODELS}  # how `make pretrained` writes each VAE
+# synthetic-vaegan and synthetic-vae trained on a GPU (train_pretrained.py --device cuda): Table 1's
+# networks at half their channel widths, Enc's fc at Table 1's 2048 units. Half is the widest that
+# fits: both autoencoders as int8 take about 21 MB (the repository allows 24 MB for the two) and
+# the decoder as the widget's float32 ONNX about 7 MB (its limit: 8 MB). Steps: as many as the GPU
+# gives in the time allowed (--budget-s), written into the config.
+GPU_WIDTH = 0.5
+GPU_FACES = 100_000  # synthetic faces drawn for training (as the gpu preset without CelebA)
+GPU_STEPS = 20000  # when no time budget sizes it
+GPU_STORAGE = "int8"
 STORAGE |= {name: "int8" for name in TABLE1}  # a quarter of float32: 4 models in about 4 MB
 State = dict[str, torch.Tensor]
 
@@ -89,8 +100,21 @@ class PretrainedError(ValueError):
     """A shipped model that is missing, corrupt or does not match its provenance."""
 
 
-def recipe(name: str) -> TrainConfig:
-    """The TrainConfig a shipped model is trained with: the book's cpu widths at the paper's 64x64.
+def gamma_for(image_size: int, width: float) -> float:
+    """Eq. 9's gamma that keeps gamma x (Dis_l features) at the cpu preset's 0.1 x 1024 (see
+    config.py): Dis_l is an (image_size / 8)^2 grid of 256 x width channels."""
+    return 0.1 * 1024 / ((image_size // 8) ** 2 * 256 * width)
+
+
+def recipe(name: str, device: str = "cpu", steps: int = GPU_STEPS,
+           faces: int = GPU_FACES) -> TrainConfig:  # fmt: skip
+    """The TrainConfig a shipped model is trained with.
+
+    ``device="cuda"`` (synthetic-vaegan and synthetic-vae): Table 1's networks at GPU_WIDTH of
+    their channels, 64x64, the gpu preset's batch, precision and layout, on ``faces`` synthetic
+    faces, for ``steps`` steps, the last fifth with a decaying learning rate.
+
+    ``device="cpu"``: the book's cpu widths at the paper's 64x64 (and chapter 7's Table 1 rows).
 
     At 32x32 a smile is a pixel or two of mouth, and models of the cpu size lose it: the judge read
     "smiling" right on 52 % of a 32x32 VAE/GAN's reconstructions. At 64x64 Dis_l is the paper's 8x8
@@ -102,6 +126,13 @@ def recipe(name: str) -> TrainConfig:
         return config_for(get_preset("cpu"), model, seed=SEED, **settings)
     if name not in MODELS:
         raise PretrainedError(f"{name!r} is not a shipped VAE/GAN; choose one of {list(MODELS)}")
+    if device == "cuda":
+        preset = get_preset("gpu", data="synthetic", dataset_size=faces)
+        return config_for(preset, MODELS[name], steps=steps, seed=SEED, width=GPU_WIDTH,
+                          gamma=gamma_for(preset.image_size, GPU_WIDTH), lr_decay_steps=steps // 5,
+                          checkpoint_every=min(5000, steps), log_every=min(250, steps))  # fmt: skip
+    if device != "cpu":
+        raise PretrainedError(f"recipe: device {device!r}: choose 'cpu' or 'cuda'")
     return config_for(get_preset("cpu"), MODELS[name], steps=STEPS, seed=SEED,
                       image_size=64, latent_dim=128, enc_fc_dim=1024, gamma=0.025,
                       checkpoint_every=500, log_every=50)  # fmt: skip

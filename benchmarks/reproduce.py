@@ -10,30 +10,58 @@ Runs are kept in the book's runs folder (runs/<preset>/06_experiments, or $VAEGA
 interrupted reproduction resumes where it stopped and the chapter reads the same runs. What it
 runs is vaegan_lite.config.PLANS[preset]; the JSON records the plan, the preset, the commit,
 the machine and the time taken. --rerun measures again even when results for this plan exist.
+
+The paper's comparison at the paper's size, on a GPU lent for minutes (config.GPU_SYNTHETIC):
+
+    python benchmarks/reproduce.py --plan gpu-synthetic --budget-s 300 --jobs 6 --out OUT
+    python benchmarks/reproduce.py --plan gpu-synthetic --seeds 1 --steps 3000 --out OUT2
+    python benchmarks/reproduce.py --plan gpu-synthetic --merge OUT/results-seeds-0.json \
+        OUT2/results-seeds-1.json      # -> vaegan_lite/results/experiments-gpu-synthetic/
+
+--budget-s first times VAE/GAN steps with --jobs processes training at once, then picks the
+steps per run that train the runs of --seeds (default all) in that many seconds. --seeds makes a
+part of the results (results-seeds-*.json; the figures come with seed 0); --merge joins parts,
+which must hold every seed once, into results.json beside seed 0's figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 from pathlib import Path
 
 import torch
 
 from vaegan_lite.book import experiments
-from vaegan_lite.config import PLANS, PRESET_NAMES, get_preset
+from vaegan_lite.config import (
+    GPU_SYNTHETIC,
+    PLANS,
+    PRESET_NAMES,
+    get_preset,
+    gpu_synthetic_preset,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=PRESET_NAMES, default=None,
                     help="default: $VAEGAN_PRESET, else gpu with CUDA, else cpu")  # fmt: skip
+    ap.add_argument("--plan", choices=[GPU_SYNTHETIC], default=None,
+                    help="instead of the preset's own plan (its preset: gpu on synthetic faces)")
     ap.add_argument("--out", type=Path, default=None,
                     help="results folder (default: experiments.results_dir(preset))")  # fmt: skip
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="train in this many one-thread processes (CPU: the cores)")  # fmt: skip
     ap.add_argument("--rerun", action="store_true", help="measure again even if results exist")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds: a part")
+    ap.add_argument("--steps", type=int, default=None, help=f"{GPU_SYNTHETIC}: steps per run")
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help=f"{GPU_SYNTHETIC}: size the steps to train in this many seconds")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="PART",
+                    help="join these parts (results-seeds-*.json) into --out/results.json")
     a = ap.parse_args(argv)
     if a.threads is not None:
         if a.threads < 1:
@@ -41,20 +69,65 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     if a.jobs < 1:
         ap.error(f"--jobs must be >= 1, got {a.jobs}")
-    preset = get_preset(a.preset)
-    out = a.out or experiments.results_dir(preset)
+    if a.plan and a.preset:
+        ap.error(f"--plan {a.plan} has its own preset; leave out --preset")
+    if (a.steps or a.budget_s) and not a.plan:
+        ap.error("--steps and --budget-s size a --plan's runs")
+    if a.merge:
+        return merge(a.merge, a.out or experiments.RESULTS / f"experiments-{a.plan or 'cpu'}")
+    if a.plan:
+        plan = PLANS[a.plan]
+        preset = gpu_synthetic_preset(a.steps or 100)
+        if a.budget_s:
+            per_step = experiments.seconds_per_step(preset, a.jobs)
+            steps = experiments.steps_to_fit(preset, plan, a.jobs, a.budget_s, per_step, a.seeds)
+            print(f"{per_step * 1000:.1f} ms a VAE/GAN step with {a.jobs} training at once: "
+                  f"{steps} steps per run fit {a.budget_s:g} s")  # fmt: skip
+            preset = gpu_synthetic_preset(steps)
+    else:
+        preset = get_preset(a.preset)
+        plan = PLANS[preset.name]
+    out = a.out or experiments.results_dir(preset, a.plan)
     if out.exists() and not out.is_dir():
         ap.error(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    plan = PLANS[preset.name]
-    if a.rerun:
+    if a.seeds is not None:
+        if not set(a.seeds) <= set(experiments.all_seeds(plan)):
+            ap.error(f"--seeds: the plan's seeds are {experiments.all_seeds(plan)}")
+        experiments.write_results(preset, plan, out, jobs=a.jobs, seeds=a.seeds)
+        print(f"results (a part): {out / experiments.part_file(a.seeds)}")
+        return 0
+    if a.rerun or a.plan:
         res = experiments.write_results(preset, plan, out, jobs=a.jobs)
     else:
         res, _ = experiments.load_or_reproduce(preset, plan, out, jobs=a.jobs)
+    show(res)
+    print(f"results: {out / 'results.json'}")
+    return 0
+
+
+def show(res: dict) -> None:
     for table in (experiments.five_model_table, experiments.gamma_table, experiments.table2,
                   experiments.knn_table, experiments.claims):  # fmt: skip
         print(table(res), end="\n\n")
-    print(f"results: {out / 'results.json'}")
+
+
+def merge(paths: list[Path], out: Path) -> int:
+    """Join the parts into out/results.json, with the figures of the part that has seed 0."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    res = experiments.merge_results(parts)
+    plan = experiments.merge_plan(res)
+    experiments.check_results(res, plan)
+    zero = paths[next(i for i, p in enumerate(parts) if 0 in p["seeds"])].parent
+    out.mkdir(parents=True, exist_ok=True)
+    for name in experiments.FIGURES:
+        if (zero / name).resolve() != (out / name).resolve():
+            shutil.copyfile(zero / name, out / name)
+    tmp = out / ".results.json.tmp"
+    tmp.write_text(json.dumps(res, indent=1))
+    tmp.replace(out / "results.json")
+    show(res)
+    print(f"results: {out / 'results.json'} (from {len(parts)} parts)")
     return 0
 
 

@@ -207,3 +207,59 @@ def test_the_cpu_preset_reads_the_committed_results_without_training(monkeypatch
     monkeypatch.setattr(E, "write_results", refuse)
     res, out = E.load_or_reproduce(get_preset("cpu"), PLANS["cpu"])
     assert out == E.RESULTS / "experiments-cpu" and res["preset"] == "cpu"
+
+
+def test_parts_by_seed_merge_into_the_whole(tmp_path):
+    """A plan made in parts (seeds 1 and 0, e.g. in two GPU sessions) and merged equals the plan
+    made at once from the same runs; parts that overlap or differ are refused."""
+    out = {k: tmp_path / k for k in ("a", "b", "whole", "merged")}
+    runs = tmp_path / "runs"
+    for key, seed in (("b", "1"), ("a", "0")):
+        r = run_reproduce("--preset", "smoke", "--seeds", seed, "--out", str(out[key]), runs=runs)
+        assert r.returncode == 0, r.stderr
+    assert not (out["b"] / "fig3_samples.png").exists()  # the figures come with seed 0
+    a, b = out["a"] / "results-seeds-0.json", out["b"] / "results-seeds-1.json"
+    r = run_reproduce("--merge", str(b), str(a), "--out", str(out["merged"]), runs=runs)
+    assert r.returncode == 0, r.stderr
+    r = run_reproduce("--preset", "smoke", "--out", str(out["whole"]), runs=runs)
+    assert r.returncode == 0, r.stderr
+    merged, whole = (json.loads((out[k] / "results.json").read_text()) for k in ("merged", "whole"))
+    for key in ("five_models", "gamma_sweep", "table2", "knn", "five_models_real", "run_configs",
+                "seeds", "plan", "preset_settings"):  # fmt: skip
+        assert merged[key] == whole[key], key
+    assert whole["trained_runs"] == [] and len(merged["trained_runs"]) == 18
+    assert "recon_judge_acc" in whole["five_models"]["vae"][0]
+    assert len(merged["provenance"]["parts"]) == 2
+    for name in E.FIGURES:
+        assert (out["merged"] / name).is_file(), name
+    parts = [json.loads(p.read_text()) for p in (a, b)]
+    with pytest.raises(ValueError, match=r"seeds \[0, 0, 1\]"):
+        E.merge_results([*parts, parts[0]])
+    with pytest.raises(ValueError, match=r"seeds \[1\]"):
+        E.merge_results([parts[1]])
+    other = {**parts[1], "plan": {**parts[1]["plan"], "n_eval": 7}}
+    with pytest.raises(ValueError, match="differ in 'plan'"):
+        E.merge_results([parts[0], other])
+
+
+def test_gpu_synthetic_plan_and_its_sizing():
+    from vaegan_lite.config import GPU_SYNTHETIC, gpu_synthetic_preset
+
+    plan, preset = PLANS[GPU_SYNTHETIC], gpu_synthetic_preset(3000)
+    assert plan.seeds >= 2 and plan.table2_seeds >= 2 and len(plan.gamma_factors) >= 4
+    assert (preset.image_size, preset.width, preset.batch_size, preset.data) == (
+        64, 1.0, 64, "synthetic")  # Table 1's networks at 64x64, on the synthetic faces
+    assert preset.steps == 3000 and preset.gan_steps == 1000 and preset.dataset_size >= 100_000
+    # 18 runs of the smoke plan dealt to 2 processes: 9 each, one VAE_Dis_l (4/3) in each
+    smoke, smoke_plan = get_preset("smoke"), PLANS["smoke"]
+    assert E.steps_to_fit(smoke, smoke_plan, 2, 100.0, 0.01) == 1000  # 100 / (28/3 * 0.01) = 1071
+    # seed 1 alone: 8 runs, 4 and 4 1/3 units: 100 / (13/3 * 0.01) = 2307
+    assert E.steps_to_fit(smoke, smoke_plan, 2, 100.0, 0.01, seeds=[1]) == 2300
+    assert E.steps_to_fit(smoke, smoke_plan, 2, 0.001, 0.01) == 100  # never below one unit
+    assert 0 < E.seconds_per_step(smoke, jobs=2, steps=5) < 10
+    r = run_reproduce("--plan", GPU_SYNTHETIC, "--preset", "cpu", runs=Path("/nonexistent"))
+    assert r.returncode == 2 and "leave out --preset" in r.stderr
+    r = run_reproduce("--preset", "smoke", "--steps", "5", runs=Path("/nonexistent"))
+    assert r.returncode == 2 and "--plan" in r.stderr
+    r = run_reproduce("--preset", "smoke", "--seeds", "7", runs=Path("/nonexistent"))
+    assert r.returncode == 2 and "seeds are [0, 1]" in r.stderr

@@ -227,7 +227,13 @@ def sample(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x_test: torch.Tensor, judge: nn.Module, seed: int = 0) -> dict:
+def evaluate(
+    model: nn.Module,
+    x_test: torch.Tensor,
+    judge: nn.Module,
+    seed: int = 0,
+    y_test: torch.Tensor | None = None,
+) -> dict:
     """The numbers of one model on held-out faces x_test (in [-1, 1]), reconstructions first, then
     as many samples as test images (both drawn from one generator seeded with ``seed``).
 
@@ -235,6 +241,8 @@ def evaluate(model: nn.Module, x_test: torch.Tensor, judge: nn.Module, seed: int
     images (the test images' own is the target); recon_fd and fd: face_fd of the reconstructions
     and of the samples, in ``judge``'s features; texture_fd: texture_fd of the samples (blur and
     noise move it, unlike face_fd). A model without an encoder (a GAN) has no reconstructions.
+    With the test faces' attributes ``y_test`` (the judge's), recon_judge_acc: how often the judge
+    reads an attribute of a reconstruction as the label says, mean over attributes.
     """
     g = torch.Generator().manual_seed(seed)
     out = {}
@@ -243,6 +251,9 @@ def evaluate(model: nn.Module, x_test: torch.Tensor, judge: nn.Module, seed: int
         out["mse"] = float(mse(recon, x_test).mean())
         out["recon_sharpness"] = float(sharpness(recon).mean())
         out["recon_fd"] = face_fd(x_test, recon, judge)
+        if y_test is not None:
+            right = judge.predict(recon) == (y_test > 0.5).to(recon.device)
+            out["recon_judge_acc"] = float(right.float().mean())
     samples = sample(model, x_test.shape[0], g)
     out["sample_sharpness"] = float(sharpness(samples).mean())
     out["fd"] = face_fd(x_test, samples, judge)

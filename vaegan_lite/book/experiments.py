@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from ..metrics import (
 from ..models import VAEGAN
 from ..nets import Encoder
 from ..shipped import git_state, machine, pretrained
-from ..train import BatchSampler
+from ..train import BatchSampler, pick_device, train
 from .plotting import show_rows
 from .runs import RESULTS, load_or_train, runs_dir, test_images
 from .tables import MarkdownTable, claims_table, mean_std
@@ -78,19 +78,29 @@ def run_name(model: str, seed: int, *, conditional: bool = False, gamma_factor: 
     return f"{FOLDER}/{'-'.join(parts)}-s{seed}"
 
 
-def run_configs(preset: Preset, plan: Plan, n_attrs: int) -> dict[str, Any]:
-    """Every run of the plan: name -> TrainConfig, in the order they are worth having."""
+def all_seeds(plan: Plan) -> list[int]:
+    """Every seed the plan trains (the five models' and Table 2's)."""
+    return list(range(max(plan.seeds, plan.table2_seeds)))
+
+
+def run_configs(
+    preset: Preset, plan: Plan, n_attrs: int, seeds: Iterable[int] | None = None
+) -> dict[str, Any]:
+    """Every run of the plan: name -> TrainConfig, in the order they are worth having. With
+    ``seeds``, only those seeds' runs (the gamma sweep goes with seed 0)."""
+    keep = set(all_seeds(plan) if seeds is None else seeds)
     runs = {}
     for seed in range(plan.seeds):
         for model in FIVE_MODELS:
-            runs[run_name(model, seed)] = config_for(preset, model, seed=seed)
+            if seed in keep:
+                runs[run_name(model, seed)] = config_for(preset, model, seed=seed)
     for f in plan.gamma_factors:
-        if f != 1.0:
+        if f != 1.0 and 0 in keep:
             runs[run_name("vaegan", 0, gamma_factor=f)] = config_for(
                 preset, "vaegan", seed=0, gamma=preset.gamma * f
             )
     for seed in range(plan.table2_seeds):
-        for model in CONDITIONAL_MODELS:
+        for model in CONDITIONAL_MODELS if seed in keep else ():
             runs[run_name(model, seed, conditional=True)] = config_for(
                 preset, model, seed=seed, cond_dim=n_attrs
             )
@@ -98,18 +108,24 @@ def run_configs(preset: Preset, plan: Plan, n_attrs: int) -> dict[str, Any]:
 
 
 def train_runs(
-    preset: Preset, plan: Plan, only: Callable[[str], bool] = lambda name: True, **kwargs
+    preset: Preset,
+    plan: Plan,
+    only: Callable[[str], bool] = lambda name: True,
+    seeds: Iterable[int] | None = None,
+    **kwargs,
 ) -> dict[str, VAEGAN]:
-    """Train (or read back) every run of the plan; name -> model in eval mode."""
+    """Train (or read back) every run of the plan (of ``seeds``); name -> model in eval mode."""
     faces = training_tensors(config_for(preset, "vae"), progress=False)  # drawn once
     models = {}
-    for name, cfg in run_configs(preset, plan, faces[1].shape[1]).items():
+    for name, cfg in run_configs(preset, plan, faces[1].shape[1], seeds).items():
         if only(name):
             models[name] = load_or_train(name, cfg, preset, data=faces, **kwargs).model.eval()
     return models
 
 
-def train_in_processes(preset: Preset, plan: Plan, jobs: int) -> None:
+def train_in_processes(
+    preset: Preset, plan: Plan, jobs: int, seeds: Iterable[int] | None = None
+) -> None:
     """Train the plan's runs in ``jobs`` processes of one thread each, dealt out in turn.
 
     On a CPU the cpu preset's small networks keep two cores busier as two one-thread processes
@@ -119,14 +135,45 @@ def train_in_processes(preset: Preset, plan: Plan, jobs: int) -> None:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch threads
     with ctx.Pool(jobs) as pool:
-        pool.starmap(_train_part, [(preset, plan, i, jobs) for i in range(jobs)])
+        seeds = None if seeds is None else list(seeds)
+        pool.starmap(_train_part, [(preset, plan, i, jobs, seeds) for i in range(jobs)])
 
 
-def _train_part(preset: Preset, plan: Plan, part: int, parts: int) -> None:
+def _train_part(
+    preset: Preset, plan: Plan, part: int, parts: int, seeds: list[int] | None = None
+) -> None:
     torch.set_num_threads(1)
-    names = list(run_configs(preset, plan, len(_attr_names(preset))))
+    names = list(run_configs(preset, plan, len(_attr_names(preset)), seeds))
     mine = set(names[part::parts])
-    train_runs(preset, plan, only=mine.__contains__, progress=False)
+    train_runs(preset, plan, only=mine.__contains__, seeds=seeds, progress=False)
+
+
+def _seconds_per_step(preset: Preset, steps: int, seed: int) -> float:
+    torch.set_num_threads(1)
+    cfg = config_for(preset, "vaegan", seed=seed, steps=steps, checkpoint_every=0,
+                     log_every=steps)  # fmt: skip
+    data = training_tensors(cfg, progress=False)
+    train(replace(cfg, steps=max(steps // 5, 1)), data=data, progress=False)  # warm-up
+    return train(cfg, data=data, progress=False).seconds / steps
+
+
+def seconds_per_step(preset: Preset, jobs: int, steps: int = 200) -> float:
+    """Seconds a VAE/GAN training step of ``preset`` takes while ``jobs`` of them train at once
+    in processes, as train_in_processes runs them (the slowest process's)."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(jobs) as pool:
+        return max(pool.starmap(_seconds_per_step, [(preset, steps, i) for i in range(jobs)]))
+
+
+def steps_to_fit(preset: Preset, plan: Plan, jobs: int, budget_s: float, per_step: float,
+                 seeds: Iterable[int] | None = None, unit: int = 100) -> int:  # fmt: skip
+    """The most steps per run (a multiple of ``unit``) with which the runs of ``plan`` (of
+    ``seeds``), dealt to ``jobs`` processes as train_in_processes deals them, train within
+    ``budget_s`` at ``per_step`` seconds a step. VAE_{Dis_l}'s GAN adds a third of its steps."""
+    names = list(run_configs(preset, plan, len(_attr_names(preset)), seeds))
+    units = [4 / 3 if "vae_disl" in n else 1.0 for n in names]
+    load = max(sum(units[i::jobs]) for i in range(min(jobs, len(names))))
+    return max(unit, int(budget_s / (load * per_step) / unit) * unit)
 
 
 # --- measuring one model -------------------------------------------------------------------------
@@ -181,27 +228,30 @@ class AttributeRegressor(nn.Module):
 
 
 def train_regressor(preset: Preset, plan: Plan, seed: int = 0) -> AttributeRegressor:
-    """Train the regressor on the training faces with binary cross-entropy (or read it back)."""
+    """Train the regressor on the training faces with binary cross-entropy (or read it back),
+    on a GPU when there is one."""
     images, attrs = training_tensors(config_for(preset, "vae"), progress=False)
     path = runs_dir(preset) / FOLDER / f"regressor-s{seed}.pt"
     torch.manual_seed(seed)
+    device = pick_device("auto")
     reg = AttributeRegressor(preset.image_size, attrs.shape[1], preset.width)
     if path.exists():
         reg.load_state_dict(torch.load(path, weights_only=True))
-        return reg.eval()
+        return reg.to(device).eval()
+    reg = reg.to(device)
     opt = torch.optim.Adam(reg.parameters(), lr=1e-3)
     sampler = BatchSampler(images.shape[0], preset.batch_size, seed)
     reg.train()
     for t in range(plan.regressor_steps):
         idx = sampler(t)
-        x, y = to_unit_range(images[idx]), attrs[idx]
+        x, y = to_unit_range(images[idx]).to(device), attrs[idx].to(device)
         loss = F.binary_cross_entropy_with_logits(reg(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save(reg.state_dict(), tmp)
+    torch.save({k: v.cpu() for k, v in reg.state_dict().items()}, tmp)
     tmp.replace(path)  # atomic: a stopped run leaves no half-written file
     return reg.eval()
 
@@ -265,40 +315,57 @@ def knn_error(
 # --- everything ----------------------------------------------------------------------------------
 
 
+def judge_for(preset: Preset) -> nn.Module:
+    """The attribute classifier whose features the FDs use: the 64x64 one for 64x64 synthetic
+    faces (the 32x32 one would shrink them first), else the 32x32 one."""
+    big = preset.data == "synthetic" and preset.image_size == 64
+    return pretrained("attribute-classifier-64" if big else "attribute-classifier")
+
+
 def reproduce(
     preset: Preset,
     plan: Plan | None = None,
     judge: nn.Module | None = None,
     log: Callable[[str], None] = print,
     models: dict[str, VAEGAN] | None = None,
+    seeds: Iterable[int] | None = None,
     **train_kwargs,
 ) -> dict[str, Any]:
-    """Train (or read back) every run of the plan and measure it: the chapter's numbers."""
+    """Train (or read back) every run of the plan and measure it: the chapter's numbers.
+
+    With ``seeds``, only those seeds' runs: a part of the results, which merge_results joins
+    with the other parts (the gamma sweep, the figures' runs and Inception scores go with seed 0).
+    """
     plan = plan or PLANS[preset.name]
-    judge = judge if judge is not None else pretrained("attribute-classifier")
+    judge = judge if judge is not None else judge_for(preset)
+    seeds = sorted(set(all_seeds(plan) if seeds is None else seeds))
+    five = [s for s in seeds if s < plan.seeds]
+    cond = [s for s in seeds if s < plan.table2_seeds]
     t0 = time.perf_counter()
     if models is None:
-        models = train_runs(preset, plan, **train_kwargs)
+        models = train_runs(preset, plan, seeds=seeds, **train_kwargs)
     log(f"{len(models)} runs ready ({time.perf_counter() - t0:.0f} s)")
     x_test, y_test = test_images(preset, plan.n_eval)
+    labels = y_test if preset.data == "synthetic" else None  # the judge knows these attributes
     res: dict[str, Any] = {"preset": preset.name, "plan": asdict(plan),
-                           "attr_names": _attr_names(preset)}  # fmt: skip
+                           "attr_names": _attr_names(preset), "seeds": seeds}  # fmt: skip
 
     res["five_models"] = {
-        m: [evaluate(models[run_name(m, s)], x_test, judge, seed=s) for s in range(plan.seeds)]
+        m: [evaluate(models[run_name(m, s)], x_test, judge, seed=s, y_test=labels) for s in five]
         for m in FIVE_MODELS
     }
     res["five_models_real"] = {"sample_sharpness": float(sharpness(x_test).mean())} | _real_floor(
         preset, plan, judge
     )
-    res["inception"] = inception_table_data(models, x_test, plan)
-    sweep = {}
-    for f in plan.gamma_factors:
-        m = models[run_name("vaegan", 0, gamma_factor=f)]
-        sweep[f"{f:g}"] = evaluate(m, x_test, judge) | {
-            "gamma": preset.gamma * f, "feature_error": feature_error(m, x_test),
-            "fooled": fooled(m, plan.n_eval)}  # fmt: skip
-    res["gamma_sweep"] = sweep
+    if 0 in seeds:
+        res["inception"] = inception_table_data(models, x_test, plan)
+        sweep = {}
+        for f in plan.gamma_factors:
+            m = models[run_name("vaegan", 0, gamma_factor=f)]
+            sweep[f"{f:g}"] = evaluate(m, x_test, judge, y_test=labels) | {
+                "gamma": preset.gamma * f, "feature_error": feature_error(m, x_test),
+                "fooled": fooled(m, plan.n_eval)}  # fmt: skip
+        res["gamma_sweep"] = sweep
     log(f"five models and gamma sweep measured ({time.perf_counter() - t0:.0f} s)")
 
     regressor = train_regressor(preset, plan)
@@ -307,12 +374,59 @@ def reproduce(
     for m in CONDITIONAL_MODELS:
         table[m] = [table2_scores(models[run_name(m, s, conditional=True)], regressor, xv, yv,
                                   plan.samples_per_vector, seed=s)
-                    for s in range(plan.table2_seeds)]  # fmt: skip
+                    for s in cond]  # fmt: skip
     res["table2"] = table
     log(f"Table 2 measured ({time.perf_counter() - t0:.0f} s)")
 
-    res["knn"] = knn_experiment(preset, plan, models)
+    res["knn"] = knn_experiment(preset, plan, models, five)
     res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def merge_plan(res: dict[str, Any]) -> Plan:
+    """The Plan a results dict records (its JSON has lists where the Plan has tuples)."""
+    return Plan(**{k: tuple(v) if isinstance(v, list) else v for k, v in res["plan"].items()})
+
+
+def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The results of a plan from parts made by seed (reproduce's ``seeds``), as if made at once.
+
+    Every part must be of the same preset, plan and settings; together they must hold every seed
+    of the plan exactly once. The seed-0 part brings the gamma sweep and Inception scores; the
+    rows that do not depend on a seed (real faces, Table 2's test set, 5-NN in pixels) come from
+    it too. ``seconds`` adds up; ``provenance`` is seed 0's, with every part's under "parts".
+    """
+    if not parts:
+        raise ValueError("merge_results: no parts")
+    for key in ("preset", "plan", "preset_settings", "attr_names"):
+        if any(p.get(key) != parts[0].get(key) for p in parts):
+            raise ValueError(f"merge_results: the parts differ in {key!r}")
+    plan = merge_plan(parts[0])
+    seeds = sorted(s for p in parts for s in p["seeds"])
+    if seeds != all_seeds(plan):
+        raise ValueError(f"merge_results: the parts hold seeds {seeds}, the plan "
+                         f"{all_seeds(plan)}, each once")  # fmt: skip
+    zero = next(p for p in parts if 0 in p["seeds"])
+
+    def by_seed(get: Callable[[dict], list], limit: int) -> list:
+        rows = {}
+        for p in parts:
+            rows |= dict(zip([s for s in p["seeds"] if s < limit], get(p), strict=True))
+        return [rows[s] for s in sorted(rows)]
+
+    res = {k: zero[k] for k in ("preset", "plan", "attr_names", "five_models_real", "inception",
+                                "gamma_sweep", "preset_settings")}  # fmt: skip
+    res["seeds"] = seeds
+    res["five_models"] = {m: by_seed(lambda p, m=m: p["five_models"][m], plan.seeds)
+                          for m in FIVE_MODELS}  # fmt: skip
+    res["table2"] = {"test set": zero["table2"]["test set"]} | {
+        m: by_seed(lambda p, m=m: p["table2"][m], plan.table2_seeds) for m in CONDITIONAL_MODELS}
+    res["knn"] = {"pixels": zero["knn"]["pixels"]} | {
+        m: by_seed(lambda p, m=m: p["knn"][m], plan.seeds) for m in ("gan", "vaegan")}
+    res["seconds"] = sum(p["seconds"] for p in parts)
+    res["trained_runs"] = sorted(n for p in parts for n in p.get("trained_runs", []))
+    res["run_configs"] = {n: c for p in parts for n, c in p["run_configs"].items()}
+    res["provenance"] = {**zero["provenance"], "parts": [p["provenance"] for p in parts]}
     return res
 
 
@@ -333,7 +447,9 @@ def inception_table_data(models: dict[str, VAEGAN], x_test: torch.Tensor, plan: 
     return out
 
 
-def knn_experiment(preset: Preset, plan: Plan, models: dict[str, VAEGAN]) -> dict[str, Any]:
+def knn_experiment(
+    preset: Preset, plan: Plan, models: dict[str, VAEGAN], seeds: Iterable[int] | None = None
+) -> dict[str, Any]:
     """5-NN attribute error with pixels and with the Dis_l of each seed's GAN and VAE/GAN."""
     x_tr, y_tr = test_images(preset, plan.knn_train, offset=plan.n_eval + plan.n_vectors)
     x_te, y_te = test_images(preset, plan.knn_test)  # the same held-out faces as the metrics
@@ -343,7 +459,7 @@ def knn_experiment(preset: Preset, plan: Plan, models: dict[str, VAEGAN]) -> dic
         out[m] = [
             knn_error(dis_features(models[run_name(m, s)], x_tr), y_tr,
                       dis_features(models[run_name(m, s)], x_te), y_te).tolist()
-            for s in range(plan.seeds)
+            for s in (range(plan.seeds) if seeds is None else seeds)
         ]  # fmt: skip
     return out
 
@@ -603,14 +719,35 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
-def results_dir(preset: Preset) -> Path:
-    """Where reproduce's results live: the package's results/experiments-<preset> for cpu (they
-    ship with it, so the book and Colab read them), and for another preset once results for it
-    ship; else the preset's run folder (runs_dir): nothing is written into an installed package."""
-    shipped = RESULTS / f"experiments-{preset.name}"
-    if preset.name == "cpu" or (shipped / "results.json").is_file():
+def results_dir(preset: Preset, plan_name: str | None = None) -> Path:
+    """Where reproduce's results live: the package's results/experiments-<plan> for cpu (they
+    ship with it, so the book and Colab read them), and for another plan once results for it
+    ship; else the preset's run folder (runs_dir): nothing is written into an installed package.
+    The plan is the preset's own unless ``plan_name`` (a key of PLANS, e.g. "gpu-synthetic")."""
+    name = plan_name or preset.name
+    shipped = RESULTS / f"experiments-{name}"
+    if name == "cpu" or (shipped / "results.json").is_file():
         return shipped
-    return runs_dir(preset) / FOLDER
+    return runs_dir(preset) / FOLDER / ("" if name == preset.name else name)
+
+
+def shipped_results(plan_name: str) -> tuple[dict[str, Any], Path] | None:
+    """(results, folder) of a plan whose results ship with the package, e.g. "gpu-synthetic"
+    (made on a GPU, read by chapters 3, 4 and 6), or None when none ship."""
+    folder = RESULTS / f"experiments-{plan_name}"
+    path = folder / "results.json"
+    return (json.loads(path.read_text()), folder) if path.is_file() else None
+
+
+def part_file(seeds: Iterable[int]) -> str:
+    """The file a part of the results (some seeds) is written to: results-seeds-0-2.json."""
+    return "results-seeds-" + "-".join(str(s) for s in sorted(seeds)) + ".json"
+
+
+def _gpu() -> dict[str, Any]:
+    if not torch.cuda.is_available():
+        return {}
+    return {"gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda}
 
 
 def write_results(
@@ -619,44 +756,57 @@ def write_results(
     out: Path,
     log: Callable[[str], None] = print,
     jobs: int = 1,
+    seeds: Iterable[int] | None = None,
     **train_kwargs,
 ) -> dict[str, Any]:
     """Run ``reproduce`` and write ``out``/results.json (with provenance) and the FIGURES.
 
     jobs > 1 trains the runs in that many one-thread processes first (train_in_processes).
-    The JSON is written last and atomically, so an interrupted run leaves no results to trust.
+    With ``seeds``, only theirs: ``out``/part_file(seeds), and the figures if seed 0 is one of
+    them (merge_results joins the parts). The JSON is written last and atomically, so an
+    interrupted run leaves no results to trust.
     """
     t0 = time.perf_counter()
-    before = _checkpoint_times(preset, plan)
+    seeds = None if seeds is None else sorted(set(seeds))
+    before = _checkpoint_times(preset, plan, seeds)
     if jobs > 1:
-        train_in_processes(preset, plan, jobs)  # then train_runs below only reads them back
-    models = train_runs(preset, plan, **train_kwargs)
-    res = reproduce(preset, plan, log=log, models=models)
+        train_in_processes(preset, plan, jobs, seeds)  # then train_runs only reads them back
+    models = train_runs(preset, plan, seeds=seeds, **train_kwargs)
+    res = reproduce(preset, plan, log=log, models=models, seeds=seeds)
     res["seconds"] = time.perf_counter() - t0  # training included
-    after = _checkpoint_times(preset, plan)
+    after = _checkpoint_times(preset, plan, seeds)
     # runs whose checkpoint this call wrote; the others were read back as they were
     res["trained_runs"] = sorted(n for n, t in after.items() if before.get(n) != t)
-    make_figures(preset, plan, models, res, out)
+    out.mkdir(parents=True, exist_ok=True)
+    if seeds is None or 0 in seeds:
+        make_figures(preset, plan, models, res, out)
     res["preset_settings"] = asdict(preset)
-    res["run_configs"] = _run_settings(preset, plan)
+    res["run_configs"] = _run_settings(preset, plan, seeds)
     res["provenance"] = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
-                         "machine": machine(), "code": git_state(), "jobs": jobs}  # fmt: skip
-    tmp = out / ".results.tmp.json"
+                         "machine": machine() | _gpu(), "code": git_state(),
+                         "jobs": jobs}  # fmt: skip
+    name = "results.json" if seeds is None else part_file(seeds)
+    tmp = out / f".{name}.tmp"
     tmp.write_text(json.dumps(res, indent=1))
-    tmp.replace(out / "results.json")
-    log(f"wrote {out}/results.json and {len(FIGURES)} figures ({res['seconds']:.0f} s)")
+    tmp.replace(out / name)
+    log(f"wrote {out / name} ({res['seconds']:.0f} s)")
     return res
 
 
-def _checkpoint_times(preset: Preset, plan: Plan) -> dict[str, float]:
+def _checkpoint_times(
+    preset: Preset, plan: Plan, seeds: Iterable[int] | None = None
+) -> dict[str, float]:
     """name -> modification time of its last.pt, for the runs that have one."""
-    paths = {n: runs_dir(preset) / n / "last.pt" for n in _run_settings(preset, plan)}
+    paths = {n: runs_dir(preset) / n / "last.pt" for n in _run_settings(preset, plan, seeds)}
     return {n: p.stat().st_mtime for n, p in paths.items() if p.exists()}
 
 
-def _run_settings(preset: Preset, plan: Plan) -> dict[str, Any]:
+def _run_settings(
+    preset: Preset, plan: Plan, seeds: Iterable[int] | None = None
+) -> dict[str, Any]:
     """name -> every setting of that run, so changed code defaults invalidate stored results."""
-    return {n: asdict(c) for n, c in run_configs(preset, plan, len(_attr_names(preset))).items()}
+    cfgs = run_configs(preset, plan, len(_attr_names(preset)), seeds)
+    return {n: asdict(c) for n, c in cfgs.items()}
 
 
 def load_or_reproduce(

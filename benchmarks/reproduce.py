@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help=f"{GPU_SYNTHETIC}: steps per run")
     ap.add_argument("--budget-s", type=float, default=None,
                     help=f"{GPU_SYNTHETIC}: size the steps to train in this many seconds")
+    ap.add_argument("--commit", default=None, help="the commit, where git is missing")
     ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="PART",
                     help="join these parts (results-seeds-*.json) into --out/results.json")
     a = ap.parse_args(argv)
@@ -94,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.seeds is not None:
         if not set(a.seeds) <= set(experiments.all_seeds(plan)):
             ap.error(f"--seeds: the plan's seeds are {experiments.all_seeds(plan)}")
-        experiments.write_results(preset, plan, out, jobs=a.jobs, seeds=a.seeds)
+        experiments.write_results(preset, plan, out, jobs=a.jobs, seeds=a.seeds, commit=a.commit)
         print(f"results (a part): {out / experiments.part_file(a.seeds)}")
         return 0
     if a.rerun or a.plan:
-        res = experiments.write_results(preset, plan, out, jobs=a.jobs)
+        res = experiments.write_results(preset, plan, out, jobs=a.jobs, commit=a.commit)
     else:
         res, _ = experiments.load_or_reproduce(preset, plan, out, jobs=a.jobs)
     show(res)

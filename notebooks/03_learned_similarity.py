@@ -33,8 +33,10 @@ import copy
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from IPython.display import Image, display
 from torchvision.transforms.functional import gaussian_blur
 
+from vaegan_lite.book.experiments import gpu_synthetic_figures
 from vaegan_lite.book.plotting import show_grid, show_rows
 from vaegan_lite.book.runs import load_or_train, running_box, test_images
 from vaegan_lite.book.source import show_source
@@ -375,6 +377,19 @@ if preset.name != "smoke":
 # the step from $\mathrm{VAE}_{\mathrm{Dis}_l}$ to the VAE/GAN: keep training the discriminator on
 # real images against the decoder's reconstructions and samples, and whatever the decoder gets
 # away with becomes a feature that gives it away.
+#
+# ### At the paper's size
+#
+# The same models with Table 1's networks at the paper's image size, trained on a GPU on the
+# synthetic faces by chapter 6's plan `gpu-synthetic`, when its results ship with the package:
+# reconstructions (Fig. 4) and samples (Fig. 3) of chapter 6's five models, among them the VAE,
+# $\mathrm{VAE}_{\mathrm{Dis}_l}$ and the VAE/GAN. The line printed first says on which GPU
+# and with how many steps they were trained; chapter 6 measures them.
+
+# %%
+# Read from the package, not trained here (chapter 6 makes them: plan gpu-synthetic).
+for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"):
+    display(Image(filename=str(path)))
 
 # %% [markdown]
 # ## Summary

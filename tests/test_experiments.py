@@ -263,3 +263,34 @@ def test_gpu_synthetic_plan_and_its_sizing():
     assert r.returncode == 2 and "--plan" in r.stderr
     r = run_reproduce("--preset", "smoke", "--seeds", "7", runs=Path("/nonexistent"))
     assert r.returncode == 2 and "seeds are [0, 1]" in r.stderr
+
+
+def test_chapters_show_gpu_synthetic_results_when_they_ship(tmp_path, monkeypatch, capsys):
+    """With results of the gpu-synthetic plan in the package (here: smoke results standing in),
+    chapter 6's cell shows their figures, tables and the claims for both; chapters 3 and 4 their
+    figures. Without them, one line says how to make them."""
+    from vaegan_lite.config import GPU_SYNTHETIC
+
+    monkeypatch.setattr(E, "RESULTS", tmp_path / "results")
+    assert E.gpu_synthetic_figures("fig4_reconstructions.png") == []
+    assert f"--plan {GPU_SYNTHETIC}" in capsys.readouterr().out
+    out = tmp_path / "results" / f"experiments-{GPU_SYNTHETIC}"
+    r = run_reproduce("--preset", "smoke", "--out", str(out), runs=tmp_path / "runs")
+    assert r.returncode == 0, r.stderr
+    paths = E.gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png")
+    said = capsys.readouterr().out
+    assert [p.name for p in paths] == ["fig4_reconstructions.png", "fig3_samples.png"]
+    assert "steps of batch 16 per run, 18 runs" in said and "CPU cores" in said
+    source = (ROOT / "notebooks" / "06_experiments.py").read_text()
+    cell = source.split("from vaegan_lite.config import GPU_SYNTHETIC\n")[1].split("# %%")[0]
+    shown = []
+    cpu = json.loads((ROOT / "vaegan_lite/results/experiments-cpu/results.json").read_text())
+    exec(cell, {"experiments": E, "GPU_SYNTHETIC": GPU_SYNTHETIC, "results": cpu,
+                "display": lambda *a: shown.extend(a), "Image": lambda filename: filename})
+    assert shown[:3] == [str(out / f) for f in ("fig3_samples.png", "fig4_reconstructions.png",
+                                                "fig5_gamma.png")]  # fmt: skip
+    tables = [str(t) for t in shown[3:]]
+    assert "recon. judge accuracy" in tables[0]
+    assert tables[1].startswith(f"| claim | cpu: ours | holds? | {GPU_SYNTHETIC}: ours | holds? |")
+    for chapter in ("03_learned_similarity", "04_vaegan_training"):
+        assert "gpu_synthetic_figures(" in (ROOT / "notebooks" / f"{chapter}.py").read_text()

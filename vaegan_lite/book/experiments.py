@@ -48,7 +48,7 @@ from ..shipped import git_state, machine, pretrained
 from ..train import BatchSampler, pick_device, train
 from .plotting import show_rows
 from .runs import RESULTS, load_or_train, runs_dir, test_images
-from .tables import MarkdownTable, claims_table, mean_std
+from .tables import Claim, MarkdownTable, claims_compared, claims_table, mean_std
 
 FIVE_MODELS = ("vae", "vae_disl", "vaegan_dis0", "vaegan", "gan")  # the columns of Fig. 3/4
 LABELS = {"vae": "VAE", "vae_disl": "VAE_Dis_l", "vaegan_dis0": "VAE/GAN_Dis_0",
@@ -510,16 +510,22 @@ def check_results(res: dict[str, Any], plan: Plan) -> None:
 
 def five_model_table(res: dict[str, Any]) -> MarkdownTable:
     """Fig. 3/4 in numbers: mean ± std over seeds for each model."""
-    cols = ("mse", "recon_sharpness", "recon_fd", "sample_sharpness", "fd", "texture_fd")
-    lines = ["| model | recon. MSE | recon. sharpness | recon. FD | sample sharpness | sample FD "
-             "| sample texture FD |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    cols = ["mse", "recon_sharpness", "recon_fd", "sample_sharpness", "fd", "texture_fd"]
+    heads = ["recon. MSE", "recon. sharpness", "recon. FD", "sample sharpness", "sample FD",
+             "sample texture FD"]  # fmt: skip
+    judged = any("recon_judge_acc" in r for rs in res["five_models"].values() for r in rs)
+    if judged:  # results made since evaluate() reads the judge on reconstructions
+        cols.insert(3, "recon_judge_acc")
+        heads.insert(3, "recon. judge accuracy")
+    lines = ["| model | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     for m in FIVE_MODELS:  # a fixed order: the JSON's may differ
         runs = res["five_models"][m]
         lines.append(f"| {LABELS[m]} | " + " | ".join(mean_std([r[c] for r in runs if c in r])
                                                       for c in cols) + " |")  # fmt: skip
     real = res["five_models_real"]
     lines.append(f"| real faces | 0 | {real['sample_sharpness']:.4f} | — | "
-                 f"{real['sample_sharpness']:.4f} | {real['fd']:.2f} | "
+                 + ("— | " if judged else "")
+                 + f"{real['sample_sharpness']:.4f} | {real['fd']:.2f} | "
                  f"{real['texture_fd']:.4f} |")  # fmt: skip
     return MarkdownTable("\n".join(lines))
 
@@ -567,7 +573,17 @@ def _mean(values: Iterable[float]) -> float:
 
 
 def claims(res: dict[str, Any]) -> MarkdownTable:
-    """The paper's claims, each checked against these results (means over seeds).
+    """The paper's claims, each checked against these results (means over seeds)."""
+    return claims_table(claim_rows(res))
+
+
+def claims_for(named: dict[str, dict[str, Any]]) -> MarkdownTable:
+    """The paper's claims checked against several results side by side: {name: results}."""
+    return claims_compared({name: claim_rows(res) for name, res in named.items()})
+
+
+def claim_rows(res: dict[str, Any]) -> list[Claim]:
+    """The paper's claims as (claim, a, "<" or ">", b) rows for these results (means over seeds).
 
     Sharpness is compared as a gap to the real faces', |ln(sharpness / real sharpness)|: too
     blurry and too noisy are both far from real.
@@ -605,7 +621,7 @@ def claims(res: dict[str, Any]) -> MarkdownTable:
         ("(not in the paper) ... and in VAE/GAN's Dis_l",
          _mean(_mean(e) for e in k["vaegan"]), "<", _mean(k["pixels"])),
     ]  # fmt: skip
-    return claims_table(rows)
+    return rows
 
 
 def discussion_figures(res: dict[str, Any]) -> MarkdownTable:
@@ -739,6 +755,37 @@ def shipped_results(plan_name: str) -> tuple[dict[str, Any], Path] | None:
     return (json.loads(path.read_text()), folder) if path.is_file() else None
 
 
+def provenance_line(res: dict[str, Any]) -> str:
+    """Where and how results were made, in one line: GPU (or CPU), torch, commit, steps, time."""
+    prov, st = res.get("provenance", {}), res.get("preset_settings", {})
+    mach = prov.get("machine", {})
+    where = mach.get("gpu") or f"{mach.get('cores')} CPU cores ({mach.get('cpu')})"
+    commit = str(prov.get("code", {}).get("git_commit"))[:10]
+    return (f"made on {where} with torch {prov.get('torch')} at commit {commit} "
+            f"({prov.get('date')}): {st.get('image_size')}x{st.get('image_size')} "
+            f"{st.get('data')} faces, width {st.get('width')}, {st.get('steps')} steps of batch "
+            f"{st.get('batch_size')} per run, {len(res.get('run_configs', {}))} runs, "
+            f"{res.get('seconds', 0) / 60:.1f} min in all")
+
+
+def gpu_synthetic_figures(*names: str) -> list[Path]:
+    """Figures of the gpu-synthetic results that ship (FIGURES' ``names``), each after a line
+    saying what it is and how the results were made; [] after one line when none ship."""
+    from ..config import GPU_SYNTHETIC
+
+    shipped = shipped_results(GPU_SYNTHETIC)
+    if shipped is None:
+        print(f"No {GPU_SYNTHETIC} results ship with this copy of the package yet: "
+              f"`python benchmarks/reproduce.py --plan {GPU_SYNTHETIC} --budget-s 300 --jobs 6` "
+              "makes them on a GPU.")  # fmt: skip
+        return []
+    res, folder = shipped
+    print(f"{GPU_SYNTHETIC}: {provenance_line(res)}")
+    for name in names:
+        print(f"  {name}: {FIGURES[name]}")
+    return [folder / name for name in names]
+
+
 def part_file(seeds: Iterable[int]) -> str:
     """The file a part of the results (some seeds) is written to: results-seeds-0-2.json."""
     return "results-seeds-" + "-".join(str(s) for s in sorted(seeds)) + ".json"
@@ -757,14 +804,16 @@ def write_results(
     log: Callable[[str], None] = print,
     jobs: int = 1,
     seeds: Iterable[int] | None = None,
+    commit: str | None = None,
     **train_kwargs,
 ) -> dict[str, Any]:
     """Run ``reproduce`` and write ``out``/results.json (with provenance) and the FIGURES.
 
     jobs > 1 trains the runs in that many one-thread processes first (train_in_processes).
     With ``seeds``, only theirs: ``out``/part_file(seeds), and the figures if seed 0 is one of
-    them (merge_results joins the parts). The JSON is written last and atomically, so an
-    interrupted run leaves no results to trust.
+    them (merge_results joins the parts). ``commit`` names the code where git cannot (a copy of
+    the checkout without .git). The JSON is written last and atomically, so an interrupted run
+    leaves no results to trust.
     """
     t0 = time.perf_counter()
     seeds = None if seeds is None else sorted(set(seeds))
@@ -783,7 +832,8 @@ def write_results(
     res["preset_settings"] = asdict(preset)
     res["run_configs"] = _run_settings(preset, plan, seeds)
     res["provenance"] = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
-                         "machine": machine() | _gpu(), "code": git_state(),
+                         "machine": machine() | _gpu(),
+                         "code": git_state() | ({"git_commit": commit} if commit else {}),
                          "jobs": jobs}  # fmt: skip
     name = "results.json" if seeds is None else part_file(seeds)
     tmp = out / f".{name}.tmp"

@@ -90,12 +90,32 @@ def latent_table(path: str | Path = LATENT_RESULTS) -> MarkdownTable:
     return MarkdownTable("\n".join(lines))
 
 
-def claims_table(rows: list[tuple[str, float, str, float]]) -> MarkdownTable:
+Claim = tuple[str, float, str, float]  # (claim, a, "<" or ">", b): the claim holds if a op b
+
+
+def _verdict(a: float, op: str, b: float) -> str:
+    holds = a < b if op == "<" else a > b
+    return f"{a:.4g} {op} {b:.4g}? | {'yes' if holds else 'no'}"
+
+
+def claims_table(rows: list[Claim]) -> MarkdownTable:
     """(claim, a, "<" or ">", b) rows as a table with a computed verdict for each claim."""
     lines = ["| claim | ours | holds? |", "|---|---|---|"]
-    for text, a, op, b in rows:
-        holds = a < b if op == "<" else a > b
-        lines.append(f"| {text} | {a:.4g} {op} {b:.4g}? | {'yes' if holds else 'no'} |")
+    lines += [f"| {text} | {_verdict(a, op, b)} |" for text, a, op, b in rows]
+    return MarkdownTable("\n".join(lines))
+
+
+def claims_compared(named: dict[str, list[Claim]]) -> MarkdownTable:
+    """The same claims checked against several sets of results, side by side: {name: rows}."""
+    names = list(named)
+    texts = [r[0] for r in named[names[0]]]
+    if any([r[0] for r in rows] != texts for rows in named.values()):
+        raise ValueError("claims_compared: the results must check the same claims")
+    lines = ["| claim | " + " | ".join(f"{n}: ours | holds?" for n in names) + " |",
+             "|---|" + "---|---|" * len(names)]  # fmt: skip
+    for i, text in enumerate(texts):
+        cells = [_verdict(*named[n][i][1:]) for n in names]
+        lines.append(f"| {text} | " + " | ".join(cells) + " |")
     return MarkdownTable("\n".join(lines))
 
 

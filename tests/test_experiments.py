@@ -294,3 +294,26 @@ def test_chapters_show_gpu_synthetic_results_when_they_ship(tmp_path, monkeypatc
     assert tables[1].startswith(f"| claim | cpu: ours | holds? | {GPU_SYNTHETIC}: ours | holds? |")
     for chapter in ("03_learned_similarity", "04_vaegan_training"):
         assert "gpu_synthetic_figures(" in (ROOT / "notebooks" / f"{chapter}.py").read_text()
+
+
+def test_a_part_of_a_64x64_synthetic_plan_is_measured_with_the_64x64_judge(tmp_path, monkeypatch):
+    """gpu-synthetic's path (64x64 synthetic faces, the 64x64 judge, the judge's accuracy on
+    reconstructions, a part by seed, its figures) with tiny networks and runs, on a CPU."""
+    from dataclasses import replace
+
+    from vaegan_lite.config import Plan, gpu_synthetic_preset
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path / "runs"))
+    preset = replace(gpu_synthetic_preset(2), width=1 / 16, latent_dim=16, dataset_size=256,
+                     batch_size=16)  # fmt: skip
+    assert E.judge_for(preset).config.image_size == 64
+    plan = Plan(1, 1, (0.1, 1.0), 32, 16, 2, 4, 64, 32)
+    res = E.write_results(preset, plan, tmp_path / "out", seeds=[0], log=lambda s: None)
+    assert (tmp_path / "out" / "results-seeds-0.json").is_file()
+    assert all(0 <= r["recon_judge_acc"] <= 1 for m in ("vae", "vaegan") for r in
+               res["five_models"][m])  # fmt: skip
+    merged = E.merge_results([res])
+    E.check_results(merged, E.merge_plan(merged))
+    assert "64x64 synthetic faces" in E.provenance_line(merged)
+    for name in E.FIGURES:
+        assert (tmp_path / "out" / name).stat().st_size > 1000, name

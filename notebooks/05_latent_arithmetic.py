@@ -75,36 +75,44 @@ running_box("05_latent_arithmetic", trains=False)  # it reads the shipped models
 # ## The models: shipped with the package
 #
 # Attribute vectors need a trained encoder and decoder. Chapter 4 trains a VAE/GAN; to keep this
-# chapter quick at every preset, the package ships two small models trained on the synthetic faces:
+# chapter quick at every preset, the package ships two models trained on the synthetic faces:
 # `synthetic-vaegan` and, for Fig. 7's comparison, `synthetic-vae`, with the same networks, data
-# and steps. They have the book's `cpu` widths (a quarter of Table 1's) but the paper's image size,
-# 64×64, and its latent size (the table gives both): at the `cpu` preset's 32×32 a smile is a
-# pixel or two of mouth, and models that small lose it. A third shipped network is the judge we
-# meet below, which reads faces at the same 64×64. `make pretrained` retrains them all from
-# scratch; each has a provenance file with the exact config, command, commit, checksum, training
-# time and machine, and the checksum is verified when it is loaded.
+# and steps, at the paper's image size and latent size. The table below says how wide their
+# networks are (as a fraction of Table 1's widths), how long they trained and on what machine: at
+# the `cpu` preset's smaller images a smile is a pixel or two of mouth, and small models lose it.
+# A third shipped network is the judge we meet below, which reads faces at the models' size. Each
+# has a provenance file with the exact config, the command that trains it again, the commit, a
+# checksum, the training time and the machine, and the checksum is verified when it is loaded.
 
 # %%
 vaegan = pretrained("synthetic-vaegan")
 vae = pretrained("synthetic-vae")
 judge = pretrained("attribute-classifier-64")
-rows = ["| model | trained | image | latent | steps | parameters | file | training time |",
-        "|---|---|---|---|---|---|---|---|"]
+
+
+def trained_on(machine):  # a GPU by name, else the CPU cores
+    return machine.get("gpu") or f"{machine['cores']} CPU cores"
+
+
+rows = ["| model | trained | image | latent | width | steps | parameters | file | stored as "
+        "| trained on | training time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
 for m in (vaegan, vae, judge):
     p = m.provenance
     what = p["config"]["model"]["model"] if "model" in p["config"] else "classifier"
     steps = p.get("training_steps", p.get("training", {}).get("steps"))
     size = getattr(m, "image_size", None) or p["config"].get("image_size", "")
     latent = getattr(m, "latent_dim", "–")
-    rows.append(f"| `{p['name']}` | {what} | {size}×{size} | {latent} | {steps} | "
-                f"{p['parameters']:,} | {p['bytes'] / 1e6:.2f} MB | "
-                f"{p['training_seconds'] / 60:.0f} min |")
+    width = p["config"]["model"]["width"] if "model" in p["config"] else "–"
+    rows.append(f"| `{p['name']}` | {what} | {size}×{size} | {latent} | {width} | {steps} | "
+                f"{p['parameters']:,} | {p['bytes'] / 1e6:.2f} MB | {p['storage'].split()[0]} | "
+                f"{trained_on(p['machine'])} | {p['training_seconds'] / 60:.0f} min |")
 Markdown("\n".join(rows))
 
 # %% [markdown]
-# The weights are stored as float16 to keep the files small enough for the repository, and
-# are loaded back as float32. (The training times were measured on a small shared machine that
-# was busy with other work; each model's `.provenance` names it.)
+# The weights are stored in a compact form (float16, or int8 with one scale per output channel)
+# to keep the files small enough for the repository, and are loaded back as float32. A training
+# time measured on CPU cores comes from a small shared machine that was busy with other work; each
+# model's `.provenance` has the details.
 #
 # Both models are chapter 4's networks. The VAE/GAN is drawn below (the paper's Fig. 2); the VAE is
 # its encoder and decoder alone, trained on the pixel loss without $\mathrm{Dis}$. The vectors of

@@ -322,3 +322,11 @@ def test_widget_in_the_built_book(browser):
         pytest.skip("the book is not built (make book); the committed assets are tested above")
     with web.serve(BOOK_HTML) as url:
         check(drive(browser, url + "notebooks/05_latent_arithmetic.html"))
+
+
+def test_each_widget_decoder_is_at_most_8_mb():
+    """The browser widget downloads one decoder per model: each stays within 8 MB."""
+    decoders = sorted(web.STATIC.glob("decoder-*.onnx"))
+    assert decoders
+    for path in decoders:
+        assert path.stat().st_size <= 8e6, f"{path.name}: {path.stat().st_size / 1e6:.1f} MB"

@@ -322,10 +322,10 @@ experiments.discussion_figures(cpu_results)
 # sized to the minutes a GPU is lent for: `benchmarks/reproduce.py --plan gpu-synthetic
 # --budget-s …` first times a VAE/GAN step with several runs training at once, then picks the
 # steps per run that fit the time given; `--seeds` splits the plan over several sessions and
-# `--merge` joins the parts. Its results ship with the package when they have been made; then the
-# cells below show them with the same tables, and the paper's claims checked against both sets of
-# results side by side. They come from faces drawn by this package, not CelebA, and the first
-# line printed says on which GPU, at which commit and with how many steps per run.
+# `--merge` joins the parts and stores them in the package. Where they ship, the cell below shows
+# them with the same tables, and the paper's claims checked against both sets of results side by
+# side; where they do not, it says so. They come from faces drawn by this package, not CelebA, and
+# the first line printed says on which GPU, at which commit and with how many steps per run.
 
 # %%
 from vaegan_lite.config import GPU_SYNTHETIC

@@ -166,14 +166,16 @@ def seconds_per_step(preset: Preset, jobs: int, steps: int = 200) -> float:
 
 
 def steps_to_fit(preset: Preset, plan: Plan, jobs: int, budget_s: float, per_step: float,
-                 seeds: Iterable[int] | None = None, unit: int = 100) -> int:  # fmt: skip
+                 seeds: Iterable[int] | None = None, unit: int = 100,
+                 margin: float = 0.85) -> int:  # fmt: skip
     """The most steps per run (a multiple of ``unit``) with which the runs of ``plan`` (of
     ``seeds``), dealt to ``jobs`` processes as train_in_processes deals them, train within
-    ``budget_s`` at ``per_step`` seconds a step. VAE_{Dis_l}'s GAN adds a third of its steps."""
+    ``margin`` of ``budget_s`` at ``per_step`` seconds a step (the rest is for starting each run).
+    VAE_{Dis_l}'s GAN adds a third of its steps."""
     names = list(run_configs(preset, plan, len(_attr_names(preset)), seeds))
     units = [4 / 3 if "vae_disl" in n else 1.0 for n in names]
     load = max(sum(units[i::jobs]) for i in range(min(jobs, len(names))))
-    return max(unit, int(budget_s / (load * per_step) / unit) * unit)
+    return max(unit, int(margin * budget_s / (load * per_step) / unit) * unit)
 
 
 # --- measuring one model -------------------------------------------------------------------------

@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from vaegan_lite import shipped as P  # noqa: E402
+from vaegan_lite.bench import seconds_per_step  # noqa: E402
 from vaegan_lite.config import TrainConfig  # noqa: E402
 from vaegan_lite.data import training_tensors  # noqa: E402
 from vaegan_lite.train import train  # noqa: E402
@@ -88,13 +89,6 @@ def gpu() -> dict:
     return {"gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda}
 
 
-def seconds_per_step(name: str, data: tuple, steps: int, faces: int) -> float:
-    """Seconds one training step of ``name``'s GPU recipe takes here, after a warm-up run."""
-    train(P.recipe(name, "cuda", steps=max(steps // 10, 1), faces=faces), data=data, progress=False)
-    r = train(P.recipe(name, "cuda", steps=steps, faces=faces), data=data, progress=False)
-    return r.seconds / steps
-
-
 def steps_for(budget_s: float, per_step: list[float], margin: float = 0.9, unit: int = 500) -> int:
     """The most steps (a multiple of ``unit``, at least one unit) that train every model, one
     after the other, within ``margin`` of ``budget_s``."""
@@ -113,7 +107,8 @@ def train_on_gpu(args: argparse.Namespace) -> None:
     steps = args.steps
     if args.budget_s:
         t0 = time.time()
-        per = {n: seconds_per_step(n, data, args.calibrate_steps, args.faces) for n in names}
+        per = {n: seconds_per_step(P.recipe(n, "cuda", faces=args.faces), args.calibrate_steps)
+               for n in names}  # fmt: skip
         steps = steps_for(args.budget_s, list(per.values()))
         calibration = {"budget_s": args.budget_s, "seconds_per_step": per,
                        "calibration_seconds": round(time.time() - t0, 1)}  # fmt: skip

@@ -176,6 +176,15 @@ class StepRunner:
         return time.perf_counter() - t0, time.process_time() - c0
 
 
+def seconds_per_step(cfg: TrainConfig, steps: int = 100, warmup: int = 10) -> float:
+    """Median wall seconds of one training step of cfg's model here, after ``warmup`` steps (what
+    sizing a run to a time budget needs; bench() adds FLOPs and the hardware's peaks)."""
+    run = StepRunner(cfg)
+    for _ in range(warmup):
+        run()
+    return statistics.median(run.timed()[0] for _ in range(steps))
+
+
 def bench(cfg: TrainConfig, steps: int = 10, warmup: int = 3) -> BenchResult:
     """Time ``steps`` training steps of cfg's model on random images (after ``warmup`` steps)."""
     run = StepRunner(cfg)

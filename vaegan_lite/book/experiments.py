@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import PLANS, Plan, Preset, TrainConfig, config_for
+from .. import bench
+from ..config import GPU_SYNTHETIC, PLANS, Plan, Preset, TrainConfig, config_for
 from ..data import CELEBA_ATTRS, SyntheticFaces, to_unit_range, training_tensors
 from ..metrics import (
     BATCH,
@@ -45,7 +46,7 @@ from ..metrics import (
 from ..models import VAEGAN
 from ..nets import Encoder
 from ..shipped import git_state, machine, pretrained
-from ..train import BatchSampler, pick_device, train
+from ..train import BatchSampler, pick_device
 from .plotting import show_rows
 from .runs import RESULTS, load_or_train, runs_dir, test_images
 from .tables import Claim, MarkdownTable, claims_compared, claims_table, mean_std
@@ -149,17 +150,13 @@ def _train_part(
 
 
 def _seconds_per_step(preset: Preset, steps: int, seed: int) -> float:
-    torch.set_num_threads(1)
-    cfg = config_for(preset, "vaegan", seed=seed, steps=steps, checkpoint_every=0,
-                     log_every=steps)  # fmt: skip
-    data = training_tensors(cfg, progress=False)
-    train(replace(cfg, steps=max(steps // 5, 1)), data=data, progress=False)  # warm-up
-    return train(cfg, data=data, progress=False).seconds / steps
+    torch.set_num_threads(1)  # as in _train_part
+    return bench.seconds_per_step(config_for(preset, "vaegan", seed=seed), steps)
 
 
 def seconds_per_step(preset: Preset, jobs: int, steps: int = 200) -> float:
     """Seconds a VAE/GAN training step of ``preset`` takes while ``jobs`` of them train at once
-    in processes, as train_in_processes runs them (the slowest process's)."""
+    in processes, as train_in_processes runs them (the slowest process's median)."""
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(jobs) as pool:
         return max(pool.starmap(_seconds_per_step, [(preset, steps, i) for i in range(jobs)]))
@@ -773,8 +770,6 @@ def provenance_line(res: dict[str, Any]) -> str:
 def gpu_synthetic_figures(*names: str) -> list[Path]:
     """Figures of the gpu-synthetic results that ship (FIGURES' ``names``), each after a line
     saying what it is and how the results were made; [] after one line when none ship."""
-    from ..config import GPU_SYNTHETIC
-
     shipped = shipped_results(GPU_SYNTHETIC)
     if shipped is None:
         print(f"No {GPU_SYNTHETIC} results ship with this copy of the package: on a GPU, "

@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     if (a.steps or a.budget_s) and not a.plan:
         ap.error("--steps and --budget-s size a --plan's runs")
     if a.merge:
-        return merge(a.merge, a.out or experiments.RESULTS / f"experiments-{a.plan or 'cpu'}")
+        if not (a.out or a.plan):
+            ap.error("--merge: give --plan (to store the results in the package) or --out")
+        return merge(a.merge, a.out or experiments.RESULTS / f"experiments-{a.plan}")
     if a.plan:
         plan = PLANS[a.plan]
         preset = gpu_synthetic_preset(a.steps or 100)

@@ -265,6 +265,8 @@ def test_gpu_synthetic_plan_and_its_sizing():
     assert r.returncode == 2 and "--plan" in r.stderr
     r = run_reproduce("--preset", "smoke", "--seeds", "7", runs=Path("/nonexistent"))
     assert r.returncode == 2 and "seeds are [0, 1]" in r.stderr
+    r = run_reproduce("--merge", "part.json", runs=Path("/nonexistent"))  # not into cpu's results
+    assert r.returncode == 2 and "--merge: give --plan" in r.stderr
 
 
 def test_chapters_show_gpu_synthetic_results_when_they_ship(tmp_path, monkeypatch, capsys):

@@ -201,7 +201,8 @@ def edit_rules(
         requires[a] = tuple(b for j, b in enumerate(names) if j != i and present
                             and both[i, j] >= (1 - SURE) * n_with[i]
                             and n_with[j] < (1 - SURE) * len(y))  # fmt: skip
-        # a and b exclude each other if (almost) no face has both, though both are common
+        # a and b exclude each other if (almost) no face has both, though independent attributes
+        # this common would meet on at least 1 % of the faces
         swaps[a] = tuple(b for j, b in enumerate(names) if j != i and present and n_with[j] > 0
                          and both[i, j] <= SURE * min(n_with[i], n_with[j])
                          and n_with[i] * n_with[j] / len(y) >= 0.01 * len(y))  # fmt: skip

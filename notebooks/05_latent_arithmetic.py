@@ -253,7 +253,8 @@ Markdown("\n".join(rows))
 #
 # Now the test of Fig. 6, for every attribute of the data set. For each attribute *a*, take
 # held-out faces whose true labels say they lack it, add v<sub>a</sub> to their codes and decode.
-# Judging the result fairly takes three rules, each read off the training labels, not typed in:
+# Judging the result fairly takes three rules, each read off the training labels rather than chosen
+# by hand:
 #
 # - *Which faces could carry a.* Only men have mustaches in these faces, so a vector that adds a
 #   mustache is judged on the men who have none; on a woman it would have to add a man first.

@@ -91,17 +91,16 @@ def run_configs(
     ``seeds``, only those seeds' runs (the gamma sweep goes with seed 0)."""
     keep = set(all_seeds(plan) if seeds is None else seeds)
     runs = {}
-    for seed in range(plan.seeds):
+    for seed in sorted(keep & set(range(plan.seeds))):
         for model in FIVE_MODELS:
-            if seed in keep:
-                runs[run_name(model, seed)] = config_for(preset, model, seed=seed)
-    for f in plan.gamma_factors:
-        if f != 1.0 and 0 in keep:
+            runs[run_name(model, seed)] = config_for(preset, model, seed=seed)
+    for f in plan.gamma_factors if 0 in keep else ():
+        if f != 1.0:
             runs[run_name("vaegan", 0, gamma_factor=f)] = config_for(
                 preset, "vaegan", seed=0, gamma=preset.gamma * f
             )
-    for seed in range(plan.table2_seeds):
-        for model in CONDITIONAL_MODELS if seed in keep else ():
+    for seed in sorted(keep & set(range(plan.table2_seeds))):
+        for model in CONDITIONAL_MODELS:
             runs[run_name(model, seed, conditional=True)] = config_for(
                 preset, model, seed=seed, cond_dim=n_attrs
             )

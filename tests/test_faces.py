@@ -258,3 +258,34 @@ def test_regions_change_where_expected(big):
 def test_render_faces_empty_batch():
     imgs, attrs = render_faces(0, [], 32)
     assert imgs.shape == (0, 3, 32, 32) and attrs.shape == (0, len(ATTR_NAMES))
+
+
+def test_drawn_with_given_attributes():
+    """render(..., attrs): the same faces with other attributes. Their own attributes change
+    nothing; putting glasses on changes the pixels round the eyes far more than anywhere else,
+    and leaves every other label as it was."""
+    ds = SyntheticFaces(400, image_size=32, seed=2)
+    x, a = ds.render(range(400))
+    same, same_attrs = ds.render(range(400), attrs=a)
+    assert torch.equal(same, x) and torch.equal(same_attrs, a)
+    bare = ~col(a, "Eyeglasses")
+    edited = a[bare].clone()
+    edited[:, ATTR_NAMES.index("Eyeglasses")] = 1
+    y, b = ds.render(torch.arange(400)[bare], attrs=edited)
+    assert torch.equal(b, edited)
+    diff = (y.float() - x[bare].float()).abs().mean((0, 1))  # [32, 32]: mean |change| a pixel
+    eyes = torch.zeros_like(diff, dtype=torch.bool)
+    eyes[12:18, 8:24] = True
+    assert diff[eyes].mean() > 20 and diff[~eyes].mean() < 0.05 * diff[eyes].mean()
+    assert diff[:8].max() == 0 and diff[26:].max() == 0  # above the brows, below the chin
+
+
+def test_given_attributes_are_checked():
+    ds = SyntheticFaces(4, image_size=32)
+    _, a = ds.render(range(4))
+    with pytest.raises(ValueError, match=r"attrs: expected shape \[4, 17\]"):
+        ds.render(range(4), attrs=a[:3])
+    two = a.clone()
+    two[:, [ATTR_NAMES.index(n) for n in HAIR_COLORS[:2]]] = 1
+    with pytest.raises(ValueError, match="exactly one of Black_Hair"):
+        ds.render(range(4), attrs=two)

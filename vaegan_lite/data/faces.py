@@ -17,7 +17,7 @@ which does the same float32 ops in the same order face by face, several times fa
 draw_faces on this machine (checked once per size).
 
 No other vaegan_lite imports but faces_jit:
-    sample_params(seed, indices)      -> dict of per-face tensors (incl. "attrs")
+    sample_params(seed, indices[, attrs]) -> dict of per-face tensors (incl. "attrs")
     draw_faces(params, image_size)    -> uint8 images [B, 3, H, W] (optionally into `out`)
     render_faces(seed, indices, size) -> (uint8 images, float32 attrs [B, A])
 """
@@ -131,32 +131,63 @@ def _cos_poly(x: np.ndarray) -> np.ndarray:
 # parameters of a batch of faces
 
 
-def sample_params(seed: int, indices) -> dict[str, torch.Tensor]:
-    """All random choices for faces `indices` of data set `seed`; attrs as float32 [B, A]."""
+def _given_attrs(attrs: torch.Tensor, B: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """sample_params' ``attrs`` [B, A], checked, as {name: (value, drawn instead)} bool arrays."""
+    a = torch.as_tensor(attrs, dtype=torch.float64)
+    if a.shape != (B, len(ATTR_NAMES)):
+        raise ValueError(f"attrs: expected shape [{B}, {len(ATTR_NAMES)}], got {list(a.shape)}")
+    free = a.isnan().numpy()
+    hair = [ATTR_NAMES.index(n) for n in HAIR_COLORS]
+    if not (free[:, hair].all(1) | ~free[:, hair].any(1)).all():
+        raise ValueError(f"attrs: give a face all of {', '.join(HAIR_COLORS)} or none (NaN)")
+    if not ((a[:, hair] > 0.5).sum(1) == 1)[~free[:, hair[0]]].all():
+        raise ValueError(f"attrs: every face needs exactly one of {', '.join(HAIR_COLORS)}")
+    return {n: ((a[:, i] > 0.5).numpy(), free[:, i]) for i, n in enumerate(ATTR_NAMES)}
+
+
+def sample_params(
+    seed: int, indices, attrs: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """All random choices for faces `indices` of data set `seed`; attrs as float32 [B, A].
+
+    ``attrs`` [B, A] (ATTR_NAMES' order) draws the same faces with these attributes instead of the
+    ones they would get: every other random choice stays, so only what depends on a changed
+    attribute changes. It is the generator's own attribute edit. NaN: draw that attribute as
+    usual, given those drawn before it (the four hair colours: all NaN or exactly one set).
+    """
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     B = len(idx)
     r = _Draws(seed, idx)
+    given = None if attrs is None else _given_attrs(attrs, B)
+
+    def pick(name: str, drawn: np.ndarray) -> np.ndarray:
+        # each attribute is drawn either way, so every later draw reads the same random column
+        if given is None:
+            return drawn
+        value, free = given[name]
+        return np.where(free, drawn, value)
+
     # --- attributes, with CelebA-like correlations
-    male = r.bern(0.45)
-    young = r.bern(0.62)
-    smiling = r.bern(0.45)
-    mouth_open = r.bern(np.where(smiling, 0.60, 0.15))
-    glasses = r.bern(np.where(young, 0.18, 0.34) + 0.04 * male)
-    bangs = r.bern(np.where(male, 0.12, 0.40))
-    mustache = r.bern(np.where(male, 0.45, 0.0))
-    beard = r.bern(np.where(male, np.where(mustache, 0.70, 0.35), 0.0))
-    hat = r.bern(0.16)
-    gray = r.bern(np.where(young, 0.04, 0.50))
+    male = pick("Male", r.bern(0.45))
+    young = pick("Young", r.bern(0.62))
+    smiling = pick("Smiling", r.bern(0.45))
+    mouth_open = pick("Mouth_Slightly_Open", r.bern(np.where(smiling, 0.60, 0.15)))
+    glasses = pick("Eyeglasses", r.bern(np.where(young, 0.18, 0.34) + 0.04 * male))
+    bangs = pick("Bangs", r.bern(np.where(male, 0.12, 0.40)))
+    mustache = pick("Mustache", r.bern(np.where(male, 0.45, 0.0)))
+    beard = ~pick("No_Beard", ~r.bern(np.where(male, np.where(mustache, 0.70, 0.35), 0.0)))
+    hat = pick("Wearing_Hat", r.bern(0.16))
+    gray = pick("Gray_Hair", r.bern(np.where(young, 0.04, 0.50)))
     u_hair = r.uniform()
     p_blond = np.where(male, 0.12, 0.38)
-    blond = ~gray & (u_hair < p_blond)
-    black = ~gray & ~blond & (u_hair < p_blond + 0.45)
-    brown = ~gray & ~blond & ~black
-    pale = r.bern(np.where(male, 0.10, 0.22))
-    lipstick = r.bern(np.where(male, 0.02, 0.75))
-    makeup = r.bern(np.where(lipstick, 0.55, 0.02))
-    wavy = r.bern(np.where(male, 0.20, 0.45))
-    long_hair = r.bern(np.where(male, 0.08, 0.90))
+    blond = pick("Blond_Hair", ~gray & (u_hair < p_blond))
+    black = pick("Black_Hair", ~gray & ~blond & (u_hair < p_blond + 0.45))
+    brown = pick("Brown_Hair", ~gray & ~blond & ~black)
+    pale = pick("Pale_Skin", r.bern(np.where(male, 0.10, 0.22)))
+    lipstick = pick("Wearing_Lipstick", r.bern(np.where(male, 0.02, 0.75)))
+    makeup = pick("Heavy_Makeup", r.bern(np.where(lipstick, 0.55, 0.02)))
+    wavy = pick("Wavy_Hair", r.bern(np.where(male, 0.20, 0.45)))
+    long_hair = r.bern(np.where(male, 0.08, 0.90))  # not an attribute: follows Male
     attrs = {
         "Male": male, "Young": young, "Smiling": smiling, "Mouth_Slightly_Open": mouth_open,
         "Eyeglasses": glasses, "Bangs": bangs, "Mustache": mustache, "No_Beard": ~beard,
@@ -934,13 +965,16 @@ def _jit_agrees(size: int) -> bool:
     return _jit_checked[size]
 
 
-def render_faces(seed: int, indices, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images [B, 3, size, size] and float32 attrs [B, A] of faces `indices`."""
+def render_faces(
+    seed: int, indices, size: int = 64, attrs: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images [B, 3, size, size] and float32 attrs [B, A] of faces `indices` (drawn with
+    the attributes ``attrs`` instead of their own if given: sample_params)."""
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     images = torch.empty(len(idx), 3, size, size, dtype=torch.uint8)
     if len(idx) == 0:
         return images, torch.empty(0, len(ATTR_NAMES))
-    p = sample_params(seed, idx)  # for the whole batch: costs about as much as for one chunk
+    p = sample_params(seed, idx, attrs)  # whole batch: costs about as much as one chunk
     if USE_JIT and _jit_agrees(size):
         _draw_jit(p, size, images)
     else:

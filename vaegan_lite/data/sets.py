@@ -109,12 +109,15 @@ class SyntheticFaces(Dataset):
         img, attrs = self.render([i])
         return to_unit_range(img[0]), attrs[0]
 
-    def render(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch fast path: uint8 images [B, 3, H, W] and float32 attributes [B, A]."""
+    def render(
+        self, indices, attrs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch fast path: uint8 images [B, 3, H, W] and float32 attributes [B, A]. With
+        ``attrs`` [B, A]: the same faces drawn with these attributes (faces.sample_params)."""
         idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
         if len(idx) and (idx.min() < 0 or idx.max() >= self.n):
             raise IndexError(f"indices out of range for SyntheticFaces of length {self.n}")
-        return render_faces(self.seed, idx.numpy(), self.image_size)
+        return render_faces(self.seed, idx.numpy(), self.image_size, attrs)
 
     def tensors(self, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
         """The whole set at once: uint8 images [n, 3, H, W] and float32 attributes [n, A]."""

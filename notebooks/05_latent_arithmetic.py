@@ -265,11 +265,14 @@ Markdown("\n".join(rows))
 #   are not held against the edit.
 # - *What comes with a.* Attributes whose labels correlate strongly with *a*'s (`tied`; the
 #   threshold on the correlation is `A.TIED`) move with its vector, for the reason the section on
-#   the mustache below shows; they are not among those that must stay put either.
+#   the mustache below shows; they are not among those that must stay put either, nor is what they
+#   replace in turn (the table below ties gray hair to age, and gray hair replaces the other
+#   colours).
 #
 # **Added**: the fraction of those faces in which the judge sees *a*. **Kept**: the fraction in
-# which every other attribute read reliably, apart from the tied and swapped ones, reads the same
-# as in the plain reconstruction Dec(μ(x)). **Both**: the two at once, face by face.
+# which every other attribute read reliably, apart from those that may change with *a*
+# (`may_change`), reads the same as in the plain reconstruction Dec(μ(x)). **Both**: the two at
+# once, face by face.
 
 # %%
 show_source(A.EditRules)
@@ -336,8 +339,41 @@ Markdown("\n".join(verdict(name, b) for name, b in bars.items()))
 # %% [markdown]
 # "Kept" is a strict test: a face counts as kept only if every one of the many other attributes
 # reads as before, so a small model whose reconstructions draw some features by halves fails it
-# often (the section "Why not every edit works" below measures that). The claims below are checked
-# on the attributes of the pictures, `A.SHOWN`, those the paper's figures show.
+# often (the section "Why not every edit works" below measures that).
+#
+# Is the bar within reach at all? The judge is not perfect, and "kept" asks a dozen of its readings
+# to agree at once. The synthetic faces let us measure the best an edit could score: the generator
+# draws each held-out face again with the attribute added (and the attributes it swaps taken away),
+# lets what may change with it follow as the generator draws it, and keeps every other attribute
+# and random choice. No autoencoder edits a face more faithfully than that, so what the judge
+# misreads there, it would misread for any model.
+
+# %%
+show_source(A.generator_edit_success)
+
+# %% tags=["nbval-ignore-output"]
+# The judge's readings of drawn faces (not compared by nbval, for the same reason as the table).
+drawn, drawn_indices = A.held_out_indices(vaegan, N_TEST)  # the same held-out faces as test_x
+ceiling = A.generator_edit_success(judge, drawn, drawn_indices, rules.reliable, rules)
+ceiling_bar = A.bar_summary(ceiling)
+# What the paragraph below says: the bar is met, by less than 10 points on one of its terms.
+margins = [ceiling_bar[k] - v for k, v in A.BAR.items()]
+assert ceiling_bar["met"] and min(margins) < 0.1, margins
+# The other attribute whose reading the generator's edits change most often, and by which edit.
+edit_by, changed = max(((n, b) for n in ceiling for b in ceiling[n]["changed"]),
+                       key=lambda nb: ceiling[nb[0]]["changed"][nb[1]])
+Markdown(verdict("the generator's own edit", ceiling_bar)
+         + f" The reading it changes most often: {changed}, when it adds {edit_by} "
+         f"({ceiling[edit_by]['changed'][changed]:.0%} of the faces).")
+
+# %% [markdown]
+# So the bar can be met, though not by much: the generator's own edits are not all read as
+# intended, because the judge misreads a few faces and because one attribute's pixels can change
+# how another one looks (the line above names the worst case). The distance between a model's
+# figures and these is the model's; the distance between these and 100 % is the judge's.
+#
+# The claims below are checked on the attributes of the pictures, `A.SHOWN`, those the paper's
+# figures show.
 
 # %% [markdown]
 # Read each row against the paper's Sec. 4.1.1, which makes three claims about these vectors: they

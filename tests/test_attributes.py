@@ -12,6 +12,7 @@ from torch import nn
 
 from vaegan_lite.attributes import (
     BAR,
+    EditRules,
     apply,
     attribute_success,
     attribute_vectors,
@@ -180,6 +181,13 @@ def test_edit_rules_read_requirements_swaps_and_ties_off_the_labels():
     # Kept: the reliable attributes, minus the target, its tied and its swapped ones.
     assert rules.others("Black") == ["Male", "Mustache", "Smiling", "Open"]
     assert rules.others("Smiling") == ["Male", "Mustache", "Black", "Blond", "Brown"]
+    # ... and minus what a tied attribute swaps: age brings gray hair, which replaces the others.
+    four = ("Old", "Gray", "Dark", "Hat")
+    swaps = {"Old": (), "Gray": ("Dark",), "Dark": ("Gray",), "Hat": ()}
+    tied = {"Old": ("Gray",), "Gray": ("Old",), "Dark": (), "Hat": ()}
+    aged = EditRules(four, {n: () for n in four}, swaps, tied, four, {})
+    assert aged.may_change("Old") == {"Old", "Gray", "Dark"} and aged.others("Old") == ["Hat"]
+    assert aged.others("Dark") == ["Old", "Hat"]
     # Added: on the faces that lack the attribute and have what it requires (men without one).
     m, must = labels[:, 0] > 0.5, labels[:, 1] > 0.5
     assert torch.equal(rules.could_carry("Mustache", labels), m & ~must)

@@ -9,7 +9,9 @@ carry a (attributes.EditRules), judged. Prints added/kept per attribute (kept: e
 attribute read reliably, apart from those tied to a or swapped by it, reads as in Dec(mu)), which
 other attribute's reading changed most, and how often the judge reads each attribute right on the
 plain reconstructions. The bar (attributes.BAR, at scale 1): means of added and kept, and the
-least added attribute. Use it to compare candidate recipes before shipping one.
+least added attribute; beside it, the same figures for the generator's own edit of the same faces
+(attributes.generator_edit_success), the most any model can score under this judge. Use it to
+compare candidate recipes before shipping one.
 """
 
 from __future__ import annotations
@@ -100,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
               f"least added {b['least_added']} {b['added_min']:.3f}")
         summary = b if s == 1.0 else summary
         report["scales"][f"{s:g}"] = {"attributes": results, "summary": b}
+    faces, indices = A.held_out_indices(model, a.faces)
+    ceiling = A.bar_summary(A.generator_edit_success(judge, faces, indices, targets, rules))
+    print(f"the generator's own edit (the judge's ceiling): added {ceiling['added_mean']:.3f}  "
+          f"kept {ceiling['kept_mean']:.3f}  least added {ceiling['least_added']} "
+          f"{ceiling['added_min']:.3f}")
+    report["generator_edit"] = ceiling
     if summary is not None:
         bar = ", ".join(f"{k} {v:g}" for k, v in A.BAR.items())
         print(f"the bar at scale 1 ({bar}): " + ("met" if summary["met"] else "missed"))

@@ -57,11 +57,16 @@ def held_out_faces(
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """n synthetic faces the model never saw: the indices after its training set (same seed),
     at its image size. (images in [-1, 1], attributes, names)."""
+    faces, indices = held_out_indices(model, n, offset)
+    images, attrs = faces.render(indices)
+    return to_unit_range(images), attrs, list(faces.attr_names)
+
+
+def held_out_indices(model: Any, n: int, offset: int = 0) -> tuple[SyntheticFaces, range]:
+    """held_out_faces' faces as (the synthetic data set, their indices in it)."""
     cfg = model.train_config
     start = cfg.dataset_size + offset
-    faces = SyntheticFaces(start + n, model.image_size, seed=cfg.data_seed)
-    images, attrs = faces.render(range(start, start + n))
-    return to_unit_range(images), attrs, list(faces.attr_names)
+    return SyntheticFaces(start + n, model.image_size, seed=cfg.data_seed), range(start, start + n)
 
 
 @torch.no_grad()
@@ -161,7 +166,8 @@ class EditRules:
     face with a has (Blond_Hair: the other hair colours); adding a is expected to take them away.
     ``tied[a]``: attributes whose labels correlate with a's, |r| >= TIED. ``reliable``: attributes
     the judge reads right on >= RELIABLE of held-out drawn faces (``accuracy``). "Kept" is measured
-    over ``others(a)``: the reliable attributes, except a, its tied and its swapped ones.
+    over ``others(a)``: the reliable attributes, except a, its tied and its swapped ones, and what
+    its tied ones swap (Young is tied to Gray_Hair, which takes the place of the other colours).
     """
 
     names: tuple[str, ...]
@@ -180,8 +186,12 @@ class EditRules:
 
     def others(self, name: str) -> list[str]:
         """The attributes an edit adding ``name`` should leave as they were."""
-        skip = {name, *self.tied[name], *self.swaps[name]}
-        return [b for b in self.reliable if b not in skip]
+        return [b for b in self.reliable if b not in self.may_change(name)]
+
+    def may_change(self, name: str) -> set[str]:
+        """``name``, the attributes tied to it, and the attributes these or ``name`` swap."""
+        moved = {name, *self.tied[name]}
+        return moved | {s for b in moved for s in self.swaps[b]}
 
 
 def edit_rules(
@@ -237,27 +247,57 @@ def attribute_success(
     out = {}
     for name in names:
         can = rules.could_carry(name, attrs)
-        a = classifier.index(name)
-        others = rules.others(name)
         after = classifier.predict(decode(model, apply(z[can], vectors[name], scale)))
-        was = before[can]
-        cols = [classifier.index(b) for b in others]
-        flipped = after[:, cols] != was[:, cols]
-        added, kept = after[:, a], ~flipped.any(1)
-        swap_cols = [classifier.index(b) for b in rules.swaps[name]]
-        had = attrs[can][:, [rules.names.index(b) for b in rules.swaps[name]]] > 0.5
-        gone = ~(after[:, swap_cols] & had).any(1) if swap_cols else torch.ones_like(added)
-        out[name] = {
-            "added": float(added.float().mean()),
-            "kept": float(kept.float().mean()),
-            "both": float((added & kept).float().mean()),
-            "recon_has": float(was[:, a].float().mean()),
-            "n": int(can.sum()),
-            "requires": list(rules.requires[name]),
-            "swapped": float(gone.float().mean()),
-            "changed": {b: float(f) for b, f in zip(others, flipped.float().mean(0), strict=True)},
-        }
+        out[name] = _judged(classifier, rules, name, before[can], after, attrs[can])
     return out
+
+
+def generator_edit_success(
+    classifier: Any, faces: Any, indices: Sequence[int], names: Sequence[str], rules: EditRules
+) -> dict[str, dict[str, Any]]:
+    """attribute_success's figures for the edit no autoencoder can beat on synthetic faces: the
+    generator draws each face again with a added and a's swapped attributes taken away, lets what
+    may move with a (``rules.may_change``) follow as it draws it, and keeps every other attribute
+    and random choice (``faces.render(indices, attrs)``); "before" is the face itself. It
+    measures the judge as much as the edit: what the judge misreads here, no model gets right."""
+    images, attrs = faces.render(indices)
+    before = classifier.predict(to_unit_range(images))
+    out = {}
+    for name in names:
+        can = rules.could_carry(name, attrs)
+        wanted = attrs[can].clone()
+        wanted[:, [rules.names.index(b) for b in rules.may_change(name)]] = float("nan")  # drawn
+        wanted[:, [rules.names.index(b) for b in rules.swaps[name]]] = 0
+        wanted[:, rules.names.index(name)] = 1
+        edited, _ = faces.render(torch.as_tensor(indices)[can], attrs=wanted)
+        after = classifier.predict(to_unit_range(edited))
+        out[name] = _judged(classifier, rules, name, before[can], after, attrs[can])
+    return out
+
+
+def _judged(
+    classifier: Any, rules: EditRules, name: str, was: torch.Tensor, after: torch.Tensor,
+    attrs: torch.Tensor,
+) -> dict[str, Any]:
+    """One attribute's figures (attribute_success) from the classifier's bool readings [N, A]
+    before and after adding ``name`` to N faces that could carry it, and their labels."""
+    a, others = classifier.index(name), rules.others(name)
+    cols = [classifier.index(b) for b in others]
+    flipped = after[:, cols] != was[:, cols]
+    added, kept = after[:, a], ~flipped.any(1)
+    swap_cols = [classifier.index(b) for b in rules.swaps[name]]
+    had = attrs[:, [rules.names.index(b) for b in rules.swaps[name]]] > 0.5
+    gone = ~(after[:, swap_cols] & had).any(1) if swap_cols else torch.ones_like(added)
+    return {
+        "added": float(added.float().mean()),
+        "kept": float(kept.float().mean()),
+        "both": float((added & kept).float().mean()),
+        "recon_has": float(was[:, a].float().mean()),
+        "n": len(was),
+        "requires": list(rules.requires[name]),
+        "swapped": float(gone.float().mean()),
+        "changed": {b: float(f) for b, f in zip(others, flipped.float().mean(0), strict=True)},
+    }
 
 
 def bar_summary(results: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -37,7 +37,11 @@ def test_gpu_with_celeba_reads_it(tmp_path, fake_celeba, capsys):
 def test_steps_override_cuts_a_preset_short(monkeypatch):
     monkeypatch.setenv("VAEGAN_STEPS", "20")
     p = get_preset("cpu")
-    assert (p.steps, p.gan_steps, p.log_every, p.checkpoint_every) == (20, 20, 20, 20)
+    assert (p.steps, p.gan_steps, p.log_every, p.checkpoint_every) == (20, 20, 2, 20)
+    monkeypatch.setenv("VAEGAN_STEPS", "50")  # logged ten times: the chapters' curves have ends
+    assert get_preset("gpu").log_every == 5 and get_preset("smoke").log_every == 2
+    monkeypatch.setenv("VAEGAN_STEPS", "2")
+    assert get_preset("smoke").log_every == 1
     monkeypatch.setenv("VAEGAN_STEPS", "zero")
     with pytest.raises(ValueError, match="VAEGAN_STEPS='zero'"):
         get_preset("cpu")

@@ -42,3 +42,27 @@ def test_from_book_records_the_cached_execution_times(tool, tmp_path, monkeypatc
     with pytest.raises(SystemExit, match="01_vae.py: not executed"):
         tool.main()
     assert "01_vae" not in json.loads((tmp_path / "timings.json").read_text())
+
+
+def test_from_gpu_check_times_the_chapter_from_measured_step_rates(tool, tmp_path, monkeypatch):
+    """The gpu entry from a GPU check's bench: the chapters' own settings (channels_last row),
+    images over images/s, and a T4 estimate at the measured model FLOP utilisation, labelled."""
+    report = {"sections": {
+        "provenance": {"result": {"peak": {"device": "NVIDIA H200"}, "torch": "2.11.0+cu130",
+                                  "commit": "abcdef0123"}},
+        "bench": {"result": {"rows": [
+            {"model": "vae", "variant": "fp32", "images_per_s": 1.0, "gflop_per_image": 4.0},
+            {"model": "vae", "variant": "channels_last", "images_per_s": 4000.0,
+             "gflop_per_image": 4.0, "mfu": 0.05}]}}}}  # fmt: skip
+    check = tmp_path / "gpu_check.json"
+    check.write_text(json.dumps(report))
+    text = tool.gpu_measured("vae*2@31250", check)  # 62,500 steps of batch 64 in all
+    h200_min, t4_min = 62500 * 64 / 4000 / 60, 62500 * 64 * 4e9 / (0.05 * 65e12) / 60
+    assert text.startswith(f"about {h200_min:.0f} min of training on an NVIDIA H200")
+    assert f"about {t4_min:.0f} min on a Colab T4 (derived, not measured" in text
+    assert "2 runs of vae 31,250 steps at 4,000 img/s, MFU 5.0%" in text and "abcdef0" in text
+    monkeypatch.setattr(sys, "argv", ["time_chapters", "notebooks/01_vae.py", "--gpu-models",
+                                      "gan", "--from-gpu-check", str(check)])  # fmt: skip
+    with pytest.raises(SystemExit):
+        tool.main()
+    assert not (tmp_path / "timings.json").exists()

@@ -19,7 +19,15 @@ that reads an earlier chapter's runs (chapter 7 reads 1, 2 and 4's) is timed as 
 There is no GPU on the project's machines, so the gpu entry is an estimate, labelled as one: the
 FLOPs of one training step of the chapter's models at the gpu preset (counted by PyTorch's
 FlopCounterMode on the CPU) times the preset's batch size and steps, divided by an assumed
-effective T4 throughput (--t4-tflops). Give the text yourself with --gpu instead if you measured it.
+effective T4 throughput (--t4-tflops). Once a GPU check has run (tools/gpu_check.py), the entry
+comes from the step rates it measured, with a T4 estimate derived from them:
+
+    python tools/time_chapters.py notebooks/01_vae.py --gpu-models vae \
+        --from-gpu-check benchmarks/results/gpu_check.json
+    python tools/time_chapters.py notebooks/04_vaegan_training.py \
+        --gpu-models vaegan,vaegan*3@20750 --from-gpu-check benchmarks/results/gpu_check.json
+
+(--gpu-models: model, model*runs, model*runs@steps a run; the preset's steps if not given.)
 
 Runs of the cpu preset are trained from scratch in a temporary $VAEGAN_RUNS unless --reuse-runs is
 given (runs/ may already hold the finished models, which would time loading, not training).
@@ -116,21 +124,71 @@ def gpu_estimate(models: list[str], tflops: float) -> str:
 
     preset = get_preset("gpu")
     total, parts = 0.0, []
-    for item in models:  # "vaegan" or "vaegan*5" (five runs of it)
-        m, _, k = item.partition("*")
-        runs = int(k) if k else 1
+    for m, runs, steps in parse_models(",".join(models)):  # "vaegan*5@2000": five runs of 2000
         cfg = config_for(preset, m)
+        steps = steps or cfg.steps
         g = gflop_per_image(m)
-        total += runs * g * 1e9 * cfg.batch_size * cfg.steps
+        total += runs * g * 1e9 * cfg.batch_size * steps
         per_step = f"{g:.1f} GFLOP per image per step"
         times = f"{runs} runs of " if runs > 1 else ""
-        parts.append(f"{times}{m} {per_step} x {cfg.batch_size} x {cfg.steps:,} steps")
+        parts.append(f"{times}{m} {per_step} x {cfg.batch_size} x {steps:,} steps")
     minutes = total / (tflops * 1e12) / 60
     shown = f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
     return (f"about {shown} on a Colab T4 (estimate, not measured: {'; '.join(parts)} "
             f"= {total / 1e15:.0f} PFLOP at an assumed {tflops:g} TFLOP/s, "
             f"{tflops / T4_PEAK_TFLOPS:.0%} of the T4's fp16 peak; "
             "CelebA preparation not included)")
+
+
+def parse_models(spec: str) -> list[tuple[str, int, int | None]]:
+    """"vae,gan*5,vaegan*3@20750" -> [(model, runs, steps a run or None: the preset's)]."""
+    out = []
+    for item in spec.split(","):
+        item, _, steps = item.partition("@")
+        m, _, k = item.partition("*")
+        out.append((m, int(k) if k else 1, int(steps) if steps else None))
+    return out
+
+
+def gpu_measured(models: str, check_file: Path) -> str:
+    """The gpu entry from a GPU check's bench (tools/gpu_check.py): each model's images/s at the
+    gpu preset in the chapters' own settings (auto precision, channels-last) on that GPU, times the
+    chapter's steps; and a T4 estimate derived from it, labelled as one: the same FLOPs at the
+    model FLOP utilisation measured there, of a T4's fp16 peak."""
+    from vaegan_lite.config import config_for, get_preset
+
+    report = json.loads(check_file.read_text())
+    prov = report["sections"]["provenance"]["result"]
+    gpu = prov.get("peak", {}).get("device") or prov.get("device")
+    rows = {r["model"]: r for r in report["sections"]["bench"]["result"].get("rows", [])
+            if r.get("variant") == "channels_last" and "images_per_s" in r}  # fmt: skip
+    preset = get_preset("gpu")
+    gpu_s = t4_s = 0.0
+    parts = []
+    for m, runs, steps in parse_models(models):
+        if m not in rows:
+            raise ValueError(f"{check_file}: no channels_last bench row for {m!r}")
+        r, cfg = rows[m], config_for(preset, m)
+        images = runs * (steps or cfg.steps) * cfg.batch_size
+        gpu_s += images / r["images_per_s"]
+        if r.get("mfu"):
+            t4_s += images * r["gflop_per_image"] * 1e9 / (r["mfu"] * T4_PEAK_TFLOPS * 1e12)
+        mfu = f", MFU {r['mfu']:.1%}" if r.get("mfu") else ""
+        times = f"{runs} runs of " if runs > 1 else ""
+        parts.append(f"{times}{m} {steps or cfg.steps:,} steps at {r['images_per_s']:,.0f} img/s"
+                     f"{mfu}")
+
+    def shown(seconds: float) -> str:
+        minutes = seconds / 60
+        return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+    commit = (prov.get("commit") or "")[:7]
+    t4 = (f"; about {shown(t4_s)} on a Colab T4 (derived, not measured: the same FLOPs at the "
+          f"same model FLOP utilisation of the T4's {T4_PEAK_TFLOPS} TFLOP/s fp16 peak)"
+          if t4_s else "")  # fmt: skip
+    return (f"about {shown(gpu_s)} of training on an {gpu} (from its measured step rates, "
+            f"torch {prov.get('torch', '?').split('+')[0]}, commit {commit}: {'; '.join(parts)})"
+            f"{t4}; CelebA preparation not included")
 
 
 def book_times(cache: Path) -> dict[str, float]:
@@ -162,6 +220,9 @@ def main() -> None:
     parser.add_argument("--gpu", help="text for the gpu entry (an estimate, with its basis)")
     parser.add_argument("--gpu-models", help="estimate the gpu entry from these models' FLOPs, "
                         "e.g. vae or vae,gan or vae*5,gan*5 (the runs the chapter trains)")
+    parser.add_argument("--from-gpu-check", type=Path, metavar="JSON",
+                        help="with --gpu-models: the gpu entry from the step rates a GPU check "
+                        "measured (benchmarks/results/gpu_check.json), and a T4 estimate")
     parser.add_argument("--t4-tflops", type=float, default=10.0,
                         help="assumed effective T4 throughput for --gpu-models (TFLOP/s)")
     parser.add_argument("--reuse-runs", action="store_true", help="use runs/ as the chapter would")
@@ -186,11 +247,16 @@ def main() -> None:
             print(f"{py.stem}: {values}")
         print(f"make book executed the chapters in {sum(times.values()) / 60:.1f} min in all")
         return
+    if args.from_gpu_check and args.gpu_models is None:
+        parser.error("--from-gpu-check needs --gpu-models (the runs the chapter trains)")
     if args.gpu is None and args.gpu_models is not None:
         try:
-            args.gpu = gpu_estimate(args.gpu_models.split(","), args.t4_tflops)
-        except (ValueError, TypeError) as e:  # "vae*x", an unknown model name
-            parser.error(f"--gpu-models {args.gpu_models!r}: {e}")
+            args.gpu = (gpu_measured(args.gpu_models, args.from_gpu_check) if args.from_gpu_check
+                        else gpu_estimate(args.gpu_models.split(","), args.t4_tflops))  # fmt: skip
+        except (ValueError, TypeError, KeyError) as e:  # "vae*x", an unknown model, no bench row
+            parser.error(f"--gpu-models {args.gpu_models!r}: {type(e).__name__}: {e}")
+        except OSError as e:
+            parser.error(f"--from-gpu-check: {e}")
 
     for py in args.chapters:
         if py.suffix != ".py":

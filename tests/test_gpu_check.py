@@ -13,6 +13,7 @@ import copy
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_cpu_dry_run_writes_every_section(tmp_path):
     chapters = sections["chapters"]
     runs = chapters["result"]["runs"]
     assert chapters["status"] == "failed" and list(runs) == ["fine", "broken"]
-    assert runs["fine"]["status"] == "ok" and "steps 2" in runs["fine"]["tail"]
+    assert runs["fine"]["status"] == "ok" and "steps 6" in runs["fine"]["tail"]
     assert runs["broken"]["returncode"] != 0 and "same device" in runs["broken"]["tail"]
     assert (out.parent / "gpu_check_chapter_broken.log").exists()
     assert "gpu_check (cpu-dry-run)" in p.stdout
@@ -121,6 +122,23 @@ def test_a_chapter_runs_where_ipython_is_missing(tmp_path):
                        timeout=120)  # fmt: skip
     assert p.returncode == 0, p.stderr
     assert "stub" in p.stdout and "chapter done" in p.stdout
+
+
+@pytest.mark.parametrize("chapter", ["01_vae", "04_vaegan_training"])
+def test_chapters_run_as_the_check_runs_them(tmp_path, chapter):
+    """Chapters 1 and 4 as the chapters section runs them: scripts without IPython, in an empty
+    folder, every run cut short by VAEGAN_STEPS (the dry run's count). Their asserts must hold on
+    a cut run's curves: on the GPU the section cuts the gpu preset's runs the same way."""
+    env = {**os.environ, "VAEGAN_PRESET": "smoke", "MPLBACKEND": "Agg",
+           "VAEGAN_STEPS": str(gpu_check.CPU_DRY.chapter_steps), "VAEGAN_RUNS": str(tmp_path / "r"),
+           "VAEGAN_DATA": str(tmp_path / "data")}  # fmt: skip
+    path = ROOT / "notebooks" / f"{chapter}.py"
+    code = NO_IPYTHON + f"sys.argv = {[str(TOOL), '--run-chapter', str(path)]!r}\n"
+    code += f"import runpy; runpy.run_path({str(TOOL)!r}, run_name='__main__')\n"
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=600)  # fmt: skip
+    assert p.returncode == 0, p.stdout[-1500:] + p.stderr[-1500:]
+    assert "stub" in p.stdout
 
 
 def test_documented_device_call_fits_the_device_tool():

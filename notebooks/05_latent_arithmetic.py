@@ -370,7 +370,7 @@ Markdown(verdict("the generator's own edit", ceiling_bar)
 # So the bar can be met, though not by much: the generator's own edits are not all read as
 # intended, because the judge misreads a few faces and because one attribute's pixels can change
 # how another one looks (the line above names the worst case). The distance between a model's
-# figures and these is the model's; the distance between these and 100 % is the judge's.
+# figures and these is the model's; the distance between these and a perfect score is the judge's.
 #
 # The claims below are checked on the attributes of the pictures, `A.SHOWN`, those the paper's
 # figures show.

@@ -42,6 +42,10 @@ def test_steps_override_cuts_a_preset_short(monkeypatch):
     assert get_preset("gpu").log_every == 5 and get_preset("smoke").log_every == 2
     monkeypatch.setenv("VAEGAN_STEPS", "2")
     assert get_preset("smoke").log_every == 1
+    # A cut run checks that the cells run; the chapters' claims about results wait for a full one.
+    assert get_preset("gpu").cut and not get_preset("gpu").trains_fully
+    monkeypatch.delenv("VAEGAN_STEPS")
+    assert get_preset("cpu").trains_fully and not get_preset("smoke").trains_fully
     monkeypatch.setenv("VAEGAN_STEPS", "zero")
     with pytest.raises(ValueError, match="VAEGAN_STEPS='zero'"):
         get_preset("cpu")

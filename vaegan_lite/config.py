@@ -176,6 +176,13 @@ class Preset:
     # 1,024 features at the cpu size was tuned on the synthetic faces; the gpu value gives about
     # the same product at 64x64 (16,384 features) and is untested here (no GPU).
     gamma: float
+    cut: bool = False  # steps cut short by $VAEGAN_STEPS: a check that the cells run, no more
+
+    @property
+    def trains_fully(self) -> bool:
+        """Whether runs train long enough for the chapters' claims about results to be checked
+        (not the smoke preset's few steps, nor a run cut short by $VAEGAN_STEPS)."""
+        return self.name != "smoke" and not self.cut
 
 
 PRESETS = {
@@ -208,7 +215,7 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
         n = int(steps)
         # logged at least ten times (or every step), so a cut run still draws a curve that the
         # chapters' asserts can read (a first and a last point)
-        preset = replace(preset, steps=n, gan_steps=min(preset.gan_steps, n),
+        preset = replace(preset, steps=n, gan_steps=min(preset.gan_steps, n), cut=True,
                          log_every=max(1, min(preset.log_every, n // 10)),
                          checkpoint_every=min(preset.checkpoint_every, n))  # fmt: skip
     if preset.data == "celeba" and "data" not in overrides and not celeba_present():

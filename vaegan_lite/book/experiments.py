@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -869,9 +869,13 @@ def load_or_reproduce(
                                       "run_configs": _run_settings(preset, plan)}))  # fmt: skip
         # A setting added to TrainConfig after the results were made is read as its default, as
         # for a checkpoint (from_dict): it cannot have changed runs that predate it.
+        # Likewise a field added to Preset (with a default).
         runs = res.get("run_configs", {})
         stored = {n: TrainConfig.from_dict(c).to_dict() for n, c in runs.items()}
-        have = json.loads(json.dumps({**res, "run_configs": stored}))
+        defaults = {f.name: f.default for f in fields(Preset) if f.default is not MISSING}
+        preset_settings = {**defaults, **res.get("preset_settings", {})}
+        have = json.loads(json.dumps({**res, "run_configs": stored,
+                                      "preset_settings": preset_settings}))  # fmt: skip
         same = all(have.get(k) == v for k, v in want.items())  # as JSON: tuples are lists there
         if same and all((out / f).exists() for f in FIGURES):
             return res, out

@@ -289,3 +289,14 @@ def test_given_attributes_are_checked():
     two[:, [ATTR_NAMES.index(n) for n in HAIR_COLORS[:2]]] = 1
     with pytest.raises(ValueError, match="exactly one of Black_Hair"):
         ds.render(range(4), attrs=two)
+    some = a.clone()
+    some[:, ATTR_NAMES.index("Gray_Hair")] = float("nan")  # one colour drawn, three given
+    with pytest.raises(ValueError, match="all of Black_Hair.*or none"):
+        ds.render(range(4), attrs=some)
+
+
+def test_attributes_given_as_nan_are_drawn_as_usual():
+    ds = SyntheticFaces(200, image_size=32, seed=6)
+    x, a = ds.render(range(200))
+    y, b = ds.render(range(200), attrs=torch.full_like(a, float("nan")))
+    assert torch.equal(y, x) and torch.equal(b, a)

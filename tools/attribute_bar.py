@@ -6,7 +6,7 @@
 For every attribute a the judge (the 64x64 attribute classifier) reads reliably: v_a from the
 first --vector-faces training faces, added (times each scale) to the held-out faces that could
 carry a (attributes.EditRules), judged. Prints added/kept per attribute (kept: every other
-attribute read reliably, apart from those tied to a or swapped by it, reads as in Dec(mu)), which
+attribute read reliably, apart from those that may change with a, reads as in Dec(mu)), which
 other attribute's reading changed most, and how often the judge reads each attribute right on the
 plain reconstructions. The bar (attributes.BAR, at scale 1): means of added and kept, and the
 least added attribute; beside it, the same figures for the generator's own edit of the same faces

@@ -19,7 +19,7 @@ draw_faces on this machine (checked once per size).
 No other vaegan_lite imports but faces_jit:
     sample_params(seed, indices[, attrs]) -> dict of per-face tensors (incl. "attrs")
     draw_faces(params, image_size)    -> uint8 images [B, 3, H, W] (optionally into `out`)
-    render_faces(seed, indices, size) -> (uint8 images, float32 attrs [B, A])
+    render_faces(seed, indices, size[, attrs]) -> (uint8 images, float32 attrs [B, A])
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ occur in its file (a stale entry fails too).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -210,3 +211,18 @@ def test_the_scan_finds_a_typed_number(tmp_path: Path) -> None:
     found = typed_numbers(page, [])
     assert len(found) == 1 and "93 %" in found[0], found
     assert typed_numbers(page, ["93 %"]) == []
+
+
+def test_readme_states_the_measured_book_time() -> None:
+    """README.md is not built from results, so its one figure for `make book` is checked against
+    results/timings.json (what the book build measured): the total in whole minutes, and the
+    longest chapter."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    m = re.search(r"about (\d+) minutes in all, the longest chapter (\d+)", text)
+    assert m, "README.md no longer says how long `make book` takes"
+    timings = json.loads((ROOT / "vaegan_lite" / "results" / "timings.json").read_text())
+    cpu = {k: t["cpu"] for k, t in timings.items() if isinstance(t.get("cpu"), (int, float))}
+    minutes = sum(cpu.values()) / 60
+    assert abs(int(m[1]) - minutes) < 1, f"README says {m[1]} min; timings.json: {minutes:.1f}"
+    longest = max(cpu, key=cpu.get)
+    assert longest.startswith(f"{int(m[2]):02d}_"), f"README: chapter {m[2]}; timings: {longest}"

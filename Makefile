@@ -52,15 +52,21 @@ NBVAL = VAEGAN_PRESET=smoke $(BIN)/pytest -p no:cacheprovider --nbval --nbval-cu
 	--nbval-sanitize-with tests/nbval_sanitize.cfg
 # The stored outputs must hold on any CPU, not only on the one that wrote them, so nbval runs a
 # second time on the plainest CPU torch can pretend to be: its non-SIMD kernels, oneDNN and MKL held
-# to SSE4, one thread (each setting is checked to take effect: tests/test_portable.py).
+# to SSE4, one thread (each setting is checked to take effect: tests/test_portable.py). With one
+# thread a kernel leaves the other cores idle, so that run spreads the notebooks over one pytest
+# worker per core (at most 4, each holds a kernel in memory), each notebook whole on one worker
+# (--dist loadscope). Not the first run: its kernels already use every core, and side by side they
+# slowed it threefold on 2 cores.
 PLAIN_CPU = ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2 \
 	OMP_NUM_THREADS=1
+PLAIN_WORKERS = -n $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 ))) \
+	--dist loadscope
 
 nbval: $(STAMP)
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "nbval: no notebooks/*.ipynb yet"; else \
 	  $(NBVAL) $(NOTEBOOKS) && \
 	  echo "nbval again on a plain CPU: $(PLAIN_CPU)" && \
-	  $(PLAIN_CPU) $(NBVAL) $(NOTEBOOKS); fi
+	  $(PLAIN_CPU) $(NBVAL) $(PLAIN_WORKERS) $(NOTEBOOKS); fi
 
 # Every chapter from the package's wheel alone, in an empty folder (as on Colab): no file of the
 # repository may be needed at run time.

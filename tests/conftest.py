@@ -9,9 +9,11 @@ another).
     gamma                 the gamma of those checks (any value other than 1 shows misrouting)
     poison                make the batches of given training steps NaN
     write_fake_celeba     synthetic faces in CelebA's layout (torchvision's or Kaggle's)
+    device_tool_losses    what of a $OUT folder the device tool would not bring back
 """
 
 import copy
+import re
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +172,35 @@ def write_fake_celeba(root: str | Path, n: int = 12, seed: int = 0, kaggle: bool
         rows = [f"{nm} {p}" for nm, p in zip(names, parts, strict=True)]
         (base / "list_eval_partition.txt").write_text("\n".join(rows) + "\n")
     return base
+
+
+# What the device tool brings back from $OUT (/work/.library/device/README.md, "Limits"): at most 8
+# files, each at most 16 MiB and 64 MiB together, no deeper than $OUT/a/b/file, named in letters,
+# digits, '.', '_' and '-'. A prepared GPU run that writes more loses files without an error.
+DEVICE_OUT_FILES, DEVICE_OUT_FILE_BYTES, DEVICE_OUT_BYTES = 8, 16 << 20, 64 << 20
+
+
+def device_tool_losses(out: Path, also: int = 0) -> list[str]:
+    """What of ``out`` would not come back; ``also``: files the call adds beside it (a log)."""
+    files = sorted(f for f in Path(out).rglob("*") if not f.is_dir())
+    lost = []
+    if len(files) + also > DEVICE_OUT_FILES:
+        lost.append(f"{len(files) + also} files (at most {DEVICE_OUT_FILES})")
+    if sum(f.stat().st_size for f in files) > DEVICE_OUT_BYTES:
+        lost.append("over 64 MiB together")
+    for f in files:
+        rel = f.relative_to(out)
+        if not f.is_file() or f.is_symlink():
+            lost.append(f"{rel}: not a plain file")
+        elif len(rel.parts) > 3:
+            lost.append(f"{rel}: more than 2 folders down")
+        elif f.stat().st_size > DEVICE_OUT_FILE_BYTES:
+            lost.append(f"{rel}: over 16 MiB")
+        if not all(re.fullmatch(r"[A-Za-z0-9._-]+", part) for part in rel.parts):
+            lost.append(f"{rel}: a name with other characters")
+    return lost
+
+
+@pytest.fixture(name="device_tool_losses")
+def _device_tool_losses():
+    return device_tool_losses

@@ -209,7 +209,7 @@ def test_the_cpu_preset_reads_the_committed_results_without_training(monkeypatch
     assert out == E.RESULTS / "experiments-cpu" and res["preset"] == "cpu"
 
 
-def test_parts_by_seed_merge_into_the_whole(tmp_path):
+def test_parts_by_seed_merge_into_the_whole(tmp_path, device_tool_losses):
     """A plan made in parts (seeds 1 and 0, e.g. in two GPU sessions) and merged equals the plan
     made at once from the same runs; parts that overlap or differ are refused."""
     out = {k: tmp_path / k for k in ("a", "b", "whole", "merged")}
@@ -218,6 +218,7 @@ def test_parts_by_seed_merge_into_the_whole(tmp_path):
         r = run_reproduce("--preset", "smoke", "--seeds", seed, "--out", str(out[key]), runs=runs)
         assert r.returncode == 0, r.stderr
     assert not (out["b"] / "fig3_samples.png").exists()  # the figures come with seed 0
+    assert not device_tool_losses(out["a"], also=2)  # tools/gpu_experiments.sh: + log, gpu.txt
     a, b = out["a"] / "results-seeds-0.json", out["b"] / "results-seeds-1.json"
     r = run_reproduce("--merge", str(b), str(a), "--out", str(out["merged"]), runs=runs)
     assert r.returncode == 0, r.stderr

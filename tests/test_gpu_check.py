@@ -44,7 +44,7 @@ def run_tool(*args, cwd):
 
 
 @pytest.mark.slow
-def test_cpu_dry_run_writes_every_section(tmp_path):
+def test_cpu_dry_run_writes_every_section(tmp_path, device_tool_losses):
     """The JSON CI checks: every section there, in order, with a status; the figures' fields."""
     fine, broken = tmp_path / "fine.py", tmp_path / "broken.py"
     fine.write_text("import os\nprint('steps', os.environ['VAEGAN_STEPS'])\n")
@@ -88,6 +88,7 @@ def test_cpu_dry_run_writes_every_section(tmp_path):
     assert runs["broken"]["returncode"] != 0 and "same device" in runs["broken"]["tail"]
     assert (out.parent / "gpu_check_chapter_broken.log").exists()
     assert "gpu_check (cpu-dry-run)" in p.stdout
+    assert not device_tool_losses(out.parent, also=1)  # and the call's tee'd gpu_check.log
 
 
 def test_a_spent_budget_skips_sections_and_still_writes_the_json(tmp_path):

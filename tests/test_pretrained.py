@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -161,28 +163,40 @@ def test_gpu_recipe_steps_fit_the_budget():
     assert steps_for(1, [0.5, 0.5]) == 500  # never less than one unit
 
 
-def test_train_pretrained_gpu_path_writes_int8_models_with_provenance(tmp_path):
-    """The GPU recipe's whole path (data once, train, int8, provenance naming the steps) on this
-    CPU, with a few steps; and --device cuda without a GPU says so in one line."""
+def test_the_prepared_gpu_run_writes_int8_models_with_provenance(tmp_path, device_tool_losses):
+    """tools/gpu_pretrained.sh, the device call of the GPU recipe, on this CPU with a few steps:
+    data once, train both, int8, provenance naming the steps, the judge; and all of it in files
+    the device tool brings back. --device cuda without a GPU says so in one line."""
     root = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "tools/train_pretrained.py", "--only", "synthetic-vae", "--steps", "2",
-           "--faces", "256", "--weights", str(tmp_path / "w"), "--runs", str(tmp_path / "r"),
-           "--no-progress", "--commit", "0" * 40]  # fmt: skip
-    r = subprocess.run([*cmd, "--device", "cuda-recipe-on-cpu"], cwd=root, capture_output=True,
-                       text=True, timeout=600)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    p = json.loads((tmp_path / "w" / "synthetic-vae.json").read_text())
-    assert p["recipe"] == "gpu" and p["training_steps"] == 2 and p["git_commit"] == "0" * 40
-    assert p["command"] == ("python tools/train_pretrained.py --device cuda --steps 2 --only "
-                            "synthetic-vae --faces 256")  # fmt: skip
-    assert p["storage"].startswith("int8")
-    model = pretrained("synthetic-vae", weights=tmp_path / "w")
-    assert model.train_config == recipe("synthetic-vae", "cuda", steps=2, faces=256)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "OUT": str(out), "RUNS": str(tmp_path / "r"), "JUDGE_FACES": "100",
+           "DEVICE": "cuda-recipe-on-cpu", "TRAIN_ARGS": "--steps 2 --faces 256",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    r = subprocess.run(["bash", "tools/gpu_pretrained.sh", "0" * 40, "0"], cwd=root, env=env,
+                       capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    assert not device_tool_losses(out)
+    for name in ("synthetic-vaegan", "synthetic-vae"):
+        p = json.loads((out / "weights" / f"{name}.json").read_text())
+        assert p["recipe"] == "gpu" and p["training_steps"] == 2 and p["git_commit"] == "0" * 40
+        assert p["command"] == ("python tools/train_pretrained.py --device cuda --steps 2 --only "
+                                f"{name} --faces 256")  # fmt: skip
+        assert p["storage"].startswith("int8")
+        model = pretrained(name, weights=out / "weights")
+        assert model.train_config == recipe(name, "cuda", steps=2, faces=256)
+    with tarfile.open(out / "report.tar.gz") as tar:
+        names = {Path(n).name for n in tar.getnames()}
+        bar = json.load(tar.extractfile("./bar-synthetic-vaegan.json"))
+    assert {"train.log", "gpu.txt", "samples-synthetic-vae.png", "bar-synthetic-vae.txt"} <= names
+    assert bar["faces"] == 100 and "Male" in bar["scales"]["1"]["attributes"]
     if not torch.cuda.is_available():
-        r = subprocess.run([*cmd, "--device", "cuda"], cwd=root, capture_output=True, text=True,
-                           timeout=600)  # fmt: skip
+        cmd = [sys.executable, "tools/train_pretrained.py", "--only", "synthetic-vae", "--device",
+               "cuda", "--weights", str(tmp_path / "w")]  # fmt: skip
+        r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600)
         assert r.returncode == 1
         assert r.stderr.strip() == "train_pretrained: --device cuda: no CUDA GPU here"
+        assert not (tmp_path / "w").exists()
 
 
 def test_weights_are_stored_as_float16_or_int8_and_loaded_as_float32(models):

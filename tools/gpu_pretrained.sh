@@ -2,14 +2,20 @@
 # Issue 25's GPU run: train the shipped synthetic-vaegan and synthetic-vae with the GPU recipe
 # (vaegan_lite.shipped.recipe(name, "cuda"): Table 1's networks at half width, int8), sized to a
 # time budget, and judge both over every attribute (tools/attribute_bar.py). One call of the
-# device tool, about 8 minutes on an H200; everything it makes lands in $OUT:
+# device tool, about 8 minutes on an H200; what it makes lands in $OUT, in 5 files, because the
+# device tool brings back at most 8:
 #
-#   bash tools/gpu_pretrained.sh COMMIT [TRAIN_BUDGET_S]      # timeout_s 560
+#   bash tools/gpu_pretrained.sh COMMIT [TRAIN_BUDGET_S]      # timeout_s 560 (CALL_S below)
 #
 #   $OUT/weights/NAME.pt, NAME.json   the models and their provenance (GPU, steps, commit, time)
-#   $OUT/samples-NAME.png             Dec(z_p) of the fixed samples after training
-#   $OUT/bar-NAME.json, .txt          the judge's figures (attributes.BAR) on 2000 held-out faces
-#   $OUT/train.log, gpu.txt           the training log and nvidia-smi's view of the GPU
+#   $OUT/report.tar.gz                packed at exit, whatever ended the script:
+#     samples-NAME.png                  Dec(z_p) of the fixed samples after training
+#     bar-NAME.json, .txt               the judge's figures (attributes.BAR) on 2000 held-out faces
+#     train.log, gpu.txt                the training log and nvidia-smi's view of the GPU
+#
+# The weights are written as soon as each model is trained, so they come back even if the
+# judge runs out of time (attribute_bar.py can judge them again on the CPU). Every step is
+# time-boxed to end CALL_S (default 560, the call's timeout_s) less 25 s after the start.
 #
 # A dry run of the same steps on a CPU, with a few training steps and faces:
 #   OUT=/tmp/o DEVICE=cuda-recipe-on-cpu TRAIN_ARGS="--steps 2 --faces 256" JUDGE_FACES=100 \
@@ -21,15 +27,26 @@ set -euo pipefail
 COMMIT=${1:?usage: gpu_pretrained.sh COMMIT [TRAIN_BUDGET_S]}
 BUDGET=${2:-330}
 : "${OUT:?set OUT to the folder that comes back}"
+CALL_S=${CALL_S:-560}
 RUNS=${RUNS:-/tmp/pretrained-gpu}
+STAGE=$(mktemp -d "${TMPDIR:-/tmp}/gpu-pretrained.XXXXXX")
 export PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" || true
+pack() { tar -czf "$OUT/report.tar.gz" -C "$STAGE" . && rm -rf "$STAGE"; }
+trap pack EXIT
+trap 'exit 143' TERM
+left() {  # seconds this step may take: at most $1, and none past CALL_S - 25
+  local l=$((CALL_S - 25 - SECONDS))
+  echo $((l < $1 ? (l > 1 ? l : 1) : $1))
+}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$STAGE/gpu.txt" 2>&1 || true
 # shellcheck disable=SC2086  # TRAIN_ARGS: several words
-timeout $((BUDGET + 150)) python3 tools/train_pretrained.py --device "${DEVICE:-cuda}" \
+timeout "$(left $((BUDGET + 150)))" python3 tools/train_pretrained.py --device "${DEVICE:-cuda}" \
   --budget-s "$BUDGET" ${TRAIN_ARGS:-} --weights "$OUT/weights" --runs "$RUNS" --no-progress \
-  --commit "$COMMIT" 2>&1 | tee "$OUT/train.log"
+  --commit "$COMMIT" 2>&1 | tee "$STAGE/train.log"
 for name in synthetic-vaegan synthetic-vae; do
-  cp "$RUNS/$name/samples.png" "$OUT/samples-$name.png"
-  timeout 120 python3 tools/attribute_bar.py "$RUNS/$name/last.pt" --faces "${JUDGE_FACES:-2000}" \
-    --json "$OUT/bar-$name.json" 2>&1 | tee "$OUT/bar-$name.txt"
+  cp "$RUNS/$name/samples.png" "$STAGE/samples-$name.png"
+  timeout "$(left 120)" python3 tools/attribute_bar.py "$RUNS/$name/last.pt" \
+    --faces "${JUDGE_FACES:-2000}" --json "$STAGE/bar-$name.json" 2>&1 | tee "$STAGE/bar-$name.txt" \
+    || echo "the judge of $name stopped (exit ${PIPESTATUS[0]}): judge it on the CPU instead" \
+    | tee -a "$STAGE/bar-$name.txt"
 done

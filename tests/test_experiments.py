@@ -3,13 +3,17 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 
+from vaegan_lite import metrics
 from vaegan_lite.book import experiments as E
 from vaegan_lite.config import PLANS, get_preset
 from vaegan_lite.metrics import inception_scores
@@ -103,6 +107,32 @@ def test_inception_scores_run_or_say_why_in_one_line():
     assert set(scores) | {s.split()[0].lower() for s in skipped} >= {"fid", "kid", "lpips"}
     assert all("\n" not in s and " skipped: " in s for s in skipped)
     assert all(isinstance(v, float) for v in scores.values())
+
+
+def test_inception_scores_give_up_on_a_download_that_hangs(monkeypatch):
+    """A machine whose connections hang (an offline GPU box) costs seconds, not minutes a metric."""
+    pytest.importorskip("torchmetrics.image.fid")
+    import torchmetrics.image.fid as fid
+    import torchmetrics.image.kid as kid
+    import torchmetrics.image.lpip as lpip
+
+    server = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/weights.pth"
+
+    def download(*args, **kwargs):
+        return urllib.request.urlopen(url).read()
+
+    for module, name in ((fid, "FrechetInceptionDistance"), (kid, "KernelInceptionDistance"),
+                         (lpip, "LearnedPerceptualImagePatchSimilarity")):  # fmt: skip
+        monkeypatch.setattr(module, name, download)
+    monkeypatch.setattr(metrics, "DOWNLOAD_TIMEOUT_S", 0.5)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    t0 = time.perf_counter()
+    with server:
+        scores, skipped = inception_scores(x, x.flip(0), x)
+    assert scores == {} and len(skipped) == 3 and time.perf_counter() - t0 < 10
+    assert all("timed out" in s for s in skipped), skipped
+    assert socket.getdefaulttimeout() is None
 
 
 def test_the_plan_lists_every_run_once_with_its_settings():

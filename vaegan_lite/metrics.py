@@ -24,6 +24,7 @@ expected MSE: the trade-off chapter 1 is about.
 from __future__ import annotations
 
 import math
+import socket
 
 import torch
 import torch.nn.functional as F
@@ -130,6 +131,9 @@ def texture_fd(real: torch.Tensor, fake: torch.Tensor) -> float:
     return frechet_distance(*feats)
 
 
+DOWNLOAD_TIMEOUT_S = 20.0  # a silent socket while inception_scores fetches weights: give up
+
+
 @torch.no_grad()
 def inception_scores(
     real: torch.Tensor, fake: torch.Tensor, recon: torch.Tensor | None = None
@@ -155,12 +159,18 @@ def inception_scores(
         return x.detach().float().cpu().add(1).div(2).clamp(0, 1)
 
     def attempt(name: str, make, update) -> None:
+        # A machine whose connections hang rather than fail would stall here for minutes per
+        # download (the OS's connect timeout): a socket that waits DOWNLOAD_TIMEOUT_S gives up.
+        before = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
         try:
             metric = make()
             scores.update(update(metric))
         except Exception as e:  # no network for the weights, or a torchmetrics error: say which
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             skipped.append(f"{name} skipped: {type(e).__name__}: {first}"[:200])
+        finally:
+            socket.setdefaulttimeout(before)
 
     def fid(m) -> dict[str, float]:
         m.update(unit(real), real=True)

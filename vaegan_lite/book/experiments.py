@@ -335,7 +335,8 @@ def reproduce(
     with the other parts (the gamma sweep, the figures' runs and Inception scores go with seed 0).
     """
     plan = plan or PLANS[preset.name]
-    judge = judge if judge is not None else judge_for(preset)
+    # the judge reads every model's samples and reconstructions: on the GPU where there is one
+    judge = judge if judge is not None else judge_for(preset).to(pick_device("auto"))
     seeds = sorted(set(all_seeds(plan) if seeds is None else seeds))
     five = [s for s in seeds if s < plan.seeds]
     cond = [s for s in seeds if s < plan.table2_seeds]

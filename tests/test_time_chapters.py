@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import sys
@@ -66,3 +67,21 @@ def test_from_gpu_check_times_the_chapter_from_measured_step_rates(tool, tmp_pat
     with pytest.raises(SystemExit):
         tool.main()
     assert not (tmp_path / "timings.json").exists()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_stored_running_boxes_show_the_recorded_times(path, monkeypatch):
+    """nbval ignores the box (its times change), so this catches a timings.json that was updated
+    without `make outputs`: GitHub and Colab would show the old times."""
+    from vaegan_lite.book.runs import running_box
+
+    monkeypatch.setenv("VAEGAN_PRESET", "smoke")  # the preset the stored outputs come from
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "running_box(" in c.source]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} cells call running_box"
+    call = ast.parse(cells[0].source).body[-1]
+    assert isinstance(call, ast.Expr), f"{path.name}: the box cell must end with the call"
+    box = eval(compile(ast.Expression(call.value), path.name, "eval"), {"running_box": running_box})
+    stored = [o for o in cells[0].outputs if "text/markdown" in o.get("data", {})]
+    assert stored and stored[0]["data"]["text/markdown"] == box.data, (
+        f"{path.name}: its stored box is stale; run `make outputs NB=notebooks/{path.stem}.py`")

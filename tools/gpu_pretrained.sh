@@ -22,7 +22,9 @@
 #     bash tools/gpu_pretrained.sh COMMIT 0
 #
 # Back on the CPU: copy weights/* into vaegan_lite/weights/, `python tools/train_pretrained.py
-# --only web` (the widget's ONNX decoders), `make outputs`, then the book.
+# --only web` (the widget's ONNX decoders), `python tools/make_figures.py` (the opening figure),
+# `make outputs`; where the bar is met, the strict xfail in tests/test_pretrained.py goes; then
+# the book.
 set -euo pipefail
 COMMIT=${1:?usage: gpu_pretrained.sh COMMIT [TRAIN_BUDGET_S]}
 BUDGET=${2:-330}

@@ -13,6 +13,8 @@ import pytest
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 
+from vaegan_lite.book.runs import running_box
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -73,8 +75,6 @@ def test_from_gpu_check_times_the_chapter_from_measured_step_rates(tool, tmp_pat
 def test_stored_running_boxes_show_the_recorded_times(path, monkeypatch):
     """nbval ignores the box (its times change), so this catches a timings.json that was updated
     without `make outputs`: GitHub and Colab would show the old times."""
-    from vaegan_lite.book.runs import running_box
-
     monkeypatch.setenv("VAEGAN_PRESET", "smoke")  # the preset the stored outputs come from
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if c.cell_type == "code" and "running_box(" in c.source]

@@ -51,7 +51,7 @@ from vaegan_lite.config import StepConfig, config_for, get_preset
 from vaegan_lite.data import training_tensors
 from vaegan_lite.metrics import mse, sharpness
 from vaegan_lite.models import VAEGAN, algorithm1_step, grads
-from vaegan_lite.train import fixed_samples, train
+from vaegan_lite.train import deterministic_algorithms, fixed_samples, train
 
 preset = get_preset()
 print(f"preset: {preset.name} ({preset.image_size}x{preset.image_size}, width {preset.width}, "
@@ -468,14 +468,23 @@ show_source(runs_dir)
 
 # %% [markdown]
 # The proof that resume is exact: train to step $k$ in a folder, then ask the same folder for $n$
-# steps (it resumes at $k$), and compare with a run that went straight to $n$:
+# steps (it resumes at $k$), and compare with a run that went straight to $n$. On a CPU every
+# kernel is deterministic. On a GPU two straight runs already differ in their last bits, because
+# some of cuDNN's fastest algorithms add up in whatever order their threads finish; bit-exact
+# resume there needs `deterministic=True` (`--deterministic` on the command line), which makes
+# cuDNN use only algorithms that add up in a fixed order:
+
+# %%
+show_source(deterministic_algorithms)
 
 # %%
 data = training_tensors(config_for(preset, "vaegan"), progress=False)  # drawn once for all three
 n = 2 * preset.log_every
 k = n // 2
-cfg_n = config_for(preset, "vaegan", steps=n, checkpoint_every=preset.log_every)
-cfg_k = config_for(preset, "vaegan", steps=k, checkpoint_every=preset.log_every)
+cfg_n = config_for(preset, "vaegan", steps=n, checkpoint_every=preset.log_every,
+                   deterministic=True)  # fmt: skip
+cfg_k = config_for(preset, "vaegan", steps=k, checkpoint_every=preset.log_every,
+                   deterministic=True)  # fmt: skip
 resumed_dir, straight_dir = tempfile.mkdtemp(), tempfile.mkdtemp()
 
 first = train(cfg_k, resumed_dir, progress=False, data=data)
@@ -610,7 +619,7 @@ for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"
 #   reconstructions drift from their inputs; too large, and it reconstructs features without
 #   trying to fool the discriminator. The paper's Fig. 5 is this trade-off.
 # - Checkpoints every `checkpoint_every` steps (on Google Drive when it is mounted) and bitwise
-#   exact resume.
+#   exact resume (on a GPU with `deterministic=True`).
 # - Running the loop fast on a GPU (bf16 or fp16, channels-last, `torch.compile`, data on the GPU)
 #   is in [Making it fast](A1_making_it_fast.ipynb).
 #

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from vaegan_lite.config import ModelConfig, TrainConfig
-from vaegan_lite.train import TrainingDiverged, lr_at, pick_precision, train
+from vaegan_lite.train import (
+    TrainingDiverged,
+    deterministic_algorithms,
+    lr_at,
+    pick_precision,
+    train,
+)
 
 
 def tiny(steps, **kw):
@@ -108,3 +114,39 @@ def test_auto_precision_follows_the_gpus_compute_capability(monkeypatch, capabil
     assert pick_precision("auto", torch.device("cuda", 0)) == expected
     assert pick_precision("auto", torch.device("cpu")) == "fp32"
     assert pick_precision("fp16", torch.device("cpu")) == "fp16"  # asked for: given
+
+
+def test_deterministic_runs_train_under_deterministic_algorithms_and_restore(monkeypatch):
+    """deterministic=True (what exact resume needs on a GPU) holds while the run trains, and
+    torch's and cuDNN's settings are as before afterwards, also when training fails."""
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    cudnn = torch.backends.cudnn
+    seen = []
+
+    def look(step, model, history):
+        seen.append((cudnn.deterministic, cudnn.benchmark,
+                     torch.are_deterministic_algorithms_enabled()))  # fmt: skip
+
+    before = (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled())
+    cudnn.benchmark = True  # a caller's own setting, restored afterwards
+    try:
+        train(tiny(2, deterministic=True), None, progress=False, callback=look)
+        assert seen == [(True, False, True)] * 2
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert (cudnn.deterministic, cudnn.benchmark) == (before[0], True)
+        assert torch.are_deterministic_algorithms_enabled() == before[2]
+        seen.clear()
+        train(tiny(2), None, progress=False, callback=look)  # the default leaves them alone
+        assert seen == [(before[0], True, before[2])] * 2
+        with pytest.raises(RuntimeError), deterministic_algorithms():
+            raise RuntimeError
+        assert (cudnn.deterministic, cudnn.benchmark) == (before[0], True)
+    finally:
+        cudnn.benchmark = before[1]
+
+
+def test_deterministic_is_resumable_either_way(tmp_path):
+    """Switching deterministic between a run and its resumption changes rounding, not updates."""
+    train(tiny(2), tmp_path, progress=False)
+    r = train(tiny(4, deterministic=True), tmp_path, progress=False)
+    assert r.steps_run == 2

@@ -96,7 +96,7 @@ import vaegan_lite.bench as bench_module  # noqa: E402
 from vaegan_lite.bench import StepRunner, bench, count_flops  # noqa: E402
 from vaegan_lite.config import MODELS, PRESETS, TrainConfig, config_for, get_preset  # noqa: E402
 from vaegan_lite.data import ATTR_NAMES  # noqa: E402
-from vaegan_lite.train import pick_precision, train  # noqa: E402
+from vaegan_lite.train import deterministic_algorithms, pick_precision, train  # noqa: E402
 
 DEVICE_COMMAND = (
     "python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade "
@@ -445,26 +445,24 @@ def resume_check(cfg: TrainConfig, k: int, folder: Path) -> dict[str, Any]:
 def determinism(mode: str) -> Iterator[list[str]]:
     """cuDNN and torch set for ``mode``; yields a list that gets the ops torch warned about.
 
-    deterministic: cuDNN's deterministic algorithms, torch's checks (warn only), what exact
-                   resume needs on CUDA (with CUBLAS_WORKSPACE_CONFIG, set by main)
+    deterministic: train.deterministic_algorithms, what a run with ``deterministic=True`` gets
+                   (exact resume on CUDA; CUBLAS_WORKSPACE_CONFIG is also set by main)
     default:       torch's defaults (no checks, cuDNN's heuristics)
     benchmark:     cuDNN times its algorithms and keeps the fastest
     """
     cudnn = torch.backends.cudnn
-    saved = (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
-    cudnn.deterministic, cudnn.benchmark = mode == "deterministic", mode == "benchmark"
-    torch.use_deterministic_algorithms(mode == "deterministic", warn_only=True)
+    saved = cudnn.benchmark
+    cudnn.benchmark = mode == "benchmark"
     noted: list[str] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with deterministic_algorithms(mode == "deterministic"), \
+                warnings.catch_warnings(record=True) as caught:  # fmt: skip
             warnings.simplefilter("always")
             yield noted
         found = {str(w.message).splitlines()[0] for w in caught}
         noted += sorted(m for m in found if "determinis" in m)
     finally:
-        cudnn.deterministic, cudnn.benchmark = saved[:2]
-        torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
+        cudnn.benchmark = saved
 
 
 def steps_per_s(cfg: TrainConfig, steps: int) -> float:
@@ -490,8 +488,8 @@ def resume(check: Check, res: dict) -> bool:
     res["deterministic"] = {}
     with tempfile.TemporaryDirectory(prefix="gpu-check-resume-") as tmp:
         for name, switches in RESUME_VARIANTS.items():
-            with determinism("deterministic") as noted:
-                r = resume_check(cfg(switches, n), k, Path(tmp, name))
+            with determinism("deterministic") as noted:  # and the runs' own deterministic=True
+                r = resume_check(cfg(switches | {"deterministic": True}, n), k, Path(tmp, name))
             res["deterministic"][name] = r | {"nondeterministic_ops": noted}
             check.save()
         # Informational: is determinism needed at all on this GPU? (cuDNN benchmark, no checks)

@@ -132,6 +132,8 @@ def build_parser() -> Parser:
     g.add_argument("--precision", choices=PRECISIONS, default="fp32")
     g.add_argument("--channels-last", action="store_true")
     g.add_argument("--compile", action="store_true", help="torch.compile the three networks")
+    g.add_argument("--deterministic", action="store_true",
+                   help="cuDNN's deterministic algorithms: bit-exact resume on a GPU")  # fmt: skip
     g.add_argument("--fast", action="store_true", help="fast.py's step: same updates, fewer passes")
     g.add_argument("--flip", action="store_true", help="random horizontal flips (authors' CelebA)")
     g.add_argument("--checkpoint-every", type=_nonneg_int, default=500)
@@ -210,6 +212,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         precision=a.precision,
         channels_last=a.channels_last,
         compile=a.compile,
+        deterministic=a.deterministic,
         flip=a.flip,
         checkpoint_every=a.checkpoint_every,
         max_nonfinite=a.max_nonfinite,

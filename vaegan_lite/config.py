@@ -115,6 +115,9 @@ class TrainConfig:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    # cuDNN's deterministic algorithms on CUDA (train.deterministic_algorithms): what bit-exact
+    # resume needs there; the CPU's kernels are deterministic already
+    deterministic: bool = False
     checkpoint_every: int = 0  # 0: only at the end
     log_every: int = 50
     max_nonfinite: int = 20  # consecutive skipped (NaN/Inf) steps before training stops

@@ -16,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,11 @@ from .models import VAEGAN, make_optimizers, model_spec
 
 # Settings that may change between a run and its resumption without changing the result.
 # data_root: the same files moved elsewhere (e.g. from Google Drive to the local disk).
-# compile and step.fast change the arithmetic's rounding only, not the updates.
+# compile, deterministic and step.fast change the arithmetic's rounding only, not the updates.
 # steps and lr_decay_steps set the learning rate's schedule: check_resumable compares the steps
 # already done.
 RESUMABLE = {"steps", "lr_decay_steps", "device", "checkpoint_every", "log_every", "compile",
-             "max_nonfinite", "data_root", "step.fast"}  # fmt: skip
+             "deterministic", "max_nonfinite", "data_root", "step.fast"}  # fmt: skip
 
 
 def lr_at(cfg: TrainConfig, t: int) -> float:
@@ -95,6 +96,31 @@ def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractCon
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(on: bool = True) -> Iterator[None]:
+    """Within: cuDNN's deterministic algorithms, and torch's warnings for any op without one.
+
+    A GPU run is bit-for-bit repeatable, and so resumable exactly, only under these: cuDNN's
+    default picks include algorithms that sum in a different order each time (atomics). cuBLAS
+    is repeatable on one stream; CUBLAS_WORKSPACE_CONFIG, which torch asks for, is set if unset.
+    On the CPU the models' kernels are deterministic anyway. ``on=False``: no change.
+    """
+    if not on:
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    saved = (cudnn.deterministic, cudnn.benchmark, torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled())  # fmt: skip
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    cudnn.deterministic, cudnn.benchmark = True, False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved[:2]
+        torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
 
 
 class BatchSampler:
@@ -178,8 +204,20 @@ def train(
 ) -> Trained:
     """Train ``cfg.model.model`` for ``cfg.steps`` steps (resuming from ``out_dir/last.pt``)."""
     device = distributed.init(pick_device(cfg.device))  # joins torchrun's processes, if any
-    precision = pick_precision(cfg.precision, device)
     out = Path(out_dir) if out_dir is not None else None
+    with deterministic_algorithms(cfg.deterministic):
+        return _train(cfg, device, out, callback, progress, data)
+
+
+def _train(
+    cfg: TrainConfig,
+    device: torch.device,
+    out: Path | None,
+    callback: Callable[[int, VAEGAN, dict[str, list[float]]], None] | None,
+    progress: bool,
+    data: tuple[torch.Tensor, torch.Tensor] | None,
+) -> Trained:
+    precision = pick_precision(cfg.precision, device)
     if cfg.batch_size % distributed.world_size():
         raise ValueError(f"batch size {cfg.batch_size} does not divide by "
                          f"{distributed.world_size()} processes")  # fmt: skip

@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"results (a part): {out / experiments.part_file(a.seeds)}")
         return 0
     if a.rerun or a.plan:
+        experiments.announce(preset, plan, out)  # the gpu preset's whole plan: only when asked
         res = experiments.write_results(preset, plan, out, jobs=a.jobs, commit=a.commit)
     else:
         res, _ = experiments.load_or_reproduce(preset, plan, out, jobs=a.jobs)
@@ -137,6 +138,7 @@ def merge(paths: list[Path], out: Path) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (ValueError, OSError) as e:  # bad data root, unreadable runs: one line, not a traceback
+    # bad data root, unreadable runs, the gpu plan not asked for: one line, not a traceback
+    except (ValueError, OSError, experiments.PlanTooLarge) as e:
         print(f"reproduce.py: error: {e}", file=sys.stderr)
         sys.exit(2)

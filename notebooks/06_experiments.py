@@ -41,8 +41,9 @@ from vaegan_lite.book.runs import running_box
 from vaegan_lite.book.source import show_source
 from vaegan_lite.config import PLANS, PRESETS, get_preset
 
-preset = get_preset()
-plan = PLANS[preset.name]
+# At the gpu preset, unless asked for the paper's whole plan, a plan that fits one session
+# (experiments.chapter_plan, below): it says what it trains, and for how long, before it starts.
+preset, plan = experiments.chapter_plan(get_preset())
 print(f"preset: {preset.name} ({preset.image_size}x{preset.image_size}, width {preset.width}, "
       f"{preset.steps} steps per model)")
 print(plan)
@@ -70,11 +71,18 @@ running_box("06_experiments")
 # back) every run the preset's plan lists and measures it. `benchmarks/reproduce.py` calls it from
 # the command line and writes a results JSON and the figures; the chapter reads those results when
 # they exist for exactly this preset, plan and run settings, and reruns everything otherwise.
-# With the `cpu` preset the book reads the committed `vaegan_lite/results/experiments-cpu/`
-# (the running box above says how long training and measuring all its runs takes);
-# `python benchmarks/reproduce.py --preset cpu --jobs 2 --rerun` makes them again.
-# With `smoke` every run takes a second, so the numbers there only show that the code runs.
+# With the `cpu` preset the book reads the committed `vaegan_lite/results/experiments-cpu/`;
+# `python benchmarks/reproduce.py --preset cpu --jobs 2 --rerun`, in a clone of the repository,
+# makes them again. With `smoke` every run takes a second, so the numbers there only show that
+# the code runs. At the `gpu` preset the paper's whole plan, dozens of runs of the paper's length,
+# takes days on one GPU; unless `VAEGAN_FULL_PLAN=1` asks for it, the chapter trains a plan that
+# fits one session (about an hour): the runs of the `gpu-synthetic` plan described at the end,
+# at the preset's size and on its data, each as long as the time allows on the reader's GPU:
 #
+# %%
+show_source(experiments.chapter_plan)
+
+# %% [markdown]
 # The runs, each a `TrainConfig` of this preset's size:
 
 # %%
@@ -318,11 +326,11 @@ experiments.discussion_figures(cpu_results)
 # Everything above was measured at the `cpu` preset: narrow networks, small images and short runs,
 # which two CPU cores can train in a book's build. The paper's comparison is about Table 1's
 # networks at its image size, which need a GPU. The plan `gpu-synthetic` (in `config.PLANS`) runs
-# the same experiments at that size, on the synthetic faces, so no data set is needed, and is
-# sized to the minutes a GPU is lent for: `benchmarks/reproduce.py --plan gpu-synthetic
-# --budget-s …` first times a VAE/GAN step with several runs training at once, then picks the
-# steps per run that fit the time given; `--seeds` splits the plan over several sessions and
-# `--merge` joins the parts and stores them in the package. Where they ship, the cell below shows
+# the same experiments at that size, on the synthetic faces, so no data set is needed, sized to
+# a time budget: `benchmarks/reproduce.py --plan gpu-synthetic --budget-s …` first times a
+# VAE/GAN step with several runs training at once, then picks the steps per run that fit the time
+# given; `--seeds` splits the plan over several machines and `--merge` joins the parts and stores
+# them in the package. Where they ship, the cell below shows
 # them with the same tables, and the paper's claims checked against both sets of results side by
 # side; where they do not, it says so. They come from faces drawn by this package, not CelebA, and
 # the first line printed says on which GPU, at which commit and with how many steps per run.
@@ -343,16 +351,17 @@ if gpu_figures:
 # %% [markdown]
 # ## Running it yourself
 #
+# In a clone of the repository:
+#
 # ```bash
-# python benchmarks/reproduce.py --preset cpu --jobs 2   # the synthetic faces, on 2 CPU cores
-# python benchmarks/reproduce.py --preset gpu            # CelebA 64x64 on a GPU (book/running.md)
+# python benchmarks/reproduce.py --preset cpu --jobs 2 --rerun  # the synthetic faces, 2 CPU cores
+# VAEGAN_FULL_PLAN=1 python benchmarks/reproduce.py --preset gpu  # the whole plan, CelebA 64x64
 # ```
 #
 # Runs are kept in `runs/<preset>/06_experiments/` (on Colab, in Google Drive when it is mounted),
-# so an interrupted reproduction resumes where it stopped. The time the committed `cpu` results
-# took is printed near the top of this chapter. The `gpu` plan (printed below) trains every run at
-# the paper's settings: days on one T4 (the estimate is in the box at the top), so on Colab pass
-# `reproduce` a smaller `Plan` (fewer seeds) or let it resume over several sessions from Drive.
+# so an interrupted reproduction resumes where it stopped. The `gpu` plan (printed below) trains
+# every run at the paper's settings: days on one GPU, so on Colab let it resume over several
+# sessions from Drive, or pass `reproduce` a smaller `Plan` (fewer seeds).
 # With the `gpu` preset Table 2 uses as many seeds as the paper and CelebA's attributes instead of
 # LFW's. On CelebA the FD in our
 # synthetic-faces classifier's features means little: FID, KID and LPIPS

@@ -22,12 +22,20 @@ import torch
 from PIL import Image
 
 import vaegan_lite.train as T
+from vaegan_lite.book.runs import SMOKE_RUNS
 from vaegan_lite.config import ModelConfig
 from vaegan_lite.data import ATTR_NAMES
 from vaegan_lite.data.sets import CELEBA_ATTRS, CELEBA_CROP, CELEBA_SIZE, SyntheticFaces
 from vaegan_lite.models import VAEGAN
 
 GAMMA = 0.37
+
+
+@pytest.fixture(autouse=True)
+def smoke_runs_of_its_own(tmp_path_factory, monkeypatch):
+    """Each test its own smoke run folder: one process shares one (runs.smoke_runs), and tests
+    must not read each other's runs."""
+    monkeypatch.setenv(SMOKE_RUNS, str(tmp_path_factory.mktemp("smoke-runs")))
 
 
 @pytest.fixture

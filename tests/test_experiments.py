@@ -15,6 +15,7 @@ import torch
 
 from vaegan_lite import metrics
 from vaegan_lite.book import experiments as E
+from vaegan_lite.book.runs import SMOKE_RUNS
 from vaegan_lite.config import PLANS, get_preset
 from vaegan_lite.metrics import inception_scores
 from vaegan_lite.nets import Encoder
@@ -214,7 +215,7 @@ def test_the_gpu_plan_never_starts_unasked(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("VAEGAN_STEPS", raising=False)
     monkeypatch.delenv("VAEGAN_FULL_PLAN", raising=False)
     gpu = get_preset("gpu")
-    with pytest.raises(experiments.PlanTooLarge, match="VAEGAN_STEPS"):
+    with pytest.raises(experiments.PlanTooLarge, match="VAEGAN_FULL_PLAN=1"):
         experiments.announce(gpu, PLANS["gpu"], tmp_path)
     said = capsys.readouterr().out
     assert "runs (0 already started)" in said and f"batch {gpu.batch_size}" in said
@@ -222,6 +223,59 @@ def test_the_gpu_plan_never_starts_unasked(monkeypatch, tmp_path, capsys):
     experiments.announce(gpu, PLANS["gpu"], tmp_path)  # asked for: no stop
     monkeypatch.delenv("VAEGAN_FULL_PLAN")
     experiments.announce(get_preset("smoke"), PLANS["smoke"], tmp_path)  # other presets: no stop
+
+
+def test_chapter_6_at_gpu_trains_a_plan_for_one_session(monkeypatch, tmp_path, capsys):
+    """At the gpu preset chapter 6 picks the gpu-synthetic plan's runs, sized on this machine to
+    train in SESSION_TRAIN_S, says so (and how to get the whole plan) before anything trains, and
+    remembers the size; the whole plan only when asked for, and the other presets as they are."""
+    from dataclasses import replace
+
+    from vaegan_lite import bench
+    from vaegan_lite.book import experiments
+    from vaegan_lite.config import GPU_SYNTHETIC, PLANS, get_preset
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    monkeypatch.setenv("VAEGAN_DATA", str(tmp_path / "no-data"))
+    for var in ("VAEGAN_STEPS", "VAEGAN_FULL_PLAN"):
+        monkeypatch.delenv(var, raising=False)
+    timed = []
+    monkeypatch.setattr(bench, "seconds_per_step", lambda cfg, steps: timed.append(cfg) or 0.05)
+    gpu = get_preset("gpu")
+    session, plan = experiments.chapter_plan(gpu)
+    said = capsys.readouterr().out
+    assert plan == PLANS[GPU_SYNTHETIC] and session.runs_folder == experiments.SESSION
+    assert replace(session, steps=gpu.steps, gan_steps=gpu.gan_steps, runs_folder="",
+                   checkpoint_every=gpu.checkpoint_every, log_every=gpu.log_every) == gpu
+    assert len(timed) == 1 and timed[0].model.width == gpu.width
+    steps = experiments.steps_to_fit(gpu, plan, 1, experiments.SESSION_TRAIN_S, 0.05)
+    assert session.steps == steps and f"{steps:,} steps each" in said
+    assert "VAEGAN_FULL_PLAN=1" in said
+    minutes = experiments.plan_load(session, plan) * steps * 0.05 / 60
+    assert minutes <= experiments.SESSION_TRAIN_S / 60 and f"about {minutes:.0f} min" in said
+    assert (tmp_path / "gpu" / experiments.SESSION / "session.json").is_file()
+    experiments.announce(session, plan, tmp_path)  # not refused: this is the plan it picked
+    assert experiments.chapter_plan(gpu) == (session, plan) and len(timed) == 1  # remembered
+    monkeypatch.setenv("VAEGAN_FULL_PLAN", "1")
+    assert experiments.chapter_plan(gpu) == (gpu, PLANS["gpu"])
+    cpu = get_preset("cpu")
+    assert experiments.chapter_plan(cpu) == (cpu, PLANS["cpu"])
+
+
+def test_results_that_do_not_match_are_made_in_the_run_folder_not_the_package(monkeypatch,
+                                                                                tmp_path):
+    """A cpu preset that is not the committed results' (here shorter runs) reproduces into the
+    run folder: nothing is written into an installed package."""
+    from dataclasses import replace
+
+    from vaegan_lite.book import experiments as E
+    from vaegan_lite.config import PLANS, get_preset
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    wrote = []
+    monkeypatch.setattr(E, "write_results", lambda preset, plan, out, **kw: wrote.append(out))
+    E.load_or_reproduce(replace(get_preset("cpu"), steps=10), PLANS["cpu"])
+    assert wrote == [tmp_path / "cpu" / E.FOLDER]
 
 
 def test_the_cpu_preset_reads_the_committed_results_without_training(monkeypatch):
@@ -352,3 +406,18 @@ def test_a_part_of_a_64x64_synthetic_plan_is_measured_with_the_64x64_judge(tmp_p
     assert "64x64 synthetic faces" in E.provenance_line(merged)
     for name in E.FIGURES:
         assert (tmp_path / "out" / name).stat().st_size > 1000, name
+
+
+def test_smoke_runs_are_one_folder_per_process_tree_removed_at_exit():
+    """The smoke preset's runs: the same folder on every call and in the processes a run starts
+    (train_in_processes' workers), and gone when the process that made it exits."""
+    show = ("from vaegan_lite.book.runs import runs_dir; from vaegan_lite.config import PRESETS; "
+            "print(runs_dir(PRESETS['smoke']))")  # fmt: skip
+    code = (f"{show}; import subprocess, sys; from vaegan_lite.book.runs import runs_dir; "
+            "a = runs_dir(PRESETS['smoke']); (a / 'run').mkdir(); "
+            f"subprocess.run([sys.executable, '-c', {show!r}], check=True)")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("VAEGAN_RUNS", SMOKE_RUNS)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()  # fmt: skip
+    assert len(out) == 2 and out[0] == out[1], out
+    assert not Path(out[0]).exists()

@@ -180,6 +180,9 @@ class Preset:
     # the same product at 64x64 (16,384 features) and is untested here (no GPU).
     gamma: float
     cut: bool = False  # steps cut short by $VAEGAN_STEPS: a check that the cells run, no more
+    # a sub-folder of the preset's runs, for runs of other lengths than the preset's own (chapter
+    # 6's plan for one GPU session), so they never meet the preset's own runs of the same name
+    runs_folder: str = ""
 
     @property
     def trains_fully(self) -> bool:

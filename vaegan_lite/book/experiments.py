@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import MISSING, asdict, fields
+from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import bench
+from ..checkpoint import atomic_write_text
 from ..config import GPU_SYNTHETIC, PLANS, Plan, Preset, TrainConfig, config_for
 from ..data import CELEBA_ATTRS, SyntheticFaces, to_unit_range, training_tensors
 from ..metrics import (
@@ -168,10 +169,63 @@ def steps_to_fit(preset: Preset, plan: Plan, jobs: int, budget_s: float, per_ste
     ``seeds``), dealt to ``jobs`` processes as train_in_processes deals them, train within
     ``margin`` of ``budget_s`` at ``per_step`` seconds a step (the rest is for starting each run).
     VAE_{Dis_l}'s GAN adds a third of its steps."""
+    load = plan_load(preset, plan, jobs, seeds)
+    return max(unit, int(margin * budget_s / (load * per_step) / unit) * unit)
+
+
+def plan_load(
+    preset: Preset, plan: Plan, jobs: int = 1, seeds: Iterable[int] | None = None
+) -> float:
+    """Runs' worth of steps the busiest of ``jobs`` processes trains (VAE_{Dis_l}: 4/3 of a run,
+    its GAN first), as train_in_processes deals the runs of ``plan`` out."""
     names = list(run_configs(preset, plan, len(_attr_names(preset)), seeds))
     units = [4 / 3 if "vae_disl" in n else 1.0 for n in names]
-    load = max(sum(units[i::jobs]) for i in range(min(jobs, len(names))))
-    return max(unit, int(margin * budget_s / (load * per_step) / unit) * unit)
+    return max(sum(units[i::jobs]) for i in range(min(jobs, len(names))))
+
+
+# Chapter 6 at the gpu preset trains, unless the reader asks for the paper's whole plan, what fits
+# one Colab session: the gpu-synthetic plan's runs at the preset's size and data, each as long as
+# lets them all train in SESSION_TRAIN_S on the reader's GPU; with the measuring, about an hour.
+SESSION_TRAIN_S = 45 * 60
+SESSION = "session"  # the runs_folder of those runs
+
+
+def chapter_plan(preset: Preset) -> tuple[Preset, Plan]:
+    """The preset and plan chapter 6 runs: the preset's own, except at the gpu preset, whose whole
+    plan (dozens of runs of the paper's length) takes days on one GPU. There, unless
+    $VAEGAN_FULL_PLAN=1, $VAEGAN_STEPS cuts the runs short or the whole plan's results are
+    there: the gpu-synthetic plan's runs, with as many steps each as train in SESSION_TRAIN_S
+    here (timed once, then remembered in the runs' folder). Says what it chose before anything
+    trains."""
+    plan = PLANS[preset.name]
+    places = (results_dir(preset), runs_dir(preset) / FOLDER)
+    if (preset.name != "gpu" or preset.cut or os.environ.get("VAEGAN_FULL_PLAN") == "1"
+            or any(_matching_results(preset, plan, f) for f in places)):  # fmt: skip
+        return preset, plan
+    session_plan = PLANS[GPU_SYNTHETIC]
+    sizing = runs_dir(replace(preset, runs_folder=SESSION)) / "session.json"
+    if sizing.exists():
+        sized = json.loads(sizing.read_text())
+    else:
+        print(f"Timing a VAE/GAN step of the {preset.name} preset on this machine ...")
+        per_step = bench.seconds_per_step(config_for(preset, "vaegan"), steps=30)
+        steps = steps_to_fit(preset, session_plan, 1, SESSION_TRAIN_S, per_step)
+        sized = {"steps": steps, "seconds_per_step": per_step}
+        atomic_write_text(json.dumps(sized) + "\n", sizing)
+    steps, per_step = int(sized["steps"]), float(sized["seconds_per_step"])
+    session = replace(preset, steps=steps, gan_steps=max(steps // 3, 1), runs_folder=SESSION,
+                      checkpoint_every=min(preset.checkpoint_every, steps),
+                      log_every=min(preset.log_every, steps))  # fmt: skip
+    n_all = len(run_configs(preset, plan, len(_attr_names(preset))))
+    n = len(run_configs(session, session_plan, len(_attr_names(preset))))
+    minutes = plan_load(session, session_plan) * steps * per_step / 60
+    print(f"The {preset.name} preset's whole plan trains {n_all} runs of {preset.steps:,} steps "
+          f"each, days on one GPU: VAEGAN_FULL_PLAN=1 runs it. This chapter trains the "
+          f"{GPU_SYNTHETIC} plan's {n} runs instead ({session_plan.seeds} seeds, "
+          f"{len(session_plan.gamma_factors)} gammas, Table 2), {steps:,} steps each: about "
+          f"{minutes:.0f} min of training here at {per_step * 1000:.0f} ms a step, then the "
+          f"measuring. They are kept in {sizing.parent}.")  # fmt: skip
+    return session, session_plan
 
 
 # --- measuring one model -------------------------------------------------------------------------
@@ -859,29 +913,41 @@ def _run_settings(
 def load_or_reproduce(
     preset: Preset, plan: Plan | None = None, out: Path | None = None, **kwargs
 ) -> tuple[dict[str, Any], Path]:
-    """The results of ``plan`` at ``preset``: read from ``out`` when a results.json for exactly
-    this preset, plan and run settings is there, else reproduced (training what is missing)."""
+    """The results of ``plan`` at ``preset``: read back where results.json holds exactly this
+    preset, plan and run settings, else reproduced (training what is missing). Without ``out``,
+    read from the results that ship with the package, then from the preset's run folder, and
+    reproduced into the run folder: nothing is written into an installed package."""
     plan = plan or PLANS[preset.name]
-    out = out or results_dir(preset)
-    path = out / "results.json"
-    if path.exists():
-        res = json.loads(path.read_text())
-        want = json.loads(json.dumps({"plan": asdict(plan), "preset_settings": asdict(preset),
-                                      "run_configs": _run_settings(preset, plan)}))  # fmt: skip
-        # A setting added to TrainConfig after the results were made is read as its default, as
-        # for a checkpoint (from_dict): it cannot have changed runs that predate it.
-        # Likewise a field added to Preset (with a default).
-        runs = res.get("run_configs", {})
-        stored = {n: TrainConfig.from_dict(c).to_dict() for n, c in runs.items()}
-        defaults = {f.name: f.default for f in fields(Preset) if f.default is not MISSING}
-        preset_settings = {**defaults, **res.get("preset_settings", {})}
-        have = json.loads(json.dumps({**res, "run_configs": stored,
-                                      "preset_settings": preset_settings}))  # fmt: skip
-        same = all(have.get(k) == v for k, v in want.items())  # as JSON: tuples are lists there
-        if same and all((out / f).exists() for f in FIGURES):
-            return res, out
-    announce(preset, plan, out)
-    return write_results(preset, plan, out, **kwargs), out
+    places = [out] if out is not None else list(dict.fromkeys(
+        [results_dir(preset), runs_dir(preset) / FOLDER]))  # fmt: skip
+    for folder in places:
+        res = _matching_results(preset, plan, folder)
+        if res is not None:
+            return res, folder
+    announce(preset, plan, places[-1])
+    return write_results(preset, plan, places[-1], **kwargs), places[-1]
+
+
+def _matching_results(preset: Preset, plan: Plan, folder: Path) -> dict[str, Any] | None:
+    """folder's results, if they are for exactly this preset, plan and run settings and every
+    figure is there."""
+    path = folder / "results.json"
+    if not path.exists():
+        return None
+    res = json.loads(path.read_text())
+    want = json.loads(json.dumps({"plan": asdict(plan), "preset_settings": asdict(preset),
+                                  "run_configs": _run_settings(preset, plan)}))  # fmt: skip
+    # A setting added to TrainConfig after the results were made is read as its default, as for
+    # a checkpoint (from_dict): it cannot have changed runs that predate it. Likewise a field
+    # added to Preset (with a default).
+    runs = res.get("run_configs", {})
+    stored = {n: TrainConfig.from_dict(c).to_dict() for n, c in runs.items()}
+    defaults = {f.name: f.default for f in fields(Preset) if f.default is not MISSING}
+    preset_settings = {**defaults, **res.get("preset_settings", {})}
+    have = json.loads(json.dumps({**res, "run_configs": stored,
+                                  "preset_settings": preset_settings}))  # fmt: skip
+    same = all(have.get(k) == v for k, v in want.items())  # as JSON: tuples are lists there
+    return res if same and all((folder / f).exists() for f in FIGURES) else None
 
 
 class PlanTooLarge(RuntimeError):
@@ -889,17 +955,18 @@ class PlanTooLarge(RuntimeError):
 
 
 def announce(preset: Preset, plan: Plan, out: Path) -> None:
-    """Say what reproducing ``plan`` will train before any of it starts; at the gpu preset (dozens
-    of runs of the paper's length) refuse unless the reader asks for the whole plan
-    (VAEGAN_FULL_PLAN=1) or cuts every run short (VAEGAN_STEPS)."""
+    """Say what reproducing ``plan`` will train before any of it starts; the gpu preset's whole
+    plan (dozens of runs of the paper's length) it refuses unless the reader asks for it
+    (VAEGAN_FULL_PLAN=1) or cuts every run short (VAEGAN_STEPS): chapter_plan picks a smaller
+    one."""
     cfgs = run_configs(preset, plan, len(_attr_names(preset)))
     steps = sum(c.steps for c in cfgs.values())
     kept = len(_checkpoint_times(preset, plan))
-    print(f"No results for this plan in {out}: reproducing them trains {len(cfgs)} runs "
+    print(f"Reproducing this plan's results in {out} trains {len(cfgs)} runs "
           f"({kept} already started), {steps:,} steps of batch {preset.batch_size} in all.")
     full = os.environ.get("VAEGAN_FULL_PLAN") == "1"
-    if preset.name == "gpu" and not full and not os.environ.get("VAEGAN_STEPS"):
+    if plan == PLANS["gpu"] and not full and not preset.cut:
         raise PlanTooLarge(
-            "chapter 6 at the gpu preset: set VAEGAN_STEPS (steps per run, e.g. 2000) for a "
-            "shortened plan, or VAEGAN_FULL_PLAN=1 for the paper's whole one, then run again"
+            "the gpu preset's whole plan takes days on one GPU: set VAEGAN_FULL_PLAN=1 to run "
+            "it, or VAEGAN_STEPS (steps per run, e.g. 2000) for a shortened one"
         )

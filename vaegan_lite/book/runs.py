@@ -11,8 +11,10 @@ and gets the same trained model whether it was just trained or read back from it
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -33,16 +35,34 @@ DRIVE = Path("/content/drive/MyDrive")
 
 def runs_dir(preset: Preset) -> Path:
     """Where chapters keep their runs: $VAEGAN_RUNS; Google Drive on Colab when it is mounted
-    (a disconnect then loses nothing); a fresh temporary folder for the smoke preset (so a smoke
-    run never reads an older run's results); else runs/ in the current folder (`make book` sets
-    $VAEGAN_RUNS to the repository's runs/)."""
+    (a disconnect then loses nothing); for the smoke preset a temporary folder of this process,
+    removed when it exits (so a smoke run never reads an older run's results); else runs/ in the
+    current folder (`make book` sets $VAEGAN_RUNS to the repository's runs/). Then the preset's
+    name and its ``runs_folder``, if any."""
     if os.environ.get("VAEGAN_RUNS"):
-        return Path(os.environ["VAEGAN_RUNS"]) / preset.name
-    if preset.name == "smoke":
-        return Path(tempfile.mkdtemp(prefix="vaegan-smoke-"))
-    if "google.colab" in sys.modules and DRIVE.is_dir():
-        return DRIVE / "vaegan-lite" / "runs" / preset.name
-    return Path.cwd() / "runs" / preset.name
+        root = Path(os.environ["VAEGAN_RUNS"])
+    elif preset.name == "smoke":
+        return smoke_runs() / preset.runs_folder
+    elif "google.colab" in sys.modules and DRIVE.is_dir():
+        root = DRIVE / "vaegan-lite" / "runs"
+    else:
+        root = Path.cwd() / "runs"
+    return root / preset.name / preset.runs_folder
+
+
+SMOKE_RUNS = "VAEGAN_SMOKE_RUNS"  # the smoke folder, in the environment: worker processes share it
+
+
+def smoke_runs() -> Path:
+    """The smoke preset's run folder: one per process (and the processes it starts), made on
+    first use and removed at exit by the process that made it."""
+    folder = os.environ.get(SMOKE_RUNS)
+    if folder and Path(folder).is_dir():
+        return Path(folder)
+    folder = tempfile.mkdtemp(prefix="vaegan-smoke-")
+    os.environ[SMOKE_RUNS] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return Path(folder)
 
 
 def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trained:

@@ -165,8 +165,8 @@ show_source(grads)
 # `tests/test_routing.py` checks the routing numerically: with plain SGD and a unit learning rate,
 # the change of every parameter must equal minus the gradient of that network's own loss, recomputed
 # independently from the paper's formulas (`torch.distributions` for the KL, PyTorch's
-# cross-entropy for $\mathcal{L}_\text{GAN}$). The same check is run on a step with the routing of
-# a published library (the `VAEGAN` of `pythae==0.1.2`, see
+# cross-entropy for $\mathcal{L}_\text{GAN}$). The same check is run on a step written to route
+# the losses as a published library does (the `VAEGAN` of `pythae==0.1.2`, see
 # [Paper vs. code](../book/paper_vs_code.md)): its decoder receives the discriminator's loss too
 # and its encoder an extra reconstruction term, and the test asserts that the check catches both.
 #
@@ -193,6 +193,8 @@ def one_step_update(gamma: float) -> dict[str, torch.Tensor]:
 small, large = one_step_update(1e-3), one_step_update(1e3)
 for n in ("enc", "dec", "dis"):
     print(f"{n}: same update for both gammas: {torch.equal(small[n], large[n])}")
+assert torch.equal(small["enc"], large["enc"]) and torch.equal(small["dis"], large["dis"])
+assert not torch.equal(small["dec"], large["dec"])
 
 # %% [markdown]
 # ```{figure} ../book/_static/diagrams/vaegan.svg
@@ -325,7 +327,9 @@ display(Markdown(
     f"{failing['D(x)']:.2f} and samples {failing['D(Dec(z))']:.2f} on average, a gap of "
     f"{gap['failing']:.2f}; the healthy run's gap at the same step is {gap['healthy']:.2f}. The "
     f"failing run's feature reconstruction loss is {failing['L_llike'] / healthy['L_llike']:.1f} "
-    f"times the healthy run's, and its samples are {less} diverse ({div['failing']:.3f} against "
+    f"times the healthy run's (each in its own discriminator's features, so this says how far "
+    f"the decoder is behind its moving target, not how well it reconstructs pixels), and its "
+    f"samples are {less} diverse ({div['failing']:.3f} against "
     f"{div['healthy']:.3f}; the data: {div['data']:.3f})."))
 
 # %% [markdown]
@@ -523,15 +527,18 @@ print(f"format  {ckpt['format']}\n"
 # ## The authors' variants
 #
 # The authors' public code differs from the paper in a few choices that matter for reproducing
-# their figures. Each is a `StepConfig` flag, off by default (the paper's setting); the
+# their figures. Each is a `StepConfig` flag whose default is the paper's setting, with one
+# exception: the decoder's GAN loss defaults to the non-saturating form, which the paper does not
+# use, but whose gradient does not vanish when the discriminator wins (the failing run above uses
+# the saturating one). The
 # [Paper vs. code](../book/paper_vs_code.md) page has the details.
 #
-# | flag | paper (default) | authors' code |
-# |---|---|---|
-# | `w` | `None`: Dec's update is $\gamma\,\mathcal{L}_\text{llike} - \mathcal{L}_\text{GAN}$ (Eq. 9) | $w\,\nabla\mathcal{L}_\text{llike} - (1 - w)\,\nabla\mathcal{L}_\text{GAN}$, $w = 10^{-6}$ on CelebA |
-# | `dis_sees_recon` | `True`: $\mathrm{Dis}$ also sees $\mathrm{Dec}(\mathrm{Enc}(x))$ (Eq. 10) | `False` in the CelebA run |
-# | `equilibrium` | `False` | skip $\mathrm{Dis}$'s update while it wins, $\mathrm{Dec}$'s while it loses badly (`eq_center`, `eq_margin`) |
-# | `gan_variant` | `"non_saturating"` here; `"saturating"` is Algorithm 1's exact $-\mathcal{L}_\text{GAN}$ | — |
+# | flag | default | paper | authors' code |
+# |---|---|---|---|
+# | `w` | `None` | Dec's update is $\gamma\,\mathcal{L}_\text{llike} - \mathcal{L}_\text{GAN}$ (Eq. 9) | $w\,\nabla\mathcal{L}_\text{llike} - (1 - w)\,\nabla\mathcal{L}_\text{GAN}$, $w = 10^{-6}$ on CelebA |
+# | `dis_sees_recon` | `True` | $\mathrm{Dis}$ also sees $\mathrm{Dec}(\mathrm{Enc}(x))$ (Eq. 10) | `False` in the CelebA run |
+# | `equilibrium` | `False` | no such rule | skip $\mathrm{Dis}$'s update while it wins, $\mathrm{Dec}$'s while it loses badly (`eq_center`, `eq_margin`) |
+# | `gan_variant` | `"non_saturating"` | `"saturating"`: Algorithm 1's exact $-\mathcal{L}_\text{GAN}$ | — |
 
 # %%
 defaults = StepConfig()

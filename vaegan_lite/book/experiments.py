@@ -826,9 +826,9 @@ def gpu_synthetic_figures(*names: str) -> list[Path]:
     saying what it is and how the results were made; [] after one line when none ship."""
     shipped = shipped_results(GPU_SYNTHETIC)
     if shipped is None:
-        print(f"No {GPU_SYNTHETIC} results ship with this copy of the package: on a GPU, "
-              f"`python benchmarks/reproduce.py --plan {GPU_SYNTHETIC} --budget-s 300 --jobs 6` "
-              "makes them (chapter 6).")  # fmt: skip
+        print(f"No {GPU_SYNTHETIC} results ship with this copy of the package: in a clone of "
+              f"the repository, on a GPU, `python benchmarks/reproduce.py --plan {GPU_SYNTHETIC} "
+              "--budget-s 300 --jobs 6` makes them (chapter 6).")  # fmt: skip
         return []
     res, folder = shipped
     print(f"{GPU_SYNTHETIC}: {provenance_line(res)}")

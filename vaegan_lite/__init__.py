@@ -22,9 +22,8 @@ Top level: the paper's pieces below, ``pretrained(name)`` (a shipped model) and
 ``attribute_vectors(model, dataset)`` (Sec. 4.1.1).
 """
 
-__version__ = "0.1.0"
-
 # train() stays in vaegan_lite.train: exporting it here would shadow the module of that name.
+from ._version import __version__
 from .attributes import attribute_vectors
 from .checkpoint import load_checkpoint
 from .config import MODELS, ModelConfig, StepConfig, TrainConfig, config_for, get_preset
@@ -34,6 +33,7 @@ from .nets import Decoder, Discriminator, Encoder
 from .shipped import pretrained
 
 __all__ = [
+    "__version__",
     "MODELS",
     "VAEGAN",
     "Decoder",

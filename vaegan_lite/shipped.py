@@ -47,7 +47,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import __version__
+from ._version import __version__
 from .checkpoint import atomic_save, atomic_write_text
 from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTraining
 from .config import TrainConfig, config_for, get_preset, row_settings

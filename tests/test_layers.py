@@ -1,0 +1,86 @@
+"""The package's layers import one way, function-local imports included, and nothing imports in a
+circle: data/ <- the core <- evaluation <- book/ (README, "Layout")."""
+
+import ast
+import graphlib
+import re
+from pathlib import Path
+
+import pytest
+
+import vaegan_lite
+
+PKG = Path(vaegan_lite.__file__).parent
+ROOT = PKG.parent
+
+# Each module's layer; a module may import only from its own layer and those below it.
+CORE = {"config", "nets", "losses", "models", "train", "checkpoint", "distributed", "cli", "bench"}
+EVALUATION = {"metrics", "classifier", "attributes", "shipped"}
+LAYERS = ("data", "core", "evaluation", "book")
+FACADES = {"vaegan_lite", "vaegan_lite.__main__"}  # the top level re-exports; nothing imports it
+
+
+def layer(module: str) -> str:
+    part = module.split(".")[1]
+    if part in ("data", "book"):
+        return part
+    if part == "_version":
+        return "data"  # it imports nothing: every layer may read the version
+    if part in CORE:
+        return "core"
+    if part in EVALUATION:
+        return "evaluation"
+    raise AssertionError(f"{module}: give it a layer in tests/test_layers.py")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.with_suffix("").relative_to(ROOT).parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports() -> dict[str, set[str]]:
+    """module -> the package's modules it imports anywhere in its file (ast, not import time)."""
+    modules = {module_name(p): p for p in PKG.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - max(node.level - 1, 0)]
+                target = (".".join(base + [node.module] if node.module else base)
+                          if node.level else node.module or "")  # fmt: skip
+                for alias in node.names:
+                    sub = f"{target}.{alias.name}"
+                    found.add(sub if sub in modules else target)
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+        graph[name] = {m for m in found if m.split(".")[0] == "vaegan_lite" and m != name}
+    return graph
+
+
+GRAPH = imports()
+
+
+def test_the_scan_sees_function_local_imports_and_every_module():
+    assert "vaegan_lite.book.runs" in GRAPH and "vaegan_lite.data.sets" in GRAPH
+    assert "vaegan_lite.train" in GRAPH["vaegan_lite.book.runs"]
+    tree = "def f():\n    from ..book import runs\n"
+    node = next(n for n in ast.walk(ast.parse(tree)) if isinstance(n, ast.ImportFrom))
+    assert node.level == 2  # what imports() resolves against the module's package
+
+
+@pytest.mark.parametrize("module", sorted(set(GRAPH) - FACADES))
+def test_a_module_imports_only_its_layer_and_those_below(module):
+    mine = LAYERS.index(layer(module))
+    upward = [m for m in GRAPH[module] if m in FACADES or LAYERS.index(layer(m)) > mine]
+    assert not upward, f"{module} ({layer(module)}) imports from above: {sorted(upward)}"
+
+
+def test_no_module_imports_in_a_circle():
+    graphlib.TopologicalSorter(GRAPH).prepare()  # raises CycleError with the circle
+
+
+def test_the_package_says_the_version_pyproject_gives():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^version = "(.+)"$', pyproject, re.M)[1] == vaegan_lite.__version__

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaegan_lite.metrics import laplacian, mse, sharpness
+from vaegan_lite import attributes
+from vaegan_lite.metrics import laplacian, mse, reconstruct, sample, sharpness
 
 
 def _images(b: int = 4, c: int = 3, s: int = 16, seed: int = 0) -> torch.Tensor:
@@ -96,3 +97,21 @@ def test_face_fd_refuses_non_images():
 
     with pytest.raises(ValueError, match="face_fd"):
         face_fd(torch.zeros(10, 5), torch.zeros(10, 5), torch.nn.Identity())
+
+
+@pytest.mark.parametrize("measure", ["reconstruct", "sample", "encode", "decode"])
+def test_measuring_a_model_in_training_leaves_it_as_it_was(small_model, measure):
+    """The passes that measure a model run in eval mode (BatchNorm's running statistics, not the
+    batch's) and leave a model that is still training in training mode, its statistics untouched."""
+    model = small_model().float().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, z = _images(8, 3, model.image_size), torch.zeros(8, model.latent_dim)
+    run = {"reconstruct": lambda: reconstruct(model, x), "sample": lambda: sample(model, 8),
+           "encode": lambda: attributes.encode(model, x),
+           "decode": lambda: attributes.decode(model, z)}  # fmt: skip
+    one = run[measure]()
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    if measure in ("encode", "decode"):  # no noise drawn: the same in eval mode, batch or not
+        model.eval()
+        assert torch.equal(one, run[measure]())

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from .data import SyntheticFaces, to_unit_range
+from .metrics import evaluating
 
 Vectors = dict[str, torch.Tensor]
 
@@ -74,23 +75,23 @@ def encode(
     model: Any, images: torch.Tensor, batch_size: int = 500, sampled: bool = False
 ) -> torch.Tensor:
     """Latent codes [N, latent_dim]: the means mu(x), or draws z ~ q(z|x) when ``sampled``."""
-    model.eval()  # BatchNorm with its running statistics: a code must not depend on its batch
     device = next(model.parameters()).device
     codes = []
-    for x in images.split(batch_size):
-        mu, logvar = model.encode(x.to(device))
-        if sampled:
-            mu = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        codes.append(mu.float().cpu())
+    with evaluating(model):  # a code must not depend on the batch it was encoded in
+        for x in images.split(batch_size):
+            mu, logvar = model.encode(x.to(device))
+            if sampled:
+                mu = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            codes.append(mu.float().cpu())
     return torch.cat(codes)
 
 
 @torch.no_grad()
 def decode(model: Any, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Dec(z) [N, C, H, W] in [-1, 1], in eval mode and in batches."""
-    model.eval()
     device = next(model.parameters()).device
-    return torch.cat([model.decode(b.to(device)).float().cpu() for b in z.split(batch_size)])
+    with evaluating(model):
+        return torch.cat([model.decode(b.to(device)).float().cpu() for b in z.split(batch_size)])
 
 
 def attribute_vectors(

@@ -23,8 +23,10 @@ expected MSE: the trade-off chapter 1 is about.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -199,6 +201,19 @@ def inception_scores(
 BATCH = 1000
 
 
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode within, as it was after: BatchNorm then normalises with its running
+    statistics and leaves them alone, so a measurement neither depends on its batch nor changes
+    a model that is still training."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
+
+
 def on_device(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     p = next(model.parameters(), None)
     return x if p is None else x.to(p.device)
@@ -211,7 +226,8 @@ def reconstruct(
     """The model's reconstructions of x at the posterior mean: Dec(mu(x)); AVAE's G(mu(x), xi)
     with xi drawn from ``generator``."""
     kw = {"generator": generator} if isinstance(model, AVAE) else {}
-    out = [model.reconstruct(on_device(model, b), **kw) for b in x.split(BATCH)]
+    with evaluating(model):
+        out = [model.reconstruct(on_device(model, b), **kw) for b in x.split(BATCH)]
     return torch.cat([b.float().cpu() for b in out])
 
 
@@ -227,12 +243,13 @@ def sample(
     z = torch.randn(n, model.latent_dim, generator=generator)
     ys = [None] * len(z.split(BATCH)) if y is None else y.split(BATCH)
     out = []
-    for zb, yb in zip(z.split(BATCH), ys, strict=True):
-        if isinstance(model, AVAE):
-            out.append(model.generate(on_device(model, zb), generator=generator))
-        else:
-            yb = None if yb is None else on_device(model, yb)
-            out.append(model.decode(on_device(model, zb), yb))
+    with evaluating(model):
+        for zb, yb in zip(z.split(BATCH), ys, strict=True):
+            if isinstance(model, AVAE):
+                out.append(model.generate(on_device(model, zb), generator=generator))
+            else:
+                yb = None if yb is None else on_device(model, yb)
+                out.append(model.decode(on_device(model, zb), yb))
     return torch.cat([b.float().cpu() for b in out])
 
 
@@ -255,6 +272,7 @@ def evaluate(
     reads an attribute of a reconstruction as the label says, mean over attributes.
     """
     g = torch.Generator().manual_seed(seed)
+    x_test = x_test.cpu()  # what the model's passes return (they run on its device)
     out = {}
     if hasattr(model, "enc") and model.config.model != "gan":
         recon = reconstruct(model, x_test, g)

@@ -113,6 +113,15 @@ def cli(*args):
         (["train", "--image-size", "48", "--steps", "1", "--out", "x"], "48"),
         (["train", "--steps", "2", "--lr-decay-steps", "5", "--out", "x"], "lr_decay_steps"),
         (["sample", "--checkpoint", "missing.pt", "--out", "s.png"], "missing.pt"),
+        (["train", "--gamma", "nan", "--steps", "1", "--out", "x"], "gamma"),
+        (["train", "--lr", "inf", "--steps", "1", "--out", "x"], "lr"),
+        (["train", "--pixel-sigma", "0", "--steps", "1", "--out", "x"], "pixel_sigma"),
+        (["train", "--width", "0", "--steps", "1", "--out", "x"], "width"),
+        (["train", "--width", "-1", "--steps", "1", "--out", "x"], "width"),
+        (
+            ["train", "--model", "vae_disl", "--gan-steps", "50", "--steps", "2", "--out", "x"],
+            "--gan-steps: 50",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
@@ -147,3 +156,86 @@ def test_not_a_checkpoint(tmp_path, capsys):
     bad.write_bytes(b"not a checkpoint")
     assert main(["sample", "--checkpoint", str(bad), "--out", str(tmp_path / "s.png")]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    assert run_train(out, 1) == 0
+    return out / "last.pt"
+
+
+def _crafted(ckpt, **changes):
+    """The checkpoint dict with entries replaced (None: removed) or its config edited."""
+    c = dict(torch.load(ckpt, weights_only=True))
+    cfg = json.loads(c["config"])
+    for k, v in changes.items():
+        if k == "cfg":
+            v(cfg)
+            c["config"] = json.dumps(cfg)
+        elif v is None:
+            del c[k]
+        else:
+            c[k] = v
+    return c
+
+
+@pytest.mark.parametrize(
+    "changes, needle",
+    [
+        ({"config": None}, "'config' entry is missing"),
+        ({"step": None}, "'step' entry is missing"),
+        ({"optim": None}, "'optim' entry is missing"),
+        ({"step": "3"}, "'step' entry is of type str"),
+        ({"cfg": lambda c: c.update(bogus=1)}, "bogus"),
+        ({"config": "{not json"}, "stored config is not valid"),
+        ({"cfg": lambda c: c["model"].update(model="nope")}, "unknown model 'nope'"),
+        ({"cfg": lambda c: c["model"].update(latent_dim=8)}, "weights do not fit its config"),
+    ],
+)
+def test_a_damaged_checkpoint_is_one_line_naming_it(tmp_path, capsys, trained, changes, needle):
+    bad = tmp_path / "crafted.pt"
+    torch.save(_crafted(trained, **changes), bad)
+    png = tmp_path / "s.png"
+    assert main(["sample", "--checkpoint", str(bad), "--out", str(png)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and needle in err[0], err
+    assert not png.exists()
+
+
+def test_resuming_from_a_damaged_checkpoint_is_one_line(tmp_path, capsys, trained):
+    (tmp_path / "r").mkdir()
+    torch.save(_crafted(trained, history=None), tmp_path / "r" / "last.pt")
+    assert run_train(tmp_path / "r", 2) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "last.pt" in err[0] and "'history' entry is missing" in err[0]
+
+
+def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trained):
+    (tmp_path / "d.png").mkdir()
+    (tmp_path / "afile").write_text("")
+    for out in ("d.png", "afile/x.png"):
+        path = tmp_path / out
+        assert main(["sample", "--checkpoint", str(trained), "--out", str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(path) in err[0], err
+    assert run_train(tmp_path / "afile" / "sub", 1) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "afile" in err[0] and "not a folder" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d.png"]  # no temp files
+    assert list((tmp_path / "d.png").iterdir()) == []
+
+
+def test_a_failed_png_write_is_one_line_and_leaves_no_temp_file(tmp_path, capsys, trained,
+                                                                 monkeypatch):  # fmt: skip
+    import vaegan_lite.data.images as images
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(images.os, "replace", refuse)  # after the temporary PNG is written
+    png = tmp_path / "s.png"
+    assert main(["sample", "--checkpoint", str(trained), "--out", str(png)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(png) in err[0] and "Permission denied" in err[0], err
+    assert list(tmp_path.iterdir()) == []

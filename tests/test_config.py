@@ -57,3 +57,59 @@ def test_chapters_train_in_auto_precision_and_channels_last_on_gpus():
     gpu = config_for(get_preset("gpu"), "vaegan")
     assert gpu.precision == "auto" and gpu.channels_last
     assert config_for(get_preset("cpu"), "vaegan", precision="bf16").precision == "bf16"
+
+
+@pytest.mark.parametrize(
+    "where, setting, value",
+    [
+        ("step", "gamma", float("nan")),
+        ("step", "gamma", -0.1),
+        ("step", "w", float("inf")),
+        ("step", "w", 1.5),
+        ("step", "pixel_sigma", 0.0),
+        ("step", "beta", float("nan")),
+        ("step", "latent_weight", -1.0),
+        ("train", "lr", float("nan")),
+        ("train", "lr", 0.0),
+        ("train", "rms_alpha", 1.0),
+        ("train", "max_nonfinite", 0),
+        ("model", "width", 0.0),
+        ("model", "width", -1.0),
+        ("model", "width", float("nan")),
+        ("model", "latent_dim", 0),
+    ],
+)
+def test_settings_must_be_finite_numbers_in_range(where, setting, value):
+    """A NaN weight does not fail at once: it poisons every update after it (and the checkpoint
+    that is meant to keep the last good state), so it is refused where the config is made."""
+    with pytest.raises(ValueError, match=f"^{setting} must be a finite number") as e:
+        config_for(get_preset("smoke"), "vaegan", **{setting: value})
+    assert "\n" not in str(e.value)
+    if where == "model" and setting == "width":
+        from vaegan_lite.nets import Encoder
+
+        with pytest.raises(ValueError, match="width must be > 0"):  # not 1-channel layers
+            Encoder(image_size=32, width=value)
+
+
+def test_vae_disl_needs_steps_after_its_gan():
+    with pytest.raises(ValueError, match=r"steps \(2\) must be more .*--gan-steps: 50"):
+        config_for(get_preset("smoke"), "vae_disl", steps=2, disl_pretrain_steps=50)
+    with pytest.raises(ValueError, match=r"steps \(4\) must be more"):
+        config_for(get_preset("smoke"), "vae_disl", steps=4, disl_pretrain_steps=4)
+    assert config_for(get_preset("smoke"), "vae_disl", steps=5, disl_pretrain_steps=4).steps == 5
+
+
+def test_every_preset_still_builds_every_model(monkeypatch):
+    """The new checks pass the book's own configs: vae_disl runs preset.steps VAE steps after
+    preset.gan_steps GAN steps, also when $VAEGAN_STEPS cuts both to the same number."""
+    for steps in (None, "1", "20"):
+        if steps:
+            monkeypatch.setenv("VAEGAN_STEPS", steps)
+        for name in config.PRESET_NAMES:
+            preset = get_preset(name)
+            for model in config.MODEL_NAMES:
+                cfg = config_for(preset, model)
+            assert cfg.steps >= 1
+            disl = config_for(preset, "vae_disl")
+            assert disl.steps - disl.step.disl_pretrain_steps == preset.steps

@@ -179,3 +179,31 @@ def test_checkpoints_are_read_with_weights_only(tmp_path, capsys):
     assert main(["sample", "--checkpoint", str(bad), "--out", str(tmp_path / "s.png")]) == 2
     assert "evil.pt" in capsys.readouterr().err
     assert not pwned.exists() and not (tmp_path / "s.png").exists()
+
+
+def test_nan_weights_never_replace_the_last_good_checkpoint(celeba, tmp_path, monkeypatch, capsys):
+    """A step with finite losses applied NaN gradients (here a NaN gamma, past the config's own
+    check, as a bug would be): the divergence keeps step 2's last.pt, says so, and the run
+    resumes from it. An fp32 run is not told to use fp32."""
+    import vaegan_lite.train as T
+
+    real = T._set_lr
+
+    def set_lr(opts, cfg, t):
+        if t == 2:  # step 3
+            cfg.step.gamma = float("nan")
+        real(opts, cfg, t)
+
+    monkeypatch.setattr(T, "_set_lr", set_lr)
+    args = argv(celeba, tmp_path, 50, "--checkpoint-every", "2", "--max-nonfinite", "1")
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{tmp_path / 'last.pt'} was kept at step 2" in err[0], err
+    assert "fp32" not in err[0]
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["step"] == 2
+    assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())
+    monkeypatch.setattr(T, "_set_lr", real)
+    assert main(argv(celeba, tmp_path, 4)) == 0  # resumes from the good state
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())

@@ -150,3 +150,54 @@ def test_deterministic_is_resumable_either_way(tmp_path):
     train(tiny(2), tmp_path, progress=False)
     r = train(tiny(4, deterministic=True), tmp_path, progress=False)
     assert r.steps_run == 2
+
+
+def test_divergence_without_a_run_folder_names_no_file(monkeypatch, poison):
+    """No out_dir: nothing was saved, so no "Last good state: None"; an fp32 run is not told to
+    use fp32."""
+    poison(set(range(1, 100)))
+    with pytest.raises(TrainingDiverged) as e:
+        train(tiny(20, max_nonfinite=2), None, progress=False)
+    msg = str(e.value)
+    assert "2 steps in a row" in msg and "lower --lr" in msg
+    assert "None" not in msg and "Last good state" not in msg and "fp32" not in msg
+
+
+def test_non_finite_weights_never_overwrite_the_checkpoint(tmp_path):
+    """A step with finite losses applied NaN gradients: the divergence that follows keeps the
+    last.pt of step 2 (finite, resumable) rather than saving NaN weights over it."""
+    cfg = tiny(50, max_nonfinite=1, checkpoint_every=2)
+
+    def nan_gamma(done, model, history):
+        if done == 2:
+            cfg.step.gamma = float("nan")  # past StepConfig's own check, as a bug would be
+
+    with pytest.raises(TrainingDiverged) as e:
+        train(cfg, tmp_path, progress=False, callback=nan_gamma)
+    assert f"{tmp_path / 'last.pt'} was kept at step 2" in str(e.value)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["step"] == 2
+    assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())
+
+
+def test_a_run_that_ends_with_non_finite_weights_is_not_saved(tmp_path):
+    """The last step's NaN update is not written as the finished run either."""
+    cfg = tiny(3)
+
+    def nan_gamma(done, model, history):
+        if done == 1:
+            cfg.step.gamma = float("nan")
+
+    with pytest.raises(TrainingDiverged, match="no longer finite .step 3.*not written"):
+        train(cfg, tmp_path, progress=False, callback=nan_gamma)
+    assert not (tmp_path / "last.pt").exists() and not (tmp_path / "samples.png").exists()
+
+
+def test_a_conditional_model_on_fewer_than_64_faces_saves_its_samples(tmp_path):
+    from vaegan_lite.data import ATTR_NAMES
+
+    cfg = tiny(1)
+    cfg.model = ModelConfig(model="vaegan", image_size=32, width=0.125, latent_dim=8,
+                            enc_fc_dim=32, cond_dim=len(ATTR_NAMES))  # fmt: skip
+    train(cfg, tmp_path, progress=False)  # 32 faces: a grid of their 32 attribute vectors
+    assert (tmp_path / "samples.png").read_bytes()[:4] == b"\x89PNG"

@@ -65,18 +65,62 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a vaegan-lite checkpoint")
+    # What the readers (sample, resume) index, checked here, so a damaged or hand-made file is
+    # one line naming it rather than a KeyError deep in train.py.
+    for key, kind in (("config", str), ("step", int), ("model", dict), ("optim", dict),
+                      ("rng", dict), ("history", dict)):  # fmt: skip
+        if not isinstance(ckpt.get(key), kind) or isinstance(ckpt.get(key), bool):
+            got = "missing" if key not in ckpt else f"of type {type(ckpt[key]).__name__}"
+            raise CheckpointError(f"{path}: damaged checkpoint: its {key!r} entry is {got} "
+                                  f"(want {kind.__name__})")  # fmt: skip
+    if ckpt["step"] < 0:
+        raise CheckpointError(f"{path}: damaged checkpoint: step {ckpt['step']} < 0")
+    checkpoint_config(ckpt, path)  # raises if the stored config is not a valid one
     return ckpt
+
+
+def checkpoint_config(ckpt: dict, path: str | Path) -> TrainConfig:
+    """The TrainConfig stored in a checkpoint dict; CheckpointError naming ``path`` if bad."""
+    try:
+        return TrainConfig.from_dict(json.loads(ckpt["config"]))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSONDecodeError too
+        # unknown or missing fields, wrong types, a bad model name: all the file's fault
+        raise CheckpointError(f"{path}: its stored config is not valid ({_one_line(e)})") from e
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
     """The trained model of a checkpoint, in eval mode, with ``.train_config`` and ``.step``."""
     ckpt = read_checkpoint(path, map_location)
-    cfg = TrainConfig.from_dict(json.loads(ckpt["config"]))
+    cfg = checkpoint_config(ckpt, path)
     model = model_spec(cfg.model.model).build(cfg.model)
+    misfit = _misfit(model.state_dict(), ckpt["model"])
+    if misfit:
+        raise CheckpointError(f"{path}: weights do not fit its config ({misfit})")
     try:
         model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit its config ({e})") from e
+    except (RuntimeError, TypeError, AttributeError) as e:  # e.g. a value that is no tensor
+        raise CheckpointError(f"{path}: weights do not fit its config ({_one_line(e)})") from e
     model.train_config = cfg
-    model.step = int(ckpt["step"])
+    model.step = ckpt["step"]
     return model.eval().to(map_location)
+
+
+def _misfit(want: dict[str, torch.Tensor], got: dict[str, Any]) -> str:
+    """How stored weights differ from a model's, in one line ('' if they fit); load_state_dict
+    says the same in a line per tensor."""
+    missing = [k for k in want if k not in got]
+    extra = [k for k in got if k not in want]
+    shapes = [k for k in want if k in got and torch.is_tensor(got[k])
+              and got[k].shape != want[k].shape]  # fmt: skip
+    parts = []
+    for what, keys in (("missing", missing), ("unexpected", extra), ("wrong shape", shapes)):
+        if keys:
+            more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+            shape = (f" {tuple(got[keys[0]].shape)}, model {tuple(want[keys[0]].shape)}"
+                     if what == "wrong shape" else "")  # fmt: skip
+            parts.append(f"{what}: {keys[0]}{shape}{more}")
+    return "; ".join(parts)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__

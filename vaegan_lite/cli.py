@@ -14,7 +14,6 @@ Bad input gets one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -25,7 +24,7 @@ import torch
 
 from . import distributed
 from .bench import bench
-from .checkpoint import load_checkpoint, read_checkpoint
+from .checkpoint import checkpoint_config, load_checkpoint, read_checkpoint
 from .config import (
     MODEL_NAMES,
     PRECISIONS,
@@ -220,16 +219,26 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     )
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an --out under a file: found now, not as an OSError after the work is done."""
+    for parent in out.parents:  # the nearest one that exists must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--out {out}: {parent} is a file, not a folder")
+            return
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     if a.out.exists() and not a.out.is_dir():
         raise ValueError(f"--out {a.out} exists and is not a folder")
+    _check_out(a.out)
     cfg = config_from_args(a)
     if a.download:
         download_data(cfg.data, cfg.data_root)
     if (a.out / "last.pt").exists():
         ckpt = read_checkpoint(a.out / "last.pt")
-        done = int(ckpt["step"])
-        saved = TrainConfig.from_dict(json.loads(ckpt["config"]))
+        done = ckpt["step"]
+        saved = checkpoint_config(ckpt, a.out / "last.pt")
         check_resumable(saved, cfg, a.out / "last.pt", min(done, cfg.steps))
         if done >= cfg.steps:
             print(f"{a.out}/last.pt is already at step {done} (--steps {cfg.steps}): nothing to do")
@@ -256,6 +265,9 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_sample(a: argparse.Namespace) -> int:
     if a.out.suffix.lower() != ".png":
         raise ValueError(f"--out {a.out}: the grid is written as PNG, name it *.png")
+    if a.out.is_dir():
+        raise ValueError(f"--out {a.out} is a folder: name a .png file")
+    _check_out(a.out)
     model = load_checkpoint(a.checkpoint)
     if a.image_size is not None and a.image_size != model.image_size:
         raise ValueError(
@@ -265,7 +277,11 @@ def cmd_sample(a: argparse.Namespace) -> int:
     if model.config.cond_dim:
         raise ValueError(f"{a.checkpoint} is a conditional model: sample it from Python with y")
     x = model.sample(a.n, generator=torch.Generator().manual_seed(a.seed))
-    save_grid(x, a.out, nrow=int(math.ceil(math.sqrt(a.n))))
+    try:
+        save_grid(x, a.out, nrow=int(math.ceil(math.sqrt(a.n))))
+    except OSError as e:  # e.g. no permission: one line, and no temporary file left behind
+        a.out.with_name(f".{a.out.stem}.tmp.png").unlink(missing_ok=True)  # save_grid's name
+        raise ValueError(f"--out {a.out}: cannot write it ({e.strerror or e})") from e
     print(f"wrote {a.out} ({a.n} samples, {model.image_size}x{model.image_size})")
     return 0
 

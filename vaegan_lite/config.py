@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -54,6 +56,21 @@ def default_dis_batch(model: str) -> Literal["separate", "joint"]:
 # --- the networks, the step, the run ------------------------------------------------------------
 
 
+def _check_number(name: str, value: Any, low: float = -math.inf, high: float = math.inf, *,
+                  above: bool = False, below: bool = False) -> None:  # fmt: skip
+    """A setting must be a finite number in [low, high] (``above``/``below``: strictly): a NaN
+    or Inf weight does not fail at once but poisons every update (and checkpoint) after it."""
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and math.isfinite(value) and (value > low if above else value >= low)
+          and (value < high if below else value <= high))  # fmt: skip
+    if not ok:
+        lo = f"{'>' if above else '>='} {low:g}" if low > -math.inf else ""
+        hi = f"{'<' if below else '<='} {high:g}" if high < math.inf else ""
+        rule = " and ".join(r for r in (lo, hi) if r)
+        raise ValueError(f"{name} must be a finite number{' ' + rule if rule else ''}, "
+                         f"got {value!r}")  # fmt: skip
+
+
 @dataclass
 class ModelConfig:
     """What the networks look like. Table 1 at 64x64 is the default."""
@@ -70,6 +87,11 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_image_size(self.image_size)  # the model name is checked by TrainConfig
+        _check_number("width", self.width, 0, above=True)  # nets.py rounds channels up to 1
+        for name in ("channels", "latent_dim", "enc_fc_dim", "dis_layer"):
+            _check_number(name, getattr(self, name), 1)
+        _check_number("cond_dim", self.cond_dim, 0)
+        _check_number("xi_dim", self.xi_dim, 0)
 
 
 @dataclass
@@ -92,6 +114,17 @@ class StepConfig:
     latent_loss: Literal["a", "b"] = "b"  # AVAE: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)
     latent_weight: float = 1.0  # AVAE: L_G = latent_weight L_Z + L_M; 1 in the paper (Eq. 10)
     fast: bool = False  # models/fast.py's step: the same updates with fewer backward passes
+
+    def __post_init__(self) -> None:
+        _check_number("gamma", self.gamma, 0)
+        if self.w is not None:
+            _check_number("w", self.w, 0, 1)
+        _check_number("pixel_sigma", self.pixel_sigma, 0, above=True)  # divides the error
+        _check_number("eq_center", self.eq_center)
+        _check_number("eq_margin", self.eq_margin, 0)
+        _check_number("disl_pretrain_steps", self.disl_pretrain_steps, 0)
+        _check_number("beta", self.beta, 0)
+        _check_number("latent_weight", self.latent_weight, 0)
 
 
 @dataclass
@@ -127,12 +160,24 @@ class TrainConfig:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        _check_number("lr", self.lr, 0, above=True)
+        _check_number("rms_alpha", self.rms_alpha, 0, 1, below=True)
+        _check_number("dataset_size", self.dataset_size, 0)
+        _check_number("checkpoint_every", self.checkpoint_every, 0)
+        _check_number("log_every", self.log_every, 0)
+        _check_number("max_nonfinite", self.max_nonfinite, 1)
         if not 0 <= self.lr_decay_steps <= self.steps:
             raise ValueError(f"lr_decay_steps must be between 0 and steps ({self.steps}), "
                              f"got {self.lr_decay_steps}")  # fmt: skip
         if self.data not in DATASETS:
             raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
         check_model(self.model.model)
+        gan_steps = self.step.disl_pretrain_steps
+        if self.model.model == "vae_disl" and self.steps <= gan_steps:
+            # the VAE is trained after the GAN: with no steps left it would never be trained
+            raise ValueError(f"vae_disl: steps ({self.steps}) must be more than the GAN's "
+                             f"pre-training steps (disl_pretrain_steps, --gan-steps: "
+                             f"{gan_steps}), or the encoder is never trained")  # fmt: skip
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
         # Real data sets: dataset_size 0 is the whole training split (checked when it is loaded).

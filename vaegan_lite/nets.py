@@ -33,6 +33,10 @@ def check_image_size(image_size: int) -> None:
 
 
 def _ch(n: int, width: float) -> int:
+    # max(1, ...) keeps a tiny width's layers alive; it must not turn a width of 0 or less
+    # (or NaN) into silently one-channel networks
+    if not width > 0:
+        raise ValueError(f"width must be > 0, got {width!r}")
     return max(1, int(round(n * width)))
 
 

@@ -192,6 +192,7 @@ class _Run:
     ckpt_path: Path | None
     history: dict[str, list[float]] = field(default_factory=dict)
     start: int = 0  # the step a resumed run starts from
+    saved: int | None = None  # the step _save last wrote to ckpt_path in this run
 
 
 def train(
@@ -252,10 +253,8 @@ def _train(
                 if skipped == 1:
                     _say(f"step {done}: non-finite loss, update skipped (said once)", bar)
                 if bad_run >= cfg.max_nonfinite:
-                    raise TrainingDiverged(
-                        f"training diverged: {bad_run} steps in a row had a NaN/Inf loss "
-                        f"(step {done}); lower --lr or use fp32. Last good state: {run.ckpt_path}"
-                    )
+                    why = f"{bad_run} steps in a row had a NaN/Inf loss (step {done})"
+                    raise _diverged(run, done, precision, why)
             else:
                 bad_run = 0
                 for k, v in stats.items():
@@ -273,12 +272,14 @@ def _train(
             if bar is not None:
                 bar.update(1)
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
-                _save(run, done)
+                if not _save(run, done):
+                    raise _diverged(run, done, precision, _NOT_FINITE.format(done))
             # Ctrl-C waits for the step to finish, so the save is exact (on every process at once).
             if not distributed.all_true(not interrupt.requested):
                 raise KeyboardInterrupt
-    except (KeyboardInterrupt, TrainingDiverged):
-        _save(run, done)  # nothing is lost: rerun the same command to resume
+    except KeyboardInterrupt:
+        if not _save(run, done):  # nothing is lost: rerun the same command to resume
+            raise _diverged(run, done, precision, _NOT_FINITE.format(done)) from None
         raise
     finally:
         interrupt.restore()
@@ -286,10 +287,13 @@ def _train(
     if bar is not None:
         bar.close()
     if cfg.steps > run.start or (run.ckpt_path is not None and not run.ckpt_path.exists()):
-        _save(run, max(cfg.steps, run.start))
+        if not _save(run, max(cfg.steps, run.start)):
+            raise _diverged(run, cfg.steps, precision, _NOT_FINITE.format(cfg.steps))
     if out is not None and distributed.is_main():
-        y = attrs[:64] if cfg.model.cond_dim else None  # conditional: the first faces' attributes
-        save_grid(fixed_samples(model, 64, cfg.seed, y), out / "samples.png")
+        # conditional: the first faces' attributes, as many as the set has (it may have < 64)
+        y = attrs[:64] if cfg.model.cond_dim else None
+        n = 64 if y is None else y.shape[0]
+        save_grid(fixed_samples(model, n, cfg.seed, y), out / "samples.png")
     model.eval()
     return Trained(model, run.history, cfg, seconds, max(cfg.steps - run.start, 0))
 
@@ -377,15 +381,51 @@ def _set_lr(opts: dict[str, torch.optim.Optimizer], cfg: TrainConfig, t: int) ->
                 group["lr"] = lr_at(cfg, t)
 
 
-def _save(run: _Run, step: int) -> None:
-    """Write run.ckpt_path at ``step``: process 0 writes, every process takes part."""
+_NOT_FINITE = "the weights are no longer finite (step {})"
+
+
+def _finite(model: VAEGAN) -> bool:
+    """Whether every float parameter and buffer is finite (one device sync, not one a tensor).
+
+    A step whose losses were finite can still apply NaN/Inf gradients (a NaN weight, an
+    overflow), so the loss check alone does not keep the weights good."""
+    flags = [torch.isfinite(t).all() for t in (*model.parameters(), *model.buffers())
+             if t.is_floating_point()]  # fmt: skip
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def _diverged(run: _Run, step: int, precision: str, why: str) -> TrainingDiverged:
+    """The error that stops a diverged run, after saving it at ``step`` if its weights are
+    finite; it says what ckpt_path holds. Every process calls it (the save is collective)."""
+    advice = "lower --lr" if precision == "fp32" else "lower --lr or use fp32"
+    msg = f"training diverged: {why}; {advice}."
+    if run.ckpt_path is None:  # no run folder: nothing was saved, nothing to point to
+        return TrainingDiverged(msg)
+    if _save(run, step):
+        return TrainingDiverged(f"{msg} Last good state: {run.ckpt_path} (step {step})")
+    # a resumed run that has not saved since holds the step it resumed from
+    held = run.saved if run.saved is not None else run.start if run.ckpt_path.exists() else None
+    if held is None:
+        return TrainingDiverged(f"{msg} The weights are not finite: {run.ckpt_path} not written")
+    return TrainingDiverged(f"{msg} The weights are not finite: {run.ckpt_path} was kept "
+                            f"at step {held}")  # fmt: skip
+
+
+def _save(run: _Run, step: int) -> bool:
+    """Write run.ckpt_path at ``step``: process 0 writes, every process takes part.
+
+    False, and nothing written, where the weights are not finite: resuming from NaN weights
+    would only diverge again, so the previous checkpoint is kept."""
     if run.ckpt_path is None:
-        return
+        return True
+    if not distributed.all_true(_finite(run.model)):
+        return False
     distributed.check_in_sync(run.model)
     rng_ranks = distributed.gather(_rng_state())  # every process takes part
+    run.saved = step
     if not distributed.is_main():
         distributed.barrier()  # wait until process 0 has written the file
-        return
+        return True
     state = {
         "format": FORMAT,
         "config": run.cfg.to_json(),
@@ -402,6 +442,7 @@ def _save(run: _Run, step: int) -> None:
         state["rng_ranks"] = rng_ranks
     atomic_save(state, run.ckpt_path)
     distributed.barrier()
+    return True
 
 
 @torch.no_grad()

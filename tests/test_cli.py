@@ -1,6 +1,7 @@
 """The command line contract: train/sample for every model, exact resume, one-line errors."""
 
 import json
+import shlex
 import subprocess
 import sys
 
@@ -8,8 +9,8 @@ import pytest
 import torch
 
 from vaegan_lite import load_checkpoint
-from vaegan_lite.cli import main
-from vaegan_lite.config import MODELS
+from vaegan_lite.cli import build_parser, command_line, config_from_args, main
+from vaegan_lite.config import MODELS, PRESETS, TABLE1_ROWS, config_for, row_settings
 
 TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "8",
         "--dataset-size", "64", "--no-progress", "--log-every", "2"]  # fmt: skip
@@ -239,3 +240,19 @@ def test_a_failed_png_write_is_one_line_and_leaves_no_temp_file(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(png) in err[0] and "Permission denied" in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("preset", ["smoke", "cpu", "gpu"])
+def test_command_line_trains_exactly_the_config(preset):
+    """command_line gives the train command of a config (chapter 7 prints them); the command,
+    parsed as train parses it, is that config, and a setting no flag gives is refused."""
+    for row in TABLE1_ROWS:
+        model, settings = row_settings(row, preset)
+        cfg = config_for(PRESETS[preset], model, seed=1, **settings)
+        line = command_line(cfg, "runs/a b")
+        argv = shlex.split(line)
+        assert argv[:4] == ["python", "-m", "vaegan_lite", "train"]
+        assert argv[-2:] == ["--out", "runs/a b"]
+        assert config_from_args(build_parser().parse_args(argv[3:])) == cfg
+    with pytest.raises(ValueError, match="data_root"):
+        command_line(config_for(PRESETS[preset], "vae", data_root="/data"), "o")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -217,6 +218,45 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         max_nonfinite=a.max_nonfinite,
         log_every=a.log_every,
     )
+
+
+# TrainConfig settings and the train command's flags that set them (a True setting: a switch),
+# for command_line; config_from_args reads them back.
+TRAIN_FLAGS = {
+    "model.model": "--model", "data": "--data", "model.image_size": "--image-size",
+    "model.channels": "--channels", "model.width": "--width", "model.latent_dim": "--latent-dim",
+    "model.enc_fc_dim": "--enc-fc-dim", "model.dis_layer": "--dis-layer",
+    "model.xi_dim": "--xi-dim", "step.gamma": "--gamma", "step.w": "--w",
+    "step.pixel_sigma": "--pixel-sigma", "step.llike_reduction": "--llike-reduction",
+    "step.gan_variant": "--gan-variant", "step.dis_batch": "--dis-batch",
+    "step.equilibrium": "--equilibrium", "step.disl_pretrain_steps": "--gan-steps",
+    "step.beta": "--beta", "step.latent_loss": "--avae-latent-loss",
+    "step.latent_weight": "--avae-latent-weight", "step.fast": "--fast",
+    "dataset_size": "--dataset-size", "batch_size": "--batch-size", "steps": "--steps",
+    "lr": "--lr", "lr_decay_steps": "--lr-decay-steps", "seed": "--seed", "device": "--device",
+    "precision": "--precision", "channels_last": "--channels-last", "compile": "--compile",
+    "deterministic": "--deterministic", "flip": "--flip", "checkpoint_every": "--checkpoint-every",
+    "log_every": "--log-every", "max_nonfinite": "--max-nonfinite",
+}  # fmt: skip
+
+
+def command_line(cfg: TrainConfig, out: str | Path) -> str:
+    """The ``python -m vaegan_lite train`` command that trains exactly ``cfg`` into ``out``: the
+    model, the steps and every other setting that differs from the command's defaults. A setting
+    no flag can give (a data_root, say) is a ValueError naming it."""
+    parse = build_parser().parse_args
+    default = config_from_args(parse(["train", "--model", cfg.model.model, "--steps",
+                                      str(cfg.steps), "--out", str(out)]))  # fmt: skip
+    want, base = cfg.settings(), default.settings()
+    argv = []
+    for key, flag in TRAIN_FLAGS.items():
+        if key in ("model.model", "steps") or want[key] != base[key]:
+            argv += [flag] if want[key] is True else [flag, str(want[key])]
+    argv += ["--out", str(out)]
+    got = config_from_args(parse(["train", *argv])).settings()
+    if wrong := sorted(k for k, v in want.items() if got[k] != v):
+        raise ValueError(f"command_line: no flag of the train command sets {', '.join(wrong)}")
+    return "python -m vaegan_lite train " + shlex.join(argv)
 
 
 def _check_out(out: Path) -> None:

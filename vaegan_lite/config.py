@@ -190,6 +190,12 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def settings(self) -> dict[str, Any]:
+        """Every setting by its dotted name: ``model.width``, ``step.gamma``, ``lr`` ..."""
+        d = self.to_dict()
+        nested = {f"{part}.{k}": v for part in ("model", "step") for k, v in d.pop(part).items()}
+        return nested | d
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)

@@ -152,16 +152,9 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out |= _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v}
-    return out
-
-
 def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path, done: int) -> None:
     """Refuse to resume a run, ``done`` steps in, with settings that would change its result."""
-    a, b = _flat(saved.to_dict()), _flat(new.to_dict())
+    a, b = saved.settings(), new.settings()
     diff = [k for k in a if k not in RESUMABLE and a[k] != b.get(k)]
     if diff:
         k = diff[0]

@@ -293,13 +293,22 @@ plt.show()
 h = run.history
 pixels = 3 * preset.image_size**2
 sigma = cfg.step.pixel_sigma
-print(f"last logged (step {h['step'][-1]:.0f}): L_llike {h['L_llike'][-1]:.1f}, "
+print(f"first logged (step {h['step'][0]:.0f}): L_llike {h['L_llike'][0]:.1f}, "
+      f"L_prior {h['L_prior'][0]:.1f} nats\n"
+      f"last logged (step {h['step'][-1]:.0f}): L_llike {h['L_llike'][-1]:.1f}, "
       f"L_prior {h['L_prior'][-1]:.1f} nats\n"
       f"L_llike = squared error / (2 sigma^2), so the training batches' mean squared\n"
       f"error per pixel was {h['L_llike'][-1] * 2 * sigma**2 / pixels:.4f}")
 assert all(math.isfinite(v) for v in h["L_llike"] + h["L_prior"])
 assert h["L_llike"][-1] < h["L_llike"][0], "the reconstruction term did not fall"
 assert h["L_prior"][-1] > 0
+if preset.trains_fully:  # a few steps (smoke, cut short) show no shape yet
+    # "at first ... then": each term moves at least twice as far in the run's first half as in
+    # its second
+    mid = len(h["step"]) // 2
+    for key, sign in (("L_llike", -1), ("L_prior", +1)):
+        first, second = h[key][mid] - h[key][0], h[key][-1] - h[key][mid]
+        assert sign * first > 2 * abs(second), f"{key}: not steep at first, then slow"
 
 # %% [markdown]
 # ## Reconstructions and samples
@@ -494,6 +503,7 @@ plt.show()
 # 4. **Sampled codes.** Decode five samples $z \sim q(z \mid x)$ of the same test face (use
 #    `reparameterize` on `model.encode(x)`). How different are the five images, and how does their
 #    mean compare with $\mathrm{Dec}(\mu)$?
-# 5. **Is sharpness enough?** Add Gaussian noise of standard deviation 0.1 to the reconstructions.
-#    Their sharpness rises above the data's. What does that say about judging image quality by one
-#    number, and what would a better measure have to know about faces?
+# 5. **Is sharpness enough?** Add Gaussian noise to the reconstructions and raise its standard
+#    deviation until their sharpness passes the data's. At what noise level does that happen, and
+#    do the noisy reconstructions look any more like the faces? What does that say about judging
+#    image quality by one number, and what would a better measure have to know about faces?

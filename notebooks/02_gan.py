@@ -120,7 +120,7 @@ assert torch.allclose(ours, -eq5, rtol=1e-5) and torch.allclose(ours, bce, rtol=
 # %% [markdown]
 # ```{figure} ../book/_static/diagrams/gan.svg
 # :name: fig-gan
-# :alt: Diagram of a GAN. A code z_p drawn from the standard normal prior goes through Dec, used as the generator, to a sample x_p. Dis receives a real image x and the sample x_p, and its output leads to the GAN loss. Dis is trained on L_GAN, Dec on minus L_GAN.
+# :alt: Diagram of a GAN. A code z_p drawn from the standard normal prior goes through Dec, used as the generator, to a sample x_p. Dis receives a real image x and the sample x_p, and its output leads to the GAN loss. The bottom line reads: Dis is trained on L_GAN, Dec on minus L_GAN, with L_GAN there in Algorithm 1's sign, the cross-entropy (minus Eq. 5): Dis lowers the cross-entropy and Dec raises it (by default through the non-saturating loss).
 # :width: 100%
 #
 # The GAN of this chapter. A code $z_p$ from the prior goes through $\mathrm{Dec}$, chapter 1's
@@ -160,8 +160,11 @@ show_source(gan_step)
 # almost no gradient when it needs it most. {cite}`goodfellow2014generative` suggest minimising
 # $-\log \mathrm{Dis}(\mathrm{Gen}(z))$ instead. It has the same fixed point (both push
 # $\mathrm{Dis}(\mathrm{Gen}(z))$ up) but a steep slope where the generator is losing. The package
-# has both, `gan_variant="saturating"` (the paper's Algorithm 1, exactly $-\mathcal{L}_\text{GAN}$)
-# and `"non_saturating"` (the default):
+# has both, `gan_variant="saturating"` (Eq. 5 taken literally, as in the paper's Algorithm 1: the
+# generator minimises Eq. 5's $\mathcal{L}_\text{GAN}$, that is, it maximises the cross-entropy
+# `gan_loss` without the real images' term, which it cannot change; the docstring below writes
+# $\mathcal{L}_\text{GAN}$ in Algorithm 1's sign, the cross-entropy, and so calls this
+# $-\mathcal{L}_\text{GAN}$) and `"non_saturating"` (the default):
 
 # %%
 show_source(decoder_gan_loss)
@@ -219,10 +222,10 @@ print("\n".join(lines))
 # `dis_batch="separate"` (`StepConfig`'s default, as in DCGAN {cite}`radford2015unsupervised`) each is
 # normalised on its own, so the discriminator never sees how the generated batch's feature
 # statistics differ from the real batch's: each batch's per-channel mean and variance are reset
-# before it looks. On these small networks, trained that way, the generator collapsed: every
-# sample became the same texture (exercise 4 reproduces it). With `dis_batch="joint"` both batches
-# go through the discriminator together and share one set of statistics (`discriminate` in
-# `vaegan_lite.models`):
+# before it looks. On small networks trained that way the generator can collapse, every sample
+# becoming the same texture; exercise 4 trains this chapter's GAN that way and lets you see
+# whether it does. With `dis_batch="joint"` both batches go through the discriminator together
+# and share one set of statistics (`discriminate` in `vaegan_lite.models`):
 
 # %%
 show_source(discriminate)
@@ -422,8 +425,9 @@ print(f"Dis_l(x) at this preset: layer {dis.dis_layer}, shape {tuple(dis_l.shape
 
 # %% [markdown]
 # The first layer's maps are still images: edge and colour detectors at full resolution. Each
-# stride-2 layer halves the side and doubles (or keeps) the channels, so deeper maps are coarser
-# and each unit sees a larger patch of the face. A unit of $\mathrm{Dis}_l$ does not care exactly
+# stride-2 layer halves the side; the first of them quadruples the channels, the second doubles
+# them and the rest keep them (the shapes are above each row), so deeper maps are coarser and
+# each unit sees a larger patch of the face. A unit of $\mathrm{Dis}_l$ does not care exactly
 # which pixel an edge falls on inside its patch, which is the kind of tolerance the pixel loss
 # lacked in chapter 1. Chapter 3 measures this tolerance directly.
 #
@@ -434,8 +438,10 @@ print(f"Dis_l(x) at this preset: layer {dis.dis_layer}, shape {tuple(dis_l.shape
 #   minimises), `decoder_gan_loss` is what the generator minimises.
 # - The generator's loss as written in Eq. 5 saturates when the discriminator wins; the
 #   non-saturating loss $-\log \mathrm{Dis}(\mathrm{Gen}(z))$ keeps its gradient there.
-# - With the chapter 1 decoder as the generator, the samples are as sharp as the data: no loss
-#   compares an output with a particular image, so no loss rewards averages.
+# - With the chapter 1 decoder as the generator, no loss compares an output with a particular
+#   image, so no loss rewards averages. The chapter measures the samples' sharpness against the
+#   data's and against blurred copies of the data, chapter 1's ruler for the VAE's samples; part
+#   of a GAN's score can be speckle rather than detail.
 # - A GAN has no encoder and cannot reconstruct a given face; the nearest of its samples is just
 #   another face.
 # - The discriminator's hidden layers are a learned description of images; $\mathrm{Dis}_l$ is the

@@ -165,10 +165,12 @@ for size, width in ((preset.image_size, preset.width), (64, 1.0)):
 #
 # $\mathrm{VAE}_{\mathrm{Dis}_l}$, the second model of the paper's Sec. 4, gets its metric from a
 # GAN trained first: "We first train a GAN and use the discriminator network as a learned
-# similarity measure." The package's `vae_disl` model does exactly that in one run: it trains a GAN
+# similarity measure." The package's `vae_disl` model does that in one run: it trains a GAN
 # (`gan_step`) for `preset.gan_steps` steps, then freezes the discriminator and trains an encoder
 # and decoder with $\mathcal{L}_\text{prior} + \mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$ measured by
-# it:
+# it. The encoder starts from scratch; the decoder does not: it is the GAN's generator, which goes
+# on training (with its optimiser's state) as the VAE's decoder. The paper does not say whether
+# its decoder started afresh ([Paper vs. code](../book/paper_vs_code.md) lists this choice):
 #
 # ```{figure} ../book/_static/diagrams/vaegan.svg
 # :name: fig-vae-disl
@@ -282,24 +284,28 @@ shift_below_blur = {m: (d["shift 1 px"] < d["blur"]).float().mean().item() for m
 for m in spaces:
     print(f"{m:18} shift 1 px / blur = {shift_vs_blur[m]:5.2f};  "
           f"shifted face closer than blurred one for {shift_below_blur[m]:4.0%} of the faces")
+cheapest = min(changes, key=rel["Dis_l, trained"].get)
+print(f"\nafter {preset.gan_steps} GAN steps of batch {preset.batch_size}, the cheapest change for "
+      f"the trained Dis_l (median): {cheapest}")
 assert shift_vs_blur["pixels"] > 1 and shift_below_blur["pixels"] == 0
 assert shift_vs_blur["Dis_l, untrained"] > 1 and shift_below_blur["Dis_l, untrained"] < 0.5
 if preset.trains_fully:  # a few steps (smoke, cut short) teach Dis nothing yet
     assert shift_vs_blur["Dis_l, trained"] < shift_vs_blur["Dis_l, untrained"]
 
 # %% [markdown]
-# Read the rows from top to bottom. In **pixels**, a face moved by a single pixel is several
-# times farther from the original than its blurred copy, for every face: the ranking a person
-# would give is reversed. An **untrained** discriminator does not fix this; random convolutions
-# and downsampling alone keep the pixels' ranking. The **trained** discriminator's features are
-# where the ranking changes: the shifted face moves much closer to the original, and the blur
-# stops being the cheapest change. What made the difference is what $\mathrm{Dis}$ learned while
+# Read the rows from top to bottom. In **pixels**, a face moved by a single pixel is farther from
+# the original than its blurred copy, for every face: the ranking a person would give is
+# reversed. An **untrained** discriminator does not fix this; random convolutions and
+# downsampling alone keep the pixels' ranking. The **trained** discriminator's features are where
+# the ranking moves: measured against the blur, the shifted face is closer to the original than
+# in the untrained features. What made that difference is what $\mathrm{Dis}$ learned while
 # telling real faces from generated ones, not its architecture.
 #
-# How complete the change is depends on how long the GAN trained (`preset.gan_steps`): the
-# fraction above says how often the shifted face is now the closer one, and the larger shift is
-# the harder case. At the small presets the discriminator has seen a few hundred batches of small
-# cartoon faces at most; the paper's was trained on CelebA at 64×64 for far longer.
+# Whether the ranking turns all the way round, the blur no longer the cheapest of the changes,
+# depends on how long the GAN trained: the last line above says whether it did here, the fraction
+# how often the shifted face is now the closer one, and the larger shift is the harder case. The
+# discriminator trained for the number of GAN steps printed above (`preset.gan_steps`); the
+# paper's was trained on CelebA at 64×64.
 
 # %% [markdown]
 # ## $\mathrm{VAE}_{\mathrm{Dis}_l}$ against the pixel VAE
@@ -348,6 +354,8 @@ for name, r in recon.items():
           f"{rel_disl[name]:33.3f}")
 for name, smp in samples.items():
     print(f"{name + ' samples':28}{'':>10}{sharpness(smp).mean():11.4f}")
+ratio = sharpness(recon["VAE_Dis_l"]).mean() / sharpness(x).mean()
+print(f"\nVAE_Dis_l reconstructions: {ratio:.2f} times the held-out faces' sharpness")
 assert sharpness(recon["VAE"]).mean() < sharpness(x).mean()
 if preset.trains_fully:
     assert sharpness(recon["VAE_Dis_l"]).mean() > sharpness(recon["VAE"]).mean()
@@ -360,18 +368,18 @@ if preset.trains_fully:
 # below the data's. $\mathrm{VAE}_{\mathrm{Dis}_l}$ has escaped the blur at a price: its faces
 # have the right layout (the hair's shape, the glasses, the mouth, in the right places and with
 # harder edges than the VAE's), but every image is covered in coloured, pixel-scale noise. The
-# Laplacian counts that noise as "sharpness" (the number is above the real faces' for the wrong
-# reason), and it puts the pixel error far above the VAE's.
+# Laplacian counts that noise as "sharpness" (the line under the table compares it with the real
+# faces'), and it puts the pixel error above the VAE's.
 #
-# The last column explains it. To the frozen discriminator those noisy reconstructions are close
-# to the original face, a small fraction of the distance to another face, and closer than the
-# VAE's clean but blurry ones. The decoder was trained to match $\mathrm{Dis}_l$ features and
+# The last column explains it. To the frozen discriminator those noisy reconstructions are closer
+# to the original face than the VAE's clean but blurry ones (the column gives each as a fraction
+# of the distance to another face). The decoder was trained to match $\mathrm{Dis}_l$ features and
 # nothing else: the layout those features encode is there, and whatever they do not respond to
 # (here, fine noise laid over the colours) is free. The paper reports the same effect at 64×64,
 # "severe noisy artifacts which we believe are caused by the harsh downsampling scheme of Dis". At 32×32 the
 # downsampling is harsher still, $\mathrm{Dis}_l$ is a 4×4 map, and the discriminator was trained
-# for a few hundred steps on images that never contained this kind of noise, so nothing in it
-# learned to object.
+# only for the GAN steps printed above, on images that never contained this kind of noise, so
+# nothing in it learned to object.
 #
 # A fixed metric can be exploited; a metric that keeps learning is much harder to exploit. That is
 # the step from $\mathrm{VAE}_{\mathrm{Dis}_l}$ to the VAE/GAN: keep training the discriminator on
@@ -400,9 +408,9 @@ for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"
 #   $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l} = \tfrac{1}{2}\lVert \mathrm{Dis}_l(x) - \mathrm{Dis}_l(\tilde{x}) \rVert^2$;
 #   in the code it is `llike_loss(feats_x, feats_x_tilde)` with the features from
 #   `Discriminator.forward`.
-# - Measured here: a trained discriminator's features move a shifted face much closer to the
-#   original than pixels do, and an untrained discriminator does not; the ranking a person would
-#   give is learned.
+# - Measured here: relative to a blur, a trained discriminator's features put a shifted face
+#   closer to the original than an untrained one's, which keep the pixels' ranking; what moves
+#   the ranking towards a person's is learned.
 # - $\mathrm{VAE}_{\mathrm{Dis}_l}$ uses such a discriminator, frozen, as its metric. At the `cpu`
 #   preset its decoder leaves the blur behind but produces noise that the frozen features do not
 #   object to: a fixed learned metric can be exploited.

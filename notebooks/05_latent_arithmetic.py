@@ -62,8 +62,8 @@ running_box("05_latent_arithmetic", trains=False)  # it reads the shipped models
 # %% [markdown]
 # ## Goals
 #
-# - Compute visual attribute vectors the way the paper does, and know the one detail in which the
-#   authors' code differs.
+# - Compute visual attribute vectors the way the paper describes them, and know the settings that
+#   the authors' code adds to the description (how many faces, at what scale).
 # - Redraw Fig. 6 (VAE/GAN) and Fig. 7 (VAE) on held-out faces.
 # - Measure, attribute by attribute, how often adding a vector makes the attribute appear while
 #   leaving the others alone, for the VAE/GAN and for the VAE.
@@ -134,10 +134,11 @@ Markdown("\n".join(rows))
 #
 # > v<sub>a</sub> = mean{ μ(x) : x has *a* } − mean{ μ(x) : x lacks *a* },
 #
-# where μ(x) is the encoder's mean. An edit is then Dec(μ(x) + s·v<sub>a</sub>), with s = 1 in the
-# paper (each vector is added once). The authors' code averaged *sampled* codes z ~ q(z|x) rather than the means;
-# over thousands of faces the sampling noise averages out (`sampled=True` does it their way).
-# Nothing else is needed: no labels were used in training, only to find the directions afterwards.
+# where μ(x) is the encoder's mean (the paper speaks of the images' "latent vector
+# representations"; this book takes the means, and `sampled=True` averages codes drawn from
+# q(z|x) instead, which exercise 2 compares). An edit is then Dec(μ(x) + s·v<sub>a</sub>). The
+# paper states no scale; the authors' code adds each vector once, s = 1. Nothing else is needed:
+# no labels were used in training, only to find the directions afterwards.
 
 # %%
 show_source(A.attribute_vectors)
@@ -442,7 +443,7 @@ Markdown(f"VAE/GAN at s = 1, added with the others kept (**both**): best {best} 
 #
 # ## Scale is a knob
 #
-# The paper adds each vector once (s = 1). Nothing forces that: a smaller s gives a fainter
+# The authors' code adds each vector once (s = 1). Nothing forces that: a smaller s gives a fainter
 # edit, a larger one a stronger edit and, sooner or later, a face that is no longer the same person
 # (the other attributes start to change too). Sweeping s shows the trade-off per attribute:
 
@@ -459,8 +460,8 @@ for ax, key in zip(axes, ("added", "kept"), strict=True):
         for name, style in (("VAE/GAN", "-"), ("VAE", ":")):
             ax.plot(scales, [sweep[s][name][n][key] for s in scales], style, color=f"C{i}",
                     label=f"{n} ({name})" if key == "added" else None)
-    ax.axvline(1.0, color="gray", lw=0.8)  # the paper's scale
-    ax.set_xlabel("scale s (grey line: the paper's s = 1)")
+    ax.axvline(1.0, color="gray", lw=0.8)  # the authors' scale
+    ax.set_xlabel("scale s (grey line: the authors' s = 1)")
     ax.set_title(f"{key} (solid: VAE/GAN, dotted: VAE)")
 axes[0].legend(fontsize=7, ncol=2)
 plt.show()
@@ -506,10 +507,11 @@ Markdown(f"""
 """)
 
 # %% [markdown]
-# A longer step trades one failure for another, and it cannot help with the other two: a feature
-# the decoder draws only half stays half-drawn, and a longer step along v<sub>Mustache</sub> adds
-# more "male" too. Better reconstructions need a larger model (chapter 4's `gpu` preset); the
-# exercises try other vectors.
+# A longer step trades one failure for another, and it does not address the other two. It moves
+# the code, not the decoder, whose plain reconstructions already draw some features by halves;
+# and a longer step along v<sub>Mustache</sub> is by the same factor a longer step along the part
+# of it that points along v<sub>Male</sub> (their cosine, above). Better reconstructions need a
+# larger model (chapter 4's `gpu` preset); the exercises try other vectors.
 
 # %% [markdown]
 # ## Correlated attributes: the mustache comes with a man
@@ -588,11 +590,11 @@ Markdown(f"Sharpness along the line: VAE/GAN {sharp['VAE/GAN']:.3f}, VAE {sharp[
 # ## The live widget (needs a kernel)
 #
 # The original face and the edited one side by side, a slider per attribute vector (the
-# attributes judged above, `A.JUDGED`, each with a button for the paper's s = 1), a face picker with
-# thumbnails, a switch between the VAE/GAN and the VAE (Fig. 6 against Fig. 7), a random face
-# z<sub>p</sub> ~ N(0, I) (its original is the sample Dec(z<sub>p</sub>) itself) and a reset button;
-# every change re-runs the decoder in the Python kernel. It works in Jupyter and Colab. The
-# published book has no kernel, so the cell below was not run for it (its tag
+# attributes judged above, `A.JUDGED`, each with a button for s = 1, the authors' scale), a face
+# picker with thumbnails, a switch between the VAE/GAN and the VAE (Fig. 6 against Fig. 7), a
+# random face z<sub>p</sub> ~ N(0, I) (its original is the sample Dec(z<sub>p</sub>) itself) and a
+# reset button; every change re-runs the decoder in the Python kernel. It works in Jupyter and
+# Colab. The published book has no kernel, so the cell below was not run for it (its tag
 # `skip-execution`): run it in Jupyter or Colab, or use the in-browser widget of the next section.
 
 # %%
@@ -610,10 +612,12 @@ latent_arithmetic({"VAE/GAN": (vaegan, vectors["VAE/GAN"]), "VAE": (vae, vectors
 #
 # The book is a set of static pages. To keep the arithmetic interactive there, the decoder is
 # exported with `torch.onnx` to an ONNX file and run by ONNX Runtime Web, compiled to WebAssembly,
-# in the reader's browser. Every file it needs is part of the built book (nothing is fetched from
-# another site, so it also works offline from a local copy): the runtime, one decoder per model,
-# each model's vectors and the faces' codes. `make pretrained` writes them
-# (`vaegan_lite.book.web.book_assets`).
+# in the reader's browser. Every file it needs is part of the built book, nothing is fetched from
+# another site: the runtime, one decoder per model, each model's vectors and the faces' codes.
+# `make pretrained` writes them (`vaegan_lite.book.web.book_assets`). A local copy of the book
+# works offline too, but not opened as files: browsers refuse to run the widget from a `file://`
+# address, so serve the built book over HTTP, e.g. `python -m http.server -d _build/html` and open
+# `http://localhost:8000/`, or from Python with `vaegan_lite.book.web.serve`.
 
 # %%
 from vaegan_lite.book import web
@@ -644,8 +648,8 @@ HTML(web.widget_html("../_static/latent/"))
 # ## Summary
 #
 # - An attribute vector is a difference of mean latent codes (Sec. 4.1.1); adding it to a face's
-#   code and decoding edits the face. The VAE/GAN and the VAE find similar directions; the VAE/GAN
-#   draws the result sharply, the VAE's edits are blurry and, judged, less often there (Fig. 7).
+#   code and decoding edits the face. Measured on the same faces, the VAE/GAN's edits are sharper
+#   than the VAE's and, judged, more often there (Fig. 6 against Fig. 7).
 # - A classifier trained on the ground truth turns Fig. 6 into numbers for every attribute: how
 #   often the attribute appears on the faces that could carry it, and how often every other
 #   attribute the judge reads reliably stays put (apart from those the data ties to it or that it
@@ -662,9 +666,10 @@ HTML(web.widget_html("../_static/latent/"))
 # 1. Combine vectors: `A.combine(vs, {"Eyeglasses": 1, "Smiling": -1})` adds glasses and takes a
 #    smile away. On the held-out faces that have a smile and no glasses, how often does the judge
 #    see both changes at once? Is it about the product of the two single edits' rates?
-# 2. Compute the vectors the authors' way, from sampled codes (`sampled=True`), and compare them
-#    with the means' vectors by cosine similarity. Repeat with fewer faces (a tenth of `N_VECTORS`,
-#    a hundredth): when do the two ways start to differ, and does the success table change?
+# 2. Compute the vectors from sampled codes z ~ q(z|x) (`sampled=True`) instead of the means, and
+#    compare them with the means' vectors by cosine similarity. Repeat with fewer faces (a tenth of
+#    `N_VECTORS`, a hundredth): when do the two ways start to differ, and does the success table
+#    change?
 # 3. Find, per attribute, the scale that maximises **both** (use `A.attribute_success` with
 #    `scale=s`). Is it the same for the VAE/GAN and the VAE? Why might the VAE need a longer step?
 # 4. Untie the mustache without choosing whom to average: subtract from v<sub>Mustache</sub> its

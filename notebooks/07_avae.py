@@ -40,11 +40,12 @@ import torch
 
 from vaegan_lite import metrics
 from vaegan_lite.book import tables, toy
+from vaegan_lite.book.experiments import judge_for
 from vaegan_lite.book.runs import running_box
 from vaegan_lite.book.source import show_source
+from vaegan_lite.cli import command_line
 from vaegan_lite.config import TOY_STEPS, config_for, get_preset
 from vaegan_lite.models import avae
-from vaegan_lite.shipped import pretrained
 
 preset = get_preset()
 
@@ -303,32 +304,45 @@ toy.reconstruction_scores(recons, x_held_out)
 
 # %% tags=["nbval-ignore-output"]
 # Results of training (not compared by nbval); the asserts check what the text below says.
-lines, better_than_vae = [], {}
+lines, better_than_vae, worse_error = [], {}, {}
 for xi_dim, run in toy_runs.items():
-    lp_vae = toy.log_density(run.model.vae_reconstruct(x_held_out))
-    lp_avae = toy.log_density(run.model.reconstruct(x_held_out, generator=g))
+    with torch.no_grad():
+        x_vae = run.model.vae_reconstruct(x_held_out)
+        x_avae = run.model.reconstruct(x_held_out, generator=g)
+    lp_vae, lp_avae = toy.log_density(x_vae), toy.log_density(x_avae)
     better = better_than_vae[xi_dim] = (lp_avae > lp_vae).float().mean().item()
+    if xi_dim == 1:
+        with_xi = {"mean": (lp_avae.mean() > lp_vae.mean()).item(),
+                   "median": (lp_avae.median() > lp_vae.median()).item()}  # fmt: skip
+    error = {k: (r - x_held_out).pow(2).sum(1).mean().item()
+             for k, r in (("vae", x_vae), ("avae", x_avae))}  # fmt: skip
+    worse_error[xi_dim] = error["avae"] > error["vae"]
     lines.append(f"xi_dim={xi_dim}: AVAE's reconstruction is more likely than the VAE's "
-                 f"for {better:.0%} of the points")  # fmt: skip
+                 f"for {better:.0%} of the points; its squared error is "
+                 f"{error['avae'] / error['vae']:.2f} times the VAE's")  # fmt: skip
 print("\n".join(lines))
+print("with xi, AVAE's log-density is above the VAE's in: "
+      + (", ".join(k for k, v in with_xi.items() if v) or "neither mean nor median"))
 assert all(0 <= b <= 1 for b in better_than_vae.values())
 if preset.trains_fully:  # 100 smoke steps (or a cut run) have not separated the two
     assert better_than_vae[1] > 0.5, "with xi, AVAE's reconstructions should be the likelier"
+    assert with_xi["mean"] and with_xi["median"], with_xi
+    assert all(worse_error.values()), "AVAE should give up some squared error"
 
 # %% [markdown]
-# With $\xi$ this holds for nearly every point, and so for the mean as well as the median. The
-# deterministic $G(z)$ has a harder job: it is one continuous curve, so every time it switches
-# branch it crosses the gap, and where data are sparse (large $|x_1|$) it extrapolates in straight
-# lines. The points it reconstructs there land far from the data, at very low log-densities, and
-# a few of them can pull its *mean* below the VAE's even though most of its
-# reconstructions (the median) are on the data. The paper's remedy is the one in the second panel:
-# give the generator the noise $\xi$ to make its "arbitrary choice" with.
+# With $\xi$ this holds for most points (the fraction above), and for the mean log-density as
+# well as the median. The deterministic $G(z)$ has a harder job: it is one continuous curve, so
+# every time it switches branch it crosses the gap, and where data are sparse (large $|x_1|$) it
+# extrapolates in straight lines. The points it reconstructs there land far from the data, at
+# very low log-densities, and a few of them can pull its *mean* below the VAE's even though most
+# of its reconstructions (the median) are on the data. The paper's remedy is the one in the second
+# panel: give the generator the noise $\xi$ to make its "arbitrary choice" with.
 #
-# **Fidelity** (squared error): AVAE's reconstructions are *less* accurate than the VAE's: picking
-# one branch is wrong half the time, while the average is never far from either. The paper's
-# Table 1 shows the same on CelebA (AVAE's MSE is above the VAE's; the table below quotes the
-# paper's figures): AVAE gives up some MSE, the VAE's own loss, for reconstructions that look like
-# data.
+# **Fidelity** (squared error): AVAE's reconstructions are *less* accurate than the VAE's, with
+# and without $\xi$ (the ratios above): picking one branch is wrong half the time, while the
+# average is never far from either. The paper's Table 1 shows the same on CelebA (AVAE's MSE is
+# above the VAE's; the table below quotes the paper's figures): AVAE gives up some MSE, the VAE's
+# own loss, for reconstructions that look like data.
 
 # %% [markdown]
 # ## Table 1 on the synthetic faces
@@ -350,15 +364,29 @@ show_source(avae.JointDiscriminator)
 show_source(avae.bigan_step)
 
 # %% [markdown]
-# The seven rows, `tables.TABLE1_ROWS`, and the command line that trains each of them:
+# The seven rows, `tables.TABLE1_ROWS`, and the command line that trains each of them at this
+# preset, seed 0, into the run folder this chapter uses (`python -m vaegan_lite train --help`
+# lists every flag). `command_line` gives each setting of the run's `TrainConfig` that differs
+# from the command's defaults, and checks that the command, parsed as `train` parses it, gives
+# back exactly that config:
 
 # %%
-flags = {"xi_dim": "--xi-dim", "latent_loss": "--avae-latent-loss", "pixel_sigma": "--pixel-sigma",
-         "beta": "--beta", "dis_batch": "--dis-batch", "latent_weight": "--avae-latent-weight"}
+show_source(command_line)
+
+# %%
+SHARED = {"vae", "gan", "vaegan"}  # seed 0 of these is chapter 1, 2 and 4's run
+
+
+def run_name(model: str, settings: dict, seed: int) -> str:
+    if model in SHARED and seed == 0:
+        return model
+    return "-".join(["07_avae/" + model, *(f"{k}{v}" for k, v in settings.items()), f"s{seed}"])
+
+
 for row in tables.TABLE1_ROWS:
     model, settings = tables.row_settings(row, preset.name)
-    options = " ".join(f"{flags[k]} {v}" for k, v in settings.items())
-    print(f"{row:>22}:  python -m vaegan_lite train --model {model} {options}")
+    cfg = config_for(preset, model, **settings)
+    print(f"{row}:\n  {command_line(cfg, f'runs/{preset.name}/{run_name(model, settings, 0)}')}")
 
 # %% [markdown]
 # Here `load_or_train` trains each model once per seed, at this preset's size, and reads it back
@@ -376,17 +404,14 @@ from vaegan_lite.book.runs import load_or_train, test_images
 from vaegan_lite.data import training_tensors
 
 seeds = range(2 if preset.name == "gpu" else 1)
-SHARED = {"vae", "gan", "vaegan"}  # seed 0 of these is chapter 1, 2 and 4's run
 faces = training_tensors(config_for(preset, "vae"))  # drawn once, shared by every run
 trained = {}
 for row in tables.TABLE1_ROWS:
     model, settings = tables.row_settings(row, preset.name)
     for seed in seeds:
         cfg = config_for(preset, model, seed=seed, **settings)
-        run_name = "-".join(["07_avae/" + model, *(f"{k}{v}" for k, v in settings.items()), f"s{seed}"])
-        if model in SHARED and seed == 0:
-            run_name = model
-        trained[row, seed] = load_or_train(run_name, cfg, preset, data=faces).model.eval()
+        name = run_name(model, settings, seed)
+        trained[row, seed] = load_or_train(name, cfg, preset, data=faces).model.eval()
 print(f"{len(trained)} models, {preset.steps} steps each")
 
 # %% [markdown]
@@ -446,8 +471,10 @@ assert edge_energy(torch.nn.functional.avg_pool2d(x_test, 3, 1, 1)) < reference 
 # For each model: the reconstruction MSE on held-out faces (per pixel, images scaled to $[0, 1]$
 # as in the paper) and a Fréchet distance (FD) between samples and held-out faces. FID needs
 # Inception weights, which this book does not download, so the FD here is measured in the
-# features of the attribute classifier that ships with the package (chapter 5's judge, trained on
-# the synthetic faces' true labels, never on a model's output): `metrics.face_fd`. Like FID it
+# features of an attribute classifier that ships with the package, trained on the synthetic
+# faces' true labels, never on a model's output (`metrics.face_fd`). It is the one chapter 6's FDs
+# use, `experiments.judge_for(preset)`: the judge of 64×64 faces that chapter 5 uses when this
+# preset's faces are synthetic and that size, else its sibling for 32×32 faces. Like FID it
 # compares the statistics of features that a network learnt to read faces with, but its values
 # are on another scale, so compare rows, not numbers with the paper. The paper's CelebA column is
 # typed from the paper; ours is computed.
@@ -458,7 +485,7 @@ show_source(metrics.evaluate)
 # %% tags=["nbval-ignore-output"]
 # Results of training: their digits differ between CPUs, so nbval does not compare this table;
 # the asserts check that every row and seed was measured and each figure is in range.
-judge = pretrained("attribute-classifier")  # metrics.face_fd measures in its features
+judge = judge_for(preset)  # metrics.face_fd measures in its features
 results = {
     row: [metrics.evaluate(trained[row, seed], x_test, judge, seed=seed)
           for seed in seeds]
@@ -558,9 +585,13 @@ plt.show()
 #    between the VAE's and AVAE's log-densities?
 # 3. Remove $\mathcal{L}_M$ from $\mathcal{L}_G$ (a copy of `avae_step` with `L_G = L_Z`). Which
 #    image does the generator now produce for a code, and why is that the VAE's answer again?
-# 4. The paper weighs the KL with $\beta$ (5 on CelebA, and in the AVAE rows here) so that AVAE's
-#    encoder carries as much information as VAE/GAN's. Train an AVAE row with `beta=1` and
-#    `beta=0.5` instead: how do the MSE and the FD move? Which of the two does $\beta$ trade?
+# 4. The paper weighs the KL in the encoder's loss with $\beta$ (5 on CelebA, and in the AVAE rows
+#    here). Its reason (Sec. 5): VAE/GAN's KL term came out much higher than the other models',
+#    that is, its code carried more information about each image, which favours it when
+#    reconstructions are compared; $\beta$ was searched so that the models' KL divergences come
+#    out similar. A $\beta$ above 1 makes the code carry *less* information. Train an AVAE row
+#    with `beta=1` and `beta=0.5` instead: how do its KL term, the MSE and the FD move? Which of
+#    them does $\beta$ trade?
 # 5. Compute the FD (`metrics.face_fd`) between two disjoint halves of the test set:
 #    that is the FD of a perfect model at this sample size. How many of the table's differences
 #    are larger than that?

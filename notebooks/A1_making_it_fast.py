@@ -107,7 +107,9 @@ print(f"precision='auto' on {device}: {pick_precision('auto', device)}")
 # this output; the asserts check what the text below says.
 few = 2 * preset.log_every
 data = training_tensors(config_for(preset, "vaegan"), progress=False)
-short = {p: train(config_for(preset, "vaegan", steps=few, precision=p), progress=False, data=data)
+# NCHW for both (the gpu preset's config_for would pick channels-last): one switch at a time
+short = {p: train(config_for(preset, "vaegan", steps=few, precision=p, channels_last=False),
+                  progress=False, data=data)
          for p in ("fp32", "bf16")}
 for p, r in short.items():
     print(f"{p}: L_GAN at steps {[int(s) for s in r.history['step']]}: "
@@ -135,7 +137,9 @@ show_source(_prepare_model, lines=lines_between(_prepare_model, "if cfg.channels
 
 # %% tags=["nbval-ignore-output"]
 # Results of training (not compared by nbval); the asserts check what the text below says.
-cl = train(config_for(preset, "vaegan", steps=few, channels_last=True), progress=False, data=data)
+# fp32, as the NCHW run it is compared with (the gpu preset's config_for would pick "auto")
+cl = train(config_for(preset, "vaegan", steps=few, precision="fp32", channels_last=True),
+           progress=False, data=data)
 w = next(cl.model.dis.parameters())
 print(f"first Dis conv weight is channels-last: {w.is_contiguous(memory_format=torch.channels_last)}")
 for name, r in (("NCHW", short["fp32"]), ("channels-last", cl)):
@@ -189,12 +193,14 @@ print(f"CelebA at 64x64: {celeba / 2**30:.2f} GiB as uint8 ({4 * celeba / 2**30:
 # ## How fast is this
 #
 # `python -m vaegan_lite bench` times the training step chapter 4 trains with, and
-# `benchmarks/pythae_compare.py` puts it beside pythae's `VAEGAN` (a popular library whose
-# gradient routing `tests/test_routing.py` shows to differ from the paper's) on the *identical*
-# networks of the paper's size (Table 1's networks, 64×64, the paper's batch of 64), alternating
-# the contenders step by step in one process so that a change in the machine's load hits all of
-# them alike. FLOPs are counted by PyTorch's FLOP counter over the forward and backward passes of
-# all three networks. Its latest results, from `vaegan_lite/results/speed.json`:
+# `benchmarks/pythae_compare.py` puts it beside the `VAEGAN` of pythae, a popular library whose
+# gradient routing differs from the paper's ([Paper vs. code](../book/paper_vs_code.md) says how;
+# `tests/test_routing.py` imitates two of those faults in a hand-written step and checks that the
+# routing test rejects it). The comparison runs on the *identical* networks of the paper's size
+# (Table 1's networks, 64×64, the paper's batch of 64), alternating the contenders step by step in
+# one process so that a change in the machine's load hits all of them alike. FLOPs are counted by
+# PyTorch's FLOP counter over the forward and backward passes of all three networks. Its latest
+# results, from `vaegan_lite/results/speed.json`:
 
 # %% tags=["nbval-ignore-output"]
 # The table is read from the benchmark's JSON; it changes whenever the benchmark runs again.

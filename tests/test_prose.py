@@ -46,9 +46,6 @@ ALLOWED = [
 
 # file => phrases with digits that are not results, each with its reason in a comment.
 ALLOWLIST: dict[str, list[str]] = {
-    "notebooks/01_vae.py": [
-        "standard deviation 0.1",  # an exercise's parameter
-    ],
     "notebooks/02_gan.py": [
         "64 samples",  # an exercise: how many samples to count by eye
     ],

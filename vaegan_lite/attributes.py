@@ -6,10 +6,10 @@ and of those that don't, and take the difference:
     v_a = mean{ z(x) : x has a } - mean{ z(x) : x lacks a }
 
 Adding v_a to a face's code and decoding adds the attribute; subtracting it removes it. We use the
-encoder's means mu(x) (deterministic, and what Dec(mu) reconstructs). The authors' code averaged
-*sampled* codes z ~ q(z|x) instead (``sampled=True``); over thousands of images the noise averages
-out and the two vectors nearly coincide. The authors used the first 10,000 training images and
-added the vectors at scale 1; ``apply(..., scale=s)`` makes the scale a knob.
+encoder's means mu(x) (deterministic, and what Dec(mu) reconstructs); codes drawn from q(z|x)
+(``sampled=True``) give nearly the same vectors, since over thousands of images the noise
+averages out. The authors' code used the first 10,000 training images and added the vectors at
+scale 1; ``apply(..., scale=s)`` makes the scale a knob.
 
 The vectors are only as good as the labels' independence: when two attributes go together in the
 data (mustache and male), the difference of means carries both.

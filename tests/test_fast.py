@@ -10,10 +10,11 @@ import copy
 
 import pytest
 import torch
+from torch import nn
 
-from vaegan_lite.bench import count_flops
+from vaegan_lite.bench import StepRunner, count_flops
 from vaegan_lite.cli import main
-from vaegan_lite.config import ModelConfig, StepConfig, TrainConfig
+from vaegan_lite.config import PRESETS, ModelConfig, StepConfig, TrainConfig, config_for
 from vaegan_lite.models import algorithm1_step, gan_step, model_spec
 from vaegan_lite.models.fast import algorithm1_step_fast, gan_step_fast
 from vaegan_lite.train import train
@@ -165,3 +166,18 @@ def test_bench_command_prints_flops_peak_and_img_per_s(monkeypatch, capsys):
     assert lines[-1].endswith(" img/s") and float(lines[-1].split()[0]) > 0
     text = "\n".join(lines)
     assert "model FLOPs per image" in text and "fraction of the bf16 matmul peak" in text
+
+
+@pytest.mark.parametrize("model", ["vae", "vaegan", "avae"])
+def test_compile_covers_every_trained_network_in_training_and_in_bench(monkeypatch, model):
+    """compile=True compiles each network the model trains (AVAE's G too), the same in train()
+    and in bench's StepRunner, so the bench times what training runs."""
+    compiled = []
+    monkeypatch.setattr(nn.Module, "compile", lambda self, *a, **k: compiled.append(self))
+    cfg = config_for(PRESETS["smoke"], model, steps=0, compile=True)
+    want = model_spec(model).networks
+    r = train(cfg, None, progress=False)
+    assert compiled == [getattr(r.model, n) for n in want]
+    compiled.clear()
+    runner = StepRunner(cfg)
+    assert compiled == [getattr(runner.model, n) for n in want]

@@ -27,7 +27,7 @@ from torch.utils.flop_counter import flop_registry
 from .config import TrainConfig
 from .data import to_unit_range
 from .models import make_optimizers, model_spec
-from .train import autocast_for, pick_device, pick_precision
+from .train import autocast_for, pick_device, pick_precision, prepare_model
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -145,13 +145,9 @@ class StepRunner:
         precision = pick_precision(cfg.precision, device)
         torch.manual_seed(cfg.seed)
         spec = model_spec(cfg.model.model)
-        self.model = model = spec.build(cfg.model).to(device).train()
+        self.model = model = spec.build(cfg.model).to(device)
         self.opts = make_optimizers(model, spec.networks, cfg.lr, cfg.rms_alpha)
-        if cfg.channels_last:
-            model.to(memory_format=torch.channels_last)
-        if cfg.compile:
-            for name in spec.networks:
-                getattr(model, name).compile()
+        prepare_model(model, cfg)  # as train() does: channels-last, compile
         self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
         self.autocast = autocast_for(precision, device)
         c, s = cfg.model.channels, cfg.model.image_size

@@ -395,3 +395,16 @@ def test_git_state_finds_the_checkout_from_the_package_and_nothing_outside_one(t
     if here["git_commit"] is not None:
         assert len(here["git_commit"]) == 40 and isinstance(here["git_dirty_files"], list)
     assert git_state(tmp_path) == {"git_commit": None, "git_dirty_files": None}
+
+
+def test_a_shipped_model_is_found_by_a_config_with_settings_added_since(tmp_path):
+    """A model trained before a setting was added to TrainConfig is still the one for a config
+    that has that setting at its default (as a checkpoint is read)."""
+    stored = json.loads((WEIGHTS / "synthetic-vae.json").read_text())
+    cfg = TrainConfig.from_dict(stored["config"])
+    for key in ("deterministic", "max_nonfinite"):  # as if trained before they existed
+        stored["config"].pop(key, None)
+    (tmp_path / "synthetic-vae.json").write_text(json.dumps(stored))
+    assert shipped_for(cfg, tmp_path) == "synthetic-vae"
+    other = TrainConfig.from_dict({**cfg.to_dict(), "deterministic": True})
+    assert shipped_for(other, tmp_path) is None

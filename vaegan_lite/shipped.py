@@ -48,9 +48,10 @@ import torch
 from torch import nn
 
 from ._version import __version__
-from .checkpoint import atomic_save, atomic_write_text
+from .checkpoint import atomic_save
 from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTraining
 from .config import TrainConfig, config_for, get_preset, row_settings
+from .data.files import atomic_write_text
 from .models import model_spec
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -144,11 +145,14 @@ def networks(name: str) -> tuple[str, ...]:
 
 
 def shipped_for(cfg: TrainConfig, weights: str | Path = WEIGHTS) -> str | None:
-    """The name of the shipped model trained with exactly ``cfg``, or None."""
+    """The name of the shipped model trained with exactly ``cfg``, or None. A setting added to
+    TrainConfig since a model was trained is read as its default (TrainConfig.from_dict), as for
+    a checkpoint: it cannot have changed a run that predates it."""
     wanted = cfg.to_dict()
     for name in (*MODELS, *TABLE1):
         path = Path(weights) / f"{name}.json"
-        if path.is_file() and json.loads(path.read_text())["config"] == wanted:
+        stored = json.loads(path.read_text())["config"] if path.is_file() else None
+        if stored is not None and TrainConfig.from_dict(stored).to_dict() == wanted:
             return name
     return None
 

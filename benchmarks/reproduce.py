@@ -42,6 +42,7 @@ from vaegan_lite.config import (
     get_preset,
     gpu_synthetic_preset,
 )
+from vaegan_lite.data.files import atomic_write_text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,9 +128,7 @@ def merge(paths: list[Path], out: Path) -> int:
     for name in experiments.FIGURES:
         if (zero / name).resolve() != (out / name).resolve():
             shutil.copyfile(zero / name, out / name)
-    tmp = out / ".results.json.tmp"
-    tmp.write_text(json.dumps(res, indent=1))
-    tmp.replace(out / "results.json")
+    atomic_write_text(json.dumps(res, indent=1), out / "results.json")
     show(res)
     print(f"results: {out / 'results.json'} (from {len(parts)} parts)")
     return 0

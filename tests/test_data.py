@@ -2,10 +2,13 @@
 fake files, the cache, and every bad input with its documented behaviour."""
 
 import json
+import os
 import pickle
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from vaegan_lite.cli import main
 from vaegan_lite.config import ModelConfig, TrainConfig
 from vaegan_lite.data import DataError, load_split
 from vaegan_lite.data.cache import PREP_VERSION
+from vaegan_lite.data.files import STALE_S, atomic_path, atomic_write_text
 
 N = 12  # fake CelebA: 8 train, 2 valid, 2 test
 TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "4",
@@ -465,3 +469,34 @@ def test_download_only_when_asked_and_its_failure_explains_the_routes(
         load_split("cifar10", tmp_path / "c", "train", 32, download=True)
     with pytest.raises(DataError, match="nothing to download for --data folder"):
         D.download_data("folder", tmp_path)
+
+
+def test_atomic_writes_never_tear_or_collide(tmp_path):
+    """Writers of one path at once each write their own temporary file, and the path holds one
+    of them whole; a writer that fails leaves the old file and no temporary one; temporary files
+    left by killed writes go once they are stale, not while a write may be under way."""
+    path, errors = tmp_path / "r.json", []
+
+    def write(i: int) -> None:
+        try:
+            for _ in range(50):
+                atomic_write_text(str(i) * 1000, path)
+        except Exception as e:  # noqa: BLE001 - any failure is the test's failure
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and path.read_text() in {str(i) * 1000 for i in range(4)}
+    with pytest.raises(RuntimeError), atomic_path(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError
+    assert path.read_text() in {str(i) * 1000 for i in range(4)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    old, new = tmp_path / ".r.json.old.tmp.json", tmp_path / ".r.json.new.tmp.json"
+    old.write_text("killed"), new.write_text("under way")
+    os.utime(old, (time.time() - STALE_S - 1,) * 2)
+    atomic_write_text("x", path)
+    assert not old.exists() and new.exists() and path.read_text() == "x"

@@ -28,9 +28,10 @@ from typing import Any
 import torch
 
 from . import distributed
-from .checkpoint import FORMAT, atomic_save, atomic_write_text, read_checkpoint
+from .checkpoint import FORMAT, atomic_save, read_checkpoint
 from .config import TrainConfig
 from .data import flip_batch, save_grid, to_unit_range, training_tensors
+from .data.files import atomic_write_text
 from .models import VAEGAN, make_optimizers, model_spec
 
 # Settings that may change between a run and its resumption without changing the result.

@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import bench
-from ..checkpoint import atomic_write_text
 from ..config import GPU_SYNTHETIC, PLANS, Plan, Preset, TrainConfig, config_for
 from ..data import CELEBA_ATTRS, SyntheticFaces, to_unit_range, training_tensors
+from ..data.files import atomic_path, atomic_write_text
 from ..metrics import (
     BATCH,
     evaluate,
@@ -781,11 +781,9 @@ def make_figures(
 def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt  # as in make_figures: after the backend is chosen
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def results_dir(preset: Preset, plan_name: str | None = None) -> Path:
@@ -887,9 +885,7 @@ def write_results(
                          "code": git_state() | ({"git_commit": commit} if commit else {}),
                          "jobs": jobs}  # fmt: skip
     name = "results.json" if seeds is None else part_file(seeds)
-    tmp = out / f".{name}.tmp"
-    tmp.write_text(json.dumps(res, indent=1))
-    tmp.replace(out / name)
+    atomic_write_text(json.dumps(res, indent=1), out / name)
     log(f"wrote {out / name} ({res['seconds']:.0f} s)")
     return res
 

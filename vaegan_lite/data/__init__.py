@@ -4,6 +4,7 @@
     faces.py      the procedurally drawn synthetic faces (faces_jit.py: the same pixels, faster)
     sets.py       SyntheticFaces, CelebA, CIFAR-10, MNIST, SVHN and folders of images
     cache.py      the real sets' uint8 cache
+    files.py      writing a file whole or not at all (checkpoints, results, figures)
 """
 
 from .cache import DataError, DownloadError, ImageSet

@@ -7,10 +7,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
+
+from .files import atomic_path
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -35,8 +36,5 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> None:
     """Write a PNG grid (atomically: a half-written PNG never replaces a good one)."""
     from torchvision.utils import save_image  # as in grid()
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    save_image(grid(images, nrow), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_image(grid(images, nrow), tmp)

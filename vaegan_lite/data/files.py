@@ -1,0 +1,45 @@
+"""Writing a file so that a reader never sees half of it: a crash, a kill or a full disk leaves
+the old file (or none), never a torn one. Checkpoints, results, figures and sample grids go
+through here."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+STALE_S = 3600  # a temporary file this old was left by a write that was killed, not one under way
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A fresh temporary path beside ``path`` to write to (same suffix, so writers that go by
+    it, like savefig, still can); once the block ends it is flushed to disk and renamed over
+    ``path``; if the block raises it is removed. Two writers of one path never share a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp{path.suffix}"):
+        with contextlib.suppress(OSError):  # another process may have just removed it
+            if time.time() - stale.stat().st_mtime > STALE_S:
+                stale.unlink()
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}",
+                                dir=path.parent)  # fmt: skip
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(text: str, path: str | Path) -> None:
+    """Write ``text`` to ``path`` through atomic_path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)

@@ -1,11 +1,13 @@
 """The training loop's safety nets: NaN/Inf steps skipped, divergence stopped, Ctrl-C saved."""
 
+import dataclasses
 import os
 import signal
 
 import pytest
 import torch
 
+import vaegan_lite.train as T
 from vaegan_lite.config import ModelConfig, TrainConfig
 from vaegan_lite.train import (
     TrainingDiverged,
@@ -201,3 +203,36 @@ def test_a_conditional_model_on_fewer_than_64_faces_saves_its_samples(tmp_path):
                             enc_fc_dim=32, cond_dim=len(ATTR_NAMES))  # fmt: skip
     train(cfg, tmp_path, progress=False)  # 32 faces: a grid of their 32 attribute vectors
     assert (tmp_path / "samples.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_step_stopped_half_way_is_never_saved(tmp_path, monkeypatch, capsys):
+    """A second Ctrl-C stops at once, possibly inside a step (Enc updated, Dec not yet): that
+    state is not written as any step; last.pt keeps the last whole one and resuming is exact."""
+    real = T.model_spec
+
+    def spec_stopping_in_step_4(name):
+        spec = real(name)
+
+        def step(t, cfg):
+            fn = spec.step(t, cfg)
+            if t != 3:
+                return fn
+
+            def half_way(*args, **kwargs):
+                fn(*args, **kwargs)  # the update is applied, the step is not counted yet
+                raise KeyboardInterrupt
+
+            return half_way
+
+        return dataclasses.replace(spec, step=step)
+
+    monkeypatch.setattr(T, "model_spec", spec_stopping_in_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(6, checkpoint_every=2), tmp_path / "a", progress=False)
+    assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["step"] == 2
+    assert "stopped during step 4" in capsys.readouterr().out
+    monkeypatch.setattr(T, "model_spec", real)
+    resumed = train(tiny(6, checkpoint_every=2), tmp_path / "a", progress=False)
+    straight = train(tiny(6, checkpoint_every=2), tmp_path / "b", progress=False)
+    want = straight.model.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in resumed.model.state_dict().items())

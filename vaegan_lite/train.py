@@ -230,6 +230,7 @@ def _train(
     interrupt = _DeferredInterrupt()
     sums: dict[str, float] = {}
     count = bad_run = skipped = 0
+    mid_step = False
     t0 = time.perf_counter()
     done = run.start
     try:
@@ -238,11 +239,13 @@ def _train(
             _set_lr(opts, cfg, t)
             step_fn = spec.step(t, cfg.step)
             buffers = [b.clone() for b in model.buffers()]  # BatchNorm statistics: a few KB
+            mid_step = True  # a second Ctrl-C, which stops at once, may land in here
             stats = step_fn(model, x, opts, cfg.step, y=y, autocast=autocast, scaler=scaler)
-            done = t + 1
             if "nonfinite" in stats:
                 for b, saved in zip(model.buffers(), buffers, strict=True):
                     b.copy_(saved)  # the bad batch's forward pass must not poison them either
+            done, mid_step = t + 1, False
+            if "nonfinite" in stats:
                 skipped, bad_run = skipped + 1, bad_run + 1
                 if skipped == 1:
                     _say(f"step {done}: non-finite loss, update skipped (said once)", bar)
@@ -272,6 +275,11 @@ def _train(
             if not distributed.all_true(not interrupt.requested):
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
+        if mid_step:  # half of a step applied (Enc moved, Dec not): saving it would be torn
+            if run.ckpt_path is not None and distributed.is_main():
+                _say(f"stopped during step {done + 1}: {run.ckpt_path} keeps step "
+                     f"{_held(run)}", bar)  # fmt: skip
+            raise
         if not _save(run, done):  # nothing is lost: rerun the same command to resume
             raise _diverged(run, done, precision, _NOT_FINITE.format(done)) from None
         raise
@@ -390,6 +398,14 @@ def _finite(model: VAEGAN) -> bool:
     return bool(torch.stack(flags).all()) if flags else True
 
 
+def _held(run: _Run) -> int | None:
+    """The step run.ckpt_path holds: the last one saved, else (a resumed run that has not saved
+    since) the one it resumed from; None where there is no file."""
+    if run.saved is not None:
+        return run.saved
+    return run.start if run.ckpt_path is not None and run.ckpt_path.exists() else None
+
+
 def _diverged(run: _Run, step: int, precision: str, why: str) -> TrainingDiverged:
     """The error that stops a diverged run, after saving it at ``step`` if its weights are
     finite; it says what ckpt_path holds. Every process calls it (the save is collective)."""
@@ -399,8 +415,7 @@ def _diverged(run: _Run, step: int, precision: str, why: str) -> TrainingDiverge
         return TrainingDiverged(msg)
     if _save(run, step):
         return TrainingDiverged(f"{msg} Last good state: {run.ckpt_path} (step {step})")
-    # a resumed run that has not saved since holds the step it resumed from
-    held = run.saved if run.saved is not None else run.start if run.ckpt_path.exists() else None
+    held = _held(run)
     if held is None:
         return TrainingDiverged(f"{msg} The weights are not finite: {run.ckpt_path} not written")
     return TrainingDiverged(f"{msg} The weights are not finite: {run.ckpt_path} was kept "

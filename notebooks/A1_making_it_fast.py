@@ -41,10 +41,10 @@ from vaegan_lite.config import TrainConfig, config_for, get_preset
 from vaegan_lite.data import training_tensors
 from vaegan_lite.train import (
     _place,
-    _prepare_model,
     autocast_for,
     pick_device,
     pick_precision,
+    prepare_model,
     train,
 )
 
@@ -133,7 +133,7 @@ assert torch.allclose(losses["bf16"], losses["fp32"], rtol=0.2), "bf16 should fo
 # weights once and every batch as it is drawn:
 
 # %%
-show_source(_prepare_model, lines=lines_between(_prepare_model, "if cfg.channels_last:", "model.to(memory_format"))
+show_source(prepare_model, lines=lines_between(prepare_model, "if cfg.channels_last:", "model.to(memory_format"))
 
 # %% tags=["nbval-ignore-output"]
 # Results of training (not compared by nbval); the asserts check what the text below says.
@@ -158,7 +158,7 @@ assert torch.allclose(torch.tensor(cl.history["L_GAN"]), losses["fp32"], rtol=0.
 # it pays only for long runs; it is off by default and not run here:
 
 # %%
-show_source(_prepare_model, lines=lines_between(_prepare_model, "if cfg.compile:", "net.compile()"))
+show_source(prepare_model, lines=lines_between(prepare_model, "if cfg.compile:", ".compile()"))
 
 # %%
 print(TrainConfig(compile=True).compile)  # how to ask for it: config_for(preset, "vaegan", compile=True)

@@ -11,6 +11,7 @@ import torch
 from vaegan_lite import load_checkpoint
 from vaegan_lite.cli import build_parser, command_line, config_from_args, main
 from vaegan_lite.config import MODELS, PRESETS, TABLE1_ROWS, config_for, row_settings
+from vaegan_lite.data import files
 
 TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "8",
         "--dataset-size", "64", "--no-progress", "--log-every", "2"]  # fmt: skip
@@ -229,12 +230,10 @@ def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trai
 
 def test_a_failed_png_write_is_one_line_and_leaves_no_temp_file(tmp_path, capsys, trained,
                                                                  monkeypatch):  # fmt: skip
-    import vaegan_lite.data.images as images
-
     def refuse(src, dst):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(images.os, "replace", refuse)  # after the temporary PNG is written
+    monkeypatch.setattr(files.os, "replace", refuse)  # after the temporary PNG is written
     png = tmp_path / "s.png"
     assert main(["sample", "--checkpoint", str(trained), "--out", str(png)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -319,8 +319,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
     x = model.sample(a.n, generator=torch.Generator().manual_seed(a.seed))
     try:
         save_grid(x, a.out, nrow=int(math.ceil(math.sqrt(a.n))))
-    except OSError as e:  # e.g. no permission: one line, and no temporary file left behind
-        a.out.with_name(f".{a.out.stem}.tmp.png").unlink(missing_ok=True)  # save_grid's name
+    except OSError as e:  # e.g. no permission: one line (save_grid leaves no temporary file)
         raise ValueError(f"--out {a.out}: cannot write it ({e.strerror or e})") from e
     print(f"wrote {a.out} ({a.n} samples, {model.image_size}x{model.image_size})")
     return 0

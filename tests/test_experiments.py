@@ -421,3 +421,20 @@ def test_smoke_runs_are_one_folder_per_process_tree_removed_at_exit():
                          check=True).stdout.split()  # fmt: skip
     assert len(out) == 2 and out[0] == out[1], out
     assert not Path(out[0]).exists()
+
+
+def test_a_killed_process_smoke_folder_goes_when_the_next_one_is_made(tmp_path):
+    """A process killed before its exit handler ran (a kernel shut down at once) leaves its smoke
+    folder; the next process that makes one removes it, and leaves those of live processes."""
+    code = ("from vaegan_lite.book.runs import smoke_runs; import os; p = smoke_runs(); "
+            "(p / 'run').mkdir(); print(p, flush=True); os._exit(9)")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("VAEGAN_RUNS", SMOKE_RUNS)}
+    env["TMPDIR"] = str(tmp_path)
+    killed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True).stdout.strip()  # fmt: skip
+    assert Path(killed).is_dir() and Path(killed).parent == tmp_path
+    alive = tmp_path / f"vaegan-smoke-{os.getpid()}-x"
+    alive.mkdir()
+    show = "from vaegan_lite.book.runs import smoke_runs; print(smoke_runs())"
+    subprocess.run([sys.executable, "-c", show], env=env, check=True, capture_output=True)
+    assert not Path(killed).exists() and alive.is_dir()

@@ -55,14 +55,31 @@ SMOKE_RUNS = "VAEGAN_SMOKE_RUNS"  # the smoke folder, in the environment: worker
 
 def smoke_runs() -> Path:
     """The smoke preset's run folder: one per process (and the processes it starts), made on
-    first use and removed at exit by the process that made it."""
+    first use and removed at exit by the process that made it, or, where that process was
+    killed (a notebook kernel shut down at once), by the next one that makes its own."""
     folder = os.environ.get(SMOKE_RUNS)
     if folder and Path(folder).is_dir():
         return Path(folder)
-    folder = tempfile.mkdtemp(prefix="vaegan-smoke-")
+    for old in Path(tempfile.gettempdir()).glob("vaegan-smoke-*-*"):
+        pid = old.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix=f"vaegan-smoke-{os.getpid()}-")
     os.environ[SMOKE_RUNS] = folder
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return Path(folder)
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # on Windows os.kill would end the process: keep its folder
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, and belongs to someone else
+        return True
+    return True
 
 
 def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trained:

@@ -490,6 +490,9 @@ def test_atomic_writes_never_tear_or_collide(tmp_path):
     for t in threads:
         t.join()
     assert not errors and path.read_text() in {str(i) * 1000 for i in range(4)}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not 0o600
     with pytest.raises(RuntimeError), atomic_path(path) as tmp:
         tmp.write_text("half")
         raise RuntimeError

@@ -96,6 +96,7 @@ import vaegan_lite.bench as bench_module  # noqa: E402
 from vaegan_lite.bench import StepRunner, bench, count_flops  # noqa: E402
 from vaegan_lite.config import MODELS, PRESETS, TrainConfig, config_for, get_preset  # noqa: E402
 from vaegan_lite.data import ATTR_NAMES  # noqa: E402
+from vaegan_lite.data.files import atomic_write_text  # noqa: E402
 from vaegan_lite.train import deterministic_algorithms, pick_precision, train  # noqa: E402
 
 DEVICE_COMMAND = (
@@ -227,13 +228,7 @@ def clean(x: Any) -> Any:
 
 def write_json(data: dict[str, Any], path: Path) -> None:
     """Write data to path atomically: a run stopped at any moment leaves the last whole file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".gpu_check-", suffix=".json")
-    os.chmod(tmp, 0o644)
-    with os.fdopen(fd, "w") as f:
-        json.dump(clean(data), f, indent=2, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic_write_text(json.dumps(clean(data), indent=2, allow_nan=False) + "\n", path)
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ import torch  # noqa: E402
 
 from vaegan_lite.attributes import held_out_faces  # noqa: E402
 from vaegan_lite.book.plotting import show_grid  # noqa: E402
+from vaegan_lite.data.files import atomic_path  # noqa: E402
 from vaegan_lite.shipped import pretrained  # noqa: E402
 from vaegan_lite.train import fixed_samples  # noqa: E402
 
@@ -46,11 +47,9 @@ def samples_figure(out: Path, n: int = 10) -> None:
         show_grid(images, n, ax=ax)
         ax.set_title(name, fontsize=7, loc="left", pad=2)
     fig.tight_layout(pad=0.3, h_pad=0.4)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, metadata={"Software": None})  # no version stamp: rebuilt bytes stay equal
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, metadata={"Software": None})  # no version stamp: rebuilt bytes stay equal
     plt.close(fig)
-    tmp.replace(out)
 
 
 def main() -> None:

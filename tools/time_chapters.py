@@ -207,9 +207,9 @@ def book_times(cache: Path) -> dict[str, float]:
 def record(chapter: str, values: dict) -> None:
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     data.setdefault(chapter, {}).update(values)
-    tmp = TIMINGS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, TIMINGS)
+    from vaegan_lite.data.files import atomic_write_text  # as the package's other imports here
+
+    atomic_write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", TIMINGS)
 
 
 def main() -> None:

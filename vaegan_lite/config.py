@@ -355,14 +355,22 @@ GPU_SYNTHETIC = "gpu-synthetic"
 PLANS[GPU_SYNTHETIC] = Plan(2, 2, (0.01, 0.1, 1.0, 10.0), 2000, 500, 10, 3000, 10000, 2000)
 
 
+def with_steps(preset: Preset, steps: int, **changes) -> Preset:
+    """``preset`` with each model trained ``steps`` steps (VAE_{Dis_l}'s GAN a third as many
+    first, as at the gpu preset), logged and checkpointed within them, and ``changes``."""
+    if steps < 1:
+        raise ValueError(f"with_steps: steps must be >= 1, got {steps}")
+    sized = {"steps": steps, "gan_steps": max(steps // 3, 1),
+             "checkpoint_every": min(preset.checkpoint_every, steps),
+             "log_every": min(preset.log_every, steps)}  # fmt: skip
+    return replace(preset, **(sized | changes))
+
+
 def gpu_synthetic_preset(steps: int) -> Preset:
     """The gpu preset on SYNTHETIC_FALLBACK_SIZE synthetic faces, each model trained ``steps``
-    steps (VAE_{Dis_l}'s GAN a third as many first, as at the gpu preset)."""
-    if steps < 1:
-        raise ValueError(f"gpu_synthetic_preset: steps must be >= 1, got {steps}")
-    return replace(PRESETS["gpu"], data="synthetic", dataset_size=SYNTHETIC_FALLBACK_SIZE,
-                   steps=steps, gan_steps=max(steps // 3, 1), checkpoint_every=0,
-                   log_every=min(250, steps))  # fmt: skip
+    steps (with_steps), with no checkpoint before the end."""
+    return with_steps(PRESETS["gpu"], steps, data="synthetic",
+                      dataset_size=SYNTHETIC_FALLBACK_SIZE, checkpoint_every=0)  # fmt: skip
 
 
 # --- Table 1 of the AVAE paper (chapter 7) ---------------------------------------------------

@@ -30,7 +30,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import bench
-from ..config import GPU_SYNTHETIC, PLANS, Plan, Preset, TrainConfig, config_for
+from ..checkpoint import atomic_save
+from ..config import (
+    GPU_SYNTHETIC,
+    PLANS,
+    Plan,
+    Preset,
+    TrainConfig,
+    config_for,
+    with_steps,
+)
 from ..data import CELEBA_ATTRS, SyntheticFaces, to_unit_range, training_tensors
 from ..data.files import atomic_path, atomic_write_text
 from ..metrics import (
@@ -198,9 +207,9 @@ def chapter_plan(preset: Preset) -> tuple[Preset, Plan]:
     here (timed once, then remembered in the runs' folder). Says what it chose before anything
     trains."""
     plan = PLANS[preset.name]
-    places = (results_dir(preset), runs_dir(preset) / FOLDER)
-    if (preset.name != "gpu" or preset.cut or os.environ.get("VAEGAN_FULL_PLAN") == "1"
-            or any(_matching_results(preset, plan, f) for f in places)):  # fmt: skip
+    asked = preset.cut or os.environ.get("VAEGAN_FULL_PLAN") == "1"
+    if (preset.name != "gpu" or asked
+            or any(_matching_results(preset, plan, f) for f in _result_places(preset))):
         return preset, plan
     session_plan = PLANS[GPU_SYNTHETIC]
     sizing = runs_dir(replace(preset, runs_folder=SESSION)) / "session.json"
@@ -213,9 +222,7 @@ def chapter_plan(preset: Preset) -> tuple[Preset, Plan]:
         sized = {"steps": steps, "seconds_per_step": per_step}
         atomic_write_text(json.dumps(sized) + "\n", sizing)
     steps, per_step = int(sized["steps"]), float(sized["seconds_per_step"])
-    session = replace(preset, steps=steps, gan_steps=max(steps // 3, 1), runs_folder=SESSION,
-                      checkpoint_every=min(preset.checkpoint_every, steps),
-                      log_every=min(preset.log_every, steps))  # fmt: skip
+    session = with_steps(preset, steps, runs_folder=SESSION)
     n_all = len(run_configs(preset, plan, len(_attr_names(preset))))
     n = len(run_configs(session, session_plan, len(_attr_names(preset))))
     minutes = plan_load(session, session_plan) * steps * per_step / 60
@@ -301,10 +308,7 @@ def train_regressor(preset: Preset, plan: Plan, seed: int = 0) -> AttributeRegre
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({k: v.cpu() for k, v in reg.state_dict().items()}, tmp)
-    tmp.replace(path)  # atomic: a stopped run leaves no half-written file
+    atomic_save({k: v.cpu() for k, v in reg.state_dict().items()}, path)
     return reg.eval()
 
 
@@ -914,14 +918,19 @@ def load_or_reproduce(
     read from the results that ship with the package, then from the preset's run folder, and
     reproduced into the run folder: nothing is written into an installed package."""
     plan = plan or PLANS[preset.name]
-    places = [out] if out is not None else list(dict.fromkeys(
-        [results_dir(preset), runs_dir(preset) / FOLDER]))  # fmt: skip
+    places = [out] if out is not None else _result_places(preset)
     for folder in places:
         res = _matching_results(preset, plan, folder)
         if res is not None:
             return res, folder
     announce(preset, plan, places[-1])
     return write_results(preset, plan, places[-1], **kwargs), places[-1]
+
+
+def _result_places(preset: Preset) -> list[Path]:
+    """Where results of the preset's own plan are looked for, in order: those that ship with the
+    package, then the preset's run folder (the one reproduced results are written to)."""
+    return list(dict.fromkeys([results_dir(preset), runs_dir(preset) / FOLDER]))
 
 
 def _matching_results(preset: Preset, plan: Plan, folder: Path) -> dict[str, Any] | None:

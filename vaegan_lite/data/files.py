@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 STALE_S = 3600  # a temporary file this old was left by a write that was killed, not one under way
+_UMASK = os.umask(0o022)  # read once (umask can only be read by setting it) and put back
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -29,6 +31,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
                                 dir=path.parent)  # fmt: skip
     os.close(fd)
     tmp = Path(name)
+    tmp.chmod(0o666 & ~_UMASK)  # as a plain open() would make it, not mkstemp's owner-only 0o600
     try:
         yield tmp
         with open(tmp, "rb") as f:

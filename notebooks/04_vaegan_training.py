@@ -618,7 +618,7 @@ for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"
 #   $\mathrm{Enc}$ on $\mathcal{L}_\text{prior} + \mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$,
 #   $\mathrm{Dec}$ on $\gamma\,\mathcal{L}_\text{llike}^{\mathrm{Dis}_l} - \mathcal{L}_\text{GAN}$,
 #   $\mathrm{Dis}$ on $\mathcal{L}_\text{GAN}$ only. All gradients are taken before any step
-#   (`grads` + `apply_grads`), and `tests/test_routing.py` proves the routing.
+#   (`grads`, then `finish_step`), and `tests/test_routing.py` proves the routing.
 # - `LiveTraining` shows samples and curves while the run trains. Healthy: $\mathrm{Dis}(x)$ and
 #   $\mathrm{Dis}(\mathrm{Dec}(z))$ apart but away from $0$ and $1$. Failing: they run to $1$ and
 #   $0$.

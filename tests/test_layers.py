@@ -14,7 +14,8 @@ PKG = Path(vaegan_lite.__file__).parent
 ROOT = PKG.parent
 
 # Each module's layer; a module may import only from its own layer and those below it.
-CORE = {"config", "nets", "losses", "models", "train", "checkpoint", "distributed", "cli", "bench"}
+CORE = {"config", "nets", "losses", "models", "optim", "train", "checkpoint", "distributed", "cli",
+        "bench"}  # fmt: skip
 EVALUATION = {"metrics", "classifier", "attributes", "shipped"}
 LAYERS = ("data", "core", "evaluation", "book")
 FACADES = {"vaegan_lite", "vaegan_lite.__main__"}  # the top level re-exports; nothing imports it

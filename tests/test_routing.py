@@ -17,7 +17,7 @@ from torch.distributions import Normal, kl_divergence
 
 from vaegan_lite.config import StepConfig
 from vaegan_lite.models import algorithm1_step, discriminate, frozen_metric_step, gan_step, grads
-from vaegan_lite.models.vaegan import apply_grads, reparameterize
+from vaegan_lite.models.vaegan import reparameterize, set_grads
 
 
 def bce(logits, target):
@@ -108,7 +108,8 @@ def buggy_step(model, x, opts, cfg, **kw):
     g_dec = grads(cfg.gamma * L_llike + L_GAN_dec, model.dec)
     for p, g in zip(model.dec.parameters(), g_dec, strict=False):
         p.grad = p.grad + g
-    apply_grads(model.enc, g_enc, opts["enc"])
+    set_grads(model.enc, g_enc)
+    opts["enc"].step()
     opts["dec"].step()
     opts["dis"].step()
 

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 import vaegan_lite.train as T
+from vaegan_lite.bench import HostReads
 from vaegan_lite.config import ModelConfig, TrainConfig
+from vaegan_lite.optim import RMSprop
 from vaegan_lite.train import (
     TrainingDiverged,
     deterministic_algorithms,
@@ -28,7 +30,7 @@ def tiny(steps, **kw):
 def test_a_nan_batch_is_skipped_and_said_once(tmp_path, monkeypatch, capsys, poison):
     poison({2, 4})
     r = train(tiny(6), tmp_path, progress=False)
-    assert capsys.readouterr().out.count("non-finite loss, update skipped") == 1
+    assert capsys.readouterr().out.count("non-finite loss or gradient, update skipped") == 1
     assert all(torch.isfinite(v.float()).all() for v in r.model.state_dict().values())
     assert len(r.history["step"]) == 4  # the two skipped steps log nothing
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 6
@@ -78,13 +80,13 @@ def test_lr_decays_linearly_over_the_last_steps_only():
 
 def test_the_optimizers_follow_the_schedule(monkeypatch):
     seen = []
-    opt_step = torch.optim.RMSprop.step
+    opt_step = RMSprop.masked_step
 
     def spy(self, *args, **kwargs):
         seen.append(self.param_groups[0]["lr"])
         return opt_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(torch.optim.RMSprop, "step", spy)
+    monkeypatch.setattr(RMSprop, "masked_step", spy)
     train(tiny(4, lr=1e-3, lr_decay_steps=2), None, progress=False)
     per_step = [seen[i : i + 3] for i in range(0, len(seen), 3)]  # Enc, Dec, Dis each step
     assert [set(s) for s in per_step] == [{1e-3}, {1e-3}, {1e-3}, {5e-4}]
@@ -165,17 +167,23 @@ def test_divergence_without_a_run_folder_names_no_file(monkeypatch, poison):
     assert "None" not in msg and "Last good state" not in msg and "fp32" not in msg
 
 
+def nan_weight_at(step):
+    """A callback that makes one of Dec's weights NaN after ``step``, as a bug would."""
+
+    def callback(done, model, history):
+        if done == step:
+            with torch.no_grad():
+                next(model.dec.parameters()).view(-1)[0] = float("nan")
+
+    return callback
+
+
 def test_non_finite_weights_never_overwrite_the_checkpoint(tmp_path):
-    """A step with finite losses applied NaN gradients: the divergence that follows keeps the
-    last.pt of step 2 (finite, resumable) rather than saving NaN weights over it."""
+    """The weights went NaN after step 3 (every later loss is NaN): the divergence that follows
+    keeps the last.pt of step 2 (finite, resumable) rather than saving NaN weights over it."""
     cfg = tiny(50, max_nonfinite=1, checkpoint_every=2)
-
-    def nan_gamma(done, model, history):
-        if done == 2:
-            cfg.step.gamma = float("nan")  # past StepConfig's own check, as a bug would be
-
     with pytest.raises(TrainingDiverged) as e:
-        train(cfg, tmp_path, progress=False, callback=nan_gamma)
+        train(cfg, tmp_path, progress=False, callback=nan_weight_at(3))
     assert f"{tmp_path / 'last.pt'} was kept at step 2" in str(e.value)
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert ckpt["step"] == 2
@@ -183,16 +191,55 @@ def test_non_finite_weights_never_overwrite_the_checkpoint(tmp_path):
 
 
 def test_a_run_that_ends_with_non_finite_weights_is_not_saved(tmp_path):
-    """The last step's NaN update is not written as the finished run either."""
-    cfg = tiny(3)
+    """The last steps' NaN weights are not written as the finished run either."""
+    with pytest.raises(TrainingDiverged, match="no longer finite .step 3.*not written"):
+        train(tiny(3), tmp_path, progress=False, callback=nan_weight_at(1))
+    assert not (tmp_path / "last.pt").exists() and not (tmp_path / "samples.png").exists()
+
+
+def test_nan_gradients_from_finite_losses_move_nothing(tmp_path, capsys):
+    """A NaN gamma (past StepConfig's own check, as a bug would be) gives Dec NaN gradients
+    while every loss stays finite: those steps are skipped like a NaN loss's, no weight or
+    BatchNorm statistic moves, and the run ends with the weights of step 2, saved."""
+    cfg = tiny(4)
+    kept = {}
 
     def nan_gamma(done, model, history):
-        if done == 1:
+        if done == 2:
             cfg.step.gamma = float("nan")
+            kept.update({k: v.clone() for k, v in model.state_dict().items()})
 
-    with pytest.raises(TrainingDiverged, match="no longer finite .step 3.*not written"):
-        train(cfg, tmp_path, progress=False, callback=nan_gamma)
-    assert not (tmp_path / "last.pt").exists() and not (tmp_path / "samples.png").exists()
+    r = train(cfg, tmp_path, progress=False, callback=nan_gamma)
+    assert capsys.readouterr().out.count("step 3: non-finite loss or gradient") == 1
+    assert all(torch.equal(v, kept[k]) for k, v in r.model.state_dict().items())
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 4
+
+
+def test_a_step_reads_nothing_back_from_the_device():
+    """No host sync in the training loop's steps: the values the host reads (``.item()``,
+    ``bool(t)``, ``.tolist()``...) are as many for 12 steps as for 4, i.e. only the logs' and
+    the run's start and end. On a GPU each would make Python wait for the step to finish."""
+
+    def reads(steps, model):
+        cfg = dataclasses.replace(tiny(steps, flip=True), log_every=100)
+        cfg.model = dataclasses.replace(cfg.model, model=model)
+        with HostReads() as r:
+            train(cfg, None, progress=False)
+        return r.count
+
+    for model in ("vaegan", "gan", "vae"):
+        assert reads(4, model) == reads(12, model), model
+
+
+def test_host_reads_counts_each_kind_of_read():
+    x = torch.ones(3)
+    with HostReads() as r:
+        x.sum().item()
+        bool(x.all())
+        x.tolist()
+        x + 1  # no read
+    assert r.count == 3
+    assert torch.Tensor.tolist is HostReads().__dict__["_tolist"]  # put back on exit
 
 
 def test_a_conditional_model_on_fewer_than_64_faces_saves_its_samples(tmp_path):

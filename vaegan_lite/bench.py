@@ -87,6 +87,40 @@ def count_flops(fn: Callable[[], object]) -> int:
     return c.total
 
 
+class HostReads(TorchDispatchMode):
+    """Counts the host's reads of tensor values while active: ``.item()``, ``bool(t)``,
+    ``.tolist()`` and copies from a GPU to the CPU. On a GPU each one waits for every kernel queued
+    before it; a training step without any lets the GPU run while Python queues the next step.
+    On a CPU nothing waits, but the reads are counted all the same, so a test here finds them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self._tolist = torch.Tensor.tolist
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.count += 1
+        elif func in (torch.ops.aten._to_copy.default, torch.ops.aten.copy_.default):
+            src = args[1] if func is torch.ops.aten.copy_.default else args[0]
+            dst = args[0].device if func is torch.ops.aten.copy_.default else kwargs.get("device")
+            self.count += src.device.type != "cpu" and dst is not None and dst.type == "cpu"
+        return func(*args, **kwargs)
+
+    def __enter__(self) -> HostReads:
+        def tolist(t: torch.Tensor):
+            self.count += t.device.type == "cpu"  # a GPU tensor's copy is counted above
+            return self._tolist(t)
+
+        torch.Tensor.tolist = tolist  # below the dispatcher for a CPU tensor
+        return super().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        torch.Tensor.tolist = self._tolist
+        super().__exit__(*exc)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

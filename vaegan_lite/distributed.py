@@ -6,7 +6,7 @@ Why not DistributedDataParallel's wrapper: its gradient all-reduce runs from hoo
 ``.backward()`` accumulates into ``.grad``. Algorithm 1 takes each network's gradient of its own
 loss with ``torch.autograd.grad`` (models.grads), which never touches ``.grad``, so those hooks
 would never fire. Instead every gradient list is averaged over the processes right before it is
-applied (models.apply_grads calls ``average``), which is what DDP does, done by hand:
+applied (models.set_grads calls ``average``), which is what DDP does, done by hand:
 
 - the global batch of ``batch_size`` images is split, each process takes its slice
   (``shard``), so a run on K processes sees the same images per step as a run on one;
@@ -14,7 +14,8 @@ applied (models.apply_grads calls ``average``), which is what DDP does, done by 
   statistics (as DDP without SyncBatchNorm); the running statistics are process 0's, broadcast
   before every step like DDP's ``broadcast_buffers``;
 - decisions that skip work (a non-finite loss, the authors' equilibrium trick) are made on
-  values reduced over all processes, so every process takes the same branch;
+  values reduced over all processes, so every process takes the same branch (``all_of`` keeps
+  the non-finite one on the GPU);
 - process 0 alone writes checkpoints, config.json and samples; a checkpoint holds every
   process's RNG state, so resuming with the same number of processes is exact.
 
@@ -100,6 +101,15 @@ def mean(t: torch.Tensor) -> torch.Tensor:
     v = t.detach().to(_device(), torch.float64 if t.dtype == torch.float64 else torch.float32)
     dist.all_reduce(v)
     return (v / world_size()).to(t.device)
+
+
+def all_of(flag: torch.Tensor) -> torch.Tensor:
+    """A bool tensor, True only where it is True on every process (no host sync)."""
+    if not enabled():
+        return flag
+    bad = (~flag).to(_device(), torch.float32).reshape(1)
+    dist.all_reduce(bad)
+    return (bad[0] == 0).to(flag.device)
 
 
 def all_true(flag: bool) -> bool:

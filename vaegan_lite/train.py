@@ -125,10 +125,14 @@ def deterministic_algorithms(on: bool = True) -> Iterator[None]:
 
 
 class BatchSampler:
-    """Epochs of random permutations; batch t depends on (seed, t) only, so resume is exact."""
+    """Epochs of random permutations; batch t depends on (seed, t) only, so resume is exact.
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+    Each epoch's permutation is drawn on the CPU (the same on every machine) and sent to
+    ``device`` once, so a step's indices need no copy that would wait for the GPU."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | None = None):
         self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.device = device or torch.device("cpu")
         self.per_epoch = n // batch_size  # drop the last, incomplete batch
         self._epoch, self._perm = -1, torch.empty(0)
 
@@ -136,7 +140,8 @@ class BatchSampler:
         epoch, i = divmod(t, self.per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+            perm = torch.randperm(self.n, generator=g)
+            self._epoch, self._perm = epoch, perm.to(self.device, non_blocking=True)
         return self._perm[i * self.batch_size : (i + 1) * self.batch_size]
 
 
@@ -220,16 +225,19 @@ def _train(
     model, opts, scaler = run.model, run.opts, run.scaler
 
     images, attrs = data if data is not None else training_tensors(cfg, progress)
-    images, attrs = _place(images, device), attrs.to(device)
-    sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed)
+    images = _place(images, device)
+    attrs = attrs.to(images.device)  # beside the images: one batch index serves both
+    sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed, images.device)
     autocast = autocast_for(precision, device)
     spec = model_spec(cfg.model.model)
     if out is not None and distributed.is_main():
         atomic_write_text(cfg.to_json() + "\n", out / "config.json")
     bar = _progress(run.start, cfg.steps, progress and distributed.is_main())
     interrupt = _DeferredInterrupt()
-    sums: dict[str, float] = {}
-    count = bad_run = skipped = 0
+    # Everything a step reports stays on the device until a log reads it (a read waits for the GPU).
+    skips = _Skips(cfg.max_nonfinite, device)
+    sums: dict[str, torch.Tensor] = {}
+    count = torch.zeros((), device=device)  # good steps since the last log
     mid_step = False
     t0 = time.perf_counter()
     done = run.start
@@ -241,31 +249,33 @@ def _train(
             buffers = [b.clone() for b in model.buffers()]  # BatchNorm statistics: a few KB
             mid_step = True  # a second Ctrl-C, which stops at once, may land in here
             stats = step_fn(model, x, opts, cfg.step, y=y, autocast=autocast, scaler=scaler)
-            if "nonfinite" in stats:
-                for b, saved in zip(model.buffers(), buffers, strict=True):
-                    b.copy_(saved)  # the bad batch's forward pass must not poison them either
+            ok = stats.pop("ok")  # False: a NaN/Inf loss or gradient; no weight moved
+            for b, saved in zip(model.buffers(), buffers, strict=True):
+                b.copy_(torch.where(ok, b, saved))  # nor may the bad batch move these
             done, mid_step = t + 1, False
-            if "nonfinite" in stats:
-                skipped, bad_run = skipped + 1, bad_run + 1
-                if skipped == 1:
-                    _say(f"step {done}: non-finite loss, update skipped (said once)", bar)
-                if bad_run >= cfg.max_nonfinite:
-                    why = f"{bad_run} steps in a row had a NaN/Inf loss (step {done})"
+            skips.add(ok, done)
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + torch.where(ok, v, 0.0)
+            count += ok
+            if done % max(cfg.log_every, 1) == 0 or done == cfg.steps:
+                good, first, limit_hit = skips.read(count)  # the one sync of a log
+                if first > 0 and not skips.said:
+                    skips.said = True
+                    _say(f"step {first}: non-finite loss or gradient, update skipped "
+                         "(said once)", bar)  # fmt: skip
+                if limit_hit > 0:
+                    n = cfg.max_nonfinite
+                    why = f"{n} steps in a row had a NaN/Inf loss or gradient (step {limit_hit})"
                     raise _diverged(run, done, precision, why)
-            else:
-                bad_run = 0
-                for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                count += 1
-            if count and (done % max(cfg.log_every, 1) == 0 or done == cfg.steps):
-                means = _mean_over_processes(sums, count)  # one sync per log
-                _record(run.history, done, means)
-                sums, count = {}, 0
-                if bar is not None:
-                    shown = {k: f"{v:.3g}" for k, v in _shown(means).items()}
-                    bar.set_postfix(shown, refresh=False)
-                if callback is not None:
-                    callback(done, model, run.history)
+                if good:
+                    means = _mean_over_processes(sums, good)
+                    _record(run.history, done, means)
+                    if bar is not None:
+                        shown = {k: f"{v:.3g}" for k, v in _shown(means).items()}
+                        bar.set_postfix(shown, refresh=False)
+                    if callback is not None:
+                        callback(done, model, run.history)
+                sums, count = {}, torch.zeros((), device=device)
             if bar is not None:
                 bar.update(1)
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
@@ -293,7 +303,7 @@ def _train(
             raise _diverged(run, cfg.steps, precision, _NOT_FINITE.format(cfg.steps))
     if out is not None and distributed.is_main():
         # conditional: the first faces' attributes, as many as the set has (it may have < 64)
-        y = attrs[:64] if cfg.model.cond_dim else None
+        y = attrs[:64].to(device) if cfg.model.cond_dim else None
         n = 64 if y is None else y.shape[0]
         save_grid(fixed_samples(model, n, cfg.seed, y), out / "samples.png")
     model.eval()
@@ -365,13 +375,12 @@ def _batch(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Step t's batch x in [-1, 1] (flipped, laid out as the model runs) and its attributes y
     for a conditional model; under torchrun, this process's slice of them."""
-    idx = idx.to(images.device)
-    x = to_unit_range(images[idx].to(device, non_blocking=True))
+    x = to_unit_range(images[idx].to(device, non_blocking=True))  # idx lives beside images
     if cfg.flip:
         x = flip_batch(x, cfg.seed, t)
     if cfg.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    y = attrs[idx.to(attrs.device)] if cfg.model.cond_dim > 0 else None
+    y = attrs[idx].to(device, non_blocking=True) if cfg.model.cond_dim > 0 else None
     if distributed.world_size() > 1:  # this process's slice of the batch; process 0's BN statistics
         x, y = distributed.shard(x), None if y is None else distributed.shard(y)
         distributed.broadcast_buffers(model)
@@ -491,13 +500,38 @@ def _move_optimizer_state(opts: dict[str, torch.optim.Optimizer], device: torch.
                     state[k] = v.to(device)
 
 
-def _mean_over_processes(sums: dict[str, Any], count: int) -> dict[str, float]:
+def _mean_over_processes(sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
     """Each logged statistic's mean over the steps since the last log, and over the processes."""
     keys = sorted(sums)
     if not keys:
         return {}
-    v = torch.stack([torch.as_tensor(sums[k]).double().cpu() for k in keys]) / count
+    v = torch.stack([sums[k].double().cpu() for k in keys]) / count
     return dict(zip(keys, distributed.mean(v).tolist(), strict=True))
+
+
+class _Skips:
+    """Steps called off by a NaN/Inf loss or gradient, counted on the device, read once a log."""
+
+    def __init__(self, limit: int, device: torch.device) -> None:
+        def step() -> torch.Tensor:
+            return torch.full((), -1, dtype=torch.int64, device=device)
+
+        self.limit, self.said = limit, False
+        self.run = torch.zeros((), dtype=torch.int64, device=device)  # skipped in a row
+        self.first, self.limit_hit = step(), step()  # the first skipped step; where a run hit limit
+
+    def add(self, ok: torch.Tensor, step: int) -> None:
+        bad = (~ok).long()
+        self.run = (self.run + 1) * bad
+        self.first = torch.where((self.first < 0) & (bad > 0), step, self.first)
+        hit = (self.limit_hit < 0) & (self.run >= self.limit)
+        self.limit_hit = torch.where(hit, step, self.limit_hit)
+
+    def read(self, count: torch.Tensor) -> tuple[int, int, int]:
+        """(good steps in ``count``, first skipped step, step a run of skips hit the limit);
+        -1 for none."""
+        good, first, hit = torch.stack([count.long(), self.first, self.limit_hit]).tolist()
+        return good, first, hit
 
 
 def _record(history: dict[str, list[float]], step: int, means: dict[str, float]) -> None:

@@ -199,6 +199,7 @@ def train_toy(
     try:
         for t in range(1, steps + 1):
             stats = avae_step(model, sample_data(batch_size, data), opts, cfg)
+            stats.pop("ok")  # 2D points and Adam: the step is asked on the host anyway
             for d in decay:
                 d.step()
             if t % log_every == 0 or t == steps:

@@ -207,7 +207,8 @@ def flip_batch(x: torch.Tensor, seed: int, step: int) -> torch.Tensor:
     """Mirror about half of a batch [B, C, H, W] left-right; which ones depends on (seed, step)
     only (its own generator: the training RNG is untouched, so resume stays exact)."""
     g = torch.Generator().manual_seed((seed * 1_000_003 + step + 0x5EED_F11B) % 2**63)
-    flip = (torch.rand(x.shape[0], generator=g) < 0.5).to(x.device).view(-1, 1, 1, 1)
+    flip = torch.rand(x.shape[0], generator=g) < 0.5  # drawn on the CPU: the same everywhere
+    flip = flip.to(x.device, non_blocking=True).view(-1, 1, 1, 1)  # no wait for the GPU
     return torch.where(flip, x.flip(-1), x)
 
 

@@ -219,8 +219,7 @@ def avae_step(
         L_M = manifold_loss(C_fake)  # Eq. 15
         L_G = cfg.latent_weight * L_Z + L_M  # the paper's weight is 1
 
-    if not finite(L_VAE, L_C, L_G):
-        return {"nonfinite": torch.ones(())}
+    ok = finite(L_VAE, L_C, L_G)  # False: nothing moves
 
     # Compute losses' gradients (all before any update), then update parameters.
     s = scaler
@@ -232,7 +231,7 @@ def avae_step(
              "D(x)": torch.sigmoid(C_real.float()).mean(),
              "D(G(z))": torch.sigmoid(C_fake.float()).mean()}  # fmt: skip
     updates = {"enc": g_E, "dec": g_D, "gen": g_G, "dis": g_C}
-    return finish_step(model, updates, opts, scaler, stats)
+    return finish_step(model, updates, opts, scaler, stats, ok)
 
 
 def bigan_step(
@@ -258,10 +257,9 @@ def bigan_step(
             L_EG = -L_D
         else:  # the same cross-entropy with the labels swapped
             L_EG = gan_loss(fake, None, real)
-    if not finite(L_D, L_EG):
-        return {"nonfinite": torch.ones(())}
+    ok = finite(L_D, L_EG)
     g_E = grads(L_EG, E, scaler)  # theta_E <- -grad(L_EG)
     g_G = grads(L_EG, G, scaler)  # theta_G <- -grad(L_EG)
     g_D = grads(L_D, D, scaler)  # theta_D <- -grad(L_D)
     stats = gan_stats(L_D, real, None, fake)
-    return finish_step(model, {"enc": g_E, "dec": g_G, "dis": g_D}, opts, scaler, stats)
+    return finish_step(model, {"enc": g_E, "dec": g_G, "dis": g_D}, opts, scaler, stats, ok)

@@ -123,8 +123,7 @@ def algorithm1_step_fast(
             L_GAN = gan_loss(real, recon_seen, prior)
             L_GAN_dec = decoder_gan_loss(recon_seen, prior, cfg.gan_variant)
 
-    if not finite(L_prior, L_llike, *([L_GAN] if adversarial else [])):
-        return {"nonfinite": torch.ones(())}
+    ok = finite(L_prior, L_llike, *([L_GAN] if adversarial else []))
 
     stats = {"L_prior": L_prior, "L_llike": L_llike}
     train_dec = train_dis = True
@@ -180,7 +179,7 @@ def algorithm1_step_fast(
             g_enc = _vjp([prior_term + s(L_llike)], enc_p, [None], retain=False)
 
     # None: no GAN, or skipped by the equilibrium trick
-    return finish_step(model, {"enc": g_enc, "dec": g_dec, "dis": g_dis}, opts, scaler, stats)
+    return finish_step(model, {"enc": g_enc, "dec": g_dec, "dis": g_dis}, opts, scaler, stats, ok)
 
 
 def gan_step_fast(
@@ -205,8 +204,7 @@ def gan_step_fast(
         (real, _), (prior, _) = discriminate(dis, [x, cut], y, cfg.dis_batch)
         L_GAN = gan_loss(real, None, prior)
         L_GAN_dec = decoder_gan_loss(None, prior, cfg.gan_variant)
-    if not finite(L_GAN):
-        return {"nonfinite": torch.ones(())}
+    ok = finite(L_GAN)
     s = _scale(scaler)
     if cfg.gan_variant == "saturating" and cfg.dis_batch == "separate":
         gs = _vjp([s(L_GAN)], _params(dis) + [cut], [None], retain=False)
@@ -216,4 +214,4 @@ def gan_step_fast(
         up = _vjp([s(L_GAN_dec)], [cut], [None], retain=False)[0]
     g_dec = _vjp([x_p], _params(dec), [up], retain=False)
     stats = gan_stats(L_GAN, real, None, prior)
-    return finish_step(model, {"dec": g_dec, "dis": g_dis}, opts, scaler, stats)
+    return finish_step(model, {"dec": g_dec, "dis": g_dis}, opts, scaler, stats, ok)

@@ -15,6 +15,7 @@ network's gradient still needs the old value.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterable
 from typing import Literal
 
@@ -25,6 +26,7 @@ from .. import distributed
 from ..config import ModelConfig, StepConfig
 from ..losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
 from ..nets import Decoder, Discriminator, Encoder
+from ..optim import RMSprop, masked_step
 
 
 class VAEGAN(nn.Module):
@@ -114,11 +116,12 @@ def discriminate(
     return list(zip(logits.split(n), feats.split(n), strict=True))
 
 
-def finite(*losses: torch.Tensor) -> bool:
-    """True when every loss is a finite number (one device sync for all of them); under torchrun,
-    on every process, so that all of them skip the same steps."""
-    ok = bool(torch.isfinite(torch.stack([x.detach().float() for x in losses])).all())
-    return distributed.all_true(ok)
+def finite(*losses: torch.Tensor) -> torch.Tensor:
+    """Whether every loss is a finite number: a bool tensor on their device, which the optimizers
+    read there (``optim.masked_step``), so no step waits for the GPU to tell the host; under
+    torchrun, the same on every process, so that all of them skip the same steps."""
+    ok = torch.isfinite(torch.stack([x.detach().float() for x in losses])).all()
+    return distributed.all_of(ok)
 
 
 def grads(
@@ -132,21 +135,13 @@ def grads(
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs, strict=True)]
 
 
-def apply_grads(
-    net: nn.Module,
-    gs: list[torch.Tensor],
-    opt: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler | None = None,
-) -> None:
+def set_grads(net: nn.Module, gs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Put gs in net's .grad fields (under torchrun their mean over processes); returns them."""
     params = [p for p in net.parameters() if p.requires_grad]
     gs = distributed.average(gs)  # torchrun: the mean over processes (autograd.grad skips DDP)
     for p, g in zip(params, gs, strict=True):
         p.grad = g
-    if scaler is None:
-        opt.step()
-    else:
-        scaler.step(opt)
-    opt.zero_grad(set_to_none=True)
+    return gs
 
 
 def finish_step(
@@ -155,15 +150,31 @@ def finish_step(
     opts: dict[str, torch.optim.Optimizer],
     scaler: torch.amp.GradScaler | None,
     stats: dict[str, torch.Tensor],
+    ok: torch.Tensor,
 ) -> dict[str, torch.Tensor]:
     """The end of every step: apply each network's gradients (all taken before this; None: the
-    network does not move this step), then the statistics, detached, for logging."""
-    for name, gs in updates.items():
-        if gs is not None:
-            apply_grads(getattr(model, name), gs, opts[name], scaler)
+    network does not move this step), then the statistics, detached, for logging.
+
+    Nothing moves unless ``ok`` (the losses were finite) and every gradient is finite too: a NaN
+    weight or an overflow can make one from finite losses. ``stats["ok"]`` says whether the step
+    counts as a good one; with fp16 an overflowing gradient is GradScaler's affair (it skips the
+    step and shrinks its scale), not a diverged step. Decided on the device: no host sync.
+    """
+    moving = {name: gs for name, gs in updates.items() if gs is not None}
+    applied = []
+    for name, gs in moving.items():
+        applied += set_grads(getattr(model, name), gs)
+        if scaler is not None:
+            scaler.unscale_(opts[name])  # in place: ``applied`` holds the true gradients now
+    grads_ok = torch.stack(torch._foreach_norm(applied, math.inf)).isfinite().all()
+    for name in moving:
+        masked_step(opts[name], ok & grads_ok)
+        opts[name].zero_grad(set_to_none=True)
     if scaler is not None:
-        scaler.update()
-    return {k: v.detach().float() for k, v in stats.items()}
+        scaler.update()  # shrinks the scale after an overflow, grows it after a run of good steps
+    stats = {k: v.detach().float() for k, v in stats.items()}
+    stats["ok"] = ok if scaler is not None else ok & grads_ok
+    return stats
 
 
 def equilibrium(
@@ -173,6 +184,8 @@ def equilibrium(
 
     Dis is skipped while it is winning (either error below center - margin), Dec while it is losing
     badly (either error above center + margin); if both would be skipped, both are updated.
+    The host reads the decision (a sync each step, with the trick only): it decides which
+    backward passes run at all.
     """
     lo, hi = center - margin, center + margin
     real_bce, fake_bce = distributed.mean(real_bce), distributed.mean(fake_bce)  # same on all
@@ -200,7 +213,7 @@ def algorithm1_step(
     metric: where L_llike is measured, "pixel" (Eq. 3) or "dis_l" (Eq. 7).
     adversarial: whether Dec and Dis play the GAN game (False: a VAE, or VAE_{Dis_l} whose Dis is
     frozen).
-    Returns detached statistics for logging.
+    Returns detached statistics for logging; ``ok`` among them says whether the step counted.
     """
     enc, dec, dis = model.enc, model.dec, model.dis
     with autocast or contextlib.nullcontext():
@@ -225,8 +238,7 @@ def algorithm1_step(
             L_GAN = gan_loss(real, recon_seen, prior)
             L_GAN_dec = decoder_gan_loss(recon_seen, prior, cfg.gan_variant)
 
-    if not finite(L_prior, L_llike, *([L_GAN] if adversarial else [])):
-        return {"nonfinite": torch.ones(())}  # a diverged batch: nothing moves; train() decides
+    ok = finite(L_prior, L_llike, *([L_GAN] if adversarial else []))  # NaN/Inf: nothing moves
 
     # Update parameters according to gradients; every gradient is taken before any step.
     s = scaler
@@ -252,7 +264,7 @@ def algorithm1_step(
             stats["skip_dis"] = torch.tensor(float(not train_dis))
     updates = {"enc": g_enc, "dec": g_dec if train_dec else None,
                "dis": g_dis if adversarial and train_dis else None}  # fmt: skip
-    return finish_step(model, updates, opts, scaler, stats)
+    return finish_step(model, updates, opts, scaler, stats, ok)
 
 
 def gan_step(
@@ -273,12 +285,11 @@ def gan_step(
         (real, _), (prior, _) = discriminate(dis, [x, x_p], y, cfg.dis_batch)
         L_GAN = gan_loss(real, None, prior)
         L_GAN_dec = decoder_gan_loss(None, prior, cfg.gan_variant)
-    if not finite(L_GAN):
-        return {"nonfinite": torch.ones(())}
+    ok = finite(L_GAN)
     g_dec = grads(L_GAN_dec, dec, scaler)  # theta_Gen <- -grad(-L_GAN)
     g_dis = grads(L_GAN, dis, scaler)  # theta_Dis <- -grad(L_GAN)
     stats = gan_stats(L_GAN, real, None, prior)
-    return finish_step(model, {"dec": g_dec, "dis": g_dis}, opts, scaler, stats)
+    return finish_step(model, {"dec": g_dec, "dis": g_dis}, opts, scaler, stats, ok)
 
 
 def gan_stats(
@@ -320,7 +331,4 @@ def make_optimizers(
     model: nn.Module, names: Iterable[str], lr: float = 3e-4, alpha: float = 0.9
 ) -> dict[str, torch.optim.Optimizer]:
     """One RMSProp per network (lr 3e-4 as in the paper; decay 0.9 as in the authors' code)."""
-    return {
-        n: torch.optim.RMSprop(getattr(model, n).parameters(), lr=lr, alpha=alpha, foreach=True)
-        for n in names
-    }
+    return {n: RMSprop(getattr(model, n).parameters(), lr=lr, alpha=alpha) for n in names}

@@ -1,0 +1,119 @@
+"""The optimizer a flag on the device can call off, and the step that decides without the host."""
+
+import copy
+import dataclasses
+import warnings
+
+import pytest
+import torch
+
+from vaegan_lite.config import ModelConfig, StepConfig, TrainConfig
+from vaegan_lite.models import VAEGAN, make_optimizers
+from vaegan_lite.models.vaegan import algorithm1_step
+from vaegan_lite.optim import RMSprop
+from vaegan_lite.train import train
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (a GPU)")
+DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
+
+
+def small_net(device):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 4),
+    )  # fmt: skip
+    return net.to(device)
+
+
+def backward(net, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(5, 3, 8, 8, generator=g).to(next(net.parameters()).device)
+    net.zero_grad()
+    net(x).square().sum().backward()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_masked_step_is_torchs_rmsprop_bit_for_bit(device):
+    """Where ok is True: the weights and the optimizer's state equal torch.optim.RMSprop's."""
+    ours, theirs = small_net(device), small_net(device)
+    opt = RMSprop(ours.parameters(), lr=3e-4, alpha=0.9)
+    ref = torch.optim.RMSprop(theirs.parameters(), lr=3e-4, alpha=0.9, foreach=True)
+    ok = torch.tensor(True, device=device)
+    for seed in range(5):
+        backward(ours, seed)
+        backward(theirs, seed)
+        opt.masked_step(ok)
+        ref.step()
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(p, q)
+    mine, want = opt.state_dict()["state"], ref.state_dict()["state"]
+    assert mine.keys() == want.keys()
+    for k in want:
+        assert torch.equal(mine[k]["square_avg"], want[k]["square_avg"])
+        assert torch.equal(mine[k]["step"], want[k]["step"])
+    ref.load_state_dict(opt.state_dict())  # the same state: checkpoints load either way
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_called_off_step_changes_nothing(device):
+    """ok False with NaN gradients: no weight and no running average moves."""
+    net = small_net(device)
+    opt = RMSprop(net.parameters(), lr=3e-4, alpha=0.9)
+    backward(net, 0)
+    opt.masked_step(torch.tensor(True, device=device))
+    weights = [p.clone() for p in net.parameters()]
+    avgs = [opt.state[p]["square_avg"].clone() for p in net.parameters()]
+    for p in net.parameters():
+        p.grad = torch.full_like(p, float("nan"))
+    opt.masked_step(torch.tensor(False, device=device))
+    assert all(torch.equal(p, w) for p, w in zip(net.parameters(), weights, strict=True))
+    assert all(torch.equal(opt.state[p]["square_avg"], a)
+               for p, a in zip(net.parameters(), avgs, strict=True))  # fmt: skip
+
+
+def test_an_fp16_overflow_is_the_scalers_affair():
+    """A scaled gradient that overflows moves no network, but the step is not a diverged one
+    (stats' ok stays True): GradScaler lowers its scale and training goes on."""
+    cfg = ModelConfig(model="vaegan", image_size=32, width=0.125, latent_dim=8, enc_fc_dim=32)
+    torch.manual_seed(0)
+    model = VAEGAN(cfg).train()
+    before = copy.deepcopy(model.state_dict())
+    opts = make_optimizers(model, ("enc", "dec", "dis"))
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127)  # overflows even fp32
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    stats = algorithm1_step(model, x, opts, StepConfig(), scaler=scaler)
+    assert bool(stats["ok"]) and torch.isfinite(stats["L_llike"])
+    params = dict(model.named_parameters())
+    assert all(torch.equal(params[k], v) for k, v in before.items() if k in params)
+    assert scaler.get_scale() == 2.0**126
+
+
+def tiny(steps: int, model: str = "vaegan") -> TrainConfig:
+    cfg = TrainConfig(
+        model=ModelConfig(model=model, image_size=32, width=0.125, latent_dim=8, enc_fc_dim=32),
+        steps=steps, batch_size=8, dataset_size=32, log_every=100, flip=True,
+    )  # fmt: skip
+    return cfg
+
+
+@needs_cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_cuda_training_steps_do_not_sync(precision):
+    """torch's sync debug mode counts every point where the host waits for the GPU: as many for
+    12 steps as for 4, so none of them is in a step (the start, the end and the logs have some)."""
+
+    def syncs(steps: int, model: str) -> list[str]:
+        cfg = dataclasses.replace(tiny(steps, model), device="cuda", precision=precision)
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                train(cfg, None, progress=False)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        return [str(w.message).splitlines()[0] for w in seen if "synchroniz" in str(w.message)]
+
+    for model in ("vaegan", "gan", "avae"):
+        few, many = syncs(4, model), syncs(12, model)
+        assert len(few) == len(many), (model, many)

@@ -34,11 +34,14 @@ import json
 import torch
 from IPython.display import Markdown, display
 
+from vaegan_lite.bench import HostReads
 from vaegan_lite.book.runs import RESULTS, running_box
 from vaegan_lite.book.source import lines_between, show_source
 from vaegan_lite.book.tables import speed_table
 from vaegan_lite.config import TrainConfig, config_for, get_preset
 from vaegan_lite.data import training_tensors
+from vaegan_lite.models.vaegan import finite
+from vaegan_lite.optim import RMSprop
 from vaegan_lite.train import (
     _place,
     autocast_for,
@@ -190,6 +193,56 @@ print(f"CelebA at 64x64: {celeba / 2**30:.2f} GiB as uint8 ({4 * celeba / 2**30:
 # memory it is moved there once, and `images[idx]` then indexes on the GPU; otherwise it is pinned
 # in host memory so each batch copies asynchronously.
 #
+# ## A step that never waits for the GPU
+#
+# CUDA runs asynchronously: Python queues kernels and moves on while the GPU works through the
+# queue. The queue stops filling whenever the host asks for a value only the GPU knows:
+# `loss.item()`, `if torch.isfinite(loss):`, a `.tolist()`, a copy to the CPU. Such a value exists
+# only once every kernel queued before it has run, so Python waits (a *host sync*), and then the
+# GPU waits while Python queues the next kernels. A step that checks its losses for NaN with an
+# `if` has one every step.
+#
+# Algorithm 1 keeps that answer on the GPU: `finite` returns a bool tensor, not a Python bool,
+# and every step function hands it to `finish_step`, which adds whether the gradients are finite
+# too:
+
+# %%
+show_source(finite)
+
+# %% [markdown]
+# The optimizer reads it where it lies. `RMSprop.masked_step` is torch's RMSProp update, op for
+# op, with two changes that make `ok = False` leave everything as it was: the gradient becomes
+# zero (the weights stay) and the running average decays with $1$ instead of $\alpha$ (it stays
+# too). Where `ok` is True the result is torch's, bit for bit (`tests/test_optim.py`):
+
+# %%
+show_source(RMSprop.masked_step)
+
+# %% [markdown]
+# The training loop treats the BatchNorm statistics and the logged means the same way and reads
+# it all back once per log. `bench.HostReads` counts the values the host reads back; training
+# for more steps with one log reads no more of them:
+
+# %%
+def host_reads(steps: int) -> int:
+    """Values the host reads back while training the VAE/GAN for ``steps`` steps, one log."""
+    cfg = config_for(preset, "vaegan", steps=steps, log_every=steps)
+    with HostReads() as reads:
+        train(cfg, progress=False, data=data)
+    return reads.count
+
+
+per_step = (host_reads(12) - host_reads(4)) / 8
+print(f"values the host reads back per training step: {per_step:g}")
+assert per_step == 0
+
+# %% [markdown]
+# On a CPU nothing waits, so the count stands in for the syncs. On a GPU,
+# `torch.cuda.set_sync_debug_mode("warn")` reports each real one, and `tests/test_optim.py` runs
+# the same comparison with it in fp32, bf16 and fp16. One switch brings a sync back: the authors'
+# equilibrium trick (`StepConfig.equilibrium`) decides on the host which networks skip their
+# update, because a skipped network's backward pass is then not computed at all.
+#
 # ## How fast is this
 #
 # `python -m vaegan_lite bench` times the training step chapter 4 trains with, and
@@ -280,6 +333,8 @@ display(Markdown("\n".join([
 #   FLOPs per image says how much work another implementation of the same model does.
 # - `fast` gives the same updates with backward passes that each walk only as far as they must,
 #   and one pass fewer where the maths allows it.
+# - A step asks the GPU nothing: whether its losses and gradients were finite stays a tensor that
+#   the optimizer reads on the GPU, and the loop reads its statistics back once per log.
 #
 # ## Exercises
 #
@@ -291,3 +346,5 @@ display(Markdown("\n".join([
 #    separately. After how many steps has compiling paid for itself?
 # 4. Time `fast=True` against the reference step with `gan_variant="saturating"`, then with the
 #    default loss. Does the difference match the FLOPs the table reports?
+# 5. Count the host's reads per step with `equilibrium=True` (a `StepConfig` switch), as in the
+#    section on host syncs. How many are there, and where in `algorithm1_step` do they come from?

@@ -11,7 +11,9 @@ the JSON is rewritten (atomically) after every section and every bench row:
     provenance     GPU name, compute capability, memory, driver, CUDA, cuDNN, torch, git commit
                    (else --commit), date, host; the bf16 peak that MFU is measured against
     cuda_tests     pytest -k cuda: the tests that need CUDA, named *cuda* or marked ``cuda`` (-k
-                   matches marker names too); pass/fail counts
+                   matches marker names too); pass/fail counts. Among them: a step matches the
+                   CPU's, training steps make no host sync (torch's sync debug mode), the
+                   optimizer is torch's RMSProp bit for bit
     resume         exact resume on CUDA: k steps, resumed to n, against n straight, bitwise, under
                    cuDNN's deterministic algorithms (fp32, fp16 + GradScaler, auto precision +
                    channels-last); and the cost of determinism: steps/s deterministic, at torch's

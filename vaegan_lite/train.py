@@ -257,7 +257,8 @@ def _train(
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0.0) + torch.where(ok, v, 0.0)
             count += ok
-            if done % max(cfg.log_every, 1) == 0 or done == cfg.steps:
+            at_log = done % max(cfg.log_every, 1) == 0 or done == cfg.steps
+            if at_log:
                 good, first, limit_hit = skips.read(count)  # the one sync of a log
                 if first > 0 and not skips.said:
                     skips.said = True
@@ -281,8 +282,7 @@ def _train(
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 if not _save(run, done):
                     raise _diverged(run, done, precision, _NOT_FINITE.format(done))
-            # Ctrl-C waits for the step to finish, so the save is exact (on every process at once).
-            if not distributed.all_true(not interrupt.requested):
+            if _stop_requested(interrupt, at_log):
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
         if mid_step:  # half of a step applied (Enc moved, Dec not): saving it would be torn
@@ -541,6 +541,15 @@ def _record(history: dict[str, list[float]], step: int, means: dict[str, float])
     for k in sorted((set(history) | set(means)) - {"step"}):
         column = history.setdefault(k, [])
         column += [math.nan] * (n - 1 - len(column)) + [means.get(k, math.nan)]
+
+
+def _stop_requested(interrupt: _DeferredInterrupt, at_log: bool) -> bool:
+    """Whether to stop after this step for a Ctrl-C, which waits for the step to finish, so the
+    save is exact. Under torchrun every process must stop at the same step: they agree at each
+    log (a collective every step would make every step wait for the GPU)."""
+    if not distributed.enabled():
+        return interrupt.requested
+    return at_log and not distributed.all_true(not interrupt.requested)
 
 
 class _DeferredInterrupt:

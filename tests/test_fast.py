@@ -168,6 +168,23 @@ def test_bench_command_prints_flops_peak_and_img_per_s(monkeypatch, capsys):
     assert "model FLOPs per image" in text and "fraction of the bf16 matmul peak" in text
 
 
+def test_bench_times_each_step_alone_then_all_back_to_back(monkeypatch):
+    """bench runs warm-up, one counted step, ``steps`` steps timed alone, then ``steps`` run back
+    to back (synced once, as training runs them), and reports a rate for both."""
+    import vaegan_lite.bench as bench
+
+    monkeypatch.setattr(bench, "matmul_peak", lambda device, precision: (1e11, 5e10))
+    monkeypatch.setattr(bench, "conv_peak", lambda device, precision: (2e11, 1e11))
+    calls, syncs = [], []
+    step = StepRunner.__call__
+    monkeypatch.setattr(StepRunner, "__call__", lambda self: (calls.append(1), step(self))[1])
+    monkeypatch.setattr(bench, "_sync", lambda device: syncs.append(len(calls)))
+    r = bench.bench(config_for(PRESETS["smoke"], "vaegan"), steps=3, warmup=2)
+    assert len(calls) == 2 + 1 + 3 + 3
+    assert syncs[-2:] == [6, 9]  # the last three steps: one sync before, one after
+    assert r.images_per_s > 0 and r.pipelined_images_per_s > 0 and len(r.step_seconds) == 3
+
+
 @pytest.mark.parametrize("model", ["vae", "vaegan", "avae"])
 def test_compile_covers_every_trained_network_in_training_and_in_bench(monkeypatch, model):
     """compile=True compiles each network the model trains (AVAE's G too), the same in train()

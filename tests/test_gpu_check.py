@@ -76,6 +76,7 @@ def test_cpu_dry_run_writes_every_section(tmp_path, device_tool_losses):
     assert set(rows) == {(m, v) for m in MODELS for v in gpu_check.BENCH_VARIANTS}
     for r in rows.values():
         assert r["images_per_s"] > 0 and r["gflop_per_image"] > 0
+        assert r["pipelined_images_per_s"] > 0
         assert "mfu" in r and r["mfu"] is None  # a CPU is not in the peak table
 
     assert sections["pythae"]["status"] in ("ok", "skipped")

@@ -20,7 +20,8 @@ the JSON is rewritten (atomically) after every section and every bench row:
                    defaults, and with cuDNN's benchmark mode
     bench          vaegan_lite.bench.bench() at the paper's size (the gpu preset: 64x64, Table 1
                    at width 1.0, batch 64) for the five models in fp32, bf16, fp16 and channels-last
-                   (auto precision): img/s, GFLOP/image, MFU against the GPU's dense bf16 peak
+                   (auto precision): img/s, GFLOP/image, MFU against the GPU's dense bf16 peak;
+                   each step timed alone, and the same steps back to back (pipelined_*)
     pythae         pythae 0.1.2's VAEGAN step beside ours on the same GPU, on identical networks:
                    benchmarks/pythae_compare.py's contenders, built on this device
     chapters       notebooks/01_vae.py and 04_vaegan_training.py run as scripts at the gpu preset
@@ -565,6 +566,10 @@ def bench_rows(check: Check, res: dict, variants: dict[str, dict], models: tuple
                         "measured_matmul_tflops": r.peak_flops / 1e12,
                         "fraction_of_measured_matmul_peak": r.fraction_of_peak,
                         "measured_conv_tflops": r.conv_peak_flops / 1e12,
+                        # back to back, as training runs them: a step queued while one runs
+                        "pipelined_images_per_s": r.pipelined_images_per_s,
+                        "pipelined_mfu": mfu(r.pipelined_images_per_s, r.flops_per_image,
+                                             check.report.get("peak_tflops")),
                     }  # fmt: skip
                 rows.append(row)
                 if check.device.type == "cuda":

@@ -220,7 +220,9 @@ show_source(RMSprop.masked_step)
 
 # %% [markdown]
 # The training loop treats the BatchNorm statistics and the logged means the same way and reads
-# it all back once per log. `bench.HostReads` counts the values the host reads back; training
+# it all back once per log. The price is a few small operations a step, each a kernel launch on a
+# GPU: one `torch.where` per weight tensor here, and one for all the BatchNorm statistics, which
+# the loop keeps as views of one tensor so that one copy saves them all. `bench.HostReads` counts the values the host reads back; training
 # for more steps with one log reads no more of them:
 
 # %%

@@ -215,6 +215,16 @@ def test_nan_gradients_from_finite_losses_move_nothing(tmp_path, capsys):
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 4
 
 
+def test_batchnorm_statistics_move_in_training_and_are_plain_tensors_after():
+    """The loop keeps the buffers as views of one tensor per dtype (one op to save or restore
+    them all); BatchNorm still updates them in place, and train() hands back ordinary ones."""
+    r = train(tiny(3), None, progress=False)
+    bns = [m for m in r.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(m.num_batches_tracked.item() > 0 for m in bns)
+    assert all(m.running_mean.abs().sum() > 0 for m in bns)
+    assert all(m.running_mean._base is None for m in bns)  # not views any more
+
+
 def test_a_step_reads_nothing_back_from_the_device():
     """No host sync in the training loop's steps: the values the host reads (``.item()``,
     ``bool(t)``, ``.tolist()``...) are as many for 12 steps as for 4, i.e. only the logs' and

@@ -49,7 +49,8 @@ class RMSprop(torch.optim.RMSprop):
             alpha, eps, lr = group["alpha"], group["eps"], group["lr"]
             # A skipped step's gradient becomes 0 (its NaNs must not reach the averages), which
             # leaves the weights as they are; the averages keep theirs by decaying with 1.
-            grads = [torch.where(ok, p.grad, 0.0) for p in params]
+            zero = torch.zeros((), dtype=params[0].grad.dtype, device=ok.device)
+            grads = [torch.where(ok, p.grad, zero) for p in params]
             decay = torch.where(ok, alpha, 1.0)
             # torch's update (torch.optim.rmsprop._multi_tensor_rmsprop), op for op:
             torch._foreach_add_(steps, 1.0)  # counts calls, skipped ones too (unused by the maths)

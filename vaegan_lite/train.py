@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from . import distributed
 from .checkpoint import FORMAT, atomic_save, read_checkpoint
@@ -234,10 +235,9 @@ def _train(
         atomic_write_text(cfg.to_json() + "\n", out / "config.json")
     bar = _progress(run.start, cfg.steps, progress and distributed.is_main())
     interrupt = _DeferredInterrupt()
-    # Everything a step reports stays on the device until a log reads it (a read waits for the GPU).
-    skips = _Skips(cfg.max_nonfinite, device)
-    sums: dict[str, torch.Tensor] = {}
-    count = torch.zeros((), device=device)  # good steps since the last log
+    window = _LogWindow()  # what the steps report, on the device until a log reads it
+    statistics = _PooledBuffers(model)  # BatchNorm's running statistics, a few KB
+    skipped_in_a_row, said = 0, False
     mid_step = False
     t0 = time.perf_counter()
     done = run.start
@@ -246,37 +246,34 @@ def _train(
             x, y = _batch(cfg, t, images, attrs, sampler(t), device, model)
             _set_lr(opts, cfg, t)
             step_fn = spec.step(t, cfg.step)
-            buffers = [b.clone() for b in model.buffers()]  # BatchNorm statistics: a few KB
+            before = statistics.copy()
             mid_step = True  # a second Ctrl-C, which stops at once, may land in here
             stats = step_fn(model, x, opts, cfg.step, y=y, autocast=autocast, scaler=scaler)
             ok = stats.pop("ok")  # False: a NaN/Inf loss or gradient; no weight moved
-            for b, saved in zip(model.buffers(), buffers, strict=True):
-                b.copy_(torch.where(ok, b, saved))  # nor may the bad batch move these
+            statistics.restore_unless(ok, before)  # nor may the bad batch move these
             done, mid_step = t + 1, False
-            skips.add(ok, done)
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + torch.where(ok, v, 0.0)
-            count += ok
+            window.add(stats, ok)
             at_log = done % max(cfg.log_every, 1) == 0 or done == cfg.steps
             if at_log:
-                good, first, limit_hit = skips.read(count)  # the one sync of a log
-                if first > 0 and not skips.said:
-                    skips.said = True
-                    _say(f"step {first}: non-finite loss or gradient, update skipped "
-                         "(said once)", bar)  # fmt: skip
-                if limit_hit > 0:
-                    n = cfg.max_nonfinite
-                    why = f"{n} steps in a row had a NaN/Inf loss or gradient (step {limit_hit})"
-                    raise _diverged(run, done, precision, why)
-                if good:
-                    means = _mean_over_processes(sums, good)
+                oks, sums = window.read()  # the one sync of a log
+                for step, good in enumerate(oks, done - len(oks) + 1):
+                    skipped_in_a_row = 0 if good else skipped_in_a_row + 1
+                    if not good and not said:
+                        said = True
+                        _say(f"step {step}: non-finite loss or gradient, update skipped "
+                             "(said once)", bar)  # fmt: skip
+                    if skipped_in_a_row == cfg.max_nonfinite:
+                        why = (f"{skipped_in_a_row} steps in a row had a NaN/Inf loss or "
+                               f"gradient (step {step})")  # fmt: skip
+                        raise _diverged(run, done, precision, why)
+                if any(oks):
+                    means = _mean_over_processes(sums, sum(oks))
                     _record(run.history, done, means)
                     if bar is not None:
                         shown = {k: f"{v:.3g}" for k, v in _shown(means).items()}
                         bar.set_postfix(shown, refresh=False)
                     if callback is not None:
                         callback(done, model, run.history)
-                sums, count = {}, torch.zeros((), device=device)
             if bar is not None:
                 bar.update(1)
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
@@ -295,6 +292,7 @@ def _train(
         raise
     finally:
         interrupt.restore()
+        statistics.release()
     seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()
@@ -505,33 +503,67 @@ def _mean_over_processes(sums: dict[str, torch.Tensor], count: int) -> dict[str,
     keys = sorted(sums)
     if not keys:
         return {}
-    v = torch.stack([sums[k].double().cpu() for k in keys]) / count
+    v = torch.stack([sums[k].double() for k in keys]).cpu() / count
     return dict(zip(keys, distributed.mean(v).tolist(), strict=True))
 
 
-class _Skips:
-    """Steps called off by a NaN/Inf loss or gradient, counted on the device, read once a log."""
+class _PooledBuffers:
+    """The model's buffers (BatchNorm's running statistics) as views of one tensor per dtype
+    while the loop runs: copying them before a step and putting them back after a bad one then
+    takes one op per dtype, not one per buffer (on a GPU every op is a kernel launch)."""
 
-    def __init__(self, limit: int, device: torch.device) -> None:
-        def step() -> torch.Tensor:
-            return torch.full((), -1, dtype=torch.int64, device=device)
+    def __init__(self, model: nn.Module) -> None:
+        self.slots = [(m, name, b) for m in model.modules()
+                      for name, b in m._buffers.items() if b is not None]  # fmt: skip
+        self.pools: list[torch.Tensor] = []
+        for dtype in dict.fromkeys(b.dtype for _, _, b in self.slots):
+            slots = [s for s in self.slots if s[2].dtype == dtype]
+            pool = torch.cat([b.reshape(-1) for _, _, b in slots])
+            i = 0
+            for m, name, b in slots:
+                m._buffers[name] = pool[i : i + b.numel()].view(b.shape)
+                i += b.numel()
+            self.pools.append(pool)
 
-        self.limit, self.said = limit, False
-        self.run = torch.zeros((), dtype=torch.int64, device=device)  # skipped in a row
-        self.first, self.limit_hit = step(), step()  # the first skipped step; where a run hit limit
+    def copy(self) -> list[torch.Tensor]:
+        return [p.clone() for p in self.pools]
 
-    def add(self, ok: torch.Tensor, step: int) -> None:
-        bad = (~ok).long()
-        self.run = (self.run + 1) * bad
-        self.first = torch.where((self.first < 0) & (bad > 0), step, self.first)
-        hit = (self.limit_hit < 0) & (self.run >= self.limit)
-        self.limit_hit = torch.where(hit, step, self.limit_hit)
+    def restore_unless(self, ok: torch.Tensor, copy: list[torch.Tensor]) -> None:
+        """Put back ``copy`` where ``ok`` (a bool tensor) is False; on the device."""
+        for p, c in zip(self.pools, copy, strict=True):
+            torch.where(ok, p, c, out=p)
 
-    def read(self, count: torch.Tensor) -> tuple[int, int, int]:
-        """(good steps in ``count``, first skipped step, step a run of skips hit the limit);
-        -1 for none."""
-        good, first, hit = torch.stack([count.long(), self.first, self.limit_hit]).tolist()
-        return good, first, hit
+    def release(self) -> None:
+        """Each buffer a tensor of its own again, as the caller of train() expects."""
+        for m, name, _ in self.slots:
+            m._buffers[name] = m._buffers[name].clone()
+
+
+class _LogWindow:
+    """What the steps since the last log reported, kept on the device until the log reads it (a
+    read waits for the GPU): whether each step counted, and its statistics summed over those that
+    did, three small ops a step."""
+
+    def __init__(self) -> None:
+        self.oks: list[torch.Tensor] = []
+        self.sums: dict[tuple[str, ...], torch.Tensor] = {}  # by the statistics' names
+
+    def add(self, stats: dict[str, torch.Tensor], ok: torch.Tensor) -> None:
+        self.oks.append(ok)
+        names = tuple(sorted(stats))  # vae_disl's names change when its GAN phase ends
+        if names:
+            v = torch.where(ok, torch.stack([stats[k] for k in names]), 0.0)
+            self.sums[names] = self.sums[names] + v if names in self.sums else v
+
+    def read(self) -> tuple[list[bool], dict[str, torch.Tensor]]:
+        """(whether each step counted, each statistic's sum), and a fresh window."""
+        oks = torch.stack(self.oks).tolist()
+        sums: dict[str, torch.Tensor] = {}
+        for names, v in self.sums.items():
+            for k, x in zip(names, v, strict=True):
+                sums[k] = sums[k] + x if k in sums else x
+        self.oks, self.sums = [], {}
+        return oks, sums
 
 
 def _record(history: dict[str, list[float]], step: int, means: dict[str, float]) -> None:

@@ -167,13 +167,15 @@ def finish_step(
         if scaler is not None:
             scaler.unscale_(opts[name])  # in place: ``applied`` holds the true gradients now
     grads_ok = torch.stack(torch._foreach_norm(applied, math.inf)).isfinite().all()
+    moves = ok & grads_ok
     for name in moving:
-        masked_step(opts[name], ok & grads_ok)
+        masked_step(opts[name], moves)
         opts[name].zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.update()  # shrinks the scale after an overflow, grows it after a run of good steps
-    stats = {k: v.detach().float() for k, v in stats.items()}
-    stats["ok"] = ok if scaler is not None else ok & grads_ok
+    # on ok's device, all of them (the equilibrium trick's flags are made on the CPU)
+    stats = {k: v.detach().float().to(ok.device, non_blocking=True) for k, v in stats.items()}
+    stats["ok"] = ok if scaler is not None else moves
     return stats
 
 

@@ -215,6 +215,17 @@ def test_nan_gradients_from_finite_losses_move_nothing(tmp_path, capsys):
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 4
 
 
+def test_fp16_with_a_grad_scaler_trains_and_resumes_exactly(tmp_path):
+    """fp16 (what a T4 gets) runs on the CPU too: the GradScaler's state is in the checkpoint,
+    and 3 steps resumed to 6 equal 6 straight, BatchNorm statistics included."""
+    train(tiny(3, precision="fp16"), tmp_path / "a", progress=False)
+    resumed = train(tiny(6, precision="fp16"), tmp_path / "a", progress=False)
+    straight = train(tiny(6, precision="fp16"), tmp_path / "b", progress=False)
+    assert resumed.steps_run == 3 and len(straight.history["step"]) == 6
+    want = straight.model.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in resumed.model.state_dict().items())
+
+
 def test_batchnorm_statistics_move_in_training_and_are_plain_tensors_after():
     """The loop keeps the buffers as views of one tensor per dtype (one op to save or restore
     them all); BatchNorm still updates them in place, and train() hands back ordinary ones."""

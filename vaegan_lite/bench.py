@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -27,7 +27,7 @@ from torch.utils.flop_counter import flop_registry
 from .config import TrainConfig
 from .data import to_unit_range
 from .models import make_optimizers, model_spec
-from .train import autocast_for, pick_device, pick_precision, prepare_model
+from .train import autocast_for, pick_device, pick_precision, prepare_model, train
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -94,15 +94,17 @@ class HostReads(TorchDispatchMode):
     """Counts the host's reads of tensor values while active: ``.item()``, ``bool(t)``,
     ``.tolist()`` and copies from a GPU to the CPU. On a GPU each one waits for every kernel queued
     before it; a training step without any lets the GPU run while Python queues the next step.
-    On a CPU nothing waits, but the reads are counted all the same, so a test here finds them."""
+    On a CPU nothing waits, but the reads are counted all the same, so a test here finds them.
+    ``ops`` counts every tensor operation too: on a GPU each is a kernel launch (or several)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.count = 0
+        self.count = self.ops = 0
         self._tolist = torch.Tensor.tolist
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        self.ops += 1
         if func is torch.ops.aten._local_scalar_dense.default:
             self.count += 1
         elif func in (torch.ops.aten._to_copy.default, torch.ops.aten.copy_.default):
@@ -122,6 +124,21 @@ class HostReads(TorchDispatchMode):
     def __exit__(self, *exc) -> None:
         torch.Tensor.tolist = self._tolist
         super().__exit__(*exc)
+
+
+def per_step(
+    cfg: TrainConfig, data: tuple[torch.Tensor, torch.Tensor] | None = None, few: int = 4,
+    many: int = 12,
+) -> tuple[float, float]:
+    """(tensor ops, host reads) of one training step of cfg's run, in train() itself: the counts
+    of ``many`` steps less those of ``few``, both runs with one log, per step in between."""
+    counts = []
+    for steps in (few, many):
+        with HostReads() as r:
+            train(replace(cfg, steps=steps, log_every=steps), None, progress=False, data=data)
+        counts.append((r.ops, r.count))
+    (ops_few, reads_few), (ops_many, reads_many) = counts
+    return (ops_many - ops_few) / (many - few), (reads_many - reads_few) / (many - few)
 
 
 def _sync(device: torch.device) -> None:

@@ -42,7 +42,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Two pytest workers: most tests wait on Python, not on the cores (about 1.3 times as fast on 2).
+# Two pytest workers: about 1.2 times as fast on 2 cores (5.4 min, not 6.4, in a fresh-clone run).
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 tests
 

@@ -72,21 +72,47 @@ def test_a_called_off_step_changes_nothing(device):
                for p, a in zip(net.parameters(), avgs, strict=True))  # fmt: skip
 
 
-def test_an_fp16_overflow_is_the_scalers_affair():
-    """A scaled gradient that overflows moves no network, but the step is not a diverged one
-    (stats' ok stays True): GradScaler lowers its scale and training goes on."""
+def overflow_step(loss_scale, data_nan=False):
+    """One algorithm1_step with a GradScaler at loss_scale; (model before, after, stats, scaler)."""
     cfg = ModelConfig(model="vaegan", image_size=32, width=0.125, latent_dim=8, enc_fc_dim=32)
     torch.manual_seed(0)
     model = VAEGAN(cfg).train()
-    before = copy.deepcopy(model.state_dict())
+    before = copy.deepcopy(model)
     opts = make_optimizers(model, ("enc", "dec", "dis"))
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127)  # overflows even fp32
+    scaler = torch.amp.GradScaler("cpu", init_scale=loss_scale)
     x = torch.rand(4, 3, 32, 32) * 2 - 1
+    if data_nan:
+        x[0, 0, 0, 0] = float("nan")
     stats = algorithm1_step(model, x, opts, StepConfig(), scaler=scaler)
+    return before, model, stats, scaler
+
+
+def moved(before, after, net):
+    pairs = zip(getattr(before, net).parameters(), getattr(after, net).parameters(), strict=True)
+    return not all(torch.equal(a, b) for a, b in pairs)
+
+
+def test_an_fp16_overflow_is_the_scalers_affair():
+    """Scaled gradients that overflow: as GradScaler does, each network whose gradients overflow
+    skips the step and the others move; the step is not a diverged one (ok stays True), no
+    weight is NaN, and the scale goes down."""
+    before, after, stats, scaler = overflow_step(2.0**127)  # overflows even fp32
     assert bool(stats["ok"]) and torch.isfinite(stats["L_llike"])
-    params = dict(model.named_parameters())
-    assert all(torch.equal(params[k], v) for k, v in before.items() if k in params)
+    assert all(p.isfinite().all() for p in after.parameters())
+    assert not moved(before, after, "enc")  # L_prior + L_llike times 2^127: inf
     assert scaler.get_scale() == 2.0**126
+    _, after, _, scaler = overflow_step(2.0**10)  # no overflow: every network moves
+    assert all(moved(before, after, n) for n in ("enc", "dec", "dis"))
+    assert scaler.get_scale() == 2.0**10
+
+
+def test_a_nan_loss_leaves_the_scale_alone():
+    """A NaN loss is no overflow: nothing moves, the step is not ok, and GradScaler's scale and
+    growth count stay as they were (lowering the scale a NaN step would starve later ones)."""
+    before, after, stats, scaler = overflow_step(2.0**10, data_nan=True)
+    assert not bool(stats["ok"])
+    assert not any(moved(before, after, n) for n in ("enc", "dec", "dis"))
+    assert scaler.get_scale() == 2.0**10 and int(scaler._growth_tracker) == 0
 
 
 def tiny(steps: int, model: str = "vaegan") -> TrainConfig:

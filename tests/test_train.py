@@ -237,25 +237,47 @@ def test_batchnorm_statistics_move_in_training_and_are_plain_tensors_after():
 
 
 def test_a_step_reads_nothing_back_from_the_device():
-    """No host sync in the training loop's steps: the values the host reads (``.item()``,
-    ``bool(t)``, ``.tolist()``...) are as many for 12 steps as for 4, i.e. only the logs' and
-    the run's start and end. On a GPU each would make Python wait for the step to finish."""
+    """No host sync in the training loop's steps: besides the log's, the host reads (``.item()``,
+    ``bool(t)``, ``.tolist()``...) once every max_nonfinite steps, which steps were skipped. On a
+    GPU each read would make Python wait for the step to finish."""
     for model in ("vaegan", "gan", "vae"):
-        cfg = tiny(1, flip=True)
+        cfg = tiny(1, flip=True, max_nonfinite=4)
         cfg.model = dataclasses.replace(cfg.model, model=model)
-        ops, reads = per_step(cfg)
-        assert reads == 0 and ops > 0, model
+        ops, reads = per_step(cfg)  # 12 steps less 4: reads at steps 4 and 8
+        assert reads == 1 / 4 and ops > 0, model
+
+
+def test_a_diverged_run_stops_within_twice_max_nonfinite_steps_of_its_first_skip(poison):
+    """The skips are read every max_nonfinite steps, not only at a log 100 steps away."""
+    poison(set(range(5, 100)))  # steps 6 on
+    with pytest.raises(TrainingDiverged, match=r"3 steps in a row .*steps 6 to 8") as e:
+        train(dataclasses.replace(tiny(100, max_nonfinite=3), log_every=100), None,
+              progress=False)  # fmt: skip
+    assert "moved nothing" in str(e.value)
+
+
+def test_statistics_of_skipped_steps_only_are_not_logged_as_zeros(poison):
+    """vae_disl logs GAN statistics, then VAE ones; with both GAN steps skipped, the log over
+    steps 1-4 has no GAN statistics (not zeros) and the VAE ones are the means of steps 3-4."""
+    cfg = dataclasses.replace(tiny(4), log_every=4)
+    cfg.model = dataclasses.replace(cfg.model, model="vae_disl")
+    cfg.step = dataclasses.replace(cfg.step, disl_pretrain_steps=2)
+    poison({0, 1})
+    h = train(cfg, None, progress=False).history
+    assert h["step"] == [4.0] and "L_GAN" not in h and "L_llike" in h
 
 
 def test_host_reads_counts_each_kind_of_read():
     x = torch.ones(3)
-    with HostReads() as r:
-        x.sum().item()
-        bool(x.all())
+    with HostReads() as outer:
+        with HostReads() as inner:
+            x.sum().item()
+            bool(x.all())
+            x.tolist()
+            x + 1  # no read
         x.tolist()
-        x + 1  # no read
-    assert r.count == 3
-    assert torch.Tensor.tolist is HostReads().__dict__["_tolist"]  # put back on exit
+    assert inner.count == 3 and outer.count == 4
+    assert "tolist" not in vars(torch.Tensor)  # Tensor's own again
 
 
 def test_a_conditional_model_on_fewer_than_64_faces_saves_its_samples(tmp_path):

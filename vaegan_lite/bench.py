@@ -15,6 +15,7 @@ other jobs on a shared machine barely change: ``cpu_images_per_s`` is images per
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -100,7 +101,6 @@ class HostReads(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.count = self.ops = 0
-        self._tolist = torch.Tensor.tolist
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -114,28 +114,40 @@ class HostReads(TorchDispatchMode):
         return func(*args, **kwargs)
 
     def __enter__(self) -> HostReads:
-        def tolist(t: torch.Tensor):
-            self.count += t.device.type == "cpu"  # a GPU tensor's copy is counted above
-            return self._tolist(t)
+        # A CPU tensor's tolist reads its memory below the dispatcher, so it is counted here
+        # (a GPU tensor's is counted above, as a copy); in this thread, as the mode is.
+        self._own = vars(torch.Tensor).get("tolist")  # None: Tensor inherits it
+        outer, thread = torch.Tensor.tolist, threading.get_ident()
 
-        torch.Tensor.tolist = tolist  # below the dispatcher for a CPU tensor
+        def tolist(t: torch.Tensor):
+            self.count += t.device.type == "cpu" and threading.get_ident() == thread
+            return outer(t)
+
+        torch.Tensor.tolist = tolist
         return super().__enter__()
 
     def __exit__(self, *exc) -> None:
-        torch.Tensor.tolist = self._tolist
+        if self._own is None:
+            del torch.Tensor.tolist
+        else:
+            torch.Tensor.tolist = self._own
         super().__exit__(*exc)
 
 
 def per_step(
     cfg: TrainConfig, data: tuple[torch.Tensor, torch.Tensor] | None = None, few: int = 4,
-    many: int = 12,
+    many: int | None = None,
 ) -> tuple[float, float]:
     """(tensor ops, host reads) of one training step of cfg's run, in train() itself: the counts
-    of ``many`` steps less those of ``few``, both runs with one log, per step in between."""
+    of ``many`` steps (default: ``few`` + 2 ``max_nonfinite``, so the loop's periodic read of
+    which steps were skipped is in) less those of ``few``, both runs with one log, per step in
+    between. The ops are eager ones (compile off); a learning-rate decay, which adds none, too."""
+    many = few + 2 * cfg.max_nonfinite if many is None else many
     counts = []
     for steps in (few, many):
+        run = replace(cfg, steps=steps, log_every=steps, lr_decay_steps=0, compile=False)
         with HostReads() as r:
-            train(replace(cfg, steps=steps, log_every=steps), None, progress=False, data=data)
+            train(run, None, progress=False, data=data)
         counts.append((r.ops, r.count))
     (ops_few, reads_few), (ops_many, reads_many) = counts
     return (ops_many - ops_few) / (many - few), (reads_many - reads_few) / (many - few)

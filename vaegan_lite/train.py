@@ -254,8 +254,10 @@ def _train(
             done, mid_step = t + 1, False
             window.add(stats, ok)
             at_log = done % max(cfg.log_every, 1) == 0 or done == cfg.steps
-            if at_log:
-                oks, sums = window.read()  # the one sync of a log
+            # Which steps were skipped is read every max_nonfinite steps (a read waits for the
+            # GPU), so a diverged run stops within twice that many steps of its first skip.
+            if at_log or window.unread() >= cfg.max_nonfinite:
+                oks = window.read_flags()
                 for step, good in enumerate(oks, done - len(oks) + 1):
                     skipped_in_a_row = 0 if good else skipped_in_a_row + 1
                     if not good and not said:
@@ -264,10 +266,13 @@ def _train(
                              "(said once)", bar)  # fmt: skip
                     if skipped_in_a_row == cfg.max_nonfinite:
                         why = (f"{skipped_in_a_row} steps in a row had a NaN/Inf loss or "
-                               f"gradient (step {step})")  # fmt: skip
+                               f"gradient (steps {step - skipped_in_a_row + 1} to {step}, "
+                               "which moved nothing)")  # fmt: skip
                         raise _diverged(run, done, precision, why)
-                if any(oks):
-                    means = _mean_over_processes(sums, sum(oks))
+            if at_log:
+                sums, count = window.read_sums()
+                if count:
+                    means = _mean_over_processes(sums, count)
                     _record(run.history, done, means)
                     if bar is not None:
                         shown = {k: f"{v:.3g}" for k, v in _shown(means).items()}
@@ -279,7 +284,10 @@ def _train(
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 if not _save(run, done):
                     raise _diverged(run, done, precision, _NOT_FINITE.format(done))
-            if _stop_requested(interrupt, at_log):
+            # Ctrl-C waits for the step to finish, so the save is exact. Under torchrun every
+            # process must stop at the same step, soon (torchrun kills workers that take over 30 s):
+            # they agree after each step, the one read a step there.
+            if not distributed.all_true(not interrupt.requested):
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
         if mid_step:  # half of a step applied (Enc moved, Dec not): saving it would be torn
@@ -540,30 +548,46 @@ class _PooledBuffers:
 
 
 class _LogWindow:
-    """What the steps since the last log reported, kept on the device until the log reads it (a
-    read waits for the GPU): whether each step counted, and its statistics summed over those that
-    did, three small ops a step."""
+    """What the steps since the last log reported, kept on the device until read (a read waits
+    for the GPU): whether each step counted, and its statistics summed over those that did, in
+    three small ops a step."""
 
     def __init__(self) -> None:
-        self.oks: list[torch.Tensor] = []
+        self.unread_oks: list[torch.Tensor] = []
+        self.steps: list[tuple[bool, tuple[str, ...]]] = []  # (counted?, statistics' names)
+        self.names: list[tuple[str, ...]] = []  # of the unread steps
         self.sums: dict[tuple[str, ...], torch.Tensor] = {}  # by the statistics' names
 
     def add(self, stats: dict[str, torch.Tensor], ok: torch.Tensor) -> None:
-        self.oks.append(ok)
         names = tuple(sorted(stats))  # vae_disl's names change when its GAN phase ends
+        self.unread_oks.append(ok)
+        self.names.append(names)
         if names:
             v = torch.where(ok, torch.stack([stats[k] for k in names]), 0.0)
             self.sums[names] = self.sums[names] + v if names in self.sums else v
 
-    def read(self) -> tuple[list[bool], dict[str, torch.Tensor]]:
-        """(whether each step counted, each statistic's sum), and a fresh window."""
-        oks = torch.stack(self.oks).tolist()
+    def unread(self) -> int:
+        return len(self.unread_oks)
+
+    def read_flags(self) -> list[bool]:
+        """Whether each step added since the last read counted (one read of the device)."""
+        oks = torch.stack(self.unread_oks).tolist() if self.unread_oks else []
+        self.steps += zip(oks, self.names, strict=True)
+        self.unread_oks, self.names = [], []
+        return oks
+
+    def read_sums(self) -> tuple[dict[str, torch.Tensor], int]:
+        """(each statistic's sum over the steps that counted, how many counted), and a fresh
+        window; statistics of which no step counted are left out, not summed as zeros."""
+        self.read_flags()
         sums: dict[str, torch.Tensor] = {}
         for names, v in self.sums.items():
-            for k, x in zip(names, v, strict=True):
-                sums[k] = sums[k] + x if k in sums else x
-        self.oks, self.sums = [], {}
-        return oks, sums
+            if any(ok and n == names for ok, n in self.steps):
+                for k, x in zip(names, v, strict=True):
+                    sums[k] = sums[k] + x if k in sums else x
+        count = sum(ok for ok, _ in self.steps)
+        self.steps, self.sums = [], {}
+        return sums, count
 
 
 def _record(history: dict[str, list[float]], step: int, means: dict[str, float]) -> None:
@@ -573,15 +597,6 @@ def _record(history: dict[str, list[float]], step: int, means: dict[str, float])
     for k in sorted((set(history) | set(means)) - {"step"}):
         column = history.setdefault(k, [])
         column += [math.nan] * (n - 1 - len(column)) + [means.get(k, math.nan)]
-
-
-def _stop_requested(interrupt: _DeferredInterrupt, at_log: bool) -> bool:
-    """Whether to stop after this step for a Ctrl-C, which waits for the step to finish, so the
-    save is exact. Under torchrun every process must stop at the same step: they agree at each
-    log (a collective every step would make every step wait for the GPU)."""
-    if not distributed.enabled():
-        return interrupt.requested
-    return at_log and not distributed.all_true(not interrupt.requested)
 
 
 class _DeferredInterrupt:

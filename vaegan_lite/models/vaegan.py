@@ -155,27 +155,35 @@ def finish_step(
     """The end of every step: apply each network's gradients (all taken before this; None: the
     network does not move this step), then the statistics, detached, for logging.
 
-    Nothing moves unless ``ok`` (the losses were finite) and every gradient is finite too: a NaN
-    weight or an overflow can make one from finite losses. ``stats["ok"]`` says whether the step
-    counts as a good one; with fp16 an overflowing gradient is GradScaler's affair (it skips the
-    step and shrinks its scale), not a diverged step. Decided on the device: no host sync.
+    Nothing moves unless ``ok`` (the losses were finite) and the gradients are finite too, which
+    finite losses do not guarantee (a NaN weight, an fp16 overflow). ``stats["ok"]`` says
+    whether the step counts as a good one. In fp16 an overflow is GradScaler's affair: as it
+    does, each network whose gradients overflowed skips the step, the others move, the scale
+    goes down, and the step still counts. All of it is decided on the device: no host sync.
     """
-    moving = {name: gs for name, gs in updates.items() if gs is not None}
-    applied = []
+    moving = {name: set_grads(getattr(model, name), gs)
+              for name, gs in updates.items() if gs is not None}  # fmt: skip
+    if scaler is not None:
+        for name in moving:
+            scaler.unscale_(opts[name])  # in place: ``moving`` holds the true gradients now
+    grads = [g for gs in moving.values() for g in gs]
+    finite = torch.stack(torch._foreach_norm(grads, math.inf)).isfinite()
+    good = ok & finite.all()
+    i = 0
     for name, gs in moving.items():
-        applied += set_grads(getattr(model, name), gs)
-        if scaler is not None:
-            scaler.unscale_(opts[name])  # in place: ``applied`` holds the true gradients now
-    grads_ok = torch.stack(torch._foreach_norm(applied, math.inf)).isfinite().all()
-    moves = ok & grads_ok
-    for name in moving:
+        moves = good if scaler is None else ok & finite[i : i + len(gs)].all()
         masked_step(opts[name], moves)
         opts[name].zero_grad(set_to_none=True)
+        i += len(gs)
     if scaler is not None:
-        scaler.update()  # shrinks the scale after an overflow, grows it after a run of good steps
+        kept = [scaler._scale.clone(), scaler._growth_tracker.clone()]
+        scaler.update()  # lowers the scale after an overflow, raises it after a run of good steps
+        # A NaN loss is no overflow: lowering the scale for it would only starve the next steps.
+        for now, before in zip([scaler._scale, scaler._growth_tracker], kept, strict=True):
+            torch.where(ok, now, before, out=now)
     # on ok's device, all of them (the equilibrium trick's flags are made on the CPU)
     stats = {k: v.detach().float().to(ok.device, non_blocking=True) for k, v in stats.items()}
-    stats["ok"] = ok if scaler is not None else moves
+    stats["ok"] = ok if scaler is not None else good
     return stats
 
 

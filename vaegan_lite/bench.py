@@ -26,7 +26,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from .config import TrainConfig
-from .data import to_unit_range
+from .data import to_unit_range, training_tensors
 from .models import make_optimizers, model_spec
 from .train import autocast_for, pick_device, pick_precision, prepare_model, train
 
@@ -143,6 +143,8 @@ def per_step(
     which steps were skipped is in) less those of ``few``, both runs with one log, per step in
     between. The ops are eager ones (compile off); a learning-rate decay, which adds none, too."""
     many = few + 2 * cfg.max_nonfinite if many is None else many
+    if data is None:  # drawn here, not inside the count: a second draw may come from a cache
+        data = training_tensors(cfg, progress=False)
     counts = []
     for steps in (few, many):
         run = replace(cfg, steps=steps, log_every=steps, lr_decay_steps=0, compile=False)

@@ -116,9 +116,7 @@ def all_true(flag: bool) -> bool:
     """True only if ``flag`` is True on every process."""
     if not enabled():
         return flag
-    t = torch.tensor([0.0 if flag else 1.0], device=_device())
-    dist.all_reduce(t)
-    return t.item() == 0.0
+    return bool(all_of(torch.tensor(flag, device=_device())))  # a host read: a sync
 
 
 def broadcast_buffers(model: nn.Module) -> None:

@@ -166,12 +166,12 @@ def finish_step(
     if scaler is not None:
         for name in moving:
             scaler.unscale_(opts[name])  # in place: ``moving`` holds the true gradients now
-    grads = [g for gs in moving.values() for g in gs]
-    finite = torch.stack(torch._foreach_norm(grads, math.inf)).isfinite()
-    good = ok & finite.all()
+    every_grad = [g for gs in moving.values() for g in gs]
+    grad_finite = torch.stack(torch._foreach_norm(every_grad, math.inf)).isfinite()
+    good = ok & grad_finite.all()
     i = 0
     for name, gs in moving.items():
-        moves = good if scaler is None else ok & finite[i : i + len(gs)].all()
+        moves = good if scaler is None else ok & grad_finite[i : i + len(gs)].all()
         masked_step(opts[name], moves)
         opts[name].zero_grad(set_to_none=True)
         i += len(gs)

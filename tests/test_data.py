@@ -202,6 +202,12 @@ CELEBA_BAD = {  # what breaks the folder => what the one-line message must say
                       "000002.jpg: missing, though list_attr_celeba.txt lists it"),
     "wrong image size": (lambda r: tiny_jpeg(r / IMG / "000001.jpg"),
                          "000001.jpg: 100x100, not CelebA's aligned 178x218"),
+    "no train images": (lambda r: (r / PART).write_text("".join(
+                            f"{line.split()[0]} 2\n" for line in (r / PART).read_text().split("\n")
+                            if line)),
+                        "list_eval_partition.txt: split 'train' has no images"),
+    "image folder a file": (lambda r: (shutil.rmtree(r / IMG), (r / IMG).write_text("")),
+                            "img_align_celeba: a file, not the folder"),
 }  # fmt: skip
 
 
@@ -225,6 +231,12 @@ def test_missing_data_root_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nowhere does not exist" in err[0]
     assert not (tmp_path / "nowhere").exists() and not (tmp_path / "run").exists()
+    (tmp_path / "afile").write_text("")
+    argv[argv.index("--data-root") + 1] = str(tmp_path / "afile")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "afile is a file, not a folder (--data-root)" in err[0], err
+    assert not (tmp_path / "run").exists()
 
 
 def test_unreadable_images_are_skipped_with_one_warning(celeba, capsys):

@@ -115,8 +115,8 @@ def _build(
         out.flush()
         del out
         if not kept:
-            raise DataError(f"{where}: none of its {plan.n} images could be read "
-                            f"(first: {skipped[0]})")  # fmt: skip
+            first = f" (first: {skipped[0]})" if skipped else ""  # a plan of no images skips none
+            raise DataError(f"{where}: none of its {plan.n} images could be read{first}")
         if len(kept) < plan.n:
             _shorten_npy(tmp / "images.npy", len(kept))
         np.save(tmp / "attrs.npy", plan.attrs[kept])

@@ -195,6 +195,8 @@ def load_split(
     root = _root(root)
     if download:
         download_data(name, root, splits=(split,))
+    if root.exists() and not root.is_dir():
+        raise DataError(f"data root {root.resolve()} is a file, not a folder (--data-root)")
     if not root.is_dir():
         how = "a folder of images" if name == "folder" else f"or add --download to fetch {name}"
         raise DataError(f"data root {root.resolve()} does not exist (--data-root; {how})")
@@ -338,6 +340,8 @@ def _celeba(root: Path, split: str) -> Source:
                 f"{p}: missing; CelebA goes in {base}/ (img_align_celeba/, list_attr_celeba.txt, "
                 "list_eval_partition.txt) in torchvision's or Kaggle's layout, or add --download"
             )
+    if not image_dir.is_dir():  # scandir would raise NotADirectoryError
+        raise DataError(f"{image_dir}: a file, not the folder of CelebA's images")
     with os.scandir(image_dir) as it:
         listing = {e.name: e.stat().st_size for e in it if e.is_file()}
     files = [(_rel(p, root), p.stat().st_size) for p in (attr_path, part_path)]
@@ -354,6 +358,8 @@ def _celeba(root: Path, split: str) -> Source:
             raise DataError(f"{attr_path}: no line for {extra}, listed in {part_path.name}")
         want = {"train": 0, "valid": 1, "test": 2}.get(split)
         sel = [i for i, n in enumerate(names) if want is None or part_of[n] == want]
+        if not sel:  # nothing to cache: say so here, naming the list that decides the splits
+            raise DataError(f"{part_path}: split {split!r} has no images (partition {want})")
         missing = [names[i] for i in sel if names[i] not in listing]
         if missing:
             raise DataError(

@@ -120,6 +120,8 @@ def cli(*args):
         (["train", "--pixel-sigma", "0", "--steps", "1", "--out", "x"], "pixel_sigma"),
         (["train", "--width", "0", "--steps", "1", "--out", "x"], "width"),
         (["train", "--width", "-1", "--steps", "1", "--out", "x"], "width"),
+        (["train", "--batch-size", "1", "--steps", "1", "--out", "x"], "--batch-size"),
+        (["bench", "--batch-size", "1"], "--batch-size"),
         (
             ["train", "--model", "vae_disl", "--gan-steps", "50", "--steps", "2", "--out", "x"],
             "--gan-steps: 50",

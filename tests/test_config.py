@@ -92,6 +92,50 @@ def test_settings_must_be_finite_numbers_in_range(where, setting, value):
             Encoder(image_size=32, width=value)
 
 
+@pytest.mark.parametrize(
+    "setting, value",
+    [("steps", 2.5), ("steps", "10"), ("batch_size", 16.5), ("batch_size", 1),
+     ("dataset_size", 100.0), ("seed", 0.5), ("latent_dim", 1.5), ("image_size", 64.0),
+     ("xi_dim", True), ("disl_pretrain_steps", 1.5)],
+)  # fmt: skip
+def test_counts_and_sizes_must_be_whole_numbers(setting, value):
+    """2.5 steps or a latent of 1.5 units failed deep inside torch; a batch of one image in
+    BatchNorm, after the run folder was made."""
+    with pytest.raises(ValueError, match=f"^{setting} must be a (whole|finite) number"):
+        config_for(get_preset("smoke"), "vaegan", **{setting: value})
+
+
+@pytest.mark.parametrize(
+    "setting, value, allowed",
+    [("llike_reduction", "max", "'sum', 'mean'"),
+     ("gan_variant", "wasserstein", "'saturating', 'non_saturating'"),
+     ("dis_batch", "both", "'separate', 'joint'"), ("latent_loss", "c", "'a', 'b'"),
+     ("device", "tpu", "'auto', 'cpu', 'cuda'")],
+)  # fmt: skip
+def test_text_options_must_be_known(setting, value, allowed):
+    """An unknown option was read as another one (max as mean, wasserstein as non-saturating)."""
+    with pytest.raises(ValueError, match=f"^{setting} must be one of {allowed}, got '{value}'"):
+        config_for(get_preset("smoke"), "avae", **{setting: value})
+
+
+def test_llike_loss_refuses_an_unknown_reduction():
+    import torch
+
+    from vaegan_lite.losses import llike_loss
+
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="unknown reduction 'max'"):
+        llike_loss(x, x, reduction="max")
+
+
+def test_nested_configs_must_be_configs():
+    with pytest.raises(TypeError, match="^model must be a ModelConfig, got dict"):
+        config.TrainConfig(model={"model": "vae"})
+    with pytest.raises(TypeError, match="^step must be a StepConfig, got dict"):
+        config.TrainConfig(step={})
+    assert config.TrainConfig.from_dict({"model": {"model": "vae"}}).model.model == "vae"
+
+
 def test_vae_disl_needs_steps_after_its_gan():
     with pytest.raises(ValueError, match=r"steps \(2\) must be more .*--gan-steps: 50"):
         config_for(get_preset("smoke"), "vae_disl", steps=2, disl_pretrain_steps=50)

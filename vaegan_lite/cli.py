@@ -27,6 +27,11 @@ from . import distributed
 from .bench import bench
 from .checkpoint import checkpoint_config, load_checkpoint, read_checkpoint
 from .config import (
+    DEVICES,
+    DIS_BATCHES,
+    GAN_VARIANTS,
+    LATENT_LOSSES,
+    LLIKE_REDUCTIONS,
     MODEL_NAMES,
     PRECISIONS,
     ModelConfig,
@@ -66,6 +71,13 @@ def _pos_int(s: str) -> int:
     return v
 
 
+def _batch_size(s: str) -> int:
+    v = int(s)
+    if v < 2:  # BatchNorm fails on a batch of one image, after the run folder is made
+        raise argparse.ArgumentTypeError(f"must be >= 2 (BatchNorm needs two images), got {v}")
+    return v
+
+
 def _image_size(s: str) -> int:
     v = int(s)
     if v not in IMAGE_SIZES:
@@ -86,10 +98,10 @@ def build_parser() -> Parser:
                    help="folder of a real data set (default $VAEGAN_DATA or ./data)")  # fmt: skip
     t.add_argument("--download", action="store_true", help="fetch --data with torchvision first")
     t.add_argument("--image-size", type=_image_size, default=64)
-    t.add_argument("--batch-size", type=_pos_int, default=64)
+    t.add_argument("--batch-size", type=_batch_size, default=64)
     t.add_argument("--steps", type=_nonneg_int, required=True)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    t.add_argument("--device", choices=DEVICES, default="auto")
     t.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
     g = t.add_argument_group("networks (Table 1)")
     g.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = Table 1)")
@@ -101,17 +113,15 @@ def build_parser() -> Parser:
     g.add_argument("--gamma", type=float, default=StepConfig.gamma)
     g.add_argument("--w", type=float, default=None, help="authors' Dec weighting (e.g. 1e-6)")
     g.add_argument("--pixel-sigma", type=float, default=StepConfig.pixel_sigma)
-    g.add_argument("--llike-reduction", choices=("sum", "mean"), default="sum")
-    g.add_argument(
-        "--gan-variant", choices=("saturating", "non_saturating"), default=StepConfig.gan_variant
-    )
+    g.add_argument("--llike-reduction", choices=LLIKE_REDUCTIONS, default="sum")
+    g.add_argument("--gan-variant", choices=GAN_VARIANTS, default=StepConfig.gan_variant)
     g.add_argument("--no-dis-recon", action="store_true", help="Dis never sees Dec(Enc(x))")
-    g.add_argument("--dis-batch", choices=("separate", "joint"), default=None,
+    g.add_argument("--dis-batch", choices=DIS_BATCHES, default=None,
                    help="BatchNorm batches of Dis (default: joint for gan and vae_disl, else "
                    "separate)")  # fmt: skip
     g.add_argument("--equilibrium", action="store_true", help="the authors' margin trick")
     g.add_argument("--gan-steps", type=_nonneg_int, default=None, help="vae_disl: GAN steps first")
-    g.add_argument("--avae-latent-loss", choices=("a", "b"), default=StepConfig.latent_loss,
+    g.add_argument("--avae-latent-loss", choices=LATENT_LOSSES, default=StepConfig.latent_loss,
                    help="avae: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)")  # fmt: skip
     g.add_argument("--avae-latent-weight", type=float, default=StepConfig.latent_weight,
                    help="avae: weight of L_Z in G's loss (1 = the paper)")  # fmt: skip
@@ -152,19 +162,17 @@ def build_parser() -> Parser:
     b = sub.add_parser("bench", help="time training steps: img/s, FLOPs, fraction of peak")
     b.add_argument("--model", choices=MODEL_NAMES, default="vaegan")
     b.add_argument("--image-size", type=_image_size, default=64)
-    b.add_argument("--batch-size", type=_pos_int, default=64)
+    b.add_argument("--batch-size", type=_batch_size, default=64)
     b.add_argument("--steps", type=_pos_int, default=10, help="timed steps (the median is shown)")
     b.add_argument("--warmup", type=_nonneg_int, default=3)
-    b.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    b.add_argument("--device", choices=DEVICES, default="auto")
     b.add_argument("--precision", choices=PRECISIONS, default="fp32")
     b.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = Table 1)")
     b.add_argument("--fast", action="store_true", help="fast.py's step")
     b.add_argument("--channels-last", action="store_true")
     b.add_argument("--compile", action="store_true")
-    b.add_argument("--dis-batch", choices=("separate", "joint"), default="separate")
-    b.add_argument(
-        "--gan-variant", choices=("saturating", "non_saturating"), default=StepConfig.gan_variant
-    )
+    b.add_argument("--dis-batch", choices=DIS_BATCHES, default="separate")
+    b.add_argument("--gan-variant", choices=GAN_VARIANTS, default=StepConfig.gan_variant)
     b.add_argument("--no-dis-recon", action="store_true", help="Dis never sees Dec(Enc(x))")
     b.add_argument("--seed", type=int, default=0)
     return p

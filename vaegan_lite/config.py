@@ -38,6 +38,13 @@ MODELS = ("vae", "gan", "vae_disl", "vaegan_dis0", "vaegan")  # the five models 
 # models/__init__.py registers each of them
 MODEL_NAMES = (*MODELS, "avae", "bigan")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")  # train.pick_device
+# StepConfig's text options, as losses.py, models/vaegan.py's discriminate and models/avae.py's
+# latent_loss read them
+LLIKE_REDUCTIONS = ("sum", "mean")
+GAN_VARIANTS = ("saturating", "non_saturating")
+DIS_BATCHES = ("separate", "joint")
+LATENT_LOSSES = ("a", "b")
 
 
 def check_model(name: str) -> None:
@@ -71,6 +78,20 @@ def _check_number(name: str, value: Any, low: float = -math.inf, high: float = m
                          f"got {value!r}")  # fmt: skip
 
 
+def _check_int(name: str, value: Any, low: float = -math.inf) -> None:
+    """A count or a size must be a whole number >= low (not a bool): 2.5 steps or a latent of
+    1.5 units would otherwise fail deep inside torch, far from the setting."""
+    _check_number(name, value, low)
+    if not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    """A text option must be one its readers know: an unknown one would be read as another."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
 @dataclass
 class ModelConfig:
     """What the networks look like. Table 1 at 64x64 is the default."""
@@ -86,12 +107,13 @@ class ModelConfig:
     xi_dim: int = 0  # AVAE: size of the extra noise xi of its generator G(z, xi); 0: G(z)
 
     def __post_init__(self) -> None:
+        _check_int("image_size", self.image_size, 1)
         check_image_size(self.image_size)  # the model name is checked by TrainConfig
         _check_number("width", self.width, 0, above=True)  # nets.py rounds channels up to 1
         for name in ("channels", "latent_dim", "enc_fc_dim", "dis_layer"):
-            _check_number(name, getattr(self, name), 1)
-        _check_number("cond_dim", self.cond_dim, 0)
-        _check_number("xi_dim", self.xi_dim, 0)
+            _check_int(name, getattr(self, name), 1)
+        _check_int("cond_dim", self.cond_dim, 0)
+        _check_int("xi_dim", self.xi_dim, 0)
 
 
 @dataclass
@@ -116,13 +138,17 @@ class StepConfig:
     fast: bool = False  # models/fast.py's step: the same updates with fewer backward passes
 
     def __post_init__(self) -> None:
+        _check_choice("llike_reduction", self.llike_reduction, LLIKE_REDUCTIONS)
+        _check_choice("gan_variant", self.gan_variant, GAN_VARIANTS)
+        _check_choice("dis_batch", self.dis_batch, DIS_BATCHES)
+        _check_choice("latent_loss", self.latent_loss, LATENT_LOSSES)
         _check_number("gamma", self.gamma, 0)
         if self.w is not None:
             _check_number("w", self.w, 0, 1)
         _check_number("pixel_sigma", self.pixel_sigma, 0, above=True)  # divides the error
         _check_number("eq_center", self.eq_center)
         _check_number("eq_margin", self.eq_margin, 0)
-        _check_number("disl_pretrain_steps", self.disl_pretrain_steps, 0)
+        _check_int("disl_pretrain_steps", self.disl_pretrain_steps, 0)
         _check_number("beta", self.beta, 0)
         _check_number("latent_weight", self.latent_weight, 0)
 
@@ -156,16 +182,22 @@ class TrainConfig:
     max_nonfinite: int = 20  # consecutive skipped (NaN/Inf) steps before training stops
 
     def __post_init__(self) -> None:
-        if self.steps < 0:
-            raise ValueError(f"steps must be >= 0, got {self.steps}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        for name, kind in (("model", ModelConfig), ("step", StepConfig)):
+            if not isinstance(getattr(self, name), kind):  # from_dict turns dicts into these
+                raise TypeError(f"{name} must be a {kind.__name__}, got "
+                                f"{type(getattr(self, name)).__name__} (TrainConfig.from_dict "
+                                "reads a dict)")  # fmt: skip
+        _check_int("steps", self.steps, 0)
+        # BatchNorm fails on a batch of one image ("Expected more than 1 value per channel")
+        _check_int("batch_size", self.batch_size, 2)
         _check_number("lr", self.lr, 0, above=True)
         _check_number("rms_alpha", self.rms_alpha, 0, 1, below=True)
-        _check_number("dataset_size", self.dataset_size, 0)
-        _check_number("checkpoint_every", self.checkpoint_every, 0)
-        _check_number("log_every", self.log_every, 0)
-        _check_number("max_nonfinite", self.max_nonfinite, 1)
+        for name in ("dataset_size", "checkpoint_every", "log_every", "lr_decay_steps"):
+            _check_int(name, getattr(self, name), 0)
+        _check_int("max_nonfinite", self.max_nonfinite, 1)
+        _check_int("seed", self.seed)
+        _check_int("data_seed", self.data_seed)
+        _check_choice("device", self.device, DEVICES)
         if not 0 <= self.lr_decay_steps <= self.steps:
             raise ValueError(f"lr_decay_steps must be between 0 and steps ({self.steps}), "
                              f"got {self.lr_decay_steps}")  # fmt: skip

@@ -51,6 +51,8 @@ def llike_loss(
     target is Dis_l(x) and recon is Dis_l(x~), with identity covariance (sigma = 1). The constant
     (D/2) log(2 pi sigma^2) has no gradient and is left out. One sample z per x estimates E_q.
     """
+    if reduction not in ("sum", "mean"):  # not read as "mean" by the line below
+        raise ValueError(f"unknown reduction {reduction!r}; choose 'sum' or 'mean'")
     sq = (_wide(target) - _wide(recon)).pow(2).flatten(1)
     per_example = sq.sum(1) if reduction == "sum" else sq.mean(1)
     return per_example.mean() / (2.0 * sigma**2)

@@ -222,6 +222,9 @@ def _train(
     if cfg.batch_size % distributed.world_size():
         raise ValueError(f"batch size {cfg.batch_size} does not divide by "
                          f"{distributed.world_size()} processes")  # fmt: skip
+    if cfg.batch_size < 2 * distributed.world_size():  # BatchNorm fails on one image a process
+        raise ValueError(f"batch size {cfg.batch_size} gives each of {distributed.world_size()} "
+                         "processes one image; BatchNorm needs two")  # fmt: skip
     run = _start(cfg, precision, device, out / "last.pt" if out is not None else None)
     model, opts, scaler = run.model, run.opts, run.scaler
 

@@ -93,6 +93,32 @@ def test_conditional_nets_take_y():
         enc(x)
 
 
+@pytest.mark.parametrize("model", ["vaegan", "avae"])
+def test_public_model_methods_say_what_shape_they_take(model):
+    """A wrong image size, channel count, code size or n was a raw torch error from inside a
+    network ("mat1 and mat2 shapes cannot be multiplied"); the check reads shapes only."""
+    from vaegan_lite.bench import HostReads
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import model_spec
+
+    cfg = ModelConfig(model=model, image_size=64, width=0.125, latent_dim=8, xi_dim=2)
+    m = model_spec(model).build(cfg).eval()
+    for x in (torch.zeros(2, 3, 32, 32), torch.zeros(2, 1, 64, 64), torch.zeros(3, 64, 64)):
+        with pytest.raises(ValueError, match=r"^model takes \[B, 3, 64, 64\] images, got \["):
+            m.reconstruct(x)
+    with pytest.raises(ValueError, match=r"takes \[B, 8\] codes z, got \[2, 5\]"):
+        m.decode(torch.zeros(2, 5))
+    for n in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="^n must be a whole number >= 0"):
+            m.sample(n)
+    if model == "avae":
+        with pytest.raises(ValueError, match=r"takes \[B, 2\] noise xi, got \[2, 3\]"):
+            m.generate(torch.zeros(2, 8), torch.zeros(2, 3))
+    with HostReads() as reads:
+        assert m.reconstruct(torch.zeros(2, 3, 64, 64)).shape == (2, 3, 64, 64)
+    assert reads.count == 0
+
+
 def test_prior_loss_is_the_kl_of_torch_distributions():
     g = torch.Generator().manual_seed(0)
     mu, logvar = torch.randn(16, 10, generator=g), torch.randn(16, 10, generator=g)

@@ -32,7 +32,17 @@ from torch import nn
 from ..config import ModelConfig, StepConfig
 from ..losses import gan_loss, llike_loss, prior_loss
 from ..nets import Decoder, Discriminator
-from .vaegan import VAEGAN, discriminate, finish_step, finite, gan_stats, grads, reparameterize
+from .vaegan import (
+    VAEGAN,
+    check_count,
+    check_shape,
+    discriminate,
+    finish_step,
+    finite,
+    gan_stats,
+    grads,
+    reparameterize,
+)
 
 # --- the models --------------------------------------------------------------------------------
 
@@ -62,6 +72,9 @@ class AVAE(VAEGAN):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """G(z, xi); xi ~ N(0, I) when not given (drawn on the CPU, so a generator fixes it)."""
+        check_shape(z, (self.latent_dim,), "codes z")
+        if xi is not None:
+            check_shape(xi, (self.xi_dim,), "noise xi")
         return self.gen(with_xi(z, self.xi_dim, xi, generator))
 
     @torch.no_grad()
@@ -74,6 +87,7 @@ class AVAE(VAEGAN):
     ) -> torch.Tensor:
         """G(z, xi) for n draws of z, xi ~ N(0, I): AVAE samples with its generator, computed on
         the model's device and returned on ``device`` (the CPU by default, as VAEGAN.sample)."""
+        check_count(n)
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         return self.generate(z, generator=generator).to(device)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Literal
 
@@ -58,10 +59,20 @@ class VAEGAN(nn.Module):
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z|x)."""
+        c, s = self.config.channels, self.image_size
+        check_shape(x, (c, s, s), "images")
+        self._check_condition(y)
         return self.enc(x, y)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Dec(z): images from codes z [B, latent_dim]."""
+        check_shape(z, (self.latent_dim,), "codes z")
+        self._check_condition(y)
         return self.dec(z, y)
+
+    def _check_condition(self, y: torch.Tensor | None) -> None:
+        if y is not None and self.config.cond_dim:
+            check_shape(y, (self.config.cond_dim,), "attribute vectors y")
 
     @torch.no_grad()
     def sample(
@@ -73,6 +84,7 @@ class VAEGAN(nn.Module):
     ) -> torch.Tensor:
         """Dec(z_p) for n draws z_p ~ N(0, I), on the model's device (z_p drawn on the CPU, so a
         generator fixes them), returned on ``device``: the CPU, for plotting and measuring."""
+        check_count(n)
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         return self.decode(z, _to(y, self.device)).to(device)
 
@@ -86,6 +98,20 @@ class VAEGAN(nn.Module):
 
 def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
     return None if t is None else t.to(device)
+
+
+def check_shape(t: torch.Tensor, want: tuple[int, ...], what: str) -> None:
+    """ValueError unless ``t`` is [B, *want]: one line at the public methods, not a matrix-size
+    error from deep inside a network. Shapes only: no value is read, so no wait for a GPU."""
+    if t.dim() != len(want) + 1 or tuple(t.shape[1:]) != want:
+        dims = ", ".join(["B", *map(str, want)])
+        raise ValueError(f"model takes [{dims}] {what}, got {list(t.shape)}")
+
+
+def check_count(n: int) -> None:
+    """How many samples: a whole number >= 0 (not a bool)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"n must be a whole number >= 0, got {n!r}")
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,8 @@
 """The command line contract: train/sample for every model, exact resume, one-line errors."""
 
+import errno
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -228,6 +230,27 @@ def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trai
     assert len(err) == 1 and "afile" in err[0] and "not a folder" in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d.png"]  # no temp files
     assert list((tmp_path / "d.png").iterdir()) == []
+
+
+def test_a_train_out_that_cannot_be_written_is_one_line_before_the_data(tmp_path, capsys,
+                                                                       monkeypatch):  # fmt: skip
+    """It was an OSError traceback (exit 1) once the data were built; a full disk at the first
+    checkpoint left a folder with config.json alone."""
+    if os.path.isdir("/sys"):  # sysfs takes no new files, not even from root
+        argv = ["train", "--data", "celeba", "--data-root", str(tmp_path / "nowhere"),
+                "--steps", "1", "--out", "/sys/vaegan-x"]  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--out /sys/vaegan-x: cannot write in /sys" in err[0], err
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    assert run_train(tmp_path / "r", 1) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "r/last.pt: cannot write it (No space left on device)" in err[0], err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_png_write_is_one_line_and_leaves_no_temp_file(tmp_path, capsys, trained,

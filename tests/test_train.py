@@ -1,6 +1,7 @@
 """The training loop's safety nets: NaN/Inf steps skipped, divergence stopped, Ctrl-C saved."""
 
 import dataclasses
+import errno
 import os
 import signal
 
@@ -319,5 +320,57 @@ def test_a_step_stopped_half_way_is_never_saved(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(T, "model_spec", real)
     resumed = train(tiny(6, checkpoint_every=2), tmp_path / "a", progress=False)
     straight = train(tiny(6, checkpoint_every=2), tmp_path / "b", progress=False)
+    want = straight.model.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in resumed.model.state_dict().items())
+
+
+def test_a_run_folder_that_cannot_be_written_is_refused_before_the_data(tmp_path, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data were built")
+
+    monkeypatch.setattr(T, "training_tensors", no_data)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match=r"afile/x: .*afile is a file, not a folder$"):
+        train(tiny(1), tmp_path / "afile" / "x", progress=False)
+    if os.path.isdir("/sys"):  # sysfs takes no new files, not even from root
+        with pytest.raises(ValueError, match=r"^run folder /sys/vaegan-x: cannot write in /sys"):
+            train(tiny(1), "/sys/vaegan-x", progress=False)
+
+
+def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_run_that_saves_no_step_leaves_nothing_behind(tmp_path, monkeypatch):
+    """A full disk at the first checkpoint, or any error before it, left a folder holding only
+    config.json; the error names the file."""
+    monkeypatch.setattr(torch, "save", full_disk)
+    out = tmp_path / "runs" / "x"
+    with pytest.raises(ValueError, match=r"x/last.pt: cannot write it \(No space left on device\)"):
+        train(tiny(2), out, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+
+    def fail_at_1(step, model, history):
+        raise RuntimeError("a bug")
+
+    (tmp_path / "mine").mkdir()  # a folder that was there stays, without the run's config.json
+    for folder in (out, tmp_path / "mine"):
+        with pytest.raises(RuntimeError, match="a bug"):
+            train(tiny(2), folder, progress=False, callback=fail_at_1)
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+    assert list((tmp_path / "mine").iterdir()) == []
+
+
+def test_a_failed_save_keeps_a_folder_that_holds_a_checkpoint(tmp_path, monkeypatch):
+    train(tiny(2), tmp_path, progress=False)
+    before = (tmp_path / "last.pt").read_bytes()
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(ValueError, match="last.pt: cannot write it"):
+        train(tiny(4), tmp_path, progress=False)
+    assert (tmp_path / "last.pt").read_bytes() == before and (tmp_path / "config.json").exists()
+    monkeypatch.undo()
+    resumed = train(tiny(4), tmp_path, progress=False)
+    straight = train(tiny(4), tmp_path / "b", progress=False)
     want = straight.model.state_dict()
     assert all(torch.equal(v, want[k]) for k, v in resumed.model.state_dict().items())

@@ -40,6 +40,7 @@ from .config import (
     default_dis_batch,
 )
 from .data import DATASETS, download_data, save_grid
+from .data.files import why_unwritable
 from .nets import IMAGE_SIZES
 from .train import TrainingDiverged, check_resumable, pick_device, pick_precision, train
 
@@ -267,19 +268,17 @@ def command_line(cfg: TrainConfig, out: str | Path) -> str:
     return "python -m vaegan_lite train " + shlex.join(argv)
 
 
-def _check_out(out: Path) -> None:
-    """Refuse an --out under a file: found now, not as an OSError after the work is done."""
-    for parent in out.parents:  # the nearest one that exists must be a folder
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"--out {out}: {parent} is a file, not a folder")
-            return
+def _check_out(out: Path, folder: Path) -> None:
+    """Refuse an --out whose ``folder`` cannot be written (under a file, read-only): found now,
+    before the data are built, not as an OSError after the work is done."""
+    if why := why_unwritable(folder):
+        raise ValueError(f"--out {out}: {why}")
 
 
 def cmd_train(a: argparse.Namespace) -> int:
     if a.out.exists() and not a.out.is_dir():
         raise ValueError(f"--out {a.out} exists and is not a folder")
-    _check_out(a.out)
+    _check_out(a.out, a.out)
     cfg = config_from_args(a)
     if a.download:
         download_data(cfg.data, cfg.data_root)
@@ -315,7 +314,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
         raise ValueError(f"--out {a.out}: the grid is written as PNG, name it *.png")
     if a.out.is_dir():
         raise ValueError(f"--out {a.out} is a folder: name a .png file")
-    _check_out(a.out)
+    _check_out(a.out, a.out.parent)
     model = load_checkpoint(a.checkpoint)
     if a.image_size is not None and a.image_size != model.image_size:
         raise ValueError(

@@ -32,7 +32,7 @@ from . import distributed
 from .checkpoint import FORMAT, atomic_save, read_checkpoint
 from .config import TrainConfig
 from .data import flip_batch, save_grid, to_unit_range, training_tensors
-from .data.files import atomic_write_text
+from .data.files import atomic_write_text, why_unwritable
 from .models import VAEGAN, make_optimizers, model_spec
 
 # Settings that may change between a run and its resumption without changing the result.
@@ -203,11 +203,35 @@ def train(
     progress: bool = True,
     data: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> Trained:
-    """Train ``cfg.model.model`` for ``cfg.steps`` steps (resuming from ``out_dir/last.pt``)."""
+    """Train ``cfg.model.model`` for ``cfg.steps`` steps (resuming from ``out_dir/last.pt``).
+
+    A run folder this call makes is removed again if it stops (an error, Ctrl-C) before its
+    first checkpoint: nothing half-written stays behind."""
     device = distributed.init(pick_device(cfg.device))  # joins torchrun's processes, if any
     out = Path(out_dir) if out_dir is not None else None
-    with deterministic_algorithms(cfg.deterministic):
-        return _train(cfg, device, out, callback, progress, data)
+    if out is not None and (why := why_unwritable(out)):  # before the data are built
+        raise ValueError(f"run folder {out}: {why}")
+    made = [] if out is None else [p for p in (out, *out.parents) if not p.exists()]
+    fresh = out is not None and not (out / "config.json").exists()
+    try:
+        with deterministic_algorithms(cfg.deterministic):
+            return _train(cfg, device, out, callback, progress, data)
+    except BaseException:
+        if out is not None and distributed.is_main() and not (out / "last.pt").exists():
+            _remove_unsaved(out, fresh, made)
+        raise
+
+
+def _remove_unsaved(out: Path, fresh: bool, made: list[Path]) -> None:
+    """Remove what a run that saved no step wrote: its config.json if it wrote it, then the
+    folders it made, deepest first, while they are empty (nothing of anyone else's goes)."""
+    if fresh:
+        (out / "config.json").unlink(missing_ok=True)
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone
+            break
 
 
 def _train(
@@ -235,7 +259,8 @@ def _train(
     autocast = autocast_for(precision, device)
     spec = model_spec(cfg.model.model)
     if out is not None and distributed.is_main():
-        atomic_write_text(cfg.to_json() + "\n", out / "config.json")
+        with _writing(out / "config.json"):
+            atomic_write_text(cfg.to_json() + "\n", out / "config.json")
     bar = _progress(run.start, cfg.steps, progress and distributed.is_main())
     interrupt = _DeferredInterrupt()
     window = _LogWindow()  # what the steps report, on the device until a log reads it
@@ -314,7 +339,8 @@ def _train(
         # conditional: the first faces' attributes, as many as the set has (it may have < 64)
         y = attrs[:64].to(device) if cfg.model.cond_dim else None
         n = 64 if y is None else y.shape[0]
-        save_grid(fixed_samples(model, n, cfg.seed, y), out / "samples.png")
+        with _writing(out / "samples.png"):
+            save_grid(fixed_samples(model, n, cfg.seed, y), out / "samples.png")
     model.eval()
     return Trained(model, run.history, cfg, seconds, max(cfg.steps - run.start, 0))
 
@@ -469,9 +495,20 @@ def _save(run: _Run, step: int) -> bool:
     if distributed.world_size() > 1:
         state["world_size"] = distributed.world_size()
         state["rng_ranks"] = rng_ranks
-    atomic_save(state, run.ckpt_path)
+    with _writing(run.ckpt_path):
+        atomic_save(state, run.ckpt_path)
     distributed.barrier()
     return True
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An OSError while writing ``path`` (a full disk, say) as a ValueError naming the file, one
+    line (atomic_path leaves no temporary file, and the old file, if any, as it was)."""
+    try:
+        yield
+    except OSError as e:
+        raise ValueError(f"{path}: cannot write it ({e.strerror or e})") from e
 
 
 @torch.no_grad()

@@ -42,6 +42,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def why_unwritable(folder: str | Path) -> str | None:
+    """Why files cannot be written in ``folder`` (made first where missing), or None if they
+    can: asked before the work, so that an output under a file or in a read-only place fails at
+    once, not as an OSError once the work is done."""
+    folder = Path(folder)
+    for p in (folder, *folder.parents):  # the nearest one that exists must be a writable folder
+        if p.exists():
+            if not p.is_dir():
+                return f"{p} is a file, not a folder"
+            try:
+                # a real file, gone at once: os.access says yes to root in /sys, for one
+                tempfile.TemporaryFile(dir=p).close()
+            except OSError as e:
+                return f"cannot write in {p} ({e.strerror or e})"
+            return None
+    return None
+
+
 def atomic_write_text(text: str, path: str | Path) -> None:
     """Write ``text`` to ``path`` through atomic_path."""
     with atomic_path(path) as tmp:

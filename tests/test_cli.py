@@ -1,15 +1,19 @@
 """The command line contract: train/sample for every model, exact resume, one-line errors."""
 
 import errno
+import functools
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 
 import pytest
 import torch
 
+import vaegan_lite.cli as C
+import vaegan_lite.train as T
 from vaegan_lite import load_checkpoint
 from vaegan_lite.cli import build_parser, command_line, config_from_args, main
 from vaegan_lite.config import MODELS, PRESETS, TABLE1_ROWS, config_for, row_settings
@@ -251,6 +255,45 @@ def test_a_train_out_that_cannot_be_written_is_one_line_before_the_data(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "r/last.pt: cannot write it (No space left on device)" in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_saves_the_last_finished_step_and_exits_143(tmp_path, capsys, monkeypatch):
+    """SIGTERM (a timeout, docker stop) left a folder with config.json alone, and said nothing;
+    now it stops as Ctrl-C does: the step under way finishes and is saved."""
+    def term_at_2(step, model, history):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def unhandled(signum, frame):  # instead of the default, which would end pytest
+        raise AssertionError("SIGTERM was not handled: the process would end, saving nothing")
+
+    monkeypatch.setattr(C, "train", functools.partial(C.train, callback=term_at_2))
+    before = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        assert run_train(tmp_path / "r", 6) == 143
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # put back
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"terminated: the last completed step is saved: {tmp_path / 'r'}/last.pt "
+                   "holds step 2; rerun to resume"]  # fmt: skip
+    assert torch.load(tmp_path / "r" / "last.pt", weights_only=True)["step"] == 2
+    monkeypatch.undo()
+    assert run_train(tmp_path / "r", 6) == 0  # and it resumes
+
+
+def test_ctrl_c_before_training_or_in_bench_says_nothing_was_saved(tmp_path, capsys, monkeypatch):
+    """Both said "the last completed step is saved", though nothing was."""
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "training_tensors", ctrl_c)  # while the data are built
+    assert run_train(tmp_path / "r", 2) == 130
+    assert capsys.readouterr().err.strip().splitlines() == ["interrupted: nothing saved"]
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(C, "bench", ctrl_c)
+    assert main(["bench", "--device", "cpu", "--image-size", "32", "--batch-size", "2"]) == 130
+    assert capsys.readouterr().err.strip().splitlines() == ["interrupted: nothing saved"]
 
 
 def test_a_failed_png_write_is_one_line_and_leaves_no_temp_file(tmp_path, capsys, trained,

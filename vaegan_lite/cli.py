@@ -14,11 +14,15 @@ Bad input gets one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import shlex
+import signal
 import statistics
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -49,6 +53,10 @@ DEFAULT_SIZES = {"synthetic": 20000}  # --dataset-size when not given; real data
 
 class UsageError(Exception):
     pass
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, on which the train command stops as on Ctrl-C (exit code 143, not 130)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -275,6 +283,29 @@ def _check_out(out: Path, folder: Path) -> None:
         raise ValueError(f"--out {out}: {why}")
 
 
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[list[bool]]:
+    """Within: SIGTERM (a timeout, a scheduler, docker stop) does what Ctrl-C does, so the train
+    loop finishes its step and saves it (under torchrun every process then stops at that step).
+    Yields [whether SIGTERM came]."""
+    came = [False]
+
+    def handle(signum, frame) -> None:
+        came[0] = True
+        on_ctrl_c = signal.getsignal(signal.SIGINT)
+        if not callable(on_ctrl_c):  # ignored (nohup, &): stop at once, as SIGTERM would
+            raise KeyboardInterrupt
+        on_ctrl_c(signal.SIGINT, frame)  # the loop's deferred Ctrl-C, else KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, handle) if main_thread else None
+    try:
+        yield came
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     if a.out.exists() and not a.out.is_dir():
         raise ValueError(f"--out {a.out} exists and is not a folder")
@@ -291,7 +322,16 @@ def cmd_train(a: argparse.Namespace) -> int:
             print(f"{a.out}/last.pt is already at step {done} (--steps {cfg.steps}): nothing to do")
             return 0
         print(f"resuming {a.out}/last.pt from step {done}", file=sys.stderr)
-    result = train(cfg, a.out, progress=not a.no_progress)
+    with _sigterm_as_ctrl_c() as terminated:
+        try:
+            result = train(cfg, a.out, progress=not a.no_progress)
+        except KeyboardInterrupt as e:
+            # train's message says what it saved; without one it stopped outside its steps
+            kept = (a.out / "last.pt").exists()
+            what = str(e) or (f"{a.out}/last.pt holds the last step saved" if kept
+                              else "nothing saved")  # fmt: skip
+            stop = Terminated if terminated[0] else KeyboardInterrupt
+            raise stop(what + ("; rerun to resume" if kept else "")) from None
     main_process = distributed.is_main()
     distributed.shutdown()
     if not main_process:  # torchrun: process 0 reports
@@ -394,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted: the last completed step is saved; rerun to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during train: what is saved, if any
+        term = isinstance(e, Terminated)
+        print(f"{'terminated' if term else 'interrupted'}: {str(e) or 'nothing saved'}",
+              file=sys.stderr)  # fmt: skip
+        return 143 if term else 130

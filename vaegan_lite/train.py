@@ -318,14 +318,13 @@ def _train(
             if not distributed.all_true(not interrupt.requested):
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
+        # the message says what is saved (the CLI prints it)
         if mid_step:  # half of a step applied (Enc moved, Dec not): saving it would be torn
-            if run.ckpt_path is not None and distributed.is_main():
-                _say(f"stopped during step {done + 1}: {run.ckpt_path} keeps step "
-                     f"{_held(run)}", bar)  # fmt: skip
-            raise
+            raise KeyboardInterrupt(f"stopped during step {done + 1}: {_kept(run)}") from None
         if not _save(run, done):  # nothing is lost: rerun the same command to resume
             raise _diverged(run, done, precision, _NOT_FINITE.format(done)) from None
-        raise
+        said = "the last completed step is saved" if run.ckpt_path else f"stopped after step {done}"
+        raise KeyboardInterrupt(f"{said}: {_kept(run)}") from None
     finally:
         interrupt.restore()
         statistics.release()
@@ -448,6 +447,12 @@ def _held(run: _Run) -> int | None:
     if run.saved is not None:
         return run.saved
     return run.start if run.ckpt_path is not None and run.ckpt_path.exists() else None
+
+
+def _kept(run: _Run) -> str:
+    """What run.ckpt_path holds, in words."""
+    held = _held(run)
+    return "nothing saved" if held is None else f"{run.ckpt_path} holds step {held}"
 
 
 def _diverged(run: _Run, step: int, precision: str, why: str) -> TrainingDiverged:

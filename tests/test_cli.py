@@ -309,6 +309,35 @@ def test_a_failed_png_write_is_one_line_and_leaves_no_temp_file(tmp_path, capsys
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_console_script_is_the_cli():
+    """pyproject.toml's `vaegan-lite` command runs cli.main, as `python -m vaegan_lite` does."""
+    import importlib.metadata
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    ep = importlib.metadata.EntryPoint("vaegan-lite", scripts["vaegan-lite"], "console_scripts")
+    assert ep.load() is main
+
+
+def test_shipped_weights_and_bad_paths_get_a_hint(tmp_path, capsys):
+    """sample --checkpoint on a shipped model's .pt said only "not a vaegan-lite checkpoint";
+    --out '' was the current folder."""
+    from vaegan_lite.shipped import WEIGHTS
+
+    shipped = WEIGHTS / "synthetic-vae.pt"
+    assert main(["sample", "--checkpoint", str(shipped), "--out", str(tmp_path / "s.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vaegan_lite.pretrained('synthetic-vae', weights=" in err[0], err
+    for argv in (["train", "--steps", "1", "--out", ""], ["sample", "--checkpoint", str(shipped),
+                                                          "--out", ""]):  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "argument --out: give a path" in err[0], err
+    assert "train one of the 7 models" in build_parser().format_help()
+
+
 @pytest.mark.parametrize("preset", ["smoke", "cpu", "gpu"])
 def test_command_line_trains_exactly_the_config(preset):
     """command_line gives the train command of a config (chapter 7 prints them); the command,

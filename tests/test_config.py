@@ -22,6 +22,7 @@ def test_gpu_without_celeba_runs_the_synthetic_faces_at_its_size_and_says_so_onc
     assert preset.dataset_size == SYNTHETIC_FALLBACK_SIZE
     said = capsys.readouterr().out
     assert said.count("\n") == 1 and "CelebA is not in" in said and "64x64" in said
+    assert "'Running the book', section 'Data'" in said  # not a path of the repository
     get_preset("gpu")
     assert capsys.readouterr().out == ""  # once per process
     cfg = config_for(preset, "vaegan")

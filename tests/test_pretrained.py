@@ -267,6 +267,12 @@ def test_a_changed_file_is_refused(tmp_path: Path):
         pretrained("synthetic-vae", weights=tmp_path)
     with pytest.raises(PretrainedError, match="unknown"):
         pretrained("celeba-vaegan")
+    (tmp_path / "synthetic-vae.json").write_text('{"file": "synthetic-vae.pt", ')  # cut short
+    with pytest.raises(PretrainedError, match=r"synthetic-vae.json: not a readable provenance"):
+        pretrained("synthetic-vae", weights=tmp_path)  # was a bare JSONDecodeError
+    (tmp_path / "synthetic-vae.json").unlink()
+    with pytest.raises(PretrainedError, match=r"no provenance file; .*reinstall vaegan-lite"):
+        pretrained("synthetic-vae", weights=tmp_path)  # not only `make pretrained`, for a checkout
 
 
 def test_int8_storage_round_trips_within_half_a_step(models, tmp_path: Path):

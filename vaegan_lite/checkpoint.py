@@ -42,6 +42,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated, not a torch file, or unsafe pickle
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from e
+    if isinstance(ckpt, dict) and str(ckpt.get("format")).startswith("vaegan-lite-pretrained/"):
+        # shipped.py's files: weights and their provenance, not a run to sample or resume
+        raise CheckpointError(f"{path}: a shipped model, not a training checkpoint; load it in "
+                              f"Python with vaegan_lite.pretrained({ckpt.get('name')!r}, "
+                              f"weights={str(path.parent)!r})")  # fmt: skip
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a vaegan-lite checkpoint")
     # What the readers (sample, resume) index, checked here, so a damaged or hand-made file is

@@ -80,6 +80,12 @@ def _pos_int(s: str) -> int:
     return v
 
 
+def _out_path(s: str) -> Path:
+    if not s.strip():  # Path("") is the current folder: never meant
+        raise argparse.ArgumentTypeError("give a path, not an empty one")
+    return Path(s)
+
+
 def _batch_size(s: str) -> int:
     v = int(s)
     if v < 2:  # BatchNorm fails on a batch of one image, after the run folder is made
@@ -100,7 +106,7 @@ def build_parser() -> Parser:
     p = Parser(prog="python -m vaegan_lite", description="VAE/GAN (Larsen et al., 2016).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    t = sub.add_parser("train", help="train one of the five models")
+    t = sub.add_parser("train", help=f"train one of the {len(MODEL_NAMES)} models (--model)")
     t.add_argument("--model", choices=MODEL_NAMES, default="vaegan")
     t.add_argument("--data", choices=DATASETS, default="synthetic")
     t.add_argument("--data-root", type=Path, default=None,
@@ -111,7 +117,8 @@ def build_parser() -> Parser:
     t.add_argument("--steps", type=_nonneg_int, required=True)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", choices=DEVICES, default="auto")
-    t.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
+    t.add_argument("--out", type=_out_path, required=True,
+                   help="run folder (resumed if it exists)")  # fmt: skip
     g = t.add_argument_group("networks (Table 1)")
     g.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = Table 1)")
     g.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1: grayscale nets")
@@ -164,7 +171,7 @@ def build_parser() -> Parser:
     s = sub.add_parser("sample", help="write a grid of samples Dec(z_p)")
     s.add_argument("--checkpoint", type=Path, required=True)
     s.add_argument("--n", type=_pos_int, default=64)
-    s.add_argument("--out", type=Path, required=True, help="a .png file")
+    s.add_argument("--out", type=_out_path, required=True, help="a .png file")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--image-size", type=_image_size, default=None, help="check the model's size")
 

@@ -310,9 +310,10 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
     if preset.data == "celeba" and "data" not in overrides and not celeba_present():
         if name not in _said:
             _said.add(name)
-            print(f"CelebA is not in {os.environ.get('VAEGAN_DATA') or './data'} (book/running.md, "
-                  f"'Data'): the {name} preset runs on the synthetic faces at "
-                  f"{preset.image_size}x{preset.image_size} instead.")  # fmt: skip
+            print(f"CelebA is not in {os.environ.get('VAEGAN_DATA') or './data'} (the book's page "
+                  f"'Running the book', section 'Data', says how to get it): the {name} preset "
+                  f"runs on the synthetic faces at {preset.image_size}x{preset.image_size} "
+                  "instead.")  # fmt: skip
         preset = replace(preset, data="synthetic", dataset_size=SYNTHETIC_FALLBACK_SIZE)
     return preset
 

@@ -165,13 +165,21 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+# What to do about a shipped file that is missing, after a pip install and in a checkout alike.
+_REMAKE = ("the shipped models come with the package (reinstall vaegan-lite); in a repository "
+           "checkout `make pretrained` trains them again")  # fmt: skip
+
+
 def provenance(name: str, weights: str | Path = WEIGHTS) -> dict[str, Any]:
     """The provenance record of a shipped model (its NAME.json)."""
     _check_name(name)
     path = Path(weights) / f"{name}.json"
     if not path.is_file():
-        raise PretrainedError(f"{path}: no provenance file; run `make pretrained`")
-    return json.loads(path.read_text())
+        raise PretrainedError(f"{path}: no provenance file; {_REMAKE}")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:  # not JSON, or not UTF-8
+        raise PretrainedError(f"{path}: not a readable provenance file ({e})") from e
 
 
 def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:
@@ -182,7 +190,7 @@ def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:
     prov = provenance(name, weights)
     path = Path(weights) / prov["file"]
     if not path.is_file():
-        raise PretrainedError(f"{path}: missing; run `make pretrained`")
+        raise PretrainedError(f"{path}: missing; {_REMAKE}")
     digest = sha256(path)
     if digest != prov["sha256"]:
         raise PretrainedError(

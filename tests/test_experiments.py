@@ -438,3 +438,17 @@ def test_a_killed_process_smoke_folder_goes_when_the_next_one_is_made(tmp_path):
     show = "from vaegan_lite.book.runs import smoke_runs; print(smoke_runs())"
     subprocess.run([sys.executable, "-c", show], env=env, check=True, capture_output=True)
     assert not Path(killed).exists() and alive.is_dir()
+
+
+def test_a_vaegan_runs_that_cannot_hold_runs_is_named(tmp_path, monkeypatch):
+    """$VAEGAN_RUNS pointing at a file (or a read-only place) is said as such, with the variable's
+    name, before any run starts."""
+    from vaegan_lite.book.runs import runs_dir
+    from vaegan_lite.config import PRESETS
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path / "file" / "runs"))
+    with pytest.raises(ValueError, match=r"^VAEGAN_RUNS=.*/file/runs: .*/file is a file, not a"):
+        runs_dir(PRESETS["cpu"])
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path / "runs"))
+    assert runs_dir(PRESETS["cpu"]) == tmp_path / "runs" / "cpu" / PRESETS["cpu"].runs_folder

@@ -364,6 +364,33 @@ def test_a_run_that_saves_no_step_leaves_nothing_behind(tmp_path, monkeypatch):
     assert list((tmp_path / "mine").iterdir()) == []
 
 
+def test_torch_save_on_a_full_disk_is_an_oserror(tmp_path, monkeypatch):
+    """On a full disk torch.save raises a RuntimeError about its zip writer, not an OSError; the
+    run's one-line error must still say what happened and name the file."""
+    import shutil
+
+    from vaegan_lite import checkpoint
+
+    def torch_on_a_full_disk(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(torch, "save", torch_on_a_full_disk)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 0))
+    with pytest.raises(OSError, match="No space left on device") as e:
+        checkpoint.atomic_save({}, tmp_path / "a.pt")
+    assert e.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match=r"x/last.pt: cannot write it \(No space left on device\)"):
+        train(tiny(2), tmp_path / "x", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+    def another_error(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(torch, "save", another_error)
+    with pytest.raises(RuntimeError, match="a bug"):  # other errors pass through unchanged
+        checkpoint.atomic_save({}, tmp_path / "a.pt")
+
+
 def test_a_failed_save_keeps_a_folder_that_holds_a_checkpoint(tmp_path, monkeypatch):
     train(tiny(2), tmp_path, progress=False)
     before = (tmp_path / "last.pt").read_bytes()

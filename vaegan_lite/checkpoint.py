@@ -10,7 +10,10 @@ weights_only=True)`` reads it without unpickling arbitrary objects:
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,19 @@ class CheckpointError(ValueError):
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temporary file beside ``path``, then rename: a crash leaves the old file."""
+    """torch.save to a temporary file beside ``path``, then rename: a crash leaves the old file.
+
+    A write that fails (a full disk) is an OSError, as for any other file: torch.save reports
+    it as a RuntimeError about its zip writer's position."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:
+            if "inline_container" not in str(e):  # not the zip writer: not a write failure
+                raise
+            full = shutil.disk_usage(tmp.parent).free < 1 << 20
+            code = errno.ENOSPC if full else errno.EIO
+            raise OSError(code, os.strerror(code), str(tmp)) from e
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

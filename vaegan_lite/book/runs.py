@@ -23,6 +23,7 @@ import torch
 
 from ..config import Preset, TrainConfig, get_preset
 from ..data import SyntheticFaces, load_split, to_unit_range
+from ..data.files import why_unwritable
 from ..shipped import pretrained, shipped_for
 from ..train import Trained, train
 
@@ -41,6 +42,8 @@ def runs_dir(preset: Preset) -> Path:
     name and its ``runs_folder``, if any."""
     if os.environ.get("VAEGAN_RUNS"):
         root = Path(os.environ["VAEGAN_RUNS"])
+        if why := why_unwritable(root):  # said now, not as an error about a run's subfolder
+            raise ValueError(f"VAEGAN_RUNS={root}: {why}")
     elif preset.name == "smoke":
         return smoke_runs() / preset.runs_folder
     elif "google.colab" in sys.modules and DRIVE.is_dir():

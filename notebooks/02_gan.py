@@ -41,7 +41,7 @@ from vaegan_lite.book.runs import load_or_train, running_box, test_images
 from vaegan_lite.book.source import show_source
 from vaegan_lite.config import config_for, get_preset
 from vaegan_lite.losses import decoder_gan_loss, gan_loss
-from vaegan_lite.metrics import mse, sharpness
+from vaegan_lite.metrics import matching_blur, mse, sharpness
 from vaegan_lite.models import discriminate, gan_step
 from vaegan_lite.nets import Discriminator
 
@@ -161,10 +161,10 @@ show_source(gan_step)
 # $-\log \mathrm{Dis}(\mathrm{Gen}(z))$ instead. It has the same fixed point (both push
 # $\mathrm{Dis}(\mathrm{Gen}(z))$ up) but a steep slope where the generator is losing. The package
 # has both, `gan_variant="saturating"` (Eq. 5 taken literally, as in the paper's Algorithm 1: the
-# generator minimises Eq. 5's $\mathcal{L}_\text{GAN}$, that is, it maximises the cross-entropy
-# `gan_loss` without the real images' term, which it cannot change; the docstring below writes
-# $\mathcal{L}_\text{GAN}$ in Algorithm 1's sign, the cross-entropy, and so calls this
-# $-\mathcal{L}_\text{GAN}$) and `"non_saturating"` (the default):
+# generator minimises $\log\big(1 - \mathrm{Dis}(\mathrm{Gen}(z))\big)$, the part of Eq. 5 it can
+# change; the docstring below uses Algorithm 1's sign, where $\mathcal{L}_\text{GAN}$ is the
+# cross-entropy, and so calls this $-\mathcal{L}_\text{GAN}$) and `"non_saturating"` (the
+# default):
 
 # %%
 show_source(decoder_gan_loss)
@@ -251,8 +251,8 @@ assert run.history["step"][-1] == cfg.steps
 #
 # A GAN's loss does not go to zero: each network's progress is the other's loss. What the history
 # shows is the balance: the discriminator's average output on real images, $\mathrm{Dis}(x)$, and on
-# generated ones, $\mathrm{Dis}(\mathrm{Dec}(z_p))$, and the cross-entropy $-\mathcal{L}_\text{GAN}$
-# (`gan_loss`) the discriminator minimises. If the discriminator won outright, $\mathrm{Dis}(x)$
+# generated ones, $\mathrm{Dis}(\mathrm{Dec}(z_p))$, and the cross-entropy `gan_loss` (minus Eq. 5)
+# that the discriminator minimises. If the discriminator won outright, $\mathrm{Dis}(x)$
 # would go to 1 and $\mathrm{Dis}(\mathrm{Dec}(z_p))$ to 0, and with the saturating loss the
 # generator's gradient would die. At the game's ideal end, a generator whose images are
 # distributed exactly like the data, the best the discriminator can do is say 1/2 to everything,
@@ -309,15 +309,6 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 # The samples' rows are results of training (not compared by nbval); the asserts check the ruler
 # and that the run did not collapse to one image.
-def matching_blur(images: torch.Tensor) -> float:
-    """The blur width (px) at which the blurred data is as sharp as `images`, on average."""
-    target = sharpness(images).mean()
-    for s in torch.arange(0.1, 3.01, 0.05).tolist():  # sharpness falls as the blur widens
-        if sharpness(gaussian_blur(x_test, kernel_size=11, sigma=s)).mean() <= target:
-            return s
-    return float("inf")
-
-
 def spread(images: torch.Tensor) -> float:
     return images.std(0).mean().item()
 
@@ -328,7 +319,7 @@ lines = [f"{'':26s} {'sharpness':>10s} {'spread':>7s}"]
 lines += [f"{name:26s} {sharpness(imgs).mean():10.4f} {spread(imgs):7.3f}"
           for name, imgs in rows.items()]
 lines.append(f"\nGAN samples: sharpness {sharpness(x_p).mean() / sharpness(x_test).mean():.2f} "
-             f"of the data's, as sharp as the data blurred by sigma = {matching_blur(x_p):.2f} px"
+             f"of the data's, as sharp as the data blurred by sigma = {matching_blur(x_p, x_test):.2f} px"
              "\n(chapter 1 measured the VAE's samples the same way)")
 print("\n".join(lines))
 assert sharpness(rows["data blurred, sigma 1.0 px"]).mean() < sharpness(x_test).mean()
@@ -434,8 +425,9 @@ print(f"Dis_l(x) at this preset: layer {dis.dis_layer}, shape {tuple(dis_l.shape
 # ## Summary
 #
 # - A GAN trains a generator against a discriminator on the binary cross-entropy of Eq. 5. The
-#   package minimises everything: `gan_loss` is $-\mathcal{L}_\text{GAN}$ (what $\mathrm{Dis}$
-#   minimises), `decoder_gan_loss` is what the generator minimises.
+#   package minimises everything: `gan_loss` is the cross-entropy, minus Eq. 5, which
+#   $\mathrm{Dis}$ minimises and which Algorithm 1 and the rest of the book call
+#   $\mathcal{L}_\text{GAN}$; `decoder_gan_loss` is what the generator minimises.
 # - The generator's loss as written in Eq. 5 saturates when the discriminator wins; the
 #   non-saturating loss $-\log \mathrm{Dis}(\mathrm{Gen}(z))$ keeps its gradient there.
 # - With the chapter 1 decoder as the generator, no loss compares an output with a particular

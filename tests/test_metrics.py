@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vaegan_lite import attributes
-from vaegan_lite.metrics import laplacian, mse, reconstruct, sample, sharpness
+from vaegan_lite.metrics import laplacian, matching_blur, mse, reconstruct, sample, sharpness
 
 
 def _images(b: int = 4, c: int = 3, s: int = 16, seed: int = 0) -> torch.Tensor:
@@ -115,3 +115,17 @@ def test_measuring_a_model_in_training_leaves_it_as_it_was(small_model, measure)
     if measure in ("encode", "decode"):  # no noise drawn: the same in eval mode, batch or not
         model.eval()
         assert torch.equal(one, run[measure]())
+
+
+def test_matching_blur_reads_the_ruler_back():
+    """The data blurred by sigma is matched by a blur of about sigma; the data itself by none."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    g = torch.Generator().manual_seed(0)
+    data = F.avg_pool2d(torch.rand(16, 3, 32, 32, generator=g), 2).repeat_interleave(2, -1)
+    data = data.repeat_interleave(2, -2) * 2 - 1  # blocky faces stand-in: edges of all kinds
+    for sigma in (0.5, 1.0, 2.0):
+        blurred = gaussian_blur(data, kernel_size=11, sigma=sigma)
+        assert abs(matching_blur(blurred, data) - sigma) <= 0.1, sigma
+    assert matching_blur(data, data) == pytest.approx(0.1)  # the ruler's first mark
+    assert matching_blur(torch.zeros(4, 3, 32, 32), data) == float("inf")  # no edges at all

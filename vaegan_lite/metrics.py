@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import math
 import socket
+import urllib.error
 from collections.abc import Iterator
 
 import torch
@@ -69,6 +70,19 @@ def sharpness(x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 4:
         raise ValueError(f"sharpness: expected [B, C, H, W], got shape {tuple(x.shape)}")
     return laplacian(x).pow(2).flatten(1).mean(1)
+
+
+def matching_blur(images: torch.Tensor, data: torch.Tensor) -> float:
+    """The Gaussian blur width (px, in steps of 0.05 from 0.1 to 3) at which the blurred ``data``
+    is as sharp as ``images`` on average: 0.1 for images as sharp as the data or sharper, inf for
+    images blurrier than the widest blur leaves the data."""
+    from torchvision.transforms.functional import gaussian_blur  # its import is slow; few need it
+
+    target = sharpness(images).mean()
+    for sigma in torch.arange(0.1, 3.01, 0.05).tolist():  # sharpness falls as the blur widens
+        if sharpness(gaussian_blur(data, kernel_size=11, sigma=sigma)).mean() <= target:
+            return round(sigma, 2)
+    return float("inf")
 
 
 def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
@@ -168,7 +182,10 @@ def inception_scores(
         try:
             metric = make()
             scores.update(update(metric))
-        except Exception as e:  # no network for the weights, or a torchmetrics error: say which
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:  # offline
+            skipped.append(f"{name} skipped: the pretrained weights could not be downloaded "
+                           f"({type(e).__name__})")  # fmt: skip
+        except Exception as e:  # a torchmetrics error: say which
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             skipped.append(f"{name} skipped: {type(e).__name__}: {first}"[:200])
         finally:

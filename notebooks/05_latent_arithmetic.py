@@ -408,10 +408,12 @@ claims = [
      all(g[n]["added"] > 2 * g[n]["recon_has"] for n in NAMES)),
     ("a plain VAE's concepts are much less prominent (Fig. 7)",
      f"the pictures' attributes added on average in {mean(g[n]['added'] for n in NAMES):.0%} of the faces by the "
-     f"VAE/GAN, {mean(v[n]['added'] for n in NAMES):.0%} by the VAE (all {len(judged)} read "
-     f"reliably: {bars['VAE/GAN']['added_mean']:.0%} and {bars['VAE']['added_mean']:.0%}); more "
-     "often by the VAE/GAN: " + (", ".join(more_often) or "none"),
-     mean(g[n]["added"] for n in NAMES) > mean(v[n]["added"] for n in NAMES)),
+     f"VAE/GAN, {mean(v[n]['added'] for n in NAMES):.0%} by the VAE (more often by the VAE/GAN: "
+     + (", ".join(more_often) or "none") + f"); all {len(judged)} read reliably: "
+     f"{bars['VAE/GAN']['added_mean']:.0%} and {bars['VAE']['added_mean']:.0%}, more often by the "
+     f"VAE/GAN for {sum(g[n]['added'] > v[n]['added'] for n in judged)} of them",
+     mean(g[n]["added"] for n in NAMES) > mean(v[n]["added"] for n in NAMES)
+     and bars["VAE/GAN"]["added_mean"] > bars["VAE"]["added_mean"]),
     ("being a man is highly correlated with having a mustache",
      f"cosine(v_Mustache, v_Male) = {cos_male['Mustache']:.2f}; for the other four "
      f"{min(cos_male[n] for n in others):.2f} to {max(cos_male[n] for n in others):.2f}",
@@ -423,9 +425,31 @@ rows += [f"| {c} | {ours} | {'yes' if holds else 'no'} |" for c, ours, holds in 
 Markdown("\n".join(rows))
 
 # %% [markdown]
-# The claims hold. What the paper does not claim, and the table shows, is that an edit works on
-# *every* face: how often the attribute appears and the others stay put, both at once, is far from
-# always:
+# The claims hold, on the pictures' attributes and over all those the judge reads reliably. The
+# paper says nothing about what else an edit changes, and there the comparison turns round: the
+# VAE keeps the other attributes better.
+
+# %% tags=["nbval-ignore-output"]
+# The other attributes, VAE/GAN against VAE (not compared by nbval, for the same reason).
+kept_better = [n for n in judged if v[n]["kept"] > g[n]["kept"]]
+both_better = [n for n in judged if v[n]["both"] > g[n]["both"]]
+assert bars["VAE"]["kept_mean"] > bars["VAE/GAN"]["kept_mean"]  # what the text says
+assert mean(v[n]["both"] for n in judged) > mean(g[n]["both"] for n in judged)
+Markdown(f"Over the {len(judged)} attributes read reliably, the others are kept in "
+         f"{bars['VAE/GAN']['kept_mean']:.0%} of the VAE/GAN's edits and "
+         f"{bars['VAE']['kept_mean']:.0%} of the VAE's (the VAE keeps them better for "
+         f"{len(kept_better)} of the {len(judged)}), and an edit that adds the attribute and keeps "
+         f"the others at once (**both**) succeeds in {mean(g[n]['both'] for n in judged):.0%} "
+         f"against {mean(v[n]['both'] for n in judged):.0%} (the VAE more often for "
+         f"{len(both_better)} of them).")
+
+# %% [markdown]
+# A likely reason, which this chapter does not measure: a sharper decoder draws more of every
+# feature, the ones nobody asked for included. A vector that carries a little of another
+# attribute (they are differences of means over correlated labels) shows it more plainly in the
+# VAE/GAN's picture, where the VAE's blur washes it out. The section "Why not every edit works"
+# below looks at the causes. Either way, an edit works on some faces, not on *every* face: how
+# often the attribute appears and the others stay put, both at once, is far from always:
 
 # %% tags=["nbval-ignore-output"]
 # How reliable the VAE/GAN's edits are (not compared by nbval, for the same reason).
@@ -649,7 +673,8 @@ HTML(web.widget_html("../_static/latent/"))
 #
 # - An attribute vector is a difference of mean latent codes (Sec. 4.1.1); adding it to a face's
 #   code and decoding edits the face. Measured on the same faces, the VAE/GAN's edits are sharper
-#   than the VAE's and, judged, more often there (Fig. 6 against Fig. 7).
+#   than the VAE's and, judged, more often there (Fig. 6 against Fig. 7); the VAE keeps the other
+#   attributes better, so it more often makes exactly the edit asked for.
 # - A classifier trained on the ground truth turns Fig. 6 into numbers for every attribute: how
 #   often the attribute appears on the faces that could carry it, and how often every other
 #   attribute the judge reads reliably stays put (apart from those the data ties to it or that it

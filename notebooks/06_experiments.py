@@ -209,7 +209,11 @@ display(Image(filename=str(folder / "fig5_gamma.png")))
 
 # %%
 show_source(experiments.AttributeRegressor)
+
+# %%
 show_source(experiments.attribute_scores)
+
+# %%
 show_source(experiments.table2_scores)
 
 # %%
@@ -375,8 +379,12 @@ print(f"the gpu plan: {n_gpu} runs, {gpu_plan.seeds} seeds ({gpu_plan.table2_see
 
 # %% tags=["nbval-ignore-output"]
 # Which of these can run depends on the machine (network, cached weights).
+reasons = {}  # the same reason for several metrics is said once
 for line in results["inception"]["skipped"]:
-    print(line)
+    metric, why = line.split(" skipped: ", 1)
+    reasons.setdefault(why, []).append(metric)
+for why, metrics_skipped in reasons.items():
+    print(f"{', '.join(metrics_skipped)} skipped: {why}")
 for model, scores in results["inception"]["scores"].items():
     print(f"{experiments.LABELS[model]:>14}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
 
@@ -405,7 +413,7 @@ for model, scores in results["inception"]["scores"].items():
 #    and 1,000 faces (`book.runs.test_images`, `metrics.face_fd`). Which of the five models' differences
 #    are larger than the floor's own change?
 # 2. Add $\gamma$ = 100 times the preset's value to `Plan.gamma_factors` and rerun: does VAE/GAN
-#    become $\mathrm{VAE}_{\mathrm{Dis}_l}$? Compare its samples with the first row of Fig. 3.
+#    become $\mathrm{VAE}_{\mathrm{Dis}_l}$? Compare its samples with the second row of Fig. 3.
 # 3. Table 2's cosine is the best of 10 samples. Rewrite `table2_scores` to report the mean over
 #    the 10 instead. Which model loses the most, and what does that say about its sample diversity?
 # 4. The kNN test uses the discriminator's 4th-layer features. Use `dis_layer=2` and `dis_layer=3`

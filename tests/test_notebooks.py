@@ -295,3 +295,30 @@ def test_every_chapter_has_goals_a_diagram_a_summary_and_exercises(path: Path):
     missing = [p for p in parts if p not in text]
     assert not missing, f"{path.name} lacks {missing}"
     assert text.index("# ## Summary") < text.index("# ## Exercises")
+
+
+# Calls that only build a display object: Jupyter shows one only as a cell's last expression.
+DISPLAY_OBJECTS = {"show_source", "Markdown", "HTML", "Image", "Code", "Math"}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_no_display_object_is_dropped(path: Path):
+    """`show_source(f)` (or `Markdown(...)`) above a cell's last line builds a display object that
+    nobody shows: the reader never sees it. Such a call must be the cell's last expression or go
+    through display()."""
+    import ast
+
+    nb = jupytext.read(path, fmt="py:percent")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        # IPython's magics and shell lines are no Python: parse them as blank lines
+        source = re.sub(r"^\s*[%!].*$", "", cell.source, flags=re.M)
+        body = ast.parse(source).body
+        for stmt in body[:-1]:
+            call = stmt.value if isinstance(stmt, ast.Expr) else None
+            if isinstance(call, ast.Call):
+                name = getattr(call.func, "id", getattr(call.func, "attr", ""))
+                assert name not in DISPLAY_OBJECTS, (
+                    f"{path.name} cell {i} line {stmt.lineno}: {name}(...) is not the cell's last "
+                    "expression, so nothing shows it (wrap it in display())")

@@ -123,8 +123,8 @@ def table1_claims(
     results: dict[str, list[dict[str, float]]], sharpness: dict[str, float]
 ) -> MarkdownTable:
     """The AVAE paper's reading of its Table 1, each claim checked against ``results`` (as for
-    table1: row => one dict per seed, means over seeds) and ``sharpness`` (row => the edge energy
-    of its reconstructions relative to the test images')."""
+    table1: row => one dict per seed, means over seeds) and ``sharpness`` (row => the
+    metrics.sharpness of its reconstructions relative to the test images')."""
 
     def avg(row: str, key: str) -> float:
         scale = 4 if key == "mse" else 1  # MSE as table1 shows it: images scaled to [0, 1]
@@ -149,7 +149,7 @@ def table1_claims(
          avg(best_avae, "fd"), "<", avg("VAE/GAN", "fd")),
         ("... and within a tenth of the GAN's, or closer (FD)",
          avg(best_avae, "fd"), "<", avg("GAN", "fd") * 1.1),
-        ("AVAE's reconstructions are sharper than the VAE's (edge energy, test images = 1)",
+        ("AVAE's reconstructions are sharper than the VAE's (sharpness, test images = 1)",
          sharpness["AVAE without ξ, L^b_Z"], ">", sharpness["VAE"]),
     ]  # fmt: skip
     return claims_table(rows)

@@ -264,7 +264,7 @@ def bigan_step(
         z_hat = reparameterize(*E(x))  # z^ ~ E(x)
         z = torch.randn_like(z_hat)  # z ~ p(z)
         x_gen = G(z)  # G(z)
-        # D(x, E(x)) and D(G(z), z); z is D's "condition", joining its top fc layer
+        # D(x, E(x)) and D(G(z), z): x and z each through a net of its own, then a joint MLP
         (real, _), (fake, _) = discriminate(D, [x, x_gen], [z_hat, z], cfg.dis_batch)
         L_D = gan_loss(real, None, fake)  # -log D(x, E(x)) - log(1 - D(G(z), z))
         if cfg.gan_variant == "saturating":

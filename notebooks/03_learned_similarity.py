@@ -365,17 +365,18 @@ if preset.trains_fully:
 # %% [markdown]
 # What the figures show at the `cpu` preset is not the paper's Fig. 3 and 4, and the numbers say
 # why. The pixel VAE is blurry, as in chapter 1: recognisable faces with soft edges, sharpness well
-# below the data's. $\mathrm{VAE}_{\mathrm{Dis}_l}$ has escaped the blur at a price: its faces
-# have the right layout (the hair's shape, the glasses, the mouth, in the right places and with
-# harder edges than the VAE's), but every image is covered in coloured, pixel-scale noise. The
-# Laplacian counts that noise as "sharpness" (the line under the table compares it with the real
-# faces'), and it puts the pixel error above the VAE's.
+# below the data's. $\mathrm{VAE}_{\mathrm{Dis}_l}$ has escaped the blur at a price, and lost
+# most of the face with it. Its reconstructions keep the background's colour and, for some faces,
+# the coarsest features (dark hair, glasses); the rest is much the same template face for every
+# input, covered in coloured, pixel-scale noise. Its samples are nearly one image repeated: the
+# decoder has collapsed onto that template. The Laplacian counts the noise as "sharpness" (the line
+# under the table compares it with the real faces'), and it puts the pixel error above the VAE's.
 #
 # The last column explains it. To the frozen discriminator those noisy reconstructions are closer
 # to the original face than the VAE's clean but blurry ones (the column gives each as a fraction
 # of the distance to another face). The decoder was trained to match $\mathrm{Dis}_l$ features and
-# nothing else: the layout those features encode is there, and whatever they do not respond to
-# (here, fine noise laid over the colours) is free. The paper reports the same effect at 64×64,
+# nothing else: what those few features encode is there, and whatever they do not respond to
+# (the face's finer layout, fine noise laid over the colours) is free. The paper reports the same effect at 64×64,
 # "severe noisy artifacts which we believe are caused by the harsh downsampling scheme of Dis". At 32×32 the
 # downsampling is harsher still, $\mathrm{Dis}_l$ is a 4×4 map, and the discriminator was trained
 # only for the GAN steps printed above, on images that never contained this kind of noise, so
@@ -391,8 +392,9 @@ if preset.trains_fully:
 # The same models with Table 1's networks at the paper's image size, trained on a GPU on the
 # synthetic faces by chapter 6's plan `gpu-synthetic`, when its results ship with the package:
 # reconstructions (Fig. 4) and samples (Fig. 3) of chapter 6's five models, among them the VAE,
-# $\mathrm{VAE}_{\mathrm{Dis}_l}$ and the VAE/GAN. The line printed first says on which GPU
-# and with how many steps they were trained; chapter 6 measures them.
+# $\mathrm{VAE}_{\mathrm{Dis}_l}$ and the VAE/GAN. Where they ship, the line printed first says
+# on which GPU and with how many steps they were trained (chapter 6 measures them); where they do
+# not, it says so.
 
 # %%
 # Read from the package, not trained here (chapter 6 makes them: plan gpu-synthetic).

@@ -604,7 +604,7 @@ display(Markdown(
 # VAE/GAN and the other models of Fig. 3 and 4 with Table 1's networks at the paper's image size, on
 # a GPU, on the synthetic faces. When its results ship with the package, their reconstructions and
 # samples are shown here beside this preset's run above (read, not trained; the line printed first
-# says on which GPU and with how many steps):
+# says on which GPU and with how many steps, or that none ship with this copy):
 
 # %%
 # Read from the package, not trained here (chapter 6 makes them: plan gpu-synthetic).
@@ -620,8 +620,11 @@ for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"
 #   $\mathrm{Dis}$ on $\mathcal{L}_\text{GAN}$ only. All gradients are taken before any step
 #   (`grads`, then `finish_step`), and `tests/test_routing.py` proves the routing.
 # - `LiveTraining` shows samples and curves while the run trains. Healthy: $\mathrm{Dis}(x)$ and
-#   $\mathrm{Dis}(\mathrm{Dec}(z))$ apart but away from $0$ and $1$. Failing: they run to $1$ and
-#   $0$.
+#   $\mathrm{Dis}(\mathrm{Dec}(z))$ apart but away from $0$ and $1$, moving slowly. Failing: they
+#   separate faster, so at the same step the gap between them is wider, the feature
+#   reconstruction loss is higher, and the decoder's saturating gradient fades as
+#   $\mathrm{Dis}(\mathrm{Dec}(z))$ nears $0$. Compare runs at equal steps, not a run's end with
+#   another's start.
 # - $\gamma$ moves only the decoder. Too small, and the decoder is a GAN generator whose
 #   reconstructions drift from their inputs; too large, and it reconstructs features without
 #   trying to fool the discriminator. The paper's Fig. 5 is this trade-off.

@@ -183,8 +183,10 @@ def inception_scores(
             metric = make()
             scores.update(update(metric))
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:  # offline
+            cause = getattr(e, "reason", e)  # URLError wraps the socket's error
+            why = getattr(cause, "strerror", None) or str(cause)  # "Name or service not known"
             skipped.append(f"{name} skipped: the pretrained weights could not be downloaded "
-                           f"({type(e).__name__})")  # fmt: skip
+                           f"({type(e).__name__}: {why})"[:200])  # fmt: skip
         except Exception as e:  # a torchmetrics error: say which
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             skipped.append(f"{name} skipped: {type(e).__name__}: {first}"[:200])

@@ -36,7 +36,8 @@ steps to this many) and, without CelebA, the gpu preset on the synthetic faces (
 sets $VAEGAN_DATA_FALLBACK=1 for a package that asks for it). The section checks both before it
 starts, and is skipped with the reason if either is missing, rather than spend the budget.
 
-On the device machine (one H200 here; /work/.library/device/README.md). It has torch, pytest and
+On the device machine (one H100 or H200 here, torch 2.11 when last seen; the unit tests pass
+with that torch on the CPU; /work/.library/device/README.md). It has torch, pytest and
 matplotlib; pythae and pydantic travel as wheels. Once, in the repository's root here:
 
     echo /.whl/ >> .git/info/exclude

@@ -2,7 +2,7 @@
 # Issue 25's GPU run: train the shipped synthetic-vaegan and synthetic-vae with the GPU recipe
 # (vaegan_lite.shipped.recipe(name, "cuda"): Table 1's networks at half width, int8), sized to a
 # time budget, and judge both over every attribute (tools/attribute_bar.py). One call of the
-# device tool, about 8 minutes on an H200; what it makes lands in $OUT, in 5 files, because the
+# device tool, about 8 minutes on an H100 or H200; what it makes lands in $OUT, in 5 files, as the
 # device tool brings back at most 8:
 #
 #   bash tools/gpu_pretrained.sh COMMIT [TRAIN_BUDGET_S]      # timeout_s 560 (CALL_S below)

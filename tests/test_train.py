@@ -364,24 +364,36 @@ def test_a_run_that_saves_no_step_leaves_nothing_behind(tmp_path, monkeypatch):
     assert list((tmp_path / "mine").iterdir()) == []
 
 
-def test_torch_save_on_a_full_disk_is_an_oserror(tmp_path, monkeypatch):
-    """On a full disk torch.save raises a RuntimeError about its zip writer, not an OSError; the
-    run's one-line error must still say what happened and name the file."""
-    import shutil
+def test_torch_save_raises_what_the_write_raised(tmp_path, monkeypatch):
+    """torch.save turns an exception of the file's write (a full disk, a Ctrl-C) into a
+    RuntimeError about its zip writer; atomic_save raises the write's own exception, so a full
+    disk reads as one, with its file named, and a Ctrl-C as a Ctrl-C (not as a disk error)."""
+    import io
 
     from vaegan_lite import checkpoint
 
-    def torch_on_a_full_disk(*args, **kwargs):
-        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+    class Failing(io.BytesIO):
+        def __init__(self, error: BaseException) -> None:
+            super().__init__()
+            self.error = error
 
-    monkeypatch.setattr(torch, "save", torch_on_a_full_disk)
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 0))
-    with pytest.raises(OSError, match="No space left on device") as e:
-        checkpoint.atomic_save({}, tmp_path / "a.pt")
-    assert e.value.errno == errno.ENOSPC and list(tmp_path.iterdir()) == []
+        def write(self, data):
+            if self.tell() > 100:  # after the zip's first record, as a disk fills up
+                raise self.error
+            return super().write(data)
+
+    for error in (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), KeyboardInterrupt()):
+        monkeypatch.setattr(checkpoint, "open", lambda *a, e=error: Failing(e), raising=False)
+        with pytest.raises(type(error)) as e:
+            checkpoint.atomic_save({"w": torch.zeros(10_000)}, tmp_path / "a.pt")
+        assert e.value is error and list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(checkpoint, "open", lambda *a: Failing(OSError(errno.ENOSPC, "No space "
+                                                                      "left on device")),
+                        raising=False)  # fmt: skip
     with pytest.raises(ValueError, match=r"x/last.pt: cannot write it \(No space left on device\)"):
         train(tiny(2), tmp_path / "x", progress=False)
     assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
 
     def another_error(*args, **kwargs):
         raise RuntimeError("a bug")
@@ -389,6 +401,38 @@ def test_torch_save_on_a_full_disk_is_an_oserror(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", another_error)
     with pytest.raises(RuntimeError, match="a bug"):  # other errors pass through unchanged
         checkpoint.atomic_save({}, tmp_path / "a.pt")
+
+
+def test_a_ctrl_c_during_the_last_save_waits_for_it(tmp_path, monkeypatch):
+    """The loop's deferred Ctrl-C stays in place through the last save: the save completes, and
+    the run then stops with a message saying so."""
+    real = T.atomic_save
+
+    def save_with_ctrl_c(state, path):
+        os.kill(os.getpid(), signal.SIGINT)  # delivered at once, in this (the main) thread
+        real(state, path)
+
+    monkeypatch.setattr(T, "atomic_save", save_with_ctrl_c)
+    with pytest.raises(KeyboardInterrupt, match=r"the run finished: .*last.pt holds step 2"):
+        train(tiny(2), tmp_path, progress=False)
+    assert T.read_checkpoint(tmp_path / "last.pt")["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the caller's again
+
+
+def test_a_failed_run_removes_only_what_it_wrote(tmp_path, monkeypatch):
+    """Another run that wrote the same folder's config.json while this one built its data keeps
+    it when this one fails."""
+    out = tmp_path / "run"
+
+    def another_run_starts_then_this_one_fails(cfg, progress):
+        out.mkdir()
+        (out / "config.json").write_text("another run's")
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(T, "training_tensors", another_run_starts_then_this_one_fails)
+    with pytest.raises(RuntimeError, match="a bug"):
+        train(tiny(2), out, progress=False)
+    assert (out / "config.json").read_text() == "another run's"
 
 
 def test_a_failed_save_keeps_a_folder_that_holds_a_checkpoint(tmp_path, monkeypatch):

@@ -10,12 +10,9 @@ weights_only=True)`` reads it without unpickling arbitrary objects:
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -33,17 +30,33 @@ class CheckpointError(ValueError):
 def atomic_save(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file beside ``path``, then rename: a crash leaves the old file.
 
-    A write that fails (a full disk) is an OSError, as for any other file: torch.save reports
-    it as a RuntimeError about its zip writer's position."""
+    torch.save turns whatever a write raises (a full disk's OSError, a Ctrl-C) into a
+    RuntimeError about its zip writer's position; the write's own exception is raised instead."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        writer = _Writer(f)
         try:
-            torch.save(obj, f)
+            torch.save(obj, writer)
         except RuntimeError as e:
-            if "inline_container" not in str(e):  # not the zip writer: not a write failure
-                raise
-            full = shutil.disk_usage(tmp.parent).free < 1 << 20
-            code = errno.ENOSPC if full else errno.EIO
-            raise OSError(code, os.strerror(code), str(tmp)) from e
+            if writer.error is not None:
+                raise writer.error from None
+            raise e
+
+
+class _Writer:
+    """A file for torch.save that keeps the exception its last write raised."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f, self.error = f, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.f.write(data)
+        except BaseException as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

@@ -212,21 +212,21 @@ def train(
     if out is not None and (why := why_unwritable(out)):  # before the data are built
         raise ValueError(f"run folder {out}: {why}")
     made = [] if out is None else [p for p in (out, *out.parents) if not p.exists()]
-    fresh = out is not None and not (out / "config.json").exists()
+    wrote: list[Path] = []  # the files _train writes, as it writes them
     try:
         with deterministic_algorithms(cfg.deterministic):
-            return _train(cfg, device, out, callback, progress, data)
+            return _train(cfg, device, out, callback, progress, data, wrote)
     except BaseException:
         if out is not None and distributed.is_main() and not (out / "last.pt").exists():
-            _remove_unsaved(out, fresh, made)
+            _remove_unsaved(wrote, made)
         raise
 
 
-def _remove_unsaved(out: Path, fresh: bool, made: list[Path]) -> None:
-    """Remove what a run that saved no step wrote: its config.json if it wrote it, then the
-    folders it made, deepest first, while they are empty (nothing of anyone else's goes)."""
-    if fresh:
-        (out / "config.json").unlink(missing_ok=True)
+def _remove_unsaved(wrote: list[Path], made: list[Path]) -> None:
+    """Remove what a run that saved no step wrote: the files it wrote, then the folders it
+    made, deepest first, while they are empty (nothing of anyone else's goes)."""
+    for path in wrote:
+        path.unlink(missing_ok=True)
     for folder in made:
         try:
             folder.rmdir()
@@ -241,6 +241,7 @@ def _train(
     callback: Callable[[int, VAEGAN, dict[str, list[float]]], None] | None,
     progress: bool,
     data: tuple[torch.Tensor, torch.Tensor] | None,
+    wrote: list[Path],
 ) -> Trained:
     precision = pick_precision(cfg.precision, device)
     if cfg.batch_size % distributed.world_size():
@@ -261,6 +262,7 @@ def _train(
     if out is not None and distributed.is_main():
         with _writing(out / "config.json"):
             atomic_write_text(cfg.to_json() + "\n", out / "config.json")
+        wrote.append(out / "config.json")
     bar = _progress(run.start, cfg.steps, progress and distributed.is_main())
     interrupt = _DeferredInterrupt()
     window = _LogWindow()  # what the steps report, on the device until a log reads it
@@ -268,7 +270,7 @@ def _train(
     skipped_in_a_row, said = 0, False
     mid_step = False
     t0 = time.perf_counter()
-    done = run.start
+    done, looped = run.start, False
     try:
         for t in range(run.start, cfg.steps):
             x, y = _batch(cfg, t, images, attrs, sampler(t), device, model)
@@ -317,6 +319,7 @@ def _train(
             # they agree after each step, the one read a step there.
             if not distributed.all_true(not interrupt.requested):
                 raise KeyboardInterrupt
+        looped = True
     except KeyboardInterrupt:
         # the message says what is saved (the CLI prints it)
         if mid_step:  # half of a step applied (Enc moved, Dec not): saving it would be torn
@@ -326,14 +329,20 @@ def _train(
         said = "the last completed step is saved" if run.ckpt_path else f"stopped after step {done}"
         raise KeyboardInterrupt(f"{said}: {_kept(run)}") from None
     finally:
-        interrupt.restore()
         statistics.release()
+        if not looped:  # stopped by an exception: Ctrl-C is the caller's again
+            interrupt.restore()
     seconds = time.perf_counter() - t0
     if bar is not None:
         bar.close()
-    if cfg.steps > run.start or (run.ckpt_path is not None and not run.ckpt_path.exists()):
-        if not _save(run, max(cfg.steps, run.start)):
-            raise _diverged(run, cfg.steps, precision, _NOT_FINITE.format(cfg.steps))
+    try:  # a Ctrl-C during the last save waits for it too
+        if cfg.steps > run.start or (run.ckpt_path is not None and not run.ckpt_path.exists()):
+            if not _save(run, max(cfg.steps, run.start)):
+                raise _diverged(run, cfg.steps, precision, _NOT_FINITE.format(cfg.steps))
+    finally:
+        interrupt.restore()
+    if interrupt.requested:
+        raise KeyboardInterrupt(f"the run finished: {_kept(run)}")
     if out is not None and distributed.is_main():
         # conditional: the first faces' attributes, as many as the set has (it may have < 64)
         y = attrs[:64].to(device) if cfg.model.cond_dim else None

@@ -383,8 +383,8 @@ reasons = {}  # the same reason for several metrics is said once
 for line in results["inception"]["skipped"]:
     metric, why = line.split(" skipped: ", 1)
     reasons.setdefault(why, []).append(metric)
-for why, metrics_skipped in reasons.items():
-    print(f"{', '.join(metrics_skipped)} skipped: {why}")
+for why, metrics_skipped in reasons.items():  # the results' machine, which may not be this one
+    print(f"{', '.join(metrics_skipped)}: skipped on the machine that made these results: {why}")
 for model, scores in results["inception"]["scores"].items():
     print(f"{experiments.LABELS[model]:>14}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
 

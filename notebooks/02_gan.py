@@ -41,7 +41,7 @@ from vaegan_lite.book.runs import load_or_train, running_box, test_images
 from vaegan_lite.book.source import show_source
 from vaegan_lite.config import config_for, get_preset
 from vaegan_lite.losses import decoder_gan_loss, gan_loss
-from vaegan_lite.metrics import matching_blur, mse, sharpness
+from vaegan_lite.metrics import diversity, matching_blur, mse, sharpness
 from vaegan_lite.models import discriminate, gan_step
 from vaegan_lite.nets import Discriminator
 
@@ -302,28 +302,26 @@ plt.show()
 
 # %% [markdown]
 # The same measurements as in chapter 1: sharpness (`vaegan_lite.metrics.sharpness`, the
-# Laplacian's energy) against the ruler of blurred data, and, new here, the spread of a set of
-# images, the standard deviation of each pixel across the set, averaged over pixels. A generator
-# that collapsed to one image would have a spread near zero.
+# Laplacian's energy) against the ruler of blurred data, and, new here, the **diversity** of a
+# set of images. A generator that collapsed to one image would have a diversity near zero:
+
+# %%
+show_source(diversity)
 
 # %% tags=["nbval-ignore-output"]
 # The samples' rows are results of training (not compared by nbval); the asserts check the ruler
 # and that the run did not collapse to one image.
-def spread(images: torch.Tensor) -> float:
-    return images.std(0).mean().item()
-
-
 rows = {"data": x_test, "GAN samples": x_p}
 rows |= {f"data blurred, sigma {s} px": gaussian_blur(x_test, 7, s) for s in (0.5, 1.0)}
-lines = [f"{'':26s} {'sharpness':>10s} {'spread':>7s}"]
-lines += [f"{name:26s} {sharpness(imgs).mean():10.4f} {spread(imgs):7.3f}"
+lines = [f"{'':26s} {'sharpness':>10s} {'diversity':>9s}"]
+lines += [f"{name:26s} {sharpness(imgs).mean():10.4f} {diversity(imgs):9.3f}"
           for name, imgs in rows.items()]
 lines.append(f"\nGAN samples: sharpness {sharpness(x_p).mean() / sharpness(x_test).mean():.2f} "
              f"of the data's, as sharp as the data blurred by sigma = {matching_blur(x_p, x_test):.2f} px"
              "\n(chapter 1 measured the VAE's samples the same way)")
 print("\n".join(lines))
 assert sharpness(rows["data blurred, sigma 1.0 px"]).mean() < sharpness(x_test).mean()
-assert spread(x_p) > 0, "every sample is the same image: the GAN collapsed"
+assert diversity(x_p) > 0, "every sample is the same image: the GAN collapsed"
 
 # %% [markdown]
 # Nothing in the GAN's loss compares an output with a particular image, so nothing rewards the
@@ -332,7 +330,7 @@ assert spread(x_p) > 0, "every sample is the same image: the GAN collapsed"
 # a face (hair around skin, eyes, a mouth, sometimes glasses) but the colours bleed, features are
 # misplaced and there is speckle everywhere; a long `gpu` run on CelebA draws far better ones.
 # What they are not is blurry: compare their sharpness with the VAE samples' in chapter 1. Two cautions in reading the numbers. Sharpness counts every change from one pixel
-# to the next, wanted or not, so part of the GAN's score is its speckle. And the spread shows that
+# to the next, wanted or not, so part of the GAN's score is its speckle. And the diversity shows that
 # this run did not collapse, not that it covers every kind of face the data has. GANs trade the
 # VAE's blur for artefacts and for the risk of covering only part of the data (mode collapse).
 #
@@ -453,7 +451,7 @@ print(f"Dis_l(x) at this preset: layer {dis.dis_layer}, shape {tuple(dis_l.shape
 #    64 samples, or train a small attribute classifier on the data and apply it to the samples.
 # 4. **BatchNorm and collapse.** Train with `StepConfig`'s default, DCGAN's separate batches,
 #    `config_for(preset, "gan", dis_batch="separate")`, as `load_or_train("gan_separate", ...)`.
-#    Look at the samples and at their diversity, e.g. `x_p.std(0).mean()` against the same number
+#    Look at the samples and at their `diversity(x_p)` against the same number
 #    for the data. What do the $\mathrm{Dis}(x)$ and $\mathrm{Dis}(\mathrm{Dec}(z_p))$ traces look
 #    like when the generator has collapsed?
 # 5. **Which layer?** Shift the test face by one pixel (see chapter 1's `shift`) and compute the

@@ -49,7 +49,7 @@ from vaegan_lite.book.source import show_source
 from vaegan_lite.checkpoint import read_checkpoint
 from vaegan_lite.config import StepConfig, config_for, get_preset
 from vaegan_lite.data import training_tensors
-from vaegan_lite.metrics import mse, sharpness
+from vaegan_lite.metrics import diversity, mse, sharpness
 from vaegan_lite.models import VAEGAN, algorithm1_step, grads
 from vaegan_lite.train import deterministic_algorithms, fixed_samples, train
 
@@ -279,9 +279,10 @@ LiveTraining().finish(fail)
 
 # %% [markdown]
 # The traces of both runs over the failing run's steps, and one number for what the traces do not
-# show directly, the **diversity of the samples**: the standard deviation of each pixel across
-# many samples, averaged over the pixels (the same for the data, as the reference; near $0$ means
-# every $z_p$ gives the same image, the GAN failure called *mode collapse*).
+# show directly, the **diversity of the samples** (chapter 2's `metrics.diversity`: the standard
+# deviation of each pixel across many samples, averaged over the pixels; the same for the data,
+# as the reference; near $0$ means every $z_p$ gives the same image, the GAN failure called *mode
+# collapse*).
 
 # %% tags=["nbval-ignore-output"]
 # Results of training (not compared by nbval); the asserts check what the text below says.
@@ -297,11 +298,6 @@ for ax, (name, r) in zip(axes, runs.items(), strict=True):
 axes[0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
-
-
-def diversity(images: torch.Tensor) -> float:
-    """Per-pixel standard deviation across a set of images, averaged over pixels."""
-    return images.std(dim=0).mean().item()
 
 
 x_div, _ = test_images(preset, preset.test_size)

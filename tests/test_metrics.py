@@ -129,3 +129,13 @@ def test_matching_blur_reads_the_ruler_back():
         assert abs(matching_blur(blurred, data) - sigma) <= 0.1, sigma
     assert matching_blur(data, data) == pytest.approx(0.1)  # the ruler's first mark
     assert matching_blur(torch.zeros(4, 3, 32, 32), data) == float("inf")  # no edges at all
+
+
+def test_diversity_is_zero_for_one_image_repeated_and_refuses_a_single_image():
+    from vaegan_lite.metrics import diversity
+
+    x = torch.rand(1, 3, 8, 8).repeat(5, 1, 1, 1)
+    assert diversity(x) == 0.0
+    assert diversity(torch.rand(64, 3, 8, 8)) == pytest.approx((1 / 12) ** 0.5, rel=0.1)  # U(0,1)
+    with pytest.raises(ValueError, match="diversity"):
+        diversity(x[:1])

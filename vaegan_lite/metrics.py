@@ -72,6 +72,14 @@ def sharpness(x: torch.Tensor) -> torch.Tensor:
     return laplacian(x).pow(2).flatten(1).mean(1)
 
 
+def diversity(images: torch.Tensor) -> float:
+    """How different the images of a set are: each pixel's standard deviation across the set,
+    averaged over pixels. Near 0 when every image is the same (a GAN's mode collapse)."""
+    if images.dim() != 4 or images.shape[0] < 2:
+        raise ValueError(f"diversity: expected [B >= 2, C, H, W], got shape {tuple(images.shape)}")
+    return float(images.detach().float().std(dim=0).mean())
+
+
 def matching_blur(images: torch.Tensor, data: torch.Tensor) -> float:
     """The Gaussian blur width (px, in steps of 0.05 from 0.1 to 3) at which the blurred ``data``
     is as sharp as ``images`` on average: 0.1 for images as sharp as the data or sharper, inf for

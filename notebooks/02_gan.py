@@ -424,8 +424,8 @@ print(f"Dis_l(x) at this preset: layer {dis.dis_layer}, shape {tuple(dis_l.shape
 #
 # - A GAN trains a generator against a discriminator on the binary cross-entropy of Eq. 5. The
 #   package minimises everything: `gan_loss` is the cross-entropy, minus Eq. 5, which
-#   $\mathrm{Dis}$ minimises and which Algorithm 1 and the rest of the book call
-#   $\mathcal{L}_\text{GAN}$; `decoder_gan_loss` is what the generator minimises.
+#   $\mathrm{Dis}$ minimises, which Algorithm 1's updates treat as $\mathcal{L}_\text{GAN}$ and
+#   the rest of the book calls so; `decoder_gan_loss` is what the generator minimises.
 # - The generator's loss as written in Eq. 5 saturates when the discriminator wins; the
 #   non-saturating loss $-\log \mathrm{Dis}(\mathrm{Gen}(z))$ keeps its gradient there.
 # - With the chapter 1 decoder as the generator, no loss compares an output with a particular

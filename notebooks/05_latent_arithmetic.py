@@ -425,9 +425,9 @@ rows += [f"| {c} | {ours} | {'yes' if holds else 'no'} |" for c, ours, holds in 
 Markdown("\n".join(rows))
 
 # %% [markdown]
-# The claims hold, on the pictures' attributes and over all those the judge reads reliably. The
-# paper says nothing about what else an edit changes, and there the comparison turns round: the
-# VAE keeps the other attributes better.
+# The claims hold, on the pictures' attributes, and the second also over all those the judge
+# reads reliably. The paper says nothing about what else an edit changes, and there the
+# comparison turns round: the VAE keeps the other attributes better.
 
 # %% tags=["nbval-ignore-output"]
 # The other attributes, VAE/GAN against VAE (not compared by nbval, for the same reason).

@@ -467,7 +467,7 @@ print("\n".join(f"{name:>20}: sharpness {sharpness_of(x_hat) / reference:.2f} x 
 assert reference > 0 and all(sharpness_of(x_hat) >= 0 for x_hat in full.values())
 assert sharpness_of(torch.nn.functional.avg_pool2d(x_test, 3, 1, 1)) < reference  # blur lowers it
 if preset.trains_fully:  # what the text below says of BiGAN's row
-    assert sharpness_of(full["BiGAN"]) > reference
+    assert sharpness_of(full["BiGAN"]) > 2 * reference
 
 # %% [markdown]
 # ### The table
@@ -513,6 +513,10 @@ tables.table1(results)
 relative_sharpness = {"VAE": sharpness_of(full["VAE"]) / reference,
                       "AVAE without ξ, L^b_Z": sharpness_of(full["AVAE (no ξ, L^b_Z)"]) / reference}  # fmt: skip
 claims = tables.table1_claims(results, relative_sharpness)
+if preset.trains_fully:  # the summary: only some AVAE rows come within a tenth of the GAN's FD
+    fd = {row: sum(r["fd"] for r in results[row]) / len(results[row]) for row in results}
+    near = [fd[row] <= 1.1 * fd["GAN"] for row in tables.TABLE1_ROWS if row.startswith("AVAE")]
+    assert any(near) and not all(near), fd
 assert claims.count("| yes |") + claims.count("| no |") == claims.count("\n") - 1, claims
 claims
 
@@ -578,8 +582,9 @@ plt.show()
 #   the time, where the average is never far from either.
 # - The paper's Table 1 puts AVAE close to the VAE in MSE and close to the GAN in FID. The same
 #   comparison runs here on the synthetic faces, from the command line or `tables.table1`. At the
-#   `cpu` size the AVAE rows need $\mathcal{L}_Z$ weighed down to approach the GAN's samples at
-#   all (`benchmarks/avae_latent.py`), and even then only some rows do: the table says which.
+#   `cpu` size the row that `benchmarks/avae_latent.py` tests needs $\mathcal{L}_Z$ weighed down
+#   to approach the GAN's samples at all, and with it weighed down only some AVAE rows come near
+#   them: the table says which.
 #   BiGAN draws faces only with the paper's discriminator on joint (image, code) features, and
 #   does not invert them.
 #

@@ -324,6 +324,24 @@ def test_folder_converts_modes_and_shapes(tmp_path):
     assert gray.images.shape == (5, 1, 32, 32) and (gray.images[1] == 77).all()
 
 
+def test_folder_reads_16_bit_grays_and_turns_photos_upright(tmp_path):
+    # PIL's own conversion clips a 16-bit gray above 255 to white, and a camera stores a photo
+    # sideways with an EXIF tag saying how to turn it
+    gray16 = np.full((32, 32), 77 * 257, np.uint16)
+    Image.fromarray(gray16).save(tmp_path / "a.png")
+    assert Image.open(tmp_path / "a.png").mode.startswith("I")
+    upright = np.zeros((32, 32, 3), np.uint8)
+    upright[:16] = 255  # white above, black below
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view"
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(
+        tmp_path / "b.jpg", exif=exif, quality=95
+    )
+    a, b = load_split("folder", tmp_path, "all", 32, progress=False).images.int()
+    assert (a == 77).all()
+    assert (b[:, :14] > 230).all() and (b[:, 18:] < 25).all()
+
+
 def test_folder_attribute_csv(tmp_path, capsys):
     make_folder(tmp_path)
     csv = tmp_path / "attributes.csv"

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-PREP_VERSION = 1  # bump whenever preprocessing changes: every cache is then rebuilt
+PREP_VERSION = 2  # bump whenever preprocessing changes: every cache is then rebuilt
 
 
 class DataError(ValueError):

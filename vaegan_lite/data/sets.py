@@ -36,8 +36,9 @@ that is not 178x218 (not the aligned set: use --data folder for other faces). Un
 (truncated, or not images at all) are SKIPPED with one warning line naming them, repeated whenever
 the set is loaded: one broken file in 200k should not stop a run, and replacing it rebuilds the
 cache; a set without one readable image is an error. Other images are converted, never refused:
-grayscale and palette images to RGB, transparency composited over white, and (folder) any size or
-shape center-cropped to a square and resized (bicubic, antialiased).
+grayscale (8- or 16-bit) and palette images to RGB, transparency composited over white, photos
+turned upright as their EXIF orientation says, and (folder) any size or shape center-cropped to a
+square and resized (bicubic, antialiased).
 """
 
 from __future__ import annotations
@@ -651,12 +652,18 @@ class _Unreadable(Exception):
 
 
 def _open_rgb(path: Path):
-    """A decoded RGB PIL image: grayscale/palette converted, transparency over white."""
-    from PIL import Image  # Pillow: only when image files are read or written
+    """A decoded RGB PIL image, upright as its EXIF orientation says: grayscale (16-bit too) and
+    palette converted, transparency over white."""
+    from PIL import Image, ImageOps  # Pillow: only when image files are read or written
 
     try:
         with Image.open(path) as img:
             img.load()
+            img = ImageOps.exif_transpose(img)  # a camera's photo is stored sideways, tagged
+            if img.mode == "I" or img.mode.startswith("I;16"):
+                # 16-bit gray: PIL's convert() clips every value above 255, nearly all of them
+                gray = np.asarray(img, dtype=np.float64) / 257
+                img = Image.fromarray(np.clip(np.rint(gray), 0, 255).astype(np.uint8))
             if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
                 img = img.convert("RGBA")
                 white = Image.new("RGBA", img.size, (255, 255, 255, 255))

@@ -7,6 +7,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from vaegan_lite import Decoder, Discriminator, Encoder, gan_loss, llike_loss, prior_loss
+from vaegan_lite.data import to_unit_range
 from vaegan_lite.losses import decoder_gan_loss
 
 
@@ -117,6 +118,25 @@ def test_public_model_methods_say_what_shape_they_take(model):
     with HostReads() as reads:
         assert m.reconstruct(torch.zeros(2, 3, 64, 64)).shape == (2, 3, 64, 64)
     assert reads.count == 0
+
+
+@pytest.mark.parametrize("model", ["vaegan", "avae"])
+def test_uint8_images_are_refused_with_the_cure(model):
+    """A data set's uint8 images straight into a net were torch's "expected scalar type Byte
+    but found Float", which names neither the range the nets take nor to_unit_range."""
+    from vaegan_lite.classifier import AttributeClassifier, ClassifierConfig
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import model_spec
+
+    cfg = ModelConfig(model=model, image_size=32, width=0.125, latent_dim=8)
+    m = model_spec(model).build(cfg).eval()
+    judge = AttributeClassifier(ClassifierConfig(image_size=32, width=4, feature_dim=8)).eval()
+    x = torch.full((2, 3, 32, 32), 128, dtype=torch.uint8)
+    for call in (m.reconstruct, m.encode, judge.predict):
+        with pytest.raises(ValueError, match=r"float images in \[-1, 1\], got torch.uint8 .*"
+                                             "to_unit_range"):  # fmt: skip
+            call(x)
+    assert m.reconstruct(to_unit_range(x)).shape == x.shape
 
 
 def test_prior_loss_is_the_kl_of_torch_distributions():

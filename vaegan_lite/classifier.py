@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import ATTR_NAMES, SyntheticFaces, to_unit_range
+from .data.images import check_float
 
 BN_MOMENTUM = 0.1
 
@@ -76,6 +77,7 @@ class AttributeClassifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations [B, feature_dim] of images x in [-1, 1]."""
+        check_float(x, "the classifier")
         return self.fc(self.convs(self._resize(x)).flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
     to_unit_range(images)     uint8 => float [-1, 1]
     to_uint8(images)          float [-1, 1] => uint8, rounded
+    check_float(images, who)  a net's input is float, not a data set's uint8
     grid(images), save_grid   several images as one, and as a PNG file (run folders, the CLI)
 """
 
@@ -22,6 +23,14 @@ def to_unit_range(images: torch.Tensor) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """float [-1, 1] => uint8 [0, 255] (clamped, rounded to nearest): to_unit_range's inverse."""
     return images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+
+
+def check_float(images: torch.Tensor, who: str) -> None:
+    """ValueError unless ``images`` are floating point: uint8 ones, straight from a data set, were
+    a torch error naming neither the cause nor the cure ("expected scalar type Byte")."""
+    if not images.is_floating_point():
+        raise ValueError(f"{who} takes float images in [-1, 1], got {images.dtype} "
+                         "(vaegan_lite.data.to_unit_range turns uint8 ones into them)")
 
 
 def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:

@@ -25,6 +25,7 @@ from torch import nn
 
 from .. import distributed
 from ..config import ModelConfig, StepConfig
+from ..data.images import check_float
 from ..losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
 from ..nets import Decoder, Discriminator, Encoder
 from ..optim import RMSprop, masked_step
@@ -61,6 +62,7 @@ class VAEGAN(nn.Module):
         """(mu, logvar) of q(z|x)."""
         c, s = self.config.channels, self.image_size
         check_shape(x, (c, s, s), "images")
+        check_float(x, "model")
         self._check_condition(y)
         return self.enc(x, y)
 

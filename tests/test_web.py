@@ -117,6 +117,19 @@ def test_export_decoder_matches_pytorch(tmp_path):
     assert path.stat().st_size > 1000 and not list(tmp_path.glob("*.data"))
 
 
+def test_export_decoder_leaves_a_training_model_in_train_mode(tmp_path):
+    """It exported Dec in eval mode and left it there: a run that exported along the way went on
+    training Dec with BatchNorm's running statistics."""
+    pytest.importorskip("onnxruntime")
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    torch.manual_seed(0)
+    model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).train()
+    web.export_decoder(model, tmp_path / "dec.onnx")  # checked against Dec in eval mode
+    assert all(m.training for m in model.modules())
+
+
 def test_widget_html_loads_only_relative_assets():
     html = web.widget_html("../_static/latent/")
     assert 'src="../_static/latent/ort.wasm.min.js"' in html

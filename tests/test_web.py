@@ -106,6 +106,21 @@ def test_write_assets_replaces_old_decoders(tmp_path):
         web.widget_data({"a": ("A", model, vectors), "b": ("B", model, other)}, faces)
 
 
+def test_write_assets_without_the_runtime_says_where_it_is_and_writes_nothing(tmp_path):
+    """After a pip install the default runtime folder (the repository's) does not exist: that was
+    a FileNotFoundError about one file of it, after the output folder was made."""
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
+    models = {"a": ("A", model, {"Smiling": torch.randn(8)})}
+    out = tmp_path / "widget"
+    with pytest.raises(FileNotFoundError, match=r"not in .*nowhere \(no ort\.wasm\.min\.js\); "
+                                                r"it is the book/_static/latent/ folder"):
+        web.write_assets(models, torch.zeros(1, 3, 32, 32), out, runtime=tmp_path / "nowhere")
+    assert not out.exists()
+
+
 def test_export_decoder_matches_pytorch(tmp_path):
     pytest.importorskip("onnxruntime")
     from vaegan_lite.config import ModelConfig

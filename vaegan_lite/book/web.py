@@ -171,6 +171,14 @@ def write_assets(
     from ``runtime`` when they differ; with ``page``, also an index.html that shows the widget on
     its own. Returns {file: bytes}."""
     out = Path(out)
+    # Checked before anything is written: after a pip install the default runtime folder (the
+    # repository's) does not exist, and a half-written widget folder would be left behind.
+    if missing := [n for n in RUNTIME_FILES + WIDGET_FILES if not (Path(runtime) / n).is_file()]:
+        raise FileNotFoundError(
+            f"write_assets: the widget's runtime is not in {runtime} (no {missing[0]}); it is "
+            "the book/_static/latent/ folder of a checkout of the repository, not part of a pip "
+            "install: pass runtime= a copy of that folder"
+        )
     out.mkdir(parents=True, exist_ok=True)
     if Path(runtime).resolve() != out.resolve():
         for name in RUNTIME_FILES + WIDGET_FILES:

@@ -6,8 +6,11 @@ the image's attributes, so mean(code | a) - mean(code | not a) is known in close
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from vaegan_lite.attributes import (
@@ -233,6 +236,23 @@ def test_labelled_images_from_synthetic_faces():
     assert images.shape == (8, 3, 32, 32) and images.dtype == torch.float32
     assert -1 <= images.min() and images.max() <= 1
     assert attrs.shape == (8, len(names)) and "Eyeglasses" in names
+
+
+def test_live_widget_draws_a_grayscale_model():
+    """A --channels 1 model's faces were a TypeError from PIL ("Cannot handle this data type")."""
+    pytest.importorskip("ipywidgets")
+    from vaegan_lite.book.widgets import latent_arithmetic
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    torch.manual_seed(0)
+    model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8, channels=1)).eval()
+    faces = torch.rand(2, 1, 32, 32) * 2 - 1
+    box = latent_arithmetic({"A": (model, {"Smiling": torch.randn(8)})}, faces, names=["Smiling"])
+    box.parts["sliders"]["Smiling"].value = 1.0
+    for part in ("image", "original"):
+        png = io.BytesIO(bytes(box.parts[part].value))
+        assert Image.open(png).mode == "L"
 
 
 def test_live_widget_sliders_picker_switch_random_reset():

@@ -30,7 +30,8 @@ def to_png(image: torch.Tensor, size: int = 160) -> bytes:
     from PIL import Image  # Pillow: only when image files are read or written
 
     x = to_uint8(image)
-    pil = Image.fromarray(x.permute(1, 2, 0).numpy())
+    # PIL takes a gray image as [H, W]: [H, W, 1] (a --channels 1 model's) is "cannot handle"
+    pil = Image.fromarray(x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy())
     buf = io.BytesIO()
     pil.resize((size, size), Image.NEAREST).save(buf, format="PNG")
     return buf.getvalue()

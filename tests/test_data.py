@@ -278,6 +278,20 @@ def test_training_tensors_size_batch_and_condition_checks(celeba):
         D.training_tensors(cfg(cond_dim=17), progress=False)
 
 
+def test_to_unit_range_takes_uint8_only_and_leaves_its_input_alone():
+    """A float tensor was scaled in place, as if in [0, 255]: the caller's images changed and a
+    torchvision-style [0, 1] image came back in [-1, -0.99]."""
+    from vaegan_lite.data import to_uint8, to_unit_range
+
+    x = torch.tensor([0, 128, 255], dtype=torch.uint8).view(1, 1, 1, 3)
+    assert to_unit_range(x).flatten().tolist() == pytest.approx([-1, 1 / 255, 1], abs=1e-6)
+    assert torch.equal(to_uint8(to_unit_range(x)), x)
+    floats = torch.full((1, 3, 2, 2), 0.5)
+    with pytest.raises(ValueError, match=r"takes uint8 images in \[0, 255\], got torch.float32"):
+        to_unit_range(floats)
+    assert (floats == 0.5).all()
+
+
 def test_flip_batch_mirrors_half_by_seed_and_step():
     x = torch.arange(64 * 3 * 4 * 4, dtype=torch.float32).view(64, 3, 4, 4)
     a = D.flip_batch(x, seed=0, step=5)

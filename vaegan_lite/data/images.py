@@ -16,7 +16,11 @@ from .files import atomic_path
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] => float [-1, 1], the range of Dec's tanh."""
+    """uint8 [0, 255] => float [-1, 1], the range of Dec's tanh. Other dtypes are a ValueError:
+    float images were scaled in place (the caller's tensor changed) and as if in [0, 255]."""
+    if images.dtype != torch.uint8:
+        raise ValueError(f"to_unit_range takes uint8 images in [0, 255], got {images.dtype} "
+                         "(float images in [0, 1] are x * 2 - 1)")
     return images.float().div_(127.5).sub_(1.0)
 
 

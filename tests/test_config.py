@@ -52,6 +52,17 @@ def test_steps_override_cuts_a_preset_short(monkeypatch):
         get_preset("cpu")
 
 
+def test_a_bad_preset_name_is_named_where_it_came_from(monkeypatch):
+    """get_preset("bogus") said "VAEGAN_PRESET='bogus'", a variable nobody had set."""
+    monkeypatch.delenv("VAEGAN_PRESET", raising=False)
+    with pytest.raises(ValueError, match=r"^get_preset\('bogus'\): no such preset; choose one of "
+                                         "smoke, cpu, gpu$"):  # fmt: skip
+        get_preset("bogus")
+    monkeypatch.setenv("VAEGAN_PRESET", "Smoke")
+    with pytest.raises(ValueError, match=r"^VAEGAN_PRESET='Smoke': no such preset"):
+        get_preset()
+
+
 def test_chapters_train_in_auto_precision_and_channels_last_on_gpus():
     cpu = config_for(get_preset("cpu"), "vaegan")
     assert cpu.precision == "fp32" and not cpu.channels_last

@@ -292,11 +292,11 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
     A CelebA preset whose data is not there ($VAEGAN_DATA, else ./data) runs on the synthetic faces
     at the same size with the same networks, and says so in one line, so that a reader always gets
     a result. $VAEGAN_STEPS cuts the preset's training short (a quick look, a GPU check)."""
+    given = bool(name)  # the message names where a bad name came from
     name = name or os.environ.get("VAEGAN_PRESET") or default_preset_name()
     if name not in PRESETS:
-        raise ValueError(
-            f"VAEGAN_PRESET={name!r} is not a preset; choose one of {', '.join(PRESET_NAMES)}"
-        )
+        what = f"get_preset({name!r})" if given else f"VAEGAN_PRESET={name!r}"
+        raise ValueError(f"{what}: no such preset; choose one of {', '.join(PRESET_NAMES)}")
     preset = replace(PRESETS[name], **overrides)
     if steps := os.environ.get("VAEGAN_STEPS"):
         if not steps.isdigit() or int(steps) < 1:

@@ -107,6 +107,15 @@ def test_python_api_loads_a_checkpoint(tmp_path):
     assert model.decode(mu).shape == x.shape
 
 
+def test_load_checkpoint_on_a_device_this_machine_lacks_blames_the_device(tmp_path):
+    """It said "not a readable checkpoint (RuntimeError)" of a good file, as if it were damaged."""
+    assert run_train(tmp_path / "m", 1) == 0
+    for where in ("bogus", "cuda:99"):
+        with pytest.raises(ValueError, match=rf"^map_location='{where}': not a device of this "):
+            load_checkpoint(tmp_path / "m" / "last.pt", map_location=where)
+    assert load_checkpoint(tmp_path / "m" / "last.pt", map_location="cpu").step == 1
+
+
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "vaegan_lite", *args],
                           capture_output=True, text=True, timeout=120)  # fmt: skip

@@ -64,6 +64,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    _check_device(map_location)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated, not a torch file, or unsafe pickle
@@ -113,6 +114,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     model.train_config = cfg
     model.step = ckpt["step"]
     return model.eval().to(map_location)
+
+
+def _check_device(where: str | torch.device) -> None:
+    """ValueError unless ``where`` is a device this machine has: torch.load's error for one it
+    lacks (no GPU, say) would otherwise read as a damaged file ("not a readable checkpoint")."""
+    try:
+        torch.empty(0, device=where)
+    except (RuntimeError, AssertionError, NotImplementedError) as e:  # each backend its own
+        raise ValueError(f"map_location={str(where)!r}: not a device of this machine "
+                         f"({_one_line(e)[:120]})") from None  # fmt: skip
 
 
 def _misfit(want: dict[str, torch.Tensor], got: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from vaegan_lite import attributes, metrics
-from vaegan_lite.book import experiments
+from vaegan_lite.book import experiments, web
 from vaegan_lite.classifier import AttributeClassifier, ClassifierConfig, accuracy
 from vaegan_lite.config import ModelConfig
 from vaegan_lite.models import AVAE, VAEGAN
@@ -73,6 +73,13 @@ def test_latent_arithmetic_and_the_judge(model, judge):
     runs_on_the_models_device(lambda: attributes.decode(model, torch.zeros(4, model.latent_dim)))
     runs_on_the_models_device(lambda: judge.predict(X))
     runs_on_the_models_device(lambda: accuracy(judge, X, torch.zeros(4, len(judge.attr_names))))
+
+
+def test_export_decoder_of_a_model_on_another_device(model, tmp_path):
+    """It traced Dec where the model lives with a code z on the CPU: a model trained on a GPU
+    failed to export."""
+    pytest.importorskip("onnxruntime")
+    runs_on_the_models_device(lambda: web.export_decoder(model, tmp_path / "dec.onnx"))
 
 
 def test_the_check_itself_catches_a_helper_that_forgets(model):

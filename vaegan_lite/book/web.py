@@ -21,6 +21,7 @@ HTML a chapter displays to embed the widget.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import http.server
 import io
@@ -44,7 +45,6 @@ from ..attributes import (
     labelled_images,
 )
 from ..data import SyntheticFaces, to_uint8
-from ..metrics import evaluating
 from ..shipped import pretrained
 from .runs import ROOT
 
@@ -78,16 +78,17 @@ def data_files() -> tuple[str, ...]:
 def export_decoder(model: Any, path: str | Path, opset: int = OPSET, check: bool = True) -> Path:
     """Write Dec as ONNX (one file, input ``z`` [1, latent_dim], output ``image`` [1, C, H, W]).
 
-    The exporter folds each BatchNorm (eval mode: running statistics) into the layer before it;
-    Dec is in eval mode only meanwhile (a model still training stays in train mode).
-    With ``check``, onnxruntime's output must match PyTorch's to 1e-4.
+    The exporter folds each BatchNorm (eval mode: running statistics) into the layer before it.
+    It exports a float32 copy of Dec on the CPU, as the browser runs it: the model itself, on a
+    GPU or still training, is left as it was. With ``check``, onnxruntime's output must match
+    PyTorch's to 1e-4.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dec = model.dec
+    dec = copy.deepcopy(model.dec).cpu().float().eval()
     z = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0))
     # The exporter reports its progress on stdout; a chapter's output should not show it.
-    with evaluating(dec), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
         torch.onnx.export(dec, (z,), str(path), input_names=["z"], output_names=["image"],
                           opset_version=opset, dynamo=True, external_data=False,
                           optimize=True, verbose=False)  # fmt: skip
@@ -96,7 +97,7 @@ def export_decoder(model: Any, path: str | Path, opset: int = OPSET, check: bool
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = torch.from_numpy(session.run(None, {"z": z.numpy()})[0])
-        with evaluating(dec), torch.no_grad():
+        with torch.no_grad():
             want = dec(z)
         err = float((got - want).abs().max())
         if err > 1e-4:

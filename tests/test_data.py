@@ -292,6 +292,18 @@ def test_to_unit_range_takes_uint8_only_and_leaves_its_input_alone():
     assert (floats == 0.5).all()
 
 
+def test_save_grid_writes_png_unless_the_suffix_says_otherwise(tmp_path):
+    """A name without a suffix was "unknown file extension: .tmp", a suffix nobody gave."""
+    from vaegan_lite.data import save_grid
+
+    x = torch.rand(4, 3, 8, 8) * 2 - 1
+    for name, fmt in (("grid", "PNG"), ("grid.png", "PNG"), ("grid.jpg", "JPEG")):
+        save_grid(x, tmp_path / name, nrow=2)
+        with Image.open(tmp_path / name) as img:
+            assert img.format == fmt and img.size == (2 * 8 + 3 * 2, 2 * 8 + 3 * 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid", "grid.jpg", "grid.png"]
+
+
 def test_flip_batch_mirrors_half_by_seed_and_step():
     x = torch.arange(64 * 3 * 4 * 4, dtype=torch.float32).view(64, 3, 4, 4)
     a = D.flip_batch(x, seed=0, step=5)

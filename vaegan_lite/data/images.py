@@ -46,8 +46,11 @@ def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> None:
-    """Write a PNG grid (atomically: a half-written PNG never replaces a good one)."""
+    """Write a grid as an image file, PNG unless the name's suffix says otherwise (atomically: a
+    half-written file never replaces a good one)."""
     from torchvision.utils import save_image  # as in grid()
 
+    # PIL goes by the suffix, and a name without one would be the temporary file's ".tmp"
+    fmt = None if Path(path).suffix else "PNG"
     with atomic_path(path) as tmp:
-        save_image(grid(images, nrow), tmp)
+        save_image(grid(images, nrow), tmp, format=fmt)

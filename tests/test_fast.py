@@ -198,3 +198,26 @@ def test_compile_covers_every_trained_network_in_training_and_in_bench(monkeypat
     compiled.clear()
     runner = StepRunner(cfg)
     assert compiled == [getattr(runner.model, n) for n in want]
+
+
+@pytest.mark.parametrize("sees_recon", [True, False])
+def test_the_fakes_cross_entropy_is_over_the_fakes_dis_is_trained_on(batch, small_model,
+                                                                    sees_recon):
+    """The equilibrium trick reads fake_bce: with dis_sees_recon=False (the authors' CelebA run)
+    Dis is trained on Dec(z_p) only, so the reconstructions must not count in it, in either step."""
+    cfg = StepConfig(dis_sees_recon=sees_recon)
+    for step in (algorithm1_step, algorithm1_step_fast):
+        model = small_model("vaegan")
+        seen: list[torch.Tensor] = []  # Dis's logits, call by call: x, then x~, then x_p
+        model.dis.register_forward_hook(lambda mod, inp, out, seen=seen: seen.append(out[0]))
+        opts = {n: torch.optim.SGD(getattr(model, n).parameters(), lr=0.0)
+                for n in ("enc", "dec", "dis")}  # fmt: skip
+        torch.manual_seed(1)
+        stats = step(model, batch, opts, cfg)
+        real, recon, prior = seen[:3]  # separate batches: one call each, in this order
+        assert torch.equal(real, seen[0]) and recon.shape == prior.shape == real.shape
+        both, only_prior = (nn.functional.softplus(f.float()).mean()
+                            for f in (torch.cat([recon, prior]), prior))  # fmt: skip
+        assert not torch.allclose(both, only_prior, rtol=1e-4)  # the check can tell them apart
+        want = both if sees_recon else only_prior
+        assert torch.allclose(stats["fake_bce"], want, rtol=1e-6), step.__name__

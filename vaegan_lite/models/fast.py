@@ -128,7 +128,7 @@ def algorithm1_step_fast(
     stats = {"L_prior": L_prior, "L_llike": L_llike}
     train_dec = train_dis = True
     if adversarial:
-        stats |= gan_stats(L_GAN, real, recon, prior)
+        stats |= gan_stats(L_GAN, real, recon, prior, recon_seen=cfg.dis_sees_recon)
         if cfg.equilibrium:  # decided before the backward passes: skipped nets cost nothing
             train_dec, train_dis = equilibrium(
                 stats["real_bce"], stats["fake_bce"], cfg.eq_center, cfg.eq_margin

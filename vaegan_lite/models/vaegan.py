@@ -293,7 +293,7 @@ def algorithm1_step(
     stats = {"L_prior": L_prior, "L_llike": L_llike}
     train_dec = train_dis = True
     if adversarial:
-        stats |= gan_stats(L_GAN, real, recon, prior)
+        stats |= gan_stats(L_GAN, real, recon, prior, recon_seen=cfg.dis_sees_recon)
         if cfg.equilibrium:
             train_dec, train_dis = equilibrium(
                 stats["real_bce"], stats["fake_bce"], cfg.eq_center, cfg.eq_margin
@@ -335,9 +335,15 @@ def gan_stats(
     real: torch.Tensor,
     recon: torch.Tensor | None,
     prior: torch.Tensor,
+    *,
+    recon_seen: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """What a GAN step logs: L_GAN, Dis's mean outputs, its cross-entropies on real and fakes."""
-    fakes = prior if recon is None else torch.cat([recon, prior])
+    """What a GAN step logs: L_GAN, Dis's mean outputs, its cross-entropies on real and fakes.
+
+    The fakes' cross-entropy (which the equilibrium trick reads) is over the fakes Dis is trained
+    on: the reconstructions only when it sees them (``recon_seen``, StepConfig.dis_sees_recon).
+    """
+    fakes = torch.cat([recon, prior]) if recon is not None and recon_seen else prior
     stats = {
         "L_GAN": L_GAN,
         "D(x)": torch.sigmoid(real.float()).mean(),

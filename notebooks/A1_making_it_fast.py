@@ -17,9 +17,10 @@
 # [Chapter 4](04_vaegan_training.ipynb) trains the VAE/GAN with `vaegan_lite.train.train`, and the
 # same loop runs on a CPU and on a GPU. This page is about the `TrainConfig` fields that change how
 # fast it runs but not what it computes, and about measuring speed: what one training step costs,
-# and how this package's step compares with a popular library's on the same networks. Every cell
-# runs here on this machine's CPU with the preset's small networks; the same code is what runs on
-# a GPU.
+# and how this package's step compares with a popular library's on the same networks. In the built
+# book every cell ran on a CPU with the preset's small networks, and the speed tables come from
+# a benchmark run at the paper's size on the machine they name; the same code is what runs on a
+# GPU.
 
 # %%
 import sys
@@ -319,15 +320,16 @@ display(Markdown("\n".join([
 # only where the maths allows it: with the saturating GAN loss and separate BatchNorm batches
 # (`dis_batch="separate"`, the VAE/GAN's default) the discriminator's own weight pass also yields
 # the decoder's upstream gradient, so one pass through Dis goes. For the non-saturating loss, the
-# default, the reference step has no redundant pass to remove, and the speed comes from the
-# switches above (bf16, channels-last). With `dis_batch="joint"` both steps run Dis once over the
+# default, the reference step has no redundant pass to remove: `fast` does the same arithmetic, so
+# what it gains there (the last bullet above) does not come from fewer FLOPs, and the larger gains
+# come from the switches above (bf16, channels-last). With `dis_batch="joint"` both steps run Dis once over the
 # concatenated batch $[x, \tilde{x}, x_p]$: that is a modelling choice (one set of BatchNorm
 # statistics), not a speed trick, and with separate statistics `fast` runs Dis once per batch, as
 # the reference does.
 #
 # On a GPU, run `python -m vaegan_lite bench --model vaegan --image-size 64 --batch-size 64
-# --device cuda --precision bf16` (or `fp16` on a T4): its last line is the images per second, and
-# it prints the fraction of the GPU's measured matmul peak.
+# --device cuda --precision auto --channels-last` (bf16, or fp16 on a T4): its last line is the
+# images per second, and it prints the fraction of the GPU's measured matmul peak.
 #
 # ## Summary
 #

@@ -88,6 +88,7 @@ ALLOWLIST: dict[str, list[str]] = {
         "2048 units",
         "1024 units",
         "batch 64",
+        "recommended in [27]",  # the AVAE paper's own words and reference
         "decay 0.9",
         "250 epochs of 250 batches (62,500 updates)",
         "rows 40–188 and columns 15–163",

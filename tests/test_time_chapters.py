@@ -13,6 +13,7 @@ import pytest
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 
+from vaegan_lite.book import experiments
 from vaegan_lite.book.runs import running_box
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +82,8 @@ def test_stored_running_boxes_show_the_recorded_times(path, monkeypatch):
     assert len(cells) == 1, f"{path.name}: {len(cells)} cells call running_box"
     call = ast.parse(cells[0].source).body[-1]
     assert isinstance(call, ast.Expr), f"{path.name}: the box cell must end with the call"
-    box = eval(compile(ast.Expression(call.value), path.name, "eval"), {"running_box": running_box})
+    names = {"running_box": running_box, "experiments": experiments}
+    box = eval(compile(ast.Expression(call.value), path.name, "eval"), names)
     stored = [o for o in cells[0].outputs if "text/markdown" in o.get("data", {})]
     assert stored and stored[0]["data"]["text/markdown"] == box.data, (
         f"{path.name}: its stored box is stale; run `make outputs NB=notebooks/{path.stem}.py`")

@@ -123,10 +123,13 @@ def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, 
 TIMINGS = RESULTS / "timings.json"
 
 
-def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True):
+def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True,
+                session_s: float | None = None):
     """The chapter's "Running this chapter" box, from the measured times in results/timings.json
     (written by tools/time_chapters.py), so the numbers shown are the ones measured. A chapter
-    that trains nothing (``trains=False``) says what its smoke outputs are instead."""
+    that trains nothing (``trains=False``) says what its smoke outputs are instead. A chapter
+    whose gpu preset trains, by default, a plan sized to ``session_s`` seconds (chapter 6) says so,
+    and gives the time in timings.json as that of the whole plan."""
     from IPython.display import Markdown  # IPython: only inside a notebook
 
     t = json.loads(Path(timings).read_text()).get(chapter, {}) if Path(timings).exists() else {}
@@ -137,6 +140,9 @@ def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True
                        ("gpu", "CelebA 64x64, paper settings")):  # fmt: skip
         m = t.get(name)
         shown = "not measured yet" if m is None else m if isinstance(m, str) else f"{m:.0f} s"
+        if name == "gpu" and session_s is not None:
+            shown = (f"by default, a plan sized to train in {session_s / 60:.0f} min on the GPU at "
+                     f"hand; the paper's whole plan (`VAEGAN_FULL_PLAN=1`): {shown}")
         rows.append(f"| `{name}` | {what} | {shown} |")
     # The stored outputs of the .ipynb (what GitHub and Colab show) come from the smoke preset.
     smoke = get_preset().name == "smoke"

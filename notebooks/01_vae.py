@@ -285,7 +285,7 @@ assert run.history["step"][-1] == cfg.steps
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
 plot_history(run.history, ["L_llike"], ax=axes[0])
 axes[0].set_yscale("log")
-axes[0].set_title("$\\mathcal{L}_\\mathrm{llike}^\\mathrm{pixel}$ (Eq. 3), nats", fontsize=10)
+axes[0].set_title("$\\mathcal{L}_\\mathrm{llike}^\\mathrm{pixel}$ (Eq. 3), nats less a constant", fontsize=10)
 plot_history(run.history, ["L_prior"], ax=axes[1])
 axes[1].set_title("$\\mathcal{L}_\\mathrm{prior}$ (Eq. 4), nats", fontsize=10)
 fig.tight_layout()

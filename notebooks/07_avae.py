@@ -195,7 +195,8 @@ show_source(avae.avae_step)
 # %% [markdown]
 # To reconstruct an image, AVAE runs its generator on the encoder's code: $G(\mu_{\theta_e}(x),
 # \xi)$. The decoder's $D(\mu_{\theta_e}(x))$ is still there: it is a VAE's reconstruction,
-# trained exactly as a VAE's, which makes the comparison below as clean as it can be.
+# trained by $\mathcal{L}_\text{VAE}$ as a VAE's decoder is, so inside one model the two
+# reconstructions differ only in how they are made.
 #
 # ## The 2D toy: realism you can measure (Sec. 5.1, Fig. 6)
 #
@@ -203,8 +204,11 @@ show_source(avae.avae_step)
 #
 # $$
 # x = \left(3 z_1 + 0.1\,\varepsilon_1,\; \cos(3 z_1) + \tanh(3 z_2) + 0.1\,\varepsilon_2\right),
-# \qquad z_1, z_2, \varepsilon \sim \mathcal{N}(0, 1),
+# \qquad z_1, z_2, \varepsilon_1, \varepsilon_2 \sim \mathcal{N}(0, 1),
 # $$
+#
+# (the paper writes one $\varepsilon$ for both coordinates; we draw the noise of each on its own,
+# so that it blurs the curve in every direction rather than only along a diagonal),
 #
 # modelled with a **one-dimensional** latent code, which can hold $z_1$ (where along the curve)
 # but not $z_2$: $\tanh(3 z_2)$ is close to $-1$ or $+1$, so the data lie on two wavy branches and
@@ -349,8 +353,10 @@ if preset.trains_fully:  # 100 smoke steps (or a cut run) have not separated the
 # ## Table 1 on the synthetic faces
 #
 # The paper compares seven models on five data sets. We train the same seven on the synthetic
-# faces, at this preset's size, each with the networks of Table 1 of the VAE/GAN paper (the
-# paper's Fig. 5 networks are DCGAN-like, close to these). BiGAN
+# faces, at this preset's size, each with the networks of Table 1 of the VAE/GAN paper. The AVAE
+# paper's own (its Fig. 5) are DCGAN-like but not these: wider, all strided, with no hidden fully
+# connected layer, trained with other optimiser settings (the page *Paper vs. code* lists the
+# differences). BiGAN
 # {cite}`donahue2017adversarial,dumoulin2017adversarially` (the second as ALI) is the one
 # newcomer: an encoder $E$ and a generator $G$ trained only through a discriminator that sees
 # (image, code) pairs, $D(x, E(x))$ against $D(G(z), z)$.
@@ -390,6 +396,14 @@ for row in tables.TABLE1_ROWS:
     print(f"{row}:\n  {command_line(cfg, f'runs/{preset.name}/{run_name(model, settings, 0)}')}")
 
 # %% [markdown]
+# The commands show one asymmetry to keep in mind when reading the table. The VAE row trains with
+# the settings of chapter 1's VAE (its pixel $\sigma$, and no weight on the KL), the AVAE rows with
+# the paper's pixel $\sigma$ and $\beta$ (`config.AVAE_PAPER`). The paper says only that $\beta$
+# weighs the KL "in the encoder loss", chosen so that the models' KL divergences come out
+# similar; putting it on AVAE's encoder is our reading. So the VAE row is not the VAE inside an
+# AVAE row, whose own reconstructions $D(\mu_E(x))$ are `mse_D` in the table of
+# `benchmarks/avae_latent.py` further down.
+#
 # Here `load_or_train` trains each model once per seed, at this preset's size, and reads it back
 # on later runs. The first seed of the VAE, the GAN and the VAE/GAN is the very run of
 # chapters 1, 2 and 4 (the same config and run folder), so after those chapters it is only read
@@ -472,8 +486,8 @@ if preset.trains_fully:  # what the text below says of BiGAN's row
 # %% [markdown]
 # ### The table
 #
-# For each model: the reconstruction MSE on held-out faces (per pixel, images scaled to $[0, 1]$
-# as in the paper) and a Fréchet distance (FD) between samples and held-out faces. FID needs
+# For each model: the reconstruction MSE on held-out faces (per pixel, images scaled to $[0, 1]$)
+# and a Fréchet distance (FD) between samples and held-out faces. FID needs
 # Inception weights, which this book does not download, so the FD here is measured in the
 # features of an attribute classifier that ships with the package, trained on the synthetic
 # faces' true labels, never on a model's output (`metrics.face_fd`). It is the one chapter 6's FDs

@@ -134,7 +134,7 @@ class StepConfig:
     disl_pretrain_steps: int = 0  # vae_disl: GAN steps before Dis is frozen as the metric
     beta: float = 1.0  # AVAE: weight of the KL in its VAE's loss (ICPR 2020, Sec. 5)
     latent_loss: Literal["a", "b"] = "b"  # AVAE: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)
-    latent_weight: float = 1.0  # AVAE: L_G = latent_weight L_Z + L_M; 1 in the paper (Eq. 10)
+    latent_weight: float = 1.0  # AVAE: L_G = latent_weight L_Z + L_M; 1 in the paper (after Eq. 16)
     fast: bool = False  # models/fast.py's step: the same updates with fewer backward passes
 
     def __post_init__(self) -> None:

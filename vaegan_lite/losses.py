@@ -3,11 +3,11 @@
 Scaling convention, used everywhere in vaegan-lite: a loss is summed over the features of one
 example (latent units, pixels or Dis_l activations) and averaged over the batch. That keeps each
 loss a proper per-example negative log-likelihood or KL in nats, so L_prior + L_llike is the VAE's
-(negative) ELBO, but it makes L_llike large: Dis_l has 256x8x8 = 16,384 features at 64x64, so
-L_llike is thousands of nats while L_GAN is a binary cross-entropy of order 1. gamma in the
-decoder's update (Eq. 9) absorbs the difference: the balance depends on gamma * (number of
-features), so gamma must be scaled down when Dis_l grows (the authors' code, which also sums,
-uses a weight of 1e-6 on CelebA).
+negative ELBO (less llike_loss's constant, which has no gradient), but it makes L_llike large:
+Dis_l has 256x8x8 = 16,384 features at 64x64, so L_llike is thousands of nats while L_GAN is a
+binary cross-entropy of order 1. gamma in the decoder's update (Eq. 9) absorbs the difference: the
+balance depends on gamma * (number of features), so gamma must be scaled down when Dis_l grows (the
+authors' code, which also sums, uses a weight of 1e-6 on CelebA).
 ``llike_loss(..., reduction="mean")`` divides by the number of features instead; then gamma is
 directly comparable to the GAN term, but the encoder's L_prior + L_llike is no longer an ELBO.
 """
@@ -91,10 +91,13 @@ def decoder_gan_loss(
 ) -> torch.Tensor:
     """The GAN term Dec minimises.
 
-    ``saturating`` is exactly -L_GAN (the paper's Algorithm 1: Dec <- -grad(gamma L_llike - L_GAN));
-    its gradient vanishes when Dis confidently rejects Dec's images. ``non_saturating`` flips the
-    labels instead, -log Dis(Dec(.)) (Goodfellow et al., 2014): the same fixed point, strong
-    gradients early on. L_GAN's log Dis(x) term does not depend on Dec, so it is left out of both.
+    ``saturating`` is -L_GAN (the paper's Algorithm 1: Dec <- -grad(gamma L_llike - L_GAN)) less
+    its log Dis(x) term; its gradient vanishes when Dis confidently rejects Dec's images.
+    ``non_saturating`` flips the labels instead, -log Dis(Dec(.)) (Goodfellow et al., 2014): the
+    same fixed point, strong gradients early on. The log Dis(x) term is left out of both: it does
+    not depend on Dec when Dis sees real and generated images in separate batches; with one joint
+    batch (dis_batch="joint") it does, through the shared BatchNorm statistics, so there
+    ``saturating`` is -L_GAN's gradient less that term's share.
     """
     ref = next(t for t in (recon_logits, prior_logits) if t is not None)
     loss = torch.zeros((), device=ref.device, dtype=_wide(ref).dtype)

@@ -120,7 +120,8 @@ def recipe(name: str, device: str = "cpu", steps: int = GPU_STEPS,
     At 32x32 a smile is a pixel or two of mouth, and models of the cpu size lose it: the judge read
     "smiling" right on 52 % of a 32x32 VAE/GAN's reconstructions. At 64x64 Dis_l is the paper's 8x8
     grid; its 4x as many features get a quarter of the cpu gamma (see config.py); the latent space
-    is the paper's 128; Enc's fc layer has 1024 units (not 2048) to keep the files under 10 MB.
+    is the authors' code's 128 (the paper gives none); Enc's fc layer is set to 1024 units at full
+    width (not Table 1's 2048), a quarter of that at the shipped width, to keep the files small.
     """
     if name in TABLE1:
         model, settings = row_settings(TABLE1[name], "cpu")

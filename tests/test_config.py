@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from vaegan_lite import config
 from vaegan_lite.config import SYNTHETIC_FALLBACK_SIZE, config_for, get_preset
@@ -169,3 +170,33 @@ def test_every_preset_still_builds_every_model(monkeypatch):
             assert cfg.steps >= 1
             disl = config_for(preset, "vae_disl")
             assert disl.steps - disl.step.disl_pretrain_steps == preset.steps
+
+
+def test_dis0_gets_the_gamma_that_weighs_its_likelihood_as_vaegans_is_weighed():
+    """VAE/GAN_Dis_0's pixel likelihood has 3x32x32 terms over 2 x 0.1^2 at the cpu preset,
+    VAE/GAN's Dis_l one 64x4x4 (Table 1's 256 channels at width 0.25, 4 a side) over 2: shared,
+    the preset's gamma would weigh the first 300 times as heavily."""
+    preset = get_preset("cpu")
+    vaegan, dis0 = config_for(preset, "vaegan"), config_for(preset, "vaegan_dis0")
+    assert config.llike_weight(vaegan) == pytest.approx(0.1 * 64 * 4 * 4 / 2)
+    assert dis0.step.gamma == pytest.approx(0.1 * (64 * 4 * 4) * 0.1**2 / (3 * 32 * 32))
+    assert config.llike_weight(dis0) == pytest.approx(config.llike_weight(vaegan))
+    shared = config_for(preset, "vaegan_dis0", gamma=0.1)  # asked for: kept
+    assert config.llike_weight(shared) == pytest.approx(0.1 * 3 * 32 * 32 / (2 * 0.1**2))
+    mean = config_for(preset, "vaegan_dis0", llike_reduction="mean")  # one term each
+    assert mean.step.gamma == pytest.approx(0.1 * 0.1**2)
+    for p in config.PRESETS.values():  # every size: the same weight as VAE/GAN's
+        vaegan, dis0 = (config_for(p, m, data="synthetic", dataset_size=1000)
+                        for m in ("vaegan", "vaegan_dis0"))  # fmt: skip
+        assert config.llike_weight(dis0) == pytest.approx(config.llike_weight(vaegan))
+    with pytest.raises(ValueError, match="not of vae"):
+        config.llike_weight(config_for(preset, "vae"))
+
+
+def test_dis_l_features_counts_what_the_discriminator_returns():
+    from vaegan_lite.nets import Discriminator, dis_l_features
+
+    for size, width, layer in ((32, 0.25, 4), (64, 1.0, 4), (64, 0.5, 2), (128, 0.125, 5)):
+        dis = Discriminator(size, width, 3, layer).eval()
+        feats = dis(torch.zeros(1, 3, size, size))[1]
+        assert dis_l_features(size, width, 3, layer) == feats.numel()

@@ -102,18 +102,6 @@ def test_claims_are_read_from_the_numbers():
     assert "| 200 < 100? | no |" in rows and "| 0.3 < 0.1? | no |" in rows
 
 
-def test_llike_weight_counts_the_terms_and_their_sigma():
-    """VAE/GAN_Dis_0's pixel likelihood and VAE/GAN's Dis_l one, at the cpu preset: 3x32x32
-    pixels over 2 x 0.1^2 against Dis_l's 64x4x4 features over 2 (Table 1's 256 channels at
-    width 0.25, 32/8 = 4 pixels a side), both times gamma."""
-    preset = get_preset("cpu")
-    dis0, vaegan = (E.config_for(preset, m).to_dict() for m in ("vaegan_dis0", "vaegan"))
-    assert E.llike_weight(dis0) == pytest.approx(0.1 * 3 * 32 * 32 / (2 * 0.1**2))
-    assert E.llike_weight(vaegan) == pytest.approx(0.1 * 64 * 4 * 4 / 2)
-    mean = E.config_for(preset, "vaegan", llike_reduction="mean").to_dict()
-    assert E.llike_weight(mean) == pytest.approx(0.1 / 2)  # one term: the features' mean
-
-
 def test_inception_scores_run_or_say_why_in_one_line():
     x = torch.rand(4, 3, 32, 32) * 2 - 1
     scores, skipped = inception_scores(x, x.flip(0), x)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import torch
 
 from .data import DATASETS, celeba_present
-from .nets import check_image_size
+from .nets import check_image_size, dis_l_features
 
 MODELS = ("vae", "gan", "vae_disl", "vaegan_dis0", "vaegan")  # the five models of Fig. 3/4
 # every model the trainer knows: the five of the paper, then AVAE and BiGAN (ICPR 2020);
@@ -356,7 +356,31 @@ def config_for(preset: Preset, model: str, **overrides) -> TrainConfig:
             train_kw[k] = v
         else:
             raise TypeError(f"config_for: unknown setting {k!r}")
-    return TrainConfig(model=ModelConfig(**model_kw), step=StepConfig(**step_kw), **train_kw)
+    cfg = TrainConfig(model=ModelConfig(**model_kw), step=StepConfig(**step_kw), **train_kw)
+    if model == "vaegan_dis0" and "gamma" not in overrides:
+        # The preset's gamma is VAE/GAN's. Shared as it is, it would weigh the pixel likelihood,
+        # with its many more terms and its small sigma, hundreds of times as heavily as VAE/GAN's
+        # Dis_l likelihood, and the GAN term would barely move Dis0's decoder (chapter 6).
+        vaegan = replace(cfg, model=replace(cfg.model, model="vaegan"))
+        gamma = preset.gamma * llike_weight(vaegan) / llike_weight(cfg)
+        cfg = replace(cfg, step=replace(cfg.step, gamma=gamma))
+    return cfg
+
+
+def llike_weight(cfg: TrainConfig) -> float:
+    """How much gamma weighs the decoder's L_llike of one image (Eq. 9): gamma x (terms summed)
+    / (2 sigma^2), over the pixels with pixel_sigma for VAE/GAN_Dis0, over Dis_l's features with
+    sigma 1 for VAE/GAN (losses.llike_loss). Against L_GAN, a cross-entropy of order 1, the
+    decoder's balance goes with this number; config_for makes it the same for both models."""
+    m, step = cfg.model, cfg.step
+    if m.model == "vaegan_dis0":
+        terms, sigma = m.channels * m.image_size**2, step.pixel_sigma
+    elif m.model == "vaegan":
+        terms, sigma = dis_l_features(m.image_size, m.width, m.channels, m.dis_layer), 1.0
+    else:
+        raise ValueError(f"llike_weight: gamma weighs the likelihood of vaegan and vaegan_dis0, "
+                         f"not of {m.model}")  # fmt: skip
+    return step.gamma * (terms if step.llike_reduction == "sum" else 1) / (2 * sigma**2)
 
 
 @dataclass(frozen=True)

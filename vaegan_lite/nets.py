@@ -157,6 +157,13 @@ class Decoder(nn.Module):
         return self.deconvs(h)
 
 
+def dis_l_features(image_size: int, width: float, channels: int = 3, dis_layer: int = 4) -> int:
+    """How many numbers Dis_l(x) holds for one image (256x8x8 = 16,384 at 64x64, width 1, l = 4)."""
+    with torch.device("meta"):  # shapes only: no weights are made, nothing is computed
+        dis = Discriminator(image_size, width, channels, dis_layer)
+        return dis.dis_l(torch.empty(1, channels, image_size, image_size)).numel()
+
+
 class Discriminator(nn.Module):
     """Dis(x): a logit for "x is a training sample", plus the hidden representation Dis_l(x).
 

@@ -117,6 +117,28 @@ def test_apply_combine_interpolate():
     torch.testing.assert_close(path, torch.tensor([[0.0, 0], [1, 2], [2, 4]]))
 
 
+def test_names_and_steps_that_cannot_be_are_said_in_one_line():
+    images, attrs = _data()
+    with pytest.raises(ValueError, match="no attribute 'Typo' in the data set; it has a, b, c"):
+        attribute_vectors(LinearModel(), (images, attrs, NAMES), names=["a", "Typo"])
+    v = {"a": torch.tensor([1.0, 0])}
+    with pytest.raises(ValueError, match="no vector for 'b'; there are vectors for a"):
+        combine(v, {"a": 1, "b": 1})
+    with pytest.raises(ValueError, match="steps must be >= 2"):
+        interpolate(torch.zeros(2), torch.ones(2), steps=1)
+
+
+def test_held_out_synthetic_faces_refuse_a_model_of_other_data():
+    from types import SimpleNamespace
+
+    from vaegan_lite.attributes import held_out_faces
+    from vaegan_lite.config import TrainConfig
+
+    model = SimpleNamespace(train_config=TrainConfig(data="folder", data_root="x"), image_size=32)
+    with pytest.raises(ValueError, match="trained on 'folder'.*load_split"):
+        held_out_faces(model, 4)
+
+
 def test_edit_adds_the_attribute_exactly_for_a_linear_model():
     images, attrs = _data()
     model = LinearModel()

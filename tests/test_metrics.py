@@ -139,3 +139,16 @@ def test_diversity_is_zero_for_one_image_repeated_and_refuses_a_single_image():
     assert diversity(torch.rand(64, 3, 8, 8)) == pytest.approx((1 / 12) ** 0.5, rel=0.1)  # U(0,1)
     with pytest.raises(ValueError, match="diversity"):
         diversity(x[:1])
+
+
+def test_uint8_images_and_single_samples_are_refused_in_one_line():
+    """A data set's uint8 images were measured on the 0-255 scale without a word, and a Frechet
+    distance of one sample was NaN."""
+    from vaegan_lite.metrics import frechet_distance, texture_fd
+
+    x = torch.full((4, 3, 8, 8), 128, dtype=torch.uint8)
+    for call in (lambda: sharpness(x), lambda: mse(x, x), lambda: texture_fd(x, x)):
+        with pytest.raises(ValueError, match=r"float images in \[-1, 1\].*to_unit_range"):
+            call()
+    with pytest.raises(ValueError, match="at least 2 samples a set, got 1 and 5"):
+        frechet_distance(torch.zeros(1, 3), torch.zeros(5, 3))

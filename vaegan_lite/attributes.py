@@ -66,6 +66,9 @@ def held_out_faces(
 def held_out_indices(model: Any, n: int, offset: int = 0) -> tuple[SyntheticFaces, range]:
     """held_out_faces' faces as (the synthetic data set, their indices in it)."""
     cfg = model.train_config
+    if cfg.data != "synthetic":  # the faces after its training set mean nothing to it
+        raise ValueError(f"held-out synthetic faces: the model was trained on {cfg.data!r}; take "
+                         f"its test images from vaegan_lite.data.load_split instead")  # fmt: skip
     start = cfg.dataset_size + offset
     return SyntheticFaces(start + n, model.image_size, seed=cfg.data_seed), range(start, start + n)
 
@@ -107,6 +110,9 @@ def attribute_vectors(
     Attributes that no image has (or every image has) have no vector and are left out.
     """
     images, attrs, all_names = labelled_images(dataset, n)
+    if unknown := [a for a in names or () if a not in all_names]:
+        raise ValueError(f"attribute_vectors: no attribute {', '.join(map(repr, unknown))} in "
+                         f"the data set; it has {', '.join(all_names)}")  # fmt: skip
     z = encode(model, images, batch_size, sampled)
     vectors = {}
     for name in names or all_names:
@@ -118,6 +124,9 @@ def attribute_vectors(
 
 def combine(vectors: Vectors, weights: dict[str, float]) -> torch.Tensor:
     """sum_a w_a v_a; e.g. {"Eyeglasses": 1, "Smiling": -1} adds glasses, takes the smile away."""
+    if unknown := [a for a in weights if a not in vectors]:
+        raise ValueError(f"combine: no vector for {', '.join(map(repr, unknown))}; there are "
+                         f"vectors for {', '.join(vectors)}")  # fmt: skip
     if not weights:
         return torch.zeros_like(next(iter(vectors.values())))
     return sum(w * vectors[name] for name, w in weights.items())
@@ -134,6 +143,8 @@ def apply(z: torch.Tensor, vector: torch.Tensor, scale: float | torch.Tensor = 1
 
 def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int = 8) -> torch.Tensor:
     """[steps, D] codes on the straight line from z0 to z1 (both ends included)."""
+    if steps < 2:
+        raise ValueError(f"interpolate: steps must be >= 2 to include both ends, got {steps}")
     t = torch.linspace(0, 1, steps, dtype=z0.dtype).view(-1, 1)
     return (1 - t) * z0 + t * z1
 

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.images import check_float
 from .models.avae import AVAE
 
 # The 4-neighbour discrete Laplacian: zero on flat regions and linear ramps, large on edges.
@@ -47,12 +48,15 @@ def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     if x.shape != y.shape:
         raise ValueError(f"mse: shapes differ, {tuple(x.shape)} vs {tuple(y.shape)}")
+    check_float(x, "mse")  # uint8 images would be measured on the 0-255 scale
+    check_float(y, "mse")
     d = x.detach().float() - y.detach().float()
     return d.pow(2).flatten(1).mean(1)
 
 
 def laplacian(x: torch.Tensor) -> torch.Tensor:
     """The Laplacian of every channel, [B, C, H-2, W-2] (no padding, so borders add nothing)."""
+    check_float(x, "sharpness")  # uint8 images would be measured on the 0-255 scale
     x = x.detach().float()
     c = x.shape[1]
     kernel = LAPLACIAN.to(x.device).expand(c, 1, 3, 3)  # one 3x3 filter per channel
@@ -98,6 +102,9 @@ def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
 
         ||m_a - m_b||^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)
     """
+    if min(len(feats_a), len(feats_b)) < 2:  # one sample has no covariance: NaN
+        raise ValueError(f"frechet_distance: needs at least 2 samples a set, got {len(feats_a)} "
+                         f"and {len(feats_b)}")  # fmt: skip
     a, b = feats_a.detach().double().cpu(), feats_b.detach().double().cpu()
     m_a, m_b = a.mean(0), b.mean(0)
     s_a, s_b = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
@@ -123,6 +130,8 @@ def face_fd(real: torch.Tensor, fake: torch.Tensor, judge: torch.nn.Module) -> f
     if real.dim() != 4 or fake.dim() != 4:
         raise ValueError(f"face_fd: expected [B, C, H, W] images, got {tuple(real.shape)} and "
                          f"{tuple(fake.shape)}")  # fmt: skip
+    check_float(real, "face_fd")
+    check_float(fake, "face_fd")
     was_training = judge.training
     judge.eval()
     device = next(judge.parameters()).device  # the judge may sit on a GPU, the images not
@@ -140,6 +149,7 @@ def random_features(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     convs with ReLU, averaged over space. A Frechet distance in them sees colour, edges and
     texture statistics, but its numbers are not comparable to FIDs.
     """
+    check_float(x, "texture_fd")
     g = torch.Generator().manual_seed(seed)
     h = x.detach().float().cpu()
     for c_in, c_out in ((x.shape[1], 32), (32, 64), (64, 128)):

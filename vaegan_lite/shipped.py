@@ -203,12 +203,15 @@ def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:
         raise PretrainedError(f"{path}: not the shipped {name!r}")
     state = dequantize(blob["state_dict"], blob.get("int8_scales", {}))
     config = json.loads(blob["config"])
-    if name in CLASSIFIERS:
-        model = AttributeClassifier(ClassifierConfig(**config))
+    # The nets' random initialisation, overwritten at once, must not use up the caller's random
+    # numbers: the same seed then gives the same draws whether a shipped model was loaded or not.
+    with torch.random.fork_rng(devices=[]):
+        cfg = None if name in CLASSIFIERS else TrainConfig.from_dict(config)
+        model = (AttributeClassifier(ClassifierConfig(**config)) if cfg is None
+                 else model_spec(cfg.model.model).build(cfg.model))  # fmt: skip
+    if cfg is None:
         model.load_state_dict(state)
     else:
-        cfg = TrainConfig.from_dict(config)
-        model = model_spec(cfg.model.model).build(cfg.model)
         missing, unexpected = model.load_state_dict(state, strict=False)
         untrained = {k for k in missing if k.split(".")[0] not in blob["networks"]}
         if unexpected or set(missing) - untrained:

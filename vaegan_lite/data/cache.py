@@ -5,8 +5,9 @@ preprocessed once into ROOT/.vaegan_cache/<set>-<split>-<size>px-<c>ch-<key>/: i
 memory-mapped when read; small enough to go to the GPU whole), attrs.npy and meta.json. The key
 hashes the preprocessing version and the name and size of every file the set is read from, so
 other settings or a replaced file give another folder. The folder is written under a temporary
-name and renamed when complete: a crash never leaves a cache that is later read. When ROOT is not
-writable the cache goes to $VAEGAN_CACHE or ~/.cache/vaegan-lite.
+name and renamed when complete: a crash never leaves a cache that is later read. $VAEGAN_CACHE, when
+set, is used instead of ROOT/.vaegan_cache; when ROOT is not writable the cache goes to
+~/.cache/vaegan-lite.
 """
 
 from __future__ import annotations

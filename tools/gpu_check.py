@@ -24,8 +24,9 @@ the JSON is rewritten (atomically) after every section and every bench row:
                    each step timed alone, and the same steps back to back (pipelined_*)
     pythae         pythae 0.1.2's VAEGAN step beside ours on the same GPU, on identical networks:
                    benchmarks/pythae_compare.py's contenders, built on this device
-    chapters       notebooks/01_vae.py and 04_vaegan_training.py run as scripts at the gpu preset
-                   on synthetic 64x64 faces, steps cut short: exit status, wall time, output's tail
+    chapters       notebooks/01_vae.py, 04_vaegan_training.py and A1_making_it_fast.py run as
+                   scripts at the gpu preset on synthetic 64x64 faces, steps cut short: exit
+                   status, wall time, output's tail
     bench_compile  as bench with torch.compile (vaegan first; the others while time is left)
 
 Files: the JSON (--out; default $OUT/gpu_check.json, else ./gpu_check.json) and, beside it, the
@@ -110,7 +111,10 @@ DEVICE_COMMAND = (
     "--out $OUT/gpu_check.json 2>&1 | tee $OUT/gpu_check.log"
 )
 DEVICE_TIMEOUT_S = 540  # the budget, start-up and pip, and a margin; the tool allows 600
-CHAPTERS = ("notebooks/01_vae.py", "notebooks/04_vaegan_training.py")
+# Chapter 4 is the full training loop; chapter 1 the first a reader runs; appendix A1 trains in
+# bf16/fp16 and channels-last beside fp32 and asserts that they agree.
+CHAPTERS = ("notebooks/01_vae.py", "notebooks/04_vaegan_training.py",
+            "notebooks/A1_making_it_fast.py")  # fmt: skip
 SECTION_NAMES = ("provenance", "cuda_tests", "resume", "bench", "pythae", "chapters",
                  "bench_compile")  # fmt: skip
 
@@ -673,7 +677,7 @@ def pythae_side_by_side(check: Check, res: dict) -> bool:
     return bool(rows)
 
 
-# --- 6. chapters 1 and 4 -------------------------------------------------------------------------
+# --- 6. chapters 1, 4 and A1 ---------------------------------------------------------------------
 
 
 @contextlib.contextmanager

@@ -49,10 +49,12 @@ class BenchResult:
 
     @property
     def fraction_of_peak(self) -> float:
+        """Model FLOP/s of the step as a fraction of the measured matmul peak."""
         return self.images_per_s * self.flops_per_image / self.peak_flops
 
     @property
     def fraction_of_conv_peak(self) -> float:
+        """Model FLOP/s of the step as a fraction of the measured convolution peak."""
         return self.images_per_s * self.flops_per_image / self.conv_peak_flops
 
     @property
@@ -62,6 +64,7 @@ class BenchResult:
 
     @property
     def fraction_of_peak_cpu(self) -> float:
+        """fraction_of_peak in CPU time: the step's FLOPs per CPU-second over the matmul's."""
         return self.cpu_images_per_s * self.flops_per_image / self.peak_flops_cpu
 
 
@@ -86,6 +89,7 @@ class FlopCount(TorchDispatchMode):
 
 
 def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of everything one call of fn runs, by torch.utils.flop_counter's formulas."""
     with FlopCount() as c:
         fn()
     return c.total
@@ -228,6 +232,7 @@ class StepRunner:
         self.step = spec.step(cfg.step.disl_pretrain_steps, cfg.step)
 
     def __call__(self) -> None:
+        """One training step on the fixed batch (not synced: timed() syncs around it)."""
         self.step(self.model, self.x, self.opts, self.cfg.step, autocast=self.autocast,
                   scaler=self.scaler)  # fmt: skip
 

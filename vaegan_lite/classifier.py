@@ -100,6 +100,7 @@ class AttributeClassifier(nn.Module):
         return self.probabilities(x, batch_size) > 0.5
 
     def index(self, name: str) -> int:
+        """The column of attribute ``name`` in the classifier's outputs."""
         return self.attr_names.index(name)
 
 

@@ -63,6 +63,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (no usage dump) and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        """Raise UsageError (main prints it in one line) instead of printing usage and exiting."""
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -103,6 +104,7 @@ def _image_size(s: str) -> int:
 
 
 def build_parser() -> Parser:
+    """The parser of the train, sample and bench commands and their flags."""
     p = Parser(prog="python -m vaegan_lite", description="VAE/GAN (Larsen et al., 2016).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
@@ -195,6 +197,7 @@ def build_parser() -> Parser:
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig the train command's flags ask for (--authors and defaults resolved)."""
     gan_steps = a.gan_steps if a.gan_steps is not None else a.steps // 2
     model = ModelConfig(
         model=a.model,
@@ -314,6 +317,7 @@ def _sigterm_as_ctrl_c() -> Iterator[list[bool]]:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    """Train (or resume) into --out and print a summary; the exit code, 0."""
     if a.out.exists() and not a.out.is_dir():
         raise ValueError(f"--out {a.out} exists and is not a folder")
     _check_out(a.out, a.out)
@@ -357,6 +361,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_sample(a: argparse.Namespace) -> int:
+    """Write a PNG grid of --n samples from --checkpoint; the exit code, 0."""
     if a.out.suffix.lower() != ".png":
         raise ValueError(f"--out {a.out}: the grid is written as PNG, name it *.png")
     if a.out.is_dir():
@@ -380,6 +385,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
+    """Time the training step (bench.bench) and print throughput and FLOPs; the exit code, 0."""
     cfg = TrainConfig(
         model=ModelConfig(model=a.model, image_size=a.image_size, width=a.width),
         step=StepConfig(
@@ -427,6 +433,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command (argv: sys.argv[1:] when None); the exit code: 0, 1 diverged, 2 bad
+    input, 130 Ctrl-C, 143 SIGTERM."""
     parser = build_parser()
     try:
         a = parser.parse_args(argv)

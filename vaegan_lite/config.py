@@ -48,6 +48,7 @@ LATENT_LOSSES = ("a", "b")
 
 
 def check_model(name: str) -> None:
+    """Raise ValueError, listing MODEL_NAMES, unless ``name`` is one of them."""
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
 
@@ -220,6 +221,7 @@ class TrainConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain dicts (``model`` and ``step`` each a dict), for JSON."""
         return dataclasses.asdict(self)
 
     def settings(self) -> dict[str, Any]:
@@ -230,12 +232,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """The config to_dict gave (a missing ``model`` or ``step`` takes its defaults)."""
         d = dict(d)
         d["model"] = ModelConfig(**d.get("model", {}))
         d["step"] = StepConfig(**d.get("step", {}))
         return cls(**d)
 
     def to_json(self) -> str:
+        """to_dict as indented JSON with sorted keys (what a run's config.json holds)."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
@@ -319,6 +323,7 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
 
 
 def default_preset_name() -> str:
+    """``gpu`` when CUDA is available, else ``cpu``."""
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 

@@ -37,14 +37,17 @@ def enabled() -> bool:
 
 
 def rank() -> int:
+    """This process's rank in the group (0 outside one)."""
     return dist.get_rank() if enabled() else 0
 
 
 def world_size() -> int:
+    """How many processes train together (1 outside a group)."""
     return dist.get_world_size() if enabled() else 1
 
 
 def is_main() -> bool:
+    """True in the process that writes and reports (rank 0; the only one outside a group)."""
     return rank() == 0
 
 
@@ -66,6 +69,7 @@ def init(device: torch.device) -> torch.device:
 
 
 def shutdown() -> None:
+    """Leave the process group, if one was joined (torch warns at exit otherwise)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
@@ -154,6 +158,7 @@ def check_in_sync(model: nn.Module) -> None:
 
 
 def barrier() -> None:
+    """Wait until every process gets here (nothing to wait for outside a group)."""
     if enabled():
         dist.barrier()
 

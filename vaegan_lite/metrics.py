@@ -252,6 +252,7 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def on_device(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """x moved to the model's device (as it is for a model without parameters)."""
     p = next(model.parameters(), None)
     return x if p is None else x.to(p.device)
 

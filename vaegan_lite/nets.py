@@ -27,6 +27,7 @@ BN_MOMENTUM = 0.1
 
 
 def check_image_size(image_size: int) -> None:
+    """Raise ValueError unless the networks are defined at image_size (IMAGE_SIZES)."""
     if image_size not in IMAGE_SIZES:
         sizes = ", ".join(map(str, IMAGE_SIZES))
         raise ValueError(f"image_size {image_size} is not supported; choose one of {sizes}")
@@ -69,6 +70,7 @@ def deconv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
 
 
 def fc_bn_relu(n_in: int, n_out: int) -> nn.Sequential:
+    """Fully connected layer, BatchNorm, ReLU."""
     return nn.Sequential(
         nn.Linear(n_in, n_out, bias=False),
         nn.BatchNorm1d(n_out, momentum=BN_MOMENTUM),
@@ -118,6 +120,7 @@ class Encoder(nn.Module):
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z|x), each [B, latent_dim]; y: attributes, if conditional."""
         h = self.convs(x).flatten(1)
         h = self.fc(_with_condition(h, y, self.cond_dim))
         return self.mu(h), self.logvar(h)
@@ -152,6 +155,7 @@ class Decoder(nn.Module):
         self.deconvs = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images [B, C, S, S] in [-1, 1] from codes z; y: attributes, if conditional."""
         h = self.fc(_with_condition(z, y, self.cond_dim))
         h = h.view(-1, self.c_top, self.top, self.top)
         return self.deconvs(h)

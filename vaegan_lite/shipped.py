@@ -159,6 +159,7 @@ def shipped_for(cfg: TrainConfig, weights: str | Path = WEIGHTS) -> str | None:
 
 
 def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -72,6 +72,7 @@ class Trained:
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """cpu or cuda as asked; auto: cuda when available. Asking for cuda without it fails now."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -94,6 +95,7 @@ def pick_precision(precision: str, device: torch.device) -> str:
 
 
 def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The context the forward passes run in: torch.autocast to bf16 or fp16, none for fp32."""
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -138,6 +140,7 @@ class BatchSampler:
         self._epoch, self._perm = -1, torch.empty(0)
 
     def __call__(self, t: int) -> torch.Tensor:
+        """The indices of batch t, on ``device`` (a new epoch draws its permutation first)."""
         epoch, i = divmod(t, self.per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)

@@ -278,11 +278,13 @@ class AttributeRegressor(nn.Module):
         self.enc = Encoder(image_size, n_attrs, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One logit per attribute for images x (Enc's mu layer is that last linear layer)."""
         h = self.enc.fc(self.enc.convs(x).flatten(1))
         return self.enc.mu(h)  # [B, n_attrs] logits
 
     @torch.no_grad()
     def probabilities(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Attribute probabilities of images x on the CPU, in batches on the regressor's device."""
         probs = [torch.sigmoid(self(on_device(self, b))).cpu() for b in x.split(batch_size)]
         return torch.cat(probs)
 

@@ -71,6 +71,7 @@ class LiveTraining:
         self._handle = None
 
     def __call__(self, step: int, model: nn.Module, history: dict[str, list[float]]) -> None:
+        """train()'s callback, at each log: draw if ``every`` steps have passed or at ``total``."""
         due = self._last is None or self.every is None or step - self._last >= self.every
         if due or step == self.total:
             self.draw(step, model, history)
@@ -82,6 +83,7 @@ class LiveTraining:
             self.draw(step, run.model, run.history)
 
     def draw(self, step: int, model: nn.Module, history: dict[str, list[float]]) -> None:
+        """Draw a frame now: in place in a notebook, else one printed line; saved if ``save``."""
         self._last = step
         self.frames += 1
         if self.notebook or self.save is not None:

@@ -6,9 +6,15 @@ chapter, and the figures chapter 6's experiments write, share it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..data.images import grid
+
+if TYPE_CHECKING:  # matplotlib is imported only when drawing
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # Colour-blind-safe lines (matplotlib's "tableau-colorblind10"), light grids, no top/right spines,
 # small type, pixels drawn as pixels. Sizes are left to each figure.
@@ -37,7 +43,13 @@ def use_book_style() -> None:
     matplotlib.rcParams.update({k: matplotlib.rcParams.validate[k](v) for k, v in STYLE.items()})
 
 
-def show_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None, scale=1.0):
+def show_grid(
+    images: torch.Tensor,
+    nrow: int = 8,
+    title: str | None = None,
+    ax: Axes | None = None,
+    scale: float = 1.0,
+) -> Axes:
     """Draw a grid with matplotlib; returns the axes."""
     import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
@@ -52,8 +64,8 @@ def show_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=
     return ax
 
 
-def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0):
-    """Several labelled grids stacked vertically (e.g. data / VAE / VAE/GAN)."""
+def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0) -> Figure:
+    """Several labelled grids stacked vertically (e.g. data / VAE / VAE/GAN); returns the figure."""
     import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
     fig, axes = plt.subplots(len(rows), 1, figsize=(scale * nrow * 0.9, scale * 1.25 * len(rows)))
@@ -65,8 +77,10 @@ def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0):
     return fig
 
 
-def plot_history(history: dict[str, list[float]], keys: list[str] | None = None, ax=None):
-    """Loss curves: one line per logged statistic against the step."""
+def plot_history(
+    history: dict[str, list[float]], keys: list[str] | None = None, ax: Axes | None = None
+) -> Axes:
+    """Loss curves: one line per logged statistic against the step; returns the axes."""
     import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
     keys = keys or [k for k in history if k != "step"]

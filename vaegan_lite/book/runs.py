@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -26,6 +27,9 @@ from ..data import SyntheticFaces, load_split, to_unit_range
 from ..data.files import why_unwritable
 from ..shipped import pretrained, shipped_for
 from ..train import Trained, train
+
+if TYPE_CHECKING:  # IPython is imported only inside a notebook
+    from IPython.display import Markdown
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository, in a checkout (not in a pip install)
 # Results the chapters show that took too long to make in them: package data, so a chapter finds
@@ -124,7 +128,7 @@ TIMINGS = RESULTS / "timings.json"
 
 
 def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True,
-                session_s: float | None = None):
+                session_s: float | None = None) -> Markdown:
     """The chapter's "Running this chapter" box, from the measured times in results/timings.json
     (written by tools/time_chapters.py), so the numbers shown are the ones measured. A chapter
     that trains nothing (``trains=False``) says what its smoke outputs are instead. A chapter

@@ -12,7 +12,10 @@ import inspect
 import re
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the package itself must not need IPython
+    from IPython.display import Code
 
 
 def _origin(obj: Any) -> str:
@@ -63,7 +66,7 @@ def _fenced(src: str, language: str = "python") -> str:
     return f"{fence}{language}\n{src}\n{fence}"
 
 
-def show_source(obj: Any, *, lines: tuple[int, int] | None = None, header: bool = True):
+def show_source(obj: Any, *, lines: tuple[int, int] | None = None, header: bool = True) -> Code:
     """Return obj's source as a highlighted code block (an `IPython.display.Code`).
 
     Jupyter shows it when it is the last expression of a cell; elsewhere wrap it in `display()`.

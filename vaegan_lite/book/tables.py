@@ -204,7 +204,7 @@ def mean_std(values: list[float]) -> str:
 SPEED_JSON = RESULTS / "speed.json"
 
 
-def speed_table(path: str | Path = SPEED_JSON):
+def speed_table(path: str | Path = SPEED_JSON) -> MarkdownTable:
     """benchmarks/pythae_compare.py's results (speed.json) as a Markdown table, for the appendix
     "Making it fast"."""
     path = Path(path)

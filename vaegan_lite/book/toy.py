@@ -96,6 +96,7 @@ def _log_h(d: torch.Tensor) -> torch.Tensor:
 
 
 def mlp(n_in: int, n_out: int, hidden: int = 128) -> nn.Sequential:
+    """n_in => hidden => hidden => n_out, ReLU between the linear layers."""
     return nn.Sequential(
         nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
         nn.Linear(hidden, n_out),
@@ -110,7 +111,10 @@ class ToyEncoder(nn.Module):
         self.net = mlp(2, 2 * latent_dim)
         self.register_buffer("scale", torch.tensor(SCALE))
 
-    def forward(self, x, y=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z|x) for points x [B, 2]; y is ignored (no conditional toy)."""
         mu, logvar = self.net(x / self.scale).chunk(2, dim=1)
         return mu, logvar
 
@@ -123,7 +127,8 @@ class ToyDecoder(nn.Module):
         self.net = mlp(n_in, 2)
         self.register_buffer("scale", torch.tensor(SCALE))
 
-    def forward(self, z, y=None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Points [B, 2] from codes z (with xi for G); y is ignored."""
         return self.net(z) * self.scale
 
 
@@ -135,7 +140,10 @@ class ToyCritic(nn.Module):
         self.net = mlp(2, 1)
         self.register_buffer("scale", torch.tensor(SCALE))
 
-    def forward(self, x, y=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits [B], x itself as Dis_l(x)); y is ignored."""
         return self.net(x / self.scale).squeeze(1), x
 
 
@@ -156,7 +164,9 @@ class ToyAVAE(nn.Module):
         return self.dec(self.enc(x)[0])
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, generator: torch.Generator | None = None):
+    def reconstruct(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """G(mu_E(x), xi): AVAE's reconstruction."""
         return self.gen(with_xi(self.enc(x)[0], self.xi_dim, generator=generator))
 

@@ -67,6 +67,7 @@ PAPER_SCALE = 1.0  # the paper adds each vector once; the sliders mark it
 
 
 def decoder_file(key: str) -> str:
+    """The ONNX file name of the decoder of MODELS' ``key``."""
     return f"decoder-{key}.onnx"
 
 
@@ -258,6 +259,7 @@ the book's <code>_static/latent/</code> files). In Jupyter or Colab, use the liv
 
 
 def standalone_page(base: str = "./") -> str:
+    """A page with the widget alone (write_assets' index.html), assets at ``base``."""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Latent arithmetic</title>
 <link rel="icon" href="data:,"></head>

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..attributes import JUDGED, Vectors, decode, encode
 from ..data import to_uint8
+
+if TYPE_CHECKING:  # ipywidgets is imported only when a widget is built
+    from ipywidgets import HBox
 
 PAPER_SCALE = 1.0  # the paper adds each vector once
 
@@ -45,7 +48,7 @@ def latent_arithmetic(
     size: int = 192,
     thumb: int = 48,
     seed: int = 0,
-):
+) -> HBox:
     """An ipywidgets box. ``models``: {label: (model, its attribute vectors)}, the first shown
     first (with one entry there is no switch); ``faces`` [N, C, S, S] in [-1, 1] to pick from;
     ``names``: the attributes that get a slider (every model needs a vector for each)."""

@@ -74,6 +74,9 @@ def cache_dir(root: Path) -> Path:
 def cached(
     src: Source, name: str, split: str, size: int, channels: int, root: Path, progress: bool
 ) -> ImageSet:
+    """The split as an ImageSet, preprocessed once into the cache and memory-mapped from it.
+    One folder per set, split, size, channels and source files (names, sizes): a change of any
+    builds a new one."""
     h = hashlib.sha256(json.dumps([PREP_VERSION, name, split, size, channels]).encode())
     for rel, nbytes in src.files:
         h.update(f"{rel}\0{nbytes}\n".encode())
@@ -161,10 +164,12 @@ def _remove_dead_temps(folder: Path) -> None:
 
 
 def warn(msg: str) -> None:
+    """One ``warning:`` line on stderr."""
     print(f"warning: {msg}", file=sys.stderr)
 
 
 def warn_skipped(skipped: list[str]) -> None:
+    """Warn of the images that could not be read: how many, and the first three."""
     more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
     s = "s" if len(skipped) > 1 else ""
     warn(f"skipped {len(skipped)} unreadable image{s}: {'; '.join(skipped[:3])}{more}")

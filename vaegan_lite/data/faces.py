@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 try:  # the fast renderer (same pixels); without numba the torch drawing below is used
     import vaegan_lite.data.faces_jit as faces_jit  # the module itself (tests patch it)
@@ -146,7 +147,7 @@ def _given_attrs(attrs: torch.Tensor, B: int) -> dict[str, tuple[np.ndarray, np.
 
 
 def sample_params(
-    seed: int, indices, attrs: torch.Tensor | None = None
+    seed: int, indices: ArrayLike, attrs: torch.Tensor | None = None
 ) -> dict[str, torch.Tensor]:
     """All random choices for faces `indices` of data set `seed`; attrs as float32 [B, A].
 
@@ -966,7 +967,7 @@ def _jit_agrees(size: int) -> bool:
 
 
 def render_faces(
-    seed: int, indices, size: int = 64, attrs: torch.Tensor | None = None
+    seed: int, indices: ArrayLike, size: int = 64, attrs: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images [B, 3, size, size] and float32 attrs [B, A] of faces `indices` (drawn with
     the attributes ``attrs`` instead of their own if given: sample_params)."""

@@ -30,6 +30,8 @@ Only numpy and numba are imported: faces.py imports this module, not the other w
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 
@@ -87,7 +89,7 @@ BOXES = [
 ]
 
 
-def boxes(box_pixels) -> np.ndarray:
+def boxes(box_pixels: Callable[[float, float, float, float], tuple[slice, slice]]) -> np.ndarray:
     """int64 [len(BOXES), 4]: (row start, row stop, col start, col stop) of each layer's box,
     from faces._box_pixels (passed in: this module does not import faces)."""
     out = np.empty((len(BOXES), 4), np.int64)

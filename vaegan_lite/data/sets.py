@@ -52,10 +52,12 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 from torch.utils.data import Dataset
 
 from .cache import DataError, DownloadError, ImageSet, Plan, Source, cached, warn
@@ -111,7 +113,7 @@ class SyntheticFaces(Dataset):
         return to_unit_range(img[0]), attrs[0]
 
     def render(
-        self, indices, attrs: torch.Tensor | None = None
+        self, indices: ArrayLike, attrs: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch fast path: uint8 images [B, 3, H, W] and float32 attributes [B, A]. With
         ``attrs`` [B, A]: the same faces drawn with these attributes (faces.sample_params)."""
@@ -143,7 +145,8 @@ def default_root() -> Path:
     return Path(os.environ.get("VAEGAN_DATA") or "data")
 
 
-def training_tensors(cfg, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+# cfg is a config.TrainConfig, typed Any: data/ is the layer below config and does not import it.
+def training_tensors(cfg: Any, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(uint8 images [N, C, H, W], float32 attributes [N, A]) for a TrainConfig's training run.
 
     synthetic: cfg.dataset_size faces. Real sets: the training split, all of it when

@@ -90,5 +90,6 @@ assert tuple(MODEL_SPECS) == MODEL_NAMES, "register every model of config.MODEL_
 
 
 def model_spec(name: str) -> ModelSpec:
+    """The ModelSpec of a model of config.MODEL_NAMES (ValueError for another name)."""
     check_model(name)
     return MODEL_SPECS[name]

@@ -63,6 +63,7 @@ class AVAE(VAEGAN):
 
     @property
     def xi_dim(self) -> int:
+        """Size of the generator's extra noise xi (G's input is [z, xi])."""
         return self.config.xi_dim
 
     def generate(

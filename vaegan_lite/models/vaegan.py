@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 import torch
@@ -46,14 +46,17 @@ class VAEGAN(nn.Module):
 
     @property
     def latent_dim(self) -> int:
+        """Size of the code z."""
         return self.config.latent_dim
 
     @property
     def image_size(self) -> int:
+        """Side of the square images, in pixels."""
         return self.config.image_size
 
     @property
     def device(self) -> torch.device:
+        """Where the model's weights are."""
         return next(self.parameters()).device
 
     def encode(
@@ -361,7 +364,7 @@ def frozen_metric_step(
     x: torch.Tensor,
     opts: dict[str, torch.optim.Optimizer],
     cfg: StepConfig,
-    step=algorithm1_step,
+    step: Callable[..., dict[str, torch.Tensor]] = algorithm1_step,
     **kw,
 ) -> dict[str, torch.Tensor]:
     """VAE_{Dis_l}'s second phase: a VAE whose likelihood is measured by the GAN's frozen Dis

@@ -77,12 +77,13 @@ running_box("05_latent_arithmetic", trains=False)  # it reads the shipped models
 # Attribute vectors need a trained encoder and decoder. Chapter 4 trains a VAE/GAN; to keep this
 # chapter quick at every preset, the package ships two models trained on the synthetic faces:
 # `synthetic-vaegan` and, for Fig. 7's comparison, `synthetic-vae`, with the same networks, data
-# and steps, at the paper's image size and the latent size of the authors' code. The table below says how wide their
-# networks are (as a fraction of Table 1's widths), how long they trained and on what machine: at
-# the `cpu` preset's smaller images a smile is a pixel or two of mouth, and small models lose it.
-# A third shipped network is the judge we meet below, which reads faces at the models' size. Each
-# has a provenance file with the exact config, the command that trains it again, the commit, a
-# checksum, the training time and the machine, and the checksum is verified when it is loaded.
+# and steps, at the paper's image size and the latent size of the authors' code. The table below
+# says how wide their networks are (as a fraction of Table 1's widths), how long they trained and
+# on what machine: at the `cpu` preset's smaller images a smile is a pixel or two of mouth, and
+# small models lose it. A third shipped network is the judge we meet below, which reads faces at
+# the models' size. Each has a provenance file with the exact config, the command that trains it
+# again, the commit, a checksum, the training time and the machine, and the checksum is verified
+# when it is loaded.
 
 # %%
 vaegan = pretrained("synthetic-vaegan")

@@ -288,6 +288,7 @@ sat = c["ours bf16 fast channels_last saturating"]
 assert theirs["gflop_per_image"] > ours["gflop_per_image"] and rate["ours fp32"] > rate["pythae fp32"]
 assert cl_gain > 1 and bf16_gain > 1 and sat["gflop_per_image"] < ours["gflop_per_image"]
 assert c["ours fp32 fast channels_last"]["gflop_per_image"] == ours["gflop_per_image"]
+assert min(cl_gain, bf16_gain) > max(fast_gain.values())  # the text: the switches gain more
 peak = ours["fraction_of_peak"]
 why = (": PyTorch's fp32 matrix product on that CPU goes through MKL, which does not use the CPU's "
        "widest vector instructions, while the convolutions (oneDNN) do, so a convolution-heavy "
@@ -322,10 +323,10 @@ display(Markdown("\n".join([
 # the decoder's upstream gradient, so one pass through Dis goes. For the non-saturating loss, the
 # default, the reference step has no redundant pass to remove: `fast` does the same arithmetic, so
 # what it gains there (the last bullet above) does not come from fewer FLOPs, and the larger gains
-# come from the switches above (bf16, channels-last). With `dis_batch="joint"` both steps run Dis once over the
-# concatenated batch $[x, \tilde{x}, x_p]$: that is a modelling choice (one set of BatchNorm
-# statistics), not a speed trick, and with separate statistics `fast` runs Dis once per batch, as
-# the reference does.
+# come from the switches above (bf16, channels-last). With `dis_batch="joint"` both steps run Dis
+# once over the concatenated batch $[x, \tilde{x}, x_p]$: that is a modelling choice (one set of
+# BatchNorm statistics), not a speed trick, and with separate statistics `fast` runs Dis once per
+# batch, as the reference does.
 #
 # On a GPU, run `python -m vaegan_lite bench --model vaegan --image-size 64 --batch-size 64
 # --device cuda --precision auto --channels-last` (bf16, or fp16 on a T4): its last line is the

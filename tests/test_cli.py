@@ -359,5 +359,24 @@ def test_command_line_trains_exactly_the_config(preset):
         assert argv[:4] == ["python", "-m", "vaegan_lite", "train"]
         assert argv[-2:] == ["--out", "runs/a b"]
         assert config_from_args(build_parser().parse_args(argv[3:])) == cfg
+    for gamma in ({}, {"gamma": 0.5}):  # VAE/GAN_Dis0's balanced gamma, and one asked for
+        cfg = config_for(PRESETS[preset], "vaegan_dis0", **gamma)
+        argv = shlex.split(command_line(cfg, "o"))
+        assert config_from_args(build_parser().parse_args(argv[3:])) == cfg
     with pytest.raises(ValueError, match="data_root"):
         command_line(config_for(PRESETS[preset], "vae", data_root="/data"), "o")
+
+
+def test_the_command_line_balances_dis0s_gamma_as_the_book_does():
+    """Without --gamma, vaegan_dis0 gets config.balanced_gamma of the default, as config_for
+    gives it the preset's: the same weight on its pixel likelihood as VAE/GAN's on Dis_l's."""
+    from vaegan_lite.config import StepConfig, llike_weight
+
+    parse = build_parser().parse_args
+    base = ["train", "--steps", "10", "--out", "o", "--image-size", "64"]
+    dis0, vaegan = (config_from_args(parse([*base, "--model", m]))
+                    for m in ("vaegan_dis0", "vaegan"))  # fmt: skip
+    assert vaegan.step.gamma == StepConfig.gamma != dis0.step.gamma
+    assert llike_weight(dis0) == pytest.approx(llike_weight(vaegan))
+    asked = config_from_args(parse([*base, "--model", "vaegan_dis0", "--gamma", "0.01"]))
+    assert asked.step.gamma == 0.01

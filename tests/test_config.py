@@ -185,10 +185,13 @@ def test_dis0_gets_the_gamma_that_weighs_its_likelihood_as_vaegans_is_weighed():
     assert config.llike_weight(shared) == pytest.approx(0.1 * 3 * 32 * 32 / (2 * 0.1**2))
     mean = config_for(preset, "vaegan_dis0", llike_reduction="mean")  # one term each
     assert mean.step.gamma == pytest.approx(0.1 * 0.1**2)
-    for p in config.PRESETS.values():  # every size: the same weight as VAE/GAN's
-        vaegan, dis0 = (config_for(p, m, data="synthetic", dataset_size=1000)
-                        for m in ("vaegan", "vaegan_dis0"))  # fmt: skip
-        assert config.llike_weight(dis0) == pytest.approx(config.llike_weight(vaegan))
+    gpu = config.replace(config.PRESETS["gpu"], data="synthetic", dataset_size=1000)
+    # 256x8x8 features of Dis_l against 3x64x64 pixels, at the gpu preset's gamma
+    assert config_for(gpu, "vaegan_dis0").step.gamma == pytest.approx(6e-3 * 16384 * 0.01 / 12288)
+    authors = config_for(preset, "vaegan_dis0", w=1e-6)  # w replaces gamma: nothing to balance
+    assert authors.step.gamma == preset.gamma
+    with pytest.raises(ValueError, match="w weighs L_llike"):
+        config.llike_weight(authors)
     with pytest.raises(ValueError, match="not of vae"):
         config.llike_weight(config_for(preset, "vae"))
 

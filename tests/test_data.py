@@ -363,8 +363,10 @@ def test_folder_reads_16_bit_grays_and_turns_photos_upright(tmp_path):
     Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(
         tmp_path / "b.jpg", exif=exif, quality=95
     )
-    a, b = load_split("folder", tmp_path, "all", 32, progress=False).images.int()
-    assert (a == 77).all()
+    # a 32-bit gray holding 8-bit values is not a 16-bit one: it is read as it is
+    Image.fromarray(np.full((32, 32), 77, np.int32), mode="I").save(tmp_path / "c.tif")
+    a, b, c = load_split("folder", tmp_path, "all", 32, progress=False).images.int()
+    assert (a == 77).all() and (c == 77).all()
     assert (b[:, :14] > 230).all() and (b[:, 18:] < 25).all()
 
 

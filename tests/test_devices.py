@@ -8,6 +8,8 @@ tensor"), while one that forgets fails at its first layer with a device mismatch
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -80,6 +82,17 @@ def test_export_decoder_of_a_model_on_another_device(model, tmp_path):
     failed to export."""
     pytest.importorskip("onnxruntime")
     runs_on_the_models_device(lambda: web.export_decoder(model, tmp_path / "dec.onnx"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (a GPU)")
+def test_export_decoder_of_a_model_on_cuda(tmp_path):
+    """The meta-device test above stops at the copy; on a GPU (gpu_check's cuda tests) Dec is
+    really traced and exported from a CUDA model, which stays where it was."""
+    pytest.importorskip("onnx")
+    m = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).cuda().train()
+    check = importlib.util.find_spec("onnxruntime") is not None  # the GPU machine may lack it
+    path = web.export_decoder(m, tmp_path / "dec.onnx", check=check)
+    assert path.stat().st_size > 0 and m.dec.training and next(m.parameters()).is_cuda
 
 
 def test_the_check_itself_catches_a_helper_that_forgets(model):

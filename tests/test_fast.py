@@ -214,8 +214,8 @@ def test_the_fakes_cross_entropy_is_over_the_fakes_dis_is_trained_on(batch, smal
                 for n in ("enc", "dec", "dis")}  # fmt: skip
         torch.manual_seed(1)
         stats = step(model, batch, opts, cfg)
-        real, recon, prior = seen[:3]  # separate batches: one call each, in this order
-        assert torch.equal(real, seen[0]) and recon.shape == prior.shape == real.shape
+        assert len(seen) == 3, step.__name__  # separate batches: x, then x~, then x_p
+        real, recon, prior = seen
         both, only_prior = (nn.functional.softplus(f.float()).mean()
                             for f in (torch.cat([recon, prior]), prior))  # fmt: skip
         assert not torch.allclose(both, only_prior, rtol=1e-4)  # the check can tell them apart

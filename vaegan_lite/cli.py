@@ -23,6 +23,7 @@ import statistics
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -41,6 +42,7 @@ from .config import (
     ModelConfig,
     StepConfig,
     TrainConfig,
+    balanced_gamma,
     default_dis_batch,
 )
 from .data import DATASETS, download_data, save_grid
@@ -128,7 +130,9 @@ def build_parser() -> Parser:
     g.add_argument("--enc-fc-dim", type=_pos_int, default=2048, help="2048 paper, 1024 authors")
     g.add_argument("--dis-layer", type=_pos_int, default=4, help="l of Dis_l, in conv layers")
     g = t.add_argument_group("losses and Algorithm 1")
-    g.add_argument("--gamma", type=float, default=StepConfig.gamma)
+    g.add_argument("--gamma", type=float, default=None,
+                   help=f"Eq. 9's gamma (default {StepConfig.gamma:g}; for vaegan_dis0, "
+                   "config.balanced_gamma of it)")  # fmt: skip
     g.add_argument("--w", type=float, default=None, help="authors' Dec weighting (e.g. 1e-6)")
     g.add_argument("--pixel-sigma", type=float, default=StepConfig.pixel_sigma)
     g.add_argument("--llike-reduction", choices=LLIKE_REDUCTIONS, default="sum")
@@ -210,7 +214,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         xi_dim=a.xi_dim,
     )
     step = StepConfig(
-        gamma=a.gamma,
+        gamma=StepConfig.gamma if a.gamma is None else a.gamma,
         w=1e-6 if a.authors and a.w is None else a.w,
         pixel_sigma=a.pixel_sigma,
         llike_reduction=a.llike_reduction,
@@ -224,7 +228,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         latent_weight=a.avae_latent_weight,
         fast=a.fast,
     )
-    return TrainConfig(
+    cfg = TrainConfig(
         model=model,
         step=step,
         data=a.data,
@@ -245,6 +249,9 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         max_nonfinite=a.max_nonfinite,
         log_every=a.log_every,
     )
+    if a.gamma is None and a.model == "vaegan_dis0" and step.w is None:  # as config_for does
+        cfg = replace(cfg, step=replace(step, gamma=balanced_gamma(cfg)))
+    return cfg
 
 
 # TrainConfig settings and the train command's flags that set them (a True setting: a switch),

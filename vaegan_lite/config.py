@@ -330,7 +330,8 @@ def default_preset_name() -> str:
 def config_for(preset: Preset, model: str, **overrides) -> TrainConfig:
     """A TrainConfig of the preset's size for one of the five models.
 
-    Dis's batches are ``default_dis_batch(model)``: joint for ``gan`` and ``vae_disl``.
+    Dis's batches are ``default_dis_batch(model)``: joint for ``gan`` and ``vae_disl``. Eq. 9's
+    gamma is the preset's, VAE/GAN's; ``vaegan_dis0`` gets ``balanced_gamma`` of it.
 
     Keyword overrides go to the TrainConfig, its ModelConfig or its StepConfig, by name.
     """
@@ -362,22 +363,29 @@ def config_for(preset: Preset, model: str, **overrides) -> TrainConfig:
         else:
             raise TypeError(f"config_for: unknown setting {k!r}")
     cfg = TrainConfig(model=ModelConfig(**model_kw), step=StepConfig(**step_kw), **train_kw)
-    if model == "vaegan_dis0" and "gamma" not in overrides:
-        # The preset's gamma is VAE/GAN's. Shared as it is, it would weigh the pixel likelihood,
-        # with its many more terms and its small sigma, hundreds of times as heavily as VAE/GAN's
-        # Dis_l likelihood, and the GAN term would barely move Dis0's decoder (chapter 6).
-        vaegan = replace(cfg, model=replace(cfg.model, model="vaegan"))
-        gamma = preset.gamma * llike_weight(vaegan) / llike_weight(cfg)
-        cfg = replace(cfg, step=replace(cfg.step, gamma=gamma))
+    if model == "vaegan_dis0" and "gamma" not in overrides and cfg.step.w is None:
+        cfg = replace(cfg, step=replace(cfg.step, gamma=balanced_gamma(cfg)))
     return cfg
+
+
+def balanced_gamma(cfg: TrainConfig) -> float:
+    """VAE/GAN_Dis0's gamma for VAE/GAN's ``cfg.step.gamma``: the one that weighs its pixel
+    likelihood as that gamma weighs VAE/GAN's Dis_l likelihood (llike_weight). The paper gives
+    none. Shared, it would weigh the pixel likelihood, with its many more terms and its small
+    sigma, many times as heavily (300 times at the cpu preset, 75 at the gpu one), and the GAN term
+    would barely move Dis0's decoder (chapter 6). config_for and the command line use it."""
+    vaegan = replace(cfg, model=replace(cfg.model, model="vaegan"))
+    return cfg.step.gamma * llike_weight(vaegan) / llike_weight(cfg)
 
 
 def llike_weight(cfg: TrainConfig) -> float:
     """How much gamma weighs the decoder's L_llike of one image (Eq. 9): gamma x (terms summed)
     / (2 sigma^2), over the pixels with pixel_sigma for VAE/GAN_Dis0, over Dis_l's features with
     sigma 1 for VAE/GAN (losses.llike_loss). Against L_GAN, a cross-entropy of order 1, the
-    decoder's balance goes with this number; config_for makes it the same for both models."""
+    decoder's balance goes with this number; balanced_gamma makes it the same for both models."""
     m, step = cfg.model, cfg.step
+    if step.w is not None:
+        raise ValueError("llike_weight: with the authors' w set, w weighs L_llike, not gamma")
     if m.model == "vaegan_dis0":
         terms, sigma = m.channels * m.image_size**2, step.pixel_sigma
     elif m.model == "vaegan":

@@ -53,6 +53,7 @@ from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTrainin
 from .config import TrainConfig, config_for, get_preset, row_settings
 from .data.files import atomic_write_text
 from .models import model_spec
+from .nets import dis_l_features
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 FORMAT = "vaegan-lite-pretrained/1"
@@ -104,7 +105,7 @@ class PretrainedError(ValueError):
 def gamma_for(image_size: int, width: float) -> float:
     """Eq. 9's gamma that keeps gamma x (Dis_l features) at the cpu preset's 0.1 x 1024 (see
     config.py): Dis_l is an (image_size / 8)^2 grid of 256 x width channels."""
-    return 0.1 * 1024 / ((image_size // 8) ** 2 * 256 * width)
+    return 0.1 * 1024 / dis_l_features(image_size, width)
 
 
 def recipe(name: str, device: str = "cpu", steps: int = GPU_STEPS,

@@ -663,8 +663,9 @@ def _open_rgb(path: Path):
         with Image.open(path) as img:
             img.load()
             img = ImageOps.exif_transpose(img)  # a camera's photo is stored sideways, tagged
-            if img.mode == "I" or img.mode.startswith("I;16"):
-                # 16-bit gray: PIL's convert() clips every value above 255, nearly all of them
+            if img.mode.startswith("I;16") or (img.mode == "I" and img.getextrema()[1] > 255):
+                # 16-bit gray (PIL opens some 16-bit PNGs as 32-bit "I"; one holding 0-255 is left
+                # as it is): PIL's convert() clips every value above 255, nearly all of them
                 gray = np.asarray(img, dtype=np.float64) / 257
                 img = Image.fromarray(np.clip(np.rint(gray), 0, 255).astype(np.uint8))
             if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:

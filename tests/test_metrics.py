@@ -144,11 +144,14 @@ def test_diversity_is_zero_for_one_image_repeated_and_refuses_a_single_image():
 def test_uint8_images_and_single_samples_are_refused_in_one_line():
     """A data set's uint8 images were measured on the 0-255 scale without a word, and a Frechet
     distance of one sample was NaN."""
-    from vaegan_lite.metrics import frechet_distance, texture_fd
+    from vaegan_lite.metrics import diversity, frechet_distance, inception_scores, texture_fd
 
     x = torch.full((4, 3, 8, 8), 128, dtype=torch.uint8)
-    for call in (lambda: sharpness(x), lambda: mse(x, x), lambda: texture_fd(x, x)):
-        with pytest.raises(ValueError, match=r"float images in \[-1, 1\].*to_unit_range"):
+    calls = {"sharpness": lambda: sharpness(x), "mse": lambda: mse(x, x),
+             "texture_fd": lambda: texture_fd(x, x), "diversity": lambda: diversity(x),
+             "inception_scores": lambda: inception_scores(x, x)}  # fmt: skip
+    for who, call in calls.items():
+        with pytest.raises(ValueError, match=rf"^{who} takes float images in .*to_unit_range"):
             call()
     with pytest.raises(ValueError, match="at least 2 samples a set, got 1 and 5"):
         frechet_distance(torch.zeros(1, 3), torch.zeros(5, 3))

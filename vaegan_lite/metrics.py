@@ -56,7 +56,7 @@ def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def laplacian(x: torch.Tensor) -> torch.Tensor:
     """The Laplacian of every channel, [B, C, H-2, W-2] (no padding, so borders add nothing)."""
-    check_float(x, "sharpness")  # uint8 images would be measured on the 0-255 scale
+    check_float(x, "laplacian")  # uint8 images would be measured on the 0-255 scale
     x = x.detach().float()
     c = x.shape[1]
     kernel = LAPLACIAN.to(x.device).expand(c, 1, 3, 3)  # one 3x3 filter per channel
@@ -73,6 +73,7 @@ def sharpness(x: torch.Tensor) -> torch.Tensor:
     """
     if x.dim() != 4:
         raise ValueError(f"sharpness: expected [B, C, H, W], got shape {tuple(x.shape)}")
+    check_float(x, "sharpness")
     return laplacian(x).pow(2).flatten(1).mean(1)
 
 
@@ -81,6 +82,7 @@ def diversity(images: torch.Tensor) -> float:
     averaged over pixels. Near 0 when every image is the same (a GAN's mode collapse)."""
     if images.dim() != 4 or images.shape[0] < 2:
         raise ValueError(f"diversity: expected [B >= 2, C, H, W], got shape {tuple(images.shape)}")
+    check_float(images, "diversity")  # uint8 ones would be measured on the 0-255 scale
     return float(images.detach().float().std(dim=0).mean())
 
 
@@ -179,6 +181,8 @@ def inception_scores(
     downloads on first use, so they run on Colab but not offline. Returns (scores, skipped): each
     metric that cannot run is left out of scores and explained in one line in skipped.
     """
+    for x in (real, fake) if recon is None else (real, fake, recon):
+        check_float(x, "inception_scores")  # unit() below would map uint8 ones to 1 everywhere
     scores: dict[str, float] = {}
     skipped: list[str] = []
     try:

@@ -333,6 +333,10 @@ def make_folder(root):
     wide[:, :16], wide[:, 16:48, 1], wide[:, 48:, 2] = 255, 255, 255  # white | green | blue
     Image.fromarray(wide).save(root / "sub" / "e.png")  # odd shape: its central square is green
     Image.new("RGB", (8, 8)).save(root / ".thumbs" / "x.png")  # hidden: ignored
+    (root / "run" / "figs").mkdir(parents=True)  # a training run put under the data: ignored
+    (root / "run" / "last.pt").write_bytes(b"")
+    Image.new("RGB", (8, 8)).save(root / "run" / "samples.png")
+    Image.new("RGB", (8, 8)).save(root / "run" / "figs" / "f.png")
     (root / "notes.txt").write_text("not an image, not an image extension")
 
 

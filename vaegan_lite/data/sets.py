@@ -541,9 +541,14 @@ def _folder(root: Path, split: str) -> Source:
 
 
 def _image_files(base: Path) -> dict[str, int]:
-    """{path relative to base: bytes} of the images below base, hidden folders skipped."""
+    """{path relative to base: bytes} of the images below base, hidden folders and training runs
+    skipped: a run's folder (it holds last.pt) put under the data would otherwise feed its own
+    samples.png and figures back in as faces."""
     out = {}
     for folder, dirs, names in os.walk(base):
+        if folder != str(base) and "last.pt" in names:
+            dirs[:] = []
+            continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
             if name.lower().endswith(IMAGE_EXTS) and not name.startswith("."):

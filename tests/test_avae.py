@@ -123,6 +123,8 @@ def applied_update(step, model, x, cfg, nets, seed=1):
     torch.manual_seed(seed)
     stats = step(model, x, opts, cfg)
     assert stats["ok"]  # the step moved
+    # E judges G's images in eval mode inside the step: every module is back in training after it
+    assert all(m.training for m in model.modules())
     return {
         n: [b - a for a, b in zip(getattr(before, n).parameters(), getattr(model, n).parameters(),
                                   strict=True)]

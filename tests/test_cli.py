@@ -101,6 +101,10 @@ def test_python_api_loads_a_checkpoint(tmp_path):
     assert run_train(tmp_path / "m", 2) == 0
     model = load_checkpoint(tmp_path / "m" / "last.pt")
     assert model.latent_dim == 16 and model.image_size == 32 and not model.training
+    stored = torch.load(tmp_path / "m" / "last.pt", weights_only=True)["model"]
+    loaded = model.state_dict()
+    assert loaded.keys() == stored.keys()
+    assert all(torch.equal(loaded[k], stored[k]) for k in stored)  # the trained weights, not new
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     mu, logvar = model.encode(x)
     assert mu.shape == logvar.shape == (2, 16)
@@ -167,6 +171,29 @@ def test_wrong_image_size_and_changed_config_are_refused(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "image_size" in err[0]
+    assert ckpt.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "flag, value, setting",
+    [("--seed", "4", "seed"), ("--gamma", "0.5", "step.gamma"), ("--lr", "1e-3", "lr"),
+     ("--flip", None, "flip"), ("--batch-size", "4", "batch_size")],
+)  # fmt: skip
+def test_resuming_with_a_setting_that_changes_the_result_is_refused(tmp_path, capsys, flag,
+                                                                   value, setting):  # fmt: skip
+    assert run_train(tmp_path / "r", 2) == 0
+    ckpt = tmp_path / "r" / "last.pt"
+    before = ckpt.read_bytes()
+    capsys.readouterr()
+    argv = ["train", "--model", "vaegan", "--steps", "4", "--seed", "3", "--device", "cpu",
+            "--out", str(tmp_path / "r"), *TINY]  # fmt: skip
+    if flag in argv:
+        argv[argv.index(flag) + 1] = value
+    else:
+        argv += [flag] if value is None else [flag, value]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"trained with {setting}=" in err[0], err
     assert ckpt.read_bytes() == before
 
 

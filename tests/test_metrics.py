@@ -155,3 +155,23 @@ def test_uint8_images_and_single_samples_are_refused_in_one_line():
             call()
     with pytest.raises(ValueError, match="at least 2 samples a set, got 1 and 5"):
         frechet_distance(torch.zeros(1, 3), torch.zeros(5, 3))
+
+
+def test_frechet_distance_with_correlated_features_matches_the_product_route():
+    """Correlated features (full covariances that do not commute): the cross term
+    tr((S_a^1/2 S_b S_a^1/2)^1/2) equals the sum of the square roots of S_a S_b's eigenvalues,
+    computed here by another route than frechet_distance's."""
+    from vaegan_lite.metrics import frechet_distance
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(500, 4, generator=g, dtype=torch.float64) @ torch.randn(4, 4, generator=g,
+                                                                            dtype=torch.float64)
+    b = torch.randn(400, 4, generator=g, dtype=torch.float64) @ torch.randn(4, 4, generator=g,
+                                                                            dtype=torch.float64) + 1
+    s_a, s_b = torch.cov(a.T), torch.cov(b.T)
+    assert not torch.allclose(s_a @ s_b, s_b @ s_a, atol=1e-3)  # they do not commute
+    assert (s_a - torch.diag(s_a.diagonal())).abs().max() > 0.5  # off-diagonal terms matter
+    cross = torch.linalg.eigvals(s_a @ s_b).real.clamp_min(0).sqrt().sum()
+    want = (a.mean(0) - b.mean(0)).pow(2).sum() + s_a.trace() + s_b.trace() - 2 * cross
+    assert frechet_distance(a, b) == pytest.approx(float(want), rel=1e-9)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)

@@ -17,7 +17,8 @@ from torch.distributions import Normal, kl_divergence
 
 from vaegan_lite.config import StepConfig
 from vaegan_lite.models import algorithm1_step, discriminate, frozen_metric_step, gan_step, grads
-from vaegan_lite.models.vaegan import reparameterize, set_grads
+from vaegan_lite.models.fast import algorithm1_step_fast
+from vaegan_lite.models.vaegan import equilibrium, reparameterize, set_grads
 
 
 def bce(logits, target):
@@ -33,7 +34,12 @@ def paper_losses(model, x, cfg, seed=1, metric="dis_l", adversarial=True):
     z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
     x_tilde = model.dec(z)
     out = {"L_prior": L_prior}
-    if adversarial:
+    if adversarial and cfg.dis_batch == "joint":  # one pass over all three, split here
+        x_p = model.dec(torch.randn_like(z))
+        d, f = model.dis(torch.cat([x, x_tilde, x_p]))
+        n = x.shape[0]
+        (d_x, d_t, d_p), (f_x, f_t, _) = d.split([n, n, n]), f.split([n, n, n])
+    elif adversarial:
         x_p = model.dec(torch.randn_like(z))
         (d_x, f_x), (d_t, f_t), (d_p, _) = [model.dis(b) for b in (x, x_tilde, x_p)]
     elif metric == "dis_l":
@@ -46,7 +52,11 @@ def paper_losses(model, x, cfg, seed=1, metric="dis_l", adversarial=True):
         out["L_llike"] = (0.5 / s**2) * ((x - x_tilde) ** 2).flatten(1).sum(1).mean()
     if adversarial:
         out["L_GAN"] = bce(d_x, 1.0) + bce(d_t, 0.0) + bce(d_p, 0.0)
-        if cfg.gan_variant == "saturating":
+        if cfg.gan_variant == "saturating" and cfg.dis_batch == "joint":
+            # log Dis(x) reaches Dec through the shared BatchNorm statistics; decoder_gan_loss
+            # leaves it out (its docstring), so Dec follows the fakes' terms of -L_GAN only
+            out["L_GAN_dec"] = -(bce(d_t, 0.0) + bce(d_p, 0.0))
+        elif cfg.gan_variant == "saturating":
             out["L_GAN_dec"] = -out["L_GAN"]
         else:
             out["L_GAN_dec"] = bce(d_t, 1.0) + bce(d_p, 1.0)
@@ -57,12 +67,13 @@ def grad_of(loss, net):
     return [-g for g in torch.autograd.grad(loss, list(net.parameters()), retain_graph=True)]
 
 
+@pytest.mark.parametrize("dis_batch", ["separate", "joint"])
 @pytest.mark.parametrize("variant", ["saturating", "non_saturating"])
 def test_vaegan_routing_matches_paper(
-    batch, variant, small_model, applied_update, assert_same, gamma, max_error, scale_of
+    batch, variant, dis_batch, small_model, applied_update, assert_same, gamma, max_error, scale_of
 ):
     model = small_model()
-    cfg = StepConfig(gamma=gamma, gan_variant=variant)
+    cfg = StepConfig(gamma=gamma, gan_variant=variant, dis_batch=dis_batch)
     ref = copy.deepcopy(model)
     got = applied_update(algorithm1_step, model, batch, cfg)
     L = paper_losses(ref, batch, cfg)
@@ -190,3 +201,30 @@ def test_authors_weighting_and_no_recon_for_dis(batch, small_model, applied_upda
     L_GAN = bce(d_x, 1.0) + bce(d_p, 0.0)
     assert_same(got["dec"], grad_of(w * L_llike + (1 - w) * bce(d_p, 1.0), ref.dec), "Dec")
     assert_same(got["dis"], grad_of(L_GAN, ref.dis), "Dis")
+
+
+@pytest.mark.parametrize(
+    "real, fake, want",  # (update Dec?, update Dis?) for center 0.5, margin 0.1: [0.4, 0.6]
+    [(0.5, 0.5, (True, True)),  # both errors inside the band: both learn
+     (0.3, 0.5, (True, False)),  # Dis wins on real faces: it rests
+     (0.5, 0.35, (True, False)),  # Dis wins on fakes: it rests
+     (0.5, 0.7, (False, True)),  # Dec loses badly: it rests
+     (0.7, 0.5, (False, True)),  # Dis errs on real faces: Dec rests too
+     (0.3, 0.7, (True, True)),  # both would rest: both learn
+     (0.4, 0.6, (True, True))],  # on the band's edges: both learn
+)  # fmt: skip
+def test_equilibrium_decides_as_the_authors_trick(real, fake, want):
+    assert equilibrium(torch.tensor(real), torch.tensor(fake), 0.5, 0.1) == want
+
+
+@pytest.mark.parametrize("step", [algorithm1_step, algorithm1_step_fast])
+@pytest.mark.parametrize("center, resting", [(50.0, "dis"), (-50.0, "dec")])
+def test_the_network_the_trick_rests_does_not_move_and_the_others_do(
+    batch, small_model, applied_update, step, center, resting
+):
+    """A centre far above every cross-entropy says Dis is winning; far below, Dec is losing."""
+    cfg = StepConfig(equilibrium=True, eq_center=center, eq_margin=0.05)
+    got = applied_update(step, small_model(), batch, cfg)
+    for net in ("enc", "dec", "dis"):
+        moved = max(d.abs().max().item() for d in got[net])
+        assert (moved == 0) == (net == resting), (net, moved)

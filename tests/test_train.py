@@ -61,6 +61,17 @@ def test_ctrl_c_saves_the_finished_step_and_resume_is_exact(tmp_path):
         assert torch.equal(a, want[k]), k
 
 
+def test_each_epoch_sees_every_full_batch_of_the_data_once_in_a_new_order():
+    n, b = 50, 8  # 6 batches an epoch; the last 2 images of each shuffle are left out
+    sampler = T.BatchSampler(n, b, seed=3)
+    epochs = [torch.cat([sampler(e * 6 + i) for i in range(6)]) for e in range(3)]
+    for idx in epochs:
+        assert len(idx) == 48 and len(set(idx.tolist())) == 48 and 0 <= idx.min() <= idx.max() < n
+    assert not torch.equal(epochs[0], epochs[1]) and not torch.equal(epochs[1], epochs[2])
+    assert torch.equal(T.BatchSampler(n, b, seed=3)(13), sampler(13))  # batch t from (seed, t)
+    assert not torch.equal(T.BatchSampler(n, b, seed=4)(0), T.BatchSampler(n, b, seed=3)(0))
+
+
 def test_training_is_deterministic_in_the_seed():
     a = train(tiny(3), None, progress=False).model.state_dict()
     b = train(tiny(3), None, progress=False).model.state_dict()

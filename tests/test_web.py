@@ -8,9 +8,13 @@ They are skipped, saying why, only where chromium or playwright is missing (.ci/
 
 from __future__ import annotations
 
+import hashlib
 import json
+import lzma
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +37,138 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # --- the committed assets -----------------------------------------------------------------------
 
 
+WASM = "ort-wasm-simd-threaded.wasm"
+# What a fresh clone's book/_static/latent/ holds: the .wasm only as .xz (the .wasm is git-ignored).
+COMMITTED = [*(web.PACKED.get(n, n) for n in web.RUNTIME_FILES), *web.WIDGET_FILES]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def test_runtime_is_vendored_with_version_and_licence():
     record = json.loads((web.STATIC / "runtime.json").read_text())
     assert record["package"] == "onnxruntime-web" and record["license"] == "MIT"
-    for name, size in record["files"].items():
-        assert (web.STATIC / name).stat().st_size == size, f"{name} differs from runtime.json"
-    assert set(record["files"]) == set(web.RUNTIME_FILES)
+    for name, size in record["files"].items():  # the .wasm: unpacked on importing web
+        data = (web.STATIC / name).read_bytes()
+        assert len(data) == size, f"{name} differs from runtime.json"
+        assert sha256(data) == record["sha256"][name], f"{name} differs from runtime.json"
+    assert set(record["files"]) == set(record["sha256"]) == set(web.RUNTIME_FILES)
+    assert record["compressed"] == web.PACKED == {WASM: WASM + ".xz"}
     assert "MIT License" in (web.STATIC / "LICENSE-onnxruntime-web.txt").read_text()
     # Only the WebAssembly CPU build: no WebGL/WebGPU bundles, no source maps.
     extra = {p.name for p in web.STATIC.iterdir()} - set(web.RUNTIME_FILES) - set(web.WIDGET_FILES)
-    assert extra == set(web.data_files()), extra
+    assert extra == set(web.data_files()) | set(web.PACKED.values()), extra
+
+
+def test_the_committed_xz_unpacks_to_the_vendored_wasm():
+    """The .wasm (11.9 MB) is committed as .xz (1.9 MB); decompressed, it is byte for byte the
+    file runtime.json records (onnxruntime-web 1.23.2's dist/ort-wasm-simd-threaded.wasm)."""
+    record = json.loads((web.STATIC / "runtime.json").read_text())
+    packed = (web.STATIC / web.PACKED[WASM]).read_bytes()
+    data = lzma.decompress(packed)
+    assert len(data) == record["files"][WASM] == 11905541
+    vendored = "45eaee27761ad883742a8d4b8fce1538d60ce43b51adf1726fafccc59b8c1a15"  # npm's
+    assert sha256(data) == record["sha256"][WASM] == vendored
+    assert data[:4] == b"\0asm" and len(packed) < 2.5e6
+    # The .wasm is generated: git ignores it, and the book's build leaves the .xz out of _build.
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "/book/_static/latent/ort-wasm-simd-threaded.wasm" in ignored
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert "vaegan_lite.book.web" in config["sphinx"]["extra_extensions"]
+    assert "**/*.wasm.xz" in config["exclude_patterns"]
+
+
+@pytest.fixture
+def fresh(tmp_path) -> Path:
+    """The runtime folder as a fresh clone has it: the committed files, no .wasm."""
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    for name in COMMITTED:
+        shutil.copyfile(web.STATIC / name, folder / name)
+    return folder
+
+
+def test_unpack_runtime_writes_the_wasm_once_and_checks_it(fresh):
+    record = json.loads((fresh / "runtime.json").read_text())
+    wasm = fresh / WASM
+    assert web.unpack_runtime(fresh) == {WASM: wasm}
+    assert sha256(wasm.read_bytes()) == record["sha256"][WASM]
+    assert wasm.read_bytes() == (web.STATIC / WASM).read_bytes()
+    assert sorted(p.name for p in fresh.iterdir()) == sorted([*COMMITTED, WASM])  # no temp file
+    # Current: left as it is. Stale (another version's bytes): written again.
+    inode = wasm.stat().st_ino
+    web.unpack_runtime(fresh)
+    assert wasm.stat().st_ino == inode
+    wasm.write_bytes(b"\0asm stale")
+    web.unpack_runtime(fresh)
+    assert sha256(wasm.read_bytes()) == record["sha256"][WASM]
+    # Into another folder; a folder without the .xz (a built book's) is left alone.
+    other = fresh.parent / "other"
+    assert web.unpack_runtime(fresh, other) == {WASM: other / WASM}
+    assert (other / WASM).read_bytes() == wasm.read_bytes()
+    assert web.unpack_runtime(other) == {} and [p.name for p in other.iterdir()] == [WASM]
+    # A .xz that decompresses to other bytes than runtime.json's is refused.
+    (fresh / web.PACKED[WASM]).write_bytes(lzma.compress(b"\0asm other"))
+    wasm.unlink()
+    refused = r"decompresses to 10 bytes .* not the ort-wasm-simd-threaded\.wasm of .*runtime\.json"
+    with pytest.raises(ValueError, match=refused):
+        web.unpack_runtime(fresh)
+    assert not wasm.exists()
+
+
+def test_importing_web_in_a_fresh_checkout_unpacks_the_wasm(tmp_path):
+    """Chapter 5 (also under nbval), the tests and benchmarks/web_decode.py read the .wasm from
+    book/_static/latent/: importing vaegan_lite.book.web in a checkout writes it there."""
+    shutil.copytree(ROOT / "vaegan_lite", tmp_path / "vaegan_lite",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    static = tmp_path / "book" / "_static" / "latent"
+    static.mkdir(parents=True)
+    for name in COMMITTED:
+        shutil.copyfile(web.STATIC / name, static / name)
+    code = "from vaegan_lite.book import web; print(web.STATIC)"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    assert out.stdout.strip() == str(static), out.stdout
+    assert (static / WASM).read_bytes() == (web.STATIC / WASM).read_bytes()
+
+
+def test_sphinx_extension_unpacks_when_the_build_starts(monkeypatch):
+    calls, hooks = [], {}
+
+    class App:
+        def connect(self, event, fn):
+            hooks[event] = fn
+
+    monkeypatch.setattr(web, "unpack_runtime", lambda *a: calls.append(a) or {})
+    meta = web.setup(App())
+    assert meta["parallel_read_safe"] and list(hooks) == ["builder-inited"]
+    hooks["builder-inited"](App())
+    assert calls == [()]  # the default folder, book/_static/latent/
+
+
+def test_vendor_runtime_commits_the_wasm_compressed(tmp_path):
+    dist = tmp_path / "package" / "dist"
+    dist.mkdir(parents=True)
+    (dist.parent / "package.json").write_text(
+        json.dumps({"name": "onnxruntime-web", "version": "9.9.9", "license": "MIT"})
+    )
+    files = {name: f"{name} bytes ".encode() * 1000 for name in web.RUNTIME_FILES}
+    for name, data in files.items():
+        (dist / name).write_bytes(data)
+    out = tmp_path / "out"
+    record = web.vendor_runtime(dist.parent, out)
+    assert record["files"] == {n: len(d) for n, d in files.items()}
+    assert record["sha256"] == {n: sha256(d) for n, d in files.items()}
+    assert json.loads((out / "runtime.json").read_text()) == record
+    assert lzma.decompress((out / web.PACKED[WASM]).read_bytes()) == files[WASM]
+    assert (out / WASM).read_bytes() == files[WASM]  # unpacked beside it, for use right away
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*web.RUNTIME_FILES, *web.PACKED.values(), "runtime.json"]
+    )
 
 
 @pytest.mark.parametrize("key,shipped", [(k, n) for k, _, n in web.MODELS])
@@ -84,7 +210,7 @@ def test_widget_offers_the_attributes_the_chapter_judges():
     assert "names: Sequence[str] = JUDGED," in widgets
 
 
-def test_write_assets_replaces_old_decoders(tmp_path):
+def test_write_assets_replaces_old_decoders(tmp_path, fresh):
     pytest.importorskip("onnxruntime")
     from vaegan_lite.config import ModelConfig
     from vaegan_lite.models import VAEGAN
@@ -94,13 +220,17 @@ def test_write_assets_replaces_old_decoders(tmp_path):
     (tmp_path / "decoder.onnx").write_bytes(b"old")
     faces = torch.rand(2, 3, 32, 32) * 2 - 1
     vectors = {"Smiling": torch.randn(8)}
+    # The runtime as a fresh clone has it: the .wasm is unpacked from its .xz into tmp_path.
     sizes = web.write_assets({"a": ("A", model, vectors), "b": ("B", model, vectors)}, faces,
-                             tmp_path)  # fmt: skip
-    assert {"decoder-a.onnx", "decoder-b.onnx", "index.html"} <= set(sizes)
-    assert "decoder.onnx" not in sizes
+                             tmp_path, runtime=fresh)  # fmt: skip
+    assert {"decoder-a.onnx", "decoder-b.onnx", "index.html", *web.RUNTIME_FILES} <= set(sizes)
+    assert "decoder.onnx" not in sizes and web.PACKED[WASM] not in sizes
+    assert (tmp_path / WASM).read_bytes() == (web.STATIC / WASM).read_bytes()
+    assert not (fresh / WASM).exists()  # the runtime folder is only read
     data = json.loads((tmp_path / "latent.json").read_text())
     assert [m["label"] for m in data["models"]] == ["A", "B"] and data["names"] == ["Smiling"]
     assert data["files"]["decoder-b.onnx"] == sizes["decoder-b.onnx"]
+    assert data["files"][WASM] == sizes[WASM] == 11905541
     with pytest.raises(ValueError, match="differ"):
         other = {"Bangs": vectors["Smiling"]}
         web.widget_data({"a": ("A", model, vectors), "b": ("B", model, other)}, faces)
@@ -118,6 +248,20 @@ def test_write_assets_without_the_runtime_says_where_it_is_and_writes_nothing(tm
     with pytest.raises(FileNotFoundError, match=r"not in .*nowhere \(no ort\.wasm\.min\.js\); "
                                                 r"it is the book/_static/latent/ folder"):
         web.write_assets(models, torch.zeros(1, 3, 32, 32), out, runtime=tmp_path / "nowhere")
+    assert not out.exists()
+
+
+def test_write_assets_without_the_compressed_wasm_names_it(tmp_path, fresh):
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
+    models = {"a": ("A", model, {"Smiling": torch.randn(8)})}
+    (fresh / web.PACKED[WASM]).unlink()
+    out = tmp_path / "widget"
+    said = r"not in .*fresh \(no ort-wasm-simd-threaded\.wasm\.xz\); it is the book/_static/latent/"
+    with pytest.raises(FileNotFoundError, match=said):
+        web.write_assets(models, torch.zeros(1, 3, 32, 32), out, runtime=fresh)
     assert not out.exists()
 
 
@@ -168,9 +312,14 @@ def browser():
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """The committed assets and a page that embeds the widget, as the chapter does."""
+    """The committed assets and a page that embeds the widget, as the chapter does; as in the
+    book's build, the .wasm is unpacked from the committed .xz, which is left out."""
     folder = tmp_path_factory.mktemp("site")
-    shutil.copytree(web.STATIC, folder / "_static" / "latent")
+    latent = folder / "_static" / "latent"
+    shutil.copytree(web.STATIC, latent, ignore=shutil.ignore_patterns("*.wasm", "*.wasm.xz"))
+    assert web.unpack_runtime(web.STATIC, latent) == {WASM: latent / WASM}
+    record = json.loads((latent / "runtime.json").read_text())
+    assert sha256((latent / WASM).read_bytes()) == record["sha256"][WASM]
     (folder / "notebooks").mkdir()
     (folder / "notebooks" / "page.html").write_text(
         web.standalone_page("../_static/latent/").replace("<h1>", "<h1 id='title'>")

@@ -16,6 +16,12 @@ Everything it needs is a file of the built book, under ``_static/latent/``:
 The runtime and latent-widget.js are committed in book/_static/latent/ (``vendor_runtime`` copies
 the runtime out of the npm package); ``write_assets`` writes the rest, and ``widget_html`` is the
 HTML a chapter displays to embed the widget.
+
+The .wasm (11.9 MB) is committed xz-compressed, as ort-wasm-simd-threaded.wasm.xz (1.9 MB): the
+repository stays small enough to copy. ``unpack_runtime`` writes the .wasm itself next to it
+(git-ignored), checked against the sha256 in runtime.json: on importing this module in a checkout,
+in ``write_assets`` and, as a Sphinx extension (_config.yml), before the book's build copies
+book/_static/ into _build/html/_static/ (which leaves the .xz out: exclude_patterns).
 """
 
 from __future__ import annotations
@@ -23,13 +29,17 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import hashlib
 import http.server
 import io
 import json
+import lzma
+import os
 import shutil
 import tarfile
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +65,10 @@ RUNTIME_PACKAGE = "onnxruntime-web"
 # cross-origin isolated, which a static book is not).
 RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 WIDGET_FILES = ("latent-widget.js", "runtime.json", "LICENSE-onnxruntime-web.txt")
+# Runtime files committed compressed (xz: 1.9 MB where gzip gives 3.1), {served: committed}; the
+# served file is generated from the committed one (unpack_runtime) and git-ignored.
+PACKED = {"ort-wasm-simd-threaded.wasm": "ort-wasm-simd-threaded.wasm.xz"}
+XZ_PRESET = 9 | lzma.PRESET_EXTREME
 OPSET = 18
 # The models the widget switches between, Fig. 6 against Fig. 7: (key, label, shipped name). The
 # first is shown when the page opens; the others' decoders load when the reader picks them.
@@ -159,6 +173,61 @@ def save_sprite(faces: torch.Tensor, path: str | Path) -> Path:
     return Path(path)
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _has(folder: Path, name: str) -> bool:
+    """Whether ``folder`` holds the runtime file ``name``, or its compressed form."""
+    return (folder / name).is_file() or (name in PACKED and (folder / PACKED[name]).is_file())
+
+
+def unpack_runtime(folder: str | Path = STATIC, out: str | Path | None = None) -> dict[str, Path]:
+    """Write each PACKED file (the .wasm) of ``folder`` uncompressed into ``out`` (by default
+    ``folder`` itself) from its .xz there, unless ``out`` already holds the bytes runtime.json
+    records (size and sha256). The decompressed bytes must match that record (ValueError if not).
+    A folder without the .xz (e.g. a built book's) is left alone. Returns {served name: path} of
+    the files that come from a .xz, written now or already current."""
+    folder = Path(folder)
+    out = folder if out is None else Path(out)
+    record_file = folder / "runtime.json"
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    done = {}
+    for name, stored in PACKED.items():
+        if not (folder / stored).is_file():
+            continue
+        target = out / name
+        size, digest = record.get("files", {}).get(name), record.get("sha256", {}).get(name)
+        current = target.is_file() and target.stat().st_size == size
+        if digest is not None and current and _sha256(target) == digest:
+            done[name] = target
+            continue
+        data = lzma.decompress((folder / stored).read_bytes())
+        got = hashlib.sha256(data).hexdigest()
+        if digest is not None and (got != digest or len(data) != size):
+            raise ValueError(f"{folder / stored} decompresses to {len(data)} bytes (sha256 "
+                             f"{got[:12]}...), not the {name} of {record_file} ({size} bytes, "
+                             f"sha256 {digest[:12]}...)")  # fmt: skip
+        # Written under a temporary name, then renamed: other processes (pytest workers, a
+        # chapter's kernel) may be reading or unpacking the same folder at the same time.
+        out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        done[name] = target
+    return done
+
+
 def write_assets(
     models: dict[str, tuple[str, Any, Vectors]],
     faces: torch.Tensor,
@@ -172,19 +241,22 @@ def write_assets(
     folder), removing decoders of earlier versions; copy the runtime and the widget script there
     from ``runtime`` when they differ; with ``page``, also an index.html that shows the widget on
     its own. Returns {file: bytes}."""
-    out = Path(out)
+    out, runtime = Path(out), Path(runtime)
     # Checked before anything is written: after a pip install the default runtime folder (the
     # repository's) does not exist, and a half-written widget folder would be left behind.
-    if missing := [n for n in RUNTIME_FILES + WIDGET_FILES if not (Path(runtime) / n).is_file()]:
+    if missing := [n for n in RUNTIME_FILES + WIDGET_FILES if not _has(runtime, n)]:
         raise FileNotFoundError(
-            f"write_assets: the widget's runtime is not in {runtime} (no {missing[0]}); it is "
-            "the book/_static/latent/ folder of a checkout of the repository, not part of a pip "
-            "install: pass runtime= a copy of that folder"
+            f"write_assets: the widget's runtime is not in {runtime} (no "
+            f"{PACKED.get(missing[0], missing[0])}); it is the book/_static/latent/ folder of a "
+            "checkout of the repository, not part of a pip install: pass runtime= a copy of that "
+            "folder"
         )
     out.mkdir(parents=True, exist_ok=True)
-    if Path(runtime).resolve() != out.resolve():
+    unpacked = unpack_runtime(runtime, out)  # the .wasm from its .xz, where the folder has one
+    if runtime.resolve() != out.resolve():
         for name in RUNTIME_FILES + WIDGET_FILES:
-            shutil.copyfile(Path(runtime) / name, out / name)
+            if name not in unpacked:
+                shutil.copyfile(runtime / name, out / name)
     wanted = {decoder_file(key) for key in models}
     for old in out.glob("decoder*.onnx"):
         if old.name not in wanted:
@@ -292,8 +364,9 @@ def serve(folder: str | Path, port: int = 0) -> Iterator[str]:
 
 def vendor_runtime(package: str | Path, out: str | Path = STATIC) -> dict[str, Any]:
     """Copy RUNTIME_FILES out of the onnxruntime-web npm package (its folder or the .tgz that
-    ``npm pack onnxruntime-web@VERSION`` writes) into ``out``; write runtime.json (version,
-    licence, sizes). Returns that record."""
+    ``npm pack onnxruntime-web@VERSION`` writes) into ``out``, the PACKED ones (the .wasm) as
+    .xz, which is what is committed (the .wasm itself is unpacked beside it); write runtime.json
+    (version, licence, the files' sizes and sha256 uncompressed). Returns that record."""
     package, out = Path(package), Path(out)
     with tempfile.TemporaryDirectory() as tmp:
         if package.is_file():
@@ -304,14 +377,39 @@ def vendor_runtime(package: str | Path, out: str | Path = STATIC) -> dict[str, A
         if meta.get("name") != RUNTIME_PACKAGE:
             raise ValueError(f"{package}: not the {RUNTIME_PACKAGE} npm package")
         out.mkdir(parents=True, exist_ok=True)
+        files, digests = {}, {}
         for name in RUNTIME_FILES:
-            shutil.copyfile(package / "dist" / name, out / name)
+            data = (package / "dist" / name).read_bytes()
+            files[name], digests[name] = len(data), hashlib.sha256(data).hexdigest()
+            if name in PACKED:
+                (out / PACKED[name]).write_bytes(lzma.compress(data, preset=XZ_PRESET))
+            else:
+                (out / name).write_bytes(data)
     record = {
         "package": RUNTIME_PACKAGE,
         "version": meta["version"],
         "license": meta.get("license"),
         "source": f"npm pack {RUNTIME_PACKAGE}@{meta['version']} (files from its dist/)",
-        "files": {name: (out / name).stat().st_size for name in RUNTIME_FILES},
+        "files": files,  # bytes, uncompressed: what the browser fetches
+        "sha256": digests,
+        "compressed": {name: PACKED[name] for name in RUNTIME_FILES if name in PACKED},
     }
     (out / "runtime.json").write_text(json.dumps(record, indent=2) + "\n")
+    unpack_runtime(out)
     return record
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """As a Sphinx extension (_config.yml, sphinx.extra_extensions): unpack the runtime into
+    book/_static/latent/ when the build starts, before Sphinx copies the static files."""
+    app.connect("builder-inited", lambda app: unpack_runtime())
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+# In a checkout (not a pip install) the .wasm is a generated file: make sure whatever reads the
+# folder finds it, current (chapter 5 lists the files' sizes, the tests and benchmarks serve it).
+if any((STATIC / stored).is_file() for stored in PACKED.values()):
+    try:
+        unpack_runtime()
+    except (OSError, ValueError) as e:
+        warnings.warn(f"the widget's runtime could not be unpacked: {e}", stacklevel=2)

@@ -141,6 +141,9 @@ def cli(*args):
         (["train", "--width", "-1", "--steps", "1", "--out", "x"], "width"),
         (["train", "--batch-size", "1", "--steps", "1", "--out", "x"], "--batch-size"),
         (["bench", "--batch-size", "1"], "--batch-size"),
+        (["train", "--seed", "18000000000000", "--steps", "1", "--out", "x"], "--seed"),
+        (["train", "--steps", "nan", "--out", "x"], "--steps: must be a whole number, got 'nan'"),
+        (["sample", "--checkpoint", "m.pt", "--n", "100000000", "--out", "s.png"], "--n"),
         (
             ["train", "--model", "vae_disl", "--gan-steps", "50", "--steps", "2", "--out", "x"],
             "--gan-steps: 50",
@@ -249,12 +252,53 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(tmp_path, capsys, trained, c
     assert not png.exists()
 
 
-def test_resuming_from_a_damaged_checkpoint_is_one_line(tmp_path, capsys, trained):
+def _narrower(ckpt, part):
+    """The checkpoint with its first weight (or that weight's optimizer state) cut in half."""
+    c = dict(torch.load(ckpt, weights_only=True))
+    if part == "model":
+        k = next(iter(c["model"]))
+        c["model"] = {**c["model"], k: c["model"][k][: len(c["model"][k]) // 2]}
+    else:
+        for state in c["optim"]["enc"]["state"].values():
+            for k, v in state.items():
+                if torch.is_tensor(v) and v.dim():
+                    state[k] = v[: len(v) // 2]
+    return c
+
+
+@pytest.mark.parametrize(
+    "crafted, needle",
+    [(lambda t: _crafted(t, history=None), "'history' entry is missing"),
+     (lambda t: _narrower(t, "model"), "weights do not fit its config (wrong shape: "),
+     (lambda t: _narrower(t, "optim"), "the enc optimizer's state does not fit its weights"),
+     (lambda t: _crafted(t, optim={"enc": {}}), "cannot resume from it (no entry 'param_groups')"),
+     (lambda t: _crafted(t, rng={"torch": torch.zeros(3)}), "cannot resume from it")],
+)  # fmt: skip
+def test_resuming_from_a_damaged_checkpoint_is_one_line(tmp_path, capsys, trained, crafted,
+                                                       needle):  # fmt: skip
     (tmp_path / "r").mkdir()
-    torch.save(_crafted(trained, history=None), tmp_path / "r" / "last.pt")
+    torch.save(crafted(trained), tmp_path / "r" / "last.pt")
+    before = (tmp_path / "r" / "last.pt").read_bytes()
     assert run_train(tmp_path / "r", 2) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "last.pt" in err[0] and "'history' entry is missing" in err[0]
+    err = [line for line in capsys.readouterr().err.strip().splitlines()
+           if not line.startswith("resuming ")]  # fmt: skip
+    assert len(err) == 1 and "last.pt" in err[0] and needle in err[0], err
+    assert (tmp_path / "r" / "last.pt").read_bytes() == before
+
+
+def test_a_run_whose_samples_were_never_written_writes_them_on_the_next_call(tmp_path, capsys):
+    """A full disk at samples.png left last.pt complete; the same command then said 'nothing to
+    do' for ever, and the run never got its samples."""
+    assert run_train(tmp_path / "r", 2) == 0
+    png = tmp_path / "r" / "samples.png"
+    want = png.read_bytes()
+    png.unlink()
+    ckpt = (tmp_path / "r" / "last.pt").read_bytes()
+    assert run_train(tmp_path / "r", 2) == 0
+    assert "wrote its missing samples.png" in capsys.readouterr().out
+    assert png.read_bytes() == want and (tmp_path / "r" / "last.pt").read_bytes() == ckpt
+    assert run_train(tmp_path / "r", 2) == 0
+    assert "nothing to do" in capsys.readouterr().out
 
 
 def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trained):

@@ -426,6 +426,38 @@ def test_empty_folder_and_missing_split_are_one_line_exit_2(tmp_path, capsys):
     assert len(load_split("folder", tmp_path / "f", "all", 32, progress=False).images) == 6
 
 
+def test_two_folders_of_same_sized_images_do_not_share_a_cache(tmp_path, monkeypatch):
+    """BMPs of one size have one byte size: names and sizes alone keyed both folders alike, and
+    with a shared $VAEGAN_CACHE the second loaded the first's images without a word."""
+    monkeypatch.setenv("VAEGAN_CACHE", str(tmp_path / "cache"))
+    for name, value in (("black", 0), ("white", 255)):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            Image.new("RGB", (16, 16), (value,) * 3).save(tmp_path / name / f"{i}.bmp")
+    black = load_split("folder", tmp_path / "black", "all", 16, progress=False).images
+    white = load_split("folder", tmp_path / "white", "all", 16, progress=False).images
+    assert (black == 0).all() and (white == 255).all()
+    # an image replaced in place by one of the same size is read anew
+    Image.new("RGB", (16, 16), (9, 9, 9)).save(tmp_path / "black" / "0.bmp")
+    os.utime(tmp_path / "black" / "0.bmp", ns=(1, 1))  # whatever the clock's resolution
+    again = load_split("folder", tmp_path / "black", "all", 16, progress=False).images
+    assert (again[0] == 9).all()
+
+
+def test_a_cache_that_cannot_be_written_and_a_broken_link_are_one_line(tmp_path, monkeypatch,
+                                                                       capsys):  # fmt: skip
+    make_folder(tmp_path / "f")
+    (tmp_path / "f" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("VAEGAN_CACHE", str(tmp_path / "file" / "cache"))
+    with pytest.raises(DataError, match=r"^\$VAEGAN_CACHE .*file/cache: .*file is a file, not a"):
+        load_split("folder", tmp_path / "f", "all", 32, progress=False)
+    monkeypatch.setenv("VAEGAN_CACHE", str(tmp_path / "cache"))
+    capsys.readouterr()
+    assert len(load_split("folder", tmp_path / "f", "all", 32, progress=False).images) == 5
+    assert "skipped 1 broken link(s), first: " in capsys.readouterr().err
+
+
 # -----------------------------------------------------------------------------
 # torchvision's formats, on tiny fake files
 

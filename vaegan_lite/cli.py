@@ -69,17 +69,43 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _int(s: str) -> int:
+    """A whole number; else an error that says so (argparse would name the parsing function)."""
+    try:
+        return int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {s!r}") from None
+
+
 def _nonneg_int(s: str) -> int:
-    v = int(s)
+    v = _int(s)
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
     return v
 
 
+def _seed(s: str) -> int:
+    v = _int(s)
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 2**32 - 1, got {v}")
+    return v
+
+
 def _pos_int(s: str) -> int:
-    v = int(s)
+    v = _int(s)
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+MAX_GRID = 4096  # samples in one grid PNG: 64 x 64 images (about 200 MB of float images at 64px)
+
+
+def _grid_n(s: str) -> int:
+    v = _int(s)
+    if not 1 <= v <= MAX_GRID:  # more filled the memory, then a traceback
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_GRID} (one grid image; sample "
+                                         f"more from Python, in batches), got {v}")  # fmt: skip
     return v
 
 
@@ -90,14 +116,14 @@ def _out_path(s: str) -> Path:
 
 
 def _batch_size(s: str) -> int:
-    v = int(s)
+    v = _int(s)
     if v < 2:  # BatchNorm fails on a batch of one image, after the run folder is made
         raise argparse.ArgumentTypeError(f"must be >= 2 (BatchNorm needs two images), got {v}")
     return v
 
 
 def _image_size(s: str) -> int:
-    v = int(s)
+    v = _int(s)
     if v not in IMAGE_SIZES:
         raise argparse.ArgumentTypeError(
             f"{v} is not supported; the nets take {', '.join(map(str, IMAGE_SIZES))}"
@@ -119,7 +145,7 @@ def build_parser() -> Parser:
     t.add_argument("--image-size", type=_image_size, default=64)
     t.add_argument("--batch-size", type=_batch_size, default=64)
     t.add_argument("--steps", type=_nonneg_int, required=True)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--device", choices=DEVICES, default="auto")
     t.add_argument("--out", type=_out_path, required=True,
                    help="run folder (resumed if it exists)")  # fmt: skip
@@ -176,9 +202,9 @@ def build_parser() -> Parser:
 
     s = sub.add_parser("sample", help="write a grid of samples Dec(z_p)")
     s.add_argument("--checkpoint", type=Path, required=True)
-    s.add_argument("--n", type=_pos_int, default=64)
+    s.add_argument("--n", type=_grid_n, default=64)
     s.add_argument("--out", type=_out_path, required=True, help="a .png file")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--image-size", type=_image_size, default=None, help="check the model's size")
 
     b = sub.add_parser("bench", help="time training steps: img/s, FLOPs, fraction of peak")
@@ -196,7 +222,7 @@ def build_parser() -> Parser:
     b.add_argument("--dis-batch", choices=DIS_BATCHES, default="separate")
     b.add_argument("--gan-variant", choices=GAN_VARIANTS, default=StepConfig.gan_variant)
     b.add_argument("--no-dis-recon", action="store_true", help="Dis never sees Dec(Enc(x))")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=_seed, default=0)
     return p
 
 
@@ -336,8 +362,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         done = ckpt["step"]
         saved = checkpoint_config(ckpt, a.out / "last.pt")
         check_resumable(saved, cfg, a.out / "last.pt", min(done, cfg.steps))
-        if done >= cfg.steps:
+        if done >= cfg.steps and (a.out / "samples.png").exists():
             print(f"{a.out}/last.pt is already at step {done} (--steps {cfg.steps}): nothing to do")
+            return 0
+        if done >= cfg.steps:  # its samples.png was never written (a full disk, say)
+            train(cfg, a.out, progress=False)  # trains no step; writes samples.png
+            print(f"{a.out}/last.pt is already at step {done}: wrote its missing samples.png")
             return 0
         print(f"resuming {a.out}/last.pt from step {done}", file=sys.stderr)
     with _sigterm_as_ctrl_c() as terminated:

@@ -196,8 +196,10 @@ class TrainConfig:
         for name in ("dataset_size", "checkpoint_every", "log_every", "lr_decay_steps"):
             _check_int(name, getattr(self, name), 0)
         _check_int("max_nonfinite", self.max_nonfinite, 1)
-        _check_int("seed", self.seed)
-        _check_int("data_seed", self.data_seed)
+        for name in ("seed", "data_seed"):  # as numpy's: larger ones overflow torch's seeding
+            _check_int(name, getattr(self, name), 0)
+            if getattr(self, name) >= 2**32:
+                raise ValueError(f"{name} must be below 2**32, got {getattr(self, name)}")
         _check_choice("device", self.device, DEVICES)
         if not 0 <= self.lr_decay_steps <= self.steps:
             raise ValueError(f"lr_decay_steps must be between 0 and steps ({self.steps}), "

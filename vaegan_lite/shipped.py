@@ -321,6 +321,10 @@ def git_state(root: str | Path | None = None) -> dict[str, Any]:
             return None
         return r.stdout.strip() if r.returncode == 0 else None
 
+    # git searches upwards: a package installed into a .venv inside someone's own repository
+    # would report that repository's commit, unless this file is one that the repository tracks
+    if not git("ls-files", "--error-unmatch", "--", str(Path(__file__).resolve())):
+        return {"git_commit": None, "git_dirty_files": None}
     commit = git("rev-parse", "HEAD")
     dirty = git("status", "--porcelain", "--", ":/vaegan_lite", ":/tools")  # ":/": from the top
     return {"git_commit": commit, "git_dirty_files": None if dirty is None else dirty.splitlines()}

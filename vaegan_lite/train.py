@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from . import distributed
-from .checkpoint import FORMAT, atomic_save, read_checkpoint
+from .checkpoint import FORMAT, CheckpointError, _misfit, _one_line, atomic_save, read_checkpoint
 from .config import TrainConfig
 from .data import flip_batch, save_grid, to_unit_range, training_tensors
 from .data.files import atomic_write_text, why_unwritable
@@ -382,20 +382,34 @@ def _resume(run: _Run) -> None:
     ckpt = read_checkpoint(path)
     saved_cfg = TrainConfig.from_dict(json.loads(ckpt["config"]))
     check_resumable(saved_cfg, cfg, path, min(int(ckpt["step"]), cfg.steps))
-    run.model.load_state_dict(ckpt["model"])
-    for name, opt in run.opts.items():
-        opt.load_state_dict(ckpt["optim"][name])
-    if run.scaler is not None and "scaler" in ckpt:
-        run.scaler.load_state_dict(ckpt["scaler"])
-    run.history = {k: list(v) for k, v in ckpt["history"].items()}
-    run.start = int(ckpt["step"])
     saved_world = int(ckpt.get("world_size", 1))
     if saved_world != world:
         raise ValueError(
             f"{path} was trained by {saved_world} process(es), not {world}: resume it "
             f"with the same number (torchrun --nproc_per_node {saved_world})"
         )
-    _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
+    # A file edited by hand or by another version: one line naming it, not a traceback from
+    # load_state_dict, nor an optimizer state of another shape failing at the first step.
+    try:
+        misfit = _misfit(run.model.state_dict(), ckpt["model"])
+        if misfit:
+            raise CheckpointError(f"weights do not fit its config ({misfit})")
+        run.model.load_state_dict(ckpt["model"])
+        for name, opt in run.opts.items():
+            opt.load_state_dict(ckpt["optim"][name])
+            for p, state in opt.state.items():
+                if any(torch.is_tensor(v) and v.dim() and v.shape != p.shape
+                       for v in state.values()):  # fmt: skip
+                    raise CheckpointError(f"the {name} optimizer's state does not fit its weights")
+        if run.scaler is not None and "scaler" in ckpt:
+            run.scaler.load_state_dict(ckpt["scaler"])
+        run.history = {k: list(v) for k, v in ckpt["history"].items()}
+        run.start = int(ckpt["step"])
+        _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
+    except (CheckpointError, KeyError, IndexError, TypeError, ValueError, RuntimeError,
+            AttributeError) as e:  # fmt: skip
+        why = f"no entry {e}" if isinstance(e, KeyError) else _one_line(e)
+        raise CheckpointError(f"{path}: damaged checkpoint, cannot resume from it ({why})") from e
 
 
 def prepare_model(model: VAEGAN, cfg: TrainConfig) -> None:

@@ -25,6 +25,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .files import why_unwritable
+
 PREP_VERSION = 2  # bump whenever preprocessing changes: every cache is then rebuilt
 
 
@@ -58,13 +60,19 @@ class Source(NamedTuple):
     where: Path  # named in messages
     files: list[tuple[str, int]]  # (path relative to the root, bytes) of every file read
     plan: Callable[[], Plan]  # parse, check and get ready to build (only on a cache miss)
+    # Keys the cache too, where names and sizes do not tell two sets apart: a folder of one's own
+    # images (two folders of same-sized BMPs would share one cache in a shared $VAEGAN_CACHE).
+    identity: str = ""
 
 
 
 def cache_dir(root: Path) -> Path:
     """$VAEGAN_CACHE, else ROOT/.vaegan_cache when it can be written, else ~/.cache/vaegan-lite."""
     if os.environ.get("VAEGAN_CACHE"):
-        return Path(os.environ["VAEGAN_CACHE"]).expanduser()
+        try:
+            return Path(os.environ["VAEGAN_CACHE"]).expanduser()
+        except RuntimeError as e:  # ~user of no such user
+            raise DataError(f"$VAEGAN_CACHE {os.environ['VAEGAN_CACHE']}: {e}") from e
     d = root / ".vaegan_cache"
     if os.access(d if d.is_dir() else root, os.W_OK):
         return d
@@ -77,11 +85,16 @@ def cached(
     """The split as an ImageSet, preprocessed once into the cache and memory-mapped from it.
     One folder per set, split, size, channels and source files (names, sizes): a change of any
     builds a new one."""
-    h = hashlib.sha256(json.dumps([PREP_VERSION, name, split, size, channels]).encode())
+    key = [PREP_VERSION, name, split, size, channels] + ([src.identity] if src.identity else [])
+    h = hashlib.sha256(json.dumps(key).encode())
     for rel, nbytes in src.files:
         h.update(f"{rel}\0{nbytes}\n".encode())
     folder = cache_dir(root) / f"{name}-{split}-{size}px-{channels}ch-{h.hexdigest()[:16]}"
     if not (folder / "meta.json").is_file():
+        why = why_unwritable(folder.parent)  # an unmounted Drive, a typo: before any work
+        if why:
+            what = "$VAEGAN_CACHE" if os.environ.get("VAEGAN_CACHE") else "the cache folder"
+            raise DataError(f"{what} {folder.parent}: {why}; set VAEGAN_CACHE to a writable one")
         plan = src.plan()  # checks every list before anything is written
         _build(folder, plan, size, channels, progress, f"{name} {split} {size}px", src.where)
     try:

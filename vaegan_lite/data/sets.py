@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import itertools
 import math
 import operator
@@ -520,7 +521,7 @@ def _folder(root: Path, split: str) -> Source:
     if split in ("valid", "test") and base == root:
         raise DataError(f"{root / split}: no such folder; a folder of images has only the split "
                         f"'all' unless it holds train/ and {split}/ subfolders")  # fmt: skip
-    found = _image_files(base)
+    found, stamp = _image_files(base)
     if not found:
         raise DataError(
             f"{base}: no images (looked for {' '.join(IMAGE_EXTS)} here and in its subfolders)"
@@ -537,24 +538,34 @@ def _folder(root: Path, split: str) -> Source:
         paths = [base / r for r in rels]
         return Plan(len(paths), attrs, attr_names, _file_chunks(paths, _square, None))
 
-    return Source(base, files, plan)
+    # Names and sizes alone would let two folders of same-sized images (BMPs, say) share one
+    # cache, and an image replaced by one of the same size keep the old one's.
+    return Source(base, files, plan, identity=f"{base.resolve()}\0{stamp}")
 
 
-def _image_files(base: Path) -> dict[str, int]:
-    """{path relative to base: bytes} of the images below base, hidden folders and training runs
-    skipped: a run's folder (it holds last.pt) put under the data would otherwise feed its own
-    samples.png and figures back in as faces."""
-    out = {}
+def _image_files(base: Path) -> tuple[dict[str, int], str]:
+    """({path relative to base: bytes}, a digest of their modification times) of the images
+    below base. Skipped: hidden folders, broken links (with a warning), and training runs: a run's
+    folder (it holds last.pt) put under the data would feed its samples.png back in as faces."""
+    out, times, broken = {}, [], []
     for folder, dirs, names in os.walk(base):
         if folder != str(base) and "last.pt" in names:
             dirs[:] = []
             continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in names:
+        for name in sorted(names):
             if name.lower().endswith(IMAGE_EXTS) and not name.startswith("."):
                 p = Path(folder) / name
-                out[p.relative_to(base).as_posix()] = p.stat().st_size
-    return out
+                try:
+                    st = p.stat()
+                except OSError:  # a link to nothing
+                    broken.append(str(p))
+                    continue
+                out[p.relative_to(base).as_posix()] = st.st_size
+                times.append(st.st_mtime_ns)
+    if broken:
+        warn(f"skipped {len(broken)} broken link(s), first: {broken[0]}")
+    return out, hashlib.sha256(np.asarray(times, np.int64).tobytes()).hexdigest()[:16]
 
 
 def _read_attr_csv(path: Path, found: dict[str, int], base: Path):

@@ -241,7 +241,8 @@ def test_chapter_6_at_gpu_trains_a_plan_for_one_session(monkeypatch, tmp_path, c
     for var in ("VAEGAN_STEPS", "VAEGAN_FULL_PLAN"):
         monkeypatch.delenv(var, raising=False)
     timed = []
-    monkeypatch.setattr(bench, "seconds_per_step", lambda cfg, steps: timed.append(cfg) or 0.05)
+    monkeypatch.setattr(bench, "seconds_per_step",
+                        lambda cfg, steps, **kw: timed.append(cfg) or 0.05)  # fmt: skip
     gpu = get_preset("gpu")
     session, plan = experiments.chapter_plan(gpu)
     said = capsys.readouterr().out

@@ -247,12 +247,17 @@ class StepRunner:
         return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
 
 
-def seconds_per_step(cfg: TrainConfig, steps: int = 100, warmup: int = 10) -> float:
+def seconds_per_step(
+    cfg: TrainConfig, steps: int = 100, warmup: int = 10, ready: Callable[[], object] | None = None
+) -> float:
     """Median wall seconds of one training step of cfg's model here, after ``warmup`` steps (what
-    sizing a run to a time budget needs; bench() adds FLOPs and the hardware's peaks)."""
+    sizing a run to a time budget needs; bench() adds FLOPs and the hardware's peaks). ``ready``,
+    called between the two, waits for processes timed side by side (a barrier's wait)."""
     run = StepRunner(cfg)
     for _ in range(warmup):
         run()
+    if ready is not None:
+        ready()
     return statistics.median(run.timed()[0] for _ in range(steps))
 
 

@@ -159,17 +159,22 @@ def _train_part(
     train_runs(preset, plan, only=mine.__contains__, seeds=seeds, progress=False)
 
 
-def _seconds_per_step(preset: Preset, steps: int, seed: int) -> float:
+def _seconds_per_step(preset: Preset, steps: int, seed: int, barrier: Any = None) -> float:
     torch.set_num_threads(1)  # as in _train_part
-    return bench.seconds_per_step(config_for(preset, "vaegan", seed=seed), steps)
+    return bench.seconds_per_step(config_for(preset, "vaegan", seed=seed), steps,
+                                  ready=None if barrier is None else barrier.wait)  # fmt: skip
 
 
 def seconds_per_step(preset: Preset, jobs: int, steps: int = 200) -> float:
     """Seconds a VAE/GAN training step of ``preset`` takes while ``jobs`` of them train at once
     in processes, as train_in_processes runs them (the slowest process's median)."""
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(jobs) as pool:
-        return max(pool.starmap(_seconds_per_step, [(preset, steps, i) for i in range(jobs)]))
+    with ctx.Manager() as manager, ctx.Pool(jobs) as pool:
+        # Processes start seconds apart (each imports torch): without a barrier the first would
+        # time its steps before the others share the device with it, and the plan would overrun.
+        barrier = manager.Barrier(jobs)
+        return max(pool.starmap(_seconds_per_step,
+                                [(preset, steps, i, barrier) for i in range(jobs)]))  # fmt: skip
 
 
 def steps_to_fit(preset: Preset, plan: Plan, jobs: int, budget_s: float, per_step: float,

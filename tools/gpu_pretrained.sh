@@ -18,8 +18,9 @@
 # time-boxed to end CALL_S (default 560, the call's timeout_s) less 25 s after the start.
 #
 # A dry run of the same steps on a CPU, with a few training steps and faces:
-#   OUT=/tmp/o DEVICE=cuda-recipe-on-cpu TRAIN_ARGS="--steps 2 --faces 256" JUDGE_FACES=100 \
-#     bash tools/gpu_pretrained.sh COMMIT 0
+#   OUT=/tmp/o RUNS=$(mktemp -d) DEVICE=cuda-recipe-on-cpu TRAIN_ARGS="--steps 2 --faces 256" \
+#     JUDGE_FACES=100 bash tools/gpu_pretrained.sh COMMIT 0
+# (a RUNS of its own: a second dry run into the same one would resume the first's runs)
 #
 # Back on the CPU: copy weights/* into vaegan_lite/weights/, `python tools/train_pretrained.py
 # --only web` (the widget's ONNX decoders), `python tools/make_figures.py` (the opening figure),

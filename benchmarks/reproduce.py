@@ -27,10 +27,13 @@ which must hold every seed once, into results.json beside seed 0's figures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -42,11 +45,18 @@ from vaegan_lite.config import (
     get_preset,
     gpu_synthetic_preset,
 )
-from vaegan_lite.data.files import atomic_write_text
+from vaegan_lite.data.files import atomic_path, atomic_write_text, why_unwritable
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump); still exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=PRESET_NAMES, default=None,
                     help="default: $VAEGAN_PRESET, else gpu with CUDA, else cpu")  # fmt: skip
     ap.add_argument("--plan", choices=[GPU_SYNTHETIC], default=None,
@@ -73,8 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--jobs must be >= 1, got {a.jobs}")
     if a.plan and a.preset:
         ap.error(f"--plan {a.plan} has its own preset; leave out --preset")
-    if (a.steps or a.budget_s) and not a.plan:
+    if (a.steps is not None or a.budget_s is not None) and not a.plan:
         ap.error("--steps and --budget-s size a --plan's runs")
+    if a.steps is not None and a.steps < 1:  # 0 was read as "not given": 100 steps
+        ap.error(f"--steps must be >= 1, got {a.steps}")
+    if a.budget_s is not None and not (a.budget_s > 0 and math.isfinite(a.budget_s)):
+        ap.error(f"--budget-s must be a positive number of seconds, got {a.budget_s:g}")
     if a.merge:
         if not (a.out or a.plan):
             ap.error("--merge: give --plan (to store the results in the package) or --out")
@@ -82,22 +96,25 @@ def main(argv: list[str] | None = None) -> int:
     if a.plan:
         plan = PLANS[a.plan]
         preset = gpu_synthetic_preset(a.steps or 100)
-        if a.budget_s:
-            per_step = experiments.seconds_per_step(preset, a.jobs)
-            steps = experiments.steps_to_fit(preset, plan, a.jobs, a.budget_s, per_step, a.seeds)
-            print(f"{per_step * 1000:.1f} ms a VAE/GAN step with {a.jobs} training at once: "
-                  f"{steps} steps per run fit {a.budget_s:g} s")  # fmt: skip
-            preset = gpu_synthetic_preset(steps)
     else:
         preset = get_preset(a.preset)
         plan = PLANS[preset.name]
-    out = a.out or experiments.results_dir(preset, a.plan)
+    # checked before the budget's timing runs and before --out is made
+    if a.seeds is not None and not set(a.seeds) <= set(experiments.all_seeds(plan)):
+        ap.error(f"--seeds: the plan's seeds are {experiments.all_seeds(plan)}")
+    out = a.out or experiments.results_dir(preset, a.plan)  # --budget-s changes only the steps
     if out.exists() and not out.is_dir():
         ap.error(f"--out {out} is a file, not a folder")
+    if why := why_unwritable(out):
+        ap.error(f"--out {out}: {why}")
+    if a.plan and a.budget_s:
+        per_step = experiments.seconds_per_step(preset, a.jobs)
+        steps = experiments.steps_to_fit(preset, plan, a.jobs, a.budget_s, per_step, a.seeds)
+        print(f"{per_step * 1000:.1f} ms a VAE/GAN step with {a.jobs} training at once: "
+              f"{steps} steps per run fit {a.budget_s:g} s")  # fmt: skip
+        preset = gpu_synthetic_preset(steps)
     out.mkdir(parents=True, exist_ok=True)
     if a.seeds is not None:
-        if not set(a.seeds) <= set(experiments.all_seeds(plan)):
-            ap.error(f"--seeds: the plan's seeds are {experiments.all_seeds(plan)}")
         experiments.write_results(preset, plan, out, jobs=a.jobs, seeds=a.seeds, commit=a.commit)
         print(f"results (a part): {out / experiments.part_file(a.seeds)}")
         return 0
@@ -110,24 +127,86 @@ def main(argv: list[str] | None = None) -> int:
     print(f"results: {out / 'results.json'}")
     return 0
 
-
 def show(res: dict) -> None:
     for table in (experiments.five_model_table, experiments.gamma_table, experiments.table2,
                   experiments.knn_table, experiments.claims):  # fmt: skip
         print(table(res), end="\n\n")
 
 
+# What every part holds (experiments.reproduce, write_results), and what seed 0's part adds
+PART_KEYS = ("preset", "plan", "preset_settings", "attr_names", "seeds", "five_models",
+             "five_models_real", "table2", "knn", "seconds", "run_configs", "provenance")
+SEED_0_KEYS = ("inception", "gamma_sweep")
+
+
+def load_part(path: Path) -> dict[str, Any]:
+    """A part (results-seeds-*.json), read and checked alone, so that what is wrong with it is
+    said in one line naming its file, not as a KeyError or a zip() error while merging."""
+    try:
+        part = json.loads(path.read_text())
+    except OSError as e:
+        raise ValueError(f"--merge {path}: cannot read it ({e.strerror or e})") from e
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"--merge {path}: not JSON ({e})") from e
+    if not isinstance(part, dict):
+        raise ValueError(f"--merge {path}: a JSON {type(part).__name__}, not a results part")
+    seeds = part.get("seeds")
+    if not (isinstance(seeds, list) and seeds and all(type(s) is int for s in seeds)):
+        raise ValueError(f"--merge {path}: no list of seeds; not a results part")
+    keys = PART_KEYS + (SEED_0_KEYS if 0 in seeds else ())
+    if missing := [k for k in keys if k not in part]:
+        raise ValueError(f"--merge {path}: not a results part: no {', '.join(map(repr, missing))}")
+    try:
+        plan = experiments.merge_plan(part)
+        rows = {"five_models": (plan.seeds, experiments.FIVE_MODELS),
+                "table2": (plan.table2_seeds, experiments.CONDITIONAL_MODELS),
+                "knn": (plan.seeds, ("gan", "vaegan"))}  # fmt: skip
+        for key, (limit, models) in rows.items():
+            want = len([s for s in seeds if s < limit])
+            for m in models:
+                if len(part[key][m]) != want:
+                    raise ValueError(f"--merge {path}: {key}[{m!r}] holds {len(part[key][m])} "
+                                     f"runs; its seeds {seeds} make {want}")  # fmt: skip
+        # every figure finite and in range: check_results, on the plan cut to this part's seeds
+        alone = dataclasses.replace(
+            plan, seeds=len([s for s in seeds if s < plan.seeds]),
+            table2_seeds=len([s for s in seeds if s < plan.table2_seeds]),
+            gamma_factors=plan.gamma_factors if 0 in seeds else ())  # fmt: skip
+        experiments.check_results({"gamma_sweep": {}, **part}, alone)
+    except AssertionError as e:
+        why = str(e) or "a figure out of range"
+        raise ValueError(f"--merge {path}: fails the results check ({why})") from e
+    except (KeyError, TypeError, AttributeError) as e:  # a plan or a table of another shape
+        raise ValueError(f"--merge {path}: not a results part ({type(e).__name__}: {e})") from e
+    return part
+
+
 def merge(paths: list[Path], out: Path) -> int:
-    """Join the parts into out/results.json, with the figures of the part that has seed 0."""
-    parts = [json.loads(p.read_text()) for p in paths]
-    res = experiments.merge_results(parts)
+    """Join the parts into out/results.json, with the figures of the part that has seed 0.
+    Everything is read and checked before anything is written; each file is written whole."""
+    parts = [load_part(p) for p in paths]
+    try:  # ValueError: parts that differ, or seeds missing or twice
+        res = experiments.merge_results(parts)
+    except (KeyError, TypeError, AttributeError) as e:  # each part is whole, so rarely
+        names = ", ".join(map(str, paths))
+        raise ValueError(f"--merge {names}: cannot join them ({type(e).__name__}: {e})") from e
     plan = experiments.merge_plan(res)
-    experiments.check_results(res, plan)
+    try:
+        experiments.check_results(res, plan)
+    except AssertionError as e:  # each part passed alone: how they were joined is at fault
+        raise ValueError(f"--merge: the joined parts fail the results check ({e})") from e
     zero = paths[next(i for i, p in enumerate(parts) if 0 in p["seeds"])].parent
+    if missing := [n for n in experiments.FIGURES if not (zero / n).is_file()]:
+        raise ValueError(f"--merge: {zero} (seed 0's part) lacks {', '.join(missing)}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    if why := why_unwritable(out):
+        raise ValueError(f"--out {out}: {why}")
     out.mkdir(parents=True, exist_ok=True)
     for name in experiments.FIGURES:
         if (zero / name).resolve() != (out / name).resolve():
-            shutil.copyfile(zero / name, out / name)
+            with atomic_path(out / name) as tmp:  # a reader never sees half a figure
+                shutil.copyfile(zero / name, tmp)
     atomic_write_text(json.dumps(res, indent=1), out / "results.json")
     show(res)
     print(f"results: {out / 'results.json'} (from {len(parts)} parts)")

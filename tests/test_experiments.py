@@ -1,6 +1,7 @@
 """Chapter 6's experiments: the measuring functions on known answers, and the whole reproduction
 (benchmarks/reproduce.py) at smoke size, which makes every table and figure of the chapter."""
 
+import importlib.util
 import json
 import os
 import socket
@@ -454,3 +455,86 @@ def test_a_vaegan_runs_that_cannot_hold_runs_is_named(tmp_path, monkeypatch):
         runs_dir(PRESETS["cpu"])
     monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path / "runs"))
     assert runs_dir(PRESETS["cpu"]) == tmp_path / "runs" / "cpu" / PRESETS["cpu"].runs_folder
+
+
+def reproduce_module():
+    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "benchmarks/reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_part(folder: Path, res: dict, seeds: list[int], figures: bool = True) -> Path:
+    """A part of the committed cpu results, as reproduce --seeds would write it."""
+    part = {k: v for k, v in res.items()
+            if 0 in seeds or k not in ("inception", "gamma_sweep")}  # fmt: skip
+    part["seeds"] = seeds
+    for key, models in (("five_models", E.FIVE_MODELS), ("table2", E.CONDITIONAL_MODELS),
+                        ("knn", ("gan", "vaegan"))):  # fmt: skip
+        part[key] = {**res[key], **{m: [res[key][m][s] for s in seeds] for m in models}}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / E.part_file(seeds)
+    path.write_text(json.dumps(part))
+    for name in E.FIGURES if figures else ():
+        (folder / name).write_bytes(b"png")
+    return path
+
+
+def test_merge_checks_every_part_and_figure_before_writing_anything(tmp_path, capsys):
+    """A part that is not JSON, not an object, lacks a table, is short, or holds a NaN or negative
+    FD, and a seed-0 part without its figures: one line naming the file, and --out is not made
+    (it kept 2 of 5 figures and no results.json; the package's stored figures with --plan)."""
+    tool = reproduce_module()
+    res = json.loads((ROOT / "vaegan_lite/results/experiments-cpu/results.json").read_text())
+    a, b = write_part(tmp_path / "a", res, [0, 1]), write_part(tmp_path / "b", res, [2, 3, 4])
+    out = tmp_path / "out"
+    assert tool.merge([b, a], out) == 0  # real parts pass the checks
+    merged = json.loads((out / "results.json").read_text())
+    assert merged["five_models"] == res["five_models"] and merged["seeds"] == res["seeds"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*E.FIGURES, "results.json"])
+    capsys.readouterr()
+
+    def refused(paths: list[Path], says: str) -> None:
+        with pytest.raises(ValueError, match=says) as e:
+            tool.merge(paths, tmp_path / "new")
+        assert "\n" not in str(e.value) and not (tmp_path / "new").exists()
+
+    (tmp_path / "a" / "fig5_gamma.png").unlink()
+    refused([a, b], "seed 0's part.* lacks fig5_gamma.png")
+    (tmp_path / "a" / "fig5_gamma.png").write_bytes(b"png")
+    bad = json.loads(b.read_text())
+    cases = [("{not json", "not JSON"), ("[1, 2]", "a JSON list, not a results part"),
+             (json.dumps({k: v for k, v in bad.items() if k != "table2"}), "no 'table2'"),
+             (json.dumps({**bad, "plan": [1]}), "not a results part")]  # fmt: skip
+    for key, value in (("fd", float("nan")), ("fd", -1.0)):
+        rows = [dict(r) for r in bad["five_models"]["vae"]]
+        rows[1][key] = value
+        cases.append((json.dumps({**bad, "five_models": {**bad["five_models"], "vae": rows}}),
+                      "fails the results check"))  # fmt: skip
+    short = {**bad["table2"], "vaegan": bad["table2"]["vaegan"][:-1]}
+    cases.append((json.dumps({**bad, "table2": short}), r"table2\['vaegan'\] holds 2 runs"))
+    for text, says in cases:
+        b.write_text(text)
+        refused([a, b], f"--merge {b}: .*{says}")
+    # and from the command line: one line, exit 2
+    r = run_reproduce("--merge", str(a), str(b), "--out", str(tmp_path / "new"), runs=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and str(b) in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--preset", "smoke", "--seeds", "7"], "seeds are [0, 1]"),
+    (["--plan", "gpu-synthetic", "--steps", "0"], "--steps must be >= 1"),
+    (["--plan", "gpu-synthetic", "--steps", "-5"], "--steps must be >= 1"),
+    (["--plan", "gpu-synthetic", "--budget-s", "0"], "--budget-s must be a positive"),
+    (["--plan", "gpu-synthetic", "--budget-s", "-1"], "--budget-s must be a positive"),
+    (["--plan", "gpu-synthetic", "--budget-s", "nan"], "--budget-s must be a positive"),
+    (["--preset", "smoke", "--steps", "0"], "size a --plan's runs"),
+])  # fmt: skip
+def test_reproduce_refuses_bad_sizes_before_any_work_or_folder(tmp_path, capsys, args, says):
+    """--steps 0 became 100 steps; --budget-s <= 0 ran the timing first; --seeds 7 left an empty
+    --out folder behind."""
+    with pytest.raises(SystemExit) as e:
+        reproduce_module().main([*args, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and says in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()

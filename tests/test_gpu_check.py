@@ -59,6 +59,7 @@ def test_cpu_dry_run_writes_every_section(tmp_path, device_tool_losses):
     assert all(s["status"] in STATUSES and s["seconds"] >= 0 for s in sections.values())
     prov = sections["provenance"]["result"]
     assert prov["torch"] == torch.__version__ and len(prov["commit"]) == 40 and prov["date_utc"]
+    assert prov["faces_warmup_s"] >= 0  # the renderer compiled before the CUDA tests run
 
     tests = sections["cuda_tests"]
     assert tests["status"] == "ok", tests
@@ -245,3 +246,23 @@ def test_cuda_mixed_precision_trains(precision):
                                                                 else "fp16")  # fmt: skip
     assert all(p.is_cuda and p.isfinite().all() for p in r.model.parameters())
     assert all(math.isfinite(v) for v in r.history["L_GAN"])
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--budget-s", "nan"], "--budget-s must be a number of seconds >= 0, got nan"),
+    (["--budget-s", "-5"], "--budget-s must be a number of seconds >= 0, got -5"),
+    (["--out", "{tmp}"], "is a folder: name the JSON file"),
+    (["--out", "{tmp}/file/gpu_check.json"], "file is a file, not a folder"),
+])  # fmt: skip
+def test_bad_budget_or_out_is_refused_before_any_section(tmp_path, capsys, args, says):
+    """--out a folder or under a file gave a traceback at the first save, after a section had
+    run; a NaN or negative budget skipped every section and exited 0."""
+    (tmp_path / "file").write_text("x")
+    args = [arg.format(tmp=tmp_path) for arg in args]
+    with pytest.raises(SystemExit) as e:
+        gpu_check.parse_args(["--cpu-dry-run", *args])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and says in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    # the device call's printing and the chapters' child never write the JSON: not checked
+    assert gpu_check.parse_args(["--print-device-call", *args]).print_device_call

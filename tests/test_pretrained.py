@@ -380,7 +380,7 @@ def test_vaegan_attribute_vectors_work_on_held_out_faces(models):
     assert summary["met"], summary
 
 
-def test_attribute_bar_tool_reports_what_the_library_measures(models):
+def test_attribute_bar_tool_reports_what_the_library_measures(models, tmp_path):
     """tools/attribute_bar.py (used to compare candidate recipes) prints attribute_success's
     figures, and refuses a model it cannot judge in one line."""
     root = Path(__file__).resolve().parents[1]
@@ -389,8 +389,11 @@ def test_attribute_bar_tool_reports_what_the_library_measures(models):
         return subprocess.run([sys.executable, "tools/attribute_bar.py", *args], cwd=root,
                               capture_output=True, text=True, timeout=600)  # fmt: skip
 
-    r = tool("synthetic-vaegan", "--faces", "120", "--vector-faces", "500", "--scales", "1,1.5")
+    report = tmp_path / "new" / "bar.json"
+    r = tool("synthetic-vaegan", "--faces", "120", "--vector-faces", "500", "--scales", "1,1.5",
+             "--json", str(report))  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert json.loads(report.read_text())["vector_faces"] == 500  # its folder made, written whole
     want = vaegan_edits_judged(models, 500, 120, scale=1.5)
     rows = r.stdout.split("scale 1.5:")[1].splitlines()[1 : 1 + len(want)]
     for (name, w), row in zip(want.items(), rows, strict=True):
@@ -412,6 +415,13 @@ def test_git_state_finds_the_checkout_from_the_package_and_nothing_outside_one(t
     if here["git_commit"] is not None:
         assert len(here["git_commit"]) == 40 and isinstance(here["git_dirty_files"], list)
     assert git_state(tmp_path) == {"git_commit": None, "git_dirty_files": None}
+    # a repository that does not hold the package (one it is installed inside, say): git finds
+    # it by searching upwards, but its commit is not the code's
+    env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b",
+           "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@b"}  # fmt: skip
+    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "theirs"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, env=env, capture_output=True)
+    assert git_state(tmp_path) == {"git_commit": None, "git_dirty_files": None}
 
 
 def test_a_shipped_model_is_found_by_a_config_with_settings_added_since(tmp_path):
@@ -425,3 +435,51 @@ def test_a_shipped_model_is_found_by_a_config_with_settings_added_since(tmp_path
     assert shipped_for(cfg, tmp_path) == "synthetic-vae"
     other = TrainConfig.from_dict({**cfg.to_dict(), "deterministic": True})
     assert shipped_for(other, tmp_path) is None
+
+
+def test_attribute_bar_tool_refuses_bad_output_and_too_few_vector_faces(tmp_path, capsys):
+    """--json onto a folder or under a file, and --vector-faces too few to give whole hair-colour
+    rules (the generator's edit then raised deep in the library, after minutes of work), fail in
+    one line at once."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import attribute_bar as tool
+
+    (tmp_path / "file").write_text("x")
+    cases = {("--json", str(tmp_path)): f"--json {tmp_path} is a folder: name a file",
+             ("--json", str(tmp_path / "file" / "r.json")): f"{tmp_path / 'file'} is a file",
+             ("--vector-faces", "128"): "--vector-faces: must be >= 256"}  # fmt: skip
+    for args, says in cases.items():
+        assert tool.main(["no-such-model", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("attribute_bar") and says in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--threads", "-1"], "--threads must be >= 0"),
+    (["--runs", "README.md"], "--runs README.md is a file, not a folder"),
+    (["--weights", "README.md"], "--weights README.md is a file, not a folder"),
+    (["--weights", "README.md/w"], "README.md is a file, not a folder"),
+    (["--device", "cuda-recipe-on-cpu", "--faces", "0"], "smaller than the batch size"),
+    (["--device", "cuda-recipe-on-cpu", "--steps", "-5"], "--steps must be >= 1"),
+    (["--device", "cuda-recipe-on-cpu", "--budget-s", "-1"], "--budget-s must be >= 0"),
+    (["--device", "cuda-recipe-on-cpu", "--budget-s", "nan"], "--budget-s must be >= 0"),
+    (["--device", "cuda", "--only", "web"], "--device cuda trains only synthetic-vaegan"),
+])  # fmt: skip
+def test_train_pretrained_refuses_bad_arguments_before_any_work(args, says, tmp_path, capsys,
+                                                                monkeypatch):  # fmt: skip
+    """Each failed only after the data were drawn or the models trained (--weights a file), or
+    did something else (a negative --budget-s calibrated, then trained 500 steps)."""
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "tools"))
+    import train_pretrained as tool
+
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(tool, "training_tensors", lambda *a, **k: pytest.fail("data drawn"))
+    runs = [] if "--runs" in args else ["--runs", str(tmp_path / "runs")]
+    weights = [] if "--weights" in args else ["--weights", str(tmp_path / "w")]
+    monkeypatch.setattr(sys, "argv", ["train_pretrained", *args, *runs, *weights])
+    with pytest.raises(SystemExit) as e:
+        tool.main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("train_pretrained: ") and says in err, err
+    assert err.count("\n") == 1 and not list(tmp_path.iterdir())

@@ -87,3 +87,36 @@ def test_stored_running_boxes_show_the_recorded_times(path, monkeypatch):
     stored = [o for o in cells[0].outputs if "text/markdown" in o.get("data", {})]
     assert stored and stored[0]["data"]["text/markdown"] == box.data, (
         f"{path.name}: its stored box is stale; run `make outputs NB=notebooks/{path.stem}.py`")
+
+
+@pytest.mark.parametrize("args, says", [
+    (["notebooks/typo.py", "--gpu", "x"], "notebooks/typo.py: no such chapter file"),
+    (["notebooks/typo.py", "--preset", "smoke"], "notebooks/typo.py: no such chapter file"),
+    (["notebooks/01_vae.py", "--preset", "smoke", "--repeat", "0"], "--repeat: must be > 0"),
+    (["notebooks/01_vae.py", "--gpu-models", "vae", "--t4-tflops", "0"], "--t4-tflops: must be"),
+    (["notebooks/01_vae.py", "--gpu-models", "vae", "--t4-tflops", "-2"], "--t4-tflops: must"),
+    (["notebooks/01_vae.py", "--gpu-models", "vae", "--t4-tflops", "nan"], "--t4-tflops: must"),
+    (["notebooks/01_vae.ipynb", "--gpu", "x"], "expected a notebooks/NN_name.py"),
+])  # fmt: skip
+def test_bad_arguments_are_refused_in_one_line_before_any_work(tool, tmp_path, monkeypatch,
+                                                                capsys, args, says):  # fmt: skip
+    """A typo'd chapter was recorded under its name, --repeat 0 and --t4-tflops 0 raised after
+    the work, a negative --t4-tflops printed a negative time: now exit 2, one line, no file."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", ["time_chapters", *args])
+    with pytest.raises(SystemExit) as e:
+        tool.main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and says in err and err.count("\n") == 1, err
+    assert not (tmp_path / "timings.json").exists()
+
+
+def test_an_unreadable_timings_file_is_refused_before_any_work(tool, tmp_path, monkeypatch,
+                                                               capsys):  # fmt: skip
+    monkeypatch.chdir(ROOT)
+    (tmp_path / "timings.json").write_text("{not json")
+    monkeypatch.setattr(sys, "argv", ["time_chapters", "notebooks/01_vae.py", "--gpu", "x"])
+    with pytest.raises(SystemExit) as e:
+        tool.main()
+    assert e.value.code == 2 and "timings.json: cannot read it" in capsys.readouterr().err
+    assert (tmp_path / "timings.json").read_text() == "{not json"

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -44,6 +45,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jupytext
@@ -212,21 +214,67 @@ def record(chapter: str, values: dict) -> None:
     atomic_write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", TIMINGS)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump); still exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive(kind: type) -> Callable[[str], int | float]:
+    """An argparse type: a ``kind`` (int or float) > 0; NaN and inf are refused too."""
+
+    def parse(text: str) -> int | float:
+        v = kind(text)
+        if not (v > 0 and math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return v
+
+    parse.__name__ = kind.__name__  # argparse names the type in "invalid int value: 'x'"
+    return parse
+
+
+def check_before_work(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse what would fail (or write a bogus entry) only after chapters had run: a chapter file
+    that is not there (a typo would be recorded under its name), timings.json unreadable or
+    unwritable."""
+    for py in args.chapters:
+        if py.suffix != ".py":
+            parser.error(f"{py}: expected a notebooks/NN_name.py (py:percent) file")
+        if not py.is_file():
+            parser.error(f"{py}: no such chapter file")
+    if args.from_book and not args.from_book.is_dir():
+        parser.error(f"--from-book {args.from_book}: no Jupyter cache there; run `make book` first")
+    if args.dry_run:
+        return
+    from vaegan_lite.data.files import why_unwritable  # as the package's other imports here
+
+    if why := why_unwritable(TIMINGS.parent):
+        parser.error(f"{TIMINGS}: {why}")
+    try:
+        data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        parser.error(f"{TIMINGS}: cannot read it ({e})")
+    if not isinstance(data, dict):
+        parser.error(f"{TIMINGS}: not a JSON object of chapters")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="+", type=Path, help="notebooks/NN_name.py")
     parser.add_argument("--preset", choices=("smoke", "cpu"), help="preset to run and time")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per chapter; keeps the median")
+    parser.add_argument("--repeat", type=positive(int), default=1,
+                        help="runs per chapter; keeps the median")
     parser.add_argument("--gpu", help="text for the gpu entry (an estimate, with its basis)")
     parser.add_argument("--gpu-models", help="estimate the gpu entry from these models' FLOPs, "
                         "e.g. vae or vae,gan or vae*5,gan*5 (the runs the chapter trains)")
     parser.add_argument("--from-gpu-check", type=Path, metavar="JSON",
                         help="with --gpu-models: the gpu entry from the step rates a GPU check "
                         "measured (benchmarks/results/gpu_check.json), and a T4 estimate")
-    parser.add_argument("--t4-tflops", type=float, default=10.0,
+    parser.add_argument("--t4-tflops", type=positive(float), default=10.0,
                         help="assumed effective T4 throughput for --gpu-models (TFLOP/s)")
     parser.add_argument("--reuse-runs", action="store_true", help="use runs/ as the chapter would")
-    parser.add_argument("--timeout", type=int, default=7200, help="seconds per cell")
+    parser.add_argument("--timeout", type=positive(int), default=7200, help="seconds per cell")
     parser.add_argument("--from-book", type=Path, metavar="CACHE",
                         help="record the cpu times a `make book` build stored in CACHE "
                         "(_build/.jupyter_cache) instead of running the chapters")
@@ -235,6 +283,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.preset is None and args.gpu is None and args.gpu_models is None and not args.from_book:
         parser.error("nothing to do: give --preset, --gpu, --gpu-models or --from-book")
+    check_before_work(parser, args)
     if args.from_book:
         times = book_times(args.from_book)
         for py in args.chapters:
@@ -259,8 +308,6 @@ def main() -> None:
             parser.error(f"--from-gpu-check: {e}")
 
     for py in args.chapters:
-        if py.suffix != ".py":
-            sys.exit(f"{py}: expected a notebooks/NN_name.py (py:percent) file")
         chapter = py.stem
         values: dict = {}
         if args.preset is not None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -46,6 +47,7 @@ from vaegan_lite import shipped as P  # noqa: E402
 from vaegan_lite.bench import seconds_per_step  # noqa: E402
 from vaegan_lite.config import TrainConfig  # noqa: E402
 from vaegan_lite.data import training_tensors  # noqa: E402
+from vaegan_lite.data.files import why_unwritable  # noqa: E402
 from vaegan_lite.train import train  # noqa: E402
 
 
@@ -97,9 +99,7 @@ def steps_for(budget_s: float, per_step: list[float], margin: float = 0.9, unit:
 
 def train_on_gpu(args: argparse.Namespace) -> None:
     """synthetic-vaegan and synthetic-vae with the GPU recipe, sized by --steps or --budget-s."""
-    names = [n for n in args.only if n in P.MODELS]
-    if not names or len(names) != len(args.only):
-        raise SystemExit("train_pretrained: --device cuda trains only " + ", ".join(P.MODELS))
+    names = args.only  # check_args: only P.MODELS
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("train_pretrained: --device cuda: no CUDA GPU here")
     data = training_tensors(P.recipe(names[0], "cuda", faces=args.faces), progress=False)
@@ -146,8 +146,43 @@ def train_classifier(name: str, weights: Path, progress: bool) -> dict:
     return P.save_pretrained(name, model, asdict(model.config), None, extra, weights)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump); still exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse bad arguments now, in one line: they failed only after the data were drawn, or
+    after the whole training (--weights naming a file), or silently did something else (a
+    negative --budget-s still calibrated, then trained 500 steps)."""
+    if args.threads < 0:
+        parser.error(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
+    for flag, folder in (("--runs", args.runs), ("--weights", args.weights)):
+        if folder.exists() and not folder.is_dir():
+            parser.error(f"{flag} {folder} is a file, not a folder")
+        if why := why_unwritable(folder):
+            parser.error(f"{flag} {folder}: {why}")
+    if args.device == "cpu":
+        return
+    if not (names := [n for n in args.only if n in P.MODELS]) or len(names) != len(args.only):
+        parser.error("--device cuda trains only " + ", ".join(P.MODELS))
+    if args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    if not (args.budget_s >= 0 and math.isfinite(args.budget_s)):  # NaN fails >= too
+        parser.error(f"--budget-s must be >= 0 seconds (0: train --steps), got {args.budget_s:g}")
+    if args.calibrate_steps < 1:
+        parser.error(f"--calibrate-steps must be >= 1, got {args.calibrate_steps}")
+    try:  # the recipe's own checks, e.g. fewer --faces than a batch
+        for name in names:
+            P.recipe(name, "cuda", steps=args.steps, faces=args.faces)
+    except ValueError as e:
+        parser.error(f"--faces {args.faces}: {e}")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="train_pretrained", description=__doc__.splitlines()[0])
     steps = [*P.NAMES, "web"]
     parser.add_argument("--only", nargs="+", choices=steps, default=None)
     parser.add_argument("--runs", type=Path, default=None,
@@ -166,15 +201,15 @@ def main() -> None:
     gpu_args.add_argument("--faces", type=int, default=P.GPU_FACES)
     gpu_args.add_argument("--commit", default=None, help="the commit, where git is missing")
     args = parser.parse_args()
+    gpu_recipe = args.device != "cpu"
+    args.only = args.only or (list(P.MODELS) if gpu_recipe else steps)
+    args.runs = args.runs or ROOT / "runs" / ("pretrained-gpu" if gpu_recipe else "pretrained")
+    check_args(parser, args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.device != "cpu":
-        args.only = args.only or list(P.MODELS)
-        args.runs = args.runs or ROOT / "runs" / "pretrained-gpu"
+    if gpu_recipe:
         train_on_gpu(args)
         return
-    args.only = args.only or steps
-    args.runs = args.runs or ROOT / "runs" / "pretrained"
     for name in args.only:
         t0 = time.time()
         if name == "web":

@@ -312,8 +312,9 @@ experiments.discussion_figures(cpu_results)
 #
 # **The $\gamma$ sweep barely moves at this budget.** With the largest $\gamma$ the decoder fools
 # its discriminator least, the paper's direction. But the differences between settings are about
-# one seed's spread of VAE/GAN in the five-model table, and the sweep is one seed per setting, so
-# the order of the settings by reconstruction MSE or FD is within noise. The paper's two failure
+# one seed's spread of VAE/GAN in the five-model table in reconstruction MSE, and about two in FD,
+# while the sweep is one seed per setting: a few draws of that noise spread as far, so the order of
+# the settings by reconstruction MSE or FD is within noise. The paper's two failure
 # modes, feature artifacts at large $\gamma$ and lost mouth shapes at small $\gamma$, need the
 # sharp, detailed images of a long 64×64 run to be seen; the `gpu` preset has them. Exercise 2
 # pushes $\gamma$ far enough to see the first, and chapter 4 shows the sweep's images.
@@ -330,7 +331,8 @@ experiments.discussion_figures(cpu_results)
 #
 # **Sec. 4 holds.** With distances in the $\mathrm{Dis}_l$ features of a GAN's discriminator, the
 # paper's setting, 5-NN misclassifies fewer attributes than in pixels, in every seed and with a
-# small spread. VAE/GAN's discriminator beats pixels too, by less and with a larger spread. The
+# small spread. VAE/GAN's discriminator beats pixels too on average, by less and with a larger
+# spread: not in every seed. The
 # gain is much smaller than the paper's on CIFAR-10's classes: our attributes are mostly large,
 # coloured regions (hair colour, a hat, glasses) that pixel distances already find, which leaves
 # features less to win.
@@ -415,8 +417,8 @@ for model, scores in results["inception"]["scores"].items():
 #   VAE/GAN; one in texture features does. Which features a Fréchet distance uses decides what
 #   it measures.
 # - Table 2's order (VAE/GAN, then VAE, then GAN) holds; Sec. 4's nearest-neighbour gain holds
-#   with a GAN's discriminator (and, by less, with VAE/GAN's); the $\gamma$ sweep's differences are
-#   within seed noise at this budget.
+#   with a GAN's discriminator (and, on average and by less, with VAE/GAN's); the $\gamma$ sweep's
+#   differences are within seed noise at this budget.
 # - Every GAN trained on its own here (GAN, the metric of $\mathrm{VAE}_{\mathrm{Dis}_l}$,
 #   conditional GAN) needs its discriminator to see real and generated faces in one batch
 #   (`dis_batch="joint"`); with separate batches all of them collapsed.

@@ -26,7 +26,6 @@ which must hold every seed once, into results.json beside seed 0's figures.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -38,6 +37,7 @@ from typing import Any
 import torch
 
 from vaegan_lite.book import experiments
+from vaegan_lite.cli import OneLineParser
 from vaegan_lite.config import (
     GPU_SYNTHETIC,
     PLANS,
@@ -46,13 +46,6 @@ from vaegan_lite.config import (
     gpu_synthetic_preset,
 )
 from vaegan_lite.data.files import atomic_path, atomic_write_text, why_unwritable
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump); still exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def main(argv: list[str] | None = None) -> int:

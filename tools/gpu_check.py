@@ -99,6 +99,7 @@ import torch  # noqa: E402
 
 import vaegan_lite.bench as bench_module  # noqa: E402
 from vaegan_lite.bench import StepRunner, bench, count_flops  # noqa: E402
+from vaegan_lite.cli import OneLineParser  # noqa: E402
 from vaegan_lite.config import MODELS, PRESETS, TrainConfig, config_for, get_preset  # noqa: E402
 from vaegan_lite.data import ATTR_NAMES  # noqa: E402
 from vaegan_lite.data.faces import render_faces  # noqa: E402
@@ -796,13 +797,6 @@ def summary(report: dict[str, Any]) -> str:
         note = e.get("reason") or e.get("error") or e["result"].get("headline", "")
         lines.append(f"  {name:14} {e['status']:8} {e['seconds']:5.0f} s  {note}"[:160])
     return "\n".join(lines)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump); still exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

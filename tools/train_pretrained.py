@@ -45,6 +45,7 @@ import torch  # noqa: E402
 
 from vaegan_lite import shipped as P  # noqa: E402
 from vaegan_lite.bench import seconds_per_step  # noqa: E402
+from vaegan_lite.cli import OneLineParser  # noqa: E402
 from vaegan_lite.config import TrainConfig  # noqa: E402
 from vaegan_lite.data import training_tensors  # noqa: E402
 from vaegan_lite.data.files import why_unwritable  # noqa: E402
@@ -144,13 +145,6 @@ def train_classifier(name: str, weights: Path, progress: bool) -> dict:
         **git,
     }
     return P.save_pretrained(name, model, asdict(model.config), None, extra, weights)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump); still exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: {message}\n")
 
 
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -69,6 +69,15 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse for the scripts (tools/, benchmarks/): a usage error is one line (no usage
+    dump), exit code 2. The CLI itself uses Parser, whose errors main() prints."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Exit 2 with one line."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _int(s: str) -> int:
     """A whole number; else an error that says so (argparse would name the parsing function)."""
     try:

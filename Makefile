@@ -79,7 +79,7 @@ test: lint unit nbval wheel-check
 # Jupyter Book caches executed notebooks in _build/.jupyter_cache, keyed on the code cells only:
 # after changing the package (not the notebook) run `make clean` to force re-execution.
 book: $(STAMP)
-	VAEGAN_PRESET=cpu VAEGAN_RUNS=$(CURDIR)/runs $(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	VAEGAN_PRESET=cpu VAEGAN_RUNS=$(CURDIR)/runs TQDM_DISABLE=1 $(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
 # Re-execute the .py:percent sources and write the paired .ipynb (outputs are what nbval checks).
 # One notebook: make outputs NB=notebooks/01_vae.py

@@ -25,8 +25,8 @@ def layer(module: str) -> str:
     part = module.split(".")[1]
     if part in ("data", "book"):
         return part
-    if part == "_version":
-        return "data"  # it imports nothing: every layer may read the version
+    if part in ("_version", "_progress"):
+        return "data"  # they import nothing of the package: every layer may use them
     if part in CORE:
         return "core"
     if part in EVALUATION:

@@ -108,6 +108,9 @@ def test_stored_outputs_have_no_errors(path: Path):
             )
             text = out.get("text", "") if out.output_type == "stream" else ""
             assert "Traceback (most recent call last)" not in text, f"{path.name} cell {i}"
+            # a widget (tqdm's notebook bar) needs a live kernel or CDN scripts: not on a page
+            data = out.get("data", {})
+            assert "application/vnd.jupyter.widget-view+json" not in data, f"{path.name} cell {i}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))

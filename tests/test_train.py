@@ -458,3 +458,23 @@ def test_a_failed_save_keeps_a_folder_that_holds_a_checkpoint(tmp_path, monkeypa
     straight = train(tiny(4), tmp_path / "b", progress=False)
     want = straight.model.state_dict()
     assert all(torch.equal(v, want[k]) for k, v in resumed.model.state_dict().items())
+
+
+def test_progress_bars_are_silent_where_tqdm_disable_is_set(monkeypatch):
+    """tqdm's notebook bar ignores $TQDM_DISABLE; the book's build sets it so that no chapter page
+    holds a widget (which would load require.js and a widget manager from CDNs)."""
+    import tqdm.auto
+    import tqdm.notebook
+
+    from vaegan_lite._progress import progress_bar
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)  # what tqdm.auto is in Jupyter
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_bar(total=3).disable
+    assert progress_bar(total=3, disable=False).disable
+    assert T._progress(0, 3, enabled=True).disable
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.std.tqdm)
+    bar = progress_bar(total=3, disable=False)
+    assert not bar.disable
+    bar.close()

@@ -12,6 +12,7 @@ import hashlib
 import json
 import lzma
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -507,3 +508,13 @@ def test_each_widget_decoder_is_at_most_8_mb():
     assert decoders
     for path in decoders:
         assert path.stat().st_size <= 8e6, f"{path.name}: {path.stat().st_size / 1e6:.1f} MB"
+
+
+def test_built_pages_load_nothing_from_the_network():
+    """The built book works offline: no page loads a script, stylesheet or image from elsewhere."""
+    pages = sorted(BOOK_HTML.rglob("*.html"))
+    if not BUILT_PAGE.exists():
+        pytest.skip("the book is not built (make book)")
+    remote = re.compile(r"<(?:script|link|img)\b[^>]*\b(?:src|href)=\"(https?://[^\"]+)\"")
+    found = {p.relative_to(BOOK_HTML).as_posix(): remote.findall(p.read_text()) for p in pages}
+    assert not {page: urls for page, urls in found.items() if urls}

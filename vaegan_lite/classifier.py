@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._progress import progress_bar
 from .data import ATTR_NAMES, SyntheticFaces, to_unit_range
 from .data.images import check_float
 
@@ -153,9 +154,7 @@ def train_classifier(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, t.lr, total_steps=t.steps)
     bar = None
     if progress:
-        from tqdm.auto import tqdm  # picks a notebook or terminal bar: only when one is shown
-
-        bar = tqdm(total=t.steps, desc="classifier", mininterval=1.0)
+        bar = progress_bar(total=t.steps, desc="classifier", mininterval=1.0)
     t0 = time.perf_counter()
     model.train()
     for _ in range(t.steps):

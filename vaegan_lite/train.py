@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from . import distributed
+from ._progress import progress_bar
 from .checkpoint import FORMAT, CheckpointError, _misfit, _one_line, atomic_save, read_checkpoint
 from .config import TrainConfig
 from .data import flip_batch, save_grid, to_unit_range, training_tensors
@@ -705,6 +706,5 @@ def _shown(means: dict[str, float]) -> dict[str, float]:
 def _progress(start: int, total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm  # picks a notebook or terminal bar: only when one is shown
-
-    return tqdm(total=total, initial=start, desc="train", dynamic_ncols=True, mininterval=1.0)
+    return progress_bar(total=total, initial=start, desc="train", dynamic_ncols=True,
+                        mininterval=1.0)

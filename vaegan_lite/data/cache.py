@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .._progress import progress_bar
 from .files import why_unwritable
 
 PREP_VERSION = 2  # bump whenever preprocessing changes: every cache is then rebuilt
@@ -112,8 +113,6 @@ def _build(
     folder: Path, plan: Plan, size: int, channels: int, progress: bool, desc: str, where: Path
 ) -> None:
     """Preprocess into a temporary folder beside ``folder``, then rename it: all or nothing."""
-    from tqdm.auto import tqdm  # picks a notebook or terminal bar: only when one is shown
-
     folder.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temps(folder.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=folder.parent))
@@ -122,8 +121,8 @@ def _build(
         out = np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, shape)
         kept: list[int] = []
         skipped: list[str] = []
-        with tqdm(total=plan.n, desc=f"caching {desc}", unit="img", disable=not progress,
-                  dynamic_ncols=True, mininterval=1.0) as bar:  # fmt: skip
+        with progress_bar(total=plan.n, desc=f"caching {desc}", unit="img", disable=not progress,
+                          dynamic_ncols=True, mininterval=1.0) as bar:  # fmt: skip
             for images, idx, bad in plan.chunks(size, channels):
                 out[len(kept) : len(kept) + len(idx)] = images
                 kept += idx

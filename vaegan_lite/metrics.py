@@ -24,9 +24,11 @@ expected MSE: the trade-off chapter 1 is about.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import socket
 import urllib.error
+import warnings
 from collections.abc import Iterator
 
 import torch
@@ -199,11 +201,17 @@ def inception_scores(
     def attempt(name: str, make, update) -> None:
         # A machine whose connections hang rather than fail would stall here for minutes per
         # download (the OS's connect timeout): a socket that waits DOWNLOAD_TIMEOUT_S gives up.
+        # torch.hub announces each download (on stdout or stderr, by version) with the cache's
+        # local path, and KID warns of its feature buffer: noise in a chapter's output.
         before = socket.getdefaulttimeout()
         socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
         try:
-            metric = make()
-            scores.update(update(metric))
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                    warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*will save all extracted features")
+                metric = make()
+                scores.update(update(metric))
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:  # offline
             cause = getattr(e, "reason", e)  # URLError wraps the socket's error
             why = getattr(cause, "strerror", None) or str(cause)  # "Name or service not known"

@@ -148,6 +148,13 @@ def cli(*args):
             ["train", "--model", "vae_disl", "--gan-steps", "50", "--steps", "2", "--out", "x"],
             "--gan-steps: 50",
         ),
+        # flags that would do nothing for this model or data set
+        (["train", "--xi-dim", "8", "--steps", "1", "--out", "x"], "--xi-dim applies to --model"),
+        (["train", "--beta", "5", "--steps", "1", "--out", "x"], "--beta applies to --model avae"),
+        (["train", "--model", "gan", "--avae-latent-weight", "0.1", "--steps", "1", "--out", "x"],
+         "--avae-latent-weight applies"),
+        (["train", "--gan-steps", "1", "--steps", "2", "--out", "x"], "--gan-steps applies"),
+        (["train", "--data-root", "faces", "--steps", "1", "--out", "x"], "--data-root applies"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):

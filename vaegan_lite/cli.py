@@ -358,8 +358,23 @@ def _sigterm_as_ctrl_c() -> Iterator[list[bool]]:
             signal.signal(signal.SIGTERM, old)
 
 
+def _check_flags_apply(a: argparse.Namespace) -> None:
+    """A flag given where it does nothing is a ValueError: it would be ignored without a word."""
+    defaults = {"xi_dim": 0, "beta": StepConfig.beta, "avae_latent_loss": StepConfig.latent_loss,
+                "avae_latent_weight": StepConfig.latent_weight}  # fmt: skip
+    if a.model != "avae":
+        for key, default in defaults.items():
+            if getattr(a, key) != default:
+                raise ValueError(f"--{key.replace('_', '-')} applies to --model avae only")
+    if a.model != "vae_disl" and a.gan_steps is not None:
+        raise ValueError("--gan-steps applies to --model vae_disl only")
+    if a.data == "synthetic" and a.data_root is not None:
+        raise ValueError("--data-root applies to a real data set (--data), not to synthetic faces")
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     """Train (or resume) into --out and print a summary; the exit code, 0."""
+    _check_flags_apply(a)
     if a.out.exists() and not a.out.is_dir():
         raise ValueError(f"--out {a.out} exists and is not a folder")
     _check_out(a.out, a.out)

@@ -52,7 +52,7 @@ print(
 )
 
 # %% tags=["nbval-ignore-output"]
-# The measured times change whenever tools/time_chapters.py runs again.
+# How long this chapter takes, as measured on the machines the box names.
 running_box("01_vae")
 
 # %% [markdown]
@@ -280,8 +280,8 @@ assert run.history["step"][-1] == cfg.steps
 # extra nat of information in $z$ has to pay for itself in reconstruction error.
 
 # %% tags=["nbval-ignore-output"]
-# Results of training: their digits differ between CPUs, so nbval does not compare this output;
-# the asserts check what the text above says of the curves.
+# Results of training (your digits will differ from the book's); the asserts check what the
+# text above says of the curves.
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
 plot_history(run.history, ["L_llike"], ax=axes[0])
 axes[0].set_yscale("log")
@@ -358,8 +358,8 @@ show_source(sharpness)
 # As a ruler for sharpness, the same test faces blurred with Gaussian kernels of increasing width:
 
 # %% tags=["nbval-ignore-output"]
-# The VAE's rows are results of training (their digits differ between CPUs, so nbval does not
-# compare this output); the asserts check what the text below says of them.
+# The VAE's rows are results of training (your digits will differ from the book's); the asserts
+# check what the text below says of them.
 blur_sigmas = [0.5, 1.0, 1.5]  # Gaussian blur, standard deviation in pixels
 blurred = {s: gaussian_blur(x_test, kernel_size=7, sigma=s) for s in blur_sigmas}  # [N, 3, H, W]
 
@@ -385,7 +385,8 @@ assert "0.5 px" in closer, "a half-pixel blur should cost less squared error tha
 show_source(matching_blur)
 
 # %% tags=["nbval-ignore-output"]
-# Results of training (not compared by nbval); the asserts check what the text below says.
+# Results of training (your digits will differ from the book's); the asserts check what the text
+# below says.
 s_data, s_rec, s_smp = sharpness(x_test), sharpness(x_tilde), sharpness(x_p)
 print(f"sharpness relative to the data: reconstructions {s_rec.mean() / s_data.mean():.2f}, "
       f"samples {s_smp.mean() / s_data.mean():.2f}\n"

@@ -53,7 +53,7 @@ print(
 )
 
 # %% tags=["nbval-ignore-output"]
-# The measured times change whenever tools/time_chapters.py runs again.
+# How long this chapter takes, as measured on the machines the box names.
 running_box("02_gan")
 
 # %% [markdown]
@@ -259,8 +259,8 @@ assert run.history["step"][-1] == cfg.steps
 # and the cross-entropy is $2 \log 2 \approx 1.39$.
 
 # %% tags=["nbval-ignore-output"]
-# Results of training: their digits differ between CPUs, so nbval does not compare this output;
-# the asserts check that the logged values are what the text says they are.
+# Results of training (your digits will differ from the book's); the asserts check that the
+# logged values are what the text says they are.
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
 plot_history(run.history, ["D(x)", "D(Dec(z))"], ax=axes[0])
 axes[0].set_ylim(0, 1)
@@ -309,8 +309,8 @@ plt.show()
 show_source(diversity)
 
 # %% tags=["nbval-ignore-output"]
-# The samples' rows are results of training (not compared by nbval); the asserts check the ruler
-# and that the run did not collapse to one image.
+# The samples' rows are results of training (your digits will differ from the book's); the
+# asserts check the ruler and that the run did not collapse to one image.
 rows = {"data": x_test, "GAN samples": x_p}
 rows |= {f"data blurred, sigma {s} px": gaussian_blur(x_test, 7, s) for s in (0.5, 1.0)}
 lines = [f"{'':26s} {'sharpness':>10s} {'diversity':>9s}"]
@@ -344,7 +344,7 @@ assert diversity(x_p) > 0, "every sample is the same image: the GAN collapsed"
 # reproduced this face, only something from the same population.
 
 # %% tags=["nbval-ignore-output"]
-# Distances to the GAN's samples are results of training (not compared by nbval).
+# Distances to the GAN's samples are results of training: your digits will differ from the book's.
 n_query = 8
 queries = x_test[:n_query]  # [8, 3, H, W], the faces to "reconstruct"
 others = x_test[n_query:]  # [N - 8, 3, H, W], other real faces

@@ -51,7 +51,7 @@ preset = get_preset()
 print(f"preset: {preset.name} ({preset.image_size}x{preset.image_size}, width {preset.width})")
 
 # %% tags=["nbval-ignore-output"]
-# The measured times change whenever tools/time_chapters.py runs again.
+# How long this chapter takes, as measured on the machines the box names.
 running_box("03_learned_similarity")
 
 # %% [markdown]
@@ -257,8 +257,8 @@ plt.show()
 # discriminator learned from what its convolutions and downsampling give for free.
 
 # %% tags=["nbval-ignore-output"]
-# The trained discriminator's row is a result of training: its digits differ between CPUs, so
-# nbval does not compare this output (the next cell asserts what the text says of it).
+# The trained discriminator's row is a result of training (your digits will differ from the
+# book's); the next cell asserts what the text says of it.
 torch.manual_seed(0)
 untrained = VAEGAN(cfg_disl.model).dis.eval()
 spaces = {"pixels": pixels, "Dis_l, untrained": untrained.dis_l, "Dis_l, trained": dis.dis_l}
@@ -278,7 +278,8 @@ for m, row in rel.items():
 # of the two to the original:
 
 # %% tags=["nbval-ignore-output"]
-# Results of training (not compared by nbval); the asserts check what the text below says.
+# Results of training (your digits will differ from the book's); the asserts check what the text
+# below says.
 shift_vs_blur = {m: rel[m]["shift 1 px"] / rel[m]["blur"] for m in spaces}
 shift_below_blur = {m: (d["shift 1 px"] < d["blur"]).float().mean().item() for m, d in dist.items()}
 for m in spaces:
@@ -342,7 +343,8 @@ plt.show()
 # $\mathrm{Dis}_l$ measures it, relative to the distance to a different face as in the table above:
 
 # %% tags=["nbval-ignore-output"]
-# Results of training (not compared by nbval); the asserts check what the text below says.
+# Results of training (your digits will differ from the book's); the asserts check what the text
+# below says.
 recon = {"VAE": vae.reconstruct(x), "VAE_Dis_l": disl_model.reconstruct(x)}
 samples = {"VAE": fixed_samples(vae, len(x), 0), "VAE_Dis_l": fixed_samples(disl_model, len(x), 0)}
 to_other = dist["Dis_l, trained"]["different face"]

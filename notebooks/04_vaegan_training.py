@@ -59,7 +59,7 @@ print(f"preset: {preset.name} ({preset.image_size}x{preset.image_size}, width {p
 
 
 # %% tags=["nbval-ignore-output"]
-# The measured times change whenever tools/time_chapters.py runs again.
+# How long this chapter takes, as measured on the machines the box names.
 running_box("04_vaegan_training")
 
 # %% [markdown]
@@ -285,7 +285,8 @@ LiveTraining().finish(fail)
 # collapse*).
 
 # %% tags=["nbval-ignore-output"]
-# Results of training (not compared by nbval); the asserts check what the text below says.
+# Results of training (your digits will differ from the book's); the asserts check what the text
+# below says.
 fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
 runs = {"healthy: the run above": run, "failing: lr x10, saturating": fail}
 for ax, (name, r) in zip(axes, runs.items(), strict=True):
@@ -408,7 +409,8 @@ plt.show()
 # samples' diversity, as measured for the failing run above:
 
 # %% tags=["nbval-ignore-output"]
-# Results of training (not compared by nbval); the asserts check what the text below says.
+# Results of training (your digits will differ from the book's); the asserts check what the text
+# below says.
 measures = {}
 for f in factors:
     recon, samples = models[f].reconstruct(x), fixed_samples(models[f], len(x), 0)
@@ -563,7 +565,8 @@ fig = show_rows({
 plt.show()
 
 # %% tags=["nbval-ignore-output"]
-# Results of training (not compared by nbval); the asserts check what the text below says.
+# Results of training (your digits will differ from the book's); the asserts check what the text
+# below says.
 print(f"{len(x)} held-out faces{'':8}{'MSE to x':>10}{'sharpness':>11}")
 print(f"{'data x':29}{'':>10}{sharpness(x).mean():11.4f}")
 for name in recon:

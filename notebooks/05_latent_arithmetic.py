@@ -56,7 +56,7 @@ N_TEST = 300 if preset.name == "smoke" else 2000  # held-out faces for the succe
 print(f"preset: {preset.name}; vectors from {N_VECTORS} faces, judged on {N_TEST} held-out faces")
 
 # %% tags=["nbval-ignore-output"]
-# The measured times change whenever tools/time_chapters.py runs again.
+# How long this chapter takes, as measured on the machines the box names.
 running_box("05_latent_arithmetic", trains=False)  # it reads the shipped models
 
 # %% [markdown]
@@ -196,7 +196,7 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 # How sharp the edited faces are (metrics.sharpness: the mean energy of the image's Laplacian,
 # chapter 1).
-# Not compared by nbval: it depends on the vectors, i.e. on the preset; the assert checks the text.
+# The figures depend on the vectors, i.e. on the preset; the assert checks the text.
 edited_sharpness = {
     name: float(sharpness(torch.cat([A.edit(m, faces, vectors[name][n]) for n in NAMES])).mean())
     for name, m in (("VAE/GAN", vaegan), ("VAE", vae))
@@ -297,7 +297,7 @@ show_source(A.attribute_success)
 
 # %% tags=["nbval-ignore-output"]
 # Results of the shipped models on many faces: rounded percentages, but a face near the
-# judge's threshold can read differently on another CPU, so nbval does not compare them.
+# judge's threshold can read differently on another CPU, so yours may differ by a point.
 def success_table(scale=1.0):
     results = {name: A.attribute_success(model, judge, test_x, test_y, vectors[name], attr_names,
                                          rules, scale=scale)
@@ -328,7 +328,7 @@ Markdown(table)
 # than `A.BAR["added_min"]`:
 
 # %% tags=["nbval-ignore-output"]
-# Computed from the table above (not compared by nbval, for the same reason).
+# Computed from the table above.
 def verdict(name, b):
     return (f"- {name}: added {b['added_mean']:.0%} on average (least: {b['least_added']}, "
             f"{b['added_min']:.0%}), kept {b['kept_mean']:.0%}: the bar is "
@@ -354,7 +354,7 @@ Markdown("\n".join(verdict(name, b) for name, b in bars.items()))
 show_source(A.generator_edit_success)
 
 # %% tags=["nbval-ignore-output"]
-# The judge's readings of drawn faces (not compared by nbval, for the same reason as the table).
+# The judge's readings of drawn faces (like the table's, they may differ by a point on your CPU).
 drawn, drawn_indices = A.held_out_indices(vaegan, N_TEST)  # the same held-out faces as test_x
 ceiling = A.generator_edit_success(judge, drawn, drawn_indices, rules.reliable, rules)
 ceiling_bar = A.bar_summary(ceiling)
@@ -384,8 +384,8 @@ Markdown(verdict("the generator's own edit", ceiling_bar)
 # mustache". Each claim, checked against the results above:
 
 # %% tags=["nbval-ignore-output"]
-# The paper's claims, each with what we measured and a verdict computed from it (not compared by
-# nbval, for the same reason as the table). The asserts check what the text around says.
+# The paper's claims, each with what we measured and a verdict computed from it. The asserts
+# check what the text around says.
 def mean(xs):
     xs = list(xs)
     return sum(xs) / len(xs)
@@ -431,7 +431,7 @@ Markdown("\n".join(rows))
 # comparison turns round: the VAE keeps the other attributes better.
 
 # %% tags=["nbval-ignore-output"]
-# The other attributes, VAE/GAN against VAE (not compared by nbval, for the same reason).
+# The other attributes, VAE/GAN against VAE.
 kept_better = [n for n in judged if v[n]["kept"] > g[n]["kept"]]
 both_better = [n for n in judged if v[n]["both"] > g[n]["both"]]
 assert bars["VAE"]["kept_mean"] > bars["VAE/GAN"]["kept_mean"]  # what the text says
@@ -453,7 +453,7 @@ Markdown(f"Over the {len(judged)} attributes read reliably, the others are kept 
 # often the attribute appears and the others stay put, both at once, is far from always:
 
 # %% tags=["nbval-ignore-output"]
-# How reliable the VAE/GAN's edits are (not compared by nbval, for the same reason).
+# How reliable the VAE/GAN's edits are.
 both = {n: g[n]["both"] for n in NAMES}
 best, worst = max(both, key=both.get), min(both, key=both.get)
 assert max(both.values()) < 0.95  # "far from always"
@@ -470,12 +470,14 @@ Markdown(f"VAE/GAN at s = 1, added with the others kept (**both**): best {best} 
 #
 # The authors' code adds each vector once (s = 1). Nothing forces that: a smaller s gives a fainter
 # edit, a larger one a stronger edit and, sooner or later, a face that is no longer the same person
-# (the other attributes start to change too). Sweeping s shows the trade-off per attribute:
+# (the other attributes start to change too). Sweeping s shows the trade-off per attribute. Each
+# point of the curves costs an edit of every face, so the sweep judges the first quarter of the
+# table's held-out faces; its figures at s = 1 differ from the table's by that sample's chance:
 
 # %% tags=["nbval-ignore-output"]
-# A curve of the same measurements (not compared by nbval, for the same reason).
+# A curve of the same measurements, on fewer faces than the table (a curve needs many points).
 scales = [0.5, 1.0, 2.0] if preset.name == "smoke" else [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
-n_sweep = 100 if preset.name == "smoke" else 500  # fewer faces than the table: it is a curve
+n_sweep = N_TEST // 4
 sweep = {s: {name: A.attribute_success(model, judge, test_x[:n_sweep], test_y[:n_sweep], vectors[name],
                                        NAMES, rules, scale=s)
              for name, model in (("VAE/GAN", vaegan), ("VAE", vae))} for s in scales}
@@ -499,8 +501,7 @@ assert all(0 <= sweep[s][m][n][k] <= 1 for s in scales for m in sweep[s] for n i
 # Computed from the sweep, the judge's table and the results above:
 
 # %% tags=["nbval-ignore-output"]
-# Three reasons, each with its numbers (not compared by nbval, for the same reason); the asserts
-# check what the sentences say.
+# Three reasons, each with its numbers; the asserts check what the sentences say.
 top = max(scales)
 at1 = {k: {n: sweep[1.0]["VAE/GAN"][n][k] for n in NAMES} for k in ("added", "kept")}
 atop = {k: {n: sweep[top]["VAE/GAN"][n][k] for n in NAMES} for k in ("added", "kept")}
@@ -515,8 +516,8 @@ flips = {b: mean(g[n]["changed"][b] for n in NAMES if b in g[n]["changed"]) for 
          if any(b in g[n]["changed"] for n in NAMES)}
 moved = sorted(flips, key=flips.get, reverse=True)[:2]
 Markdown(f"""
-- *At s = 1 the step can be too short.* The three attributes added least often at s = 1
-  ({", ".join(short)}) appear in {spread([at1["added"][n] for n in short])} of the faces; at
+- *At s = 1 the step can be too short.* On the sweep's {n_sweep} faces, the three attributes
+  added least often at s = 1 ({", ".join(short)}) appear in {spread([at1["added"][n] for n in short])} of the faces; at
   s = {top:g} in {spread([atop["added"][n] for n in short])}. The price is paid in "kept": on
   average the other attributes stay as they were in {mean(at1["kept"].values()):.0%} of the faces
   at s = 1, and in {mean(atop["kept"].values()):.0%} at s = {top:g}.
@@ -558,8 +559,8 @@ print("cosine(v_Eyeglasses, v_Male) =", f"{cos(vs['Eyeglasses'], vs['Male'], dim
 # vector turn into a "man", according to the judge, and how many get a mustache?
 
 # %% tags=["nbval-ignore-output"]
-# The judge's readings of many faces (not compared by nbval: a face near the judge's threshold
-# can read differently on another CPU).
+# The judge's readings of many faces (a face near the judge's threshold can read differently on
+# another CPU).
 images, labels, _ = train_set
 is_man = labels[:, col["Male"]] > 0.5
 v_within = A.attribute_vectors(vaegan, (images[is_man], labels[is_man], attr_names),
@@ -605,7 +606,7 @@ show_grid(rows, nrow=8, scale=1.7, title="VAE/GAN (top) and VAE (bottom): face 1
 plt.show()
 
 # %% tags=["nbval-ignore-output"]
-# "Blurrier", measured (not compared by nbval: a float's last digits can differ between CPUs).
+# "Blurrier", measured (a float's last digits can differ between CPUs).
 sharp = {m: float(sharpness(r).mean())
          for m, r in zip(("VAE/GAN", "VAE"), rows.split(8), strict=True)}
 assert sharp["VAE/GAN"] > 2 * sharp["VAE"]

@@ -49,7 +49,7 @@ print(f"preset: {preset.name} ({preset.image_size}x{preset.image_size}, width {p
 print(plan)
 
 # %% tags=["nbval-ignore-output"]
-# The measured times change whenever tools/time_chapters.py runs again.
+# How long this chapter takes, as measured on the machines the box names.
 running_box("06_experiments", session_s=experiments.SESSION_TRAIN_S)
 
 # %% [markdown]
@@ -76,8 +76,9 @@ running_box("06_experiments", session_s=experiments.SESSION_TRAIN_S)
 # makes them again. With `smoke` every run takes a second, so the numbers there only show that
 # the code runs. At the `gpu` preset the paper's whole plan, dozens of runs of the paper's length,
 # takes days on one GPU; unless `VAEGAN_FULL_PLAN=1` asks for it, the chapter trains a plan that
-# fits one session (about an hour): the runs of the `gpu-synthetic` plan described at the end,
-# at the preset's size and on its data, each as long as the time allows on the reader's GPU:
+# fits one session: the runs of the `gpu-synthetic` plan described at the end, at the preset's
+# size and on its data, each as long as the training time in the box above allows on the
+# reader's GPU (with the measuring, about an hour in all):
 #
 # %%
 show_source(experiments.chapter_plan)
@@ -161,8 +162,8 @@ display(Image(filename=str(folder / "fig4_reconstructions.png")))
 # Mean ± standard deviation over the seeds:
 
 # %% tags=["nbval-ignore-output"]
-# Results of training: their digits differ between CPUs, so nbval does not compare them; the
-# cell that loads them checks that every run is there and every figure finite and in range.
+# Results of training (your digits will differ from the book's); the cell that loads them checks
+# that every run is there and every figure finite and in range.
 experiments.five_model_table(results)
 
 # %% [markdown]
@@ -186,8 +187,8 @@ experiments.five_model_table(results)
 # all of them in the same features.
 
 # %% tags=["nbval-ignore-output"]
-# Results of training: their digits differ between CPUs, so nbval does not compare them; the
-# cell that loads them checks that every run is there and every figure finite and in range.
+# Results of training (your digits will differ from the book's); the cell that loads them checks
+# that every run is there and every figure finite and in range.
 experiments.gamma_table(results)
 
 # %%
@@ -220,8 +221,8 @@ show_source(experiments.table2_scores)
 display(Image(filename=str(folder / "fig8_conditional.png")))
 
 # %% tags=["nbval-ignore-output"]
-# Results of training: their digits differ between CPUs, so nbval does not compare them; the
-# cell that loads them checks that every run is there and every figure finite and in range.
+# Results of training (your digits will differ from the book's); the cell that loads them checks
+# that every run is there and every figure finite and in range.
 experiments.table2(results)
 
 # %% [markdown]
@@ -237,8 +238,8 @@ experiments.table2(results)
 show_source(experiments.knn_error)
 
 # %% tags=["nbval-ignore-output"]
-# Results of training: their digits differ between CPUs, so nbval does not compare them; the
-# cell that loads them checks that every run is there and every figure finite and in range.
+# Results of training (your digits will differ from the book's); the cell that loads them checks
+# that every run is there and every figure finite and in range.
 experiments.knn_table(results)
 
 # %% [markdown]
@@ -247,7 +248,7 @@ experiments.knn_table(results)
 # Each row is computed from the results above (means over seeds), not typed:
 
 # %% tags=["nbval-ignore-output"]
-# Computed from the results of training (not compared by nbval): every claim gets a verdict.
+# Computed from the results of training: every claim gets a verdict.
 claims = experiments.claims(results)
 assert claims.count("| yes |") + claims.count("| no |") == claims.count("\n") - 1, claims
 claims

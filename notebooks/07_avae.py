@@ -50,7 +50,7 @@ from vaegan_lite.models import avae
 preset = get_preset()
 
 # %% tags=["nbval-ignore-output"]
-# The measured times change whenever tools/time_chapters.py runs again.
+# How long this chapter takes, as measured on the machines the box names.
 running_box("07_avae")
 
 # %% [markdown]
@@ -287,8 +287,8 @@ plt.show()
 show_source(toy.log_density)
 
 # %% tags=["nbval-ignore-output"]
-# Results of training: their digits differ between CPUs, so nbval does not compare this table;
-# the cell below asserts what the text says of it.
+# Results of training (your digits will differ from the book's); the cell below asserts what the
+# text says of it.
 x_held_out = toy.sample_data(500 if preset.name == "smoke" else 2000,
                              torch.Generator().manual_seed(123))  # fmt: skip
 g = torch.Generator().manual_seed(0)
@@ -308,7 +308,8 @@ toy.reconstruction_scores(recons, x_held_out)
 # between the branches, where the data are rare; AVAE's sit on the branches. Point by point:
 
 # %% tags=["nbval-ignore-output"]
-# Results of training (not compared by nbval); the asserts check what the text below says.
+# Results of training (your digits will differ from the book's); the asserts check what the text
+# below says.
 lines, better_than_vae, worse_error = [], {}, {}
 for xi_dim, run in toy_runs.items():
     with torch.no_grad():
@@ -463,7 +464,8 @@ plt.show()
 
 
 # %% tags=["nbval-ignore-output"]
-# Results of training (not compared by nbval); the asserts check the measure itself.
+# Results of training (your digits will differ from the book's); the asserts check the measure
+# itself.
 def sharpness_of(x):
     return float(metrics.sharpness(x).mean())
 
@@ -501,8 +503,8 @@ if preset.trains_fully:  # what the text below says of BiGAN's row
 show_source(metrics.evaluate)
 
 # %% tags=["nbval-ignore-output"]
-# Results of training: their digits differ between CPUs, so nbval does not compare this table;
-# the asserts check that every row and seed was measured and each figure is in range.
+# Results of training (your digits will differ from the book's); the asserts check that every
+# row and seed was measured and each figure is in range.
 judge = judge_for(preset)  # metrics.face_fd measures in its features
 results = {
     row: [metrics.evaluate(trained[row, seed], x_test, judge, seed=seed)
@@ -523,7 +525,7 @@ tables.table1(results)
 # table above (and against the sharpness measured earlier):
 
 # %% tags=["nbval-ignore-output"]
-# Computed from the results of training (not compared by nbval): every claim gets a verdict.
+# Computed from the results of training: every claim gets a verdict.
 relative_sharpness = {"VAE": sharpness_of(full["VAE"]) / reference,
                       "AVAE without ξ, L^b_Z": sharpness_of(full["AVAE (no ξ, L^b_Z)"]) / reference}  # fmt: skip
 claims = tables.table1_claims(results, relative_sharpness)
@@ -537,7 +539,8 @@ claims
 # %% [markdown]
 # At our small sizes and short runs the adversarial models are far from converged, and a few
 # hundred test faces make the FD noisy (exercise 5 measures how noisy), so read a "no" next to a
-# small difference as "not shown here", not as "false". Two rows needed changes to train at all at
+# small difference as "not shown here", not as "false", and a "yes" by a small margin as "not
+# contradicted here", not as "confirmed". Two rows needed changes to train at all at
 # the small presets. BiGAN first. With $z$ joining only the top layer of VAE/GAN's `Dis`, the way
 # the conditional models take attributes, its generator collapsed to a single texture. Built as
 # the AVAE paper builds it (the two MLPs above) it still collapsed when real and generated pairs
@@ -556,7 +559,9 @@ claims
 # $\mathcal{L}_Z$ is only measured, as nothing trains $G$ to lower it); and those with
 # $\mathcal{L}_Z$ at a tenth of its weight. `mse` is $G(\mu_E(x))$ against $x$, `mse_other`
 # against another test face (a $G$ that ignores the codes scores the same on both), `mse_D` the
-# VAE's own $D(\mu_E(x))$.
+# VAE's own $D(\mu_E(x))$. These are runs of their own, not the ones of Table 1 above: the line
+# under the table says where and when they were made and on how many held-out faces, so where the
+# last setting and Table 1's matching row differ, the difference is that between two runs.
 
 # %%
 tables.latent_table()

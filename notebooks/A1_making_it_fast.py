@@ -56,7 +56,7 @@ preset = get_preset()
 print(f"preset: {preset.name} ({preset.image_size}x{preset.image_size}, width {preset.width})")
 
 # %% tags=["nbval-ignore-output"]
-# The measured times change whenever tools/time_chapters.py runs again.
+# How long this chapter takes, as measured on the machines the box names.
 running_box("A1_making_it_fast")
 
 # %% [markdown]
@@ -107,8 +107,8 @@ print(f"precision='auto' on {device}: {pick_precision('auto', device)}")
 # steps in fp32, from the same seed and the same batches:
 
 # %% tags=["nbval-ignore-output"]
-# Results of training: their digits differ between CPUs (bf16 more so), so nbval does not compare
-# this output; the asserts check what the text below says.
+# Results of training (your digits will differ from the book's, bf16's more so); the asserts
+# check what the text below says.
 few = 2 * preset.log_every
 data = training_tensors(config_for(preset, "vaegan"), progress=False)
 # NCHW for both (the gpu preset's config_for would pick channels-last): one switch at a time
@@ -140,7 +140,8 @@ assert torch.allclose(losses["bf16"], losses["fp32"], rtol=0.2), "bf16 should fo
 show_source(prepare_model, lines=lines_between(prepare_model, "if cfg.channels_last:", "model.to(memory_format"))
 
 # %% tags=["nbval-ignore-output"]
-# Results of training (not compared by nbval); the asserts check what the text below says.
+# Results of training (your digits will differ from the book's); the asserts check what the text
+# below says.
 # fp32, as the NCHW run it is compared with (the gpu preset's config_for would pick "auto")
 cl = train(config_for(preset, "vaegan", steps=few, precision="fp32", channels_last=True),
            progress=False, data=data)

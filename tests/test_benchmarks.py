@@ -52,12 +52,16 @@ def test_avae_latent_reports_each_setting(tmp_path):
     assert "without L_Z" in rows[-2] and "weighted 0.1" in rows[-1]
     out = tmp_path / "avae_latent.txt"  # chapter 7 reads the committed file with avae.latent_table
     out.write_text(r.stdout)
-    table = latent_table(out).splitlines()
+    table, made = latent_table(out).split("\n\n")
+    table = table.splitlines()
     assert len(table) == 2 + 5 and table[0].startswith("| setting | L_Z | L_M | D(x) | D(G) |")
     assert "| mse_other | mse_D | FD |" in table[0]
     assert table[-1].startswith("| paper + joint, L_Z weighted 0.1 | ") and "—" not in table[-1]
+    # under the table, what made the runs: the preset, the seed and the held-out faces
+    assert made.startswith("Made by ") and "preset smoke" in made and "64 held-out faces" in made
     committed = latent_table().splitlines()  # the results the chapter shows
-    assert len(committed) == 7 and committed[2].startswith("| book (pixel_sigma 0.1, beta 1) |")
+    assert len(committed) == 9 and committed[2].startswith("| book (pixel_sigma 0.1, beta 1) |")
+    assert "commit " in committed[-1] and "500 held-out faces" in committed[-1]
     out.write_text("no figures\n")
     with pytest.raises(ValueError, match="avae_latent.txt: no results"):
         latent_table(out)

@@ -598,7 +598,7 @@ def five_model_table(res: dict[str, Any]) -> MarkdownTable:
 def gamma_table(res: dict[str, Any]) -> MarkdownTable:
     """Fig. 5 in numbers: one row per gamma."""
     lines = ["| gamma | Dis_l feature error | recon. MSE | recon. FD | sample sharpness "
-             "| sample FD | D(Dec(z)) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+             "| sample FD | D(Dec(z_p)) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in sorted(res["gamma_sweep"].values(), key=lambda r: r["gamma"]):
         cells = (f"{r['gamma']:g}", f"{r['feature_error']:.4f}", f"{r['mse']:.4f}",
                  f"{r['recon_fd']:.2f}", f"{r['sample_sharpness']:.4f}", f"{r['fd']:.2f}",
@@ -669,7 +669,8 @@ def claim_rows(res: dict[str, Any]) -> list[Claim]:
         ("... in texture statistics, which blur moves (sample texture FD)",
          avg("vaegan", "texture_fd"), "<", avg("vae", "texture_fd")),
         ("Fig. 3: VAE/GAN's samples are the closest of the five to real faces' sharpness "
-         "(gap in log sharpness)", gap("vaegan"), "<", min(gap(m) for m in others)),
+         "(gap in log sharpness: VAE/GAN's, against the smallest of the other four)",
+         gap("vaegan"), "<", min(gap(m) for m in others)),
         ("Fig. 3: VAE_Dis_l shows noisy artifacts (its samples are sharper than real faces)",
          avg("vae_disl", "sample_sharpness"), ">", real),
         ("Fig. 4: VAE/GAN's reconstructions are sharper than the VAE's and VAE/GAN_Dis_0's",
@@ -721,7 +722,7 @@ def discussion_figures(res: dict[str, Any]) -> MarkdownTable:
         f"reconstruction FD ± {spread('vaegan', 'recon_fd'):.1f} (standard deviations)",
         f"- $\\gamma$ sweep (one seed each), lowest reconstruction FD at $\\gamma$ = "
         f"{lowest('recon_fd'):g}, lowest MSE at $\\gamma$ = {lowest('mse'):g}, lowest "
-        f"$D(\\mathrm{{Dec}}(z))$ at $\\gamma$ = {lowest('fooled'):g}",
+        f"$D(\\mathrm{{Dec}}(z_p))$ at $\\gamma$ = {lowest('fooled'):g}",
         f"- Table 2's regressor on real test faces: cosine {regressor:.2f}",
         f"- 5-NN error averaged over attributes: pixels {_mean(res['knn']['pixels']):.0%}, "
         f"a GAN's $\\mathrm{{Dis}}_l$ {knn['gan']:.0%}, "
@@ -842,9 +843,10 @@ def gpu_synthetic_figures(*names: str) -> list[Path]:
     saying what it is and how the results were made; [] after one line when none ship."""
     shipped = shipped_results(GPU_SYNTHETIC)
     if shipped is None:
-        print(f"No {GPU_SYNTHETIC} results ship with this copy of the package: in a clone of "
-              f"the repository, on a GPU, `python benchmarks/reproduce.py --plan {GPU_SYNTHETIC} "
-              "--budget-s 300 --jobs 6` makes them (chapter 6).")  # fmt: skip
+        print(f"No {GPU_SYNTHETIC} results ship with this copy of the package. In a clone of "
+              "the repository, on a GPU, this command makes them (chapter 6):\n"
+              f"    python benchmarks/reproduce.py --plan {GPU_SYNTHETIC} --budget-s 300 "
+              "--jobs 6")  # fmt: skip
         return []
     res, folder = shipped
     print(f"{GPU_SYNTHETIC}: {provenance_line(res)}")

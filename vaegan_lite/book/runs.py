@@ -139,9 +139,9 @@ def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True
     t = json.loads(Path(timings).read_text()).get(chapter, {}) if Path(timings).exists() else {}
     machine = t.get("machine", "not measured yet")
     rows = ["| preset | what it runs | time |", "|---|---|---|"]
-    for name, what in (("smoke", "seconds-long check runs (pytest --nbval)"),
+    for name, what in (("smoke", "seconds-long check runs (`pytest --nbval`)"),
                        ("cpu", "synthetic faces, results that make the point"),
-                       ("gpu", "CelebA 64x64, paper settings")):  # fmt: skip
+                       ("gpu", "CelebA 64x64 (else synthetic faces), Table 1's nets")):  # fmt: skip
         m = t.get(name)
         shown = "not measured yet" if m is None else m if isinstance(m, str) else f"{m:.0f} s"
         if name == "gpu" and session_s is not None:

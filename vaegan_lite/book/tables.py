@@ -67,12 +67,15 @@ def table1(results: dict[str, list[dict[str, float]]]) -> MarkdownTable:
 LATENT_RESULTS = RESULTS / "avae_latent.txt"
 
 
+_LATENT_ROW = r"(.+?): (\d+) steps \(\d+ s\)\s+(.*)"  # setting: N steps (T s)  figures
+
+
 def latent_results(path: str | Path = LATENT_RESULTS) -> dict[str, dict[str, float]]:
     """benchmarks/avae_latent.py's output (by default its committed cpu results): setting =>
     {figure: value} at the end of training, plus "steps"."""
     rows = {}
     for line in Path(path).read_text().splitlines():
-        if m := re.fullmatch(r"(.+?): (\d+) steps \(\d+ s\)\s+(.*)", line):
+        if m := re.fullmatch(_LATENT_ROW, line):
             figures = dict(f.split(" ") for f in m[3].split("  "))
             rows[m[1]] = {"steps": float(m[2]), **{k: float(v) for k, v in figures.items()}}
     if not rows:
@@ -87,7 +90,10 @@ def latent_table(path: str | Path = LATENT_RESULTS) -> MarkdownTable:
     lines = ["| setting | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(f"{f[k]:.4g}" if k in f else "—" for k in keys) + " |"
               for name, f in rows.items()]  # fmt: skip
-    return MarkdownTable("\n".join(lines))
+    # where, when and on what the runs were made: the file's lines above its results
+    made = [line.lstrip("# ") for line in Path(path).read_text().splitlines()
+            if line.strip() and not re.fullmatch(_LATENT_ROW, line)]
+    return MarkdownTable("\n".join([*lines, "", "Made by " + "; ".join(made) + "."]))
 
 
 Claim = tuple[str, float, str, float]  # (claim, a, "<" or ">", b): the claim holds if a op b
@@ -186,7 +192,7 @@ $G$ trained as a plain GAN (FD {weighted["FD"]:.0f} against {off["FD"]:.0f}; at 
 as "as good", not "better"), while the VAE's own reconstructions are unchanged (`mse_D`
 {weighted["mse_D"]:.3f}). The weight is ours, not the paper's (it has none), so
 `tables.row_settings` adds it, with the one critic batch, only below the `gpu` preset
-(`tables.AVAE_SMALL`); the AVAE rows of the table above were trained that way."""
+(`tables.AVAE_SMALL`); the AVAE rows of this chapter's Table 1 were trained that way."""
     return MarkdownTable(text)  # Markdown text, displayed like the tables
 
 

@@ -279,7 +279,10 @@ def _narrower(ckpt, part):
      (lambda t: _narrower(t, "model"), "weights do not fit its config (wrong shape: "),
      (lambda t: _narrower(t, "optim"), "the enc optimizer's state does not fit its weights"),
      (lambda t: _crafted(t, optim={"enc": {}}), "cannot resume from it (no entry 'param_groups')"),
-     (lambda t: _crafted(t, rng={"torch": torch.zeros(3)}), "cannot resume from it")],
+     (lambda t: _crafted(t, rng={"torch": torch.zeros(3)}), "cannot resume from it"),
+     (lambda t: _crafted(t, log_windows=[{"steps": [(True, ["L_GAN"])],
+                                          "sums": [(["L_GAN", "L_prior"], torch.zeros(1))]}]),
+      "the log window's sums do not fit their names")],
 )  # fmt: skip
 def test_resuming_from_a_damaged_checkpoint_is_one_line(tmp_path, capsys, trained, crafted,
                                                        needle):  # fmt: skip

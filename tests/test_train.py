@@ -478,3 +478,25 @@ def test_progress_bars_are_silent_where_tqdm_disable_is_set(monkeypatch):
     bar = progress_bar(total=3, disable=False)
     assert not bar.disable
     bar.close()
+
+
+def test_a_run_resumed_between_two_logs_logs_what_an_unbroken_one_does(tmp_path, monkeypatch):
+    """The steps since the last log are saved with the weights: the first log after a resume
+    averages the same steps as an unbroken run's, not only those since the resume."""
+    cfg = dataclasses.replace(tiny(8), log_every=4)
+    set_lr = T._set_lr
+
+    def ctrl_c_in_step_3(opts, cfg, t):  # Ctrl-C lands mid-step: the step finishes, then it stops
+        set_lr(opts, cfg, t)
+        if t == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(T, "_set_lr", ctrl_c_in_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "a", progress=False)
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["step"] == 3
+    resumed = train(cfg, tmp_path / "a", progress=False)
+    straight = train(cfg, tmp_path / "b", progress=False)
+    assert straight.history["step"] == [4.0, 8.0]
+    assert resumed.history == straight.history

@@ -5,7 +5,12 @@ weights_only=True)`` reads it without unpickling arbitrary objects:
 
     {"format": "vaegan-lite/1", "config": <TrainConfig as JSON>, "step": int,
      "model": state_dict, "optim": {"enc": ..., "dec": ..., "dis": ...},
-     "rng": {"torch": ByteTensor, "cuda": [ByteTensor, ...]}, "history": {name: [float, ...]}}
+     "rng": {"torch": ByteTensor, "cuda": [ByteTensor, ...]}, "history": {name: [float, ...]},
+     "log_windows": [{"steps": [(counted, names), ...], "sums": [(names, Tensor), ...]}, ...]}
+
+plus "scaler" (fp16), and "world_size" and "rng_ranks" under torchrun. "log_windows" (one per
+process; older checkpoints lack it) holds the steps since the last log, so that a resumed run
+logs the averages an unbroken one does.
 """
 
 from __future__ import annotations

@@ -195,6 +195,8 @@ class _Run:
     scaler: torch.amp.GradScaler | None
     ckpt_path: Path | None
     history: dict[str, list[float]] = field(default_factory=dict)
+    # the steps since the last log: saved too, so a resumed run logs what an unbroken one does
+    window: _LogWindow = field(default_factory=lambda: _LogWindow())
     start: int = 0  # the step a resumed run starts from
     saved: int | None = None  # the step _save last wrote to ckpt_path in this run
 
@@ -269,7 +271,7 @@ def _train(
         wrote.append(out / "config.json")
     bar = _progress(run.start, cfg.steps, progress and distributed.is_main())
     interrupt = _DeferredInterrupt()
-    window = _LogWindow()  # what the steps report, on the device until a log reads it
+    window = run.window  # what the steps report, on the device until a log reads it
     statistics = _PooledBuffers(model)  # BatchNorm's running statistics, a few KB
     skipped_in_a_row, said = 0, False
     mid_step = False
@@ -405,6 +407,10 @@ def _resume(run: _Run) -> None:
         if run.scaler is not None and "scaler" in ckpt:
             run.scaler.load_state_dict(ckpt["scaler"])
         run.history = {k: list(v) for k, v in ckpt["history"].items()}
+        windows = ckpt.get("log_windows")  # absent from older checkpoints: an empty window
+        if windows is not None:
+            device = next(run.model.parameters()).device
+            run.window.load(windows[distributed.rank()], device)
         run.start = int(ckpt["step"])
         _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
     except (CheckpointError, KeyError, IndexError, TypeError, ValueError, RuntimeError,
@@ -509,6 +515,7 @@ def _save(run: _Run, step: int) -> bool:
         return False
     distributed.check_in_sync(run.model)
     rng_ranks = distributed.gather(_rng_state())  # every process takes part
+    windows = distributed.gather(run.window.state())
     run.saved = step
     if not distributed.is_main():
         distributed.barrier()  # wait until process 0 has written the file
@@ -521,6 +528,7 @@ def _save(run: _Run, step: int) -> bool:
         "optim": {n: o.state_dict() for n, o in run.opts.items()},
         "rng": _rng_state(),
         "history": run.history,
+        "log_windows": windows,  # by rank
     }
     if run.scaler is not None:
         state["scaler"] = run.scaler.state_dict()
@@ -640,6 +648,21 @@ class _LogWindow:
 
     def unread(self) -> int:
         return len(self.unread_oks)
+
+    def state(self) -> dict[str, list]:
+        """The window as a checkpoint keeps it (one read of the device), leaving it as it is."""
+        oks = torch.stack(self.unread_oks).tolist() if self.unread_oks else []
+        steps = [*self.steps, *zip(oks, self.names, strict=True)]
+        return {"steps": [(bool(ok), list(names)) for ok, names in steps],
+                "sums": [(list(names), v.detach().cpu()) for names, v in self.sums.items()]}
+
+    def load(self, state: dict[str, list], device: torch.device) -> None:
+        """The window ``state`` saved, as read steps, its sums on ``device``."""
+        self.unread_oks, self.names = [], []
+        self.steps = [(bool(ok), tuple(names)) for ok, names in state["steps"]]
+        self.sums = {tuple(names): v.to(device) for names, v in state["sums"]}
+        if any(v.shape != (len(names),) for names, v in self.sums.items()):
+            raise ValueError("the log window's sums do not fit their names")
 
     def read_flags(self) -> list[bool]:
         """Whether each step added since the last read counted (one read of the device)."""

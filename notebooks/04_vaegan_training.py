@@ -509,13 +509,15 @@ assert all(equal), "the resumed run is not the straight one"
 
 # %%
 ckpt = read_checkpoint(Path(resumed_dir) / "last.pt")
-print(f"format  {ckpt['format']}\n"
-      f"step    {ckpt['step']}\n"
-      f"config  TrainConfig as JSON: model {json.loads(ckpt['config'])['model']['model']!r}, ...\n"
-      f"model   {len(ckpt['model'])} tensors (state_dict of Enc, Dec, Dis)\n"
-      f"optim   RMSProp state of {', '.join(ckpt['optim'])}\n"
-      f"rng     {', '.join(ckpt['rng'])} generator state\n"
-      f"history {', '.join(k for k in ckpt['history'] if k != 'step')}")
+print(f"format       {ckpt['format']}\n"
+      f"step         {ckpt['step']}\n"
+      f"config       TrainConfig as JSON: model {json.loads(ckpt['config'])['model']['model']!r}, ...\n"
+      f"model        {len(ckpt['model'])} tensors (state_dict of Enc, Dec, Dis)\n"
+      f"optim        RMSProp state of {', '.join(ckpt['optim'])}\n"
+      f"rng          {', '.join(ckpt['rng'])} generator state\n"
+      f"history      {', '.join(k for k in ckpt['history'] if k != 'step')}\n"
+      f"log_windows  the steps since the last log, one per process ({len(ckpt['log_windows'])}): "
+      "a run resumed between two logs logs what an unbroken run does")
 
 # %% [markdown]
 # The kernel's stop button works the same way: `train` finishes the current step, saves it, and

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 3. A learned similarity: $\mathrm{Dis}_l$
+# # 3. A learned similarity metric: the discriminator's features
 #
 # A VAE needs a way to say how far its reconstruction $\tilde{x}$ is from the image $x$. Chapter 1
 # used the pixels: a Gaussian likelihood, the squared error summed over pixels (Eq. 3). This chapter
@@ -367,7 +367,9 @@ if preset.trains_fully:
     assert coarse["VAE_Dis_l"] < coarse["VAE"] < coarse["data"], coarse
     assert sharpness(recon["VAE_Dis_l"]).mean() > sharpness(recon["VAE"]).mean()
     assert mse(recon["VAE_Dis_l"], x).mean() > mse(recon["VAE"], x).mean()
-    assert rel_disl["VAE_Dis_l"] < rel_disl["VAE"], "Dis_l should prefer its own model's images"
+    # "as close as the VAE's", while "several times as far" in pixels
+    assert rel_disl["VAE_Dis_l"] < 1.1 * rel_disl["VAE"], rel_disl
+    assert mse(recon["VAE_Dis_l"], x).mean() > 2 * mse(recon["VAE"], x).mean()
 
 # %% [markdown]
 # What the figures show at the `cpu` preset is not the paper's Fig. 3 and 4, and the numbers say
@@ -380,9 +382,10 @@ if preset.trains_fully:
 # on 4×4 averages, printed above): the decoder has collapsed towards that template. The Laplacian counts the noise as "sharpness" (the line
 # under the table compares it with the real faces'), and it puts the pixel error above the VAE's.
 #
-# The last column explains it. To the frozen discriminator those noisy reconstructions are closer
-# to the original face than the VAE's clean but blurry ones (the column gives each as a fraction
-# of the distance to another face). The decoder was trained to match $\mathrm{Dis}_l$ features and
+# The last column explains it. To the frozen discriminator those noisy reconstructions are as close
+# to the original face as the VAE's clean but blurry ones (the column gives each as a fraction of
+# the distance to another face), although in pixels they are several times as far. The decoder
+# was trained to match $\mathrm{Dis}_l$ features and
 # nothing else: what those few features encode is there, and whatever they do not respond to
 # (the face's finer layout, fine noise laid over the colours) is free. The paper reports the same effect at 64×64,
 # "severe noisy artifacts which we believe are caused by the harsh downsampling scheme of Dis". At 32×32 the

@@ -592,10 +592,11 @@ display(Markdown(
     f"reconstructions is {error['VAE/GAN'] / error['VAE']:.1f} times the VAE's."))
 
 # %% [markdown]
-# The pixel error is the metric the VAE optimises and the VAE/GAN does not. By the learned metric,
-# a reconstruction with the input's hair, glasses and face shape but textures of its own is close,
-# and the VAE's average of every face that fits its code is far; by the pixel metric it is the
-# other way round. How clean the VAE/GAN's samples and reconstructions get depends on the networks'
+# The pixel error is the metric the VAE optimises and the VAE/GAN does not. The VAE/GAN bets that
+# by a learned metric a reconstruction with the input's hair, glasses and face shape but textures
+# of its own is close, and the VAE's average of every face that fits its code is far, where the
+# pixel metric says the opposite; chapter 6's nearest-neighbour test measures how well the
+# discriminator's features tell faces apart. How clean the VAE/GAN's samples and reconstructions get depends on the networks'
 # size and the run's length: the `gpu` preset runs the paper's setting (CelebA at 64×64, the full
 # Table 1 networks, its number of steps).
 #

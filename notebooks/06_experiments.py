@@ -182,9 +182,10 @@ experiments.five_model_table(results)
 # We train VAE/GAN (first seed) with $\gamma$ at the preset's value times each of
 # `plan.gamma_factors` and measure the feature reconstruction error (in the model's own
 # $\mathrm{Dis}_l$), how far reconstructions are from the inputs (MSE, FD), and how real its own
-# discriminator finds its samples. The feature error and $D(\mathrm{Dec}(z))$ are measured in
-# each model's own discriminator, so they describe the balance each run reached; the FDs compare
-# all of them in the same features.
+# discriminator finds its samples. The feature error (a mean over features, where chapter 4's
+# $\mathcal{L}_\text{llike}$ is a sum) and $D(\mathrm{Dec}(z_p))$ are measured in each model's own
+# discriminator, whose features move with the run, so they describe the balance each run reached
+# and are no common yardstick across settings; the FDs compare all of them in the same features.
 
 # %% tags=["nbval-ignore-output"]
 # Results of training (your digits will differ from the book's); the cell that loads them checks

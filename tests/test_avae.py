@@ -22,6 +22,7 @@ from vaegan_lite.book.tables import (
     TABLE1_ROWS,
     row_settings,
     table1,
+    table1_claims,
 )
 from vaegan_lite.cli import main
 from vaegan_lite.config import ModelConfig, StepConfig, config_for, get_preset
@@ -297,3 +298,8 @@ def test_table1_at_smoke_size():
         assert line.startswith(f"| {row} |") and line.count("±") >= 2
         assert f"{PAPER_CELEBA[row]['fid'][0]:.2f}" in line
     assert table._repr_markdown_() == str(table)
+    # the paper's readings, each with a verdict; "close to the VAE's MSE" is the paper's own ratio
+    claims = str(table1_claims(results, {"VAE": 1.0, "AVAE without ξ, L^b_Z": 1.5})).splitlines()
+    assert all(line.endswith(("| yes |", "| no |")) for line in claims[2:]), claims
+    assert any("within 1.7 times the VAE's MSE" in line for line in claims)
+    assert claims[-1].startswith("| AVAE's reconstructions are sharper") and "| yes |" in claims[-1]

@@ -139,7 +139,7 @@ def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True
     t = json.loads(Path(timings).read_text()).get(chapter, {}) if Path(timings).exists() else {}
     machine = t.get("machine", "not measured yet")
     rows = ["| preset | what it runs | time |", "|---|---|---|"]
-    for name, what in (("smoke", "seconds-long check runs (`pytest --nbval`)"),
+    for name, what in (("smoke", "a few steps per model: checks that every cell runs"),
                        ("cpu", "synthetic faces, results that make the point"),
                        ("gpu", "CelebA 64x64 (else synthetic faces), Table 1's nets")):  # fmt: skip
         m = t.get(name)

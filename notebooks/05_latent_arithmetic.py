@@ -95,20 +95,27 @@ def trained_on(machine):  # a GPU by name, else the CPU cores
     return machine.get("gpu") or f"{machine['cores']} CPU cores"
 
 
-rows = ["| model | trained | image | latent | width | Enc fc (width 1) | γ | steps | parameters "
-        "| file | stored as | trained on | training time |", "|---" * 13 + "|"]
+columns = {}  # model => its column: one row per property (a model per row would be too wide)
 for m in (vaegan, vae, judge):
     p = m.provenance
     net = p["config"].get("model", {})  # a VAE/GAN's; the classifier has none
     what = net.get("model", "classifier")
-    steps = p.get("training_steps", p.get("training", {}).get("steps"))
     size = getattr(m, "image_size", None) or p["config"].get("image_size", "")
-    latent = getattr(m, "latent_dim", "–")
-    gamma = p["config"]["step"]["gamma"] if what == "vaegan" else "–"
-    rows.append(f"| `{p['name']}` | {what} | {size}×{size} | {latent} | {net.get('width', '–')} "
-                f"| {net.get('enc_fc_dim', '–')} | {gamma} | {steps} | "
-                f"{p['parameters']:,} | {p['bytes'] / 1e6:.2f} MB | {p['storage'].split()[0]} | "
-                f"{trained_on(p['machine'])} | {p['training_seconds'] / 60:.0f} min |")
+    columns[f"`{p['name']}`"] = {
+        "trained as": what,
+        "image": f"{size}×{size}",
+        "latent size": getattr(m, "latent_dim", "–"),
+        "width (of Table 1's channels)": net.get("width", "–"),
+        "Enc fc units at width 1": net.get("enc_fc_dim", "–"),
+        "γ": p["config"]["step"]["gamma"] if what == "vaegan" else "–",
+        "steps": p.get("training_steps", p.get("training", {}).get("steps")),
+        "parameters": f"{p['parameters']:,}",
+        "file": f"{p['bytes'] / 1e6:.2f} MB, {p['storage'].split()[0]}",
+        "trained on": f"{trained_on(p['machine'])}, {p['training_seconds'] / 60:.0f} min",
+    }
+rows = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+rows += [f"| {key} | " + " | ".join(str(c[key]) for c in columns.values()) + " |"
+         for key in next(iter(columns.values()))]  # fmt: skip
 Markdown("\n".join(rows))
 
 # %% [markdown]

@@ -164,6 +164,29 @@ def test_gpu_recipe_steps_fit_the_budget():
     assert steps_for(1, [0.5, 0.5]) == 500  # never less than one unit
 
 
+def test_gpu_training_logs_lines_a_time_limit_cannot_lose(capsys, monkeypatch):
+    """Without a bar, the losses go to the log as lines: the first log's, then one per interval,
+    and the last step's, so a run its time limit stops still shows how far it got."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import train_pretrained as tool
+
+    clock = iter([0.0, 1.0, 5.0, 25.0, 26.0])  # the start, then one reading per call
+    monkeypatch.setattr(tool.time, "perf_counter", lambda: next(clock))
+    log = tool.log_lines("m", total=40, every_s=20.0)
+    history = {"step": [], "L_prior": [], "L_GAN": [], "D(x)": []}
+    for step, prior in [(10, 3.0), (20, 2.0), (30, 1.0), (40, 0.5)]:
+        history["step"].append(step)
+        history["L_prior"].append(prior)
+        history["L_GAN"].append(prior / 2)
+        history["D(x)"].append(0.5)
+        log(step, None, history)
+    assert capsys.readouterr().out.splitlines() == [
+        "m step 10/40: L_prior 3 L_GAN 1.5 (1 s)",
+        "m step 30/40: L_prior 1 L_GAN 0.5 (25 s)",
+        "m step 40/40: L_prior 0.5 L_GAN 0.25 (26 s)",
+    ]
+
+
 def test_the_prepared_gpu_run_writes_int8_models_with_provenance(tmp_path, device_tool_losses):
     """tools/gpu_pretrained.sh, the device call of the GPU recipe, on this CPU with a few steps:
     data once, train both, int8, provenance naming the steps, the judge; and all of it in files
@@ -189,6 +212,8 @@ def test_the_prepared_gpu_run_writes_int8_models_with_provenance(tmp_path, devic
     with tarfile.open(out / "report.tar.gz") as tar:
         names = {Path(n).name for n in tar.getnames()}
         bar = json.load(tar.extractfile("./bar-synthetic-vaegan.json"))
+        log = tar.extractfile("./train.log").read().decode()
+    assert "synthetic-vaegan step 2/2: L_GAN " in log and "synthetic-vae step 2/2: L_llike " in log
     assert {"train.log", "gpu.txt", "samples-synthetic-vae.png", "bar-synthetic-vae.txt"} <= names
     assert bar["faces"] == 100 and "Male" in bar["scales"]["1"]["attributes"]
     if not torch.cuda.is_available():

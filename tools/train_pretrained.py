@@ -35,6 +35,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -63,7 +64,9 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool,
         state = {**P.git_state(ROOT), **(extra or {}).get("git", {})}
         start.write_text(json.dumps({**state, "started": time.time()}) + "\n")
     cfg = cfg or P.recipe(name)
-    r = train(cfg, out, progress=progress, data=data)  # the same data as a chapter's run of cfg
+    # without a bar, log lines: a run cut short by a time limit still leaves its losses in the log
+    callback = None if progress else log_lines(name, cfg.steps)
+    r = train(cfg, out, progress=progress, data=data, callback=callback)  # a chapter's data of cfg
     timing_path = out / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     timing = {"seconds": timing.get("seconds", 0.0) + r.seconds,
@@ -83,6 +86,24 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool,
         info["note"] = " ".join(note.read_text().split())
     return P.save_pretrained(name, r.model, cfg.to_dict(), P.networks(name), info, weights,
                              storage or P.STORAGE[name])  # fmt: skip
+
+
+def log_lines(name: str, total: int, every_s: float = 20.0) -> Callable[..., None]:
+    """A train() callback that prints the losses of the first log, then at most every
+    ``every_s`` seconds, and of the last step."""
+    t0, last = time.perf_counter(), -math.inf  # the first log prints
+
+    def log(step: int, model: torch.nn.Module, history: dict[str, list[float]]) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if now - last < every_s and step < total:
+            return
+        last = now
+        losses = " ".join(f"{k} {v[-1]:.4g}" for k, v in history.items()
+                          if k in ("L_prior", "L_llike", "L_GAN") and v)  # fmt: skip
+        print(f"{name} step {step}/{total}: {losses} ({now - t0:.0f} s)", flush=True)
+
+    return log
 
 
 def gpu() -> dict:

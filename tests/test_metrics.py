@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from vaegan_lite import attributes
+from vaegan_lite.book import experiments
 from vaegan_lite.metrics import laplacian, matching_blur, mse, reconstruct, sample, sharpness
 
 
@@ -99,7 +100,8 @@ def test_face_fd_refuses_non_images():
         face_fd(torch.zeros(10, 5), torch.zeros(10, 5), torch.nn.Identity())
 
 
-@pytest.mark.parametrize("measure", ["reconstruct", "sample", "encode", "decode"])
+@pytest.mark.parametrize("measure", ["reconstruct", "sample", "encode", "decode", "dis_features",
+                                     "feature_error", "fooled"])
 def test_measuring_a_model_in_training_leaves_it_as_it_was(small_model, measure):
     """The passes that measure a model run in eval mode (BatchNorm's running statistics, not the
     batch's) and leave a model that is still training in training mode, its statistics untouched."""
@@ -108,13 +110,18 @@ def test_measuring_a_model_in_training_leaves_it_as_it_was(small_model, measure)
     x, z = _images(8, 3, model.image_size), torch.zeros(8, model.latent_dim)
     run = {"reconstruct": lambda: reconstruct(model, x), "sample": lambda: sample(model, 8),
            "encode": lambda: attributes.encode(model, x),
-           "decode": lambda: attributes.decode(model, z)}  # fmt: skip
+           "decode": lambda: attributes.decode(model, z),
+           "dis_features": lambda: experiments.dis_features(model, x),
+           "feature_error": lambda: experiments.feature_error(model, x),
+           "fooled": lambda: experiments.fooled(model, 8)}  # fmt: skip
     one = run[measure]()
     assert model.training and all(m.training for m in model.modules())
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
-    if measure in ("encode", "decode"):  # no noise drawn: the same in eval mode, batch or not
+    if measure in ("encode", "decode", "dis_features"):  # no noise drawn: the same in eval mode
         model.eval()
         assert torch.equal(one, run[measure]())
+    if measure == "dis_features":  # a face's features do not depend on the batch it comes in
+        assert torch.allclose(experiments.dis_features(model, x[:4]), one[:4], atol=1e-6)
 
 
 def test_matching_blur_reads_the_ruler_back():

@@ -46,6 +46,7 @@ from ..data.files import atomic_path, atomic_write_text
 from ..metrics import (
     BATCH,
     evaluate,
+    evaluating,
     face_fd,
     inception_scores,
     on_device,
@@ -251,8 +252,11 @@ def _seeded(seed: int) -> torch.Generator:
 
 @torch.no_grad()
 def dis_features(model: VAEGAN, x: torch.Tensor) -> torch.Tensor:
-    """Dis_l(x) flattened, [N, D]: the representation VAE/GAN measures likelihood in."""
-    return torch.cat([model.dis(on_device(model, b))[1].flatten(1).cpu() for b in x.split(BATCH)])
+    """Dis_l(x) flattened, [N, D]: the representation VAE/GAN measures likelihood in (in eval
+    mode, so a face's features do not depend on its batch)."""
+    with evaluating(model):
+        return torch.cat([model.dis(on_device(model, b))[1].flatten(1).cpu()
+                          for b in x.split(BATCH)])  # fmt: skip
 
 
 
@@ -267,7 +271,8 @@ def feature_error(model: VAEGAN, x: torch.Tensor) -> float:
 def fooled(model: VAEGAN, n: int, seed: int = 0) -> float:
     """Mean D(Dec(z_p)) over n prior samples: how real the model's own Dis finds its samples."""
     x = sample(model, n, _seeded(seed))
-    logits = torch.cat([model.dis(on_device(model, b))[0].cpu() for b in x.split(BATCH)])
+    with evaluating(model):
+        logits = torch.cat([model.dis(on_device(model, b))[0].cpu() for b in x.split(BATCH)])
     return float(torch.sigmoid(logits).mean())
 
 

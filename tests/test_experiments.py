@@ -4,6 +4,7 @@
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -112,9 +113,24 @@ def test_inception_scores_run_or_say_why_in_one_line(capfd):
     assert not [w for w in caught if "extracted features" in str(w.message)]
     assert set(scores) | {s.split()[0].lower() for s in skipped} >= {"fid", "kid", "lpips"}
     assert all("\n" not in s and " skipped: " in s for s in skipped)
+    assert all(re.search("download|install", s) for s in skipped), skipped  # and nothing else
     assert all(isinstance(v, float) for v in scores.values())
     out, err = capfd.readouterr()  # torch.hub's "Downloading: ... to /local/path" stays out
     assert "Downloading" not in out + err, out + err
+
+
+def test_inception_scores_raise_a_mistake_rather_than_skip_it(monkeypatch):
+    """Offline or without the extra, a metric is skipped; a wrong call is an error, not a skip."""
+    pytest.importorskip("torchmetrics.image.fid")
+    import torchmetrics.image.fid as fid
+
+    def wrong(*args, **kwargs):
+        raise TypeError("__init__() got an unexpected keyword argument 'feature'")
+
+    monkeypatch.setattr(fid, "FrechetInceptionDistance", wrong)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        inception_scores(x, x.flip(0))
 
 
 def test_inception_scores_give_up_on_a_download_that_hangs(monkeypatch):

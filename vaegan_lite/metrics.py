@@ -216,7 +216,8 @@ def inception_scores(
             why = getattr(cause, "strerror", None) or str(cause)  # "Name or service not known"
             skipped.append(f"{name} skipped: the pretrained weights could not be downloaded "
                            f"({type(e).__name__}: {why})"[:200])  # fmt: skip
-        except Exception as e:  # a torchmetrics error: say which
+        except (ImportError, OSError, RuntimeError) as e:  # a missing extra, a damaged download
+            # (a TypeError or ValueError is a mistake in the call: it is raised, not skipped)
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             skipped.append(f"{name} skipped: {type(e).__name__}: {first}"[:200])
         finally:

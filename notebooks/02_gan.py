@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
+from vaegan_lite.book.experiments import judge_for
 from vaegan_lite.book.plotting import plot_history, show_grid, show_rows
 from vaegan_lite.book.runs import load_or_train, running_box, test_images
 from vaegan_lite.book.source import show_source
@@ -310,7 +311,7 @@ show_source(diversity)
 
 # %% tags=["nbval-ignore-output"]
 # The samples' rows are results of training (your digits will differ from the book's); the
-# asserts check the ruler and that the run did not collapse to one image.
+# asserts check the ruler and, after a full run, what the text below says of the samples.
 rows = {"data": x_test, "GAN samples": x_p}
 rows |= {f"data blurred, sigma {s} px": gaussian_blur(x_test, 7, s) for s in (0.5, 1.0)}
 lines = [f"{'':26s} {'sharpness':>10s} {'diversity':>9s}"]
@@ -322,6 +323,10 @@ lines.append(f"\nGAN samples: sharpness {sharpness(x_p).mean() / sharpness(x_tes
 print("\n".join(lines))
 assert sharpness(rows["data blurred, sigma 1.0 px"]).mean() < sharpness(x_test).mean()
 assert diversity(x_p) > 0, "every sample is the same image: the GAN collapsed"
+if preset.trains_fully:  # not blurry: sharper than the data blurred by half a pixel
+    assert matching_blur(x_p, x_test) < 0.5, "the GAN's samples are blurry"
+    # not collapsed: the samples differ from each other about as much as faces do
+    assert diversity(x_p) > 0.5 * diversity(x_test), "the samples are much alike"
 
 # %% [markdown]
 # Nothing in the GAN's loss compares an output with a particular image, so nothing rewards the
@@ -329,9 +334,11 @@ assert diversity(x_p) > 0, "every sample is the same image: the GAN collapsed"
 # book's build (the `cpu` preset) the samples are far from perfect faces: they have the layout of
 # a face (hair around skin, eyes, a mouth, sometimes glasses) but the colours bleed, features are
 # misplaced and there is speckle everywhere; a long `gpu` run on CelebA draws far better ones.
-# What they are not is blurry: compare their sharpness with the VAE samples' in chapter 1. Two cautions in reading the numbers. Sharpness counts every change from one pixel
-# to the next, wanted or not, so part of the GAN's score is its speckle. And the diversity shows that
-# this run did not collapse, not that it covers every kind of face the data has. GANs trade the
+# What they are not is blurry: they are sharper than the data blurred by half a pixel; compare
+# their sharpness with the VAE samples' in chapter 1. Two cautions in reading the numbers.
+# Sharpness counts every change from one pixel to the next, wanted or not, so part of the GAN's
+# score is its speckle. And the diversity, at least half the data's, shows that this run did not
+# collapse, not that it covers every kind of face the data has. GANs trade the
 # VAE's blur for artefacts and for the risk of covering only part of the data (mode collapse).
 #
 # ## What a GAN cannot do: reconstruct a face
@@ -352,26 +359,82 @@ pool = x_p  # [N, 3, H, W], GAN samples
 
 
 def nearest(q: torch.Tensor, pool: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each query image, the pool image with the smallest per-pixel MSE, and that MSE."""
-    d = torch.stack([mse(qi.expand_as(pool), pool) for qi in q])  # [Q, P]
+    """For each query image, the index of the pool image with the smallest per-pixel MSE, and
+    that MSE (computed on the model's device, returned on the CPU)."""
+    pool = pool.to(model.device)
+    d = torch.stack([mse(qi.to(model.device).expand_as(pool), pool) for qi in q]).cpu()  # [Q, P]
     best = d.argmin(1)  # [Q]
-    return pool[best], d[torch.arange(len(q)), best]
+    return best, d[torch.arange(len(q)), best]
 
 
-nn_gan, d_gan = nearest(queries, pool)
-nn_real, d_real_face = nearest(queries, others)
-show_rows({"a face x": queries, f"nearest of {len(pool)} GAN samples": nn_gan,
-           f"nearest of {len(others)} other real faces": nn_real}, nrow=n_query, scale=1.2)
+i_gan, d_gan = nearest(queries, pool)
+i_real, d_real_face = nearest(queries, others)
+show_rows({"a face x": queries, f"nearest of {len(pool)} GAN samples": pool[i_gan],
+           f"nearest of {len(others)} other real faces": others[i_real]}, nrow=n_query, scale=1.2)
 plt.show()
 print(f"mean MSE over {n_query} faces: to the nearest GAN sample {d_gan.mean():.4f}, "
       f"to the nearest other real face {d_real_face.mean():.4f}\n"
       f"faces whose nearest GAN sample beats the nearest other real face: "
       f"{(d_gan < d_real_face).sum()} of {n_query}")
-assert torch.equal(d_gan, torch.stack([mse(q.expand_as(pool), pool).min() for q in queries]))
+check = torch.stack([mse(q.expand_as(pool), pool).min() for q in queries])  # on the CPU
+assert torch.allclose(d_gan, check, rtol=1e-4)  # the same, wherever nearest computed it
 
 # %% [markdown]
-# What the nearest samples share with each face is mostly its background colour and rough
-# layout, the things that dominate a pixel-wise distance, not the person. This is the gap the
+# What does the nearest sample share with the face, and is it the same person? Eight faces are too
+# few to tell, so the next cell asks it of a quarter of the held-out faces, in two ways:
+# - **Coarse or fine.** A strong Gaussian blur keeps an image's colours and rough layout and
+#   drops its edges and small features. The MSE between the blurred images is the coarse part of
+#   the distance; what is left of the MSE is the fine part.
+# - **Attributes.** The synthetic faces are drawn from a list of attributes (hair colour, glasses, a
+#   smile, a hat, ...), and the package ships an attribute classifier trained on drawn faces
+#   (chapter 5 uses it and lists how often it reads each attribute right). It reads the face and
+#   its match alike, and the cell counts the attributes on which the two agree.
+#
+# Each of the GAN's nearest samples is set against two matches among the real faces: the nearest
+# other face (a different person, chosen the same way) and a random one.
+
+# %% tags=["nbval-ignore-output"]
+# Shares of the distance and of the attributes are results of training: your digits will differ.
+n_measure = len(x_test) // 4  # 250 faces at the cpu preset
+faces, rest = x_test[:n_measure], x_test[n_measure:]  # the faces, and the real faces to match
+g = torch.Generator().manual_seed(2)
+matches = {"nearest GAN sample": x_p[nearest(faces, x_p)[0]],
+           "nearest other real face": rest[nearest(faces, rest)[0]],
+           "a random other real face": rest[torch.randperm(len(rest), generator=g)[:n_measure]]}
+
+
+def coarse(x: torch.Tensor) -> torch.Tensor:
+    return gaussian_blur(x, 13, 3.0)  # colours and rough layout; edges and features blurred away
+
+
+judge = judge_for(preset) if preset.data == "synthetic" else None  # it knows only these faces
+read = judge.predict(faces) if judge is not None else None  # bool [n_measure, 17]
+share = {}
+lines = [f"over {n_measure} held-out faces: mean MSE to the match, coarse + fine"
+         + ("; attributes the match shares with the face" if judge is not None else "")]
+for name, m in matches.items():
+    total, low = mse(faces, m).mean(), mse(coarse(faces), coarse(m)).mean()
+    share[name] = {"coarse": float(low), "fine": float(total - low)}
+    line = f"  {name:25s} {total:.4f} = {low:.4f} + {total - low:.4f}"
+    if judge is not None:
+        share[name]["attributes"] = float((judge.predict(m) == read).float().mean())
+        line += f";  {share[name]['attributes']:.0%}"
+    lines.append(line)
+print("\n".join(lines))
+gan, real, rand = share.values()
+if preset.trains_fully:  # what the text below says
+    # of a random face's distance, the nearest sample removes more of the coarse part than the fine
+    assert gan["coarse"] / rand["coarse"] < gan["fine"] / rand["fine"]
+    if judge is not None:  # fewer attributes than the nearest other person, more than chance
+        assert rand["attributes"] < gan["attributes"] < real["attributes"]
+
+# %% [markdown]
+# Against a random face, the nearest GAN sample cuts the coarse part of the distance by a larger
+# share than the fine part: what it has in common with the face is mostly colour and rough
+# layout, the things that dominate a pixel-wise distance. In attributes it does better than a
+# random face, since hair colour, for one, is part of the colours; but it shares fewer of them
+# than the nearest other real face, a different person. The GAN has drawn someone who looks
+# roughly like this face from afar, not this person. This is the gap the
 # VAE/GAN fills. Keep the GAN's decoder and discriminator, add chapter 1's
 # encoder, and train the decoder both to fool the discriminator and to reconstruct $x$ from
 # $\mathrm{Enc}(x)$. The remaining question is in which space "reconstruct" is measured; the paper's

@@ -500,3 +500,38 @@ def test_a_run_resumed_between_two_logs_logs_what_an_unbroken_one_does(tmp_path,
     straight = train(cfg, tmp_path / "b", progress=False)
     assert straight.history["step"] == [4.0, 8.0]
     assert resumed.history == straight.history
+
+
+def test_a_resumed_log_window_lands_on_the_run_s_device(tmp_path, monkeypatch):
+    """The saved window's sums go where the steps add to them, the run's device, not where the
+    weights were while the checkpoint was read (the CPU): on a GPU the first step would fail.
+    PyTorch's meta device stands in for a GPU."""
+    cfg = dataclasses.replace(tiny(8), log_every=4)
+    set_lr = T._set_lr
+
+    def ctrl_c_in_step_3(opts, cfg, t):
+        set_lr(opts, cfg, t)
+        if t == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(T, "_set_lr", ctrl_c_in_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path, progress=False)
+    monkeypatch.undo()
+    run = T._start(cfg, "fp32", torch.device("meta"), tmp_path / "last.pt")
+    assert run.window.sums and all(v.is_meta for v in run.window.sums.values())
+    assert all(p.is_meta for p in run.model.parameters())
+
+
+def test_a_log_window_over_vae_disl_s_switch_averages_each_statistic_over_its_own_steps():
+    """Three GAN steps, then one VAE step, in one window: L_GAN is the mean of three, L_llike of
+    one, not both of four."""
+    window = T._LogWindow()
+    ok = torch.tensor(True)
+    for _ in range(3):
+        window.add({"L_GAN": torch.tensor(1.0)}, ok)
+    window.add({"L_llike": torch.tensor(10.0)}, ok)
+    window.add({"L_llike": torch.tensor(99.0)}, torch.tensor(False))  # a skipped step counts not
+    sums, counts = window.read_sums()
+    assert counts == {"L_GAN": 3, "L_llike": 1}
+    assert T._mean_over_processes(sums, counts) == {"L_GAN": 1.0, "L_llike": 10.0}

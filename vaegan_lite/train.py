@@ -306,9 +306,9 @@ def _train(
                                "which moved nothing)")  # fmt: skip
                         raise _diverged(run, done, precision, why)
             if at_log:
-                sums, count = window.read_sums()
-                if count:
-                    means = _mean_over_processes(sums, count)
+                sums, counts = window.read_sums()
+                if counts:
+                    means = _mean_over_processes(sums, counts)
                     _record(run.history, done, means)
                     if bar is not None:
                         shown = {k: f"{v:.3g}" for k, v in _shown(means).items()}
@@ -372,15 +372,16 @@ def _start(
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     run = _Run(cfg, model, opts, scaler, ckpt_path)
     if ckpt_path is not None and ckpt_path.exists():
-        _resume(run)
+        _resume(run, device)
     model.to(device)
     _move_optimizer_state(opts, device)
     prepare_model(model, cfg)
     return run
 
 
-def _resume(run: _Run) -> None:
-    """Restore the model, optimizers, history, step and RNG state from run.ckpt_path."""
+def _resume(run: _Run, device: torch.device) -> None:
+    """Restore the model, optimizers, history, step and RNG state from run.ckpt_path (the log
+    window's sums onto ``device``, where the steps add to them; the caller moves the rest)."""
     path, cfg, world = run.ckpt_path, run.cfg, distributed.world_size()
     ckpt = read_checkpoint(path)
     saved_cfg = TrainConfig.from_dict(json.loads(ckpt["config"]))
@@ -409,7 +410,6 @@ def _resume(run: _Run) -> None:
         run.history = {k: list(v) for k, v in ckpt["history"].items()}
         windows = ckpt.get("log_windows")  # absent from older checkpoints: an empty window
         if windows is not None:
-            device = next(run.model.parameters()).device
             run.window.load(windows[distributed.rank()], device)
         run.start = int(ckpt["step"])
         _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
@@ -586,12 +586,13 @@ def _move_optimizer_state(opts: dict[str, torch.optim.Optimizer], device: torch.
                     state[k] = v.to(device)
 
 
-def _mean_over_processes(sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+def _mean_over_processes(sums: dict[str, torch.Tensor], counts: dict[str, int]) -> dict[str, float]:
     """Each logged statistic's mean over the steps since the last log, and over the processes."""
     keys = sorted(sums)
     if not keys:
         return {}
-    v = torch.stack([sums[k].double() for k in keys]).cpu() / count
+    v = torch.stack([sums[k].double() for k in keys]).cpu()
+    v /= torch.tensor([counts[k] for k in keys], dtype=torch.float64)
     return dict(zip(keys, distributed.mean(v).tolist(), strict=True))
 
 
@@ -671,18 +672,21 @@ class _LogWindow:
         self.unread_oks, self.names = [], []
         return oks
 
-    def read_sums(self) -> tuple[dict[str, torch.Tensor], int]:
-        """(each statistic's sum over the steps that counted, how many counted), and a fresh
-        window; statistics of which no step counted are left out, not summed as zeros."""
+    def read_sums(self) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+        """(each statistic's sum over the steps that counted, how many of those reported it),
+        and a fresh window; statistics of which no step counted are left out, not summed as
+        zeros. The counts are per statistic: a window over vae_disl's switch from its GAN to its
+        VAE statistics averages each over the steps that had it."""
         self.read_flags()
         sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
         for names, v in self.sums.items():
-            if any(ok and n == names for ok, n in self.steps):
+            if n := sum(ok and kept == names for ok, kept in self.steps):
                 for k, x in zip(names, v, strict=True):
                     sums[k] = sums[k] + x if k in sums else x
-        count = sum(ok for ok, _ in self.steps)
+                    counts[k] = counts.get(k, 0) + n
         self.steps, self.sums = [], {}
-        return sums, count
+        return sums, counts
 
 
 def _record(history: dict[str, list[float]], step: int, means: dict[str, float]) -> None:

@@ -53,6 +53,14 @@ def test_reconstruct_and_sample(model):
     runs_on_the_models_device(lambda: fixed_samples(model, 4, 0))
 
 
+def test_encode_decode_and_generate(model):
+    """The model's own methods, which the chapters' exercises call with CPU tensors."""
+    runs_on_the_models_device(lambda: model.encode(X))
+    runs_on_the_models_device(lambda: model.decode(torch.zeros(4, model.latent_dim)))
+    if isinstance(model, AVAE):
+        runs_on_the_models_device(lambda: model.generate(torch.zeros(4, model.latent_dim)))
+
+
 def test_the_numbers_of_chapters_6_and_7(model, judge):
     runs_on_the_models_device(lambda: metrics.reconstruct(model, X))
     runs_on_the_models_device(lambda: metrics.sample(model, 4))
@@ -97,8 +105,8 @@ def test_export_decoder_of_a_model_on_cuda(tmp_path):
 
 def test_the_check_itself_catches_a_helper_that_forgets(model):
     def forgetful():
-        mu, _ = model.encode(X)  # X left on the CPU
-        return model.decode(mu)
+        mu, _ = model.enc(X)  # the network itself, X left on the CPU
+        return model.dec(mu)
 
     with pytest.raises(pytest.fail.Exception, match="stayed on the CPU"):
         runs_on_the_models_device(forgetful)

@@ -120,6 +120,40 @@ def test_public_model_methods_say_what_shape_they_take(model):
     assert reads.count == 0
 
 
+def test_attribute_vectors_that_do_not_fit_are_refused_in_one_line():
+    """y for an unconditional model was silently ignored; y of another length than the batch was
+    a size error from torch.cat inside a network."""
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    plain = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
+    with pytest.raises(ValueError, match=r"^attribute vectors y given to a model that is not "):
+        plain.sample(2, y=torch.ones(2, 5))
+    cond = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8, cond_dim=5)).eval()
+    with pytest.raises(ValueError, match=r"^2 attribute vectors y for 4 images or codes$"):
+        cond.sample(4, y=torch.ones(2, 5))
+    with pytest.raises(ValueError, match=r"^2 attribute vectors y for 3 images or codes$"):
+        cond.reconstruct(torch.zeros(3, 3, 32, 32), torch.ones(2, 5))
+    assert cond.sample(2, y=torch.ones(2, 5)).shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize("model", ["vaegan", "avae"])
+def test_sampling_and_reconstructing_leave_a_model_in_training_as_it_was(model):
+    """They are for looking and measuring: in eval mode (BatchNorm's running statistics, not the
+    batch's: one image works too), and a model still training keeps its mode and statistics."""
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import model_spec
+
+    m = model_spec(model).build(ModelConfig(model=model, image_size=32, width=0.125,
+                                            latent_dim=8)).train()  # fmt: skip
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    g = torch.Generator().manual_seed(0)
+    x = m.sample(1, generator=g)  # one image: BatchNorm in training mode would refuse it
+    m.reconstruct(torch.rand(3, 3, 32, 32) * 2 - 1)
+    assert x.shape == (1, 3, 32, 32) and m.training and all(k.training for k in m.modules())
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
+
+
 @pytest.mark.parametrize("model", ["vaegan", "avae"])
 def test_uint8_images_are_refused_with_the_cure(model):
     """A data set's uint8 images straight into a net were torch's "expected scalar type Byte

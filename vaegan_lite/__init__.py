@@ -12,11 +12,14 @@ Where to start reading: the paper's core, in order,
     config.py         every setting of a run, and the book's presets
     train.py          the loop: devices, AMP, DDP, checkpoints, exact resume
 
-then the layers on top, each importing only those below it:
+and the layers around it, which import one way (tests/test_layers.py checks it):
 
-    data/             the images: synthetic faces, real data sets, the cache (imports no model)
-    metrics.py classifier.py attributes.py shipped.py    evaluation, models and judges as arguments
-    book/             the chapters' glue: runs, tables, plots, widgets, experiments, the 2D toy
+    data/             the images: synthetic faces, real data sets, the cache; it imports nothing
+                      else of the package, and the core reads images through it
+    metrics.py classifier.py attributes.py shipped.py    evaluation, on top of the core and data/,
+                      models and judges as arguments
+    book/             the chapters' glue, on top of everything: runs, tables, plots, widgets,
+                      experiments, the 2D toy
 
 Top level: the paper's pieces below, ``pretrained(name)`` (a shipped model) and
 ``attribute_vectors(model, dataset)`` (Sec. 4.1.1).

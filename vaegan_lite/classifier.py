@@ -26,6 +26,7 @@ from torch import nn
 from ._progress import progress_bar
 from .data import ATTR_NAMES, SyntheticFaces, to_unit_range
 from .data.images import check_float
+from .models.vaegan import evaluating
 
 BN_MOMENTUM = 0.1
 
@@ -89,12 +90,10 @@ class AttributeClassifier(nn.Module):
     def probabilities(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """P(attribute present) [B, n_attrs], in batches on the classifier's device, returned on
         x's, without changing train/eval mode."""
-        was_training = self.training
-        self.eval()
         device = next(self.parameters()).device
-        p = torch.cat([torch.sigmoid(self(b.to(device))).to(x.device) for b in x.split(batch_size)])
-        self.train(was_training)
-        return p
+        with evaluating(self):
+            return torch.cat([torch.sigmoid(self(b.to(device))).to(x.device)
+                              for b in x.split(batch_size)])  # fmt: skip
 
     def predict(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """Attribute present? bool [B, n_attrs] (probability above one half)."""

@@ -29,7 +29,6 @@ import math
 import socket
 import urllib.error
 import warnings
-from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +36,7 @@ from torch import nn
 
 from .data.images import check_float
 from .models.avae import AVAE
+from .models.vaegan import evaluating
 
 # The 4-neighbour discrete Laplacian: zero on flat regions and linear ramps, large on edges.
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -136,12 +136,9 @@ def face_fd(real: torch.Tensor, fake: torch.Tensor, judge: torch.nn.Module) -> f
                          f"{tuple(fake.shape)}")  # fmt: skip
     check_float(real, "face_fd")
     check_float(fake, "face_fd")
-    was_training = judge.training
-    judge.eval()
-    device = next(judge.parameters()).device  # the judge may sit on a GPU, the images not
-    feats = [torch.cat([judge.features(b.float().to(device)).cpu() for b in x.split(500)])
-             for x in (real, fake)]  # fmt: skip
-    judge.train(was_training)
+    with evaluating(judge):  # the judge may sit on a GPU, the images not
+        feats = [torch.cat([judge.features(on_device(judge, b.float())).cpu()
+                            for b in x.split(500)]) for x in (real, fake)]  # fmt: skip
     return frechet_distance(*feats)
 
 
@@ -248,19 +245,6 @@ def inception_scores(
 # goes in batches on the model's device and returns CPU tensors.
 
 BATCH = 1000
-
-
-@contextlib.contextmanager
-def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """``model`` in eval mode within, as it was after: BatchNorm then normalises with its running
-    statistics and leaves them alone, so a measurement neither depends on its batch nor changes
-    a model that is still training."""
-    was = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was)
 
 
 def on_device(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

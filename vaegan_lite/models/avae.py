@@ -37,6 +37,7 @@ from .vaegan import (
     check_count,
     check_shape,
     discriminate,
+    evaluating,
     finish_step,
     finite,
     gan_stats,
@@ -72,11 +73,12 @@ class AVAE(VAEGAN):
         xi: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """G(z, xi); xi ~ N(0, I) when not given (drawn on the CPU, so a generator fixes it)."""
+        """G(z, xi) on the model's device; xi ~ N(0, I) when not given (drawn on the CPU, so a
+        generator fixes it)."""
         check_shape(z, (self.latent_dim,), "codes z")
         if xi is not None:
             check_shape(xi, (self.xi_dim,), "noise xi")
-        return self.gen(with_xi(z, self.xi_dim, xi, generator))
+        return self.gen(with_xi(z.to(self.device), self.xi_dim, xi, generator))
 
     @torch.no_grad()
     def sample(
@@ -90,7 +92,8 @@ class AVAE(VAEGAN):
         the model's device and returned on ``device`` (the CPU by default, as VAEGAN.sample)."""
         check_count(n)
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return self.generate(z, generator=generator).to(device)
+        with evaluating(self):
+            return self.generate(z, generator=generator).to(device)
 
     @torch.no_grad()
     def reconstruct(
@@ -101,8 +104,9 @@ class AVAE(VAEGAN):
     ) -> torch.Tensor:
         """G(mu_E(x), xi): AVAE's reconstruction (the VAE's is ``decode(encode(x)[0])``), on the
         model's device, returned on x's."""
-        mu, _ = self.encode(x.to(self.device))
-        return self.generate(mu, generator=generator).to(x.device)
+        with evaluating(self):
+            mu, _ = self.encode(x)
+            return self.generate(mu, generator=generator).to(x.device)
 
 
 def with_xi(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
 import torch
@@ -62,22 +62,31 @@ class VAEGAN(nn.Module):
     def encode(
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, logvar) of q(z|x)."""
+        """(mu, logvar) of q(z|x), computed and returned on the model's device."""
         c, s = self.config.channels, self.image_size
         check_shape(x, (c, s, s), "images")
         check_float(x, "model")
-        self._check_condition(y)
-        return self.enc(x, y)
+        self._check_condition(y, len(x))
+        return self.enc(x.to(self.device), _to(y, self.device))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Dec(z): images from codes z [B, latent_dim]."""
+        """Dec(z): images from codes z [B, latent_dim], computed and returned on the model's
+        device."""
         check_shape(z, (self.latent_dim,), "codes z")
-        self._check_condition(y)
-        return self.dec(z, y)
+        self._check_condition(y, len(z))
+        return self.dec(z.to(self.device), _to(y, self.device))
 
-    def _check_condition(self, y: torch.Tensor | None) -> None:
-        if y is not None and self.config.cond_dim:
-            check_shape(y, (self.config.cond_dim,), "attribute vectors y")
+    def _check_condition(self, y: torch.Tensor | None, n: int) -> None:
+        """One line, not a matrix-size error, for attribute vectors that do not fit: y [n,
+        cond_dim] for a conditional model, none for another."""
+        if y is None:
+            return
+        if not self.config.cond_dim:
+            raise ValueError("attribute vectors y given to a model that is not conditional "
+                             "(cond_dim 0)")  # fmt: skip
+        check_shape(y, (self.config.cond_dim,), "attribute vectors y")
+        if len(y) != n:
+            raise ValueError(f"{len(y)} attribute vectors y for {n} images or codes")
 
     @torch.no_grad()
     def sample(
@@ -91,14 +100,29 @@ class VAEGAN(nn.Module):
         generator fixes them), returned on ``device``: the CPU, for plotting and measuring."""
         check_count(n)
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return self.decode(z, _to(y, self.device)).to(device)
+        with evaluating(self):
+            return self.decode(z, y).to(device)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Dec(mu(x)): the reconstruction at the posterior mean, computed on the model's device
         and returned on x's (a chapter's CPU test images work with a model trained on a GPU)."""
-        mu, _ = self.encode(x.to(self.device), _to(y, self.device))
-        return self.decode(mu, _to(y, self.device)).to(x.device)
+        with evaluating(self):
+            mu, _ = self.encode(x, y)
+            return self.decode(mu, y).to(x.device)
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode within, as it was after: BatchNorm then normalises with its running
+    statistics and leaves them alone, so a measurement neither depends on its batch nor changes
+    a model that is still training."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
 
 
 def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:

@@ -120,6 +120,37 @@ def test_resuming_refuses_a_schedule_that_rewrites_the_steps_done(tmp_path):
         train(tiny(9, lr_decay_steps=3), tmp_path, progress=False)
 
 
+def test_vae_disl_resumes_into_a_longer_gan_phase_but_not_across_its_end(tmp_path, monkeypatch):
+    """A run stopped in its GAN phase continues with a longer one, exactly as if it had had it
+    from the start; a run past its switch to the VAE refuses a schedule that would make some of
+    the steps it did GAN steps."""
+    def disl(steps, gan_steps):
+        cfg = tiny(steps)
+        return dataclasses.replace(
+            cfg, model=dataclasses.replace(cfg.model, model="vae_disl"),
+            step=dataclasses.replace(cfg.step, disl_pretrain_steps=gan_steps))  # fmt: skip
+
+    set_lr = T._set_lr
+
+    def ctrl_c_in_step_3(opts, cfg, t):
+        set_lr(opts, cfg, t)
+        if t == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(T, "_set_lr", ctrl_c_in_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(disl(6, 3), tmp_path / "cut", progress=False)  # 3 GAN steps done
+    monkeypatch.undo()
+    resumed = train(disl(6, 4), tmp_path / "cut", progress=False)
+    straight = train(disl(6, 4), tmp_path / "straight", progress=False)
+    assert resumed.steps_run == 3
+    for (k, v), w in zip(resumed.model.state_dict().items(), straight.model.state_dict().values(),
+                         strict=True):  # fmt: skip
+        assert torch.equal(v, w), k
+    with pytest.raises(ValueError, match=r"disl_pretrain_steps=4, not 5, and 6 steps in"):
+        train(disl(8, 5), tmp_path / "cut", progress=False)
+
+
 @pytest.mark.parametrize("capability, expected", [((7, 5), "fp16"), ((8, 0), "bf16"),
                                                   ((8, 9), "bf16"), ((9, 0), "bf16")])  # fmt: skip
 def test_auto_precision_follows_the_gpus_compute_capability(monkeypatch, capability, expected):

@@ -39,10 +39,11 @@ from .models import VAEGAN, make_optimizers, model_spec
 # Settings that may change between a run and its resumption without changing the result.
 # data_root: the same files moved elsewhere (e.g. from Google Drive to the local disk).
 # compile, deterministic and step.fast change the arithmetic's rounding only, not the updates.
-# steps and lr_decay_steps set the learning rate's schedule: check_resumable compares the steps
-# already done.
+# steps and lr_decay_steps set the learning rate's schedule, step.disl_pretrain_steps where
+# vae_disl's GAN phase ends: check_resumable compares the steps already done.
 RESUMABLE = {"steps", "lr_decay_steps", "device", "checkpoint_every", "log_every", "compile",
-             "deterministic", "max_nonfinite", "data_root", "step.fast"}  # fmt: skip
+             "deterministic", "max_nonfinite", "data_root", "step.fast",
+             "step.disl_pretrain_steps"}  # fmt: skip
 
 
 def lr_at(cfg: TrainConfig, t: int) -> float:
@@ -172,6 +173,15 @@ def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path, done: int)
         raise ValueError(
             f"{path} was trained with {k}={a[k]!r}, not {b.get(k)!r}: "
             "delete that folder, or train into another one, to start afresh"
+        )
+    # A longer GAN phase (a run cut short by $VAEGAN_STEPS, then the full one) continues a run
+    # whose steps were all GAN steps under both; after the switch, the steps done would change.
+    old_gan, new_gan = saved.step.disl_pretrain_steps, new.step.disl_pretrain_steps
+    if old_gan != new_gan and done > min(old_gan, new_gan):
+        raise ValueError(
+            f"{path} was trained with step.disl_pretrain_steps={old_gan!r}, not {new_gan!r}, and "
+            f"{done} steps in, some of them would have been of the other phase: delete that "
+            "folder, or train into another one, to start afresh"
         )
     # More steps (or a decay added later) is a continuation only if the steps done had the same
     # learning rates: with a decay under way, they did not.

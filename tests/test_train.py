@@ -566,3 +566,20 @@ def test_a_log_window_over_vae_disl_s_switch_averages_each_statistic_over_its_ow
     sums, counts = window.read_sums()
     assert counts == {"L_GAN": 3, "L_llike": 1}
     assert T._mean_over_processes(sums, counts) == {"L_GAN": 1.0, "L_llike": 10.0}
+
+
+@pytest.mark.parametrize("images, attrs, says", [
+    (torch.zeros(3, 3, 32, 32, dtype=torch.uint8), torch.zeros(3, 0),
+     "3 training images, fewer than the batch size 8"),
+    (torch.zeros(8, 3, 64, 64, dtype=torch.uint8), torch.zeros(8, 0),
+     r"uint8 images \[N, 3, 32, 32\] wanted, got torch.uint8 \[8, 3, 64, 64\]"),
+    (torch.zeros(8, 3, 32, 32), torch.zeros(8, 0), r"uint8 images .* wanted, got torch.float32"),
+    (torch.zeros(8, 3, 32, 32, dtype=torch.uint8), torch.zeros(7, 0),
+     r"attributes \[7, 0\] for 8 images"),
+])  # fmt: skip
+def test_data_handed_to_train_is_checked_in_one_line(images, attrs, says, tmp_path):
+    """What training_tensors checks of what it reads, train(data=...) checks of what it is given
+    (too few images were a ZeroDivisionError in the batch sampler), before any file is written."""
+    with pytest.raises(ValueError, match=r"^train\(data=\.\.\.\): " + says):
+        train(tiny(2), tmp_path / "run", progress=False, data=(images, attrs))
+    assert not (tmp_path / "run").exists()

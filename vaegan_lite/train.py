@@ -34,6 +34,7 @@ from .checkpoint import FORMAT, CheckpointError, _misfit, _one_line, atomic_save
 from .config import TrainConfig
 from .data import flip_batch, save_grid, to_unit_range, training_tensors
 from .data.files import atomic_write_text, why_unwritable
+from .data.sets import check_training_data
 from .models import VAEGAN, make_optimizers, model_spec
 
 # Settings that may change between a run and its resumption without changing the result.
@@ -269,6 +270,8 @@ def _train(
     run = _start(cfg, precision, device, out / "last.pt" if out is not None else None)
     model, opts, scaler = run.model, run.opts, run.scaler
 
+    if data is not None:  # the checks training_tensors makes of what it reads
+        check_training_data(*data, cfg, "train(data=...)")
     images, attrs = data if data is not None else training_tensors(cfg, progress)
     images = _place(images, device)
     attrs = attrs.to(images.device)  # beside the images: one batch index serves both

@@ -164,16 +164,29 @@ def training_tensors(cfg: Any, progress: bool = True) -> tuple[torch.Tensor, tor
         if 0 < cfg.dataset_size < len(images):
             images, attrs = images[: cfg.dataset_size], attrs[: cfg.dataset_size]
         where = f"{_root(cfg.data_root).resolve()} ({cfg.data})"
+    check_training_data(images, attrs, cfg, where)
+    return images, attrs
+
+
+def check_training_data(images: torch.Tensor, attrs: torch.Tensor, cfg: Any, where: str) -> None:
+    """DataError, in one line naming ``where``, unless (images, attrs) can train cfg's model:
+    uint8 images [N, C, S, S] of its size and channels, at least a batch of them, and attributes
+    [N, A] with the A it is conditioned on."""
+    want = (cfg.model.channels, cfg.model.image_size, cfg.model.image_size)
+    if images.dim() != 4 or tuple(images.shape[1:]) != want or images.dtype != torch.uint8:
+        raise DataError(f"{where}: uint8 images [N, {', '.join(map(str, want))}] wanted, got "
+                        f"{images.dtype} {list(images.shape)}")  # fmt: skip
     if len(images) < cfg.batch_size:
         raise DataError(
             f"{where}: {len(images)} training images, fewer than the batch size {cfg.batch_size}"
         )
+    if attrs.dim() != 2 or len(attrs) != len(images):
+        raise DataError(f"{where}: attributes {list(attrs.shape)} for {len(images)} images")
     cond = cfg.model.cond_dim
     if cond and cond != attrs.shape[1]:
         raise DataError(
             f"{where}: {attrs.shape[1]} attributes per image; the model is conditioned on {cond}"
         )
-    return images, attrs
 
 
 def load_split(

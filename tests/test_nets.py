@@ -201,3 +201,9 @@ def test_gan_loss_signs():
     assert torch.allclose(gan_loss(real, None, fake), want)
     assert torch.allclose(decoder_gan_loss(None, fake, "saturating"), -bce(fake, torch.zeros(4)))
     assert torch.allclose(decoder_gan_loss(None, fake, "non_saturating"), bce(fake, torch.ones(4)))
+
+
+def test_decoder_gan_loss_without_logits_says_what_it_takes():
+    """It was a bare StopIteration from inside the function."""
+    with pytest.raises(ValueError, match=r"^decoder_gan_loss: give Dis's logits"):
+        decoder_gan_loss(None, None)

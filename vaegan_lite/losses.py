@@ -99,7 +99,9 @@ def decoder_gan_loss(
     batch (dis_batch="joint") it does, through the shared BatchNorm statistics, so there
     ``saturating`` is -L_GAN's gradient less that term's share.
     """
-    ref = next(t for t in (recon_logits, prior_logits) if t is not None)
+    ref = next((t for t in (recon_logits, prior_logits) if t is not None), None)
+    if ref is None:
+        raise ValueError("decoder_gan_loss: give Dis's logits of Dec(z) or of Dec(z_p), or both")
     loss = torch.zeros((), device=ref.device, dtype=_wide(ref).dtype)
     for fake in (recon_logits, prior_logits):
         if fake is None:

@@ -16,7 +16,15 @@ import vaegan_lite.cli as C
 import vaegan_lite.train as T
 from vaegan_lite import load_checkpoint
 from vaegan_lite.cli import build_parser, command_line, config_from_args, main
-from vaegan_lite.config import MODELS, PRESETS, TABLE1_ROWS, config_for, row_settings
+from vaegan_lite.config import (
+    MODEL_NAMES,
+    MODELS,
+    PRESETS,
+    TABLE1_ROWS,
+    config_for,
+    reads,
+    row_settings,
+)
 from vaegan_lite.data import files
 
 TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "8",
@@ -136,7 +144,8 @@ def cli(*args):
         (["sample", "--checkpoint", "missing.pt", "--out", "s.png"], "missing.pt"),
         (["train", "--gamma", "nan", "--steps", "1", "--out", "x"], "gamma"),
         (["train", "--lr", "inf", "--steps", "1", "--out", "x"], "lr"),
-        (["train", "--pixel-sigma", "0", "--steps", "1", "--out", "x"], "pixel_sigma"),
+        (["train", "--model", "vae", "--pixel-sigma", "0", "--steps", "1", "--out", "x"],
+         "pixel_sigma"),
         (["train", "--width", "0", "--steps", "1", "--out", "x"], "width"),
         (["train", "--width", "-1", "--steps", "1", "--out", "x"], "width"),
         (["train", "--batch-size", "1", "--steps", "1", "--out", "x"], "--batch-size"),
@@ -431,7 +440,8 @@ def test_shipped_weights_and_bad_paths_get_a_hint(tmp_path, capsys):
 @pytest.mark.parametrize("preset", ["smoke", "cpu", "gpu"])
 def test_command_line_trains_exactly_the_config(preset):
     """command_line gives the train command of a config (chapter 7 prints them); the command,
-    parsed as train parses it, is that config, and a setting no flag gives is refused."""
+    parsed as train parses it, is that config (in what the model reads), and a setting no flag
+    gives is refused."""
     for row in TABLE1_ROWS:
         model, settings = row_settings(row, preset)
         cfg = config_for(PRESETS[preset], model, seed=1, **settings)
@@ -439,7 +449,10 @@ def test_command_line_trains_exactly_the_config(preset):
         argv = shlex.split(line)
         assert argv[:4] == ["python", "-m", "vaegan_lite", "train"]
         assert argv[-2:] == ["--out", "runs/a b"]
-        assert config_from_args(build_parser().parse_args(argv[3:])) == cfg
+        got = config_from_args(build_parser().parse_args(argv[3:])).settings()
+        # every setting the model reads; the others (gamma of a VAE, say) need no flag
+        assert {k: v for k, v in got.items() if reads(model, k)} == {
+            k: v for k, v in cfg.settings().items() if reads(model, k)}
     for gamma in ({}, {"gamma": 0.5}):  # VAE/GAN_Dis0's balanced gamma, and one asked for
         cfg = config_for(PRESETS[preset], "vaegan_dis0", **gamma)
         argv = shlex.split(command_line(cfg, "o"))
@@ -461,3 +474,90 @@ def test_the_command_line_balances_dis0s_gamma_as_the_book_does():
     assert llike_weight(dis0) == pytest.approx(llike_weight(vaegan))
     asked = config_from_args(parse([*base, "--model", "vaegan_dis0", "--gamma", "0.01"]))
     assert asked.step.gamma == 0.01
+
+
+class _Reads:
+    """A StepConfig that notes which of its fields a step reads."""
+
+    def __init__(self, cfg) -> None:
+        self.__dict__.update(cfg=cfg, read=set())
+
+    def __getattr__(self, name):
+        self.read.add(name)
+        return getattr(self.cfg, name)
+
+
+# A value other than the default, for a flag of each setting of config.READ_BY
+OTHER = {
+    "step.gamma": ["--gamma", "5"], "step.w": ["--w", "0.5"], "step.equilibrium": ["--equilibrium"],
+    "step.dis_sees_recon": ["--no-dis-recon"], "step.gan_variant": ["--gan-variant", "saturating"],
+    "step.pixel_sigma": ["--pixel-sigma", "0.3"], "step.llike_reduction": ["--llike-reduction",
+    "mean"], "step.disl_pretrain_steps": ["--gan-steps", "1"], "model.dis_layer": ["--dis-layer",
+    "3"], "model.enc_fc_dim": ["--enc-fc-dim", "64"], "model.xi_dim": ["--xi-dim", "2"],
+    "step.beta": ["--beta", "5"], "step.latent_loss": ["--avae-latent-loss", "a"],
+    "step.latent_weight": ["--avae-latent-weight", "3"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_what_a_model_reads_is_what_config_read_by_says(model, tmp_path):
+    """config.READ_BY against the code: a model's training steps (each phase of vae_disl) read
+    exactly the step settings it lists for the model; a network setting it does not list leaves
+    the model's losses as they were. The train command refuses a flag of a setting the model does
+    not read, and resume ignores such a setting; command_line gives no flag for it."""
+    from vaegan_lite.config import READ_BY, default_dis_batch
+    from vaegan_lite.models import make_optimizers, model_spec
+
+    base = ["train", "--model", model, "--steps", "2", "--out", str(tmp_path / "run"),
+            "--image-size", "32", "--width", "0.125", "--latent-dim", "8", "--batch-size", "8",
+            "--dataset-size", "8"]  # fmt: skip
+    cfg = config_from_args(build_parser().parse_args(base))
+    spec = model_spec(model)
+    x = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+    def first_losses(cfg):
+        torch.manual_seed(0)
+        m = spec.build(cfg.model)
+        stats = spec.step(0, cfg.step)(m, x, make_optimizers(m, spec.networks, cfg.lr,
+                                                              cfg.rms_alpha), cfg.step)  # fmt: skip
+        return {k: v for k, v in stats.items() if k != "ok"}
+
+    step_reads = _Reads(cfg.step)
+    for t in range(cfg.steps):  # both of vae_disl's phases
+        torch.manual_seed(0)
+        m = spec.build(cfg.model)
+        opts = make_optimizers(m, spec.networks, cfg.lr, cfg.rms_alpha)
+        spec.step(t, step_reads)(m, x, opts, step_reads)
+    for key in READ_BY:
+        if key.startswith("step."):
+            assert (key[5:] in step_reads.read) == reads(model, key), (key, sorted(step_reads.read))
+
+    want = first_losses(cfg)
+    for key in ("model.dis_layer", "model.xi_dim", "model.enc_fc_dim"):
+        if reads(model, key):
+            continue
+        if key == "model.enc_fc_dim":  # the GAN's Enc is built, but never trained nor run
+            assert "enc" not in spec.networks
+            continue
+        got = first_losses(config_from_args(build_parser().parse_args(base + OTHER[key])))
+        assert got.keys() == want.keys()
+        for k, v in want.items():  # the same losses, to rounding (the graph may split elsewhere)
+            assert torch.allclose(v, got[k], rtol=1e-5, atol=1e-7), (key, k)
+
+    other = {**OTHER, "step.dis_batch": ["--dis-batch",
+                                         "separate" if default_dis_batch(model) == "joint"
+                                         else "joint"]}  # fmt: skip
+    assert set(other) == set(READ_BY)
+    T.train(cfg, tmp_path / "run", progress=False)
+    for key in READ_BY:
+        if reads(model, key):
+            continue
+        args = build_parser().parse_args(base + other[key])
+        says = f"^{other[key][0]} applies to --model .* not {model}$"
+        with pytest.raises(ValueError, match=says):
+            C._check_flags_apply(args)
+        if key.startswith("step.") and key != "step.disl_pretrain_steps":  # (vae_disl's alone)
+            resumed = T.train(config_from_args(args), tmp_path / "run", progress=False)
+            assert resumed.steps_run == 0  # ignored: not refused, nothing to do
+        if key != "step.disl_pretrain_steps":
+            assert other[key][0] not in command_line(config_from_args(args), "r").split()

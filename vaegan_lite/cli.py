@@ -39,11 +39,13 @@ from .config import (
     LLIKE_REDUCTIONS,
     MODEL_NAMES,
     PRECISIONS,
+    READ_BY,
     ModelConfig,
     StepConfig,
     TrainConfig,
     balanced_gamma,
     default_dis_batch,
+    reads,
 )
 from .data import DATASETS, download_data, save_grid
 from .data.files import why_unwritable
@@ -309,6 +311,10 @@ TRAIN_FLAGS = {
 }  # fmt: skip
 
 
+# The flag named in an error about a setting (--no-dis-recon sets dis_sees_recon to False).
+FLAG_OF = {**TRAIN_FLAGS, "step.dis_sees_recon": "--no-dis-recon"}
+
+
 def command_line(cfg: TrainConfig, out: str | Path) -> str:
     """The ``python -m vaegan_lite train`` command that trains exactly ``cfg`` into ``out``: the
     model, the steps and every other setting that differs from the command's defaults. A setting
@@ -318,12 +324,13 @@ def command_line(cfg: TrainConfig, out: str | Path) -> str:
                                       str(cfg.steps), "--out", str(out)]))  # fmt: skip
     want, base = cfg.settings(), default.settings()
     argv = []
-    for key, flag in TRAIN_FLAGS.items():
-        if key in ("model.model", "steps") or want[key] != base[key]:
+    model = cfg.model.model
+    for key, flag in TRAIN_FLAGS.items():  # a setting the model does not read needs no flag
+        if key in ("model.model", "steps") or (want[key] != base[key] and reads(model, key)):
             argv += [flag] if want[key] is True else [flag, str(want[key])]
     argv += ["--out", str(out)]
     got = config_from_args(parse(["train", *argv])).settings()
-    if wrong := sorted(k for k, v in want.items() if got[k] != v):
+    if wrong := sorted(k for k, v in want.items() if got[k] != v and reads(model, k)):
         raise ValueError(f"command_line: no flag of the train command sets {', '.join(wrong)}")
     return "python -m vaegan_lite train " + shlex.join(argv)
 
@@ -359,15 +366,20 @@ def _sigterm_as_ctrl_c() -> Iterator[list[bool]]:
 
 
 def _check_flags_apply(a: argparse.Namespace) -> None:
-    """A flag given where it does nothing is a ValueError: it would be ignored without a word."""
-    defaults = {"xi_dim": 0, "beta": StepConfig.beta, "avae_latent_loss": StepConfig.latent_loss,
-                "avae_latent_weight": StepConfig.latent_weight}  # fmt: skip
-    if a.model != "avae":
-        for key, default in defaults.items():
-            if getattr(a, key) != default:
-                raise ValueError(f"--{key.replace('_', '-')} applies to --model avae only")
-    if a.model != "vae_disl" and a.gan_steps is not None:
-        raise ValueError("--gan-steps applies to --model vae_disl only")
+    """A flag given where it does nothing is a ValueError: it would be ignored without a word.
+    What a model does not read is config.READ_BY's; the flags' defaults are the parser's."""
+    only = lambda key: ", ".join(READ_BY[key])  # noqa: E731
+    if a.authors and not reads(a.model, "step.w"):
+        raise ValueError(f"--authors applies to --model {only('step.w')} only, not {a.model}")
+    if a.gan_steps is not None and not reads(a.model, "step.disl_pretrain_steps"):
+        raise ValueError(f"--gan-steps applies to --model vae_disl only, not {a.model}")
+    given = config_from_args(a).settings()
+    plain = config_from_args(build_parser().parse_args(
+        ["train", "--model", a.model, "--steps", str(a.steps), "--out", str(a.out)])).settings()
+    for key in READ_BY:
+        if given[key] != plain[key] and not reads(a.model, key):
+            flag = FLAG_OF.get(key, "--" + key.split(".")[1].replace("_", "-"))
+            raise ValueError(f"{flag} applies to --model {only(key)} only, not {a.model}")
     if a.data == "synthetic" and a.data_root is not None:
         raise ValueError("--data-root applies to a real data set (--data), not to synthetic faces")
 

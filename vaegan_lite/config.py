@@ -53,6 +53,31 @@ def check_model(name: str) -> None:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
 
 
+# The models whose networks or training steps read each setting (a setting not listed: every
+# model). Another value of a setting a model does not read changes nothing of its training:
+# resume ignores it (a step setting; the networks' settings shape the weights), the train
+# command refuses its flag. tests/test_cli.py checks the table against the steps' code.
+_A1_GAN = ("vaegan_dis0", "vaegan")  # Algorithm 1 with its GAN term
+_WITH_DIS = ("gan", "vae_disl", "vaegan_dis0", "vaegan", "avae", "bigan")
+READ_BY: dict[str, tuple[str, ...]] = {
+    "step.gamma": _A1_GAN, "step.w": _A1_GAN, "step.equilibrium": _A1_GAN,
+    "step.dis_sees_recon": _A1_GAN,
+    "step.gan_variant": ("gan", "vae_disl", *_A1_GAN, "bigan"), "step.dis_batch": _WITH_DIS,
+    "step.pixel_sigma": ("vae", "vaegan_dis0", "avae"),
+    "step.llike_reduction": ("vae", "vae_disl", *_A1_GAN, "avae"),
+    # vaegan_dis0 reads dis_layer through its balanced gamma (balanced_gamma)
+    "step.disl_pretrain_steps": ("vae_disl",), "model.dis_layer": ("vae_disl", *_A1_GAN),
+    "model.enc_fc_dim": ("vae", "vae_disl", *_A1_GAN, "avae", "bigan"),
+    "model.xi_dim": ("avae",), "step.beta": ("avae",), "step.latent_loss": ("avae",),
+    "step.latent_weight": ("avae",),
+}  # fmt: skip
+
+
+def reads(model: str, setting: str) -> bool:
+    """Whether ``model`` reads ``setting`` (a dotted name of TrainConfig.settings)."""
+    return model in READ_BY.get(setting, (model,))
+
+
 def default_dis_batch(model: str) -> Literal["separate", "joint"]:
     """``joint`` for the models that train a GAN on its own (``gan``, the GAN behind ``vae_disl``,
     and ``bigan``): with ``separate`` BatchNorm batches those collapsed to one texture on the

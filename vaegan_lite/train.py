@@ -31,7 +31,7 @@ from torch import nn
 from . import distributed
 from ._progress import progress_bar
 from .checkpoint import FORMAT, CheckpointError, _misfit, _one_line, atomic_save, read_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, reads
 from .data import flip_batch, save_grid, to_unit_range, training_tensors
 from .data.files import atomic_write_text, why_unwritable
 from .data.sets import check_training_data
@@ -168,7 +168,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path, done: int) -> None:
     """Refuse to resume a run, ``done`` steps in, with settings that would change its result."""
     a, b = saved.settings(), new.settings()
-    diff = [k for k in a if k not in RESUMABLE and a[k] != b.get(k)]
+    diff = [k for k in a if k not in RESUMABLE and a[k] != b.get(k)
+            and (reads(saved.model.model, k) or not k.startswith("step."))]  # fmt: skip
     if diff:
         k = diff[0]
         raise ValueError(

@@ -530,7 +530,7 @@ tables.table1(results)
 # table above (and against the sharpness measured earlier):
 
 # %% tags=["nbval-ignore-output"]
-# Computed from the results of training: every claim gets a verdict.
+# Verdicts on the results of training; after a full run, the asserts check the summary's reading.
 relative_sharpness = {"VAE": sharpness_of(full["VAE"]) / reference,
                       "AVAE without ξ, L^b_Z": sharpness_of(full["AVAE (no ξ, L^b_Z)"]) / reference}  # fmt: skip
 claims = tables.table1_claims(results, relative_sharpness)
@@ -543,7 +543,6 @@ if preset.trains_fully:  # the summary: only some AVAE rows come within a tenth 
     avg_mse = {row: sum(r["mse"] for r in results[row]) / len(results[row])
                for row in ["VAE", *avae_rows]}  # fmt: skip
     assert min(avg_mse[row] for row in avae_rows) > 2 * avg_mse["VAE"], avg_mse
-assert claims.count("| yes |") + claims.count("| no |") == claims.count("\n") - 1, claims
 claims
 
 # %% [markdown]

@@ -561,3 +561,26 @@ def test_reproduce_refuses_bad_sizes_before_any_work_or_folder(tmp_path, capsys,
     err = capsys.readouterr().err
     assert e.value.code == 2 and says in err and err.count("\n") == 1, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("preset_name", ["smoke", "cpu"])
+def test_the_chapters_held_out_faces_are_not_training_faces(preset_name):
+    """Every "held-out" figure of the book rests on this: test_images are the faces after the
+    training set of the chapters' configs, the same ones attributes.held_out_faces gives for a
+    model trained on it, and none of them is a training face."""
+    from vaegan_lite.attributes import held_out_faces
+    from vaegan_lite.book.runs import test_images
+    from vaegan_lite.config import config_for
+    from vaegan_lite.data import to_uint8, training_tensors
+    from vaegan_lite.models import VAEGAN
+
+    preset = get_preset(preset_name)
+    cfg = config_for(preset, "vae")
+    x, y = test_images(preset, 64)
+    model = VAEGAN(cfg.model)
+    model.train_config = cfg
+    hx, hy, _ = held_out_faces(model, 64)
+    assert torch.equal(x, hx) and torch.equal(y, hy)
+    seen = {bytes(face.numpy()) for face in training_tensors(cfg, progress=False)[0]}  # all
+    assert len(seen) > 0.99 * cfg.dataset_size  # (the faces differ from each other)
+    assert not any(bytes(face.numpy()) in seen for face in to_uint8(x))

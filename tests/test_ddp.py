@@ -61,3 +61,45 @@ def test_torchrun_two_processes_checkpoint_and_exact_resume(tmp_path):
     # Another number of processes would change the run: refused in one line.
     r = run(b, 6, 1)
     assert r.returncode == 2 and "2 process(es)" in r.stderr and "Traceback" not in r.stderr
+
+
+def _primitives(rank: int, init: str) -> None:
+    """distributed's primitives in a 2-process gloo group, checked against what each must give."""
+    import torch.distributed as dist
+
+    from vaegan_lite import distributed as D
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        assert D.enabled() and D.world_size() == 2 and D.rank() == rank
+        g = [torch.full((2, 3), float(rank)), torch.full((4,), 10.0 * rank)]
+        avg = D.average(g)  # the mean over the processes, not the sum
+        assert torch.equal(avg[0], torch.full((2, 3), 0.5))
+        assert torch.equal(avg[1], torch.full((4,), 5.0))
+        batch = torch.arange(8)
+        assert torch.equal(D.shard(batch), batch[4 * rank : 4 * rank + 4])  # disjoint halves
+        assert float(D.mean(torch.tensor(float(rank)))) == 0.5
+        assert bool(D.all_of(torch.tensor(True))) and not D.all_true(rank == 0)
+        assert D.gather(rank) == [0, 1]
+        model = torch.nn.Linear(2, 2)
+        with torch.no_grad():
+            model.weight.fill_(1.0)
+            model.bias.fill_(float(rank))  # the processes disagree
+        try:
+            D.check_in_sync(model)
+        except RuntimeError as e:
+            assert "hold different weights" in str(e)
+        else:
+            raise AssertionError("check_in_sync missed weights that differ")
+        model.bias.data.fill_(0.0)
+        D.check_in_sync(model)  # the same now: no error
+    finally:
+        dist.destroy_process_group()
+
+
+def test_the_primitives_average_shard_and_catch_drift(tmp_path):
+    """average is a mean (a sum would keep two processes in sync as well, and train wrongly),
+    shard gives each process its own half, and check_in_sync fires on weights that differ."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_primitives, args=(f"file://{tmp_path / 'store'}",), nprocs=2, join=True)

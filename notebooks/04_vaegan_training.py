@@ -517,7 +517,9 @@ print(f"format       {ckpt['format']}\n"
       f"rng          {', '.join(ckpt['rng'])} generator state\n"
       f"history      {', '.join(k for k in ckpt['history'] if k != 'step')}\n"
       f"log_windows  the steps since the last log, one per process ({len(ckpt['log_windows'])}): "
-      "a run resumed between two logs logs what an unbroken run does")
+      "a run resumed between two logs logs what an unbroken run does\n"
+      f"trained_on   {' in '.join(ckpt['trained_on'])}: resumed elsewhere, the run says it goes on "
+      "not bit for bit")
 
 # %% [markdown]
 # The kernel's stop button works the same way: `train` finishes the current step, saves it, and

@@ -589,3 +589,19 @@ def test_data_handed_to_train_is_checked_in_one_line(images, attrs, says, tmp_pa
     with pytest.raises(ValueError, match=r"^train\(data=\.\.\.\): " + says):
         train(tiny(2), tmp_path / "run", progress=False, data=(images, attrs))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_moved_to_another_precision_goes_on_and_says_so(tmp_path, monkeypatch, capsys):
+    """Resumed where "auto" picks another precision (a Colab session with another GPU), a run
+    goes on, and says in one line that it is no longer bit for bit an unbroken one."""
+    train(tiny(2, precision="auto"), tmp_path, progress=False)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["trained_on"] == ["cpu", "fp32"]
+    capsys.readouterr()
+    monkeypatch.setattr(T, "pick_precision", lambda precision, device: "bf16")
+    r = train(tiny(3, precision="auto"), tmp_path, progress=False)
+    assert r.steps_run == 1
+    said = capsys.readouterr().out.strip().splitlines()
+    assert said == [f"{tmp_path / 'last.pt'}: trained so far on cpu in fp32, now on cpu in bf16: "
+                    "the run goes on, though not bit for bit as an unbroken one"]  # fmt: skip
+    train(tiny(4, precision="auto"), tmp_path, progress=False)  # bf16 again: nothing to say
+    assert capsys.readouterr().out == ""

@@ -42,6 +42,9 @@ from .models import VAEGAN, make_optimizers, model_spec
 # compile, deterministic and step.fast change the arithmetic's rounding only, not the updates.
 # steps and lr_decay_steps set the learning rate's schedule, step.disl_pretrain_steps where
 # vae_disl's GAN phase ends: check_resumable compares the steps already done.
+# device: a run may move to another machine (a Colab session with another GPU, say), where it goes
+# on, though not bit for bit (other kernels, another noise generator; with precision "auto",
+# perhaps another precision): resume says so in one line.
 RESUMABLE = {"steps", "lr_decay_steps", "device", "checkpoint_every", "log_every", "compile",
              "deterministic", "max_nonfinite", "data_root", "step.fast",
              "step.disl_pretrain_steps"}  # fmt: skip
@@ -211,6 +214,7 @@ class _Run:
     window: _LogWindow = field(default_factory=lambda: _LogWindow())
     start: int = 0  # the step a resumed run starts from
     saved: int | None = None  # the step _save last wrote to ckpt_path in this run
+    where: tuple[str, str] = ("cpu", "fp32")  # the device type and precision it trains in
 
 
 def train(
@@ -384,7 +388,7 @@ def _start(
         torch.manual_seed(cfg.seed + 1_000_003 * distributed.rank())
     opts = make_optimizers(model, spec.networks, cfg.lr, cfg.rms_alpha)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-    run = _Run(cfg, model, opts, scaler, ckpt_path)
+    run = _Run(cfg, model, opts, scaler, ckpt_path, where=(device.type, precision))
     if ckpt_path is not None and ckpt_path.exists():
         _resume(run, device)
     model.to(device)
@@ -426,6 +430,10 @@ def _resume(run: _Run, device: torch.device) -> None:
         if windows is not None:
             run.window.load(windows[distributed.rank()], device)
         run.start = int(ckpt["step"])
+        was = tuple(ckpt.get("trained_on", run.where))  # absent from older checkpoints
+        if was != run.where and distributed.is_main():
+            print(f"{path}: trained so far on {was[0]} in {was[1]}, now on {run.where[0]} in "
+                  f"{run.where[1]}: the run goes on, though not bit for bit as an unbroken one")
         _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
     except (CheckpointError, KeyError, IndexError, TypeError, ValueError, RuntimeError,
             AttributeError) as e:  # fmt: skip
@@ -543,6 +551,7 @@ def _save(run: _Run, step: int) -> bool:
         "rng": _rng_state(),
         "history": run.history,
         "log_windows": windows,  # by rank
+        "trained_on": list(run.where),  # device type, precision
     }
     if run.scaler is not None:
         state["scaler"] = run.scaler.state_dict()

@@ -459,6 +459,11 @@ def test_command_line_trains_exactly_the_config(preset):
         assert config_from_args(build_parser().parse_args(argv[3:])) == cfg
     with pytest.raises(ValueError, match="data_root"):
         command_line(config_for(PRESETS[preset], "vae", data_root="/data"), "o")
+    # the authors' settings, --no-dis-recon among them, round-trip too
+    parse = build_parser().parse_args
+    authors = config_from_args(parse(["train", "--authors", "--steps", "5", "--out", "o"]))
+    argv = shlex.split(command_line(authors, "o"))
+    assert "--no-dis-recon" in argv and config_from_args(parse(argv[3:])) == authors
 
 
 def test_the_command_line_balances_dis0s_gamma_as_the_book_does():

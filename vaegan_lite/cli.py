@@ -328,6 +328,8 @@ def command_line(cfg: TrainConfig, out: str | Path) -> str:
     for key, flag in TRAIN_FLAGS.items():  # a setting the model does not read needs no flag
         if key in ("model.model", "steps") or (want[key] != base[key] and reads(model, key)):
             argv += [flag] if want[key] is True else [flag, str(want[key])]
+    if not want["step.dis_sees_recon"] and reads(model, "step.dis_sees_recon"):
+        argv.append("--no-dis-recon")  # a switch that sets False
     argv += ["--out", str(out)]
     got = config_from_args(parse(["train", *argv])).settings()
     if wrong := sorted(k for k, v in want.items() if got[k] != v and reads(model, k)):

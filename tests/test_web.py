@@ -277,6 +277,31 @@ def test_export_decoder_matches_pytorch(tmp_path):
     assert path.stat().st_size > 1000 and not list(tmp_path.glob("*.data"))
 
 
+def test_a_decoder_that_fails_its_check_leaves_the_file_that_was_there(tmp_path, monkeypatch):
+    """The widget's decoder must match its latent.json: an export whose check fails replaces
+    nothing and leaves no partial file."""
+    ort = pytest.importorskip("onnxruntime")
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
+    old = tmp_path / "dec.onnx"
+    old.write_bytes(b"the decoder the widget uses now")
+
+    class Wrong:  # an onnxruntime that disagrees with PyTorch
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def run(self, names, feeds):
+            return [torch.zeros(1, 3, 32, 32).numpy() + 5]
+
+    monkeypatch.setattr(ort, "InferenceSession", Wrong)
+    with pytest.raises(RuntimeError, match="onnxruntime and PyTorch differ"):
+        web.export_decoder(model, old)
+    assert old.read_bytes() == b"the decoder the widget uses now"
+    assert [p.name for p in tmp_path.iterdir()] == ["dec.onnx"]
+
+
 def test_export_decoder_leaves_a_training_model_in_train_mode(tmp_path):
     """It exported Dec in eval mode and left it there: a run that exported along the way went on
     training Dec with BatchNorm's running statistics."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from torch import nn
 
 from ..data import grid
+from ..data.files import atomic_path
 from ..train import Trained, fixed_samples
 
 LOSSES = ("L_prior", "L_llike", "L_GAN")
@@ -88,9 +89,9 @@ class LiveTraining:
         self.frames += 1
         if self.notebook or self.save is not None:
             png = self.render(step, model, history)
-            if self.save is not None:
-                self.save.parent.mkdir(parents=True, exist_ok=True)
-                self.save.write_bytes(png)
+            if self.save is not None:  # whole frames only, for whoever watches the file
+                with atomic_path(self.save) as tmp:
+                    tmp.write_bytes(png)
             if self.notebook:
                 self._show(png)
         if not self.notebook:

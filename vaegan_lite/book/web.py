@@ -55,6 +55,7 @@ from ..attributes import (
     labelled_images,
 )
 from ..data import SyntheticFaces, to_uint8
+from ..data.files import atomic_path, atomic_write_text
 from ..shipped import pretrained
 from .runs import ROOT
 
@@ -102,21 +103,24 @@ def export_decoder(model: Any, path: str | Path, opset: int = OPSET, check: bool
     path.parent.mkdir(parents=True, exist_ok=True)
     dec = copy.deepcopy(model.dec).cpu().float().eval()
     z = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0))
-    # The exporter reports its progress on stdout; a chapter's output should not show it.
-    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-        torch.onnx.export(dec, (z,), str(path), input_names=["z"], output_names=["image"],
-                          opset_version=opset, dynamo=True, external_data=False,
-                          optimize=True, verbose=False)  # fmt: skip
-    if check:
-        import onnxruntime as ort
+    # Written beside path and renamed over it once checked: a failed export or check leaves
+    # the file that was there (the widget's decoder must match its latent.json).
+    with atomic_path(path) as tmp:
+        # The exporter reports its progress on stdout; a chapter's output should not show it.
+        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+            torch.onnx.export(dec, (z,), str(tmp), input_names=["z"], output_names=["image"],
+                              opset_version=opset, dynamo=True, external_data=False,
+                              optimize=True, verbose=False)  # fmt: skip
+        if check:
+            import onnxruntime as ort
 
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = torch.from_numpy(session.run(None, {"z": z.numpy()})[0])
-        with torch.no_grad():
-            want = dec(z)
-        err = float((got - want).abs().max())
-        if err > 1e-4:
-            raise RuntimeError(f"{path}: onnxruntime and PyTorch differ by {err:.2g}")
+            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            got = torch.from_numpy(session.run(None, {"z": z.numpy()})[0])
+            with torch.no_grad():
+                want = dec(z)
+            err = float((got - want).abs().max())
+            if err > 1e-4:
+                raise RuntimeError(f"{path}: onnxruntime and PyTorch differ by {err:.2g}")
     return path
 
 
@@ -169,7 +173,8 @@ def save_sprite(faces: torch.Tensor, path: str | Path) -> Path:
 
     x = to_uint8(faces)
     strip = torch.cat(list(x), dim=2).permute(1, 2, 0).contiguous().numpy()
-    Image.fromarray(strip).save(path, optimize=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(strip).save(tmp, optimize=True)
     return Path(path)
 
 
@@ -258,9 +263,6 @@ def write_assets(
             if name not in unpacked:
                 shutil.copyfile(runtime / name, out / name)
     wanted = {decoder_file(key) for key in models}
-    for old in out.glob("decoder*.onnx"):
-        if old.name not in wanted:
-            old.unlink()
     for key, (_, model, _) in models.items():
         export_decoder(model, out / decoder_file(key))
     save_sprite(faces, out / "faces.png")
@@ -269,9 +271,12 @@ def write_assets(
     fetched = [*RUNTIME_FILES[1:], *sorted(wanted), "faces.png"]
     files = {name: (out / name).stat().st_size for name in fetched}
     data = widget_data(models, faces, labels, files=files)
-    (out / "latent.json").write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    atomic_write_text(json.dumps(data, separators=(",", ":")) + "\n", out / "latent.json")
     if page:
-        (out / "index.html").write_text(standalone_page())
+        atomic_write_text(standalone_page(), out / "index.html")
+    for old in out.glob("decoder*.onnx"):  # last: until now, the old latent.json used them
+        if old.name not in wanted:
+            old.unlink()
     return {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file()}
 
 

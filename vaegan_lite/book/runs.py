@@ -24,7 +24,7 @@ import torch
 
 from ..config import Preset, TrainConfig, get_preset
 from ..data import SyntheticFaces, load_split, to_unit_range
-from ..data.files import why_unwritable
+from ..data.files import process_alive, why_unwritable
 from ..shipped import pretrained, shipped_for
 from ..train import Trained, train
 
@@ -69,24 +69,12 @@ def smoke_runs() -> Path:
         return Path(folder)
     for old in Path(tempfile.gettempdir()).glob("vaegan-smoke-*-*"):
         pid = old.name.split("-")[2]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     folder = tempfile.mkdtemp(prefix=f"vaegan-smoke-{os.getpid()}-")
     os.environ[SMOKE_RUNS] = folder
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return Path(folder)
-
-
-def _alive(pid: int) -> bool:
-    if os.name != "posix":  # on Windows os.kill would end the process: keep its folder
-        return True
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists, and belongs to someone else
-        return True
-    return True
 
 
 def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trained:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .._progress import progress_bar
-from .files import why_unwritable
+from .files import process_alive, why_unwritable
 
 PREP_VERSION = 2  # bump whenever preprocessing changes: every cache is then rebuilt
 
@@ -166,13 +166,11 @@ def _remove_dead_temps(folder: Path) -> None:
     """Remove temporary folders left by builds whose process died (killed, crashed)."""
     for p in folder.glob(".tmp-*"):
         try:
-            os.kill(int(p.name.split("-")[1]), 0)
+            pid = int(p.name.split("-")[1])
         except (IndexError, ValueError):
             continue
-        except ProcessLookupError:
+        if not process_alive(pid):
             shutil.rmtree(p, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, someone else's
 
 
 def warn(msg: str) -> None:

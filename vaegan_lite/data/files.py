@@ -64,3 +64,17 @@ def atomic_write_text(text: str, path: str | Path) -> None:
     """Write ``text`` to ``path`` through atomic_path."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a leftover of a dead one may go); where that cannot
+    be asked safely (Windows, where os.kill would end it), it counts as running."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, and belongs to someone else
+        return True
+    return True

@@ -136,9 +136,10 @@ def recipe(name: str, device: str = "cpu", steps: int = GPU_STEPS,
                           checkpoint_every=min(5000, steps), log_every=min(250, steps))  # fmt: skip
     if device != "cpu":
         raise PretrainedError(f"recipe: device {device!r}: choose 'cpu' or 'cuda'")
-    return config_for(get_preset("cpu"), MODELS[name], steps=STEPS, seed=SEED,
-                      image_size=64, latent_dim=128, enc_fc_dim=1024, gamma=0.025,
-                      checkpoint_every=500, log_every=50)  # fmt: skip
+    cpu = get_preset("cpu")
+    return config_for(cpu, MODELS[name], steps=STEPS, seed=SEED, image_size=64, latent_dim=128,
+                      enc_fc_dim=1024, gamma=gamma_for(64, cpu.width), checkpoint_every=500,
+                      log_every=50)  # fmt: skip
 
 
 def networks(name: str) -> tuple[str, ...]:

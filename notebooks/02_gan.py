@@ -386,9 +386,10 @@ assert torch.allclose(d_gan, check, rtol=1e-4)  # the same, wherever nearest com
 #   drops its edges and small features. The MSE between the blurred images is the coarse part of
 #   the distance; what is left of the MSE is the fine part.
 # - **Attributes.** The synthetic faces are drawn from a list of attributes (hair colour, glasses, a
-#   smile, a hat, ...), and the package ships an attribute classifier trained on drawn faces
-#   (chapter 5 uses it and lists how often it reads each attribute right). It reads the face and
-#   its match alike, and the cell counts the attributes on which the two agree.
+#   smile, a hat, ...), and the package ships attribute classifiers trained on drawn faces, one
+#   for each image size (chapters 5 to 7 use them; chapter 5 lists how often its one reads each
+#   attribute right). The one for this chapter's image size reads the face and its match alike,
+#   and the cell counts the attributes on which the two agree.
 #
 # Each of the GAN's nearest samples is set against two matches among the real faces: the nearest
 # other face (a different person, chosen the same way) and a random one.
@@ -431,10 +432,13 @@ if preset.trains_fully:  # what the text below says
 # %% [markdown]
 # Against a random face, the nearest GAN sample cuts the coarse part of the distance by a larger
 # share than the fine part: what it has in common with the face is mostly colour and rough
-# layout, the things that dominate a pixel-wise distance. In attributes it does better than a
-# random face, since hair colour, for one, is part of the colours; but it shares fewer of them
-# than the nearest other real face, a different person. The GAN has drawn someone who looks
-# roughly like this face from afar, not this person. This is the gap the
+# layout, the things that dominate a pixel-wise distance (the nearest other real face, picked
+# the same way, shows the same pattern: that is what a pixel distance selects for). In
+# attributes it does better than a random face, since hair colour, for one, is part of the
+# colours; but it shares fewer of them than the nearest other real face, a different person.
+# Part of that gap may be the classifier's: it was trained on clean drawn faces and reads the
+# GAN's patchy ones less surely. Either way the GAN has drawn someone who looks roughly like
+# this face from afar, not this person. This is the gap the
 # VAE/GAN fills. Keep the GAN's decoder and discriminator, add chapter 1's
 # encoder, and train the decoder both to fool the discriminator and to reconstruct $x$ from
 # $\mathrm{Enc}(x)$. The remaining question is in which space "reconstruct" is measured; the paper's

@@ -378,9 +378,10 @@ show_source(avae.bigan_step)
 # %% [markdown]
 # The seven rows, `tables.TABLE1_ROWS`, and the command line that trains each of them at this
 # preset, seed 0, into the run folder this chapter uses (`python -m vaegan_lite train --help`
-# lists every flag). `command_line` gives each setting of the run's `TrainConfig` that differs
-# from the command's defaults, and checks that the command, parsed as `train` parses it, gives
-# back exactly that config:
+# lists every flag). `command_line` gives each setting of the run's `TrainConfig` that the model
+# reads and that differs from the command's defaults (a setting the model never reads, such as a
+# VAE's $\gamma$, gets no flag: `train` would refuse it), and checks that the command, parsed as
+# `train` parses it, gives back that config:
 
 # %%
 show_source(command_line)

@@ -135,6 +135,13 @@ def test_attribute_vectors_that_do_not_fit_are_refused_in_one_line():
     with pytest.raises(ValueError, match=r"^2 attribute vectors y for 3 images or codes$"):
         cond.reconstruct(torch.zeros(3, 3, 32, 32), torch.ones(2, 5))
     assert cond.sample(2, y=torch.ones(2, 5)).shape == (2, 3, 32, 32)
+    from vaegan_lite.models import AVAE
+
+    avae = AVAE(ModelConfig(model="avae", image_size=32, width=0.125, latent_dim=8)).eval()
+    for call in (lambda: avae.sample(2, y=torch.ones(2, 5)),
+                 lambda: avae.reconstruct(torch.zeros(2, 3, 32, 32), torch.ones(2, 5))):
+        with pytest.raises(ValueError, match=r"^attribute vectors y given to a model that is not"):
+            call()
 
 
 @pytest.mark.parametrize("model", ["vaegan", "avae"])

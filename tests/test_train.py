@@ -149,6 +149,11 @@ def test_vae_disl_resumes_into_a_longer_gan_phase_but_not_across_its_end(tmp_pat
         assert torch.equal(v, w), k
     with pytest.raises(ValueError, match=r"disl_pretrain_steps=4, not 5, and 6 steps in"):
         train(disl(8, 5), tmp_path / "cut", progress=False)
+    # a model without a GAN phase does not read the setting: another value is no change
+    train(tiny(2), tmp_path / "plain", progress=False)
+    other = tiny(3)
+    other = dataclasses.replace(other, step=dataclasses.replace(other.step, disl_pretrain_steps=7))
+    assert train(other, tmp_path / "plain", progress=False).steps_run == 1
 
 
 @pytest.mark.parametrize("capability, expected", [((7, 5), "fp16"), ((8, 0), "bf16"),

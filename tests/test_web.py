@@ -237,6 +237,28 @@ def test_write_assets_replaces_old_decoders(tmp_path, fresh):
         web.widget_data({"a": ("A", model, vectors), "b": ("B", model, other)}, faces)
 
 
+def test_write_assets_that_fail_on_the_way_leave_the_widget_as_it_was(tmp_path, fresh):
+    """All or nothing: when the second model's vectors do not match the first's (widget_data,
+    after both decoders were exported), no decoder, sprite or latent.json is replaced."""
+    pytest.importorskip("onnxruntime")
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
+    before = {"decoder-a.onnx": b"old a", "latent.json": b"{}", "faces.png": b"old png"}
+    for name, data in before.items():
+        (tmp_path / name).write_bytes(data)
+    faces = torch.rand(2, 3, 32, 32) * 2 - 1
+    models = {"a": ("A", model, {"Smiling": torch.randn(8)}),
+              "b": ("B", model, {"Bangs": torch.randn(8)})}  # fmt: skip
+    with pytest.raises(ValueError, match="differ"):
+        web.write_assets(models, faces, tmp_path, runtime=fresh)
+    for name, data in before.items():
+        assert (tmp_path / name).read_bytes() == data, name
+    assert not (tmp_path / "decoder-b.onnx").exists()
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
 def test_write_assets_without_the_runtime_says_where_it_is_and_writes_nothing(tmp_path):
     """After a pip install the default runtime folder (the repository's) does not exist: that was
     a FileNotFoundError about one file of it, after the output folder was made."""

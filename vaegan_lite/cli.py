@@ -316,9 +316,10 @@ FLAG_OF = {**TRAIN_FLAGS, "step.dis_sees_recon": "--no-dis-recon"}
 
 
 def command_line(cfg: TrainConfig, out: str | Path) -> str:
-    """The ``python -m vaegan_lite train`` command that trains exactly ``cfg`` into ``out``: the
-    model, the steps and every other setting that differs from the command's defaults. A setting
-    no flag can give (a data_root, say) is a ValueError naming it."""
+    """The ``python -m vaegan_lite train`` command that trains ``cfg`` into ``out``: the model,
+    the steps and every other setting the model reads (config.READ_BY) that differs from the
+    command's defaults; one it does not read (a VAE's gamma) needs no flag and gets none. A
+    setting no flag can give (a data_root, say) is a ValueError naming it."""
     parse = build_parser().parse_args
     default = config_from_args(parse(["train", "--model", cfg.model.model, "--steps",
                                       str(cfg.steps), "--out", str(out)]))  # fmt: skip

@@ -178,7 +178,9 @@ def inception_scores(
 
     They need torchmetrics[image] and pretrained weights (Inception, AlexNet) that torchmetrics
     downloads on first use, so they run on Colab but not offline. Returns (scores, skipped): each
-    metric that cannot run is left out of scores and explained in one line in skipped.
+    metric that cannot run (no network, a missing install, a damaged download) is left out of
+    scores and explained in one line in skipped; a mistake in the call (a TypeError, a
+    ValueError) is raised.
     """
     for x in (real, fake) if recon is None else (real, fake, recon):
         check_float(x, "inception_scores")  # unit() below would map uint8 ones to 1 everywhere
@@ -216,7 +218,8 @@ def inception_scores(
         except (ImportError, OSError, RuntimeError) as e:  # a missing extra, a damaged download
             # (a TypeError or ValueError is a mistake in the call: it is raised, not skipped)
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            skipped.append(f"{name} skipped: {type(e).__name__}: {first}"[:200])
+            skipped.append(f"{name} skipped: it could not be set up (a missing install or a "
+                           f"damaged download?): {type(e).__name__}: {first}"[:200])  # fmt: skip
         finally:
             socket.setdefaulttimeout(before)
 

@@ -44,7 +44,7 @@ from .models import VAEGAN, make_optimizers, model_spec
 # vae_disl's GAN phase ends: check_resumable compares the steps already done.
 # device: a run may move to another machine (a Colab session with another GPU, say), where it goes
 # on, though not bit for bit (other kernels, another noise generator; with precision "auto",
-# perhaps another precision): resume says so in one line.
+# perhaps another precision): resume says so in one line when the GPU or the precision changed.
 RESUMABLE = {"steps", "lr_decay_steps", "device", "checkpoint_every", "log_every", "compile",
              "deterministic", "max_nonfinite", "data_root", "step.fast",
              "step.disl_pretrain_steps"}  # fmt: skip
@@ -86,6 +86,11 @@ def pick_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda"):
         raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
     return torch.device(name)
+
+
+def device_name(device: torch.device) -> str:
+    """A GPU's name ("NVIDIA H100 80GB HBM3"), else the device's type ("cpu")."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def pick_precision(precision: str, device: torch.device) -> str:
@@ -182,7 +187,8 @@ def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path, done: int)
     # A longer GAN phase (a run cut short by $VAEGAN_STEPS, then the full one) continues a run
     # whose steps were all GAN steps under both; after the switch, the steps done would change.
     old_gan, new_gan = saved.step.disl_pretrain_steps, new.step.disl_pretrain_steps
-    if old_gan != new_gan and done > min(old_gan, new_gan):
+    phased = reads(saved.model.model, "step.disl_pretrain_steps")  # vae_disl; the rest ignore it
+    if phased and old_gan != new_gan and done > min(old_gan, new_gan):
         raise ValueError(
             f"{path} was trained with step.disl_pretrain_steps={old_gan!r}, not {new_gan!r}, and "
             f"{done} steps in, some of them would have been of the other phase: delete that "
@@ -214,7 +220,7 @@ class _Run:
     window: _LogWindow = field(default_factory=lambda: _LogWindow())
     start: int = 0  # the step a resumed run starts from
     saved: int | None = None  # the step _save last wrote to ckpt_path in this run
-    where: tuple[str, str] = ("cpu", "fp32")  # the device type and precision it trains in
+    where: tuple[str, str] = ("cpu", "fp32")  # the device (a GPU's name) and precision it uses
 
 
 def train(
@@ -388,7 +394,7 @@ def _start(
         torch.manual_seed(cfg.seed + 1_000_003 * distributed.rank())
     opts = make_optimizers(model, spec.networks, cfg.lr, cfg.rms_alpha)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-    run = _Run(cfg, model, opts, scaler, ckpt_path, where=(device.type, precision))
+    run = _Run(cfg, model, opts, scaler, ckpt_path, where=(device_name(device), precision))
     if ckpt_path is not None and ckpt_path.exists():
         _resume(run, device)
     model.to(device)
@@ -430,11 +436,11 @@ def _resume(run: _Run, device: torch.device) -> None:
         if windows is not None:
             run.window.load(windows[distributed.rank()], device)
         run.start = int(ckpt["step"])
+        _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
         was = tuple(ckpt.get("trained_on", run.where))  # absent from older checkpoints
         if was != run.where and distributed.is_main():
             print(f"{path}: trained so far on {was[0]} in {was[1]}, now on {run.where[0]} in "
                   f"{run.where[1]}: the run goes on, though not bit for bit as an unbroken one")
-        _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
     except (CheckpointError, KeyError, IndexError, TypeError, ValueError, RuntimeError,
             AttributeError) as e:  # fmt: skip
         why = f"no entry {e}" if isinstance(e, KeyError) else _one_line(e)

@@ -55,7 +55,7 @@ from ..attributes import (
     labelled_images,
 )
 from ..data import SyntheticFaces, to_uint8
-from ..data.files import atomic_path, atomic_write_text
+from ..data.files import atomic_path
 from ..shipped import pretrained
 from .runs import ROOT
 
@@ -262,18 +262,25 @@ def write_assets(
         for name in RUNTIME_FILES + WIDGET_FILES:
             if name not in unpacked:
                 shutil.copyfile(runtime / name, out / name)
-    wanted = {decoder_file(key) for key in models}
-    for key, (_, model, _) in models.items():
-        export_decoder(model, out / decoder_file(key))
-    save_sprite(faces, out / "faces.png")
-    # What the widget fetches (latent.json aside), with sizes, so that its progress bar knows
-    # the total before the first byte arrives.
-    fetched = [*RUNTIME_FILES[1:], *sorted(wanted), "faces.png"]
-    files = {name: (out / name).stat().st_size for name in fetched}
-    data = widget_data(models, faces, labels, files=files)
-    atomic_write_text(json.dumps(data, separators=(",", ":")) + "\n", out / "latent.json")
-    if page:
-        atomic_write_text(standalone_page(), out / "index.html")
+    wanted = sorted({decoder_file(key) for key in models})
+    # The decoders, the sprite, the page and latent.json are written beside their files and
+    # renamed over them together at the end, latent.json last (the stack renames the last entered
+    # first): an export, a check or widget_data that fails leaves the widget as it was.
+    with contextlib.ExitStack() as stack:
+        staged = {name: stack.enter_context(atomic_path(out / name))
+                  for name in ["latent.json", *(["index.html"] if page else []), *wanted,
+                               "faces.png"]}  # fmt: skip
+        for key, (_, model, _) in models.items():
+            export_decoder(model, staged[decoder_file(key)])
+        save_sprite(faces, staged["faces.png"])
+        # What the widget fetches (latent.json aside), with sizes, so that its progress bar
+        # knows the total before the first byte arrives.
+        files = {name: (staged.get(name) or out / name).stat().st_size
+                 for name in [*RUNTIME_FILES[1:], *wanted, "faces.png"]}  # fmt: skip
+        data = widget_data(models, faces, labels, files=files)
+        staged["latent.json"].write_text(json.dumps(data, separators=(",", ":")) + "\n")
+        if page:
+            staged["index.html"].write_text(standalone_page())
     for old in out.glob("decoder*.onnx"):  # last: until now, the old latent.json used them
         if old.name not in wanted:
             old.unlink()

@@ -91,6 +91,7 @@ class AVAE(VAEGAN):
         """G(z, xi) for n draws of z, xi ~ N(0, I): AVAE samples with its generator, computed on
         the model's device and returned on ``device`` (the CPU by default, as VAEGAN.sample)."""
         check_count(n)
+        self._check_condition(y, n)  # AVAE is unconditional: a y is refused, not dropped
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         with evaluating(self):
             return self.generate(z, generator=generator).to(device)
@@ -105,7 +106,7 @@ class AVAE(VAEGAN):
         """G(mu_E(x), xi): AVAE's reconstruction (the VAE's is ``decode(encode(x)[0])``), on the
         model's device, returned on x's."""
         with evaluating(self):
-            mu, _ = self.encode(x)
+            mu, _ = self.encode(x, y)  # (refuses a y: AVAE is unconditional)
             return self.generate(mu, generator=generator).to(x.device)
 
 

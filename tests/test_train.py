@@ -28,6 +28,21 @@ def tiny(steps, **kw):
     )  # fmt: skip
 
 
+def stopped_by_ctrl_c_in_step_3(monkeypatch, run) -> None:
+    """run() with a Ctrl-C landing mid-step 3: the step finishes, is saved, and the run stops."""
+    set_lr = T._set_lr
+
+    def ctrl_c_in_step_3(opts, cfg, t):
+        set_lr(opts, cfg, t)
+        if t == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(T, "_set_lr", ctrl_c_in_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.undo()
+
+
 def test_a_nan_batch_is_skipped_and_said_once(tmp_path, monkeypatch, capsys, poison):
     poison({2, 4})
     r = train(tiny(6), tmp_path, progress=False)
@@ -130,17 +145,9 @@ def test_vae_disl_resumes_into_a_longer_gan_phase_but_not_across_its_end(tmp_pat
             cfg, model=dataclasses.replace(cfg.model, model="vae_disl"),
             step=dataclasses.replace(cfg.step, disl_pretrain_steps=gan_steps))  # fmt: skip
 
-    set_lr = T._set_lr
-
-    def ctrl_c_in_step_3(opts, cfg, t):
-        set_lr(opts, cfg, t)
-        if t == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(T, "_set_lr", ctrl_c_in_step_3)
-    with pytest.raises(KeyboardInterrupt):
-        train(disl(6, 3), tmp_path / "cut", progress=False)  # 3 GAN steps done
-    monkeypatch.undo()
+    # 3 GAN steps done
+    stopped_by_ctrl_c_in_step_3(monkeypatch, lambda: train(disl(6, 3), tmp_path / "cut",
+                                                           progress=False))  # fmt: skip
     resumed = train(disl(6, 4), tmp_path / "cut", progress=False)
     straight = train(disl(6, 4), tmp_path / "straight", progress=False)
     assert resumed.steps_run == 3
@@ -526,17 +533,7 @@ def test_a_run_resumed_between_two_logs_logs_what_an_unbroken_one_does(tmp_path,
     """The steps since the last log are saved with the weights: the first log after a resume
     averages the same steps as an unbroken run's, not only those since the resume."""
     cfg = dataclasses.replace(tiny(8), log_every=4)
-    set_lr = T._set_lr
-
-    def ctrl_c_in_step_3(opts, cfg, t):  # Ctrl-C lands mid-step: the step finishes, then it stops
-        set_lr(opts, cfg, t)
-        if t == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(T, "_set_lr", ctrl_c_in_step_3)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "a", progress=False)
-    monkeypatch.undo()
+    stopped_by_ctrl_c_in_step_3(monkeypatch, lambda: train(cfg, tmp_path / "a", progress=False))
     assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["step"] == 3
     resumed = train(cfg, tmp_path / "a", progress=False)
     straight = train(cfg, tmp_path / "b", progress=False)
@@ -549,17 +546,7 @@ def test_a_resumed_log_window_lands_on_the_run_s_device(tmp_path, monkeypatch):
     weights were while the checkpoint was read (the CPU): on a GPU the first step would fail.
     PyTorch's meta device stands in for a GPU."""
     cfg = dataclasses.replace(tiny(8), log_every=4)
-    set_lr = T._set_lr
-
-    def ctrl_c_in_step_3(opts, cfg, t):
-        set_lr(opts, cfg, t)
-        if t == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(T, "_set_lr", ctrl_c_in_step_3)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path, progress=False)
-    monkeypatch.undo()
+    stopped_by_ctrl_c_in_step_3(monkeypatch, lambda: train(cfg, tmp_path, progress=False))
     run = T._start(cfg, "fp32", torch.device("meta"), tmp_path / "last.pt")
     assert run.window.sums and all(v.is_meta for v in run.window.sums.values())
     assert all(p.is_meta for p in run.model.parameters())

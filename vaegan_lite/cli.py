@@ -371,18 +371,20 @@ def _sigterm_as_ctrl_c() -> Iterator[list[bool]]:
 def _check_flags_apply(a: argparse.Namespace) -> None:
     """A flag given where it does nothing is a ValueError: it would be ignored without a word.
     What a model does not read is config.READ_BY's; the flags' defaults are the parser's."""
-    only = lambda key: ", ".join(READ_BY[key])  # noqa: E731
-    if a.authors and not reads(a.model, "step.w"):
-        raise ValueError(f"--authors applies to --model {only('step.w')} only, not {a.model}")
+    def refuse(flag: str, key: str) -> ValueError:
+        return ValueError(f"{flag} applies to --model {', '.join(READ_BY[key])} only, "
+                          f"not {a.model}")  # fmt: skip
+
+    if a.authors and not reads(a.model, "step.w"):  # its w, equilibrium and Dis settings
+        raise refuse("--authors", "step.w")
     if a.gan_steps is not None and not reads(a.model, "step.disl_pretrain_steps"):
-        raise ValueError(f"--gan-steps applies to --model vae_disl only, not {a.model}")
+        raise refuse("--gan-steps", "step.disl_pretrain_steps")  # (the others' is always 0)
     given = config_from_args(a).settings()
     plain = config_from_args(build_parser().parse_args(
         ["train", "--model", a.model, "--steps", str(a.steps), "--out", str(a.out)])).settings()
     for key in READ_BY:
         if given[key] != plain[key] and not reads(a.model, key):
-            flag = FLAG_OF.get(key, "--" + key.split(".")[1].replace("_", "-"))
-            raise ValueError(f"{flag} applies to --model {only(key)} only, not {a.model}")
+            raise refuse(FLAG_OF[key], key)
     if a.data == "synthetic" and a.data_root is not None:
         raise ValueError("--data-root applies to a real data set (--data), not to synthetic faces")
 

@@ -14,9 +14,10 @@
 # %% [markdown]
 # # 1. The variational autoencoder and the blur of pixel-wise likelihoods
 #
-# The VAE/GAN of {cite}`larsen2016autoencoding` starts from a plain variational autoencoder
-# {cite}`kingma2014autoencoding` and changes one thing about it: how the reconstruction error is
-# measured. To see why that one thing matters, this chapter builds the plain VAE first, with the
+# The VAE/GAN of {cite:t}`larsen2016autoencoding` starts from a plain variational autoencoder
+# {cite}`kingma2014autoencoding` and changes how the reconstruction error is measured, in the
+# features of a discriminator that the decoder must also fool. To see why the measure matters,
+# this chapter builds the plain VAE first, with the
 # usual pixel-wise likelihood, trains it, and looks closely at what comes out: reconstructions and
 # samples that are recognisably faces, and recognisably blurry.
 
@@ -103,8 +104,8 @@ show_source(Encoder)
 show_source(Decoder)
 
 # %% [markdown]
-# The encoder halves the image side three times with stride-2 convolutions and ends in two linear
-# layers, one for $\mu$ and one for $\log\sigma^2$ (a log-variance can be any real number, a
+# The encoder halves the image side three times with stride-2 convolutions, then a fully
+# connected layer, and ends in two linear layers, one for $\mu$ and one for $\log\sigma^2$ (a log-variance can be any real number, a
 # variance could not). The decoder mirrors it with transposed convolutions and ends in $\tanh$,
 # because the images live in $[-1, 1]$. One forward pass on a random batch, to see the shapes:
 
@@ -458,6 +459,8 @@ lines.append(f"\nthe mean image: {expected_error(mean_image) / best_copy:.0%} of
              f"of its sharpness")
 print("\n".join(lines))
 assert expected_error(mean_image) < best_copy and sharpness(mean_image) < sharpness(face)
+# the text: of the sharp copies, the unshifted middle one is the best single guess
+assert min(range(len(shifts)), key=lambda k: expected_error(copies[k : k + 1])) == shifts.index(0)
 
 # %%
 fig, axes = plt.subplots(1, len(shifts) + 1, figsize=(1.5 * (len(shifts) + 1), 1.9))

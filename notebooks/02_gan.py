@@ -158,7 +158,7 @@ show_source(gan_step)
 # training the generator's images are bad and the discriminator rejects them confidently,
 # $\mathrm{Dis}(\mathrm{Gen}(z)) \approx 0$. There, as a function of the discriminator's logit
 # (through which every gradient reaches the generator), this loss is flat: the generator gets
-# almost no gradient when it needs it most. {cite}`goodfellow2014generative` suggest minimising
+# almost no gradient when it needs it most. {cite:t}`goodfellow2014generative` suggest minimising
 # $-\log \mathrm{Dis}(\mathrm{Gen}(z))$ instead. It has the same fixed point (both push
 # $\mathrm{Dis}(\mathrm{Gen}(z))$ up) but a steep slope where the generator is losing. The package
 # has both, `gan_variant="saturating"` (Eq. 5 taken literally, as in the paper's Algorithm 1: the
@@ -203,6 +203,9 @@ for d in (0.001, 0.01, 0.1, 0.5, 0.9):
     lines.append(f"{d_out[i]:10.3f} {grads['saturating'][i].abs():23.4f} "
                  f"{grads['non_saturating'][i].abs():15.4f}")
 print("\n".join(lines))
+# the text below: the gradients are D(Gen(z)) and 1 - D(Gen(z))
+assert torch.allclose(grads["saturating"].abs(), d_out, atol=1e-5)
+assert torch.allclose(grads["non_saturating"].abs(), 1 - d_out, atol=1e-5)
 
 # %% [markdown]
 # The saturating gradient is $\mathrm{Dis}(\mathrm{Gen}(z))$ itself and vanishes as the
@@ -280,7 +283,7 @@ assert all(0 < v < float("inf") for v in h["L_GAN"])
 # %% [markdown]
 # On small networks and short runs (the `smoke` and `cpu` presets) the discriminator usually stays
 # well ahead, telling real from generated images with confidence for the whole run: the traces
-# show whether it did here ($D(x)$ near 1, $D(\mathrm{Dec}(z))$ near 0). That is the regime of the
+# show whether it did here ($\mathrm{Dis}(x)$ near 1, $\mathrm{Dis}(\mathrm{Dec}(z))$ near 0). That is the regime of the
 # table above where the saturating loss would leave the generator almost no gradient, and where
 # the non-saturating loss still gives it a full one (exercise 1 tries the other).
 #
@@ -387,7 +390,7 @@ assert torch.allclose(d_gan, check, rtol=1e-4)  # the same, wherever nearest com
 #   the distance; what is left of the MSE is the fine part.
 # - **Attributes.** The synthetic faces are drawn from a list of attributes (hair colour, glasses, a
 #   smile, a hat, ...), and the package ships attribute classifiers trained on drawn faces, one
-#   for each image size (chapters 5 to 7 use them; chapter 5 lists how often its one reads each
+#   for 32×32 faces and one for 64×64 (chapters 5 to 7 use them; chapter 5 lists how often its one reads each
 #   attribute right). The one for this chapter's image size reads the face and its match alike,
 #   and the cell counts the attributes on which the two agree.
 #
@@ -515,7 +518,8 @@ print(f"Dis_l(x) at this preset: layer {dis.dis_layer}, shape {tuple(dis_l.shape
 #    face compared with one encoder pass?
 # 3. **Mode coverage.** The synthetic faces come with attributes (`test_images` returns them). Are
 #    glasses, hats or beards as frequent among the GAN's samples as in the data? Count them by eye on
-#    64 samples, or train a small attribute classifier on the data and apply it to the samples.
+#    64 samples, or let this chapter's judge (`judge_for(preset)`) read them and compare its
+#    counts on the samples and on the test faces.
 # 4. **BatchNorm and collapse.** Train with `StepConfig`'s default, DCGAN's separate batches,
 #    `config_for(preset, "gan", dis_batch="separate")`, as `load_or_train("gan_separate", ...)`.
 #    Look at the samples and at their `diversity(x_p)` against the same number

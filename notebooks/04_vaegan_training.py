@@ -296,6 +296,7 @@ for ax, (name, r) in zip(axes, runs.items(), strict=True):
     ax.axhline(0.5, color="gray", lw=0.8, ls=":")
     ax.set_title(name, fontsize=10)
     ax.set_xlabel("step")
+axes[0].set_ylabel("discriminator's mean output")
 axes[0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -336,8 +337,8 @@ display(Markdown(
 # with the saturating loss the decoder's GAN gradient shrinks with $\mathrm{Dis}(\mathrm{Dec}(z))$.
 # With the large learning rate the discriminator's features also move faster, so the metric the
 # decoder chases moves faster than the decoder, and $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$
-# stays high. A decoder in this state tends towards *mode collapse*: fewer distinct faces, the
-# same few templates in different colours. The diversity number is a blunt instrument (colours
+# stays high. A decoder in this state tends towards *mode collapse*: fewer distinct faces. The
+# diversity number is a blunt instrument (colours
 # alone keep it up), which is why it is worth looking at the sample grid, not just at numbers.
 #
 # Rules of thumb for your own runs: $\mathrm{Dis}(x)$ close to $1$ together with
@@ -599,8 +600,8 @@ display(Markdown(
 # of its own is close, and the VAE's average of every face that fits its code is far, where the
 # pixel metric says the opposite; chapter 6's nearest-neighbour test measures how well the
 # discriminator's features tell faces apart. How clean the VAE/GAN's samples and reconstructions get depends on the networks'
-# size and the run's length: the `gpu` preset runs the paper's setting (CelebA at 64×64, the full
-# Table 1 networks, its number of steps).
+# size and the run's length: the `gpu` preset trains Table 1's full networks on CelebA at 64×64,
+# with the paper's batch size and learning rate, for as many steps as the authors' code does.
 #
 # ### At the paper's size
 #
@@ -647,6 +648,8 @@ for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"
 #    move, and where on that curve is the preset's $\gamma$?
 # 3. Break the routing on purpose: copy `algorithm1_step` into the notebook and replace the three
 #    `grads` calls by one `(L_prior + L_llike + L_GAN).backward()` followed by the three optimizer
-#    steps. Train a few hundred steps. What happens to $\mathrm{Dis}_l$'s features?
+#    steps. Train a few hundred steps. What happens to $\mathrm{Dis}_l$'s features? (The routing
+#    table above says what to expect; check it with the features' standard deviation across a
+#    batch of different faces, before and after.)
 # 4. Train the sweep's small-$\gamma$ run with `dis_sees_recon=False` (the authors' CelebA
 #    setting). Do its reconstructions move further from their inputs, or closer?

@@ -120,9 +120,8 @@ Markdown("\n".join(rows))
 
 # %% [markdown]
 # The weights are stored in a compact form (float16, or int8 with one scale per output channel)
-# to keep the files small enough for the repository, and are loaded back as float32. A training
-# time measured on CPU cores comes from a small shared machine that was busy with other work; each
-# model's `.provenance` has the details.
+# to keep the files small enough for the repository, and are loaded back as float32. Each model's
+# `.provenance` says where, when and for how long it was trained.
 #
 # Both models are chapter 4's networks, Table 1's, but not chapter 4's `cpu` run: they see 64×64
 # faces, with the code size and encoder width of the authors' code, the $\gamma$ for 64×64 and
@@ -509,6 +508,7 @@ for ax, key in zip(axes, ("added", "kept"), strict=True):
     ax.axvline(1.0, color="gray", lw=0.8)  # the authors' scale
     ax.set_xlabel("scale s (grey line: the authors' s = 1)")
     ax.set_title(f"{key} (solid: VAE/GAN, dotted: VAE)")
+axes[0].set_ylabel("fraction of faces")
 axes[0].legend(fontsize=7, ncol=2)
 plt.show()
 assert all(0 <= sweep[s][m][n][k] <= 1 for s in scales for m in sweep[s] for n in NAMES

@@ -143,8 +143,8 @@ print(f"largest gap between the two: {(optimum - closed_form).abs().max():.3f}")
 # $$
 #
 # the critic's estimate of how much more likely the generator makes $x$ than the data do. In the
-# package the generator is a second Table 1 decoder whose input is $(z, \xi)$; the encoder,
-# decoder and critic are VAE/GAN's `Enc`, `Dec` and `Dis`:
+# package the generator is a second decoder of the VAE/GAN paper's Table 1, whose input is
+# $(z, \xi)$; the encoder, decoder and critic are VAE/GAN's `Enc`, `Dec` and `Dis`:
 
 # %%
 show_source(avae.AVAE)
@@ -185,8 +185,8 @@ show_source(avae.manifold_loss)
 # $G(z, \xi)$ is trained on $\mathcal{L}_Z + \mathcal{L}_M$: the same encoder $E$ (dashed: the same
 # weights, which these losses do not train) must find $z$ again in $G(z, \xi)$, and the critic $C$
 # must take the image for real. $C$ is trained on $\mathcal{L}_C$, its cross-entropy between real and
-# generated images. In the package $E$, $D$ and $C$ are Table 1's $\mathrm{Enc}$, $\mathrm{Dec}$
-# and $\mathrm{Dis}$, and $G$ is a second decoder.
+# generated images. In the package $E$, $D$ and $C$ are the VAE/GAN paper's (its Table 1)
+# $\mathrm{Enc}$, $\mathrm{Dec}$ and $\mathrm{Dis}$, and $G$ is a second decoder.
 # ```
 
 # %%
@@ -262,7 +262,7 @@ def plot_manifolds(run, ax, title):
             zs = torch.randn(3000, 1, generator=g)
             pts = m.gen(torch.cat([zs, torch.randn(3000, m.xi_dim, generator=g)], 1))
             ax.scatter(*pts.T, c=zs[:, 0], s=2, cmap="viridis", label="AVAE: G(z, ξ)")
-    ax.set(xlim=(-9, 9), ylim=(-3, 3.5), title=title)
+    ax.set(xlim=(-9, 9), ylim=(-3, 3.5), title=title, xlabel="$x_1$", ylabel="$x_2$")
     ax.legend(fontsize=8, loc="upper right", markerscale=3)
 
 
@@ -305,7 +305,10 @@ toy.reconstruction_scores(recons, x_held_out)
 
 # %% [markdown]
 # Read the table by columns. **Realism** (log-density): the VAE's reconstructions sit in the gap
-# between the branches, where the data are rare; AVAE's sit on the branches. Point by point:
+# between the branches, where the data are rare; AVAE's mostly land on the branches. This column
+# rewards a point for landing where the data are densest, not for resembling its input: a model
+# that put every reconstruction on the density's peaks would score above the data points
+# themselves. That is why the squared error stands beside it. Point by point:
 
 # %% tags=["nbval-ignore-output"]
 # Results of training (your digits will differ from the book's); the asserts check what the text
@@ -360,7 +363,7 @@ if preset.trains_fully:  # 100 smoke steps (or a cut run) have not separated the
 # The paper compares seven models on five data sets. We train the same seven on the synthetic
 # faces, at this preset's size, each with the networks of Table 1 of the VAE/GAN paper. The AVAE
 # paper's own (its Fig. 5) are DCGAN-like but not these: wider, all strided, with no hidden fully
-# connected layer, trained with other optimiser settings (the page *Paper vs. code* lists the
+# connected layer, trained with other optimiser settings ([Paper vs. code](../book/paper_vs_code.md) lists the
 # differences). BiGAN
 # {cite}`donahue2017adversarial,dumoulin2017adversarially` (the second as ALI) is the one
 # newcomer: an encoder $E$ and a generator $G$ trained only through a discriminator that sees
@@ -493,8 +496,8 @@ if preset.trains_fully:  # what the text below says of BiGAN's row
 # %% [markdown]
 # ### The table
 #
-# For each model: the reconstruction MSE on held-out faces (per pixel, images scaled to $[0, 1]$
-# as in the paper, so a quarter of the MSE chapters 1 to 6 print for images in $[-1, 1]$)
+# For each model: the reconstruction MSE on held-out faces (per pixel, images scaled to $[0, 1]$,
+# so a quarter of the MSE chapters 1 to 6 print for images in $[-1, 1]$)
 # and a Fréchet distance (FD) between samples and held-out faces. FID needs
 # Inception weights, which this book does not download, so the FD here is measured in the
 # features of an attribute classifier that ships with the package, trained on the synthetic
@@ -551,18 +554,20 @@ claims
 # hundred test faces make the FD noisy (exercise 5 measures how noisy), so read a "no" next to a
 # small difference as "not shown here", not as "false", and a "yes" by a small margin as "not
 # contradicted here", not as "confirmed". Chapter 6 compares VAE, GAN and VAE/GAN over several
-# seeds; where its verdicts and this table's one seed disagree, chapter 6's are the firmer. Two rows needed changes to train at all at
-# the small presets. BiGAN first. With $z$ joining only the top layer of VAE/GAN's `Dis`, the way
-# the conditional models take attributes, its generator collapsed to a single texture. Built as
-# the AVAE paper builds it (the two MLPs above) it still collapsed when real and generated pairs
-# went through the discriminator in two batches; with one batch
-# (`config.default_dis_batch("bigan")`) it draws faces. What it does not do at this size is
-# invert: look at the BiGAN row of the reconstructions above. $G(\mu_E(x))$ takes only a few
+# seeds; where its verdicts and this table's one seed disagree (the GAN against the VAE in FD,
+# for one), chapter 6's are the firmer.
+#
+# Two rows are built with more care than a first reading of the papers suggests. BiGAN's
+# discriminator takes $z$ through the two MLPs the AVAE paper describes (above), not only at its
+# top layer as the conditional models take attributes, and it sees real and generated pairs in one
+# batch (`config.default_dis_batch("bigan")`), for the reason chapter 2 gives for the GAN. It
+# draws faces. What it does not do at this size is invert: look at the BiGAN row of the
+# reconstructions above. $G(\mu_E(x))$ takes only a few
 # forms, whatever $x$ is, and none of them is $x$; its sharpness is far above the test images'
 # because some of those forms are saturated, blocky blobs rather than faces. The paper's BiGAN
 # has the same weakness on CelebA, if milder: its MSE is the worst of its table.
 #
-# For AVAE the cause was $\mathcal{L}_Z$. `benchmarks/avae_latent.py` trains the row "AVAE
+# For AVAE, what matters most is the weight of $\mathcal{L}_Z$. `benchmarks/avae_latent.py` trains the row "AVAE
 # without $\xi$, $\mathcal{L}^b_Z$" at the `cpu` preset five ways (one seed each; the committed
 # results, `vaegan_lite/results/avae_latent.txt`, are read here). The settings: the book's; the
 # paper's pixel $\sigma$ (its Eq. 8) and $\beta$; those with one critic batch
@@ -616,13 +621,14 @@ plt.show()
 #   to approach the GAN's samples at all, and with it weighed down only some AVAE rows come near
 #   them: the table says which. Fidelity is not kept at this size: every AVAE row's MSE is far
 #   above the VAE's.
-#   BiGAN draws faces only with the paper's discriminator on joint (image, code) features, and
-#   does not invert them.
+#   BiGAN, with the paper's discriminator on joint (image, code) features, draws faces but does
+#   not invert them.
 #
 # ## Exercises
 #
 # 1. Train the toy with $\mathcal{L}^a_Z$ instead of $\mathcal{L}^b_Z$
-#    (`train_toy(cfg=StepConfig(pixel_sigma=1.0, latent_loss="a"))`). Does the generator's curve
+#    (`toy.train_toy(cfg=StepConfig(pixel_sigma=1.0, latent_loss="a"))`, with `StepConfig` from
+#    `vaegan_lite.config`). Does the generator's curve
 #    change? Where would you expect $\mathcal{L}^b_Z$ to matter more: for latent units the encoder
 #    uses a lot ($\sigma_{\theta_e} \ll 1$), or barely ($\sigma_{\theta_e} \approx 1$)?
 # 2. Give the toy's generator more noise (`xi_dim=2`) or a two-dimensional code

@@ -584,3 +584,26 @@ def test_the_chapters_held_out_faces_are_not_training_faces(preset_name):
     seen = {bytes(face.numpy()) for face in training_tensors(cfg, progress=False)[0]}  # all
     assert len(seen) > 0.99 * cfg.dataset_size  # (the faces differ from each other)
     assert not any(bytes(face.numpy()) in seen for face in to_uint8(x))
+
+
+def test_claim_verdicts_say_when_a_difference_is_within_the_seeds_spread():
+    from vaegan_lite.book.tables import claims_table, seed_spread
+
+    assert seed_spread([1.0, 3.0], [5.0]) == pytest.approx(2**0.5)  # one seed: no spread
+    assert seed_spread([2.0]) == 0.0
+    rows = [("a below b", 1.0, "<", 2.0, 0.5), ("a above b", 1.0, ">", 2.0, 0.5),
+            ("close", 1.0, "<", 1.4, 0.5), ("close, wrong way", 1.4, "<", 1.0, 0.5),
+            ("one seed", 1.0, "<", 1.01, 0.0)]  # fmt: skip
+    verdicts = [line.rsplit("|", 2)[1].strip() for line in claims_table(rows).splitlines()[2:]]
+    assert verdicts == ["yes", "no", "within a seed's spread", "within a seed's spread", "yes"]
+
+
+def test_claims_of_the_committed_cpu_results_use_each_sides_seed_spread():
+    res = json.loads((E.results_dir(get_preset("cpu")) / "results.json").read_text())
+    rows = E.claim_rows(res)
+    assert all(len(r) == 5 and r[4] >= 0 for r in rows)
+    fm = res["five_models"]
+    first = rows[0]  # VAE/GAN's sample FD against the VAE's
+    sd = max(float(torch.tensor([r["fd"] for r in fm[m]], dtype=torch.float64).std())
+             for m in ("vaegan", "vae"))  # fmt: skip
+    assert first[4] == pytest.approx(sd)

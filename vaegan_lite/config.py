@@ -13,7 +13,7 @@ The presets:
 
     smoke  seconds: checks that every cell runs (pytest --nbval)
     cpu    minutes on 2 CPU cores: results that make each chapter's point on the synthetic faces
-    gpu    a Colab GPU: CelebA at 64x64 with the paper's settings (Table 1 nets, batch 64)
+    gpu    a Colab GPU: CelebA at 64x64 with Table 1's networks, batch 64 and lr as in the paper
 
 Default: gpu when CUDA is available, else cpu.
 """

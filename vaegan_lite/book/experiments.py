@@ -61,7 +61,7 @@ from ..shipped import git_state, machine, pretrained
 from ..train import BatchSampler, pick_device
 from .plotting import show_rows
 from .runs import RESULTS, load_or_train, runs_dir, test_images
-from .tables import Claim, MarkdownTable, claims_compared, claims_table, mean_std
+from .tables import Claim, MarkdownTable, claims_compared, claims_table, mean_std, seed_spread
 
 FIVE_MODELS = ("vae", "vae_disl", "vaegan_dis0", "vaegan", "gan")  # the columns of Fig. 3/4
 LABELS = {"vae": "VAE", "vae_disl": "VAE_Dis_l", "vaegan_dis0": "VAE/GAN_Dis_0",
@@ -208,7 +208,7 @@ SESSION = "session"  # the runs_folder of those runs
 
 def chapter_plan(preset: Preset) -> tuple[Preset, Plan]:
     """The preset and plan chapter 6 runs: the preset's own, except at the gpu preset, whose whole
-    plan (dozens of runs of the paper's length) takes days on one GPU. There, unless
+    plan (dozens of runs as long as the authors' code trains) takes days on one GPU. There, unless
     $VAEGAN_FULL_PLAN=1, $VAEGAN_STEPS cuts the runs short or the whole plan's results are
     there: the gpu-synthetic plan's runs, with as many steps each as train in SESSION_TRAIN_S
     here (timed once, then remembered in the runs' folder). Says what it chose before anything
@@ -653,44 +653,57 @@ def claims_for(named: dict[str, dict[str, Any]]) -> MarkdownTable:
 
 
 def claim_rows(res: dict[str, Any]) -> list[Claim]:
-    """The paper's claims as (claim, a, "<" or ">", b) rows for these results (means over seeds).
+    """The paper's claims as (claim, a, "<" or ">", b, spread) rows for these results: means over
+    seeds, and the larger standard deviation over seeds of the two sides (tables.claims_table).
 
-    Sharpness is compared as a gap to the real faces', |ln(sharpness / real sharpness)|: too
-    blurry and too noisy are both far from real.
+    Where a side is the lowest or highest of several models, its spread is that model's.
     """
     fm, t2, k = res["five_models"], res["table2"], res["knn"]
     real = res["five_models_real"]["sample_sharpness"]
 
+    def vals(m: str, key: str, table=fm) -> list[float]:
+        return [r[key] for r in table[m]]
+
     def avg(m: str, key: str, table=fm) -> float:
-        return _mean(r[key] for r in table[m])
+        return _mean(vals(m, key, table))
 
-    def gap(m: str) -> float:
-        return abs(math.log(avg(m, "sample_sharpness") / real))
+    def spread(key: str, *models: str, table=fm) -> float:
+        return seed_spread(*(vals(m, key, table) for m in models))
 
-    others = [m for m in FIVE_MODELS if m != "vaegan"]
+    def lowest(models: Iterable[str], key: str, table=fm) -> str:
+        return min(models, key=lambda m: avg(m, key, table))
+
+    sharp_three = lowest(("vaegan_dis0", "vaegan", "gan"), "sample_sharpness")
+    blurrier = max(("vae", "vaegan_dis0"), key=lambda m: avg(m, "recon_sharpness"))
+    next_mse = lowest(("vae_disl", "vaegan_dis0", "vaegan"), "mse")
+    knn = {m: [_mean(e) for e in k[m]] for m in ("gan", "vaegan")}
     rows = [
         ("Fig. 3: VAE/GAN's samples are closer to real faces than the VAE's (sample FD)",
-         avg("vaegan", "fd"), "<", avg("vae", "fd")),
+         avg("vaegan", "fd"), "<", avg("vae", "fd"), spread("fd", "vaegan", "vae")),
         ("... in texture statistics, which blur moves (sample texture FD)",
-         avg("vaegan", "texture_fd"), "<", avg("vae", "texture_fd")),
-        ("Fig. 3: VAE/GAN's samples are the closest of the five to real faces' sharpness "
-         "(gap in log sharpness: VAE/GAN's, against the smallest of the other four)",
-         gap("vaegan"), "<", min(gap(m) for m in others)),
+         avg("vaegan", "texture_fd"), "<", avg("vae", "texture_fd"),
+         spread("texture_fd", "vaegan", "vae")),
+        ("Fig. 3: VAE/GAN_Dis_0, VAE/GAN and the GAN draw sharper images than the VAE (sample "
+         "sharpness: the least sharp of the three against the VAE's)",
+         avg(sharp_three, "sample_sharpness"), ">", avg("vae", "sample_sharpness"),
+         spread("sample_sharpness", sharp_three, "vae")),
         ("Fig. 3: VAE_Dis_l shows noisy artifacts (its samples are sharper than real faces)",
-         avg("vae_disl", "sample_sharpness"), ">", real),
+         avg("vae_disl", "sample_sharpness"), ">", real, spread("sample_sharpness", "vae_disl")),
         ("Fig. 4: VAE/GAN's reconstructions are sharper than the VAE's and VAE/GAN_Dis_0's",
-         avg("vaegan", "recon_sharpness"), ">",
-         max(avg(m, "recon_sharpness") for m in ("vae", "vaegan_dis0"))),
+         avg("vaegan", "recon_sharpness"), ">", avg(blurrier, "recon_sharpness"),
+         spread("recon_sharpness", "vaegan", blurrier)),
         ("the price: the VAE has the lowest reconstruction MSE of the four with an encoder",
-         avg("vae", "mse"), "<", min(avg(m, "mse") for m in ("vae_disl", "vaegan_dis0", "vaegan"))),
+         avg("vae", "mse"), "<", avg(next_mse, "mse"), spread("mse", "vae", next_mse)),
         ("Table 2: conditional VAE/GAN's attributes are recognised better than the VAE's (MSE)",
-         avg("vaegan", "mse", t2), "<", avg("vae", "mse", t2)),
+         avg("vaegan", "mse", t2), "<", avg("vae", "mse", t2),
+         spread("mse", "vaegan", "vae", table=t2)),
         ("Table 2: ... and better than the GAN's (MSE)",
-         avg("vaegan", "mse", t2), "<", avg("gan", "mse", t2)),
+         avg("vaegan", "mse", t2), "<", avg("gan", "mse", t2),
+         spread("mse", "vaegan", "gan", table=t2)),
         ("Sec. 4: 5-NN in a GAN's Dis_l beats 5-NN in pixels",
-         _mean(_mean(e) for e in k["gan"]), "<", _mean(k["pixels"])),
+         _mean(knn["gan"]), "<", _mean(k["pixels"]), seed_spread(knn["gan"])),
         ("(not in the paper) ... and in VAE/GAN's Dis_l",
-         _mean(_mean(e) for e in k["vaegan"]), "<", _mean(k["pixels"])),
+         _mean(knn["vaegan"]), "<", _mean(k["pixels"]), seed_spread(knn["vaegan"])),
     ]  # fmt: skip
     return rows
 
@@ -772,7 +785,7 @@ def make_figures(
     rows = {"input": x} | {LABELS[m]: recons_of(first[m]) for m in FIVE_MODELS if m != "gan"}
     _save(show_rows(rows, n), out / "fig4_reconstructions.png")
 
-    rows = {}
+    rows = {"input": x}  # the paper's Fig. 5 too: what the reconstructions should show
     for f in plan.gamma_factors:
         m = models[run_name("vaegan", 0, gamma_factor=f)]
         g = preset.gamma * f
@@ -849,9 +862,9 @@ def gpu_synthetic_figures(*names: str) -> list[Path]:
     shipped = shipped_results(GPU_SYNTHETIC)
     if shipped is None:
         print(f"No {GPU_SYNTHETIC} results ship with this copy of the package. In a clone of "
-              "the repository, on a GPU, this command makes them (chapter 6):\n"
-              f"    python benchmarks/reproduce.py --plan {GPU_SYNTHETIC} --budget-s 300 "
-              "--jobs 6")  # fmt: skip
+              "the repository, on a GPU, this command makes them, each run as long as an hour's "
+              "training allows (chapter 6):\n"
+              f"    python benchmarks/reproduce.py --plan {GPU_SYNTHETIC} --budget-s 3600")
         return []
     res, folder = shipped
     print(f"{GPU_SYNTHETIC}: {provenance_line(res)}")
@@ -982,9 +995,9 @@ class PlanTooLarge(RuntimeError):
 
 def announce(preset: Preset, plan: Plan, out: Path) -> None:
     """Say what reproducing ``plan`` will train before any of it starts; the gpu preset's whole
-    plan (dozens of runs of the paper's length) it refuses unless the reader asks for it
-    (VAEGAN_FULL_PLAN=1) or cuts every run short (VAEGAN_STEPS): chapter_plan picks a smaller
-    one."""
+    plan (dozens of runs as long as the authors' code trains) it refuses unless the reader asks
+    for it (VAEGAN_FULL_PLAN=1) or cuts every run short (VAEGAN_STEPS): chapter_plan picks a
+    smaller one."""
     cfgs = run_configs(preset, plan, len(_attr_names(preset)))
     steps = sum(c.steps for c in cfgs.values())
     kept = len(_checkpoint_times(preset, plan))

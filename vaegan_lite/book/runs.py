@@ -80,8 +80,8 @@ def smoke_runs() -> Path:
 def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trained:
     """Train ``cfg`` in runs_dir(preset)/name, or resume/read it back if it is already there.
     With no run there yet, a shipped model trained with exactly ``cfg`` (shipped.shipped_for) is
-    read instead, unless $VAEGAN_TRAIN_SHIPPED=1. At the gpu preset (runs of the paper's length)
-    it first says what it is about to train."""
+    read instead, unless $VAEGAN_TRAIN_SHIPPED=1. At the gpu preset (runs as long as the authors'
+    code trains) it first says what it is about to train."""
     folder = runs_dir(preset) / name
     fresh = not folder.exists() and not os.environ.get("VAEGAN_TRAIN_SHIPPED")
     shipped = shipped_for(cfg) if fresh else None

@@ -11,6 +11,7 @@ import copy
 import pytest
 import torch
 from torch import nn
+from torch._functorch import config as functorch_config
 
 from vaegan_lite.bench import StepRunner, count_flops
 from vaegan_lite.cli import main
@@ -185,10 +186,10 @@ def test_bench_times_each_step_alone_then_all_back_to_back(monkeypatch):
     assert r.images_per_s > 0 and r.pipelined_images_per_s > 0 and len(r.step_seconds) == 3
 
 
-@pytest.mark.parametrize("model", ["vae", "vaegan", "avae"])
+@pytest.mark.parametrize("model", ["vae", "vaegan", "bigan"])
 def test_compile_covers_every_trained_network_in_training_and_in_bench(monkeypatch, model):
-    """compile=True compiles each network the model trains (AVAE's G too), the same in train()
-    and in bench's StepRunner, so the bench times what training runs."""
+    """compile=True compiles each network the model trains (BiGAN's joint Dis too), the same in
+    train() and in bench's StepRunner, so the bench times what training runs."""
     compiled = []
     monkeypatch.setattr(nn.Module, "compile", lambda self, *a, **k: compiled.append(self))
     cfg = config_for(PRESETS["smoke"], model, steps=0, compile=True)
@@ -221,3 +222,37 @@ def test_the_fakes_cross_entropy_is_over_the_fakes_dis_is_trained_on(batch, smal
         assert not torch.allclose(both, only_prior, rtol=1e-4)  # the check can tell them apart
         want = both if sees_recon else only_prior
         assert torch.allclose(stats["fake_bce"], want, rtol=1e-6), step.__name__
+
+
+@pytest.mark.parametrize("model", ["vaegan", "bigan"])
+def test_compiled_networks_train_a_step(monkeypatch, model):
+    """A compiled model trains: Algorithm 1's three gradients from one graph (retain_graph) work
+    through compiled backward graphs. aot_eager traces as the GPU's inductor does, without a
+    C++ compiler."""
+    compile_ = nn.Module.compile
+    monkeypatch.setattr(nn.Module, "compile",
+                        lambda self, *a, **k: compile_(self, backend="aot_eager"))
+    default = functorch_config.donated_buffer  # a torch config: monkeypatch cannot see it
+    functorch_config.donated_buffer = True  # torch's default, which prepare_model must undo
+    try:
+        # Two layouts in one process, as a benchmark runs them: the second compiles the
+        # networks' code again, and that compile donates buffers.
+        for channels_last in (False, True):
+            cfg = config_for(PRESETS["smoke"], model, steps=3, compile=True,
+                             channels_last=channels_last)  # fmt: skip
+            r = train(cfg, None, progress=False)
+            assert r.steps_run == 3 and all(p.isfinite().all() for p in r.model.parameters())
+    finally:
+        functorch_config.donated_buffer = default
+
+
+def test_compile_is_refused_for_avae_in_one_line(capsys, tmp_path):
+    """AVAE's step does not run compiled (its backward fails under AOTAutograd): said at once,
+    before anything is written."""
+    with pytest.raises(ValueError, match="compile.*avae"):
+        config_for(PRESETS["smoke"], "avae", compile=True)
+    out = tmp_path / "run"
+    code = main(["train", "--model", "avae", "--compile", "--steps", "1",
+                 "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "--compile" in err and len(err.splitlines()) == 1 and not out.exists()

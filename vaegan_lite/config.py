@@ -232,6 +232,11 @@ class TrainConfig:
         if self.data not in DATASETS:
             raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
         check_model(self.model.model)
+        if self.compile and self.model.model == "avae":
+            # its encoder judges G's images in eval mode between training passes, and the
+            # compiled backward then finds BatchNorm tensors it saved changed in place
+            raise ValueError("compile: avae does not train under torch.compile (its backward "
+                             "fails); train it without --compile")
         gan_steps = self.step.disl_pretrain_steps
         if self.model.model == "vae_disl" and self.steps <= gan_steps:
             # the VAE is trained after the GAN: with no steps left it would never be trained

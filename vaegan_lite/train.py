@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch._functorch import config as functorch_config
 
 from . import distributed
 from ._progress import progress_bar
@@ -454,6 +455,9 @@ def prepare_model(model: VAEGAN, cfg: TrainConfig) -> None:
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     if cfg.compile:
+        # Algorithm 1 takes three gradients from one graph (autograd.grad with retain_graph), which
+        # compiled backward graphs refuse while they donate their saved buffers (torch >= 2.6).
+        functorch_config.donated_buffer = False
         for name in model_spec(cfg.model.model).networks:
             getattr(model, name).compile()  # keeps state_dict keys, unlike torch.compile(net)
     model.train()

@@ -300,6 +300,7 @@ def test_table1_at_smoke_size():
     assert table._repr_markdown_() == str(table)
     # the paper's readings, each with a verdict; "close to the VAE's MSE" is the paper's own ratio
     claims = str(table1_claims(results, {"VAE": 1.0, "AVAE without ξ, L^b_Z": 1.5})).splitlines()
-    assert all(line.endswith(("| yes |", "| no |")) for line in claims[2:]), claims
+    verdicts = ("| yes |", "| no |", "| within a seed's spread |")  # two seeds: a spread
+    assert all(line.endswith(verdicts) for line in claims[2:]), claims
     assert any("within 1.7 times the VAE's MSE" in line for line in claims)
     assert claims[-1].startswith("| AVAE's reconstructions are sharper") and "| yes |" in claims[-1]

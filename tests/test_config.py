@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from vaegan_lite import config
-from vaegan_lite.config import SYNTHETIC_FALLBACK_SIZE, config_for, get_preset
+from vaegan_lite.config import (
+    CUT_TEST_SIZE,
+    PRESETS,
+    SYNTHETIC_FALLBACK_SIZE,
+    config_for,
+    get_preset,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +52,9 @@ def test_steps_override_cuts_a_preset_short(monkeypatch):
     assert get_preset("smoke").log_every == 1
     # A cut run checks that the cells run; the chapters' claims about results wait for a full one.
     assert get_preset("gpu").cut and not get_preset("gpu").trains_fully
+    # ... and is measured on fewer held-out faces (the gpu preset's 10,000 take minutes)
+    assert get_preset("gpu").test_size == CUT_TEST_SIZE < PRESETS["gpu"].test_size
+    assert get_preset("smoke").test_size == PRESETS["smoke"].test_size
     monkeypatch.delenv("VAEGAN_STEPS")
     assert get_preset("cpu").trains_fully and not get_preset("smoke").trains_fully
     monkeypatch.setenv("VAEGAN_STEPS", "zero")

@@ -597,3 +597,16 @@ def test_atomic_writes_never_tear_or_collide(tmp_path):
     os.utime(old, (time.time() - STALE_S - 1,) * 2)
     atomic_write_text("x", path)
     assert not old.exists() and new.exists() and path.read_text() == "x"
+
+
+def test_a_chapters_runs_on_one_synthetic_set_draw_it_once():
+    """The synthetic set is drawn once per process for the runs that share it (a chapter trains
+    several models on it), and drawn anew for another set."""
+    from vaegan_lite.config import PRESETS, config_for
+    from vaegan_lite.data import training_tensors
+
+    vae, gan = (config_for(PRESETS["smoke"], m) for m in ("vae", "gan"))
+    first, again = training_tensors(vae, progress=False), training_tensors(gan, progress=False)
+    assert first[0] is again[0] and first[1] is again[1]
+    other = training_tensors(config_for(PRESETS["smoke"], "vae", data_seed=1), progress=False)
+    assert not torch.equal(other[0], first[0])

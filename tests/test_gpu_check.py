@@ -16,6 +16,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,27 @@ def cpu_noise(monkeypatch):
 
     monkeypatch.setattr(torch, "randn", randn_anywhere)
     monkeypatch.setattr(torch, "randn_like", randn_like)
+
+
+def test_a_failing_pythae_contender_loses_only_its_own_row(tmp_path, monkeypatch):
+    """pythae has never run on CUDA here: if its step fails on the GPU, our rows still come."""
+    for name in ("pythae", "pythae.models", "pythae.trainers"):  # importable, as when carried
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    real = gpu_check.contender_step
+
+    def contender_step(compare, name, *args):
+        if name.startswith("pythae"):
+            raise RuntimeError("Expected all tensors to be on the same device")
+        return real(compare, name, *args)
+
+    monkeypatch.setattr(gpu_check, "contender_step", contender_step)
+    check = gpu_check.Check(tmp_path / "gpu_check.json", gpu_check.CPU_DRY, torch.device("cpu"),
+                            end=math.inf)  # fmt: skip
+    res = {}
+    assert gpu_check.pythae_side_by_side(check, res) is False  # a row failed
+    assert "same device" in res["failed"]["pythae fp32"] and "ours fp32" in res["contenders"]
+    assert res["contenders"]["ours fp32"]["ratio_to_pythae_fp32"] is None
+
 
 
 def test_cpu_noise_draws_from_the_cpu_generator(cpu_noise):

@@ -12,23 +12,28 @@
 #
 #   $OUT/exp/results-seeds-*.json   the (part of the) results, with provenance (GPU, commit)
 #   $OUT/exp/fig*.png               the figures (with seed 0)
-#   $OUT/reproduce.log, gpu.txt     the log (with the sizing: ms a step, steps per run)
+#   $OUT/reproduce.log              the log: nvidia-smi's view of the GPU, then the sizing (ms a
+#                                   step, steps per run) and every run's progress
 #
 # It first times VAE/GAN steps with JOBS (default 6) runs training at once, then trains every run
-# of the seeds for the steps that fit TRAIN_BUDGET_S (default 270: the rest of
-# the call's 540 s is startup, the timing and the measuring of every run, and whatever still runs
-# at the timeout is lost), and measures them. Back on the CPU: python benchmarks/reproduce.py
+# of the seeds for the steps that fit TRAIN_BUDGET_S (default 200: the rest of the call's 540 s
+# is startup, the timing, reading back and measuring every run, each process drawing the faces,
+# and the results are written only at the end, so a run past the timeout loses them all), and
+# measures them. Runs go to a new folder each call (a machine kept warm between two calls must
+# not resume the first call's runs). Back on the CPU: python benchmarks/reproduce.py
 # --plan gpu-synthetic --merge PARTS... (every seed once) writes
 # vaegan_lite/results/experiments-gpu-synthetic/, which chapters 3, 4 and 6 show.
 set -euo pipefail
 COMMIT=${1:?usage: gpu_experiments.sh COMMIT [TRAIN_BUDGET_S]}
-BUDGET=${2:-270}
+BUDGET=${2:-200}
 : "${OUT:?set OUT to the folder that comes back}"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-export VAEGAN_RUNS=${VAEGAN_RUNS:-/tmp/gpu-synthetic-runs}
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" || true
+VAEGAN_RUNS=${VAEGAN_RUNS:-$(mktemp -d "${TMPDIR:-/tmp}/gpu-synthetic-runs.XXXXXX")}
+export VAEGAN_RUNS
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/reproduce.log" 2>&1 \
+  || true
 if [ -n "${STEPS:-}" ]; then SIZE=(--steps "$STEPS"); else SIZE=(--budget-s "$BUDGET"); fi
 # shellcheck disable=SC2086  # SEEDS: several words
 timeout "${CALL_S:-540}" python3 benchmarks/reproduce.py --plan gpu-synthetic "${SIZE[@]}" \
   --jobs "${JOBS:-6}" --seeds ${SEEDS:-0 1} ${REPRODUCE_ARGS:-} \
-  --commit "$COMMIT" --out "$OUT/exp" 2>&1 | tee "$OUT/reproduce.log"
+  --commit "$COMMIT" --out "$OUT/exp" 2>&1 | tee -a "$OUT/reproduce.log"

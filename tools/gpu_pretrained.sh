@@ -31,7 +31,7 @@ COMMIT=${1:?usage: gpu_pretrained.sh COMMIT [TRAIN_BUDGET_S]}
 BUDGET=${2:-330}
 : "${OUT:?set OUT to the folder that comes back}"
 CALL_S=${CALL_S:-560}
-RUNS=${RUNS:-/tmp/pretrained-gpu}
+RUNS=${RUNS:-$(mktemp -d "${TMPDIR:-/tmp}/pretrained-gpu.XXXXXX")}  # new each call: none resumed
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/gpu-pretrained.XXXXXX")
 export PYTHONUNBUFFERED=1
 pack() { tar -czf "$OUT/report.tar.gz" -C "$STAGE" . && rm -rf "$STAGE"; }
@@ -45,9 +45,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$STAGE/g
 # shellcheck disable=SC2086  # TRAIN_ARGS: several words
 timeout "$(left $((BUDGET + 150)))" python3 tools/train_pretrained.py --device "${DEVICE:-cuda}" \
   --budget-s "$BUDGET" ${TRAIN_ARGS:-} --weights "$OUT/weights" --runs "$RUNS" --no-progress \
-  --commit "$COMMIT" 2>&1 | tee "$STAGE/train.log"
+  --commit "$COMMIT" 2>&1 | tee "$STAGE/train.log" \
+  || echo "training stopped (exit ${PIPESTATUS[0]}): the models it finished are judged" \
+  | tee -a "$STAGE/train.log"
 for name in synthetic-vaegan synthetic-vae; do
-  cp "$RUNS/$name/samples.png" "$STAGE/samples-$name.png"
+  if [ ! -f "$RUNS/$name/last.pt" ]; then echo "$name: not trained, not judged"; continue; fi
+  cp "$RUNS/$name/samples.png" "$STAGE/samples-$name.png" || true
   timeout "$(left 120)" python3 tools/attribute_bar.py "$RUNS/$name/last.pt" \
     --faces "${JUDGE_FACES:-2000}" --json "$STAGE/bar-$name.json" 2>&1 | tee "$STAGE/bar-$name.txt" \
     || echo "the judge of $name stopped (exit ${PIPESTATUS[0]}): judge it on the CPU instead" \

@@ -36,7 +36,7 @@ from torch import nn
 
 from .data.images import check_float
 from .models.avae import AVAE
-from .models.vaegan import evaluating
+from .models.vaegan import EVAL_BATCH, evaluating
 
 # The 4-neighbour discrete Laplacian: zero on flat regions and linear ramps, large on edges.
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -247,7 +247,7 @@ def inception_scores(
 # Models may live on a GPU and the sets are large there (10,000 faces with gpu): every pass below
 # goes in batches on the model's device and returns CPU tensors.
 
-BATCH = 1000
+BATCH = EVAL_BATCH
 
 
 def on_device(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

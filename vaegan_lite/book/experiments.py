@@ -15,6 +15,7 @@ that dict, never typed.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import multiprocessing
@@ -162,8 +163,10 @@ def _train_part(
 
 def _seconds_per_step(preset: Preset, steps: int, seed: int, barrier: Any = None) -> float:
     torch.set_num_threads(1)  # as in _train_part
-    return bench.seconds_per_step(config_for(preset, "vaegan", seed=seed), steps,
-                                  ready=None if barrier is None else barrier.wait)  # fmt: skip
+    # A process that dies before the barrier must not leave the others waiting for ever: they
+    # give up after a few minutes (threading.BrokenBarrierError, raised by the pool).
+    ready = None if barrier is None else functools.partial(barrier.wait, 180)
+    return bench.seconds_per_step(config_for(preset, "vaegan", seed=seed), steps, ready=ready)
 
 
 def seconds_per_step(preset: Preset, jobs: int, steps: int = 200) -> float:

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import itertools
 import math
@@ -146,6 +147,13 @@ def default_root() -> Path:
     return Path(os.environ.get("VAEGAN_DATA") or "data")
 
 
+@functools.lru_cache(maxsize=1)
+def _synthetic_tensors(n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    # The last set drawn, kept: a chapter trains several models on one set, and 100,000 faces at
+    # 64x64 take seconds to draw. Callers share the tensors and never change them in place.
+    return SyntheticFaces(n, size, seed=seed).tensors()
+
+
 # cfg is a config.TrainConfig, typed Any: data/ is the layer below config and does not import it.
 def training_tensors(cfg: Any, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(uint8 images [N, C, H, W], float32 attributes [N, A]) for a TrainConfig's training run.
@@ -155,7 +163,7 @@ def training_tensors(cfg: Any, progress: bool = True) -> tuple[torch.Tensor, tor
     """
     size, channels = cfg.model.image_size, cfg.model.channels
     if cfg.data == "synthetic":
-        images, attrs = SyntheticFaces(cfg.dataset_size, size, seed=cfg.data_seed).tensors()
+        images, attrs = _synthetic_tensors(cfg.dataset_size, size, cfg.data_seed)
         images, where = to_channels(images, channels), "synthetic faces"
     else:
         images, attrs, _ = load_split(

@@ -30,6 +30,10 @@ from ..losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
 from ..nets import Decoder, Discriminator, Encoder
 from ..optim import RMSprop, masked_step
 
+# Images a measurement (sample, reconstruct) runs through a network at once: 10,000 64x64 faces in
+# one batch would need more memory than a T4 has.
+EVAL_BATCH = 1000
+
 
 class VAEGAN(nn.Module):
     """Enc, Dec and Dis with the helpers the book and the CLI use."""
@@ -97,19 +101,26 @@ class VAEGAN(nn.Module):
         device: torch.device | str = "cpu",
     ) -> torch.Tensor:
         """Dec(z_p) for n draws z_p ~ N(0, I), on the model's device (z_p drawn on the CPU, so a
-        generator fixes them), returned on ``device``: the CPU, for plotting and measuring."""
+        generator fixes them) EVAL_BATCH at a time, returned on ``device``: the CPU, for plotting
+        and measuring."""
         check_count(n)
+        self._check_condition(y, n)
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        ys = [None] * len(z.split(EVAL_BATCH)) if y is None else y.split(EVAL_BATCH)
         with evaluating(self):
-            return self.decode(z, y).to(device)
+            return torch.cat([self.decode(zb, yb).to(device)
+                              for zb, yb in zip(z.split(EVAL_BATCH), ys, strict=True)])
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Dec(mu(x)): the reconstruction at the posterior mean, computed on the model's device
-        and returned on x's (a chapter's CPU test images work with a model trained on a GPU)."""
+        EVAL_BATCH images at a time and returned on x's (a chapter's CPU test images work with a
+        model trained on a GPU)."""
+        self._check_condition(y, len(x))
+        ys = [None] * len(x.split(EVAL_BATCH)) if y is None else y.split(EVAL_BATCH)
         with evaluating(self):
-            mu, _ = self.encode(x, y)
-            return self.decode(mu, y).to(x.device)
+            return torch.cat([self.decode(self.encode(xb, yb)[0], yb).to(x.device)
+                              for xb, yb in zip(x.split(EVAL_BATCH), ys, strict=True)])
 
 
 @contextlib.contextmanager

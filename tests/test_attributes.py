@@ -323,3 +323,15 @@ def test_live_widget_sliders_picker_switch_random_reset():
     sample = original()
     parts["switch"].value = "B"  # the same z_p, drawn by the other decoder
     assert original() != sample
+
+
+def test_attribute_vectors_read_one_name_and_refuse_what_cannot_be_averaged():
+    images, attrs = _data()
+    model = LinearModel()
+    one = attribute_vectors(model, (images, attrs, NAMES), n=150, names=NAMES[0])
+    assert list(one) == [NAMES[0]]  # a str is one attribute, not its letters
+    for kw, says in (({"n": 0}, "n must be"), ({"batch_size": 0}, "batch_size must be")):
+        with pytest.raises(ValueError, match=says):
+            attribute_vectors(model, (images, attrs, NAMES), **kw)
+    with pytest.raises(ValueError, match="no vectors to combine"):
+        combine({}, {})

@@ -566,3 +566,37 @@ def test_what_a_model_reads_is_what_config_read_by_says(model, tmp_path):
             assert resumed.steps_run == 0  # ignored: not refused, nothing to do
         if key != "step.disl_pretrain_steps":
             assert other[key][0] not in command_line(config_from_args(args), "r").split()
+
+
+def test_bench_refuses_fp16_on_a_cpu_in_one_line(capsys):
+    """fp16 on a CPU ran its peak measurement for many minutes: refused before anything runs."""
+    assert main(["bench", "--device", "cpu", "--precision", "fp16", "--steps", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--precision fp16 on a CPU" in err
+
+
+def test_config_errors_name_the_flag_that_sets_them(tmp_path, capsys):
+    out = str(tmp_path / "r")
+    assert main(["train", "--model", "vae", "--width", "0", "--steps", "1", "--out", out]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: --width: width must be")
+    assert main(["train", "--model", "avae", "--avae-latent-weight", "-1", "--steps", "1",
+                 "--out", out]) == 2  # fmt: skip
+    assert "--avae-latent-weight: latent_weight must be" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    """A set or model too large for the machine: one line saying so, exit 1, no run folder."""
+    import vaegan_lite.train as T
+
+    def too_big(*a, **k):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                           "12288000000000 bytes.")  # fmt: skip
+
+    monkeypatch.setattr(T, "training_tensors", too_big)
+    out = tmp_path / "r"
+    assert main(["train", "--model", "vae", "--steps", "1", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: out of memory")
+    assert "--batch-size" in err
+    assert not out.exists()

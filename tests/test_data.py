@@ -237,6 +237,14 @@ def test_missing_data_root_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "afile is a file, not a folder (--data-root)" in err[0], err
     assert not (tmp_path / "run").exists()
+    # the same root from $VAEGAN_DATA is blamed on $VAEGAN_DATA, which the user set
+    i = argv.index("--data-root")
+    del argv[i : i + 2]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VAEGAN_DATA", str(tmp_path / "afile"))
+        assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "afile is a file, not a folder ($VAEGAN_DATA)" in err[0], err
 
 
 def test_unreadable_images_are_skipped_with_one_warning(celeba, capsys):
@@ -610,3 +618,15 @@ def test_a_chapters_runs_on_one_synthetic_set_draw_it_once():
     assert first[0] is again[0] and first[1] is again[1]
     other = training_tensors(config_for(PRESETS["smoke"], "vae", data_seed=1), progress=False)
     assert not torch.equal(other[0], first[0])
+
+
+def test_a_failed_cache_build_leaves_no_cache_folder_behind(tmp_path, monkeypatch):
+    """Nothing half-written: a folder of unreadable images leaves the data folder as it was."""
+    monkeypatch.delenv("VAEGAN_CACHE", raising=False)
+    root = tmp_path / "mine"
+    root.mkdir()
+    for i in range(3):
+        (root / f"{i}.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match="none of its 3 images could be read"):
+        load_split("folder", root, "train", 32, progress=False)
+    assert sorted(p.name for p in root.iterdir()) == ["0.jpg", "1.jpg", "2.jpg"]

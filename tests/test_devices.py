@@ -128,3 +128,18 @@ def test_sample_and_reconstruct_run_in_batches_with_the_same_result(monkeypatch)
     assert calls == [7, 7, 6] * 2
     # the same images, up to the last bits a convolution may round differently in another batch
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(whole, parts, strict=True))
+
+
+def test_encode_and_decode_take_other_float_dtypes_and_refuse_what_is_no_tensor():
+    from vaegan_lite.config import PRESETS, config_for
+    from vaegan_lite.models import VAEGAN
+
+    model = VAEGAN(config_for(PRESETS["smoke"], "vaegan").model).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    mu = model.encode(x)[0]
+    assert torch.allclose(model.encode(x.double())[0], mu, atol=1e-5)  # cast to the weights'
+    assert model.decode(mu.double()).dtype == torch.float32
+    for bad, says in ((lambda: model.encode(x.numpy()), "images as a torch.Tensor"),
+                      (lambda: model.decode(mu.long()), "float codes z")):  # fmt: skip
+        with pytest.raises(ValueError, match=says):
+            bad()

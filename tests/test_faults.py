@@ -209,3 +209,28 @@ def test_nan_weights_never_replace_the_last_good_checkpoint(celeba, tmp_path, mo
     assert main(argv(celeba, tmp_path, 4)) == 0  # resumes from the good state
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda c: c.update(step=10**12), "step 1000000000000 is past the 2 steps"),
+    (lambda c: next(iter(c["model"].values())).fill_(float("nan")), "are not finite"),
+])  # fmt: skip
+def test_a_checkpoint_damaged_later_is_refused_in_one_line(tmp_path, capsys, damage, says):
+    """A step past the run's end (lr_at divided by zero) or NaN weights (training never saves
+    them): the file is damaged, for resume and for sample alike."""
+    run = tmp_path / "run"
+    assert main(["train", "--model", "vae", "--steps", "2", "--batch-size", "4", "--dataset-size",
+                 "8", "--width", "0.125", "--image-size", "32", "--latent-dim", "8",
+                 "--no-progress", "--out", str(run)]) == 0  # fmt: skip
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    damage(ckpt)
+    torch.save(ckpt, run / "last.pt")
+    capsys.readouterr()
+    with pytest.raises(CheckpointError, match=says):
+        read_checkpoint(run / "last.pt")
+    assert main(["sample", "--checkpoint", str(run / "last.pt"), "--out",
+                 str(tmp_path / "s.png")]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1 and not (tmp_path / "s.png").exists()
+    with pytest.raises(CheckpointError, match="a run folder; its checkpoint is .*last.pt"):
+        read_checkpoint(run)

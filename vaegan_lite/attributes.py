@@ -110,9 +110,7 @@ def attribute_vectors(
     Attributes that no image has (or every image has) have no vector and are left out.
     """
     images, attrs, all_names = labelled_images(dataset, n)
-    if unknown := [a for a in names or () if a not in all_names]:
-        raise ValueError(f"attribute_vectors: no attribute {', '.join(map(repr, unknown))} in "
-                         f"the data set; it has {', '.join(all_names)}")  # fmt: skip
+    names = _checked_names(names, all_names, n, batch_size)
     z = encode(model, images, batch_size, sampled)
     vectors = {}
     for name in names or all_names:
@@ -122,12 +120,31 @@ def attribute_vectors(
     return vectors
 
 
+def _checked_names(
+    names: Sequence[str] | str | None, all_names: list[str], n: int, batch_size: int
+) -> Sequence[str] | None:
+    """attribute_vectors' arguments, checked: one line for each misuse."""
+    if isinstance(names, str):  # one attribute, not its letters
+        names = [names]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"attribute_vectors: n must be a whole number of images >= 2, got {n!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"attribute_vectors: batch_size must be a whole number >= 1, got "
+                         f"{batch_size!r}")  # fmt: skip
+    if unknown := [a for a in names or () if a not in all_names]:
+        raise ValueError(f"attribute_vectors: no attribute {', '.join(map(repr, unknown))} in "
+                         f"the data set; it has {', '.join(all_names)}")  # fmt: skip
+    return names
+
+
 def combine(vectors: Vectors, weights: dict[str, float]) -> torch.Tensor:
     """sum_a w_a v_a; e.g. {"Eyeglasses": 1, "Smiling": -1} adds glasses, takes the smile away."""
     if unknown := [a for a in weights if a not in vectors]:
         raise ValueError(f"combine: no vector for {', '.join(map(repr, unknown))}; there are "
                          f"vectors for {', '.join(vectors)}")  # fmt: skip
     if not weights:
+        if not vectors:
+            raise ValueError("combine: no vectors to combine (attribute_vectors found none)")
         return torch.zeros_like(next(iter(vectors.values())))
     return sum(w * vectors[name] for name, w in weights.items())
 

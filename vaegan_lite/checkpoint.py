@@ -69,6 +69,8 @@ class _Writer:
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """The raw checkpoint dict, checked; CheckpointError with the file's name if it is not one."""
     path = Path(path)
+    if path.is_dir() and (path / "last.pt").is_file():
+        raise CheckpointError(f"{path}: a run folder; its checkpoint is {path / 'last.pt'}")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     _check_device(map_location)
@@ -93,7 +95,17 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                                   f"(want {kind.__name__})")  # fmt: skip
     if ckpt["step"] < 0:
         raise CheckpointError(f"{path}: damaged checkpoint: step {ckpt['step']} < 0")
-    checkpoint_config(ckpt, path)  # raises if the stored config is not a valid one
+    cfg = checkpoint_config(ckpt, path)  # raises if the stored config is not a valid one
+    if ckpt["step"] > cfg.steps:
+        raise CheckpointError(f"{path}: damaged checkpoint: step {ckpt['step']} is past the "
+                              f"{cfg.steps} steps of its config")  # fmt: skip
+    # Training never saves non-finite weights (a diverged run keeps its last finite state), so
+    # such a file was damaged later: it would resume into "diverged" and sample noise.
+    bad = next((k for k, v in ckpt["model"].items()
+                if torch.is_tensor(v) and v.is_floating_point() and not v.isfinite().all()),
+               None)  # fmt: skip
+    if bad is not None:
+        raise CheckpointError(f"{path}: damaged checkpoint: its weights {bad!r} are not finite")
     return ckpt
 
 

@@ -483,6 +483,10 @@ def cmd_bench(a: argparse.Namespace) -> int:
     )
     device = pick_device(a.device)
     precision = pick_precision(a.precision, device)
+    if precision == "fp16" and device.type == "cpu":
+        # fp16 has no fast path on most CPUs: the peak measurement alone took many minutes
+        raise UsageError("--precision fp16 on a CPU: most CPUs run it many times slower than "
+                         "fp32; bench bf16 or fp32 there")  # fmt: skip
     where = f"{torch.get_num_threads()} threads" if device.type == "cpu" else str(device)
     switches = [n for n, on in (("fast step", a.fast), ("channels_last", a.channels_last),
                                 ("compile", a.compile)) if on]  # fmt: skip
@@ -510,6 +514,24 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:200] if lines else type(e).__name__
+
+
+def named_flag(message: str) -> str:
+    """A config error as the command line's user reads it: one about a setting (TrainConfig's
+    checks name its field: "width must be > 0", "... trained with model.width=0.125") also names
+    the flag that sets it."""
+    for key, flag in FLAG_OF.items():
+        field_name = key.rsplit(".", 1)[-1]
+        if message.startswith((f"{field_name} ", f"{field_name}:")):
+            return f"{flag}: {message}"
+        if f" {key}=" in message:
+            return f"{message} ({flag})"
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command (argv: sys.argv[1:] when None); the exit code: 0, 1 diverged, 2 bad
     input, 130 Ctrl-C, 143 SIGTERM."""
@@ -522,10 +544,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except ValueError as e:  # bad input (CheckpointError is one too)
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {named_flag(str(e))}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        out_of_memory = isinstance(e, MemoryError | torch.OutOfMemoryError) or (
+            "can't allocate memory" in str(e))  # the CPU allocator's  # fmt: skip
+        if not out_of_memory:
+            raise
+        print(f"error: out of memory ({_first_line(e)}): a smaller --batch-size, --dataset-size "
+              "or --width needs less", file=sys.stderr)  # fmt: skip
         return 1
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during train: what is saved, if any
         term = isinstance(e, Terminated)

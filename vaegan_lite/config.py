@@ -336,7 +336,7 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
         raise ValueError(f"{what}: no such preset; choose one of {', '.join(PRESET_NAMES)}")
     preset = replace(PRESETS[name], **overrides)
     if steps := os.environ.get("VAEGAN_STEPS"):
-        if not steps.isdigit() or int(steps) < 1:
+        if not steps.isdecimal() or not steps.isascii() or int(steps) < 1:
             raise ValueError(f"VAEGAN_STEPS={steps!r}: give a number of steps, 1 or more")
         n = int(steps)
         # logged at least ten times (or every step), so a cut run still draws a curve that the

@@ -12,6 +12,7 @@ set, is used instead of ROOT/.vaegan_cache; when ROOT is not writable the cache 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -113,6 +114,7 @@ def _build(
     folder: Path, plan: Plan, size: int, channels: int, progress: bool, desc: str, where: Path
 ) -> None:
     """Preprocess into a temporary folder beside ``folder``, then rename it: all or nothing."""
+    made = not folder.parent.exists()  # removed again if the build fails: nothing half-written
     folder.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temps(folder.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=folder.parent))
@@ -147,6 +149,9 @@ def _build(
             shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same cache first
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if made:
+            with contextlib.suppress(OSError):  # not empty: another process's cache is there
+                folder.parent.rmdir()
         raise
 
 

@@ -218,14 +218,17 @@ def load_split(
         raise DataError(f"image size must be an int >= 8, got {image_size!r}")
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, got {channels!r}")
+    # where the root came from, for the errors: the argument, else $VAEGAN_DATA, else ./data
+    given = "--data-root" if root else "$VAEGAN_DATA" if os.environ.get("VAEGAN_DATA") else (
+        "the default ./data; --data-root or $VAEGAN_DATA name another")
     root = _root(root)
     if download:
         download_data(name, root, splits=(split,))
     if root.exists() and not root.is_dir():
-        raise DataError(f"data root {root.resolve()} is a file, not a folder (--data-root)")
+        raise DataError(f"data root {root.resolve()} is a file, not a folder ({given})")
     if not root.is_dir():
         how = "a folder of images" if name == "folder" else f"or add --download to fetch {name}"
-        raise DataError(f"data root {root.resolve()} does not exist (--data-root; {how})")
+        raise DataError(f"data root {root.resolve()} does not exist ({given}; {how})")
     source = {"celeba": _celeba, "cifar10": _cifar10, "mnist": _mnist, "svhn": _svhn,
               "folder": _folder}[name](root, split)  # fmt: skip
     return cached(source, name, split, image_size, channels, root, progress)

@@ -63,6 +63,11 @@ class VAEGAN(nn.Module):
         """Where the model's weights are."""
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype (float32 after training, whatever the precision)."""
+        return next(self.parameters()).dtype
+
     def encode(
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,14 +76,17 @@ class VAEGAN(nn.Module):
         check_shape(x, (c, s, s), "images")
         check_float(x, "model")
         self._check_condition(y, len(x))
-        return self.enc(x.to(self.device), _to(y, self.device))
+        # in the weights' dtype: float64 or half images from a user's own pipeline work too
+        return self.enc(x.to(self.device, self.dtype), _to(y, self.device, self.dtype))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Dec(z): images from codes z [B, latent_dim], computed and returned on the model's
         device."""
         check_shape(z, (self.latent_dim,), "codes z")
+        if not z.is_floating_point():
+            raise ValueError(f"model takes float codes z, got {z.dtype}")
         self._check_condition(y, len(z))
-        return self.dec(z.to(self.device), _to(y, self.device))
+        return self.dec(z.to(self.device, self.dtype), _to(y, self.device, self.dtype))
 
     def _check_condition(self, y: torch.Tensor | None, n: int) -> None:
         """One line, not a matrix-size error, for attribute vectors that do not fit: y [n,
@@ -136,13 +144,17 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was)
 
 
-def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-    return None if t is None else t.to(device)
+def _to(
+    t: torch.Tensor | None, device: torch.device, dtype: torch.dtype | None = None
+) -> torch.Tensor | None:
+    return None if t is None else t.to(device, dtype)
 
 
 def check_shape(t: torch.Tensor, want: tuple[int, ...], what: str) -> None:
     """ValueError unless ``t`` is [B, *want]: one line at the public methods, not a matrix-size
     error from deep inside a network. Shapes only: no value is read, so no wait for a GPU."""
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"model takes {what} as a torch.Tensor, got {type(t).__name__}")
     if t.dim() != len(want) + 1 or tuple(t.shape[1:]) != want:
         dims = ", ".join(["B", *map(str, want)])
         raise ValueError(f"model takes [{dims}] {what}, got {list(t.shape)}")

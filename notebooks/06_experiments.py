@@ -141,8 +141,10 @@ experiments.check_results(results, plan)  # every run there, every figure finite
 # - **sharpness**, the mean energy of a Laplacian (`metrics.sharpness`), of reconstructions and of
 #   samples; the real faces' own value is the target;
 # - **FD**, the Fréchet distance between Gaussians fitted to the features of real and generated
-#   faces (`metrics.face_fd`): FID's formula in the features of an attribute classifier trained on
-#   the synthetic faces, shipped with the package. It needs no download; its numbers are not FIDs.
+#   faces (`metrics.face_fd`): the formula of FID (the Fréchet Inception Distance, the same
+#   distance in the features of an ImageNet classifier, Inception) in the features of an
+#   attribute classifier trained on the synthetic faces, shipped with the package. It needs no
+#   download; its numbers are not FIDs.
 #   That classifier was trained to recognise attributes in blurred and noisy faces too
 #   (`classifier.augment`), so this FD asks "are the right attributes there, in the right
 #   proportions?" and barely sees blur.
@@ -450,7 +452,9 @@ if gpu_figures:
 # sessions from Drive, or pass `reproduce` a smaller `Plan` (fewer seeds).
 # With the `gpu` preset Table 2 uses as many seeds as the paper and CelebA's attributes instead of
 # LFW's. On CelebA the FD in our
-# synthetic-faces classifier's features means little: FID, KID and LPIPS
+# synthetic-faces classifier's features means little: FID, KID (a kernel distance in the same
+# Inception features) and LPIPS (a distance between reconstructions and their inputs in a
+# network's features, tuned to human judgements of similarity)
 # (`metrics.inception_scores`, through torchmetrics) are measured for each model's first seed
 # wherever their pretrained weights can be downloaded, and skipped with the reason otherwise:
 

@@ -498,8 +498,9 @@ if preset.trains_fully:  # what the text below says of BiGAN's row
 #
 # For each model: the reconstruction MSE on held-out faces (per pixel, images scaled to $[0, 1]$,
 # so a quarter of the MSE chapters 1 to 6 print for images in $[-1, 1]$)
-# and a Fréchet distance (FD) between samples and held-out faces. FID needs
-# Inception weights, which this book does not download, so the FD here is measured in the
+# and a Fréchet distance (FD) between samples and held-out faces. The paper's FID (the Fréchet
+# distance in the features of the Inception network) needs Inception weights, which this book
+# does not download, so the FD here is measured in the
 # features of an attribute classifier that ships with the package, trained on the synthetic
 # faces' true labels, never on a model's output (`metrics.face_fd`). It is the one chapter 6's FDs
 # use, `experiments.judge_for(preset)`: the judge of 64×64 faces that chapter 5 uses when this

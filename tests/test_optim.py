@@ -129,8 +129,9 @@ def test_cuda_training_steps_do_not_sync(precision):
     """torch's sync debug mode counts every point where the host waits for the GPU: as many for
     12 steps as for 4, so none of them is in a step (the start, the end and the logs have some)."""
 
-    def syncs(steps: int, model: str) -> list[str]:
+    def syncs(steps: int, model: str, xi_dim: int = 0) -> list[str]:
         cfg = dataclasses.replace(tiny(steps, model), device="cuda", precision=precision)
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, xi_dim=xi_dim))
         torch.cuda.set_sync_debug_mode("warn")
         try:
             with warnings.catch_warnings(record=True) as seen:
@@ -140,6 +141,6 @@ def test_cuda_training_steps_do_not_sync(precision):
             torch.cuda.set_sync_debug_mode("default")
         return [str(w.message).splitlines()[0] for w in seen if "synchroniz" in str(w.message)]
 
-    for model in ("vaegan", "gan", "avae"):
-        few, many = syncs(4, model), syncs(12, model)
-        assert len(few) == len(many), (model, many)
+    for model, xi_dim in (("vaegan", 0), ("gan", 0), ("avae", 0), ("avae", 4)):  # 4: G draws xi
+        few, many = syncs(4, model, xi_dim), syncs(12, model, xi_dim)
+        assert len(few) == len(many), (model, xi_dim, many)

@@ -73,8 +73,8 @@ class AVAE(VAEGAN):
         xi: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """G(z, xi) on the model's device; xi ~ N(0, I) when not given (drawn on the CPU, so a
-        generator fixes it)."""
+        """G(z, xi) on the model's device; xi ~ N(0, I) when not given (with_xi: drawn from
+        ``generator``, which fixes it, else on the model's device)."""
         check_shape(z, (self.latent_dim,), "codes z")
         if xi is not None:
             check_shape(xi, (self.xi_dim,), "noise xi")
@@ -116,11 +116,14 @@ def with_xi(
     xi: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """G's input: z with the extra noise xi ~ N(0, I) of size xi_dim appended (Sec. 4.2)."""
+    """G's input: z with the extra noise xi ~ N(0, I) of size xi_dim appended (Sec. 4.2). xi is
+    drawn where z is (a training step on a GPU copies nothing and waits for nothing), or on the
+    CPU from ``generator``, which then fixes it."""
     if xi_dim == 0:
         return z
     if xi is None:
-        xi = torch.randn(z.shape[0], xi_dim, generator=generator)
+        where = z.device if generator is None else generator.device
+        xi = torch.randn(z.shape[0], xi_dim, generator=generator, device=where)
     return torch.cat([z, xi.to(z)], dim=1)
 
 

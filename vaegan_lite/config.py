@@ -233,8 +233,9 @@ class TrainConfig:
             raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
         check_model(self.model.model)
         if self.compile and self.model.model == "avae":
-            # its encoder judges G's images in eval mode between training passes, and the
-            # compiled backward then finds BatchNorm tensors it saved changed in place
+            # Its compiled backward finds a tensor it saved changed in place (first E's
+            # BatchNorm statistics, which E's eval-mode pass over G's images saves; with E left
+            # eager, another one): not yet understood, so refused rather than left to fail.
             raise ValueError("compile: avae does not train under torch.compile (its backward "
                              "fails); train it without --compile")
         gan_steps = self.step.disl_pretrain_steps

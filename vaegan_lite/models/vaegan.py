@@ -114,10 +114,8 @@ class VAEGAN(nn.Module):
         check_count(n)
         self._check_condition(y, n)
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        ys = [None] * len(z.split(EVAL_BATCH)) if y is None else y.split(EVAL_BATCH)
         with evaluating(self):
-            return torch.cat([self.decode(zb, yb).to(device)
-                              for zb, yb in zip(z.split(EVAL_BATCH), ys, strict=True)])
+            return torch.cat([self.decode(zb, yb).to(device) for zb, yb in _batches(z, y)])
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -125,10 +123,9 @@ class VAEGAN(nn.Module):
         EVAL_BATCH images at a time and returned on x's (a chapter's CPU test images work with a
         model trained on a GPU)."""
         self._check_condition(y, len(x))
-        ys = [None] * len(x.split(EVAL_BATCH)) if y is None else y.split(EVAL_BATCH)
         with evaluating(self):
             return torch.cat([self.decode(self.encode(xb, yb)[0], yb).to(x.device)
-                              for xb, yb in zip(x.split(EVAL_BATCH), ys, strict=True)])
+                              for xb, yb in _batches(x, y)])
 
 
 @contextlib.contextmanager
@@ -142,6 +139,14 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was)
+
+
+def _batches(
+    t: torch.Tensor, y: torch.Tensor | None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """(images or codes, attributes or None) EVAL_BATCH rows at a time."""
+    ys = [None] * len(t.split(EVAL_BATCH)) if y is None else y.split(EVAL_BATCH)
+    return zip(t.split(EVAL_BATCH), ys, strict=True)
 
 
 def _to(

@@ -11,6 +11,7 @@ import torch
 import vaegan_lite.train as T
 from vaegan_lite.bench import HostReads, per_step
 from vaegan_lite.config import ModelConfig, TrainConfig
+from vaegan_lite.models import model_spec
 from vaegan_lite.optim import RMSprop
 from vaegan_lite.train import (
     TrainingDiverged,
@@ -288,13 +289,33 @@ def test_fp16_with_a_grad_scaler_trains_and_resumes_exactly(tmp_path):
 
 
 def test_batchnorm_statistics_move_in_training_and_are_plain_tensors_after():
-    """The loop keeps the buffers as views of one tensor per dtype (one op to save or restore
-    them all); BatchNorm still updates them in place, and train() hands back ordinary ones."""
+    """The loop keeps the buffers in one tensor per dtype (one op to save or restore them all);
+    BatchNorm still updates them in place, and train() hands back ordinary ones."""
     r = train(tiny(3), None, progress=False)
     bns = [m for m in r.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and all(m.num_batches_tracked.item() > 0 for m in bns)
     assert all(m.running_mean.abs().sum() > 0 for m in bns)
-    assert all(m.running_mean._base is None for m in bns)  # not views any more
+    memory = {m.running_mean.untyped_storage().data_ptr() for m in bns}
+    assert len(memory) == len(bns)  # each buffer its own memory again
+
+
+def test_pooled_statistics_share_memory_but_not_autograd_versions():
+    """Pooled, one buffer's update (in place, as a compiled BatchNorm writes it) is not a change
+    to another, which a backward may have saved; restoring the pool restores every buffer."""
+    model = model_spec("vaegan").build(tiny(1).model)
+    pooled = T._PooledBuffers(model)
+    a, b = [m.running_mean for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)][:2]
+    assert a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+    saved, version = pooled.copy(), b._version
+    a.add_(1.0)
+    assert b._version == version and a._version > 0
+    pooled.restore_unless(torch.tensor(True), saved)  # a good step keeps what it did
+    assert torch.equal(a, torch.ones_like(a))
+    pooled.restore_unless(torch.tensor(False), saved)  # a bad one puts the copy back
+    assert torch.equal(a, torch.zeros_like(a))
+    pooled.release()
+    a, b = [m.running_mean for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)][:2]
+    assert a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr()
 
 
 def test_a_step_reads_nothing_back_from_the_device():

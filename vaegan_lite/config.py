@@ -232,12 +232,6 @@ class TrainConfig:
         if self.data not in DATASETS:
             raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
         check_model(self.model.model)
-        if self.compile and self.model.model == "avae":
-            # Its compiled backward finds a tensor it saved changed in place (first E's
-            # BatchNorm statistics, which E's eval-mode pass over G's images saves; with E left
-            # eager, another one): not yet understood, so refused rather than left to fail.
-            raise ValueError("compile: avae does not train under torch.compile (its backward "
-                             "fails); train it without --compile")
         gan_steps = self.step.disl_pretrain_steps
         if self.model.model == "vae_disl" and self.steps <= gan_steps:
             # the VAE is trained after the GAN: with no steps left it would never be trained

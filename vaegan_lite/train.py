@@ -627,9 +627,15 @@ def _mean_over_processes(sums: dict[str, torch.Tensor], counts: dict[str, int]) 
 
 
 class _PooledBuffers:
-    """The model's buffers (BatchNorm's running statistics) as views of one tensor per dtype
+    """The model's buffers (BatchNorm's running statistics) laid out in one tensor per dtype
     while the loop runs: copying them before a step and putting them back after a bad one then
-    takes one op per dtype, not one per buffer (on a GPU every op is a kernel launch)."""
+    takes one op per dtype, not one per buffer (on a GPU every op is a kernel launch).
+
+    Each buffer shares the pool's memory but is not a view of it: views share one autograd
+    version counter, so a compiled network's update of its own statistics would then look
+    like a change to every buffer another network's backward saved (AVAE's E, run in eval mode
+    on G's images, saves its running statistics).
+    """
 
     def __init__(self, model: nn.Module) -> None:
         self.slots = [(m, name, b) for m in model.modules()
@@ -640,7 +646,8 @@ class _PooledBuffers:
             pool = torch.cat([b.reshape(-1) for _, _, b in slots])
             i = 0
             for m, name, b in slots:
-                m._buffers[name] = pool[i : i + b.numel()].view(b.shape)
+                own = torch.empty(0, dtype=dtype, device=pool.device)
+                m._buffers[name] = own.set_(pool.untyped_storage(), i, b.shape)
                 i += b.numel()
             self.pools.append(pool)
 

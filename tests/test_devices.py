@@ -130,16 +130,42 @@ def test_sample_and_reconstruct_run_in_batches_with_the_same_result(monkeypatch)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(whole, parts, strict=True))
 
 
+def test_avae_samples_and_reconstructs_in_batches_with_the_same_noise(monkeypatch):
+    """AVAE's G takes (z, xi): xi is drawn for all the images at once, so a generator fixes the
+    same noise however many batches the images go in."""
+    from vaegan_lite.config import PRESETS, config_for
+    from vaegan_lite.models import AVAE, vaegan
+
+    model = AVAE(config_for(PRESETS["smoke"], "avae", xi_dim=4).model)
+    x = torch.rand(20, 3, 32, 32) * 2 - 1
+
+    def both():
+        return (model.reconstruct(x, generator=torch.Generator().manual_seed(0)),
+                model.sample(20, generator=torch.Generator().manual_seed(0)))  # fmt: skip
+
+    whole = both()
+    monkeypatch.setattr(vaegan, "EVAL_BATCH", 7)
+    calls = []
+    model.gen.register_forward_hook(lambda m, i, o: calls.append(len(o)))
+    parts = both()
+    assert calls == [7, 7, 6] * 2
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(whole, parts, strict=True))
+    other = model.sample(20, generator=torch.Generator().manual_seed(1))
+    assert not torch.allclose(whole[1], other)  # xi (and z) do come from the generator
+
+
 def test_encode_and_decode_take_other_float_dtypes_and_refuse_what_is_no_tensor():
     from vaegan_lite.config import PRESETS, config_for
-    from vaegan_lite.models import VAEGAN
 
     model = VAEGAN(config_for(PRESETS["smoke"], "vaegan").model).eval()
+    avae = AVAE(config_for(PRESETS["smoke"], "avae").model)
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     mu = model.encode(x)[0]
     assert torch.allclose(model.encode(x.double())[0], mu, atol=1e-5)  # cast to the weights'
     assert model.decode(mu.double()).dtype == torch.float32
     for bad, says in ((lambda: model.encode(x.numpy()), "images as a torch.Tensor"),
+                      (lambda: model.reconstruct(list(x)), "images as a torch.Tensor"),
+                      (lambda: avae.reconstruct(list(x)), "images as a torch.Tensor"),
                       (lambda: model.decode(mu.long()), "float codes z")):  # fmt: skip
         with pytest.raises(ValueError, match=says):
             bad()

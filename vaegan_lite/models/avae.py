@@ -42,6 +42,7 @@ from .vaegan import (
     finite,
     gan_stats,
     grads,
+    in_batches,
     reparameterize,
 )
 
@@ -93,8 +94,9 @@ class AVAE(VAEGAN):
         check_count(n)
         self._check_condition(y, n)  # AVAE is unconditional: a y is refused, not dropped
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        xi = draw_xi(n, self.xi_dim, self.device, generator)
         with evaluating(self):
-            return self.generate(z, generator=generator).to(device)
+            return torch.cat([self.generate(zb, xb).to(device) for zb, xb in in_batches(z, xi)])
 
     @torch.no_grad()
     def reconstruct(
@@ -104,10 +106,13 @@ class AVAE(VAEGAN):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """G(mu_E(x), xi): AVAE's reconstruction (the VAE's is ``decode(encode(x)[0])``), on the
-        model's device, returned on x's."""
+        model's device EVAL_BATCH images at a time, returned on x's."""
+        self._check_images(x)
+        self._check_condition(y, len(x))  # AVAE is unconditional: a y is refused
+        xi = draw_xi(len(x), self.xi_dim, self.device, generator)
         with evaluating(self):
-            mu, _ = self.encode(x, y)  # (refuses a y: AVAE is unconditional)
-            return self.generate(mu, generator=generator).to(x.device)
+            return torch.cat([self.generate(self.encode(xb)[0], xib).to(x.device)
+                              for xb, xib in in_batches(x, xi)])  # fmt: skip
 
 
 def with_xi(
@@ -122,9 +127,17 @@ def with_xi(
     if xi_dim == 0:
         return z
     if xi is None:
-        where = z.device if generator is None else generator.device
-        xi = torch.randn(z.shape[0], xi_dim, generator=generator, device=where)
+        xi = draw_xi(z.shape[0], xi_dim, z.device, generator)
     return torch.cat([z, xi.to(z)], dim=1)
+
+
+def draw_xi(
+    n: int, xi_dim: int, device: torch.device, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """n draws of xi ~ N(0, I), [n, xi_dim]: on ``device``, or from ``generator`` on its own
+    device, which then fixes them."""
+    where = device if generator is None else generator.device
+    return torch.randn(n, xi_dim, generator=generator, device=where)
 
 
 class BiGAN(VAEGAN):

@@ -72,9 +72,7 @@ class VAEGAN(nn.Module):
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z|x), computed and returned on the model's device."""
-        c, s = self.config.channels, self.image_size
-        check_shape(x, (c, s, s), "images")
-        check_float(x, "model")
+        self._check_images(x)
         self._check_condition(y, len(x))
         # in the weights' dtype: float64 or half images from a user's own pipeline work too
         return self.enc(x.to(self.device, self.dtype), _to(y, self.device, self.dtype))
@@ -87,6 +85,12 @@ class VAEGAN(nn.Module):
             raise ValueError(f"model takes float codes z, got {z.dtype}")
         self._check_condition(y, len(z))
         return self.dec(z.to(self.device, self.dtype), _to(y, self.device, self.dtype))
+
+    def _check_images(self, x: torch.Tensor) -> None:
+        """One line for images that are not float [B, channels, size, size] tensors."""
+        c, s = self.config.channels, self.image_size
+        check_shape(x, (c, s, s), "images")
+        check_float(x, "model")
 
     def _check_condition(self, y: torch.Tensor | None, n: int) -> None:
         """One line, not a matrix-size error, for attribute vectors that do not fit: y [n,
@@ -115,17 +119,18 @@ class VAEGAN(nn.Module):
         self._check_condition(y, n)
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         with evaluating(self):
-            return torch.cat([self.decode(zb, yb).to(device) for zb, yb in _batches(z, y)])
+            return torch.cat([self.decode(zb, yb).to(device) for zb, yb in in_batches(z, y)])
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Dec(mu(x)): the reconstruction at the posterior mean, computed on the model's device
         EVAL_BATCH images at a time and returned on x's (a chapter's CPU test images work with a
         model trained on a GPU)."""
+        self._check_images(x)
         self._check_condition(y, len(x))
         with evaluating(self):
             return torch.cat([self.decode(self.encode(xb, yb)[0], yb).to(x.device)
-                              for xb, yb in _batches(x, y)])
+                              for xb, yb in in_batches(x, y)])
 
 
 @contextlib.contextmanager
@@ -141,10 +146,11 @@ def evaluating(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was)
 
 
-def _batches(
+def in_batches(
     t: torch.Tensor, y: torch.Tensor | None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """(images or codes, attributes or None) EVAL_BATCH rows at a time."""
+    """(images or codes, their attributes or AVAE's noise xi, or None) EVAL_BATCH rows at a
+    time."""
     ys = [None] * len(t.split(EVAL_BATCH)) if y is None else y.split(EVAL_BATCH)
     return zip(t.split(EVAL_BATCH), ys, strict=True)
 

@@ -66,22 +66,29 @@ class _Constant(torch.nn.Module):
 
 
 class _Decoder(torch.nn.Module):
-    """A conditional 'model' whose k-th sample per vector matches y better as z[0] grows."""
+    """A conditional 'model' whose sample shows y's signs exactly, but attribute 0's flipped
+    where z < 0: cosine 1 or 0.5 with y (4 attributes), squared error 0 or 4."""
 
     latent_dim = 1
 
     def decode(self, z, y):
+        self.z = z  # the draws, to score them by hand
+        signs = 2 * y - 1
+        signs[:, 0] *= torch.where(z[:, 0] < 0, -1.0, 1.0)
         img = torch.zeros(len(z), 3, 4, 4)
-        closeness = torch.sigmoid(z[:, :1])  # in (0, 1)
-        img[:, 0, 0, :4] = (2 * y - 1) * closeness  # partly toward the asked-for signs
+        img[:, 0, 0, :4] = signs
         return img
 
 
 def test_table2_scores_takes_the_best_of_k_for_cosine_and_the_mean_for_mse():
     y = torch.tensor([[1.0, 0, 1, 1], [0.0, 1, 0, 0]])
-    one = E.table2_scores(_Decoder(), _Constant(), None, y, samples_per_vector=1, seed=0)
-    ten = E.table2_scores(_Decoder(), _Constant(), None, y, samples_per_vector=10, seed=0)
-    assert ten["cosine"] >= one["cosine"]
+    model = _Decoder()
+    ten = E.table2_scores(model, _Constant(), None, y, samples_per_vector=10, seed=0)
+    right = (model.z[:, 0] >= 0).float().view(2, 10)  # [vector, sample]: attribute 0 right?
+    cos = 0.5 + 0.5 * right
+    assert (cos.mean(1) < cos.max(1).values).any()  # best of k and mean of k differ here
+    assert ten == {"cosine": pytest.approx(cos.max(1).values.mean().item()),
+                   "mse": pytest.approx(4 * (1 - right).mean().item())}  # fmt: skip
     real = E.table2_scores(None, _Constant(), (2 * y - 1)[:, None, None].expand(2, 3, 1, 4), y, 10)
     assert real == {"cosine": pytest.approx(1), "mse": pytest.approx(0)}
 
@@ -117,6 +124,51 @@ def test_inception_scores_run_or_say_why_in_one_line(capfd):
     assert all(isinstance(v, float) for v in scores.values())
     out, err = capfd.readouterr()  # torch.hub's "Downloading: ... to /local/path" stays out
     assert "Downloading" not in out + err, out + err
+
+
+def test_inception_scores_report_what_the_metrics_compute(monkeypatch):
+    """Where the metrics can run (Colab): each one's figure, computed on images mapped to [0, 1]
+    (normalize=True), real as real; KID's subset no larger than the sets."""
+    pytest.importorskip("torchmetrics.image.fid")
+    import torchmetrics.image.fid as fid
+    import torchmetrics.image.kid as kid
+    import torchmetrics.image.lpip as lpip
+
+    seen = []
+
+    class Distance:  # FID's and KID's interface
+        def __init__(self, **kw):
+            assert kw["normalize"] and kw.get("subset_size", 4) <= 4, kw
+
+        def update(self, x, real):
+            seen.append((type(self).__name__, real, x.min().item(), x.max().item()))
+
+    class FID(Distance):
+        def compute(self):
+            return torch.tensor(12.5)
+
+    class KID(Distance):
+        def compute(self):
+            return torch.tensor(0.25), torch.tensor(0.0625)
+
+    class LPIPS:
+        def __init__(self, net, normalize):
+            assert normalize
+
+        def __call__(self, a, b):
+            seen.append(("LPIPS", None, min(a.min(), b.min()).item(), max(a.max(), b.max()).item()))
+            return torch.tensor(0.125)
+
+    monkeypatch.setattr(fid, "FrechetInceptionDistance", FID)
+    monkeypatch.setattr(kid, "KernelInceptionDistance", KID)
+    monkeypatch.setattr(lpip, "LearnedPerceptualImagePatchSimilarity", LPIPS)
+    x = torch.linspace(-1, 1, 4 * 3 * 8 * 8).view(4, 3, 8, 8)
+    scores, skipped = inception_scores(x, x.flip(0), x)
+    assert skipped == []
+    assert scores == {"fid": 12.5, "kid": 0.25, "kid_std": 0.0625, "lpips": 0.125}
+    assert [(name, real) for name, real, _, _ in seen] == [
+        ("FID", True), ("FID", False), ("KID", True), ("KID", False), ("LPIPS", None)]
+    assert all((lo, hi) == (0.0, 1.0) for _, _, lo, hi in seen)
 
 
 def test_inception_scores_raise_a_mistake_rather_than_skip_it(monkeypatch):

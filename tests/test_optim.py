@@ -100,6 +100,7 @@ def test_an_fp16_overflow_is_the_scalers_affair():
     assert bool(stats["ok"]) and torch.isfinite(stats["L_llike"])
     assert all(p.isfinite().all() for p in after.parameters())
     assert not moved(before, after, "enc")  # L_prior + L_llike times 2^127: inf
+    assert moved(before, after, "dec") and moved(before, after, "dis")  # theirs stayed finite
     assert scaler.get_scale() == 2.0**126
     _, after, _, scaler = overflow_step(2.0**10)  # no overflow: every network moves
     assert all(moved(before, after, n) for n in ("enc", "dec", "dis"))

@@ -81,6 +81,9 @@ def test_frozen_metric_matches_reference(batch, small_model, applied_update, ass
     got = applied_update(model_spec("vae_disl").step(0, fast), m_fast, batch, fast)
     for net in ("enc", "dec"):
         assert_same(got[net], want[net], net)
+    assert all(d.abs().max() == 0 for d in want["dis"] + got["dis"])  # the metric stays frozen
+    for (name, a), b in zip(m_ref.named_buffers(), m_fast.buffers(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12), name
 
 
 @pytest.mark.parametrize("dis_batch", ["separate", "joint"])
@@ -103,11 +106,17 @@ def test_fp16_scaler_and_bf16_autocast(batch, small_model, applied_update, gamma
     for net in ("enc", "dec", "dis"):
         for g, w in zip(got[net], want[net], strict=True):
             assert torch.allclose(g, w, rtol=1e-4, atol=1e-6 * w.abs().max().item()), net
-    ac = {"autocast": torch.autocast("cpu", dtype=torch.bfloat16)}
-    stats = algorithm1_step_fast(m_fast, x, {n: torch.optim.SGD(getattr(m_fast, n).parameters(),
-                                 lr=1e-3) for n in ("enc", "dec", "dis")}, cfg, **ac)  # fmt: skip
-    assert all(torch.isfinite(v) for v in stats.values())
-    assert all(torch.isfinite(p).all() for p in m_fast.parameters())
+    # bf16 rounds differently in the two steps' orders of work: the same direction, not digits
+    m_ref = small_model().float()
+    m_fast = copy.deepcopy(m_ref)
+    want = applied_update(algorithm1_step, m_ref, x, cfg,
+                          autocast=torch.autocast("cpu", dtype=torch.bfloat16))  # fmt: skip
+    got = applied_update(algorithm1_step_fast, m_fast, x, cfg,
+                         autocast=torch.autocast("cpu", dtype=torch.bfloat16))  # fmt: skip
+    for net in ("enc", "dec", "dis"):
+        g, w = (torch.cat([d.flatten() for d in u[net]]) for u in (got, want))
+        assert torch.isfinite(g).all() and w.abs().max() > 0, net
+        assert torch.nn.functional.cosine_similarity(g, w, dim=0) > 0.999, net  # gamma x3: 0.995
 
 
 @pytest.fixture

@@ -153,14 +153,17 @@ def test_an_injected_nan_is_survived(celeba, tmp_path, monkeypatch, capsys, pois
 def test_divergence_exits_1_and_keeps_the_last_good_state(
     celeba, tmp_path, monkeypatch, capsys, poison
 ):
+    assert main(argv(celeba, tmp_path / "good", 2)) == 0  # the two good steps alone
+    good = torch.load(tmp_path / "good" / "last.pt", weights_only=True)["model"]
     poison(set(range(2, 100)))
-    assert main([*argv(celeba, tmp_path, 50), "--max-nonfinite", "3"]) == 1
+    assert main([*argv(celeba, tmp_path / "run", 50), "--max-nonfinite", "3"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "training diverged: 3 steps in a row had a NaN/Inf loss or gradient" in err[0]
-    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert ckpt["step"] == 5  # saved when it stopped, with the good weights of step 2
-    assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())
+    assert ckpt["model"].keys() == good.keys()
+    assert all(torch.equal(v, good[k]) for k, v in ckpt["model"].items())
 
 
 class Payload:

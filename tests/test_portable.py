@@ -52,9 +52,10 @@ def test_torch_honours_each_setting():
     out = probe(plain_cpu_settings())
     assert "capability DEFAULT" in out  # ATen's plain kernels, no AVX2/AVX-512
     assert "threads 1" in out
-    # oneDNN and MKL say which instructions they use (where this torch is built with them)
-    if "onednn_verbose" in out:
-        assert re.search(r"onednn_verbose.*isa:Intel SSE4\.1\s*$", out, re.M), out
+    # oneDNN says which instructions it uses (where this torch is built with it; MKL: below)
+    if "onednn_verbose" not in out:
+        pytest.skip("this torch says nothing of oneDNN: ONEDNN_MAX_CPU_ISA goes unchecked here")
+    assert re.search(r"onednn_verbose.*isa:Intel SSE4\.1\s*$", out, re.M), out
 
 
 def test_mkl_honours_its_setting():

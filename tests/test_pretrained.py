@@ -234,6 +234,27 @@ def test_weights_are_stored_as_float16_or_int8_and_loaded_as_float32(models):
     assert {p.dtype for p in models["synthetic-vaegan"].parameters()} == {torch.float32}
 
 
+def test_int8_storage_rounds_each_weight_to_within_half_its_slices_step():
+    """quantize/dequantize, as the Table 1 models are shipped (and the GPU-trained ones will be):
+    one scale per output slice, so a slice of small weights keeps its precision."""
+    from vaegan_lite.shipped import dequantize, quantize
+
+    g = torch.Generator().manual_seed(0)
+    size = torch.logspace(-3, 1, 8).view(8, 1, 1, 1)  # slices four decades apart
+    state = {"w": torch.randn(8, 4, 3, 3, generator=g) * size, "b": torch.randn(8, generator=g),
+             "n": torch.tensor(3)}  # fmt: skip
+    stored, scales = quantize(state)
+    assert stored["w"].dtype == torch.int8 and set(scales) == {"w"}
+    assert stored["b"] is state["b"] and stored["n"] is state["n"]  # 1-dim and integer: as is
+    assert (stored["w"].abs().flatten(1).amax(1) == 127).all()  # each slice's largest: +-127
+    back = dequantize(stored, scales)
+    err = (back["w"] - state["w"]).abs().flatten(1).amax(1)
+    assert (err <= scales["w"] * 0.5001).all() and (scales["w"] < size.flatten() * 0.05).all()
+    blob = torch.load(WEIGHTS / "table1-avae-b.pt", weights_only=True)  # a shipped int8 model
+    assert blob["int8_scales"] and all(blob["state_dict"][k].dtype == torch.int8
+                                       for k in blob["int8_scales"])  # fmt: skip
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_models_decode(models, name):
     model = models[name]

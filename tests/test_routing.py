@@ -199,6 +199,9 @@ def test_authors_weighting_and_no_recon_for_dis(batch, small_model, applied_upda
     (d_x, f_x), (_, f_t), (d_p, _) = [ref.dis(b) for b in (batch, x_tilde, x_p)]
     L_llike = 0.5 * ((f_x - f_t) ** 2).flatten(1).sum(1).mean()
     L_GAN = bce(d_x, 1.0) + bce(d_p, 0.0)
+    q = Normal(mu, torch.exp(0.5 * logvar))
+    L_prior = kl_divergence(q, Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(1).mean()
+    assert_same(got["enc"], grad_of(L_prior + L_llike, ref.enc), "Enc")  # unweighted, as always
     assert_same(got["dec"], grad_of(w * L_llike + (1 - w) * bce(d_p, 1.0), ref.dec), "Dec")
     assert_same(got["dis"], grad_of(L_GAN, ref.dis), "Dis")
 

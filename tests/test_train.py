@@ -54,12 +54,14 @@ def test_a_nan_batch_is_skipped_and_said_once(tmp_path, monkeypatch, capsys, poi
 
 
 def test_repeated_divergence_stops_with_the_last_good_state_saved(tmp_path, monkeypatch, poison):
+    good = train(tiny(3), None, progress=False).model.state_dict()  # the three good steps alone
     poison(set(range(3, 100)))
     with pytest.raises(TrainingDiverged, match="3 steps in a row"):
         train(tiny(50, max_nonfinite=3), tmp_path, progress=False)
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert ckpt["step"] == 6
-    assert all(torch.isfinite(v.float()).all() for v in ckpt["model"].values())
+    assert ckpt["model"].keys() == good.keys()
+    assert all(torch.equal(v, good[k]) for k, v in ckpt["model"].items())  # BN statistics too
 
 
 def test_ctrl_c_saves_the_finished_step_and_resume_is_exact(tmp_path):
@@ -347,6 +349,10 @@ def test_statistics_of_skipped_steps_only_are_not_logged_as_zeros(poison):
     poison({0, 1})
     h = train(cfg, None, progress=False).history
     assert h["step"] == [4.0] and "L_GAN" not in h and "L_llike" in h
+    poison({0, 1})  # the same run, logged every step
+    each = train(dataclasses.replace(cfg, log_every=1), None, progress=False).history
+    assert each["step"] == [3.0, 4.0]  # the skipped steps log nothing
+    assert h["L_llike"][0] == pytest.approx(sum(each["L_llike"]) / 2, rel=1e-6)
 
 
 def test_host_reads_counts_each_kind_of_read():

@@ -529,9 +529,9 @@ tables.table1(results)
 # Mean ± standard deviation over the seeds (a single number when there is one seed, as at the
 # `smoke` and `cpu` presets; the `smoke` models have trained for a few steps only and say nothing
 # yet). What the paper found on CelebA: the VAE has the lowest MSE (MSE is its training loss) and
-# the worst sample quality; GAN the best samples and no encoder; VAE/GAN sits between them on
-# both; BiGAN's samples are good but its reconstructions far from the input; AVAE keeps MSE close
-# to the VAE's while its samples approach the GAN's. Each of those readings, checked against the
+# the worst sample quality; GAN the best samples and no encoder; VAE/GAN's samples sit between
+# the two, its MSE above the VAE's; BiGAN's samples are good but its reconstructions far from the
+# input; AVAE keeps MSE close to the VAE's while its samples approach the GAN's. Each of those readings, checked against the
 # table above (and against the sharpness measured earlier):
 
 # %% tags=["nbval-ignore-output"]
@@ -620,8 +620,10 @@ plt.show()
 #   comparison runs here on the synthetic faces, from the command line or `tables.table1`. At the
 #   `cpu` size the row that `benchmarks/avae_latent.py` tests needs $\mathcal{L}_Z$ weighed down
 #   to approach the GAN's samples at all, and with it weighed down only some AVAE rows come near
-#   them: the table says which. Fidelity is not kept at this size: every AVAE row's MSE is far
-#   above the VAE's.
+#   them: the table says which. Against the VAE row, fidelity is not kept: every AVAE row's MSE
+#   is far above the VAE's. Part of that gap is the settings, not AVAE: the VAE row trains with
+#   chapter 1's pixel $\sigma$ and no $\beta$, and the reading after the latent table compares
+#   the working AVAE with its own VAE instead.
 #   BiGAN, with the paper's discriminator on joint (image, code) features, draws faces but does
 #   not invert them.
 #

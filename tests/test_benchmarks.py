@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from vaegan_lite.book.tables import latent_table
+from vaegan_lite.book.tables import (
+    LATENT_RESULTS,
+    latent_findings,
+    latent_results,
+    latent_table,
+    paper_mse_ratio,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,3 +73,18 @@ def test_avae_latent_reports_each_setting(tmp_path):
         latent_table(out)
     bad = run("benchmarks/avae_latent.py", "--steps", "0")
     assert bad.returncode != 0 and "--steps" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_latent_findings_compare_avae_with_its_own_vae(tmp_path):
+    """The reading of Table 1's MSE column is computed from the file: G(mu_E(x)) against the
+    VAE's own D(mu_E(x)), and said to be within or beyond the paper's ratio as it is."""
+    weighted = latent_results()["paper + joint, L_Z weighted 0.1"]
+    own = weighted["mse"] / weighted["mse_D"]
+    text = str(latent_findings())
+    assert f"is {own:.2g} times as far from $x$ as $D(\\mu_E(x))$" in text
+    assert ("within" if own < paper_mse_ratio() else "beyond") + " the paper's own ratio" in text
+    lines = LATENT_RESULTS.read_text().splitlines()
+    last = lines[-1].replace(f"mse {weighted['mse']:.4f}", "mse 0.0450")  # 1.72 times mse_D
+    assert last != lines[-1]
+    (tmp_path / "r.txt").write_text("\n".join([*lines[:-1], last]) + "\n")
+    assert "beyond the paper's own ratio" in str(latent_findings(tmp_path / "r.txt"))

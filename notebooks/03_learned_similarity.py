@@ -443,6 +443,7 @@ for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"
 # 3. Train `vae_disl` with `dis_layer=3` (`config_for(preset, "vae_disl", dis_layer=3)`, in a new
 #    run folder). Are the reconstructions cleaner? Why might a layer with more spatial resolution
 #    constrain the decoder better?
-# 4. The paper's Sec. 4 classifies CIFAR-10 by $k$-nearest neighbours in $\mathrm{Dis}_l$ space.
+# 4. The paper's Sec. 4 classifies CIFAR-10 by $k$-nearest neighbours in a GAN discriminator's
+#    features (it names no layer; take $\mathrm{Dis}_l$).
 #    Do the same with the synthetic faces' attributes (`test_images` returns them): predict
 #    "eyeglasses" from the 5 nearest training faces in pixels and in $\mathrm{Dis}_l$.

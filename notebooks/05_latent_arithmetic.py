@@ -16,12 +16,12 @@
 #
 # The most striking pictures of the paper {cite}`larsen2016autoencoding` are not samples but
 # edits. Encode a face, add a vector to its latent code, decode: the same face now wears glasses,
-# or has bangs, or smiles (Fig. 6). The vectors come from nothing more than averages of codes, and
-# the concepts a plain VAE learns the same way are "much less prominent" (Fig. 7). This chapter
-# computes those vectors, measures how well the arithmetic works with a judge that cannot be fooled
-# by a pretty picture, looks at what goes wrong when attributes travel together (mustache and male),
-# and ends with two widgets to try it: one that needs a Python kernel, and one that runs in this
-# page.
+# or has bangs (Fig. 6, whose text names eyeglasses and bangs). The vectors come from nothing
+# more than averages of codes, and the concepts a plain VAE learns the same way are "much less
+# prominent" (Fig. 7). This chapter computes those vectors, measures how well the arithmetic
+# works with a judge that cannot be fooled by a pretty picture, looks at what goes wrong when
+# attributes travel together (mustache and male), and ends with two widgets to try it: one that
+# needs a Python kernel, and one that runs in this page.
 
 # %%
 import sys
@@ -217,8 +217,9 @@ Markdown(f"Sharpness of the edited faces above: VAE/GAN {edited_sharpness['VAE/G
          f"VAE {edited_sharpness['VAE']:.3f} (the drawn faces: {drawn_sharpness:.3f}).")
 
 # %% [markdown]
-# As in the paper, both models find the directions, and the VAE/GAN draws them with sharper
-# detail (the line above measures it): the VAE's glasses and hat brims are softer and its faces
+# Here both models find the directions (the paper finds the VAE's concepts "much less
+# prominent", Fig. 7), and the VAE/GAN draws them with sharper detail (the line above measures
+# it): the VAE's glasses and hat brims are softer and its faces
 # blurrier, because its decoder was trained with a pixel-wise loss that rewards averages
 # (chapter 1).
 #

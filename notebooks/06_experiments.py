@@ -110,7 +110,7 @@ experiments.check_results(results, plan)  # every run there, every figure finite
 #
 # | model | what it is | taught in |
 # |---|---|---|
-# | VAE | a VAE with an element-wise Gaussian likelihood (Eq. 3) | chapter 1 |
+# | VAE | a VAE with an element-wise Gaussian observation model (its loss: Eq. 3) | chapter 1 |
 # | $\mathrm{VAE}_{\mathrm{Dis}_l}$ | a VAE whose likelihood is measured in the $\mathrm{Dis}_l$ features of a GAN trained first and then frozen | chapter 3 |
 # | $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ | VAE/GAN with the likelihood in pixels, the GAN term added, and a $\gamma$ of its own (below) | chapter 4 |
 # | VAE/GAN | Algorithm 1: the likelihood in $\mathrm{Dis}_l$ of a discriminator that keeps learning | chapter 4 |
@@ -399,8 +399,8 @@ assert statistics.mean(per_seed) < pixels and not all(e < pixels for e in per_se
 # numbers are on another scale than the paper's: our binary attributes mapped to $\pm 1$ and a
 # regressor that is near perfect on real test faces, against LFW's real-valued scores.
 #
-# **Sec. 4 holds.** With distances in the $\mathrm{Dis}_l$ features of a GAN's discriminator, the
-# paper's setting, 5-NN misclassifies fewer attributes than in pixels, in every seed and with a
+# **Sec. 4 holds.** With distances in a GAN discriminator's features (the paper's setting; it
+# names no layer, we use $\mathrm{Dis}_l$), 5-NN misclassifies fewer attributes than in pixels, in every seed and with a
 # small spread. VAE/GAN's discriminator beats pixels too on average, by less and with a larger
 # spread: not in every seed, and within a seed's spread of pixels. The
 # gain is much smaller than the paper's on CIFAR-10's classes: our attributes are mostly large,
@@ -450,10 +450,10 @@ if gpu_figures:
 # every run at the `gpu` preset's settings (Table 1's networks at 64×64, as long as the authors'
 # code trains): days on one GPU, so on Colab let it resume over several
 # sessions from Drive, or pass `reproduce` a smaller `Plan` (fewer seeds).
-# With the `gpu` preset Table 2 uses as many seeds as the paper and CelebA's attributes instead of
-# LFW's. On CelebA the FD in our
-# synthetic-faces classifier's features means little: FID, KID (a kernel distance in the same
-# Inception features) and LPIPS (a distance between reconstructions and their inputs in a
+# With the `gpu` preset Table 2 trains a model per run of the paper's "25 runs" (our reading: it
+# may mean 25 evaluations of one model) and uses CelebA's attributes instead of LFW's. On CelebA
+# the FD in our synthetic-faces classifier's features means little: FID, KID (a kernel distance
+# in the same Inception features) and LPIPS (a distance between reconstructions and their inputs in a
 # network's features, tuned to human judgements of similarity)
 # (`metrics.inception_scores`, through torchmetrics) are measured for each model's first seed
 # wherever their pretrained weights can be downloaded, and skipped with the reason otherwise:

@@ -307,7 +307,7 @@ def test_live_widget_sliders_picker_switch_random_reset():
     parts["sliders"]["Eyeglasses"].value = 1.5
     moved = png()
     assert moved != first and original() == first_original
-    parts["paper"]["Smiling"].click()  # the paper's s = 1
+    parts["paper"]["Smiling"].click()  # the authors' s = 1
     assert parts["sliders"]["Smiling"].value == 1.0 and png() != moved
     parts["faces"][2].click()
     assert png() != moved and original() != first_original

@@ -475,7 +475,7 @@ def check(result: dict) -> None:
     assert result["sizes"]["original"][0] >= 150, result["sizes"]
     assert max(result["original_start"]) > 0 and changed(result["original_start"], result["start"])
     assert changed(result["original_start"], result["original_face"]), "the original stayed"
-    # The attributes the chapter judges, each slider with the paper's s = 1 marked.
+    # The attributes the chapter judges, each slider with the authors' s = 1 marked.
     assert result["attributes"] == list(JUDGED)
     assert all(1 in t for t in result["ticks"]), result["ticks"]
     assert result["mark"][0].startswith("s = 1") and result["mark"][1], result["mark"]

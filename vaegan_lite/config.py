@@ -431,7 +431,7 @@ class Plan:
     """How much of each experiment a preset runs."""
 
     seeds: int  # seeds per model in the five-model comparison
-    table2_seeds: int  # seeds per conditional model (the paper: 25)
+    table2_seeds: int  # seeds per conditional model (the paper's Table 2: "25 runs")
     gamma_factors: tuple[float, ...]  # Fig. 5: gamma = preset.gamma x factor (1: the main runs)
     n_eval: int  # held-out faces for MSE, sharpness and FD
     n_vectors: int  # held-out attribute vectors that Table 2 conditions on

@@ -78,7 +78,7 @@ MODELS = (("vaegan", "VAE/GAN", "synthetic-vaegan"), ("vae", "VAE", "synthetic-v
 # how many held-out faces it offers.
 WIDGET_ATTRS = JUDGED
 WIDGET_FACES = 12
-PAPER_SCALE = 1.0  # the paper adds each vector once; the sliders mark it
+AUTHORS_SCALE = 1.0  # the authors' code adds each vector once; the sliders mark it
 
 
 def decoder_file(key: str) -> str:
@@ -162,7 +162,7 @@ def widget_data(
         "sprite": "faces.png",
         "scale_min": scale_range[0],
         "scale_max": scale_range[1],
-        "paper_scale": PAPER_SCALE,
+        "paper_scale": AUTHORS_SCALE,
         "files": dict(files or {}),
     }
 

@@ -5,8 +5,8 @@
 shows, side by side and equally large, the original and the edited face Dec(z) for
 z = (the code mu(x) of a chosen face, or a draw z_p ~ N(0, I)) plus sum_a s_a v_a, with one slider
 s_a per attribute vector v_a (the attributes chapter 5 judges, attributes.JUDGED; a button by each
-sets the paper's s = 1), a face picker with thumbnails, a "Random face" button (the original is then
-the sample Dec(z_p) itself), a "Reset" button and, given several models, a switch between them
+sets the authors' s = 1), a face picker with thumbnails, a "Random face" button (the original is
+then the sample Dec(z_p) itself), a "Reset" button and, given several models, a switch between them
 (Fig. 6 against Fig. 7). Every change re-runs the decoder in the kernel. The published book has no
 kernel: its copy of this widget runs in the browser instead (web.py).
 """
@@ -25,7 +25,7 @@ from ..data import to_uint8
 if TYPE_CHECKING:  # ipywidgets is imported only when a widget is built
     from ipywidgets import HBox
 
-PAPER_SCALE = 1.0  # the paper adds each vector once
+AUTHORS_SCALE = 1.0  # the authors' code adds each vector once (the paper states no scale)
 
 
 def to_png(image: torch.Tensor, size: int = 160) -> bytes:
@@ -82,8 +82,8 @@ def latent_arithmetic(
     }
     paper = {
         name: W.Button(
-            description=f"s = {PAPER_SCALE:g}",
-            tooltip="the paper's scale: s = 1",
+            description=f"s = {AUTHORS_SCALE:g}",
+            tooltip="the authors' scale: s = 1",
             layout=W.Layout(width="5em"),
         )  # fmt: skip
         for name in names
@@ -161,7 +161,7 @@ def latent_arithmetic(
 
     for name, s in sliders.items():
         s.observe(redraw, "value")
-        paper[name].on_click(lambda _, name=name: set_sliders({name: PAPER_SCALE}))
+        paper[name].on_click(lambda _, name=name: set_sliders({name: AUTHORS_SCALE}))
     for i, b in enumerate(face_buttons):
         b.on_click(lambda _, i=i: pick(i))
     if switch is not None:
@@ -177,7 +177,7 @@ def latent_arithmetic(
                    W.HBox([random_button, reset_button])])  # fmt: skip
     picker = W.HBox(thumbs, layout=W.Layout(flex_flow="row wrap", max_width="40em"))
     note = W.HTML(
-        f"<small>The paper adds each vector once: the <b>s = {PAPER_SCALE:g}</b> "
+        f"<small>The authors' code adds each vector once: the <b>s = {AUTHORS_SCALE:g}</b> "
         "button by each slider sets that scale; 0 leaves the face as it is.</small>"
     )
     right = W.VBox([W.HTML("Face (held out; its code is μ(x) of the encoder):"), picker,

@@ -2,7 +2,7 @@
  *
  * Every <div class="vaegan-latent"> on the page becomes a widget: a switch between the models
  * (VAE/GAN and VAE: Fig. 6 against Fig. 7), a face picker, a slider per attribute vector with the
- * paper's scale s = 1 marked, "random face" and "reset" buttons, and two large pictures side by
+ * authors' scale s = 1 marked, "random face" and "reset" buttons, and two large pictures side by
  * side: the original (the chosen face x, or a random sample Dec(z_p)) and the edited face Dec(z) with
  *     z = (code mu(x) of the chosen face, or a draw z_p from N(0, I)) + sum_a slider_a * v_a.
  * Each Dec is a model's decoder exported to ONNX (decoder-KEY.onnx), run by ONNX Runtime Web on
@@ -267,7 +267,7 @@
       this.randomButton.addEventListener("click", () => this.random());
       this.resetButton.addEventListener("click", () => this.reset());
 
-      // Right: the face picker, the sliders with the paper's scale marked.
+      // Right: the face picker, the sliders with the authors' scale marked.
       const right = el("div", { style: "flex:1;min-width:18em" }, root);
       el("div", { text: "Face (held out; its code is μ(x) of the encoder):", style: "font-size:0.9em" }, right);
       const picker = el("div", { style: "display:flex;flex-wrap:wrap;gap:3px;margin:0.3em 0 0.8em" }, right);
@@ -294,7 +294,7 @@
       for (const s of [lo, 0, hi])
         el("span", { text: String(s), style: `position:absolute;bottom:0;left:${at(s)};transform:translateX(-50%);opacity:0.75;font-size:0.85em` }, track);
       el("span", { class: "vaegan-latent-paper-mark", text: `s = ${paper} ▾`,
-        title: "the paper adds each vector once: s = 1",
+        title: "the authors' code adds each vector once: s = 1",
         style: `position:absolute;bottom:0;left:${at(paper)};transform:translateX(-50%);font-weight:bold;white-space:nowrap;font-size:0.85em` }, track);
       this.sliders = this.data.names.map((name, k) => {
         const row = el("label", { style: "display:flex;align-items:center;gap:0.5em;font-size:0.9em" }, right);
@@ -309,7 +309,7 @@
         });
         return { input: s, value: v };
       });
-      el("div", { text: `The paper adds each vector at s = ${paper} (marked); 0 leaves the face as it is.`,
+      el("div", { text: `The authors' code adds each vector at s = ${paper} (marked); 0 leaves the face as it is.`,
         style: "font-size:0.8em;opacity:0.75;margin-top:0.3em" }, right);
       this.pick(0, false);
     }

@@ -211,3 +211,20 @@ def test_dis_l_features_counts_what_the_discriminator_returns():
         dis = Discriminator(size, width, 3, layer).eval()
         feats = dis(torch.zeros(1, 3, size, size))[1]
         assert dis_l_features(size, width, 3, layer) == feats.numel()
+
+
+def test_cut_runs_and_the_synthetic_stand_in_keep_runs_of_their_own(monkeypatch, tmp_path):
+    """A quick look ($VAEGAN_STEPS) and the synthetic stand-in for CelebA train into folders of
+    their own: the full-length run after a quick look, or the CelebA run once the data is there,
+    starts afresh instead of meeting a run of other settings (which train() would refuse)."""
+    from vaegan_lite.book.runs import runs_dir
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    monkeypatch.setenv("VAEGAN_DATA", str(tmp_path / "no-data"))
+    monkeypatch.delenv("VAEGAN_STEPS", raising=False)
+    assert runs_dir(get_preset("cpu")) == tmp_path / "cpu"
+    assert runs_dir(get_preset("gpu")) == tmp_path / "gpu" / "synthetic"
+    monkeypatch.setenv("VAEGAN_STEPS", "20")
+    assert runs_dir(get_preset("cpu")) == tmp_path / "cpu" / "steps-20"
+    assert runs_dir(get_preset("gpu")) == tmp_path / "gpu" / "steps-20" / "synthetic"
+    assert runs_dir(get_preset("gpu", data="celeba")) == tmp_path / "gpu" / "steps-20"

@@ -630,3 +630,27 @@ def test_a_failed_cache_build_leaves_no_cache_folder_behind(tmp_path, monkeypatc
     with pytest.raises(DataError, match="none of its 3 images could be read"):
         load_split("folder", root, "train", 32, progress=False)
     assert sorted(p.name for p in root.iterdir()) == ["0.jpg", "1.jpg", "2.jpg"]
+
+
+def test_celeba_held_out_faces_go_on_into_the_validation_split_and_are_never_short(
+    celeba, monkeypatch
+):
+    """Chapter 6's gpu plan asks for more held-out faces than CelebA's test split holds: the
+    validation split (never trained on either) follows it; asking for more is an error, not a
+    silently shorter set."""
+    from dataclasses import replace
+
+    from vaegan_lite.book.runs import test_images
+    from vaegan_lite.config import PRESETS
+
+    monkeypatch.setenv("VAEGAN_DATA", str(celeba))
+    preset = replace(PRESETS["gpu"], data="celeba", image_size=32)
+    test = load_split("celeba", None, "test", 32)
+    valid = load_split("celeba", None, "valid", 32)
+    x, y = test_images(preset, 3, offset=1)  # test's second face, then valid's two
+    assert x.shape == (3, 3, 32, 32) and y.shape == (3, len(test.attrs[0]))
+    want = torch.cat([test.images[1:], valid.images]).float().div(127.5).sub(1)
+    assert torch.allclose(x, want) and torch.equal(y, torch.cat([test.attrs[1:], valid.attrs]))
+    with pytest.raises(ValueError, match="celeba: 4 held-out faces from face 1 on, but its test "
+                                         "and validation splits hold 4"):  # fmt: skip
+        test_images(preset, 4, offset=1)

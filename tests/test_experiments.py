@@ -128,7 +128,8 @@ def test_inception_scores_run_or_say_why_in_one_line(capfd):
 
 def test_inception_scores_report_what_the_metrics_compute(monkeypatch):
     """Where the metrics can run (Colab): each one's figure, computed on images mapped to [0, 1]
-    (normalize=True), real as real; KID's subset no larger than the sets."""
+    (normalize=True) INCEPTION_BATCH at a time, real as real; KID's subset no larger than the
+    sets."""
     pytest.importorskip("torchmetrics.image.fid")
     import torchmetrics.image.fid as fid
     import torchmetrics.image.kid as kid
@@ -136,7 +137,12 @@ def test_inception_scores_report_what_the_metrics_compute(monkeypatch):
 
     seen = []
 
-    class Distance:  # FID's and KID's interface
+    class Metric:
+        def to(self, device):
+            assert torch.device(device) == torch.device("cpu")  # no GPU here: they stay
+            return self
+
+    class Distance(Metric):  # FID's and KID's interface
         def __init__(self, **kw):
             assert kw["normalize"] and kw.get("subset_size", 4) <= 4, kw
 
@@ -151,24 +157,28 @@ def test_inception_scores_report_what_the_metrics_compute(monkeypatch):
         def compute(self):
             return torch.tensor(0.25), torch.tensor(0.0625)
 
-    class LPIPS:
+    class LPIPS(Metric):
         def __init__(self, net, normalize):
             assert normalize
 
-        def __call__(self, a, b):
+        def update(self, a, b):
             seen.append(("LPIPS", None, min(a.min(), b.min()).item(), max(a.max(), b.max()).item()))
+
+        def compute(self):
             return torch.tensor(0.125)
 
     monkeypatch.setattr(fid, "FrechetInceptionDistance", FID)
     monkeypatch.setattr(kid, "KernelInceptionDistance", KID)
     monkeypatch.setattr(lpip, "LearnedPerceptualImagePatchSimilarity", LPIPS)
+    monkeypatch.setattr(metrics, "INCEPTION_BATCH", 3)  # 4 images: two batches of each set
     x = torch.linspace(-1, 1, 4 * 3 * 8 * 8).view(4, 3, 8, 8)
     scores, skipped = inception_scores(x, x.flip(0), x)
     assert skipped == []
     assert scores == {"fid": 12.5, "kid": 0.25, "kid_std": 0.0625, "lpips": 0.125}
     assert [(name, real) for name, real, _, _ in seen] == [
-        ("FID", True), ("FID", False), ("KID", True), ("KID", False), ("LPIPS", None)]
-    assert all((lo, hi) == (0.0, 1.0) for _, _, lo, hi in seen)
+        ("FID", True), ("FID", True), ("FID", False), ("FID", False), ("KID", True),
+        ("KID", True), ("KID", False), ("KID", False), ("LPIPS", None), ("LPIPS", None)]
+    assert min(lo for *_, lo, _ in seen) == 0.0 and max(hi for *_, hi in seen) == 1.0
 
 
 def test_inception_scores_raise_a_mistake_rather_than_skip_it(monkeypatch):
@@ -322,8 +332,10 @@ def test_chapter_6_at_gpu_trains_a_plan_for_one_session(monkeypatch, tmp_path, c
     gpu = get_preset("gpu")
     session, plan = experiments.chapter_plan(gpu)
     said = capsys.readouterr().out
-    assert plan == PLANS[GPU_SYNTHETIC] and session.runs_folder == experiments.SESSION
-    assert replace(session, steps=gpu.steps, gan_steps=gpu.gan_steps, runs_folder="",
+    # without CelebA, beside the synthetic stand-in's other runs
+    assert gpu.runs_folder == "synthetic" and session.runs_folder == "synthetic/session"
+    assert plan == PLANS[GPU_SYNTHETIC]
+    assert replace(session, steps=gpu.steps, gan_steps=gpu.gan_steps, runs_folder="synthetic",
                    checkpoint_every=gpu.checkpoint_every, log_every=gpu.log_every) == gpu
     assert len(timed) == 1 and timed[0].model.width == gpu.width
     steps = experiments.steps_to_fit(gpu, plan, 1, experiments.SESSION_TRAIN_S, 0.05)
@@ -331,7 +343,7 @@ def test_chapter_6_at_gpu_trains_a_plan_for_one_session(monkeypatch, tmp_path, c
     assert "VAEGAN_FULL_PLAN=1" in said
     minutes = experiments.plan_load(session, plan) * steps * 0.05 / 60
     assert minutes <= experiments.SESSION_TRAIN_S / 60 and f"about {minutes:.0f} min" in said
-    assert (tmp_path / "gpu" / experiments.SESSION / "session.json").is_file()
+    assert (tmp_path / "gpu" / "synthetic" / experiments.SESSION / "session.json").is_file()
     experiments.announce(session, plan, tmp_path)  # not refused: this is the plan it picked
     assert experiments.chapter_plan(gpu) == (session, plan) and len(timed) == 1  # remembered
     monkeypatch.setenv("VAEGAN_FULL_PLAN", "1")

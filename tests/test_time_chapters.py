@@ -65,6 +65,13 @@ def test_from_gpu_check_times_the_chapter_from_measured_step_rates(tool, tmp_pat
     assert text.startswith(f"about {h200_min:.0f} min of training on an NVIDIA H200")
     assert f"about {t4_min:.0f} min on a Colab T4 (derived, not measured" in text
     assert "2 runs of vae 31,250 steps at 4,000 img/s, MFU 5.0%" in text and "abcdef0" in text
+    # runs in fp32 (the appendix's) are timed from the fp32 row
+    text = tool.gpu_measured("vae@50:fp32", check)  # 3,200 images at 1 img/s
+    assert text.startswith("about 53 min of training") and "vae 50 steps in fp32 at 1 img/s" in text
+    want = [("vae", 2, 500, True), ("gan", 1, None, False)]
+    assert tool.parse_models("vae*2@500:fp32,gan") == want
+    with pytest.raises(ValueError, match="the only precision to name is fp32"):
+        tool.parse_models("vae:fp16")
     monkeypatch.setattr(sys, "argv", ["time_chapters", "notebooks/01_vae.py", "--gpu-models",
                                       "gan", "--from-gpu-check", str(check)])  # fmt: skip
     with pytest.raises(SystemExit):

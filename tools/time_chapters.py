@@ -27,7 +27,8 @@ comes from the step rates it measured, with a T4 estimate derived from them:
     python tools/time_chapters.py notebooks/04_vaegan_training.py \
         --gpu-models vaegan,vaegan*3@20750 --from-gpu-check benchmarks/results/gpu_check.json
 
-(--gpu-models: model, model*runs, model*runs@steps a run; the preset's steps if not given.)
+(--gpu-models: model, model*runs, model*runs@steps a run; the preset's steps if not given;
+a ":fp32" suffix for runs that train in fp32, not the GPU's reduced precision.)
 
 Runs of the cpu preset are trained from scratch in a temporary $VAEGAN_RUNS unless --reuse-runs is
 given (runs/ may already hold the finished models, which would time loading, not training).
@@ -98,6 +99,7 @@ def run_once(py_path: Path, preset: str, runs: Path | None, timeout: int) -> flo
 
 
 T4_PEAK_TFLOPS = 65  # fp16 tensor cores; a T4 has no bf16, so the gpu preset trains in fp16
+T4_FP32_TFLOPS = 8.1  # its fp32 peak (no tensor cores): a run in fp32 is that much slower
 
 
 def gflop_per_image(model: str) -> float:
@@ -125,30 +127,41 @@ def gpu_estimate(models: list[str], tflops: float) -> str:
     from vaegan_lite.config import config_for, get_preset
 
     preset = get_preset("gpu")
-    total, parts = 0.0, []
-    for m, runs, steps in parse_models(",".join(models)):  # "vaegan*5@2000": five runs of 2000
+    total, seconds, parts = 0.0, 0.0, []
+    for m, runs, steps, fp32 in parse_models(",".join(models)):  # "vaegan*5@2000": 5 runs of 2000
         cfg = config_for(preset, m)
         steps = steps or cfg.steps
         g = gflop_per_image(m)
-        total += runs * g * 1e9 * cfg.batch_size * steps
+        flop = runs * g * 1e9 * cfg.batch_size * steps
+        total += flop
+        # an fp32 run at the same share of the T4's fp32 peak
+        seconds += flop / (tflops * (T4_FP32_TFLOPS / T4_PEAK_TFLOPS if fp32 else 1) * 1e12)
         per_step = f"{g:.1f} GFLOP per image per step"
         times = f"{runs} runs of " if runs > 1 else ""
-        parts.append(f"{times}{m} {per_step} x {cfg.batch_size} x {steps:,} steps")
-    minutes = total / (tflops * 1e12) / 60
+        parts.append(f"{times}{m} {per_step} x {cfg.batch_size} x {steps:,} steps"
+                     f"{' in fp32' if fp32 else ''}")
+    minutes = seconds / 60
     shown = f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+    share = tflops / T4_PEAK_TFLOPS
+    fp32_note = (f" ({share:.0%} of its {T4_FP32_TFLOPS:g} TFLOP/s fp32 peak for the fp32 runs)"
+                 if any(p[3] for p in parse_models(",".join(models))) else "")  # fmt: skip
     return (f"about {shown} on a Colab T4 (estimate, not measured: {'; '.join(parts)} "
             f"= {total / 1e15:.0f} PFLOP at an assumed {tflops:g} TFLOP/s, "
-            f"{tflops / T4_PEAK_TFLOPS:.0%} of the T4's fp16 peak; "
+            f"{share:.0%} of the T4's fp16 peak{fp32_note}; "
             "CelebA preparation not included)")
 
 
-def parse_models(spec: str) -> list[tuple[str, int, int | None]]:
-    """"vae,gan*5,vaegan*3@20750" -> [(model, runs, steps a run or None: the preset's)]."""
+def parse_models(spec: str) -> list[tuple[str, int, int | None, bool]]:
+    """"vae,gan*5,vaegan*3@20750,vaegan@500:fp32" -> [(model, runs, steps a run or None: the
+    preset's, whether the runs train in fp32 rather than the GPU's reduced precision)]."""
     out = []
     for item in spec.split(","):
+        item, _, precision = item.partition(":")
+        if precision not in ("", "fp32"):
+            raise ValueError(f"{item}:{precision}: the only precision to name is fp32")
         item, _, steps = item.partition("@")
         m, _, k = item.partition("*")
-        out.append((m, int(k) if k else 1, int(steps) if steps else None))
+        out.append((m, int(k) if k else 1, int(steps) if steps else None, precision == "fp32"))
     return out
 
 
@@ -162,23 +175,26 @@ def gpu_measured(models: str, check_file: Path) -> str:
     report = json.loads(check_file.read_text())
     prov = report["sections"]["provenance"]["result"]
     gpu = prov.get("peak", {}).get("device") or prov.get("device")
-    rows = {r["model"]: r for r in report["sections"]["bench"]["result"].get("rows", [])
-            if r.get("variant") == "channels_last" and "images_per_s" in r}  # fmt: skip
+    rows = {(r["model"], r.get("variant")): r
+            for r in report["sections"]["bench"]["result"].get("rows", [])
+            if "images_per_s" in r}  # fmt: skip
     preset = get_preset("gpu")
     gpu_s = t4_s = 0.0
     parts = []
-    for m, runs, steps in parse_models(models):
-        if m not in rows:
-            raise ValueError(f"{check_file}: no channels_last bench row for {m!r}")
-        r, cfg = rows[m], config_for(preset, m)
+    for m, runs, steps, fp32 in parse_models(models):
+        variant = "fp32" if fp32 else "channels_last"  # the chapters' settings, unless in fp32
+        if (m, variant) not in rows:
+            raise ValueError(f"{check_file}: no {variant} bench row for {m!r}")
+        r, cfg = rows[m, variant], config_for(preset, m)
         images = runs * (steps or cfg.steps) * cfg.batch_size
         gpu_s += images / r["images_per_s"]
         if r.get("mfu"):
-            t4_s += images * r["gflop_per_image"] * 1e9 / (r["mfu"] * T4_PEAK_TFLOPS * 1e12)
+            peak = T4_FP32_TFLOPS if fp32 else T4_PEAK_TFLOPS  # fp32: the T4's fp32 peak
+            t4_s += images * r["gflop_per_image"] * 1e9 / (r["mfu"] * peak * 1e12)
         mfu = f", MFU {r['mfu']:.1%}" if r.get("mfu") else ""
         times = f"{runs} runs of " if runs > 1 else ""
-        parts.append(f"{times}{m} {steps or cfg.steps:,} steps at {r['images_per_s']:,.0f} img/s"
-                     f"{mfu}")
+        parts.append(f"{times}{m} {steps or cfg.steps:,} steps{' in fp32' if fp32 else ''} at "
+                     f"{r['images_per_s']:,.0f} img/s{mfu}")
 
     def shown(seconds: float) -> str:
         minutes = seconds / 60
@@ -186,7 +202,8 @@ def gpu_measured(models: str, check_file: Path) -> str:
 
     commit = (prov.get("commit") or "")[:7]
     t4 = (f"; about {shown(t4_s)} on a Colab T4 (derived, not measured: the same FLOPs at the "
-          f"same model FLOP utilisation of the T4's {T4_PEAK_TFLOPS} TFLOP/s fp16 peak)"
+          f"same model FLOP utilisation of the T4's {T4_PEAK_TFLOPS} TFLOP/s fp16 peak, or "
+          f"of its {T4_FP32_TFLOPS:g} TFLOP/s fp32 peak for runs in fp32)"
           if t4_s else "")  # fmt: skip
     return (f"about {shown(gpu_s)} of training on an {gpu} (from its measured step rates, "
             f"torch {prov.get('torch', '?').split('+')[0]}, commit {commit}: {'; '.join(parts)})"

@@ -294,8 +294,9 @@ class Preset:
     # the same product at 64x64 (16,384 features) and is untested here (no GPU).
     gamma: float
     cut: bool = False  # steps cut short by $VAEGAN_STEPS: a check that the cells run, no more
-    # a sub-folder of the preset's runs, for runs of other lengths than the preset's own (chapter
-    # 6's plan for one GPU session), so they never meet the preset's own runs of the same name
+    # a sub-folder of the preset's runs, for runs of other lengths or data than the preset's own
+    # (chapter 6's plan for one GPU session, a quick look cut by $VAEGAN_STEPS, the synthetic
+    # stand-in for CelebA), so they never meet the preset's own runs of the same name
     runs_folder: str = ""
 
     @property
@@ -323,7 +324,9 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
 
     A CelebA preset whose data is not there ($VAEGAN_DATA, else ./data) runs on the synthetic faces
     at the same size with the same networks, and says so in one line, so that a reader always gets
-    a result. $VAEGAN_STEPS cuts the preset's training short (a quick look, a GPU check)."""
+    a result. $VAEGAN_STEPS cuts the preset's training short (a quick look, a GPU check). Each
+    keeps its runs in a sub-folder of its own (``runs_folder``): adding CelebA later, or running
+    the full length after a quick look, starts runs of its own rather than refusing the others."""
     given = bool(name)  # the message names where a bad name came from
     name = name or os.environ.get("VAEGAN_PRESET") or default_preset_name()
     if name not in PRESETS:
@@ -340,7 +343,8 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
         preset = replace(preset, steps=n, gan_steps=min(preset.gan_steps, n), cut=True,
                          log_every=max(1, min(preset.log_every, n // 10)),
                          checkpoint_every=min(preset.checkpoint_every, n),
-                         test_size=min(preset.test_size, CUT_TEST_SIZE))  # fmt: skip
+                         test_size=min(preset.test_size, CUT_TEST_SIZE),
+                         runs_folder=sub_folder(preset.runs_folder, f"steps-{n}"))  # fmt: skip
     if preset.data == "celeba" and "data" not in overrides and not celeba_present():
         if name not in _said:
             _said.add(name)
@@ -348,8 +352,14 @@ def get_preset(name: str | None = None, **overrides) -> Preset:
                   f"'Running the book', section 'Data', says how to get it): the {name} preset "
                   f"runs on the synthetic faces at {preset.image_size}x{preset.image_size} "
                   "instead.")  # fmt: skip
-        preset = replace(preset, data="synthetic", dataset_size=SYNTHETIC_FALLBACK_SIZE)
+        preset = replace(preset, data="synthetic", dataset_size=SYNTHETIC_FALLBACK_SIZE,
+                         runs_folder=sub_folder(preset.runs_folder, "synthetic"))  # fmt: skip
     return preset
+
+
+def sub_folder(*parts: str) -> str:
+    """A runs_folder inside another ('' is the preset's own folder)."""
+    return "/".join(p for p in parts if p)
 
 
 def default_preset_name() -> str:

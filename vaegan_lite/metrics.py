@@ -169,6 +169,9 @@ def texture_fd(real: torch.Tensor, fake: torch.Tensor) -> float:
 DOWNLOAD_TIMEOUT_S = 20.0  # a silent socket while inception_scores fetches weights: give up
 
 
+INCEPTION_BATCH = 100  # images per pass of Inception (FID, KID) and AlexNet (LPIPS)
+
+
 @torch.no_grad()
 def inception_scores(
     real: torch.Tensor, fake: torch.Tensor, recon: torch.Tensor | None = None
@@ -194,8 +197,16 @@ def inception_scores(
         why = f"torchmetrics[image] is not installed ({e.name}): pip install 'torchmetrics[image]'"
         return scores, [f"{m} skipped: {why}" for m in ("FID", "KID", "LPIPS")]
 
+    # Inception and AlexNet take the images a batch at a time (torchmetrics passes what it is
+    # given in one go: 10,000 faces would need over 100 GB), on the GPU where there is one.
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
     def unit(x: torch.Tensor) -> torch.Tensor:  # [-1, 1] => [0, 1], what normalize=True expects
-        return x.detach().float().cpu().add(1).div(2).clamp(0, 1)
+        return x.detach().float().to(device).add(1).div(2).clamp(0, 1)
+
+    def feed(update, *sets: torch.Tensor) -> None:
+        for batch in zip(*(x.split(INCEPTION_BATCH) for x in sets), strict=True):
+            update(*map(unit, batch))
 
     def attempt(name: str, make, update) -> None:
         # A machine whose connections hang rather than fail would stall here for minutes per
@@ -208,8 +219,10 @@ def inception_scores(
             with contextlib.redirect_stdout(io.StringIO()), \
                     contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*will save all extracted features")
-                metric = make()
+                metric = make().to(device)
                 scores.update(update(metric))
+        except torch.OutOfMemoryError:
+            raise  # too big a batch for this machine: not a broken install
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:  # offline
             cause = getattr(e, "reason", e)  # URLError wraps the socket's error
             why = getattr(cause, "strerror", None) or str(cause)  # "Name or service not known"
@@ -224,22 +237,26 @@ def inception_scores(
             socket.setdefaulttimeout(before)
 
     def fid(m) -> dict[str, float]:
-        m.update(unit(real), real=True)
-        m.update(unit(fake), real=False)
+        feed(lambda x: m.update(x, real=True), real)
+        feed(lambda x: m.update(x, real=False), fake)
         return {"fid": float(m.compute())}
 
     def kid(m) -> dict[str, float]:
-        m.update(unit(real), real=True)
-        m.update(unit(fake), real=False)
+        feed(lambda x: m.update(x, real=True), real)
+        feed(lambda x: m.update(x, real=False), fake)
         mean, std = m.compute()
         return {"kid": float(mean), "kid_std": float(std)}
+
+    def lpips(m) -> dict[str, float]:
+        feed(m.update, recon, real)  # the mean over all pairs, as one call would give
+        return {"lpips": float(m.compute())}
 
     n = min(len(real), len(fake))
     attempt("FID", lambda: FrechetInceptionDistance(feature=2048, normalize=True), fid)
     attempt("KID", lambda: KernelInceptionDistance(subset_size=min(1000, n), normalize=True), kid)
     if recon is not None:
         attempt("LPIPS", lambda: LearnedPerceptualImagePatchSimilarity("alex", normalize=True),
-                lambda m: {"lpips": float(m(unit(recon), unit(real)))})  # fmt: skip
+                lpips)  # fmt: skip
     return scores, skipped
 
 

@@ -40,6 +40,7 @@ from ..config import (
     TrainConfig,
     config_for,
     llike_weight,
+    sub_folder,
     with_steps,
 )
 from ..data import CELEBA_ATTRS, SyntheticFaces, to_unit_range, training_tensors
@@ -222,7 +223,8 @@ def chapter_plan(preset: Preset) -> tuple[Preset, Plan]:
             or any(_matching_results(preset, plan, f) for f in _result_places(preset))):
         return preset, plan
     session_plan = PLANS[GPU_SYNTHETIC]
-    sizing = runs_dir(replace(preset, runs_folder=SESSION)) / "session.json"
+    folder = sub_folder(preset.runs_folder, SESSION)  # beside the synthetic stand-in's, if so
+    sizing = runs_dir(replace(preset, runs_folder=folder)) / "session.json"
     if sizing.exists():
         sized = json.loads(sizing.read_text())
     else:
@@ -232,7 +234,7 @@ def chapter_plan(preset: Preset) -> tuple[Preset, Plan]:
         sized = {"steps": steps, "seconds_per_step": per_step}
         atomic_write_text(json.dumps(sized) + "\n", sizing)
     steps, per_step = int(sized["steps"]), float(sized["seconds_per_step"])
-    session = with_steps(preset, steps, runs_folder=SESSION)
+    session = with_steps(preset, steps, runs_folder=folder)
     n_all = len(run_configs(preset, plan, len(_attr_names(preset))))
     n = len(run_configs(session, session_plan, len(_attr_names(preset))))
     minutes = plan_load(session, session_plan) * steps * per_step / 60

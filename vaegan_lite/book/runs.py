@@ -96,15 +96,24 @@ def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trai
     kwargs.setdefault("progress", preset.name != "smoke")
     if preset.name == "gpu":
         print(f"{name}: {cfg.steps:,} steps of batch {cfg.batch_size} in {runs_dir(preset) / name} "
-              "(resumed, or read back, from what is there); VAEGAN_STEPS=N shortens every run")
+              "(resumed, or read back, from what is there); VAEGAN_STEPS=N, set before the "
+              "get_preset() cell is run, cuts every run short, in a folder of its own")
     return train(cfg, folder, **kwargs)
 
 
 def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """n held-out faces in [-1, 1], with attributes: synthetic faces after the training set's
-    indices, or (CelebA, the gpu preset) the test split's images from ``offset`` on."""
+    indices, or (CelebA, the gpu preset) the test split's images from ``offset`` on, continued
+    by the validation split's (neither is trained on; chapter 6's gpu plan needs more faces than
+    CelebA's test split holds). Exactly n, or a ValueError."""
     if preset.data != "synthetic":
         images, attrs, _ = load_split(preset.data, None, "test", preset.image_size)
+        if offset + n > len(images):
+            valid = load_split(preset.data, None, "valid", preset.image_size)
+            images, attrs = torch.cat([images, valid[0]]), torch.cat([attrs, valid[1]])
+        if offset + n > len(images):
+            raise ValueError(f"{preset.data}: {n} held-out faces from face {offset} on, but its "
+                             f"test and validation splits hold {len(images)}")  # fmt: skip
         return to_unit_range(images[offset : offset + n]), attrs[offset : offset + n]
     start = preset.dataset_size + offset
     ds = SyntheticFaces(start + n, image_size=preset.image_size, seed=0)

@@ -134,6 +134,35 @@ def test_load_or_train_reads_a_shipped_model_only_for_a_fresh_run(tmp_path, monk
     assert calls == [tmp_path / "cpu" / "avae", tmp_path / "cpu" / "resumed"]
 
 
+def test_load_or_train_at_gpu_says_how_long_a_new_run_takes_here_before_it_trains(
+    tmp_path, monkeypatch, capsys
+):
+    """A gpu run trains for hours on a T4: the cell says so, timed on this machine, before the
+    training starts; a run already there is resumed or read back without a timing."""
+    import vaegan_lite.book.runs as runs
+    from vaegan_lite import bench
+    from vaegan_lite.config import config_for, get_preset
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    monkeypatch.delenv("VAEGAN_STEPS", raising=False)
+    events = []
+    monkeypatch.setattr(bench, "seconds_per_step",
+                        lambda cfg, steps, warmup: events.append("timed") or 0.2)  # fmt: skip
+    monkeypatch.setattr(runs, "train", lambda cfg, folder, **kw: events.append("trained"))
+    preset = get_preset("gpu", data="celeba")
+    cfg = config_for(preset, "vae")
+    runs.load_or_train("vae", cfg, preset)
+    said = capsys.readouterr().out
+    assert events == ["timed", "trained"]
+    hours = cfg.steps * 0.2 / 3600
+    assert f"{cfg.steps:,} steps" in said and f"about {hours:.1f} h of training here" in said
+    (tmp_path / "gpu" / "gan").mkdir(parents=True)  # begun before: resumed, not timed again
+    runs.load_or_train("gan", config_for(preset, "gan"), preset)
+    assert events == ["timed", "trained", "trained"]
+    assert "training here" not in capsys.readouterr().out
+    assert [runs.duration(s) for s in (40, 720, 12600)] == ["40 s", "12 min", "3.5 h"]
+
+
 def test_gpu_recipe_fits_the_size_limits():
     """Table 1's networks at GPU_WIDTH: both autoencoders as int8 within 24 MB, the widget's
     decoder as float32 ONNX within 8 MB; gamma keeps the cpu preset's gamma x Dis_l features."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .. import bench
 from ..config import Preset, TrainConfig, get_preset
 from ..data import SyntheticFaces, load_split, to_unit_range
 from ..data.files import process_alive, why_unwritable
@@ -81,7 +82,8 @@ def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trai
     """Train ``cfg`` in runs_dir(preset)/name, or resume/read it back if it is already there.
     With no run there yet, a shipped model trained with exactly ``cfg`` (shipped.shipped_for) is
     read instead, unless $VAEGAN_TRAIN_SHIPPED=1. At the gpu preset (runs as long as the authors'
-    code trains) it first says what it is about to train."""
+    code trains) it first says what it is about to train and, for a new run, how long that takes
+    here (a few steps timed on random images)."""
     folder = runs_dir(preset) / name
     fresh = not folder.exists() and not os.environ.get("VAEGAN_TRAIN_SHIPPED")
     shipped = shipped_for(cfg) if fresh else None
@@ -95,10 +97,22 @@ def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trai
         return Trained(model=model, history={}, config=cfg, seconds=0.0, steps_run=0)
     kwargs.setdefault("progress", preset.name != "smoke")
     if preset.name == "gpu":
-        print(f"{name}: {cfg.steps:,} steps of batch {cfg.batch_size} in {runs_dir(preset) / name} "
+        how_long = ""
+        if not folder.exists():
+            per_step = bench.seconds_per_step(cfg, steps=10, warmup=3)
+            how_long = (f", about {duration(cfg.steps * per_step)} of training here at "
+                        f"{per_step * 1000:.0f} ms a step")  # fmt: skip
+        print(f"{name}: {cfg.steps:,} steps of batch {cfg.batch_size} in {folder}{how_long} "
               "(resumed, or read back, from what is there); VAEGAN_STEPS=N, set before the "
               "get_preset() cell is run, cuts every run short, in a folder of its own")
     return train(cfg, folder, **kwargs)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a reader reads a wait: "40 s", "12 min", "3.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
 
 
 def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,8 +168,10 @@ def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True
     note = note if smoke else []
     text = "\n".join(
         [*note, ":::{admonition} Running this chapter", ":class: tip",
-         "Choose the size with `VAEGAN_PRESET` (`smoke`, `cpu` or `gpu`) before starting the "
-         "kernel; the default is `gpu` when CUDA is available, else `cpu`.", "", *rows, "",
+         "Choose the size with `VAEGAN_PRESET` (`smoke`, `cpu` or `gpu`), set before the cell "
+         "that calls `get_preset()` runs (`os.environ[\"VAEGAN_PRESET\"] = \"cpu\"` in a cell "
+         "above it); the default is `gpu` when CUDA is available, else `cpu`. On Colab, mount "
+         "Google Drive first: runs then go there and resume in the next session.", "", *rows, "",
          f"Measured on: {machine}.", "",
          "The `gpu` preset reads CelebA from `$VAEGAN_DATA` (else `./data`); the book's page "
          "*Running the book*, section *Data*, gives the commands that put it there on Colab "

@@ -671,3 +671,24 @@ def test_claims_of_the_committed_cpu_results_use_each_sides_seed_spread():
     sd = max(float(torch.tensor([r["fd"] for r in fm[m]], dtype=torch.float64).std())
              for m in ("vaegan", "vae"))  # fmt: skip
     assert first[4] == pytest.approx(sd)
+
+
+def test_the_regressor_is_read_back_only_for_the_same_steps(tmp_path, monkeypatch):
+    """Table 2's regressor is kept in the runs folder by seed and steps: a plan that trains it
+    for another number of steps trains its own rather than reading a stale one back."""
+    from dataclasses import replace
+
+    from vaegan_lite.config import PLANS, get_preset
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    preset, plan = get_preset("cpu"), replace(PLANS["smoke"], regressor_steps=2)
+    preset = replace(preset, dataset_size=64, width=0.125)
+    first = E.train_regressor(preset, plan)
+    files = sorted(p.name for p in tmp_path.rglob("regressor-*"))
+    assert files == ["regressor-s0-2steps.pt"]
+    again = E.train_regressor(preset, plan)  # read back: the same weights
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(),
+                                                 again.state_dict().values(), strict=True))
+    E.train_regressor(preset, replace(plan, regressor_steps=3))
+    assert sorted(p.name for p in tmp_path.rglob("regressor-*")) == [
+        "regressor-s0-2steps.pt", "regressor-s0-3steps.pt"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -148,8 +150,8 @@ def test_matching_blur_reads_the_ruler_back():
     g = torch.Generator().manual_seed(0)
     data = F.avg_pool2d(torch.rand(16, 3, 32, 32, generator=g), 2).repeat_interleave(2, -1)
     data = data.repeat_interleave(2, -2) * 2 - 1  # blocky faces stand-in: edges of all kinds
-    for sigma in (0.5, 1.0, 2.0):
-        blurred = gaussian_blur(data, kernel_size=11, sigma=sigma)
+    for sigma in (0.5, 1.0, 2.0, 2.8):  # the wide blurs too, whole Gaussians (3 sigma a side)
+        blurred = gaussian_blur(data, kernel_size=2 * math.ceil(3 * sigma) + 1, sigma=sigma)
         assert abs(matching_blur(blurred, data) - sigma) <= 0.1, sigma
     assert matching_blur(data, data) == pytest.approx(0.1)  # the ruler's first mark
     assert matching_blur(torch.zeros(4, 3, 32, 32), data) == float("inf")  # no edges at all

@@ -96,9 +96,15 @@ def matching_blur(images: torch.Tensor, data: torch.Tensor) -> float:
 
     target = sharpness(images).mean()
     for sigma in torch.arange(0.1, 3.01, 0.05).tolist():  # sharpness falls as the blur widens
-        if sharpness(gaussian_blur(data, kernel_size=11, sigma=sigma)).mean() <= target:
+        if sharpness(gaussian_blur(data, gaussian_taps(sigma), sigma=sigma)).mean() <= target:
             return round(sigma, 2)
     return float("inf")
+
+
+def gaussian_taps(sigma: float) -> int:
+    """A Gaussian kernel's width that reaches 3 sigma each side: a narrower one cuts off its
+    tails, and the blur it makes is narrower than sigma (11 taps make sigma 3 act as about 2.5)."""
+    return 2 * math.ceil(3 * sigma) + 1
 
 
 def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:

@@ -308,7 +308,8 @@ def train_regressor(preset: Preset, plan: Plan, seed: int = 0) -> AttributeRegre
     """Train the regressor on the training faces with binary cross-entropy (or read it back),
     on a GPU when there is one."""
     images, attrs = training_tensors(config_for(preset, "vae"), progress=False)
-    path = runs_dir(preset) / FOLDER / f"regressor-s{seed}.pt"
+    # named by its steps too: a plan with another regressor_steps trains its own
+    path = runs_dir(preset) / FOLDER / f"regressor-s{seed}-{plan.regressor_steps}steps.pt"
     torch.manual_seed(seed)
     device = pick_device("auto")
     reg = AttributeRegressor(preset.image_size, attrs.shape[1], preset.width)

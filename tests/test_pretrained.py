@@ -160,6 +160,14 @@ def test_load_or_train_at_gpu_says_how_long_a_new_run_takes_here_before_it_train
     runs.load_or_train("gan", config_for(preset, "gan"), preset)
     assert events == ["timed", "trained", "trained"]
     assert "training here" not in capsys.readouterr().out
+    # a conditional model is timed as its unconditional twin (bench draws no attributes); a
+    # plan's run (timed=False) is not timed at all: the plan said how long it takes
+    timed_cfgs = []
+    monkeypatch.setattr(bench, "seconds_per_step",
+                        lambda cfg, steps, warmup: timed_cfgs.append(cfg) or 0.2)  # fmt: skip
+    runs.load_or_train("cond", config_for(preset, "vaegan", cond_dim=17), preset)
+    runs.load_or_train("planned", config_for(preset, "vaegan"), preset, timed=False)
+    assert [c.model.cond_dim for c in timed_cfgs] == [0]
     assert [runs.duration(s) for s in (40, 720, 12600)] == ["40 s", "12 min", "3.5 h"]
 
 

@@ -128,12 +128,14 @@ def train_runs(
     seeds: Iterable[int] | None = None,
     **kwargs,
 ) -> dict[str, VAEGAN]:
-    """Train (or read back) every run of the plan (of ``seeds``); name -> model in eval mode."""
+    """Train (or read back) every run of the plan (of ``seeds``); name -> model in eval mode. The
+    plan has said how long it trains (announce, chapter_plan): the runs are not timed again."""
     faces = training_tensors(config_for(preset, "vae"), progress=False)  # drawn once
     models = {}
     for name, cfg in run_configs(preset, plan, faces[1].shape[1], seeds).items():
         if only(name):
-            models[name] = load_or_train(name, cfg, preset, data=faces, **kwargs).model.eval()
+            run = load_or_train(name, cfg, preset, timed=False, data=faces, **kwargs)
+            models[name] = run.model.eval()
     return models
 
 

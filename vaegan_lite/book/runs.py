@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,12 +79,14 @@ def smoke_runs() -> Path:
     return Path(folder)
 
 
-def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trained:
+def load_or_train(
+    name: str, cfg: TrainConfig, preset: Preset, timed: bool = True, **kwargs
+) -> Trained:
     """Train ``cfg`` in runs_dir(preset)/name, or resume/read it back if it is already there.
     With no run there yet, a shipped model trained with exactly ``cfg`` (shipped.shipped_for) is
     read instead, unless $VAEGAN_TRAIN_SHIPPED=1. At the gpu preset (runs as long as the authors'
     code trains) it first says what it is about to train and, for a new run, how long that takes
-    here (a few steps timed on random images)."""
+    here (a few steps timed on random images; ``timed=False``: a plan that said it already)."""
     folder = runs_dir(preset) / name
     fresh = not folder.exists() and not os.environ.get("VAEGAN_TRAIN_SHIPPED")
     shipped = shipped_for(cfg) if fresh else None
@@ -98,8 +101,10 @@ def load_or_train(name: str, cfg: TrainConfig, preset: Preset, **kwargs) -> Trai
     kwargs.setdefault("progress", preset.name != "smoke")
     if preset.name == "gpu":
         how_long = ""
-        if not folder.exists():
-            per_step = bench.seconds_per_step(cfg, steps=10, warmup=3)
+        if timed and not folder.exists():
+            # a conditional model costs what its unconditional twin does, which bench can run
+            per_step = bench.seconds_per_step(replace(cfg, model=replace(cfg.model, cond_dim=0)),
+                                              steps=10, warmup=3)  # fmt: skip
             how_long = (f", about {duration(cfg.steps * per_step)} of training here at "
                         f"{per_step * 1000:.0f} ms a step")  # fmt: skip
         print(f"{name}: {cfg.steps:,} steps of batch {cfg.batch_size} in {folder}{how_long} "

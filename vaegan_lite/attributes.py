@@ -269,7 +269,8 @@ def attribute_success(
     plain reconstruction Dec(mu); ``both`` the fraction where both hold; ``n`` the number of faces.
     ``recon_has`` is the fraction of plain reconstructions in which the classifier already sees a
     (it should be near 0); ``changed`` maps each other attribute to the fraction of faces in which
-    its reading changed; ``swapped`` the fraction in which a swapped attribute the face had is gone.
+    its reading changed; ``swapped`` the fraction in which no swapped attribute the face had is
+    still seen (a face that had none of them counts as swapped).
     """
     z = encode(model, images)
     before = classifier.predict(decode(model, z))

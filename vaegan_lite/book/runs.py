@@ -171,17 +171,19 @@ def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True
     note = [f"**The outputs below come from the `smoke` preset**: {what}. For the full results "
             "run the chapter (`VAEGAN_PRESET=cpu` or `gpu`) or read the built book.", ""]
     note = note if smoke else []
-    text = "\n".join(
-        [*note, ":::{admonition} Running this chapter", ":class: tip",
-         "Choose the size with `VAEGAN_PRESET` (`smoke`, `cpu` or `gpu`), set before the cell "
-         "that calls `get_preset()` runs (`os.environ[\"VAEGAN_PRESET\"] = \"cpu\"` in a cell "
-         "above it); the default is `gpu` when CUDA is available, else `cpu`. On Colab, mount "
-         "Google Drive first: runs then go there and resume in the next session.", "", *rows, "",
-         f"Measured on: {machine}.", "",
-         "The `gpu` preset reads CelebA from `$VAEGAN_DATA` (else `./data`); the book's page "
-         "*Running the book*, section *Data*, gives the commands that put it there on Colab "
-         "(torchvision's download, a Google Drive copy or Kaggle). Without it, the `gpu` preset "
-         "says so in one line and trains on the synthetic faces at 64x64 with Table 1's networks.",
-         ":::"]  # fmt: skip
-    )
+    # A quoted block, not a MyST admonition: Colab and GitHub show the notebook's stored output
+    # with plain Markdown, where an admonition's fences would show as text.
+    box = [
+        "**Running this chapter.** Choose the size with `VAEGAN_PRESET` (`smoke`, `cpu` or "
+        "`gpu`), set before the cell that calls `get_preset()` runs "
+        "(`os.environ[\"VAEGAN_PRESET\"] = \"cpu\"` in a cell above it); the default is `gpu` "
+        "when CUDA is available, else `cpu`. On Colab, mount Google Drive first: runs then go "
+        "there and resume in the next session.", "", *rows, "",
+        f"Measured on: {machine}.", "",
+        "The `gpu` preset reads CelebA from `$VAEGAN_DATA` (else `./data`); the book's page "
+        "*Running the book*, section *Data*, gives the commands that put it there on Colab "
+        "(torchvision's download, a Google Drive copy or Kaggle). Without it, the `gpu` preset "
+        "says so in one line and trains on the synthetic faces at 64x64 with Table 1's networks.",
+    ]  # fmt: skip
+    text = "\n".join([*note, *(f"> {line}".rstrip() for line in box)])
     return Markdown(text)

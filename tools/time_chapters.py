@@ -128,7 +128,8 @@ def gpu_estimate(models: list[str], tflops: float) -> str:
 
     preset = get_preset("gpu")
     total, seconds, parts = 0.0, 0.0, []
-    for m, runs, steps, fp32 in parse_models(",".join(models)):  # "vaegan*5@2000": 5 runs of 2000
+    planned = parse_models(",".join(models))
+    for m, runs, steps, fp32 in planned:  # "vaegan*5@2000": 5 runs of 2000
         cfg = config_for(preset, m)
         steps = steps or cfg.steps
         g = gflop_per_image(m)
@@ -144,7 +145,7 @@ def gpu_estimate(models: list[str], tflops: float) -> str:
     shown = f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
     share = tflops / T4_PEAK_TFLOPS
     fp32_note = (f" ({share:.0%} of its {T4_FP32_TFLOPS:g} TFLOP/s fp32 peak for the fp32 runs)"
-                 if any(p[3] for p in parse_models(",".join(models))) else "")  # fmt: skip
+                 if any(fp32 for *_, fp32 in planned) else "")  # fmt: skip
     return (f"about {shown} on a Colab T4 (estimate, not measured: {'; '.join(parts)} "
             f"= {total / 1e15:.0f} PFLOP at an assumed {tflops:g} TFLOP/s, "
             f"{share:.0%} of the T4's fp16 peak{fp32_note}; "

@@ -181,6 +181,9 @@ TIED = 0.3
 # "Every face with a has b" and "no face with a has b", from labels: allowing this fraction of
 # exceptions. The synthetic faces' rules are exact; real labels have a few errors.
 SURE = 0.001
+# How much of an attribute vector an edit adds: the paper states no scale; the authors' code adds
+# each vector once. The widgets mark it on their sliders.
+AUTHORS_SCALE = 1.0
 # The bar a shipped VAE/GAN's edits are held to, at the authors' scale s = 1: averaged over the
 # attributes read reliably, added >= added_mean and kept >= kept_mean; every one added >= added_min.
 BAR = {"added_mean": 0.9, "kept_mean": 0.9, "added_min": 0.75}

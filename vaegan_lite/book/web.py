@@ -47,6 +47,7 @@ from typing import Any
 import torch
 
 from ..attributes import (
+    AUTHORS_SCALE,
     JUDGED,
     Vectors,
     attribute_vectors,
@@ -78,7 +79,6 @@ MODELS = (("vaegan", "VAE/GAN", "synthetic-vaegan"), ("vae", "VAE", "synthetic-v
 # how many held-out faces it offers.
 WIDGET_ATTRS = JUDGED
 WIDGET_FACES = 12
-AUTHORS_SCALE = 1.0  # the authors' code adds each vector once; the sliders mark it
 
 
 def decoder_file(key: str) -> str:

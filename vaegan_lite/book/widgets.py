@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..attributes import JUDGED, Vectors, decode, encode
+from ..attributes import AUTHORS_SCALE, JUDGED, Vectors, decode, encode
 from ..data import to_uint8
 
 if TYPE_CHECKING:  # ipywidgets is imported only when a widget is built
     from ipywidgets import HBox
-
-AUTHORS_SCALE = 1.0  # the authors' code adds each vector once (the paper states no scale)
 
 
 def to_png(image: torch.Tensor, size: int = 160) -> bytes:

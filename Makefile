@@ -49,7 +49,9 @@ unit: $(STAMP)
 # --nbval (strict): every text output must match the stored one, after tests/nbval_sanitize.cfg.
 # --nbval-current-env: run the cells in this venv's python, whatever `python3` kernelspec is on the
 # machine. The kernel's working directory is notebooks/, as in Jupyter and in the book build.
-NBVAL = VAEGAN_PRESET=smoke $(BIN)/pytest -p no:cacheprovider --nbval --nbval-current-env \
+# CUDA_VISIBLE_DEVICES= hides any GPU: the stored outputs are CPU outputs (a cell that prints the
+# device or the precision 'auto' picks would differ on a machine with one), as `make outputs` wrote.
+NBVAL = CUDA_VISIBLE_DEVICES= VAEGAN_PRESET=smoke $(BIN)/pytest -p no:cacheprovider --nbval --nbval-current-env \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg
 # The stored outputs must hold on any CPU, not only on the one that wrote them, so nbval runs a
 # second time on the plainest CPU torch can pretend to be: its non-SIMD kernels, oneDNN and MKL held
@@ -84,7 +86,7 @@ book: $(STAMP)
 # Re-execute the .py:percent sources and write the paired .ipynb (outputs are what nbval checks).
 # One notebook: make outputs NB=notebooks/01_vae.py
 outputs notebooks: $(STAMP)
-	VAEGAN_PRESET=smoke $(PY) tools/execute_notebooks.py $(NB)
+	CUDA_VISIBLE_DEVICES= VAEGAN_PRESET=smoke $(PY) tools/execute_notebooks.py $(NB)
 
 # The small models shipped in vaegan_lite/weights/ (+ provenance JSON); runs kept in runs/pretrained.
 pretrained: $(STAMP)

@@ -163,14 +163,17 @@ def test_numba_kernel_draws_what_draw_faces_draws(size, n):
 def test_workers_and_chunks_do_not_change_pixels(monkeypatch):
     """Chunk size and the worker pool are free choices: same pixels, caller's threads restored."""
     ref, ref_attrs = render_faces(2, range(150), 32)
+    threads = torch.get_num_threads()
     torch.set_num_threads(2)
-    for workers, pixels in ((1, 32 * 32 * 7), (2, 32 * 32 * 7), (2, 10**6)):
-        monkeypatch.setattr(faces, "RENDER_WORKERS", workers)
-        monkeypatch.setattr(faces, "RENDER_PIXELS", pixels)
-        x, a = render_faces(2, range(150), 32)
-        assert torch.equal(x, ref) and torch.equal(a, ref_attrs), (workers, pixels)
-        assert torch.get_num_threads() == 2
-    torch.set_num_threads(1)
+    try:
+        for workers, pixels in ((1, 32 * 32 * 7), (2, 32 * 32 * 7), (2, 10**6)):
+            monkeypatch.setattr(faces, "RENDER_WORKERS", workers)
+            monkeypatch.setattr(faces, "RENDER_PIXELS", pixels)
+            x, a = render_faces(2, range(150), 32)
+            assert torch.equal(x, ref) and torch.equal(a, ref_attrs), (workers, pixels)
+            assert torch.get_num_threads() == 2
+    finally:  # the next test on this worker gets the threads it would have had
+        torch.set_num_threads(threads)
 
 
 def test_bad_arguments():

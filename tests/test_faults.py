@@ -57,11 +57,19 @@ def argv(celeba, out, steps, *extra):
             "--out", str(out), *TINY, *extra]  # fmt: skip
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread_here():
+    """This module's runs on one thread, as RUNNER's (bitwise comparisons); restored after it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def straight(celeba, tmp_path_factory):
     """8 steps in one go: what every interrupted run must come back to."""
     out = tmp_path_factory.mktemp("straight")
-    torch.set_num_threads(1)
     assert main(argv(celeba, out, 8)) == 0
     return torch.load(out / "last.pt", weights_only=True)
 

@@ -216,6 +216,69 @@ def test_a_failing_pythae_contender_loses_only_its_own_row(tmp_path, monkeypatch
 
 
 
+def test_contenders_share_one_model_flop_count(tmp_path):
+    """MFU of every contender from the model's FLOPs (our fp32 step), not from what it executes:
+    pythae's extra backward passes are no useful work. Ratios come with every row."""
+    rows = {"pythae fp32": {"images_per_s": 100.0, "executed_gflop_per_image": 30.0,
+                            "step_s_median": 0.64, "step_cpu_s_median": 0.1},
+            "ours fp32": {"images_per_s": 300.0, "executed_gflop_per_image": 20.0,
+                          "step_s_median": 0.21, "step_cpu_s_median": 0.05}}  # fmt: skip
+    res = {"contenders": rows}
+    gpu_check.compare_rows(res, gpu_check.load_compare(), peak_tflops=100.0)
+    assert res["model_gflop_per_image"] == 20.0
+    assert rows["pythae fp32"]["mfu"] == pytest.approx(100 * 20e9 / 100e12)  # not 30 GFLOP's
+    assert rows["ours fp32"]["mfu"] == pytest.approx(300 * 20e9 / 100e12)
+    assert rows["ours fp32"]["ratio_to_pythae_fp32"] == 3.0
+    assert res["like_for_like"]["fp32"]["wall"] == pytest.approx(0.64 / 0.21)
+    del rows["ours fp32"]  # without our step there is no model count: no MFU, not a wrong one
+    gpu_check.compare_rows(res, gpu_check.load_compare(), peak_tflops=100.0)
+    assert rows["pythae fp32"]["mfu"] is None
+
+
+def test_a_row_the_time_runs_out_in_is_named_in_the_json(tmp_path, monkeypatch):
+    """A compiled row can spend the section's time compiling: the JSON then says which row it
+    was, and a finished compiled row takes its FLOPs from the eager channels_last row."""
+    check = gpu_check.Check(tmp_path / "gpu_check.json", gpu_check.CPU_DRY, torch.device("cpu"),
+                            end=math.inf)  # fmt: skip
+    check.report = {"sections": {"bench": {"result": {"rows": [
+        {"model": "vae", "variant": "channels_last", "gflop_per_image": 7.0}]}}}}
+
+    def bench(cfg, steps, warmup):
+        if cfg.model.model == "gan":
+            raise gpu_check.Timeout("stopped after 1 s")
+        return types.SimpleNamespace(images_per_s=10.0, step_seconds=[0.1], flops_per_image=1e9,
+                                     peak_flops=1e12, fraction_of_peak=0.01, conv_peak_flops=1e12,
+                                     pipelined_images_per_s=12.0)  # fmt: skip
+
+    monkeypatch.setattr(gpu_check, "bench", bench)
+    monkeypatch.setattr(gpu_check, "toy_peaks", lambda: __import__("contextlib").nullcontext())
+    res = {}
+    with pytest.raises(gpu_check.Timeout):
+        gpu_check.bench_rows(check, res, gpu_check.COMPILE_VARIANT, ("vae", "gan", "vaegan"))
+    vae, gan = res["rows"]
+    assert "error" not in vae and vae["gflop_per_image"] == 7.0
+    assert vae["counted_gflop_per_image"] == 1.0 and vae["mfu"] is None  # no peak: a CPU
+    assert vae["flops_from"] == "the eager channels_last row of this model"
+    assert vae["dynamo_frames"] == vae["dynamo_frames_ok"] == 0  # counted from this row's reset
+    assert gan["model"] == "gan" and gan["error"].startswith("unfinished")
+    assert {"tf32_convolutions", "tf32_matmuls"} <= set(gan)
+
+
+def test_the_chapters_leave_time_for_a_compiled_row_where_they_can_spare_it(tmp_path):
+    seen = {}
+
+    def section(check, res):
+        seen["left"] = check.left()
+        return True
+
+    for left, want in ((400, 300), (200, 150), (100, 100)):
+        check = gpu_check.Check(tmp_path / "gpu_check.json", gpu_check.GPU, torch.device("cpu"),
+                                end=gpu_check.time.monotonic() + left)  # fmt: skip
+        check.report = {"sections": {}, "budget_s": left}
+        gpu_check.run_section(check, "chapters", section)
+        assert seen["left"] == pytest.approx(want, abs=1), left
+
+
 def test_cpu_noise_draws_from_the_cpu_generator(cpu_noise):
     """The fixture's draw for another device takes the CPU generator's numbers (checked on meta)."""
     torch.manual_seed(3)

@@ -49,7 +49,11 @@ timeout "$(left $((BUDGET + 150)))" python3 tools/train_pretrained.py --device "
   || echo "training stopped (exit ${PIPESTATUS[0]}): the models it finished are judged" \
   | tee -a "$STAGE/train.log"
 for name in synthetic-vaegan synthetic-vae; do
-  if [ ! -f "$RUNS/$name/last.pt" ]; then echo "$name: not trained, not judged"; continue; fi
+  # Only a model that comes back is judged: a run the timeout stopped half way has a last.pt
+  # (an earlier checkpoint) but no weights in $OUT, and its figures would describe no shipped file.
+  if [ ! -f "$OUT/weights/$name.pt" ] || [ ! -f "$RUNS/$name/last.pt" ]; then
+    echo "$name: not trained to its end, not judged"; continue
+  fi
   cp "$RUNS/$name/samples.png" "$STAGE/samples-$name.png" || true
   timeout "$(left 120)" python3 tools/attribute_bar.py "$RUNS/$name/last.pt" \
     --faces "${JUDGE_FACES:-2000}" --json "$STAGE/bar-$name.json" 2>&1 | tee "$STAGE/bar-$name.txt" \

@@ -264,19 +264,25 @@ def test_a_row_the_time_runs_out_in_is_named_in_the_json(tmp_path, monkeypatch):
     assert {"tf32_convolutions", "tf32_matmuls"} <= set(gan)
 
 
-def test_the_chapters_leave_time_for_a_compiled_row_where_they_can_spare_it(tmp_path):
-    seen = {}
+@pytest.mark.parametrize("used", ["all", 10.0])
+def test_chapter_4_gets_twice_a_chapters_share_of_the_time(tmp_path, monkeypatch, used):
+    """The chapters split the section's time by CHAPTER_WEIGHTS; what one leaves goes on."""
+    clock, given = [0.0], {}
 
-    def section(check, res):
-        seen["left"] = check.left()
-        return True
+    def run_logged(cmd, log, timeout, **kw):
+        share = given[Path(cmd[-1]).stem] = timeout + 2  # before the margin chapters() keeps
+        clock[0] += share if used == "all" else used
+        return {"returncode": 0, "seconds": 1.0, "tail": "", "log": log.name}
 
-    for left, want in ((400, 300), (200, 150), (100, 100)):
-        check = gpu_check.Check(tmp_path / "gpu_check.json", gpu_check.GPU, torch.device("cpu"),
-                                end=gpu_check.time.monotonic() + left)  # fmt: skip
-        check.report = {"sections": {}, "budget_s": left}
-        gpu_check.run_section(check, "chapters", section)
-        assert seen["left"] == pytest.approx(want, abs=1), left
+    monkeypatch.setattr(gpu_check, "run_logged", run_logged)
+    monkeypatch.setattr(gpu_check.time, "monotonic", lambda: clock[0])
+    check = gpu_check.Check(tmp_path / "gpu_check.json", gpu_check.CPU_DRY, torch.device("cpu"),
+                            end=200.0)  # fmt: skip
+    check.report = {"sections": {}, "chapters_arg": list(gpu_check.CHAPTERS)}
+    assert gpu_check.chapters(check, {}) is True
+    want = [50.0, 100.0, 50.0] if used == "all" else [50.0, 190 * 2 / 3, 180.0]
+    assert list(given.values()) == pytest.approx(want)
+    assert list(given) == ["01_vae", "04_vaegan_training", "A1_making_it_fast"]
 
 
 def test_cpu_noise_draws_from_the_cpu_generator(cpu_noise):

@@ -28,8 +28,8 @@ the JSON is rewritten (atomically) after every section and every bench row:
                    model FLOP count for all (our fp32 step's), hfu from what each executes
     chapters       notebooks/01_vae.py, 04_vaegan_training.py and A1_making_it_fast.py run as
                    scripts at the gpu preset on synthetic 64x64 faces, steps cut short: exit
-                   status, wall time, output's tail. They leave bench_compile 100 s where they
-                   can spare it (LEAVES)
+                   status, wall time, output's tail. They share what is left of the budget
+                   (CHAPTER_WEIGHTS), and bench_compile gets what they leave
     bench_compile  as bench with torch.compile (vaegan first; the others while time is left),
                    each row compiled afresh; FLOPs from the eager channels_last row, dynamo's
                    graphs, breaks and frames beside them. A row the time runs out in stays in
@@ -176,10 +176,9 @@ CPU_DRY = Sizes("smoke", 2, 1, (2, 4), 3, "smoke", 6, 32, 2, math.inf)
 # Seconds each section may take at most (within what is left of the budget).
 CAPS = {"provenance": 45, "cuda_tests": 120, "resume": 90, "bench": 100, "pythae": 45,
         "chapters": math.inf, "bench_compile": math.inf}  # fmt: skip
-# Seconds a section leaves to those after it, where it can spare them: (it gets at least, it
-# leaves). The chapters leave bench_compile time for its first row, which inductor compiles for a
-# minute or two on a fresh machine; with less left they take it all, as issue 24 asks for them.
-LEAVES = {"chapters": (150.0, 100.0)}
+# The chapters share their section's time by these weights (1 for a chapter not named), what one
+# leaves going on to the next: chapter 4 trains four models and saves their checkpoints.
+CHAPTER_WEIGHTS = {"04_vaegan_training": 2.0}
 
 # bench's variants: TrainConfig switches, each given in full so that no preset default leaks in.
 BENCH_VARIANTS = {
@@ -280,9 +279,6 @@ def run_section(check: Check, name: str, fn: Callable[[Check, dict], bool]) -> N
         check.save()
         return
     cap = math.inf if check.dry else CAPS[name]  # the caps are a GPU's times, not a busy CPU's
-    if name in LEAVES and not check.dry:
-        least, leaves = LEAVES[name]
-        cap = min(cap, max(least, left - leaves))
     check.section_end = time.monotonic() + min(cap, left)
     t0 = time.monotonic()
     try:
@@ -810,9 +806,11 @@ def chapters(check: Check, res: dict) -> bool:
         raise Skip(f"without CelebA the {preset.name} preset still wants {preset.data!r}: the "
                    "package needs the synthetic fallback in get_preset()")  # fmt: skip
     runs, paths = res.setdefault("runs", {}), check.report["chapters_arg"]
+    weights = [CHAPTER_WEIGHTS.get(Path(c).stem, 1.0) for c in paths]
     for i, chapter in enumerate(paths):
         name = Path(chapter).stem
-        share = check.left() / (len(paths) - i)  # what chapter i leaves unused, the next gets
+        # its weight's part of what is left: what chapter i leaves unused, the next ones get
+        share = check.left() * weights[i] / sum(weights[i:])
         cmd = [sys.executable, str(Path(__file__).resolve()), "--run-chapter",
                str((ROOT / chapter).resolve())]  # fmt: skip
         run = run_logged(cmd, check.log_path(f"chapter_{name}"), share - 2, cwd=tmp,

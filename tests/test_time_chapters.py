@@ -78,6 +78,28 @@ def test_from_gpu_check_times_the_chapter_from_measured_step_rates(tool, tmp_pat
         tool.main()
     assert not (tmp_path / "timings.json").exists()
 
+    # Each entry keeps the runs it was made from, so one call takes every chapter's from a check
+    def run(*args):
+        monkeypatch.setattr(sys, "argv", ["time_chapters", *args])
+        tool.main()
+        return json.loads((tmp_path / "timings.json").read_text())
+
+    monkeypatch.chdir(ROOT)
+    run("notebooks/01_vae.py", "--gpu-models", "vae*2@31250", "--from-gpu-check", str(check))
+    run("notebooks/05_latent_arithmetic.py", "--gpu", "under a minute: it trains nothing")
+    report["sections"]["bench"]["result"]["rows"][1]["images_per_s"] = 2000.0  # a new check
+    check.write_text(json.dumps(report))
+    got = run("notebooks/01_vae.py", "notebooks/05_latent_arithmetic.py",
+              "--from-gpu-check", str(check))  # fmt: skip
+    assert got["01_vae"]["gpu_models"] == "vae*2@31250"
+    assert got["01_vae"]["gpu"] == tool.gpu_measured("vae*2@31250", check)
+    assert got["01_vae"]["gpu"].startswith(f"about {2 * h200_min:.0f} min of training")
+    assert got["05_latent_arithmetic"] == {"gpu": "under a minute: it trains nothing",
+                                           "gpu_models": ""}  # fmt: skip
+    with pytest.raises(SystemExit):  # a chapter whose entry does not say: given, or refused
+        run("notebooks/02_gan.py", "--from-gpu-check", str(check))
+    assert "02_gan" not in json.loads((tmp_path / "timings.json").read_text())
+
 
 @pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
 def test_stored_running_boxes_show_the_recorded_times(path, monkeypatch):

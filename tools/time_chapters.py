@@ -28,7 +28,10 @@ comes from the step rates it measured, with a T4 estimate derived from them:
         --gpu-models vaegan,vaegan*3@20750 --from-gpu-check benchmarks/results/gpu_check.json
 
 (--gpu-models: model, model*runs, model*runs@steps a run; the preset's steps if not given;
-a ":fp32" suffix for runs that train in fp32, not the GPU's reduced precision.)
+a ":fp32" suffix for runs that train in fp32, not the GPU's reduced precision.) Each chapter's
+entry keeps its --gpu-models (gpu_models), so all chapters take a GPU check's rates at once:
+
+    python tools/time_chapters.py notebooks/*.py --from-gpu-check benchmarks/results/gpu_check.json
 
 Runs of the cpu preset are trained from scratch in a temporary $VAEGAN_RUNS unless --reuse-runs is
 given (runs/ may already hold the finished models, which would time loading, not training).
@@ -224,6 +227,13 @@ def book_times(cache: Path) -> dict[str, float]:
     return times
 
 
+def recorded_gpu_models(chapter: str) -> str | None:
+    """The --gpu-models that the chapter's gpu entry was made from: '' for an entry given as a
+    text (--gpu), None if timings.json does not say."""
+    data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    return data.get(chapter, {}).get("gpu_models")
+
+
 def record(chapter: str, values: dict) -> None:
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     data.setdefault(chapter, {}).update(values)
@@ -287,8 +297,9 @@ def main() -> None:
     parser.add_argument("--gpu-models", help="estimate the gpu entry from these models' FLOPs, "
                         "e.g. vae or vae,gan or vae*5,gan*5 (the runs the chapter trains)")
     parser.add_argument("--from-gpu-check", type=Path, metavar="JSON",
-                        help="with --gpu-models: the gpu entry from the step rates a GPU check "
-                        "measured (benchmarks/results/gpu_check.json), and a T4 estimate")
+                        help="the gpu entry from the step rates a GPU check measured "
+                        "(benchmarks/results/gpu_check.json), and a T4 estimate; for the runs "
+                        "of --gpu-models, else those each chapter's entry was made from")
     parser.add_argument("--t4-tflops", type=positive(float), default=10.0,
                         help="assumed effective T4 throughput for --gpu-models (TFLOP/s)")
     parser.add_argument("--reuse-runs", action="store_true", help="use runs/ as the chapter would")
@@ -299,8 +310,9 @@ def main() -> None:
     parser.add_argument("--note", default="", help="added to the machine line (how it was timed)")
     parser.add_argument("--dry-run", action="store_true", help="measure, but do not write")
     args = parser.parse_args()
-    if args.preset is None and args.gpu is None and args.gpu_models is None and not args.from_book:
-        parser.error("nothing to do: give --preset, --gpu, --gpu-models or --from-book")
+    if not (args.preset or args.gpu or args.gpu_models or args.from_gpu_check or args.from_book):
+        parser.error("nothing to do: give --preset, --gpu, --gpu-models, --from-gpu-check or "
+                     "--from-book")
     check_before_work(parser, args)
     if args.from_book:
         times = book_times(args.from_book)
@@ -314,20 +326,28 @@ def main() -> None:
             print(f"{py.stem}: {values}")
         print(f"make book executed the chapters in {sum(times.values()) / 60:.1f} min in all")
         return
-    if args.from_gpu_check and args.gpu_models is None:
-        parser.error("--from-gpu-check needs --gpu-models (the runs the chapter trains)")
-    if args.gpu is None and args.gpu_models is not None:
+    gpu_texts = {}  # chapter -> its gpu entry, all worked out before anything is written
+    for py in args.chapters if args.gpu is None else []:
+        models = args.gpu_models or (recorded_gpu_models(py.stem) if args.from_gpu_check else "")
+        if models is None:
+            parser.error(f"--from-gpu-check: {py}: timings.json records no gpu_models for "
+                         f"{py.stem}; give --gpu-models")  # fmt: skip
+        if not models:  # nothing asked, or a chapter whose gpu entry is a text (it trains nothing)
+            continue
         try:
-            args.gpu = (gpu_measured(args.gpu_models, args.from_gpu_check) if args.from_gpu_check
-                        else gpu_estimate(args.gpu_models.split(","), args.t4_tflops))  # fmt: skip
+            gpu_texts[py.stem] = models, (
+                gpu_measured(models, args.from_gpu_check) if args.from_gpu_check
+                else gpu_estimate(models.split(","), args.t4_tflops))  # fmt: skip
         except (ValueError, TypeError, KeyError) as e:  # "vae*x", an unknown model, no bench row
-            parser.error(f"--gpu-models {args.gpu_models!r}: {type(e).__name__}: {e}")
+            parser.error(f"--gpu-models {models!r}: {type(e).__name__}: {e}")
         except OSError as e:
             parser.error(f"--from-gpu-check: {e}")
 
     for py in args.chapters:
         chapter = py.stem
         values: dict = {}
+        if chapter in gpu_texts:  # the runs are kept, so a GPU check's rates can replace it
+            values["gpu_models"], values["gpu"] = gpu_texts[chapter]
         if args.preset is not None:
             times = []
             for i in range(args.repeat):
@@ -341,13 +361,14 @@ def main() -> None:
                 print(f"{chapter} {args.preset} run {i + 1}/{args.repeat}: {s:.1f} s")
             values[args.preset] = round(statistics.median(times), 1)
             values["machine"] = machine()
-        if args.gpu is not None:
-            values["gpu"] = args.gpu
+        if args.gpu is not None:  # a text of its own: no runs to take rates for
+            values |= {"gpu": args.gpu, "gpu_models": ""}
         if args.dry_run:
             print(f"{chapter}: {values} (not written)")
         else:
             record(chapter, values)
-            print(f"{chapter}: {values} -> {TIMINGS.relative_to(ROOT)}")
+            where = TIMINGS.relative_to(ROOT) if TIMINGS.is_relative_to(ROOT) else TIMINGS
+            print(f"{chapter}: {values} -> {where}")
 
 
 if __name__ == "__main__":

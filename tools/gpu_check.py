@@ -647,8 +647,8 @@ def compiled_row_flops(check: Check, row: dict) -> dict[str, Any]:
 
 def fresh_dynamo() -> None:
     """Each compiled row compiles afresh, as a reader's first run would, and within torch's
-    recompile limit of its own (the limit counts every module's forward together); its counters
-    start at zero (dynamo_stats)."""
+    recompile limit of its own (a limit per code object, which the rows' modules can share); its
+    counters start at zero (dynamo_stats)."""
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
 

@@ -295,13 +295,18 @@ assert tex["vae"] > 3 * tex["vaegan"] and sorted(tex, key=tex.get)[:3] in (
     ["vaegan", "vaegan_dis0", "gan"], ["vaegan", "gan", "vaegan_dis0"])
 assert abs(tex["vaegan_dis0"] / tex["gan"] - 1) < 0.2
 assert 0.8 < avg("vaegan_dis0", "sample_sharpness") / sharp < 1.25  # about as sharp as real
-# VAE/GAN_Dis0's reconstructions: as sharp as VAE/GAN's within a seed's spread, closer in MSE, FD
-assert abs(avg("vaegan_dis0", "recon_sharpness") - avg("vaegan", "recon_sharpness")) < max(
-    sd(m, "recon_sharpness") for m in ("vaegan_dis0", "vaegan"))
+# VAE/GAN_Dis0's reconstructions: a little less sharp than VAE/GAN's, by more than a seed's
+# spread, and closer in MSE and FD
+lead = avg("vaegan", "recon_sharpness") - avg("vaegan_dis0", "recon_sharpness")
+assert max(sd(m, "recon_sharpness") for m in ("vaegan_dis0", "vaegan")) < lead
+assert lead < 0.1 * avg("vaegan", "recon_sharpness")
 assert all(avg("vaegan_dis0", k) < avg("vaegan", k) for k in ("mse", "recon_fd"))
-# VAE_Dis_l: samples sharper than real faces, the highest reconstruction FD of the encoders
+# VAE_Dis_l: samples sharper than real faces on average, far sharper in some seeds and about as
+# sharp in others; the highest reconstruction FD of the encoders
 encoders = ("vae", "vae_disl", "vaegan_dis0", "vaegan")
 assert avg("vae_disl", "sample_sharpness") > sharp
+disl_sharpness = [r["sample_sharpness"] / sharp for r in fm["vae_disl"]]
+assert max(disl_sharpness) > 1.5 and 0.9 < min(disl_sharpness) < 1.1
 assert max(encoders, key=lambda m: avg(m, "recon_fd")) == "vae_disl"
 # pixel fidelity: the VAE has the lowest reconstruction MSE, VAE/GAN a clearly higher one
 assert min(encoders, key=lambda m: avg(m, "mse")) == "vae"
@@ -310,24 +315,28 @@ assert avg("vaegan", "mse") > 2 * avg("vae", "mse")
 assert abs(avg("vaegan", "fd") - avg("vae", "fd")) < max(sd("vaegan", "fd"), sd("vae", "fd"))
 assert avg("vaegan_dis0", "fd") < min(avg("vae", "fd"), avg("vaegan", "fd"))
 assert avg("gan", "fd") > max(avg(m, "fd") for m in ("vae", "vaegan", "vaegan_dis0"))
-# the GAN's sample FDs vary more between seeds than any other model's
-assert all(max(fm, key=lambda m: sd(m, k)) == "gan" for k in ("fd", "texture_fd"))
-# the gamma sweep: the largest gamma fools least; its spread is about one seed's in MSE, two in FD
-assert min(sweep, key=lambda r: r["fooled"]) is sweep[-1]
-spread = {k: max(r[k] for r in sweep) - min(r[k] for r in sweep) for k in ("mse", "recon_fd")}
-assert 0.5 < spread["mse"] / sd("vaegan", "mse") < 1.5
-assert 1.5 < spread["recon_fd"] / sd("vaegan", "recon_fd") < 2.5
+# the gamma sweep: the smallest gamma fools its discriminator most and reconstructs worst, apart
+# from the rest by about a seed's spread in MSE and more than two in FD; the rest within one
+smallest, rest = sweep[0], sweep[1:]
+gap = {k: smallest[k] - max(r[k] for r in rest) for k in ("fooled", "mse", "recon_fd")}
+rest_spread = {k: max(r[k] for r in rest) - min(r[k] for r in rest) for k in gap}
+assert gap["fooled"] > 3 * rest_spread["fooled"]
+assert 0.8 < gap["mse"] / sd("vaegan", "mse") < 1.5
+assert gap["recon_fd"] / sd("vaegan", "recon_fd") > 2
+assert all(rest_spread[k] < sd("vaegan", k) for k in ("mse", "recon_fd"))
 # Table 2: conditional VAE/GAN first (lowest MSE, highest cosine), then the VAE, the GAN last;
-# VAE/GAN's lead over the VAE in MSE about one standard deviation
+# VAE/GAN's lead over the VAE in MSE less than half a standard deviation
 for key, best_first in (("mse", False), ("cosine", True)):
     order = sorted(("vae", "gan", "vaegan"), key=lambda m: avg(m, key, t2), reverse=best_first)
     assert order == ["vaegan", "vae", "gan"], (key, order)
-assert 0.5 < (avg("vae", "mse", t2) - avg("vaegan", "mse", t2)) / sd("vaegan", "mse", t2) < 1.5
-# Sec. 4: a GAN's Dis_l beats pixels in every seed, VAE/GAN's on average but not in every seed
+assert 0 < (avg("vae", "mse", t2) - avg("vaegan", "mse", t2)) / sd("vaegan", "mse", t2) < 0.5
+# Sec. 4: a GAN's Dis_l beats pixels in every seed, VAE/GAN's on average by about a seed's
+# spread, but not in every seed
 knn, pixels = cpu_results["knn"], statistics.mean(cpu_results["knn"]["pixels"])
 assert all(statistics.mean(e) < pixels for e in knn["gan"])
 per_seed = [statistics.mean(e) for e in knn["vaegan"]]
-assert statistics.mean(per_seed) < pixels and not all(e < pixels for e in per_seed)
+assert 0.7 < (pixels - statistics.mean(per_seed)) / statistics.stdev(per_seed) < 1.5
+assert not all(e < pixels for e in per_seed)
 
 # %% [markdown]
 # **Blur, the paper's main point, holds.** The VAE's samples and reconstructions have a fraction of
@@ -344,16 +353,18 @@ assert statistics.mean(per_seed) < pixels and not all(e < pixels for e in per_se
 # weighs the two likelihoods alike (`config.balanced_gamma`; the weights are in the list above).
 # With it, $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ does what the paper says of it in Fig. 3: its
 # samples are about as sharp as real faces, and their texture FD is level with the GAN's, behind
-# only VAE/GAN's. Its reconstructions are as sharp as VAE/GAN's within a seed's spread (the claims
-# table's Fig. 4 row) and much closer to the input in MSE and in FD: at this size the pixel
-# likelihood keeps more of each face than $\mathrm{Dis}_l$'s does, so Fig. 4's remark that it
-# "fails to capture the same level of detail as VAE/GAN with feature-based similarities" is not
-# shown here.
+# only VAE/GAN's. Its reconstructions are a little less sharp than VAE/GAN's, by more than a
+# seed's spread (the claims table's Fig. 4 row), as Fig. 4's remark has it: it "fails to capture
+# the same level of detail as VAE/GAN with feature-based similarities". Yet they are much closer
+# to the input in MSE and in FD: at this size the pixel likelihood keeps more of each face than
+# $\mathrm{Dis}_l$'s does, so the detail it misses is texture, not content.
 #
-# **$\mathrm{VAE}_{\mathrm{Dis}_l}$'s artifacts hold.** Its samples are *sharper* than real faces:
-# faces with the right layout under coloured, pixel-scale noise (Fig. 3's second row), the
-# "severe noisy artifacts" the paper blames on the discriminator's harsh downsampling, and what
-# chapter 3 found for the same model. Its reconstructions keep the layout and the rough colours
+# **$\mathrm{VAE}_{\mathrm{Dis}_l}$'s artifacts hold, in some seeds.** Its samples are on average
+# *sharper* than real faces: faces with the right layout under coloured, pixel-scale noise
+# (Fig. 3's second row), the "severe noisy artifacts" the paper blames on the discriminator's
+# harsh downsampling, and what chapter 3 found for the same model. How much noise varies between
+# seeds: some are far sharper than real faces, others about as sharp, so the claims table
+# finds the mean within a seed's spread. Its reconstructions keep the layout and the rough colours
 # under the same noise (Fig. 4), and their FD is the highest of the four models with an encoder.
 #
 # **Pixel fidelity is the price.** The VAE has the lowest reconstruction MSE, VAE/GAN a clearly
@@ -371,7 +382,7 @@ assert statistics.mean(per_seed) < pixels and not all(e < pixels for e in per_se
 # blur-invariant, which is why FID, like our texture FD, separates the models the way the eye does.
 #
 # **The GAN trains in every seed.** Its samples are varied faces (Fig. 3's GAN row), sharp but
-# patchy, and its sample FDs vary more between seeds than any other model's. Its discriminator
+# patchy. Its discriminator
 # sees real and generated faces in one batch, chapter 2's `dis_batch="joint"`, which `config_for`
 # uses for every GAN trained on its own (the GAN, the one behind $\mathrm{VAE}_{\mathrm{Dis}_l}$,
 # and the conditional GAN): real and generated faces share one set of batch-normalisation
@@ -379,11 +390,12 @@ assert statistics.mean(per_seed) < pixels and not all(e < pixels for e in per_se
 # DCGAN-style `"separate"` batches hide from it (chapter 2). Exercise 6 trains them with separate
 # batches, for you to compare.
 #
-# **The $\gamma$ sweep barely moves at this budget.** With the largest $\gamma$ the decoder fools
-# its discriminator least, the paper's direction. But the differences between settings are about
-# one seed's spread of VAE/GAN in the five-model table in reconstruction MSE, and about two in FD,
-# while the sweep is one seed per setting: a few draws of that noise spread as far, so the order of
-# the settings by reconstruction MSE or FD is within noise. The paper's two failure
+# **The $\gamma$ sweep moves only at its smallest $\gamma$.** There the decoder, whose likelihood
+# term weighs least, fools its own discriminator most and reconstructs worst: its reconstruction
+# MSE is about one seed's spread of VAE/GAN (in the five-model table) above the other settings',
+# its FD more than two. That is the paper's direction, from one seed per setting. The other three
+# settings fool their discriminators about equally, and their reconstruction MSEs and FDs lie
+# within one seed's spread of each other, so their order is within noise. The paper's two failure
 # modes, feature artifacts at large $\gamma$ and lost mouth shapes at small $\gamma$, need
 # sharper, more detailed faces than these short runs at 32×32 draw. Exercise 2
 # pushes $\gamma$ far enough to see the first, and chapter 4 shows the sweep's images.
@@ -395,14 +407,14 @@ assert statistics.mean(per_seed) < pixels and not all(e < pixels for e in per_se
 # than the paper's, which is level with the VAE in MSE. Its faces carry the coarse attributes
 # (hair colour, skin; see its row in the figure), but under noise and patches that a regressor
 # trained on clean faces reads less reliably. The VAE and VAE/GAN are close (VAE/GAN's lead in
-# MSE is about one standard deviation), where the paper separates them by several. Our absolute
+# MSE is less than half a standard deviation), where the paper separates them by several. Our absolute
 # numbers are on another scale than the paper's: our binary attributes mapped to $\pm 1$ and a
 # regressor that is near perfect on real test faces, against LFW's real-valued scores.
 #
 # **Sec. 4 holds.** With distances in a GAN discriminator's features (the paper's setting; it
 # names no layer, we use $\mathrm{Dis}_l$), 5-NN misclassifies fewer attributes than in pixels, in every seed and with a
 # small spread. VAE/GAN's discriminator beats pixels too on average, by less and with a larger
-# spread: not in every seed, and within a seed's spread of pixels. The
+# spread: by about one seed's spread, and not in every seed. The
 # gain is much smaller than the paper's on CIFAR-10's classes: our attributes are mostly large,
 # coloured regions (hair colour, a hat, glasses) that pixel distances already find, which leaves
 # features less to win.
@@ -482,7 +494,7 @@ for model, scores in results["inception"]["scores"].items():
 # - Blur, the paper's central point, holds on the synthetic faces: the two VAE/GANs' samples and
 #   reconstructions come close to real faces' sharpness, VAE/GAN's samples closest to their
 #   texture statistics, the VAE's are the blurriest; the VAE pays the least in pixel MSE.
-#   $\mathrm{VAE}_{\mathrm{Dis}_l}$ shows the paper's noisy artifacts.
+#   $\mathrm{VAE}_{\mathrm{Dis}_l}$ shows the paper's noisy artifacts, strongly in some seeds.
 # - $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ needs a $\gamma$ of its own: VAE/GAN's would weigh its pixel
 #   likelihood many times as heavily and make it a VAE. Balanced, it is as sharp as the paper
 #   says, and keeps more of each face than VAE/GAN.
@@ -491,8 +503,8 @@ for model, scores in results["inception"]["scores"].items():
 #   it measures.
 # - Table 2's order (VAE/GAN, then VAE, then GAN) holds, with VAE/GAN's lead over the VAE within
 #   a seed's spread; Sec. 4's nearest-neighbour gain holds with a GAN's discriminator (and, on
-#   average and by less, with VAE/GAN's); the $\gamma$ sweep's differences are within seed noise
-#   at this budget.
+#   average and by less, with VAE/GAN's); in the $\gamma$ sweep only the smallest $\gamma$
+#   stands out, fooling its discriminator most and reconstructing worst.
 # - A verdict is only as firm as the seeds allow: a difference smaller than one seed's spread is
 #   reported as such, not as a yes or a no.
 #

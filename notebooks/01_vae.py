@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
+from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.plotting import plot_history, show_grid, show_rows
 from vaegan_lite.book.runs import load_or_train, running_box, test_images
 from vaegan_lite.book.source import lines_between, show_source
@@ -83,19 +84,16 @@ running_box("01_vae")
 # deviation (see below). Both networks are the convolutional networks of the paper's Table 1
 # (here at the preset's width and image size):
 
+# %% tags=["remove-input"]
+diagram("vae")
+
 # %% [markdown]
-# ```{figure} ../book/_static/diagrams/vae.svg
-# :name: fig-vae
-# :alt: Diagram of a VAE. The image x goes through Enc to a mean and a standard deviation, a code z is sampled from them with noise epsilon, and Dec turns z into the reconstruction x-tilde. Grey lines lead from x and x-tilde to the pixel reconstruction loss and from the mean and standard deviation to the prior loss. Enc is trained on both losses, Dec on the reconstruction loss.
-# :width: 100%
-#
 # The VAE of this chapter. $\mathrm{Enc}$ gives the mean $\mu$ and the standard deviation $\sigma$
 # of $q(z \mid x)$, the reparameterisation draws $z = \mu + \sigma \odot \varepsilon$, and
 # $\mathrm{Dec}$ decodes it to $\tilde{x}$. Grey lines lead into the losses:
 # $\mathcal{L}_\text{llike}^\text{pixel}$ (Eq. 3) compares $x$ and $\tilde{x}$ pixel by pixel,
 # $\mathcal{L}_\text{prior}$ (Eq. 4) compares $q(z \mid x)$ with the prior. The bottom line says
 # which loss trains which network.
-# ```
 
 # %%
 show_source(Encoder)

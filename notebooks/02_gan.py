@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
+from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.experiments import judge_for
 from vaegan_lite.book.plotting import plot_history, show_grid, show_rows
 from vaegan_lite.book.runs import load_or_train, running_box, test_images
@@ -118,18 +119,15 @@ ours = gan_loss(real_logits, None, fake_logits)
 print(f"gan_loss {ours:.5g}   -Eq. 5 {-eq5:.5g}   torch BCE {bce:.5g}")
 assert torch.allclose(ours, -eq5, rtol=1e-5) and torch.allclose(ours, bce, rtol=1e-5)
 
+# %% tags=["remove-input"]
+diagram("gan")
+
 # %% [markdown]
-# ```{figure} ../book/_static/diagrams/gan.svg
-# :name: fig-gan
-# :alt: Diagram of a GAN. A code z_p drawn from the standard normal prior goes through Dec, used as the generator, to a sample x_p. Dis receives a real image x and the sample x_p, and its output leads to the GAN loss. The bottom line reads: Dis is trained on L_GAN, Dec on minus L_GAN, with L_GAN there in Algorithm 1's sign, the cross-entropy (minus Eq. 5): Dis lowers the cross-entropy and Dec raises it (by default through the non-saturating loss).
-# :width: 100%
-#
 # The GAN of this chapter. A code $z_p$ from the prior goes through $\mathrm{Dec}$, chapter 1's
 # decoder used as the generator, to a sample $x_p$; $\mathrm{Dis}$ judges the sample and a real
 # image $x$. The bottom line uses the package's sign, that of Algorithm 1's updates (chapter 4):
 # $\mathcal{L}_\text{GAN}$ there is the cross-entropy `gan_loss`, minus Eq. 5, which $\mathrm{Dis}$
 # minimises, and $\mathrm{Dec}$ minimises its negative (by default in the non-saturating form below).
-# ```
 
 # %% [markdown]
 # ## The discriminator

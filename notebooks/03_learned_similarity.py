@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from IPython.display import Image, display
 from torchvision.transforms.functional import gaussian_blur
 
+from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.experiments import gpu_synthetic_figures
 from vaegan_lite.book.plotting import show_grid, show_rows
 from vaegan_lite.book.runs import load_or_train, running_box, test_images
@@ -171,18 +172,16 @@ for size, width in ((preset.image_size, preset.width), (64, 1.0)):
 # it. The encoder starts from scratch; the decoder does not: it is the GAN's generator, which goes
 # on training (with its optimiser's state) as the VAE's decoder. The paper does not say whether
 # its decoder started afresh ([Paper vs. code](../book/paper_vs_code.md) lists this choice):
-#
-# ```{figure} ../book/_static/diagrams/vaegan.svg
-# :name: fig-vae-disl
-# :alt: Diagram of the VAE/GAN during training. The image x goes through Enc to a code z, and Dec turns z into the reconstruction x-tilde; a code z_p drawn from the prior goes through the same Dec to a sample x_p. Dis receives the real x, the reconstruction and the sample. Grey lines lead from Enc to the prior loss, from Dis's layer-l features to the feature reconstruction loss, and from Dis's output to the GAN loss. The bottom line reads: Enc is trained on L_prior plus L_llike^Dis_l, Dec on gamma times L_llike^Dis_l minus L_GAN, Dis on L_GAN.
-# :width: 100%
-#
+
+# %% tags=["remove-input"]
+diagram("vaegan")
+
+# %% [markdown]
 # The VAE/GAN's flow (the paper's Fig. 2), of which $\mathrm{VAE}_{\mathrm{Dis}_l}$ keeps a part:
 # $x \to \mathrm{Enc} \to z \to \mathrm{Dec} \to \tilde{x}$, with $\tilde{x}$ compared to $x$ in the
 # layer-$l$ features of $\mathrm{Dis}$. Here $\mathrm{Dis}$ is frozen after the GAN phase: no
 # $\mathcal{L}_\text{GAN}$ trains $\mathrm{Dis}$ or $\mathrm{Dec}$ any more, and the prior's samples $x_p$
 # play no part in training. Chapter 4 trains the whole diagram.
-# ```
 
 # %%
 show_source(frozen_metric_step)

@@ -41,6 +41,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Image, Markdown, display
 
+from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.experiments import gpu_synthetic_figures
 from vaegan_lite.book.live import LiveTraining
 from vaegan_lite.book.plotting import show_rows
@@ -196,12 +197,10 @@ for n in ("enc", "dec", "dis"):
 assert torch.equal(small["enc"], large["enc"]) and torch.equal(small["dis"], large["dis"])
 assert not torch.equal(small["dec"], large["dec"])
 
+# %% tags=["remove-input"]
+diagram("vaegan")
+
 # %% [markdown]
-# ```{figure} ../book/_static/diagrams/vaegan.svg
-# :name: fig-vaegan
-# :alt: Diagram of the VAE/GAN during training. The image x goes through Enc to a code z, and Dec turns z into the reconstruction x-tilde; a code z_p drawn from the prior goes through the same Dec to a sample x_p. Dis receives the real x, the reconstruction and the sample. Grey lines lead from Enc to the prior loss, from Dis's layer-l features to the feature reconstruction loss, and from Dis's output to the GAN loss. The bottom line reads: Enc is trained on L_prior plus L_llike^Dis_l, Dec on gamma times L_llike^Dis_l minus L_GAN, Dis on L_GAN.
-# :width: 100%
-#
 # The VAE/GAN during training, the flow of the paper's Fig. 2. There is one decoder and one
 # discriminator: $\mathrm{Dec}$ decodes both the encoder's code $z$ and the prior's $z_p$, and
 # $\mathrm{Dis}$ judges the real image $x$, the reconstruction $\tilde{x}$ and the sample $x_p$. Its
@@ -209,7 +208,6 @@ assert not torch.equal(small["dec"], large["dec"])
 # $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$ (Eq. 7); its output on all three gives
 # $\mathcal{L}_\text{GAN}$ (Eq. 10, as a cross-entropy). The bottom line is Algorithm 1's routing:
 # which loss trains which network.
-# ```
 
 # %% [markdown]
 # ## Training, and watching it train

@@ -40,6 +40,7 @@ import torchvision.transforms.functional as TF
 from IPython.display import HTML, Markdown
 
 from vaegan_lite import attributes as A
+from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.plotting import show_grid
 from vaegan_lite.book.runs import running_box
 from vaegan_lite.book.source import show_source
@@ -128,15 +129,14 @@ Markdown("\n".join(rows))
 # more steps (the table above). The VAE/GAN is drawn below (the paper's Fig. 2); the VAE is its
 # encoder and decoder alone, trained on the pixel loss without $\mathrm{Dis}$. The vectors of
 # this chapter live in the space of $z$, between $\mathrm{Enc}$ and $\mathrm{Dec}$.
-#
-# ```{figure} ../book/_static/diagrams/vaegan.svg
-# :alt: Diagram of the VAE/GAN during training. The image x goes through Enc to a code z, and Dec turns z into the reconstruction x-tilde; a code z_p drawn from the prior goes through the same Dec to a sample x_p. Dis receives the real x, the reconstruction and the sample. Grey lines lead from Enc to the prior loss, from Dis's layer-l features to the feature reconstruction loss, and from Dis's output to the GAN loss. The bottom line reads: Enc is trained on L_prior plus L_llike^Dis_l, Dec on gamma times L_llike^Dis_l minus L_GAN, Dis on L_GAN.
-# :width: 100%
-#
+
+# %% tags=["remove-input"]
+diagram("vaegan")
+
+# %% [markdown]
 # The VAE/GAN of the shipped `synthetic-vaegan`, chapter 4's model at the sizes above. An attribute vector is a
 # direction in the space of $z$: edits encode with $\mathrm{Enc}$, move $z$, and decode with
 # $\mathrm{Dec}$; $\mathrm{Dis}$ is needed only in training.
-# ```
 #
 # ## Attribute vectors
 #

@@ -38,6 +38,7 @@ from IPython.display import Image, display
 
 from vaegan_lite import metrics
 from vaegan_lite.book import experiments
+from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.runs import running_box
 from vaegan_lite.book.source import show_source
 from vaegan_lite.config import PLANS, PRESETS, get_preset
@@ -117,18 +118,16 @@ experiments.check_results(results, plan)  # every run there, every figure finite
 # | GAN | Eq. 5 alone (no encoder, so no reconstructions) | chapter 2 |
 #
 # All five are parts of one diagram, the VAE/GAN's (chapter 4):
-#
-# ```{figure} ../book/_static/diagrams/vaegan.svg
-# :name: fig-five-models
-# :alt: Diagram of the VAE/GAN during training. The image x goes through Enc to a code z, and Dec turns z into the reconstruction x-tilde; a code z_p drawn from the prior goes through the same Dec to a sample x_p. Dis receives the real x, the reconstruction and the sample. Grey lines lead from Enc to the prior loss, from Dis's layer-l features to the feature reconstruction loss, and from Dis's output to the GAN loss. The bottom line reads: Enc is trained on L_prior plus L_llike^Dis_l, Dec on gamma times L_llike^Dis_l minus L_GAN, Dis on L_GAN.
-# :width: 100%
-#
+
+# %% tags=["remove-input"]
+diagram("vaegan")
+
+# %% [markdown]
 # The VAE/GAN (the paper's Fig. 2). The VAE keeps $\mathrm{Enc}$ and $\mathrm{Dec}$ with the
 # reconstruction compared in pixels and no $\mathrm{Dis}$; the GAN keeps $\mathrm{Dec}$ on prior
 # samples $x_p$ and $\mathrm{Dis}$; $\mathrm{VAE}_{\mathrm{Dis}_l}$ compares in the features of a
 # frozen GAN's $\mathrm{Dis}$; $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ is the whole diagram with
 # the comparison in pixels.
-# ```
 #
 # The paper shows samples (Fig. 3) and reconstructions (Fig. 4). Its claims, in words: the VAE's
 # images get blurry away from the face's aligned centre; $\mathrm{VAE}_{\mathrm{Dis}_l}$'s are

@@ -40,6 +40,7 @@ import torch
 
 from vaegan_lite import metrics
 from vaegan_lite.book import tables, toy
+from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.experiments import judge_for
 from vaegan_lite.book.runs import running_box
 from vaegan_lite.book.source import show_source
@@ -170,12 +171,10 @@ show_source(avae.manifold_loss)
 # neither shift those statistics nor hide behind their own batch's. `tests/test_avae.py` checks
 # every network's update against gradients of the paper's losses computed independently.
 
+# %% tags=["remove-input"]
+diagram("avae")
+
 # %% [markdown]
-# ```{figure} ../book/_static/diagrams/avae.svg
-# :name: fig-avae
-# :alt: Two diagrams. BiGAN: an encoder E maps a real image x to a code z-hat, a generator G maps a code z from the prior to an image G(z), and a joint discriminator D(x, z) receives the pairs (x, z-hat) and (G(z), z); its loss L_D trains D, and minus L_D trains E and G. AVAE: E and a decoder D form a VAE trained on L_VAE; a generator G maps a code z and noise xi to an image, which the same encoder E maps back to a mean mu_E compared with z in L_Z, and which a critic C compares with real images; C is trained on L_C, and G on L_Z plus L_M, the critic's logit.
-# :width: 100%
-#
 # Top: BiGAN {cite}`donahue2017adversarial,dumoulin2017adversarially`. An encoder $E$ maps a real
 # image $x$ to a code $\hat{z}$, a generator $G$ maps a code $z$ from the prior to an image $G(z)$,
 # and a joint discriminator $D(x, z)$ (BiGAN's name: in AVAE, below, $D$ is the decoder) sees only
@@ -187,7 +186,6 @@ show_source(avae.manifold_loss)
 # must take the image for real. $C$ is trained on $\mathcal{L}_C$, its cross-entropy between real and
 # generated images. In the package $E$, $D$ and $C$ are the VAE/GAN paper's (its Table 1)
 # $\mathrm{Enc}$, $\mathrm{Dec}$ and $\mathrm{Dis}$, and $G$ is a second decoder.
-# ```
 
 # %%
 show_source(avae.avae_step)

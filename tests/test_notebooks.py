@@ -203,6 +203,24 @@ def test_show_source_is_deterministic_text():
         get_source(get_source, lines=(0, 1))
 
 
+def test_diagrams_ship_with_their_alt_text():
+    """Each diagram a chapter shows is package data, with alt text, whole in the cell's output."""
+    pytest.importorskip("IPython")
+    import base64
+    import html
+
+    from vaegan_lite.book.diagrams import ALT, FOLDER, diagram
+
+    assert sorted(p.stem for p in FOLDER.glob("*.svg")) == sorted(ALT)
+    for name, alt in ALT.items():
+        out = diagram(name).data
+        src = re.fullmatch(r'<img src="data:image/svg\+xml;base64,([^"]+)" alt="([^"]+)" .*>', out)
+        assert src and html.unescape(src[2]) == alt and len(alt) > 100, name
+        assert base64.b64decode(src[1]) == (FOLDER / f"{name}.svg").read_bytes(), name
+    with pytest.raises(ValueError, match="no diagram 'vaegans'; there are vae, gan"):
+        diagram("vaegans")
+
+
 def test_fence_outgrows_backticks_in_the_source():
     from vaegan_lite.book.source import _fenced
 
@@ -301,14 +319,17 @@ def test_every_chapter_has_goals_a_diagram_a_summary_and_exercises(path: Path):
     text = path.read_text()
     parts = ["# ## Summary", "# ## Exercises"]
     if path.stem[0].isdigit():  # a chapter, not an appendix
-        parts += ["# ## Goals", "# ```{figure} ../book/_static/diagrams/"]
+        parts += ["# ## Goals", '# %% tags=["remove-input"]\ndiagram("']
     missing = [p for p in parts if p not in text]
     assert not missing, f"{path.name} lacks {missing}"
+    # A figure directive pointing at a file shows as text on Colab, where no file is next to the
+    # chapter: pictures are cell outputs (diagram(), Image of package data)
+    assert "```{figure}" not in text and "```{image}" not in text, path.name
     assert text.index("# ## Summary") < text.index("# ## Exercises")
 
 
 # Calls that only build a display object: Jupyter shows one only as a cell's last expression.
-DISPLAY_OBJECTS = {"show_source", "Markdown", "HTML", "Image", "Code", "Math"}
+DISPLAY_OBJECTS = {"show_source", "diagram", "Markdown", "HTML", "Image", "Code", "Math"}
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)

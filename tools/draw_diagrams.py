@@ -1,4 +1,4 @@
-"""The book's model diagrams, one per model family, as SVG in book/_static/diagrams/.
+"""The book's model diagrams, one per model family, as SVG in vaegan_lite/book/diagrams/.
 
     python tools/draw_diagrams.py            # writes vae.svg, gan.svg, vaegan.svg, avae.svg
     python tools/draw_diagrams.py --png DIR  # also a PNG of each, to look at
@@ -31,7 +31,7 @@ from matplotlib.textpath import TextPath  # noqa: E402
 from matplotlib.transforms import Affine2D  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "book" / "_static" / "diagrams"
+OUT = ROOT / "vaegan_lite" / "book" / "diagrams"
 
 WIDTH = 8.3  # inches, every figure; at a 700 px page that is about 1.2 px per point of font size
 

@@ -9,6 +9,7 @@
     experiments.py  the paper's experiments at a preset's size (chapter 6)
     toy.py          the AVAE paper's 2D toy (chapter 7)
     source.py       show the package's own source in a chapter
+    diagrams/       the model diagrams (SVG), shown as a cell's output: diagram("vaegan")
 """
 
 from .plotting import use_book_style

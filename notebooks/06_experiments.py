@@ -361,10 +361,11 @@ assert not all(e < pixels for e in per_seed)
 # **$\mathrm{VAE}_{\mathrm{Dis}_l}$'s artifacts hold, in some seeds.** Its samples are on average
 # *sharper* than real faces: faces with the right layout under coloured, pixel-scale noise
 # (Fig. 3's second row), the "severe noisy artifacts" the paper blames on the discriminator's
-# harsh downsampling, and what chapter 3 found for the same model. How much noise varies between
-# seeds: some are far sharper than real faces, others about as sharp, so the claims table
-# finds the mean within a seed's spread. Its reconstructions keep the layout and the rough colours
-# under the same noise (Fig. 4), and their FD is the highest of the four models with an encoder.
+# harsh downsampling, and what chapter 3 found for the same model. How much of that noise a run
+# draws varies between seeds: some are far sharper than real faces, others about as sharp, so
+# the claims table finds the mean within a seed's spread. Its reconstructions keep the layout and
+# the rough colours under the same noise (Fig. 4), and their FD is the highest of the four models
+# with an encoder.
 #
 # **Pixel fidelity is the price.** The VAE has the lowest reconstruction MSE, VAE/GAN a clearly
 # higher one: chapter 1's bargain. Under Eq. 3 the best reconstruction is the mean of the
@@ -381,13 +382,12 @@ assert not all(e < pixels for e in per_seed)
 # blur-invariant, which is why FID, like our texture FD, separates the models the way the eye does.
 #
 # **The GAN trains in every seed.** Its samples are varied faces (Fig. 3's GAN row), sharp but
-# patchy. Its discriminator
-# sees real and generated faces in one batch, chapter 2's `dis_batch="joint"`, which `config_for`
-# uses for every GAN trained on its own (the GAN, the one behind $\mathrm{VAE}_{\mathrm{Dis}_l}$,
-# and the conditional GAN): real and generated faces share one set of batch-normalisation
-# statistics, so the discriminator sees how the generated batch's statistics differ, which the
-# DCGAN-style `"separate"` batches hide from it (chapter 2). Exercise 6 trains them with separate
-# batches, for you to compare.
+# patchy. Its discriminator sees real and generated faces in one batch, chapter 2's
+# `dis_batch="joint"`, which `config_for` uses for every GAN trained on its own (the GAN, the one
+# behind $\mathrm{VAE}_{\mathrm{Dis}_l}$, and the conditional GAN): real and generated faces
+# share one set of batch-normalisation statistics, so the discriminator sees how the generated
+# batch's statistics differ, which the DCGAN-style `"separate"` batches hide from it (chapter 2).
+# Exercise 6 trains them with separate batches, for you to compare.
 #
 # **The $\gamma$ sweep moves only at its smallest $\gamma$.** There the decoder, whose likelihood
 # term weighs least, fools its own discriminator most and reconstructs worst: its reconstruction

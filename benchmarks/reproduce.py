@@ -20,8 +20,10 @@ The paper's comparison at the paper's size, on a GPU lent for minutes (config.GP
 
 --budget-s first times VAE/GAN steps with --jobs processes training at once, then picks the
 steps per run that train the runs of --seeds (default all) in that many seconds. --seeds makes a
-part of the results (results-seeds-*.json; the figures come with seed 0); --merge joins parts,
-which must hold every seed once, into results.json beside seed 0's figures.
+part of the results (results-seeds-*.json; the figures come with seed 0); --part-per-seed writes
+one part per seed, each before the next seed trains (so a call cut short by a time limit keeps
+the parts it finished); --merge joins parts, which must hold every seed once, into results.json
+beside seed 0's figures.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="train in this many one-thread processes (CPU: the cores)")  # fmt: skip
     ap.add_argument("--rerun", action="store_true", help="measure again even if results exist")
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds: a part")
+    ap.add_argument("--part-per-seed", action="store_true",
+                    help="a part for each seed (of --seeds, default all), each written before "
+                         "the next seed trains: a call cut short keeps the parts it finished")
     ap.add_argument("--steps", type=int, default=None, help=f"{GPU_SYNTHETIC}: steps per run")
     ap.add_argument("--budget-s", type=float, default=None,
                     help=f"{GPU_SYNTHETIC}: size the steps to train in this many seconds")
@@ -95,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     # checked before the budget's timing runs and before --out is made
     if a.seeds is not None and not set(a.seeds) <= set(experiments.all_seeds(plan)):
         ap.error(f"--seeds: the plan's seeds are {experiments.all_seeds(plan)}")
+    if a.part_per_seed and a.seeds is None:
+        a.seeds = experiments.all_seeds(plan)
     out = a.out or experiments.results_dir(preset, a.plan)  # --budget-s changes only the steps
     if out.exists() and not out.is_dir():
         ap.error(f"--out {out} is a file, not a folder")
@@ -102,14 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--out {out}: {why}")
     if a.plan and a.budget_s:
         per_step = experiments.seconds_per_step(preset, a.jobs)
-        steps = experiments.steps_to_fit(preset, plan, a.jobs, a.budget_s, per_step, a.seeds)
+        steps = experiments.steps_to_fit(preset, plan, a.jobs, a.budget_s, per_step, a.seeds,
+                                         part_per_seed=a.part_per_seed)  # fmt: skip
         print(f"{per_step * 1000:.1f} ms a VAE/GAN step with {a.jobs} training at once: "
               f"{steps} steps per run fit {a.budget_s:g} s")  # fmt: skip
         preset = gpu_synthetic_preset(steps)
     out.mkdir(parents=True, exist_ok=True)
     if a.seeds is not None:
-        experiments.write_results(preset, plan, out, jobs=a.jobs, seeds=a.seeds, commit=a.commit)
-        print(f"results (a part): {out / experiments.part_file(a.seeds)}")
+        for part in [[s] for s in sorted(set(a.seeds))] if a.part_per_seed else [a.seeds]:
+            experiments.write_results(preset, plan, out, jobs=a.jobs, seeds=part, commit=a.commit)
+            print(f"results (a part): {out / experiments.part_file(part)}")
         return 0
     if a.rerun or a.plan:
         experiments.announce(preset, plan, out)  # the gpu preset's whole plan: only when asked

@@ -415,6 +415,17 @@ def test_parts_by_seed_merge_into_the_whole(tmp_path, device_tool_losses):
     other = {**parts[1], "plan": {**parts[1]["plan"], "n_eval": 7}}
     with pytest.raises(ValueError, match="differ in 'plan'"):
         E.merge_results([parts[0], other])
+    # --part-per-seed makes both parts in one call, seed 0's written before seed 1 is taken up
+    r = run_reproduce("--preset", "smoke", "--seeds", "1", "0", "--part-per-seed", "--out",
+                      str(tmp_path / "c"), runs=runs)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    written = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("wrote ")]
+    assert [Path(w).name for w in written] == ["results-seeds-0.json", "results-seeds-1.json"]
+    assert r.stdout.index("results-seeds-0.json") < r.stdout.index("8 runs ready")
+    for part, path in zip(parts, (a, b), strict=True):
+        again = json.loads((tmp_path / "c" / path.name).read_text())
+        for key in ("five_models", "table2", "knn", "seeds", "run_configs"):
+            assert again[key] == part[key], (path.name, key)
 
 
 def test_gpu_synthetic_plan_and_its_sizing():
@@ -432,6 +443,8 @@ def test_gpu_synthetic_plan_and_its_sizing():
     # seed 1 alone: 8 runs, 4 and 4 1/3 units: 0.85 * 100 / (13/3 * 0.01) = 1961
     assert E.steps_to_fit(smoke, smoke_plan, 2, 100.0, 0.01, seeds=[1]) == 1900
     assert E.steps_to_fit(smoke, smoke_plan, 2, 100.0, 0.01, margin=1.0) == 1000
+    # one part per seed, one after the other: 16/3 + 13/3 units: 0.85 * 100 / (29/3 * 0.01) = 879
+    assert E.steps_to_fit(smoke, smoke_plan, 2, 100.0, 0.01, part_per_seed=True) == 800
     assert E.steps_to_fit(smoke, smoke_plan, 2, 0.001, 0.01) == 100  # never below one unit
     assert 0 < E.seconds_per_step(smoke, jobs=2, steps=5) < 10
     r = run_reproduce("--plan", GPU_SYNTHETIC, "--preset", "cpu", runs=Path("/nonexistent"))

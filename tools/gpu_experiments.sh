@@ -10,18 +10,20 @@
 # per run as STEPS (its log's "N steps per run fit", its JSON's preset_settings.steps) rather
 # than sizing its own to this GPU's speed.
 #
-#   $OUT/exp/results-seeds-*.json   the (part of the) results, with provenance (GPU, commit)
+#   $OUT/exp/results-seeds-N.json   one part of the results per seed, with provenance (GPU,
+#                                   commit), each written before the next seed trains
 #   $OUT/exp/fig*.png               the figures (with seed 0)
 #   $OUT/reproduce.log              the log: nvidia-smi's view of the GPU, then the sizing (ms a
 #                                   step, steps per run) and every run's progress
 #
-# It first times VAE/GAN steps with JOBS (default 6) runs training at once, then trains every run
-# of the seeds for the steps that fit TRAIN_BUDGET_S (default 200: the rest of the call's 540 s
-# is startup, the timing, reading back and measuring every run, each process drawing the faces,
-# and the results are written only at the end, so a run past the timeout loses them all), and
-# measures them. Runs go to a new folder each call (a machine kept warm between two calls must
-# not resume the first call's runs). Back on the CPU: python benchmarks/reproduce.py
-# --plan gpu-synthetic --merge PARTS... (every seed once) writes
+# It first times VAE/GAN steps with JOBS (default 6) runs training at once, then, seed by seed,
+# trains the seed's runs for the steps that fit all the seeds in TRAIN_BUDGET_S (default 200: the
+# rest of the call's 540 s is startup, the timing, reading back and measuring every run, each
+# process drawing the faces), measures them and writes the seed's part: a call past its time
+# limit keeps the parts it finished (seed 0's first, with the figures), and a later call can
+# make the rest with SEEDS and STEPS. Runs go to a new folder each call (a machine kept warm
+# between two calls must not resume the first call's runs). Back on the CPU:
+# python benchmarks/reproduce.py --plan gpu-synthetic --merge PARTS... (every seed once) writes
 # vaegan_lite/results/experiments-gpu-synthetic/, which chapters 3, 4 and 6 show.
 set -euo pipefail
 COMMIT=${1:?usage: gpu_experiments.sh COMMIT [TRAIN_BUDGET_S]}
@@ -35,5 +37,5 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/rep
 if [ -n "${STEPS:-}" ]; then SIZE=(--steps "$STEPS"); else SIZE=(--budget-s "$BUDGET"); fi
 # shellcheck disable=SC2086  # SEEDS: several words
 timeout "${CALL_S:-540}" python3 benchmarks/reproduce.py --plan gpu-synthetic "${SIZE[@]}" \
-  --jobs "${JOBS:-6}" --seeds ${SEEDS:-0 1} ${REPRODUCE_ARGS:-} \
+  --jobs "${JOBS:-6}" --seeds ${SEEDS:-0 1} --part-per-seed ${REPRODUCE_ARGS:-} \
   --commit "$COMMIT" --out "$OUT/exp" 2>&1 | tee -a "$OUT/reproduce.log"

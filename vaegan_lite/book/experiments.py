@@ -186,12 +186,16 @@ def seconds_per_step(preset: Preset, jobs: int, steps: int = 200) -> float:
 
 def steps_to_fit(preset: Preset, plan: Plan, jobs: int, budget_s: float, per_step: float,
                  seeds: Iterable[int] | None = None, unit: int = 100,
-                 margin: float = 0.85) -> int:  # fmt: skip
+                 margin: float = 0.85, part_per_seed: bool = False) -> int:  # fmt: skip
     """The most steps per run (a multiple of ``unit``) with which the runs of ``plan`` (of
     ``seeds``), dealt to ``jobs`` processes as train_in_processes deals them, train within
     ``margin`` of ``budget_s`` at ``per_step`` seconds a step (the rest is for starting each run).
-    VAE_{Dis_l}'s GAN adds a third of its steps."""
-    load = plan_load(preset, plan, jobs, seeds)
+    VAE_{Dis_l}'s GAN adds a third of its steps. ``part_per_seed``: the seeds train one after
+    the other, each dealt out on its own."""
+    if part_per_seed:
+        load = sum(plan_load(preset, plan, jobs, [s]) for s in (seeds or all_seeds(plan)))
+    else:
+        load = plan_load(preset, plan, jobs, seeds)
     return max(unit, int(margin * budget_s / (load * per_step) / unit) * unit)
 
 

@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.budget_s is not None and not (a.budget_s > 0 and math.isfinite(a.budget_s)):
         ap.error(f"--budget-s must be a positive number of seconds, got {a.budget_s:g}")
     if a.merge:
+        if a.seeds is not None or a.part_per_seed:
+            ap.error("--merge joins parts already made: leave out --seeds and --part-per-seed")
         if not (a.out or a.plan):
             ap.error("--merge: give --plan (to store the results in the package) or --out")
         return merge(a.merge, a.out or experiments.RESULTS / f"experiments-{a.plan}")
@@ -103,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.part_per_seed and a.seeds is None:
         a.seeds = experiments.all_seeds(plan)
     out = a.out or experiments.results_dir(preset, a.plan)  # --budget-s changes only the steps
+    if a.seeds is not None and experiments.RESULTS.resolve() in out.resolve().parents:
+        ap.error(f"--seeds makes a part: give --out (not {out}, the package's results, which "
+                 "--merge writes from the parts)")  # fmt: skip
     if out.exists() and not out.is_dir():
         ap.error(f"--out {out} is a file, not a folder")
     if why := why_unwritable(out):
@@ -114,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{per_step * 1000:.1f} ms a VAE/GAN step with {a.jobs} training at once: "
               f"{steps} steps per run fit {a.budget_s:g} s")  # fmt: skip
         preset = gpu_synthetic_preset(steps)
+    if a.seeds is not None or a.rerun or a.plan:
+        # before --out is made: the gpu preset's whole plan (or a part of it) only when asked
+        experiments.announce(preset, plan, out, a.seeds)
     out.mkdir(parents=True, exist_ok=True)
     if a.seeds is not None:
         for part in [[s] for s in sorted(set(a.seeds))] if a.part_per_seed else [a.seeds]:
@@ -121,7 +129,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"results (a part): {out / experiments.part_file(part)}")
         return 0
     if a.rerun or a.plan:
-        experiments.announce(preset, plan, out)  # the gpu preset's whole plan: only when asked
         res = experiments.write_results(preset, plan, out, jobs=a.jobs, commit=a.commit)
     else:
         res, _ = experiments.load_or_reproduce(preset, plan, out, jobs=a.jobs)

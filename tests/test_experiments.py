@@ -428,7 +428,7 @@ def test_parts_by_seed_merge_into_the_whole(tmp_path, device_tool_losses):
             assert again[key] == part[key], (path.name, key)
 
 
-def test_gpu_synthetic_plan_and_its_sizing():
+def test_gpu_synthetic_plan_and_its_sizing(tmp_path):
     from vaegan_lite.config import GPU_SYNTHETIC, gpu_synthetic_preset
 
     plan, preset = PLANS[GPU_SYNTHETIC], gpu_synthetic_preset(3000)
@@ -455,6 +455,16 @@ def test_gpu_synthetic_plan_and_its_sizing():
     assert r.returncode == 2 and "seeds are [0, 1]" in r.stderr
     r = run_reproduce("--merge", "part.json", runs=Path("/nonexistent"))  # not into cpu's results
     assert r.returncode == 2 and "--merge: give --plan" in r.stderr
+    r = run_reproduce("--merge", "part.json", "--out", "x", "--part-per-seed",
+                      runs=Path("/nonexistent"))  # fmt: skip
+    assert r.returncode == 2 and "leave out --seeds and --part-per-seed" in r.stderr
+    r = run_reproduce("--preset", "cpu", "--seeds", "0", runs=Path("/nonexistent"))  # a part
+    assert r.returncode == 2 and "give --out" in r.stderr  # never into the package's results
+    # a part of the gpu preset's whole plan is refused as the whole is, before anything trains
+    r = run_reproduce("--preset", "gpu", "--part-per-seed", "--out", str(tmp_path / "gpu"),
+                      runs=tmp_path / "runs")  # fmt: skip
+    assert r.returncode == 2 and "VAEGAN_FULL_PLAN=1" in r.stderr, r.stderr
+    assert not list((tmp_path / "runs").rglob("*.pt")) and not (tmp_path / "gpu").exists()
 
 
 def test_chapters_show_gpu_synthetic_results_when_they_ship(tmp_path, monkeypatch, capsys):

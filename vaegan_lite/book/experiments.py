@@ -193,7 +193,7 @@ def steps_to_fit(preset: Preset, plan: Plan, jobs: int, budget_s: float, per_ste
     VAE_{Dis_l}'s GAN adds a third of its steps. ``part_per_seed``: the seeds train one after
     the other, each dealt out on its own."""
     if part_per_seed:
-        load = sum(plan_load(preset, plan, jobs, [s]) for s in (seeds or all_seeds(plan)))
+        load = sum(plan_load(preset, plan, jobs, [s]) for s in set(seeds or all_seeds(plan)))
     else:
         load = plan_load(preset, plan, jobs, seeds)
     return max(unit, int(margin * budget_s / (load * per_step) / unit) * unit)
@@ -1006,15 +1006,16 @@ class PlanTooLarge(RuntimeError):
     """The gpu preset's whole plan was about to start without being asked for."""
 
 
-def announce(preset: Preset, plan: Plan, out: Path) -> None:
-    """Say what reproducing ``plan`` will train before any of it starts; the gpu preset's whole
-    plan (dozens of runs as long as the authors' code trains) it refuses unless the reader asks
-    for it (VAEGAN_FULL_PLAN=1) or cuts every run short (VAEGAN_STEPS): chapter_plan picks a
-    smaller one."""
-    cfgs = run_configs(preset, plan, len(_attr_names(preset)))
+def announce(preset: Preset, plan: Plan, out: Path, seeds: Iterable[int] | None = None) -> None:
+    """Say what reproducing ``plan`` (its ``seeds``' part) will train before any of it starts;
+    the gpu preset's whole plan (dozens of runs as long as the authors' code trains), or a part
+    of it, it refuses unless the reader asks for it (VAEGAN_FULL_PLAN=1) or cuts every run short
+    (VAEGAN_STEPS): chapter_plan picks a smaller one."""
+    cfgs = run_configs(preset, plan, len(_attr_names(preset)), seeds)
     steps = sum(c.steps for c in cfgs.values())
-    kept = len(_checkpoint_times(preset, plan))
-    print(f"Reproducing this plan's results in {out} trains {len(cfgs)} runs "
+    kept = len(_checkpoint_times(preset, plan, seeds))
+    what = "this plan's results" if seeds is None else f"seeds {sorted(set(seeds))} of this plan"
+    print(f"Reproducing {what} in {out} trains {len(cfgs)} runs "
           f"({kept} already started), {steps:,} steps of batch {preset.batch_size} in all.")
     full = os.environ.get("VAEGAN_FULL_PLAN") == "1"
     if plan == PLANS["gpu"] and not full and not preset.cut:

@@ -286,7 +286,8 @@ def sd(m: str, key: str, rows: dict = fm) -> float:
 sharp = real["sample_sharpness"]
 # Blur: the VAE keeps a fraction of real faces' sharpness, the two VAE/GANs come close to it
 assert max(avg("vae", "sample_sharpness"), avg("vae", "recon_sharpness")) < 0.5 * sharp
-assert min(avg(m, "sample_sharpness") for m in ("vaegan", "vaegan_dis0")) > 0.8 * sharp
+assert min(avg(m, k) for m in ("vaegan", "vaegan_dis0")
+           for k in ("sample_sharpness", "recon_sharpness")) > 0.8 * sharp  # fmt: skip
 # texture FD: VAE/GAN's samples several times closer than the VAE's, VAE/GAN_Dis0 and the GAN
 # next (level with each other), behind only VAE/GAN
 tex = {m: avg(m, "texture_fd") for m in fm}
@@ -306,6 +307,9 @@ encoders = ("vae", "vae_disl", "vaegan_dis0", "vaegan")
 assert avg("vae_disl", "sample_sharpness") > sharp
 disl_sharpness = [r["sample_sharpness"] / sharp for r in fm["vae_disl"]]
 assert max(disl_sharpness) > 1.5 and 0.9 < min(disl_sharpness) < 1.1
+assert avg("vae_disl", "sample_sharpness") - sharp < sd("vae_disl", "sample_sharpness")
+# the GAN trains in every seed: each seed's samples closer in texture than any VAE seed's
+assert max(r["texture_fd"] for r in fm["gan"]) < min(r["texture_fd"] for r in fm["vae"])
 assert max(encoders, key=lambda m: avg(m, "recon_fd")) == "vae_disl"
 # pixel fidelity: the VAE has the lowest reconstruction MSE, VAE/GAN a clearly higher one
 assert min(encoders, key=lambda m: avg(m, "mse")) == "vae"
@@ -323,6 +327,11 @@ assert gap["fooled"] > 3 * rest_spread["fooled"]
 assert 0.8 < gap["mse"] / sd("vaegan", "mse") < 1.5
 assert gap["recon_fd"] / sd("vaegan", "recon_fd") > 2
 assert all(rest_spread[k] < sd("vaegan", k) for k in ("mse", "recon_fd"))
+fds = [r["fd"] for r in sweep]
+assert fds == sorted(fds, reverse=True) and len(set(fds)) == len(fds)  # falls as gamma grows
+# ... and one seed alone widens VAE/GAN's MSE spread, the sweep's yardstick
+mse_by_seed = sorted(r["mse"] for r in fm["vaegan"])
+assert mse_by_seed[-1] - mse_by_seed[-2] > 3 * (mse_by_seed[-2] - mse_by_seed[0])
 # Table 2: conditional VAE/GAN first (lowest MSE, highest cosine), then the VAE, the GAN last;
 # VAE/GAN's lead over the VAE in MSE less than half a standard deviation
 for key, best_first in (("mse", False), ("cosine", True)):
@@ -389,12 +398,15 @@ assert not all(e < pixels for e in per_seed)
 # batch's statistics differ, which the DCGAN-style `"separate"` batches hide from it (chapter 2).
 # Exercise 6 trains them with separate batches, for you to compare.
 #
-# **The $\gamma$ sweep moves only at its smallest $\gamma$.** There the decoder, whose likelihood
-# term weighs least, fools its own discriminator most and reconstructs worst: its reconstruction
-# MSE is about one seed's spread of VAE/GAN (in the five-model table) above the other settings',
-# its FD more than two. That is the paper's direction, from one seed per setting. The other three
-# settings fool their discriminators about equally, and their reconstruction MSEs and FDs lie
-# within one seed's spread of each other, so their order is within noise. The paper's two failure
+# **The $\gamma$ sweep, one seed per setting.** With the smallest $\gamma$, whose likelihood term
+# weighs least, the decoder fools its own discriminator most and reconstructs worst, in MSE and in
+# FD: the paper's direction. As $\gamma$ grows, the samples' attribute FD falls at every step. How
+# far apart is far, with one seed per setting? The only yardstick is how much VAE/GAN at the
+# preset's $\gamma$ varies over the five-model table's seeds, and one of those seeds widens it on
+# its own: its reconstruction MSE lies far above the other four's. Against that yardstick the
+# smallest $\gamma$'s reconstructions stand about one spread apart in MSE and more than two in FD,
+# and the other three settings lie within one spread of each other (and fool their
+# discriminators about equally): these runs do not settle their order. The paper's two failure
 # modes, feature artifacts at large $\gamma$ and lost mouth shapes at small $\gamma$, need
 # sharper, more detailed faces than these short runs at 32×32 draw. Exercise 2
 # pushes $\gamma$ far enough to see the first, and chapter 4 shows the sweep's images.
@@ -502,8 +514,8 @@ for model, scores in results["inception"]["scores"].items():
 #   it measures.
 # - Table 2's order (VAE/GAN, then VAE, then GAN) holds, with VAE/GAN's lead over the VAE within
 #   a seed's spread; Sec. 4's nearest-neighbour gain holds with a GAN's discriminator (and, on
-#   average and by less, with VAE/GAN's); in the $\gamma$ sweep only the smallest $\gamma$
-#   stands out, fooling its discriminator most and reconstructing worst.
+#   average and by less, with VAE/GAN's); in the $\gamma$ sweep the smallest $\gamma$ fools its
+#   discriminator most and reconstructs worst, and the samples' FD falls as $\gamma$ grows.
 # - A verdict is only as firm as the seeds allow: a difference smaller than one seed's spread is
 #   reported as such, not as a yes or a no.
 #

@@ -159,7 +159,8 @@ def cli(*args):
         ),
         # flags that would do nothing for this model or data set
         (["train", "--xi-dim", "8", "--steps", "1", "--out", "x"], "--xi-dim applies to --model"),
-        (["train", "--beta", "5", "--steps", "1", "--out", "x"], "--beta applies to --model avae"),
+        (["train", "--model", "gan", "--beta", "5", "--steps", "1", "--out", "x"],
+         "--beta applies to --model vae"),
         (["train", "--model", "gan", "--avae-latent-weight", "0.1", "--steps", "1", "--out", "x"],
          "--avae-latent-weight applies"),
         (["train", "--gan-steps", "1", "--steps", "2", "--out", "x"], "--gan-steps applies"),

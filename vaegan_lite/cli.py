@@ -185,7 +185,8 @@ def build_parser() -> Parser:
     g.add_argument("--avae-latent-weight", type=float, default=StepConfig.latent_weight,
                    help="avae: weight of L_Z in G's loss (1 = the paper)")  # fmt: skip
     g.add_argument("--xi-dim", type=_nonneg_int, default=0, help="avae: size of xi in G(z, xi)")
-    g.add_argument("--beta", type=float, default=StepConfig.beta, help="avae: weight of the KL")
+    g.add_argument("--beta", type=float, default=StepConfig.beta,
+                   help="weight of the KL in the encoder's loss (1: the paper)")  # fmt: skip
     g.add_argument(
         "--authors",
         action="store_true",

@@ -156,7 +156,7 @@ def algorithm1_step_fast(
     # the x_p part is zero unless joint BatchNorm statistics let x_p move Dis_l(x) and Dis_l(x~).
     a = _vjp([s(L_llike)], cut, [None], retain=False) if metric == "dis_l" else None
     enc_p, dec_p = _params(enc), _params(dec)
-    prior_term = s(L_prior)
+    prior_term = s(cfg.beta * L_prior)
     if not adversarial:  # Enc and Dec both descend L_llike: one pass serves both
         if a is None:
             gs = _vjp([prior_term + s(L_llike)], enc_p + dec_p, [None], retain=False)

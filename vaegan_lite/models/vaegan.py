@@ -341,7 +341,8 @@ def algorithm1_step(
 
     # Update parameters according to gradients; every gradient is taken before any step.
     s = scaler
-    g_enc = grads(L_prior + L_llike, enc, s)  # theta_Enc <- -grad(L_prior + L_llike)
+    # theta_Enc <- -grad(L_prior + L_llike); beta = 1 is the paper's (the AVAE paper weighs the KL)
+    g_enc = grads(cfg.beta * L_prior + L_llike, enc, s)
     if not adversarial:
         g_dec = grads(L_llike, dec, s)  # a VAE's decoder: theta_Dec <- -grad(L_llike)
     elif cfg.w is None:  # theta_Dec <- -grad(gamma L_llike - L_GAN)

@@ -32,7 +32,6 @@ if "google.colab" in sys.modules:
 
 # %%
 import json
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -680,8 +679,8 @@ from vaegan_lite.book import web
 show_source(web.export_decoder)
 
 # %%
-static = Path(web.STATIC)  # book/_static/latent/ of the repository (not in a pip install)
-if static.is_dir():
+static = web.checkout_static()  # book/_static/latent/ of the repository (not in a pip install)
+if static is not None:
     runtime = json.loads((static / "runtime.json").read_text())
     print(f"ONNX Runtime Web {runtime['version']} ({runtime['license']} licence)")
     for name in [*web.RUNTIME_FILES, "latent-widget.js", *web.data_files()]:

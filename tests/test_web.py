@@ -125,6 +125,8 @@ def test_importing_web_in_a_fresh_checkout_unpacks_the_wasm(tmp_path):
     book/_static/latent/: importing vaegan_lite.book.web in a checkout writes it there."""
     shutil.copytree(ROOT / "vaegan_lite", tmp_path / "vaegan_lite",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    for name in ("_config.yml", "_toc.yml"):  # what makes the folder a checkout
+        shutil.copyfile(ROOT / name, tmp_path / name)
     static = tmp_path / "book" / "_static" / "latent"
     static.mkdir(parents=True)
     for name in COMMITTED:
@@ -135,6 +137,22 @@ def test_importing_web_in_a_fresh_checkout_unpacks_the_wasm(tmp_path):
                          text=True, check=True)  # fmt: skip
     assert out.stdout.strip() == str(static), out.stdout
     assert (static / WASM).read_bytes() == (web.STATIC / WASM).read_bytes()
+
+
+def test_importing_web_after_a_pip_install_writes_nothing_above_the_package(tmp_path):
+    """In site-packages the folder above the package is not the repository, even where a
+    book/_static/latent/ happens to sit there: importing web leaves it alone."""
+    shutil.copytree(ROOT / "vaegan_lite", tmp_path / "vaegan_lite",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    static = tmp_path / "book" / "_static" / "latent"
+    static.mkdir(parents=True)
+    for name in COMMITTED:
+        shutil.copyfile(web.STATIC / name, static / name)
+    code = "from vaegan_lite.book import web; print(web.checkout_static())"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    assert out.stdout.strip() == "None" and not (static / WASM).exists()
 
 
 def test_sphinx_extension_unpacks_when_the_build_starts(monkeypatch):

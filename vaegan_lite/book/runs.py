@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # IPython is imported only inside a notebook
     from IPython.display import Markdown
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository, in a checkout (not in a pip install)
+# Whether ROOT is that checkout (its book configuration beside the package). After a pip install
+# ROOT is site-packages, and nothing there outside the package is read or written.
+IN_CHECKOUT = (ROOT / "_config.yml").is_file() and (ROOT / "_toc.yml").is_file()
 # Results the chapters show that took too long to make in them: package data, so a chapter finds
 # them after a pip install too (tools/ and benchmarks/ write them here in a checkout).
 RESULTS = Path(__file__).resolve().parents[1] / "results"

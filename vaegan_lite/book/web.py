@@ -58,7 +58,7 @@ from ..attributes import (
 from ..data import SyntheticFaces, to_uint8
 from ..data.files import atomic_path
 from ..shipped import pretrained
-from .runs import ROOT
+from .runs import IN_CHECKOUT, ROOT
 
 STATIC = ROOT / "book" / "_static" / "latent"  # in a checkout of the repository
 RUNTIME_PACKAGE = "onnxruntime-web"
@@ -189,6 +189,12 @@ def _sha256(path: Path) -> str:
 def _has(folder: Path, name: str) -> bool:
     """Whether ``folder`` holds the runtime file ``name``, or its compressed form."""
     return (folder / name).is_file() or (name in PACKED and (folder / PACKED[name]).is_file())
+
+
+def checkout_static() -> Path | None:
+    """The widget's folder book/_static/latent/ of the repository, or None: after a pip install
+    (no checkout around the package) or before the folder exists."""
+    return STATIC if IN_CHECKOUT and STATIC.is_dir() else None
 
 
 def unpack_runtime(folder: str | Path = STATIC, out: str | Path | None = None) -> dict[str, Path]:
@@ -420,7 +426,7 @@ def setup(app: Any) -> dict[str, Any]:
 
 # In a checkout (not a pip install) the .wasm is a generated file: make sure whatever reads the
 # folder finds it, current (chapter 5 lists the files' sizes, the tests and benchmarks serve it).
-if any((STATIC / stored).is_file() for stored in PACKED.values()):
+if IN_CHECKOUT and any((STATIC / stored).is_file() for stored in PACKED.values()):
     try:
         unpack_runtime()
     except (OSError, ValueError) as e:

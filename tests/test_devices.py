@@ -196,3 +196,12 @@ def test_encode_and_decode_take_other_float_dtypes_and_refuse_what_is_no_tensor(
                       (lambda: model.decode(mu.long()), "float codes z")):  # fmt: skip
         with pytest.raises(ValueError, match=says):
             bad()
+
+
+def test_codes_stay_on_their_device_in_latent_arithmetic():
+    """interpolate and apply make their steps and scales where the codes are (the model's
+    device, for codes from model.encode), not on the CPU."""
+    z0, z1 = torch.zeros(8, device="meta"), torch.ones(8, device="meta")
+    assert attributes.interpolate(z0, z1, steps=4).is_meta
+    assert attributes.apply(z0, z1, torch.linspace(-1, 1, 3)).shape == (3, 8)
+    assert attributes.apply(z0, z1, torch.linspace(-1, 1, 3)).is_meta

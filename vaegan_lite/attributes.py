@@ -152,7 +152,7 @@ def combine(vectors: Vectors, weights: dict[str, float]) -> torch.Tensor:
 def apply(z: torch.Tensor, vector: torch.Tensor, scale: float | torch.Tensor = 1.0) -> torch.Tensor:
     """z + scale * vector, for one code [D] or a batch [N, D]; ``scale`` may be [K] for K steps
     (then the result is [K, D] or [N, K, D])."""
-    s = torch.as_tensor(scale, dtype=z.dtype)
+    s = torch.as_tensor(scale, dtype=z.dtype, device=z.device)
     if s.ndim == 0:
         return z + s * vector
     return z.unsqueeze(-2) + s.view(-1, 1) * vector
@@ -162,7 +162,7 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int = 8) -> torch.Ten
     """[steps, D] codes on the straight line from z0 to z1 (both ends included)."""
     if steps < 2:
         raise ValueError(f"interpolate: steps must be >= 2 to include both ends, got {steps}")
-    t = torch.linspace(0, 1, steps, dtype=z0.dtype).view(-1, 1)
+    t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device).view(-1, 1)
     return (1 - t) * z0 + t * z1
 
 

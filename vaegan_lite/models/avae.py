@@ -93,7 +93,8 @@ class AVAE(VAEGAN):
         the model's device and returned on ``device`` (the CPU by default, as VAEGAN.sample)."""
         check_count(n)
         self._check_condition(y, n)  # AVAE is unconditional: a y is refused, not dropped
-        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        where = "cpu" if generator is None else generator.device  # as VAEGAN.sample
+        z = torch.randn(n, self.latent_dim, generator=generator, device=where).to(self.device)
         xi = draw_xi(n, self.xi_dim, self.device, generator)
         with evaluating(self):
             return torch.cat([self.generate(zb, xb).to(device) for zb, xb in in_batches(z, xi)])

@@ -112,12 +112,13 @@ class VAEGAN(nn.Module):
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
     ) -> torch.Tensor:
-        """Dec(z_p) for n draws z_p ~ N(0, I), on the model's device (z_p drawn on the CPU, so a
-        generator fixes them) EVAL_BATCH at a time, returned on ``device``: the CPU, for plotting
-        and measuring."""
+        """Dec(z_p) for n draws z_p ~ N(0, I), on the model's device (z_p drawn on the CPU, or on
+        ``generator``'s device, so a generator fixes them) EVAL_BATCH at a time, returned on
+        ``device``: the CPU, for plotting and measuring."""
         check_count(n)
         self._check_condition(y, n)
-        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        where = "cpu" if generator is None else generator.device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=where).to(self.device)
         with evaluating(self):
             return torch.cat([self.decode(zb, yb).to(device) for zb, yb in in_batches(z, y)])
 

@@ -27,14 +27,16 @@ help:
 	@echo "make outputs   regenerate notebooks/*.ipynb outputs from notebooks/*.py (preset smoke)"
 	@echo "make lint      ruff check"
 	@echo "make pretrained  retrain the shipped models in vaegan_lite/weights/ (about 4 h, CPU)"
-	@echo "make experiments  rerun chapter 6's experiments (PRESET=cpu JOBS=2: about 100 min on 2 cores; PRESET=gpu)"
+	@echo "make experiments  rerun chapter 6's experiments (PRESET=cpu JOBS=2: about 160 min on 2 cores; PRESET=gpu)"
 	@echo "make clean     remove _build and caches (keeps .venv)"
 
 venv .venv: $(STAMP)
 
 # Re-run only when pyproject.toml changes (or the venv is new).
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# A venv whose creation failed (no ensurepip: Debian's python3-venv missing) has a python but
+	@# no pip; it is made again rather than kept.
+	$(PY) -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install $(TORCH_SPEC)
 	$(PY) -m pip install -e '.[book,onnx,metrics]'
 	touch $@

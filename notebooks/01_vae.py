@@ -33,7 +33,6 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
 from vaegan_lite.book.diagrams import diagram
@@ -246,7 +245,7 @@ show_source(
 # %%
 show_source(
     algorithm1_step,
-    lines=lines_between(algorithm1_step, "g_enc = grads(", "g_dec = grads(L_llike, dec"),
+    lines=lines_between(algorithm1_step, "theta_Enc <- -grad(", "g_dec = grads(L_llike, dec"),
     header=False,
 )
 
@@ -428,13 +427,11 @@ if preset.trains_fully:  # a few smoke steps draw noise, which the Laplacian cal
 # horizontally by $-2, \dots, 2$ pixels, all equally plausible:
 
 # %%
-def shift(x: torch.Tensor, dx: int) -> torch.Tensor:
-    """x moved dx pixels to the right; the border column is repeated into the gap."""
-    w = x.shape[-1]
-    padded = F.pad(x, (2, 2, 0, 0), mode="replicate")  # [B, C, H, W + 4]
-    return padded[..., 2 - dx : 2 - dx + w]
+from vaegan_lite.data import shift
 
+show_source(shift)
 
+# %%
 shifts = [-2, -1, 0, 1, 2]
 face = x_test[:1]  # [1, 3, H, W]
 copies = torch.cat([shift(face, dx) for dx in shifts])  # [K, 3, H, W], the plausible images

@@ -206,7 +206,7 @@ dis = copy.deepcopy(disl_model.dis).cpu()
 #
 # - (a) the same face **shifted** right by 1 or 2 pixels (the edge column repeated),
 # - (b) the same face **blurred** with a Gaussian kernel of $\sigma = 1$ pixel,
-# - (c) a **different face**, the next one in the batch.
+# - (c) a **different face**, the one before it in the batch.
 #
 # A person ranks them: the shifted face is the same face, the blurred one is visibly damaged, the
 # different face is different. For each pair we compute the Gaussian negative log-likelihood of
@@ -214,9 +214,7 @@ dis = copy.deepcopy(disl_model.dis).cpu()
 # $\mathrm{Dis}_l$ features.
 
 # %%
-def shift(x: torch.Tensor, dx: int) -> torch.Tensor:
-    """Move the image dx pixels to the right, repeating the left edge column."""
-    return F.pad(x, (dx, 0, 0, 0), mode="replicate")[..., : x.shape[-1]]
+from vaegan_lite.data import shift  # chapter 1's: the border column repeated into the gap
 
 
 def blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:

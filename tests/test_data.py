@@ -654,3 +654,14 @@ def test_celeba_held_out_faces_go_on_into_the_validation_split_and_are_never_sho
     with pytest.raises(ValueError, match="celeba: 4 held-out faces from face 1 on, but its test "
                                          "and validation splits hold 4"):  # fmt: skip
         test_images(preset, 4, offset=1)
+
+
+def test_shift_moves_images_sideways_and_repeats_the_border():
+    from vaegan_lite.data import shift
+
+    x = torch.arange(12.0).view(1, 1, 2, 6)
+    assert torch.equal(shift(x, 0), x)
+    assert shift(x, 2)[0, 0, 0].tolist() == [0, 0, 0, 1, 2, 3]
+    assert shift(x, -1)[0, 0, 1].tolist() == [7, 8, 9, 10, 11, 11]
+    with pytest.raises(ValueError, match="dx=-6 moves a 6-pixel-wide image out of view"):
+        shift(x, -6)

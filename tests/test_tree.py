@@ -1,9 +1,9 @@
 """The repository stays small enough to travel to a borrowed GPU machine.
 
-The GPU runs (CONTRIBUTING.md, "Runs on a GPU, one command each") copy the working tree to the machine,
-and its tool refuses a tree over 64 MiB: the tracked files, plus the wheels gpu_check carries
-(about 3 MB). Big generated files belong in git-ignored paths (the widget's .wasm is committed as
-.xz and unpacked), and a new large file has to fit the budget below.
+The GPU runs (CONTRIBUTING.md, "Runs on a GPU, one command each") copy the working tree to the
+machine, and its tool refuses a tree over 64 MiB: the tracked files, plus the wheels gpu_check
+carries (about 3 MB). Big generated files belong in git-ignored paths (the widget's .wasm is
+committed as .xz and unpacked), and a new large file has to fit the budget below.
 """
 
 import subprocess

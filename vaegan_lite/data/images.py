@@ -4,6 +4,7 @@
     to_uint8(images)          float [-1, 1] => uint8, rounded
     check_float(images, who)  a net's input is float, not a data set's uint8
     grid(images), save_grid   several images as one, and as a PNG file (run folders, the CLI)
+    shift(images, dx)         moved dx pixels sideways, the border repeated (chapters 1 and 3)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from .files import atomic_path
 
@@ -54,3 +56,13 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8) -> None:
     fmt = None if Path(path).suffix else "PNG"
     with atomic_path(path) as tmp:
         save_image(grid(images, nrow), tmp, format=fmt)
+
+
+def shift(x: torch.Tensor, dx: int) -> torch.Tensor:
+    """[..., H, W] images moved dx pixels to the right (left for dx < 0), the border column
+    repeated into the gap: the same face, as a person sees it, a little off centre."""
+    w, p = x.shape[-1], abs(dx)
+    if p >= w:
+        raise ValueError(f"shift: dx={dx} moves a {w}-pixel-wide image out of view")
+    padded = F.pad(x, (p, p, 0, 0), mode="replicate")  # [..., H, W + 2|dx|]
+    return padded[..., p - dx : p - dx + w]

@@ -342,7 +342,7 @@ def algorithm1_step(
 
     # Update parameters according to gradients; every gradient is taken before any step.
     s = scaler
-    # theta_Enc <- -grad(L_prior + L_llike); beta = 1 is the paper's (the AVAE paper weighs the KL)
+    # theta_Enc <- -grad(L_prior + L_llike); cfg.beta is 1, the paper's, unless chapter 7 weighs it
     g_enc = grads(cfg.beta * L_prior + L_llike, enc, s)
     if not adversarial:
         g_dec = grads(L_llike, dec, s)  # a VAE's decoder: theta_Dec <- -grad(L_llike)

@@ -539,7 +539,7 @@ print(f"format       {ckpt['format']}\n"
 # | `w` | `None` | Dec's update is $\gamma\,\mathcal{L}_\text{llike} - \mathcal{L}_\text{GAN}$ (Eq. 9) | $w\,\nabla\mathcal{L}_\text{llike} - (1 - w)\,\nabla\mathcal{L}_\text{GAN}$, $w = 10^{-6}$ on CelebA |
 # | `dis_sees_recon` | `True` | $\mathrm{Dis}$ also sees $\mathrm{Dec}(\mathrm{Enc}(x))$ (Eq. 10) | `False` in the CelebA run |
 # | `equilibrium` | `False` | no such rule | skip $\mathrm{Dis}$'s update while it wins, $\mathrm{Dec}$'s while it loses badly (`eq_center`, `eq_margin`) |
-# | `gan_variant` | `"non_saturating"` | `"saturating"`: Algorithm 1's exact $-\mathcal{L}_\text{GAN}$ | — |
+# | `gan_variant` | `"non_saturating"` | `"saturating"`: Algorithm 1's exact $-\mathcal{L}_\text{GAN}$ | `"saturating"`, as the paper |
 
 # %%
 defaults = StepConfig()

@@ -134,9 +134,12 @@ print(f"largest gap between the two: {(optimum - closed_form).abs().max():.3f}")
 # \quad \text{(Eq. 16)}
 # $$
 #
-# with $x = G(z, \xi)$. $\mathcal{L}^b_Z$ corrects a mismatch: for real images the encoder's means
-# are distributed as $\mathcal{N}(0, I - \Sigma)$, not $\mathcal{N}(0, I)$, so the target is shrunk
-# by the same factor. Many images share a code; the **manifold loss** picks a realistic one:
+# with $x = G(z, \xi)$. $\mathcal{L}^b_Z$ corrects a mismatch: a code of a real image is its mean
+# plus noise, $z = \mu_{\theta_e}(x) + \sigma_{\theta_e} \epsilon$, and the codes as a whole should
+# follow the prior $\mathcal{N}(0, I)$; so the means' variance and the noise's add up to one,
+# $\operatorname{Var} \mu_{\theta_e} + \sigma^2_{\theta_e} = I$. The means are therefore distributed
+# as $\mathcal{N}(0, I - \Sigma)$ with $\Sigma = \sigma^2_{\theta_e}$, not as
+# $\mathcal{N}(0, I)$, and the target is shrunk by the same factor. Many images share a code; the **manifold loss** picks a realistic one:
 #
 # $$
 # \mathcal{L}_M = \operatorname{logit} C(G(z, \xi)) \approx \log \frac{p_{\theta_g}(x)}{p(x)}
@@ -495,7 +498,8 @@ if preset.trains_fully:  # what the text below says of BiGAN's row
 # ### The table
 #
 # For each model: the reconstruction MSE on held-out faces (per pixel, images scaled to $[0, 1]$,
-# so a quarter of the MSE chapters 1 to 6 print for images in $[-1, 1]$)
+# so a quarter of the MSE chapters 1 to 6 print for images in $[-1, 1]$; the paper does not say
+# which range its MSE is in, so we assume $[0, 1]$ and compare orders of magnitude, not digits)
 # and a Fréchet distance (FD) between samples and held-out faces. The paper's FID (the Fréchet
 # distance in the features of the Inception network) needs Inception weights, which this book
 # does not download, so the FD here is measured in the

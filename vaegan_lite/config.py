@@ -145,14 +145,15 @@ class ModelConfig:
 
 @dataclass
 class StepConfig:
-    """How a training step weighs and routes the losses. Paper settings unless noted."""
+    """How a training step weighs and routes the losses. Paper settings unless noted (the paper
+    gives no gamma and no pixel sigma; its decoder loss is the saturating one)."""
 
-    gamma: float = 1e-2  # Eq. 9: weight of L_llike in Dec's update (see losses.py on scaling)
+    gamma: float = 1e-2  # Eq. 9: weight of L_llike in Dec's update; the book's (losses.py: scale)
     # The authors' code: Dec <- w grad(L_llike) - (1 - w) grad(L_GAN); replaces gamma when set.
     w: float | None = None
-    pixel_sigma: float = 0.1  # std of the pixel Gaussian p(x|z) (Eq. 3), images in [-1, 1]
+    pixel_sigma: float = 0.1  # std of the pixel Gaussian p(x|z) (Eq. 3), images in [-1, 1]; ours
     llike_reduction: Literal["sum", "mean"] = "sum"
-    gan_variant: Literal["saturating", "non_saturating"] = "non_saturating"
+    gan_variant: Literal["saturating", "non_saturating"] = "non_saturating"  # not the paper's
     dis_sees_recon: bool = True  # Eq. 10; the authors' CelebA run used False
     dis_batch: Literal["separate", "joint"] = "separate"  # BatchNorm statistics, see discriminate()
     equilibrium: bool = False  # authors' margin trick (not in the paper)

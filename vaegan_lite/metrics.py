@@ -11,6 +11,7 @@
     inception_scores(...)   FID, KID and LPIPS through torchmetrics, where its weights can be
                             downloaded (Colab); skipped with a one-line reason offline
     evaluate(model, x, judge)  all of the above that a model's reconstructions and samples get
+    code_kl(model, x)       how much an encoder's codes carry: KL(q(z|x) || p(z)), nats per image
 
 MSE has one convention throughout: per pixel of images in [-1, 1]. The papers' tables use images
 in [0, 1], whose MSE is a quarter of it (book/tables.py converts where they are compared).
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.images import check_float
+from .losses import prior_loss
 from .models.avae import AVAE
 from .models.vaegan import EVAL_BATCH, evaluating
 
@@ -289,6 +291,15 @@ def reconstruct(
     with evaluating(model):
         out = [model.reconstruct(on_device(model, b), **kw) for b in x.split(BATCH)]
     return torch.cat([b.float().cpu() for b in out])
+
+
+@torch.no_grad()
+def code_kl(model: nn.Module, x: torch.Tensor) -> float:
+    """KL(q(z|x) || p(z)) of the encoder's codes of x (Eq. 4), nats per image, mean over x: how
+    much the codes carry about each image (the AVAE paper evens it out across models, Sec. 5)."""
+    with evaluating(model):
+        kl = [prior_loss(*model.encode(on_device(model, b))) * len(b) for b in x.split(BATCH)]
+    return float(sum(kl)) / len(x)
 
 
 @torch.no_grad()

@@ -2,6 +2,7 @@
 
     MarkdownTable      a str that displays as Markdown (a table, or text built from results)
     table1, latent_table   chapter 7: the AVAE paper's Table 1 and benchmarks/avae_latent.py's runs
+    row_figures        the numbers of one Table 1 row and seed: metrics.evaluate's and the codes' KL
     table1_claims, latent_findings   chapter 7: what those results say, computed from them
     claims_table       claims with a verdict computed from the results (chapters 6 and 7); a
                        difference within the seeds' spread is said to be so
@@ -17,7 +18,8 @@ from pathlib import Path
 import torch
 
 # The rows live in config (shipped models are trained from them); chapter 7 reads them here.
-from ..config import AVAE_PAPER, AVAE_SMALL, TABLE1_ROWS, row_settings  # noqa: F401
+from ..config import AVAE_PAPER, AVAE_SMALL, TABLE1_ROWS, VAEGAN_BETA, reads, row_settings  # noqa: F401
+from ..metrics import code_kl, evaluate
 from .runs import RESULTS
 
 
@@ -53,17 +55,29 @@ def paper_mse_ratio() -> float:
     return max(PAPER_CELEBA[r]["mse"][0] for r in avae) / PAPER_CELEBA["VAE"]["mse"][0]
 
 
-def table1(results: dict[str, list[dict[str, float]]]) -> MarkdownTable:
-    """The paper's Table 1 layout: our MSE and FD (mean ± std over seeds) beside its CelebA numbers.
+def row_figures(model: torch.nn.Module, x_test: torch.Tensor, judge: torch.nn.Module,
+                seed: int = 0) -> dict[str, float]:  # fmt: skip
+    """metrics.evaluate's numbers of one Table 1 row and seed, and, for a model with a KL term,
+    "kl": the KL of its codes of x_test (metrics.code_kl)."""
+    out = evaluate(model, x_test, judge, seed=seed)
+    if reads(model.config.model, "step.beta"):  # the models whose encoder loss has a KL
+        out["kl"] = code_kl(model, x_test)
+    return out
 
-    results: row name -> one metrics.evaluate() dict per seed. Its MSE (images in [-1, 1]) is
-    shown in the paper's units, images in [0, 1]: a quarter of it.
+
+def table1(results: dict[str, list[dict[str, float]]]) -> MarkdownTable:
+    """The paper's Table 1 layout: our MSE and FD (mean ± std over seeds) beside its CelebA numbers,
+    and the KL of our encoders' codes where a row has one (the paper evens it out, Sec. 5).
+
+    results: row name -> one metrics.evaluate() dict per seed, with "kl" (metrics.code_kl) for a
+    model with a KL term. Its MSE (images in [-1, 1]) is shown for images in [0, 1], a quarter of
+    it: the units we assume the paper's are in (it does not say).
     """
-    lines = ["| model | MSE (ours, [0, 1]) | FD (ours) | MSE (paper) | LPIPS (paper) "
-             "| FID (paper) |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| model | MSE (ours, [0, 1]) | FD (ours) | KL (ours, nats) | MSE (paper) "
+             "| LPIPS (paper) | FID (paper) |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, runs in results.items():
         ours = [mean_std([r["mse"] / 4 for r in runs if "mse" in r]),
-                mean_std([r["fd"] for r in runs])]
+                mean_std([r["fd"] for r in runs]), mean_std([r["kl"] for r in runs if "kl" in r])]
         paper = PAPER_CELEBA.get(name, {})
         theirs = [f"{paper[k][0]:.2f} ± {paper[k][1]:.2f}" if k in paper else "—"
                   for k in ("mse", "lpips", "fid")]  # fmt: skip

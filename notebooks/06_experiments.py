@@ -190,6 +190,9 @@ experiments.five_model_table(results)
 # $\mathcal{L}_\text{llike}$ is a sum) and $\mathrm{Dis}(\mathrm{Dec}(z_p))$ are measured in each model's own
 # discriminator, whose features move with the run, so they describe the balance each run reached
 # and are no common yardstick across settings; the FDs compare all of them in the same features.
+# The figure after the table plots the measures that share a yardstick against $\gamma$, beside
+# the main VAE/GAN's seeds at the preset's $\gamma$: how far one setting is from another,
+# against how far one seed is from another.
 
 # %% tags=["nbval-ignore-output"]
 # Results of training (your digits will differ from the book's); the cell that loads them checks

@@ -452,6 +452,14 @@ class Plan:
     knn_train: int  # labelled faces the nearest neighbours are drawn from
     knn_test: int
 
+    def __str__(self) -> str:
+        gammas = ", ".join(f"{f:g}" for f in self.gamma_factors)
+        return (f"Fig. 3 and 4: 5 models x {self.seeds} seeds, measured on {self.n_eval} held-out "
+                f"faces; Fig. 5: gamma x {gammas}; Table 2: {self.table2_seeds} seeds per "
+                f"conditional model, {self.n_vectors} attribute vectors, best of "
+                f"{self.samples_per_vector} samples, regressor {self.regressor_steps} steps; kNN: "
+                f"{self.knn_test} faces against {self.knn_train}")
+
 
 PLANS = {
     "smoke": Plan(2, 2, (0.01, 1.0, 10.0), 64, 32, 10, 20, 256, 64),

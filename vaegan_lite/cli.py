@@ -144,7 +144,9 @@ def _image_size(s: str) -> int:
 
 def build_parser() -> Parser:
     """The parser of the train, sample and bench commands and their flags."""
-    p = Parser(prog="python -m vaegan_lite", description="VAE/GAN (Larsen et al., 2016).")
+    script = os.path.basename(sys.argv[0]) == "vaegan-lite"  # the installed script, not -m
+    prog = "vaegan-lite" if script else "python -m vaegan_lite"
+    p = Parser(prog=prog, description="VAE/GAN (Larsen et al., 2016).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     t = sub.add_parser("train", help=f"train one of the {len(MODEL_NAMES)} models (--model)")

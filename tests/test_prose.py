@@ -100,6 +100,9 @@ ALLOWLIST: dict[str, list[str]] = {
         "0.9 means",
         "keep 90 %",
         "use 90 %",
+        "divergences\": 5 on CelebA",  # the AVAE paper's beta (Sec. 5)
+        "(512 units, then 1), and",  # Table 1's two fully connected layers of Dis
+        "the 512-unit one",
     ],
     "book/running.md": [
         "batch 64",  # the paper's batch size

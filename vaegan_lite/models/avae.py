@@ -250,7 +250,7 @@ def avae_step(
         # Losses.
         L_R = llike_loss(x, mu_real, cfg.pixel_sigma, cfg.llike_reduction)  # -log p(x|z) (Eq. 8)
         L_P = prior_loss(z_real_mu, z_real_logvar)  # KL(q(z|x) || p(z)) (Eq. 7)
-        L_VAE = L_R + cfg.beta * L_P  # Eq. 9, with the paper's beta on the KL
+        L_VAE = L_R + cfg.beta * L_P  # Eq. 9; beta weighs the KL (1 in the paper's AVAE)
         L_C = gan_loss(C_real, None, C_fake)  # Eq. 13: C's cross-entropy, real vs generated
         L_Z = latent_loss(z_fake_mu, z_fake, z_fake_logvar, cfg.latent_loss)  # Eq. 12 / 16
         L_M = manifold_loss(C_fake)  # Eq. 15

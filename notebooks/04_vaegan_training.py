@@ -52,6 +52,7 @@ from vaegan_lite.config import StepConfig, config_for, get_preset
 from vaegan_lite.data import training_tensors
 from vaegan_lite.metrics import diversity, mse, sharpness
 from vaegan_lite.models import VAEGAN, algorithm1_step, grads
+from vaegan_lite.models.vaegan import finish_step
 from vaegan_lite.train import deterministic_algorithms, fixed_samples, train
 
 preset = get_preset()
@@ -153,6 +154,14 @@ show_source(algorithm1_step)
 
 # %%
 show_source(grads)
+
+# %% [markdown]
+# `finish_step` then hands each network its own gradients and steps its optimiser, skipping a
+# step whose losses or gradients are not finite (a NaN, an fp16 overflow) without asking the GPU
+# for a number it would have to wait for:
+
+# %%
+show_source(finish_step)
 
 # %% [markdown]
 # The order matters. An optimizer step changes parameters in place; if $\mathrm{Dis}$ stepped
@@ -593,6 +602,10 @@ display(Markdown(
     f"reconstructions is {error['VAE/GAN'] / error['VAE']:.1f} times the VAE's."))
 
 # %% [markdown]
+# Sharpness counts noise as detail (chapter 1's measure is the energy a high-pass filter keeps),
+# so these ratios say that the VAE/GAN is not blurry, not that its detail is right: look at the
+# pictures above, and at chapter 6's texture FD, which blur and noise both move.
+#
 # The pixel error is the metric the VAE optimises and the VAE/GAN does not. The VAE/GAN bets that
 # by a learned metric a reconstruction with the input's hair, glasses and face shape but textures
 # of its own is close, and the VAE's average of every face that fits its code is far, where the

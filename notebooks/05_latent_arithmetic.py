@@ -446,7 +446,8 @@ Markdown("\n".join(rows))
 # %% [markdown]
 # The claims hold, on the pictures' attributes, and the second also over all those the judge
 # reads reliably, though by less; by how much is a matter of degree the paper's "much" does not
-# pin down. "Already show them" counts the faces that lack an attribute whose plain
+# pin down, and with one model of each kind there is no spread over training runs to weigh the
+# margin against (chapter 6 has one for the models it compares). "Already show them" counts the faces that lack an attribute whose plain
 # reconstruction the judge reads with it (a misreading, or the decoder drawing a trace of it):
 # "added" counts them too, so the first claim asks for at least twice that. The paper says nothing
 # about what else an edit changes, and there the comparison turns round: the VAE keeps the other
@@ -708,7 +709,9 @@ HTML(web.widget_html("../_static/latent/"))
 # - A classifier trained on the ground truth turns Fig. 6 into numbers for every attribute: how
 #   often the attribute appears on the faces that could carry it, and how often every other
 #   attribute the judge reads reliably stays put (apart from those the data ties to it or that it
-#   replaces). The paper's claims hold; the edits work often, not on every face.
+#   replaces). The paper's claims hold for these two models, the second by a margin with no
+#   seed spread to judge it against (one model of each kind); the edits work often, not on every
+#   face.
 # - Three things limit an edit: a step (s = 1) too short for some attributes, reconstructions that
 #   draw thin features by halves, and correlated attributes. A longer step trades the first for
 #   changes in the other attributes.

@@ -297,6 +297,7 @@ tex = {m: avg(m, "texture_fd") for m in fm}
 assert tex["vae"] > 3 * tex["vaegan"] and sorted(tex, key=tex.get)[:3] in (
     ["vaegan", "vaegan_dis0", "gan"], ["vaegan", "gan", "vaegan_dis0"])
 assert abs(tex["vaegan_dis0"] / tex["gan"] - 1) < 0.2
+assert tex["vaegan"] > 5 * real["texture_fd"]  # ... yet far from two sets of real faces
 assert 0.8 < avg("vaegan_dis0", "sample_sharpness") / sharp < 1.25  # about as sharp as real
 # VAE/GAN_Dis0's reconstructions: a little less sharp than VAE/GAN's, by more than a seed's
 # spread, and closer in MSE and FD
@@ -351,8 +352,10 @@ assert not all(e < pixels for e in per_seed)
 
 # %% [markdown]
 # **Blur, the paper's main point, holds.** The VAE's samples and reconstructions have a fraction of
-# real faces' sharpness; the two VAE/GANs' come close to it. The texture FD, which blur moves, puts
-# VAE/GAN's samples several times closer to real faces than the VAE's, with
+# real faces' sharpness; the two VAE/GANs' come close to it. Sharpness alone would also reward
+# noise, so the texture FD, which blur and noise both move, is the firmer measure: it puts
+# VAE/GAN's samples several times closer to real faces than the VAE's, though still far from the
+# real faces' own (the "real faces" row: two sets of real faces), with
 # $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ and the GAN next: "VAE/GAN and pure GAN produce sharper
 # images with more natural textures and face parts", as the paper says of Fig. 3. The third model
 # of that sentence, $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ (a pixel likelihood with the GAN term

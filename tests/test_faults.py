@@ -245,3 +245,10 @@ def test_a_checkpoint_damaged_later_is_refused_in_one_line(tmp_path, capsys, dam
     assert says in err and len(err.splitlines()) == 1 and not (tmp_path / "s.png").exists()
     with pytest.raises(CheckpointError, match="a run folder; its checkpoint is .*last.pt"):
         read_checkpoint(run)
+
+
+def test_a_folder_without_a_checkpoint_is_named_as_a_folder(tmp_path):
+    with pytest.raises(CheckpointError, match=r"a folder without a checkpoint \(no last.pt"):
+        read_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        read_checkpoint(tmp_path / "missing.pt")

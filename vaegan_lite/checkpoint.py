@@ -71,6 +71,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if path.is_dir() and (path / "last.pt").is_file():
         raise CheckpointError(f"{path}: a run folder; its checkpoint is {path / 'last.pt'}")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder without a checkpoint (no last.pt in it)")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     _check_device(map_location)

@@ -44,10 +44,10 @@ from vaegan_lite.data import training_tensors
 from vaegan_lite.models.vaegan import finite
 from vaegan_lite.optim import RMSprop
 from vaegan_lite.train import (
-    _place,
     autocast_for,
     pick_device,
     pick_precision,
+    place_data,
     prepare_model,
     train,
 )
@@ -183,7 +183,7 @@ print(TrainConfig(compile=True).compile)  # how to ask for it: config_for(preset
 # only the batch to $[-1, 1]$ floats:
 
 # %%
-show_source(_place)
+show_source(place_data)
 
 # %%
 images = data[0]
@@ -194,9 +194,9 @@ print(f"CelebA at 64x64: {celeba / 2**30:.2f} GiB as uint8 ({4 * celeba / 2**30:
       f"a T4 has 15 GiB")
 
 # %% [markdown]
-# On a CPU `_place` leaves the tensor where it is. With a GPU, if it fits in a quarter of the free
-# memory it is moved there once, and `images[idx]` then indexes on the GPU; otherwise it is pinned
-# in host memory so each batch copies asynchronously.
+# On a CPU `place_data` leaves the tensor where it is. With a GPU, if it fits in a quarter of the
+# free memory it is moved there once, and `images[idx]` then indexes on the GPU; otherwise it is
+# pinned in host memory so each batch copies asynchronously.
 #
 # ## A step that never waits for the GPU
 #

@@ -285,7 +285,7 @@ def _train(
     if data is not None:  # the checks training_tensors makes of what it reads
         check_training_data(*data, cfg, "train(data=...)")
     images, attrs = data if data is not None else training_tensors(cfg, progress)
-    images = _place(images, device)
+    images = place_data(images, device)
     attrs = attrs.to(images.device)  # beside the images: one batch index serves both
     sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed, images.device)
     autocast = autocast_for(precision, device)
@@ -598,7 +598,7 @@ def fixed_samples(
     return x.float().cpu() if x is not None else torch.zeros(0)
 
 
-def _place(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+def place_data(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Keep the uint8 data set on the GPU when it takes under a quarter of the free memory."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)

@@ -35,6 +35,8 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass
 class BenchResult:
+    """One timed configuration: its throughput and the model FLOP utilisation behind it."""
+
     images_per_s: float
     step_seconds: list[float]
     flops_per_image: float

@@ -33,6 +33,8 @@ BN_MOMENTUM = 0.1
 
 @dataclass
 class ClassifierConfig:
+    """The attribute classifier's architecture (the judge of chapters 2 and 5 to 7)."""
+
     image_size: int = 32  # a power of two, 8 or more
     width: int = 32  # channels of the 32x32 => 16x16 conv; doubled at each stride-2 layer after
     feature_dim: int = 256  # the penultimate layer: features(x)

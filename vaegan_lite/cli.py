@@ -56,7 +56,7 @@ DEFAULT_SIZES = {"synthetic": 20000}  # --dataset-size when not given; real data
 
 
 class UsageError(Exception):
-    pass
+    """A command line that cannot run as given: one line on stderr, exit status 2."""
 
 
 class Terminated(KeyboardInterrupt):

@@ -279,6 +279,8 @@ PRESET_NAMES = ("smoke", "cpu", "gpu")
 
 @dataclass(frozen=True)
 class Preset:
+    """How big a chapter's runs are: data, sizes, steps (smoke, cpu, gpu; get_preset)."""
+
     name: str
     data: str  # "synthetic" or "celeba"
     image_size: int

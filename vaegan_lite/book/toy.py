@@ -177,6 +177,8 @@ TOY_STEP = StepConfig(pixel_sigma=1.0, beta=1.0, latent_loss="b")
 
 @dataclass
 class ToyRun:
+    """What train_toy returns: the trained toy AVAE, its logged losses and its time."""
+
     model: ToyAVAE
     history: dict[str, list[float]]
     seconds: float

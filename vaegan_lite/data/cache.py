@@ -41,6 +41,8 @@ class DownloadError(DataError):
 
 
 class ImageSet(NamedTuple):
+    """A split of a data set as tensors: uint8 images and their 0/1 attributes."""
+
     images: torch.Tensor  # uint8 [N, C, H, W]
     attrs: torch.Tensor  # float32 [N, A] in {0, 1}
     attr_names: list[str]

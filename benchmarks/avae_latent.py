@@ -34,8 +34,7 @@ import torch
 from vaegan_lite.book.runs import test_images
 from vaegan_lite.cli import _pos_int
 from vaegan_lite.config import PRESET_NAMES, config_for, get_preset
-from vaegan_lite.losses import prior_loss
-from vaegan_lite.metrics import evaluate, mse
+from vaegan_lite.metrics import code_kl, evaluate, mse
 from vaegan_lite.shipped import pretrained
 from vaegan_lite.train import train
 
@@ -77,8 +76,8 @@ def main() -> None:
             # all three MSEs in the paper's units, images in [0, 1]: a quarter of metrics.mse
             mse_other = mse(m.reconstruct(x, generator=g), other).mean().item() / 4
             mse_vae = mse(m.decode(mu), x).mean().item() / 4
-            kl = prior_loss(mu, logvar).item()  # mean over the faces
         ev = evaluate(m, x, judge, seed=0)
+        kl = code_kl(m, x)
         print(f"{name}: {cfg.steps} steps ({time.perf_counter() - t0:.0f} s)  "
               f"L_Z {last['L_Z']:.4g}  L_M {last['L_M']:.3g}  D(x) {last['D(x)']:.3f}  "
               f"D(G) {last['D(G(z))']:.3f}  sigma_E {sigma_e:.3f}  mse {ev['mse'] / 4:.4f}  "

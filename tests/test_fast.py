@@ -254,3 +254,21 @@ def test_compiled_networks_train_a_step(monkeypatch, model):
             assert r.steps_run == 3 and all(p.isfinite().all() for p in r.model.parameters())
     finally:
         functorch_config.donated_buffer = default
+
+
+@pytest.mark.parametrize("model", ["vae", "vaegan"])
+def test_beta_weighs_the_encoders_kl_alone(batch, small_model, applied_update, compare, model):
+    """StepConfig.beta (the AVAE paper's weight on VAE/GAN's KL) scales one term of Enc's update,
+    L_prior's, and leaves Dec's and Dis's alone; the fast step agrees."""
+    kw = {"metric": "pixel", "adversarial": False} if model == "vae" else {}
+    compare(algorithm1_step, algorithm1_step_fast, batch, StepConfig(beta=2.5), model=model, **kw)
+    m = small_model(model)
+    ups = {b: applied_update(algorithm1_step, copy.deepcopy(m), batch, StepConfig(beta=b), **kw)
+           for b in (1.0, 2.0, 3.5)}  # fmt: skip
+    for net in ("dec", "dis"):
+        assert all(torch.equal(a, b) for a, b in zip(ups[1.0][net], ups[3.5][net], strict=True))
+    # plain SGD with a unit rate: Enc moves by -(grad L_llike + beta grad L_prior), linear in beta
+    one = [b - a for a, b in zip(ups[1.0]["enc"], ups[2.0]["enc"], strict=True)]
+    assert max(d.abs().max() for d in one) > 0
+    for a, b, d in zip(ups[1.0]["enc"], ups[3.5]["enc"], one, strict=True):
+        torch.testing.assert_close(b - a, 2.5 * d, rtol=1e-5, atol=1e-9)

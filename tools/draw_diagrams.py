@@ -320,7 +320,7 @@ def avae() -> plt.Figure:
                 size=11.5)
     feed(ax, (5.6, a1), l_vae.left())
     feed(ax, (0.55, a1 + 0.25), (0.55, a1 + 0.5), (7.25, a1 + 0.5), l_vae.top())
-    label(ax, 7.25, a1 - 0.4, r"reconstruction $+ \beta$ KL", size=10.5, color=GREY)
+    label(ax, 7.25, a1 - 0.4, r"reconstruction + KL", size=10.5, color=GREY)
     label(ax, 0.85, a2, r"$z, \xi \sim$ " + PRIOR, size=13)
     g2 = Box(ax, 2.3, a2, 0.85, 0.6, "G", "gen")
     label(ax, 3.4, a2, r"$G(z, \xi)$", size=13)

@@ -295,8 +295,8 @@ def reconstruct(
 
 @torch.no_grad()
 def code_kl(model: nn.Module, x: torch.Tensor) -> float:
-    """KL(q(z|x) || p(z)) of the encoder's codes of x (Eq. 4), nats per image, mean over x: how
-    much the codes carry about each image (the AVAE paper evens it out across models, Sec. 5)."""
+    """KL(q(z|x) || p(z)) of an unconditional encoder's codes of x (Eq. 4), nats per image, mean
+    over x: how much the codes carry about each image (the AVAE paper evens it out, Sec. 5)."""
     with evaluating(model):
         kl = [prior_loss(*model.encode(on_device(model, b))) * len(b) for b in x.split(BATCH)]
     return float(sum(kl)) / len(x)

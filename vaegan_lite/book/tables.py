@@ -165,7 +165,8 @@ def table1_claims(
     results: dict[str, list[dict[str, float]]], sharpness: dict[str, float]
 ) -> MarkdownTable:
     """The AVAE paper's reading of its Table 1, each claim checked against ``results`` (as for
-    table1: row => one dict per seed, means over seeds) and ``sharpness`` (row => the
+    table1, from row_figures: row => one dict per seed with "kl" for the rows with a KL, means
+    over seeds) and ``sharpness`` (row => the
     metrics.sharpness of its reconstructions relative to the test images')."""
 
     def per_seed(row: str, key: str) -> list[float]:
@@ -243,7 +244,7 @@ encoder. What $G$ draws under it is coloured pixel noise, and the critic rejects
 $\\mathcal{{L}}_Z$ down to {paper["L_Z"] / paper["L_M"]:.1f} times $\\mathcal{{L}}_M$, yet $G$'s
 samples stay far from faces (FD {paper["FD"]:.0f}, and {joint["FD"]:.0f} with one critic
 batch). Switch $\\mathcal{{L}}_Z$ off, keep everything else, and the same $G$ and critic train
-like chapter 2's GAN (FD {off["FD"]:.0f}); but then $G$ ignores the codes: $G(\\mu_E(x))$ is as
+like a plain GAN (FD {off["FD"]:.0f}); but then $G$ ignores the codes: $G(\\mu_E(x))$ is as
 far from $x$ (`mse` {off["mse"]:.3f}) as from another face (`mse_other` {off["mse_other"]:.3f}),
 and there is no AVAE left. So it is the gradient of $\\mathcal{{L}}_Z$,
 through an encoder this small, that stops $G$.

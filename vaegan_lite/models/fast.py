@@ -10,7 +10,7 @@ remaining pass is one "vector-Jacobian product" with exactly the upstream vector
     x~, x_p <- d(L_GAN_dec)/d(x~, x_p)              one pass through Dis (inputs only)
     a = d(L_llike)/d(x~)                            Dis up to layer l (inputs only)
     Dec <- VJP of Dec with (gamma a + d L_GAN_dec/d x~, d L_GAN_dec/d x_p)
-    Enc <- VJP of Dec and Enc with (a, 1)           + grad(L_prior)
+    Enc <- VJP of Dec and Enc with (a, 1)           + grad(beta L_prior)
 
 Backprop is linear in its upstream vector, so these are the reference gradients up to rounding
 (tests/test_fast.py checks that in float64). Passes are only left out where the maths allows:

@@ -504,17 +504,18 @@ n_sweep = N_TEST // 4
 sweep = {s: {name: A.attribute_success(model, judge, test_x[:n_sweep], test_y[:n_sweep], vectors[name],
                                        NAMES, rules, scale=s)
              for name, model in (("VAE/GAN", vaegan), ("VAE", vae))} for s in scales}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, layout="constrained")
 for ax, key in zip(axes, ("added", "kept"), strict=True):
-    for i, n in enumerate(NAMES):
+    for i, n in enumerate(NAMES):  # a colour and a marker per attribute, a line style per model
         for name, style in (("VAE/GAN", "-"), ("VAE", ":")):
             ax.plot(scales, [sweep[s][name][n][key] for s in scales], style, color=f"C{i}",
-                    label=f"{n} ({name})" if key == "added" else None)
+                    marker="osD^v"[i % 5], markersize=4,
+                    label=n if key == "added" and name == "VAE/GAN" else None)  # fmt: skip
     ax.axvline(1.0, color="gray", lw=0.8)  # the authors' scale
     ax.set_xlabel("scale s (grey line: the authors' s = 1)")
     ax.set_title(f"{key} (solid: VAE/GAN, dotted: VAE)")
 axes[0].set_ylabel("fraction of faces")
-axes[0].legend(fontsize=7, ncol=2)
+fig.legend(loc="outside lower center", ncol=len(NAMES), fontsize=8)  # below, off the curves
 plt.show()
 assert all(0 <= sweep[s][m][n][k] <= 1 for s in scales for m in sweep[s] for n in NAMES
            for k in ("added", "kept"))

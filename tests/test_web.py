@@ -120,39 +120,39 @@ def test_unpack_runtime_writes_the_wasm_once_and_checks_it(fresh):
     assert not wasm.exists()
 
 
-def test_importing_web_in_a_fresh_checkout_unpacks_the_wasm(tmp_path):
-    """Chapter 5 (also under nbval), the tests and benchmarks/web_decode.py read the .wasm from
-    book/_static/latent/: importing vaegan_lite.book.web in a checkout writes it there."""
-    shutil.copytree(ROOT / "vaegan_lite", tmp_path / "vaegan_lite",
+def _import_web_beside(folder: Path, checkout: bool, expr: str) -> tuple[Path, str]:
+    """A copy of the package in ``folder`` with the widget's committed files in
+    book/_static/latent/ beside it (and the book's configuration, for a checkout); imports web
+    there in a fresh interpreter and returns (that static folder, the printed ``expr``)."""
+    shutil.copytree(ROOT / "vaegan_lite", folder / "vaegan_lite",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    for name in ("_config.yml", "_toc.yml"):  # what makes the folder a checkout
-        shutil.copyfile(ROOT / name, tmp_path / name)
-    static = tmp_path / "book" / "_static" / "latent"
+    if checkout:
+        for name in ("_config.yml", "_toc.yml"):  # what makes the folder a checkout
+            shutil.copyfile(ROOT / name, folder / name)
+    static = folder / "book" / "_static" / "latent"
     static.mkdir(parents=True)
     for name in COMMITTED:
         shutil.copyfile(web.STATIC / name, static / name)
-    code = "from vaegan_lite.book import web; print(web.STATIC)"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+    code = f"from vaegan_lite.book import web; print({expr})"
+    env = {**os.environ, "PYTHONPATH": str(folder)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, capture_output=True,
                          text=True, check=True)  # fmt: skip
-    assert out.stdout.strip() == str(static), out.stdout
+    return static, out.stdout.strip()
+
+
+def test_importing_web_in_a_fresh_checkout_unpacks_the_wasm(tmp_path):
+    """Chapter 5 (also under nbval), the tests and benchmarks/web_decode.py read the .wasm from
+    book/_static/latent/: importing vaegan_lite.book.web in a checkout writes it there."""
+    static, printed = _import_web_beside(tmp_path, checkout=True, expr="web.STATIC")
+    assert printed == str(static), printed
     assert (static / WASM).read_bytes() == (web.STATIC / WASM).read_bytes()
 
 
 def test_importing_web_after_a_pip_install_writes_nothing_above_the_package(tmp_path):
     """In site-packages the folder above the package is not the repository, even where a
     book/_static/latent/ happens to sit there: importing web leaves it alone."""
-    shutil.copytree(ROOT / "vaegan_lite", tmp_path / "vaegan_lite",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    static = tmp_path / "book" / "_static" / "latent"
-    static.mkdir(parents=True)
-    for name in COMMITTED:
-        shutil.copyfile(web.STATIC / name, static / name)
-    code = "from vaegan_lite.book import web; print(web.checkout_static())"
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, check=True)  # fmt: skip
-    assert out.stdout.strip() == "None" and not (static / WASM).exists()
+    static, printed = _import_web_beside(tmp_path, checkout=False, expr="web.checkout_static()")
+    assert printed == "None" and not (static / WASM).exists()
 
 
 def test_sphinx_extension_unpacks_when_the_build_starts(monkeypatch):

@@ -262,10 +262,34 @@ def test_every_ignored_output_is_checked_or_says_why(path: Path):
         if "nbval-ignore-output" not in cell.metadata.get("tags", []):
             continue
         source = cell.source.strip()
-        assert re.search(r"^\s*assert |check_results\(", source, re.M) or source.startswith("#"), (
+        checked = re.search(r"^\s*assert |check_results\(|check_claim\(", source, re.M)
+        assert checked or source.startswith("#"), (
             f"{path.name} cell {i} is tagged nbval-ignore-output with no assert and no comment "
             "saying why its output cannot be checked"
         )
+
+
+def test_check_claim_stops_the_book_and_tells_a_gpu_reader(capsys):
+    """A claim of the text that its runs contradict stops the cpu preset's chapter (the book
+    shows those runs), is one printed line at the gpu preset, and is not checked at all after
+    a run too short to train."""
+    from dataclasses import replace
+
+    from vaegan_lite.book.runs import check_claim
+    from vaegan_lite.config import PRESETS
+
+    cpu, gpu = PRESETS["cpu"], PRESETS["gpu"]
+    check_claim(cpu, True, "all is well")
+    with pytest.raises(AssertionError, match=r"the text says samples are sharp.*\(0\.3\)"):
+        check_claim(cpu, False, "samples are sharp", 0.3)
+    assert capsys.readouterr().out == ""
+    check_claim(gpu, False, "samples are sharp", {"GAN": 0.3})
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "gpu preset" in out and "samples are sharp" in out, out
+    assert "{'GAN': 0.3}" in out
+    for short in (PRESETS["smoke"], replace(cpu, cut=True), replace(gpu, cut=True)):
+        check_claim(short, False, "samples are sharp")
+    assert capsys.readouterr().out == ""
 
 
 def test_stored_outputs_say_they_come_from_the_smoke_preset(monkeypatch):

@@ -1,6 +1,7 @@
 """The book's glue: what the chapters need beyond the paper's code. Nothing below imports it.
 
-    runs.py         run folders, load-or-train, held-out faces, the "Running this chapter" box
+    runs.py         run folders, load-or-train, held-out faces, the "Running this chapter" box,
+                    the text's claims held to the results (check_claim)
     tables.py       Markdown tables (chapter 7's Table 1, the speed table of "Making it fast")
     plotting.py     image grids and curves with matplotlib
     live.py         redraw samples and curves while a run trains (chapter 4)

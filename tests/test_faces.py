@@ -144,6 +144,21 @@ def test_a_kernel_that_disagrees_is_not_used(monkeypatch):
     assert torch.equal(x, ref) and faces._jit_checked == {32: False}
 
 
+def test_a_kernel_that_cannot_compile_is_not_used(monkeypatch):
+    """numba compiles the kernel at its first call: a numba that fails there (another version
+    on a borrowed machine) must leave the faces to torch, with a warning, not stop every draw."""
+
+    def typing_error(*args):
+        raise RuntimeError("Failed in nopython mode pipeline (step: nopython frontend)\nmore")
+
+    ref, _ = render_faces(4, range(30), 32)
+    monkeypatch.setattr(faces.faces_jit, "draw", typing_error)
+    monkeypatch.setattr(faces, "_jit_checked", {})
+    with pytest.warns(UserWarning, match=r"kernel failed on this machine \(RuntimeError: Failed in"):
+        x, _ = render_faces(4, range(30), 32)
+    assert torch.equal(x, ref) and faces._jit_checked == {32: False}
+
+
 @pytest.mark.skipif(not faces.USE_JIT, reason="numba is not installed: only torch draws")
 @pytest.mark.parametrize("size, n", [(32, 1500), (64, 1500), (128, 300)])
 def test_numba_kernel_draws_what_draw_faces_draws(size, n):

@@ -958,7 +958,14 @@ def _jit_agrees(size: int) -> bool:
         ref = torch.empty(24, 3, size, size, dtype=torch.uint8)
         jit = torch.empty_like(ref)
         _draw_torch(p, size, ref)
-        _draw_jit(p, size, jit)
+        try:  # numba compiles the kernel at its first call: a numba that cannot fails here
+            _draw_jit(p, size, jit)
+        except Exception as e:  # noqa: BLE001 -- any failure of the kernel: torch draws instead
+            warnings.warn(f"faces: the numba kernel failed on this machine ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}); drawing with torch "
+                          "(slower)", stacklevel=3)  # fmt: skip
+            _jit_checked[size] = False
+            return False
         _jit_checked[size] = torch.equal(ref, jit)
         if not _jit_checked[size]:
             warnings.warn(f"faces: the numba kernel differs from draw_faces at {size}x{size} on "

@@ -48,6 +48,7 @@ from vaegan_lite.config import (
     gpu_synthetic_preset,
 )
 from vaegan_lite.data.files import atomic_path, atomic_write_text, why_unwritable
+from vaegan_lite.train import TrainingDiverged
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,10 +125,18 @@ def main(argv: list[str] | None = None) -> int:
         experiments.announce(preset, plan, out, a.seeds)
     out.mkdir(parents=True, exist_ok=True)
     if a.seeds is not None:
+        lost = []
         for part in [[s] for s in sorted(set(a.seeds))] if a.part_per_seed else [a.seeds]:
-            experiments.write_results(preset, plan, out, jobs=a.jobs, seeds=part, commit=a.commit)
+            try:
+                experiments.write_results(preset, plan, out, jobs=a.jobs, seeds=part,
+                                          commit=a.commit)  # fmt: skip
+            except TrainingDiverged as e:  # the next seed's part may still train: go on to it
+                print(f"reproduce.py: seeds {part}: {e}; this part is not written",
+                      file=sys.stderr)  # fmt: skip
+                lost.append(part)
+                continue
             print(f"results (a part): {out / experiments.part_file(part)}")
-        return 0
+        return 1 if lost else 0
     if a.rerun or a.plan:
         res = experiments.write_results(preset, plan, out, jobs=a.jobs, commit=a.commit)
     else:

@@ -715,3 +715,26 @@ def test_the_regressor_is_read_back_only_for_the_same_steps(tmp_path, monkeypatc
     E.train_regressor(preset, replace(plan, regressor_steps=3))
     assert sorted(p.name for p in tmp_path.rglob("regressor-*")) == [
         "regressor-s0-2steps.pt", "regressor-s0-3steps.pt"]
+
+
+def test_a_part_that_diverges_leaves_the_next_seed_to_train(tmp_path, monkeypatch, capsys):
+    """One seed's run that diverges on the GPU must not cost the other seed's part: it says so
+    in a line, goes on, writes the part that trained, and exits 1."""
+    from vaegan_lite.train import TrainingDiverged
+
+    tool = reproduce_module()
+    written = []
+
+    def write_results(preset, plan, out, jobs, seeds, commit):
+        if seeds == [0]:
+            raise TrainingDiverged("training diverged: 50 steps in a row had a non-finite loss")
+        written.append(seeds)
+
+    monkeypatch.setattr(tool.experiments, "write_results", write_results)
+    monkeypatch.setattr(tool.experiments, "announce", lambda *a, **k: None)
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path / "runs"))
+    args = ["--preset", "smoke", "--seeds", "0", "1", "--part-per-seed", "--out", str(tmp_path)]
+    assert tool.main(args) == 1
+    assert written == [[1]]
+    err = capsys.readouterr().err
+    assert "seeds [0]: training diverged" in err and "not written" in err

@@ -38,4 +38,9 @@ if [ -n "${STEPS:-}" ]; then SIZE=(--steps "$STEPS"); else SIZE=(--budget-s "$BU
 # shellcheck disable=SC2086  # SEEDS: several words
 timeout "${CALL_S:-540}" python3 benchmarks/reproduce.py --plan gpu-synthetic "${SIZE[@]}" \
   --jobs "${JOBS:-6}" --seeds ${SEEDS:-0 1} --part-per-seed ${REPRODUCE_ARGS:-} \
-  --commit "$COMMIT" --out "$OUT/exp" 2>&1 | tee -a "$OUT/reproduce.log"
+  --commit "$COMMIT" --out "$OUT/exp" 2>&1 | tee -a "$OUT/reproduce.log" \
+  || echo "reproduce.py stopped (exit ${PIPESTATUS[0]}): the parts it wrote are in exp/" \
+  | tee -a "$OUT/reproduce.log"
+# A write the timeout cut short leaves its hidden temporary file: with the 8 files that come back
+# already full, it must not push a part out.
+find "$OUT" -name '.*.tmp*' -delete

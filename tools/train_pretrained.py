@@ -50,7 +50,7 @@ from vaegan_lite.cli import OneLineParser  # noqa: E402
 from vaegan_lite.config import TrainConfig  # noqa: E402
 from vaegan_lite.data import training_tensors  # noqa: E402
 from vaegan_lite.data.files import why_unwritable  # noqa: E402
-from vaegan_lite.train import train  # noqa: E402
+from vaegan_lite.train import TrainingDiverged, train  # noqa: E402
 
 
 def train_model(name: str, runs: Path, weights: Path, progress: bool,
@@ -136,6 +136,7 @@ def train_on_gpu(args: argparse.Namespace) -> None:
                        "calibration_seconds": round(time.time() - t0, 1)}  # fmt: skip
         print(f"calibration: {', '.join(f'{n} {1 / s:.1f} steps/s' for n, s in per.items())}; "
               f"{steps} steps each fit {args.budget_s:g} s")  # fmt: skip
+    lost = []
     for name in names:
         t0 = time.time()
         command = f"python tools/train_pretrained.py --device cuda --steps {steps} --only {name}"
@@ -145,10 +146,17 @@ def train_on_gpu(args: argparse.Namespace) -> None:
         if args.commit:
             extra["git"] = {"git_commit": args.commit}
         cfg = P.recipe(name, "cuda", steps=steps, faces=args.faces)
-        rec = train_model(name, args.runs, args.weights, not args.no_progress, cfg, data, extra,
-                          P.GPU_STORAGE)  # fmt: skip
+        try:
+            rec = train_model(name, args.runs, args.weights, not args.no_progress, cfg, data,
+                              extra, P.GPU_STORAGE)  # fmt: skip
+        except TrainingDiverged as e:  # the next model may still train: go on to it
+            print(f"train_pretrained: {name}: {e}; not written", file=sys.stderr)
+            lost.append(name)
+            continue
         print(f"{name}: {rec['file']} {rec['bytes'] / 1e6:.2f} MB sha256 {rec['sha256'][:12]} "
               f"({time.time() - t0:.0f} s, {steps} steps)")  # fmt: skip
+    if lost:
+        raise SystemExit(f"train_pretrained: diverged, not written: {', '.join(lost)}")
 
 
 def train_classifier(name: str, weights: Path, progress: bool) -> dict:

@@ -70,10 +70,14 @@ def test_cli_and_book_give_dis_the_same_batches(model):
     assert config_from_args(parse("--dis-batch", "separate")).step.dis_batch == "separate"
 
 
-def test_resume_is_bitwise_exact(tmp_path):
+def test_resume_is_bitwise_exact(tmp_path, capsys):
     assert run_train(tmp_path / "a", 8) == 0
     assert run_train(tmp_path / "b", 4) == 0
+    capsys.readouterr()
     assert run_train(tmp_path / "b", 8) == 0
+    said = capsys.readouterr()  # a resume, not a fresh run of 8 steps over the folder
+    assert f"resuming {tmp_path / 'b'}/last.pt from step 4" in said.err
+    assert "to step 8 (4 steps," in said.out
     a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     assert a["step"] == b["step"] == 8
@@ -87,6 +91,17 @@ def test_resume_is_bitwise_exact(tmp_path):
                 assert torch.equal(torch.as_tensor(v), torch.as_tensor(other))
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
     assert a["history"] == b["history"]
+
+
+def test_a_vae_disl_run_trained_further_keeps_its_gan_phase(tmp_path, capsys):
+    """--gan-steps' default is half of --steps: a larger --steps must not move the switch of a
+    run already past it (which check_resumable would refuse), as running.md promises."""
+    assert run_train(tmp_path / "d", 4, model="vae_disl") == 0
+    capsys.readouterr()
+    assert run_train(tmp_path / "d", 8, model="vae_disl") == 0
+    assert "from step 4" in capsys.readouterr().err
+    ckpt = torch.load(tmp_path / "d" / "last.pt", weights_only=True)
+    assert ckpt["step"] == 8 and json.loads(ckpt["config"])["step"]["disl_pretrain_steps"] == 2
 
 
 def test_vae_disl_switches_from_gan_to_frozen_metric(tmp_path):

@@ -571,6 +571,22 @@ def test_a_run_resumed_between_two_logs_logs_what_an_unbroken_one_does(tmp_path,
     assert resumed.history == straight.history
 
 
+def test_a_finished_run_trained_further_logs_what_an_unbroken_longer_one_does(tmp_path):
+    """A run that ended between two logs logged its end; trained further (a larger --steps),
+    that point is not one of the longer run's and its steps count in the next log, so the
+    history and the weights are the unbroken run's. The end's log is kept while it is the end."""
+    short, long = (dataclasses.replace(tiny(n), log_every=4) for n in (6, 8))
+    first = train(short, tmp_path / "a", progress=False)
+    assert first.history["step"] == [4.0, 6.0]  # the end, between two logs, is logged
+    assert train(short, tmp_path / "a", progress=False).history == first.history
+    further = train(long, tmp_path / "a", progress=False)
+    straight = train(long, tmp_path / "b", progress=False)
+    assert straight.history["step"] == [4.0, 8.0] and further.steps_run == 2
+    assert further.history == straight.history
+    a, b = further.model.state_dict(), straight.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_resumed_log_window_lands_on_the_run_s_device(tmp_path, monkeypatch):
     """The saved window's sums go where the steps add to them, the run's device, not where the
     weights were while the checkpoint was read (the CPU): on a GPU the first step would fail.

@@ -181,7 +181,8 @@ def build_parser() -> Parser:
                    help="BatchNorm batches of Dis (default: joint for gan and vae_disl, else "
                    "separate)")  # fmt: skip
     g.add_argument("--equilibrium", action="store_true", help="the authors' margin trick")
-    g.add_argument("--gan-steps", type=_nonneg_int, default=None, help="vae_disl: GAN steps first")
+    g.add_argument("--gan-steps", type=_nonneg_int, default=None, help="vae_disl: GAN steps first (default: half of --steps; "
+                   "a resumed run keeps its own)")
     g.add_argument("--avae-latent-loss", choices=LATENT_LOSSES, default=StepConfig.latent_loss,
                    help="avae: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)")  # fmt: skip
     g.add_argument("--avae-latent-weight", type=float, default=StepConfig.latent_weight,
@@ -405,6 +406,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         ckpt = read_checkpoint(a.out / "last.pt")
         done = ckpt["step"]
         saved = checkpoint_config(ckpt, a.out / "last.pt")
+        if a.model == "vae_disl" and a.gan_steps is None:
+            # --gan-steps' default, half of --steps, would move the switch with a larger --steps:
+            # a run trained further keeps its own
+            cfg = replace(cfg, step=replace(cfg.step,
+                                            disl_pretrain_steps=saved.step.disl_pretrain_steps))
         check_resumable(saved, cfg, a.out / "last.pt", min(done, cfg.steps))
         if done >= cfg.steps and (a.out / "samples.png").exists():
             print(f"{a.out}/last.pt is already at step {done} (--steps {cfg.steps}): nothing to do")

@@ -219,6 +219,9 @@ class _Run:
     history: dict[str, list[float]] = field(default_factory=dict)
     # the steps since the last log: saved too, so a resumed run logs what an unbroken one does
     window: _LogWindow = field(default_factory=lambda: _LogWindow())
+    # the window as it was before a log at the run's end between two log_every steps (saved in
+    # its place, so that training the run further logs what an unbroken longer run does)
+    end_window: dict[str, list] | None = None
     start: int = 0  # the step a resumed run starts from
     saved: int | None = None  # the step _save last wrote to ckpt_path in this run
     where: tuple[str, str] = ("cpu", "fp32")  # the device (a GPU's name) and precision it uses
@@ -331,6 +334,8 @@ def _train(
                                "which moved nothing)")  # fmt: skip
                         raise _diverged(run, done, precision, why)
             if at_log:
+                if done % max(cfg.log_every, 1):  # the run's end, between two logs
+                    run.end_window = window.state()
                 sums, counts = window.read_sums()
                 if counts:
                     means = _mean_over_processes(sums, counts)
@@ -437,6 +442,12 @@ def _resume(run: _Run, device: torch.device) -> None:
         if windows is not None:
             run.window.load(windows[distributed.rank()], device)
         run.start = int(ckpt["step"])
+        if ckpt.get("end_log") and cfg.steps > run.start:
+            # trained further: the end's log between two logs is not one of the longer run's,
+            # and the window it read is back for the next log (absent from older checkpoints)
+            run.history = {k: v[:-1] for k, v in run.history.items()}
+        elif ckpt.get("end_log"):
+            run.end_window = windows[distributed.rank()] if windows is not None else None
         _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
         was = tuple(ckpt.get("trained_on", run.where))  # absent from older checkpoints
         if was != run.where and distributed.is_main():
@@ -547,7 +558,8 @@ def _save(run: _Run, step: int) -> bool:
         return False
     distributed.check_in_sync(run.model)
     rng_ranks = distributed.gather(_rng_state())  # every process takes part
-    windows = distributed.gather(run.window.state())
+    at_end = run.end_window is not None and step == run.cfg.steps
+    windows = distributed.gather(run.end_window if at_end else run.window.state())
     run.saved = step
     if not distributed.is_main():
         distributed.barrier()  # wait until process 0 has written the file
@@ -561,6 +573,8 @@ def _save(run: _Run, step: int) -> bool:
         "rng": _rng_state(),
         "history": run.history,
         "log_windows": windows,  # by rank
+        # the history's last point is a log at the run's end that log_windows precedes
+        "end_log": at_end,
         "trained_on": list(run.where),  # device type, precision
     }
     if run.scaler is not None:

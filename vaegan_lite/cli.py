@@ -181,8 +181,9 @@ def build_parser() -> Parser:
                    help="BatchNorm batches of Dis (default: joint for gan and vae_disl, else "
                    "separate)")  # fmt: skip
     g.add_argument("--equilibrium", action="store_true", help="the authors' margin trick")
-    g.add_argument("--gan-steps", type=_nonneg_int, default=None, help="vae_disl: GAN steps first (default: half of --steps; "
-                   "a resumed run keeps its own)")
+    g.add_argument("--gan-steps", type=_nonneg_int, default=None,
+                   help="vae_disl: GAN steps first (default: half of --steps; a resumed run "
+                   "keeps its own)")  # fmt: skip
     g.add_argument("--avae-latent-loss", choices=LATENT_LOSSES, default=StepConfig.latent_loss,
                    help="avae: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)")  # fmt: skip
     g.add_argument("--avae-latent-weight", type=float, default=StepConfig.latent_weight,

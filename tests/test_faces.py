@@ -318,3 +318,14 @@ def test_attributes_given_as_nan_are_drawn_as_usual():
     x, a = ds.render(range(200))
     y, b = ds.render(range(200), attrs=torch.full_like(a, float("nan")))
     assert torch.equal(y, x) and torch.equal(b, a)
+
+
+@pytest.mark.skipif(not faces.USE_JIT, reason="numba is not installed: only torch draws")
+def test_a_kernel_numba_cannot_cache_is_compiled_without_its_cache():
+    """Where numba finds no folder to cache in (a read-only install, an unwritable home), the
+    kernel still compiles, uncached, instead of `import vaegan_lite` failing. A function from
+    exec, with no file, is one numba cannot cache."""
+    namespace: dict = {}
+    exec("def plus_one(x):\n    return x + 1", namespace)
+    kernel = faces.faces_jit.cached_kernel(namespace["plus_one"])
+    assert kernel(41) == 42

@@ -36,6 +36,10 @@ try:  # the fast renderer (same pixels); without numba the torch drawing below i
     import vaegan_lite.data.faces_jit as faces_jit  # the module itself (tests patch it)
 except ImportError:
     faces_jit = None
+except Exception as e:  # noqa: BLE001 -- a numba that is there but fails to load or compile
+    warnings.warn(f"faces: numba's renderer is unusable here ({type(e).__name__}: {e}); drawing "
+                  "with torch (slower)", stacklevel=2)  # fmt: skip
+    faces_jit = None
 
 ATTR_NAMES = [
     "Male", "Young", "Smiling", "Mouth_Slightly_Open", "Eyeglasses", "Bangs", "Mustache",

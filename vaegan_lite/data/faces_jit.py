@@ -171,7 +171,17 @@ def _ell(du, dv, m):
 # the kernel
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+def cached_kernel(fn):
+    """``fn`` compiled by numba, cached on disk so that a machine compiles it once, or not cached
+    where numba finds no folder it may write (a read-only install whose user's home cannot be
+    written): then each process compiles it, rather than the import failing."""
+    try:
+        return njit(cache=True, nogil=True, error_model="numpy")(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available for file"
+        return njit(nogil=True, error_model="numpy")(fn)
+
+
+@cached_kernel
 def _draw_kernel(P, tex, banks, g, bx, out8, b0, b1):
     """Draw faces b0..b1-1 into out8 (releases the GIL: chunks of a batch run on a thread pool)."""
     S = g.shape[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import shutil
@@ -367,6 +368,54 @@ def test_a_changed_file_is_refused(tmp_path: Path):
     (tmp_path / "synthetic-vae.json").unlink()
     with pytest.raises(PretrainedError, match=r"no provenance file; .*reinstall vaegan-lite"):
         pretrained("synthetic-vae", weights=tmp_path)  # not only `make pretrained`, for a checkout
+
+
+def _rewritten_pt(record: dict, folder: Path, change) -> dict:
+    """The record of its .pt rewritten as ``change(bytes)``, its sha256 made to match."""
+    pt = folder / record["file"]
+    pt.write_bytes(change(pt.read_bytes()))
+    return {**record, "sha256": sha256(pt)}
+
+
+def _trimmed_weight(data: bytes) -> bytes:
+    blob = torch.load(io.BytesIO(data), weights_only=True)
+    k = next(iter(blob["state_dict"]))
+    blob["state_dict"][k] = blob["state_dict"][k][:-1]  # load_state_dict: a multi-line error
+    out = io.BytesIO()
+    torch.save(blob, out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("damage, names", [
+    pytest.param(lambda r, f: {k: v for k, v in r.items() if k != "file"}, ".json", id="no-file"),
+    pytest.param(lambda r, f: {k: v for k, v in r.items() if k != "sha256"}, ".json", id="no-sha"),
+    pytest.param(lambda r, f: [1, 2], ".json", id="a-list"),
+    pytest.param(lambda r, f: {**r, "file": None}, ".json", id="file-null"),
+    pytest.param(lambda r, f: {**r, "sha256": 5}, ".json", id="sha-int"),
+    pytest.param(lambda r, f: {**r, "sha256": r["sha256"][:63] + "g"}, ".json", id="sha-not-hex"),
+    pytest.param(lambda r, f: {**r, "file": "../w/x.pt"}, ".json", id="file-outside"),
+    pytest.param(lambda r, f: {**r, "file": "/etc/passwd"}, ".json", id="file-absolute"),
+    pytest.param(lambda r, f: {**r, "file": ".."}, ".json", id="file-dotdot"),
+    pytest.param(lambda r, f: _rewritten_pt(r, f, lambda b: b[: len(b) // 2]), ".pt",
+                 id="pt-truncated"),
+    pytest.param(lambda r, f: _rewritten_pt(r, f, _trimmed_weight), ".pt", id="pt-wrong-shape"),
+])  # fmt: skip
+def test_a_damaged_or_hostile_provenance_is_refused_in_one_line(damage, names, tmp_path: Path):
+    """Each gave a bare KeyError, TypeError or torch's multi-line RuntimeError, and a "file"
+    reaching out of the folder was read (../w/x.pt, a good copy, even loaded)."""
+    name = "attribute-classifier"  # the smallest shipped model
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for suffix in (".pt", ".json"):
+        shutil.copy(WEIGHTS / f"{name}{suffix}", folder / f"{name}{suffix}")
+    (tmp_path / "w").mkdir()
+    shutil.copy(WEIGHTS / f"{name}.pt", tmp_path / "w" / "x.pt")
+    record = json.loads((folder / f"{name}.json").read_text())
+    (folder / f"{name}.json").write_text(json.dumps(damage(record, folder)))
+    with pytest.raises(PretrainedError) as e:
+        pretrained(name, weights=folder)
+    says = str(e.value)
+    assert says.startswith(f"{folder / name}{names}: ") and "\n" not in says, says
 
 
 def test_int8_storage_round_trips_within_half_a_step(models, tmp_path: Path):

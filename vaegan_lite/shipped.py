@@ -39,8 +39,11 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -183,9 +186,38 @@ def provenance(name: str, weights: str | Path = WEIGHTS) -> dict[str, Any]:
     if not path.is_file():
         raise PretrainedError(f"{path}: no provenance file; {_REMAKE}")
     try:
-        return json.loads(path.read_text())
+        prov = json.loads(path.read_text())
     except ValueError as e:  # not JSON, or not UTF-8
         raise PretrainedError(f"{path}: not a readable provenance file ({e})") from e
+    if not isinstance(prov, dict):
+        raise PretrainedError(f"{path}: a JSON {type(prov).__name__}, not a provenance record")
+    for key, (want, ok) in _FIELDS.items():
+        if not ok(prov.get(key)):
+            got = f"{prov[key]!r:.80}" if key in prov else "missing"
+            raise PretrainedError(f'{path}: "{key}" is {got}; it must be {want}')
+    return prov
+
+
+# What pretrained() reads of a record: "file" is joined to the weights folder, so it must not
+# reach out of it ("../x.pt", "/etc/passwd").
+_FIELDS = {
+    "file": ("a file name in the same folder", lambda f: isinstance(f, str)
+             and f not in ("", ".", "..") and not any(c in f for c in "/\\\0")),
+    "sha256": ("64 lowercase hex digits",
+               lambda h: isinstance(h, str) and re.fullmatch("[0-9a-f]{64}", h) is not None),
+}  # fmt: skip
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Any failure to read a shipped model's .pt as a one-line PretrainedError naming it."""
+    try:
+        yield
+    except PretrainedError:
+        raise
+    except Exception as e:  # torch.load and load_state_dict raise many kinds, often multi-line
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise PretrainedError(f"{path}: cannot be loaded ({type(e).__name__}: {first})") from e
 
 
 def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:
@@ -195,33 +227,35 @@ def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:
     """
     prov = provenance(name, weights)
     path = Path(weights) / prov["file"]
-    if not path.is_file():
-        raise PretrainedError(f"{path}: missing; {_REMAKE}")
-    digest = sha256(path)
-    if digest != prov["sha256"]:
-        raise PretrainedError(
-            f"{path}: sha256 {digest[:12]}... does not match its provenance "
-            f"({prov['sha256'][:12]}...): the file is corrupt or was replaced"
-        )
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("name") != name:
-        raise PretrainedError(f"{path}: not the shipped {name!r}")
-    state = dequantize(blob["state_dict"], blob.get("int8_scales", {}))
-    config = json.loads(blob["config"])
-    # The nets' random initialisation, overwritten at once, must not use up the caller's random
-    # numbers: the same seed then gives the same draws whether a shipped model was loaded or not.
-    with torch.random.fork_rng(devices=[]):
-        cfg = None if name in CLASSIFIERS else TrainConfig.from_dict(config)
-        model = (AttributeClassifier(ClassifierConfig(**config)) if cfg is None
-                 else model_spec(cfg.model.model).build(cfg.model))  # fmt: skip
-    if cfg is None:
-        model.load_state_dict(state)
-    else:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        untrained = {k for k in missing if k.split(".")[0] not in blob["networks"]}
-        if unexpected or set(missing) - untrained:
-            raise PretrainedError(f"{path}: weights do not fit its config")
-        model.train_config = cfg
+    with _reading(path):
+        if not path.is_file():
+            raise PretrainedError(f"{path}: missing; {_REMAKE}")
+        digest = sha256(path)
+        if digest != prov["sha256"]:
+            raise PretrainedError(
+                f"{path}: sha256 {digest[:12]}... does not match its provenance "
+                f"({prov['sha256'][:12]}...): the file is corrupt or was replaced"
+            )
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("name") != name:
+            raise PretrainedError(f"{path}: not the shipped {name!r}")
+        state = dequantize(blob["state_dict"], blob.get("int8_scales", {}))
+        config = json.loads(blob["config"])
+        # The nets' random initialisation, overwritten at once, must not use up the caller's
+        # random numbers: the same seed then gives the same draws whether a shipped model was
+        # loaded or not.
+        with torch.random.fork_rng(devices=[]):
+            cfg = None if name in CLASSIFIERS else TrainConfig.from_dict(config)
+            model = (AttributeClassifier(ClassifierConfig(**config)) if cfg is None
+                     else model_spec(cfg.model.model).build(cfg.model))  # fmt: skip
+        if cfg is None:
+            model.load_state_dict(state)
+        else:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            untrained = {k for k in missing if k.split(".")[0] not in blob["networks"]}
+            if unexpected or set(missing) - untrained:
+                raise PretrainedError(f"{path}: weights do not fit its config")
+            model.train_config = cfg
     model.provenance = prov
     return model.eval()
 
@@ -329,7 +363,8 @@ def git_state(root: str | Path | None = None) -> dict[str, Any]:
     if not git("ls-files", "--error-unmatch", "--", str(Path(__file__).resolve())):
         return {"git_commit": None, "git_dirty_files": None}
     commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--", ":/vaegan_lite", ":/tools")  # ":/": from the top
+    # ":/": from the top; no optional locks: a status must not write the repository's index
+    dirty = git("--no-optional-locks", "status", "--porcelain", "--", ":/vaegan_lite", ":/tools")
     return {"git_commit": commit, "git_dirty_files": None if dirty is None else dirty.splitlines()}
 
 

@@ -4,11 +4,13 @@ fake files, the cache, and every bad input with its documented behaviour."""
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,6 +134,44 @@ def test_cache_is_reused_and_rebuilt_when_settings_or_files_change(celeba, monke
     assert not any(name.startswith(".tmp") for name in caches(celeba))
     meta = json.loads((celeba / ".vaegan_cache" / caches(celeba)[0] / "meta.json").read_text())
     assert meta["prep_version"] == PREP_VERSION and meta["skipped"] == []
+
+
+DAMAGED_META = [
+    ("{}", "'n' missing or not a count"),  # was a KeyError
+    ("[1]", "not a JSON object"),  # was a TypeError
+    ("null", "not a JSON object"),
+    ('{"n": 5, "attr_names": [], "skipped": "x"}', "'skipped' missing or not a list of names"),
+    ('{"n": 5, "attr_names": [1], "skipped": []}', "'attr_names' missing or not a list of names"),
+    ('{"n": 5, "attr_names": []}', "'skipped' missing"),
+    ('{"n": "5", "attr_names": [], "skipped": []}', "'n' missing or not a count"),
+    ('{"n": 4, "attr_names": [], "skipped": []}', "meta.json says .4, 0."),
+    ('{"n": 5, "attr_names": ["a"], "skipped": []}', r"attrs.npy \(5, 0\); meta.json says"),
+    ('{"n": 5, "attr_n', "Unterminated string"),
+    (b"\xff\xfe", "can't decode"),
+]
+
+
+def test_a_damaged_cache_meta_is_one_line_naming_the_cache(tmp_path, capsys):
+    make_folder(tmp_path / "f")
+    argv = ["train", "--data", "folder", "--data-root", str(tmp_path / "f"), "--steps", "1",
+            "--dataset-size", "4", "--out", str(tmp_path / "run"), *TINY]  # fmt: skip
+    good = load_split("folder", tmp_path / "f", "train", 32, progress=False)
+    [folder] = (tmp_path / "f" / ".vaegan_cache").iterdir()
+    meta = folder / "meta.json"
+    for text, why in DAMAGED_META:
+        meta.write_bytes(text if isinstance(text, bytes) else text.encode())
+        with pytest.raises(DataError, match=f"^{re.escape(str(folder))}: a damaged cache "
+                                            f"\\(.*{why}.*\\); delete the folder to rebuild it$"):
+            load_split("folder", tmp_path / "f", "train", 32, progress=False)
+    meta.write_text("{}")
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {folder}: a damaged cache (meta.json: 'n' missing or not a count); "
+                   "delete the folder to rebuild it"]  # fmt: skip
+    assert not (tmp_path / "run").exists()
+    shutil.rmtree(folder)  # as the message says: rebuilt
+    assert torch.equal(load_split("folder", tmp_path / "f", "train", 32).images, good.images)
 
 
 def test_a_crash_while_caching_leaves_nothing_that_is_read_later(celeba, monkeypatch):
@@ -557,8 +597,10 @@ def test_download_only_when_asked_and_its_failure_explains_the_routes(
             "--out", str(tmp_path / "run"), *TINY]  # fmt: skip
     assert main(argv) == 2 and len(calls) == 1
     err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: celeba: ")  # one line
     assert "Too many users" in err and "download jessicali9530/celeba-dataset -p" in err
     assert "list_attr_celeba.txt and list_eval_partition.txt" in err and "unzip" in err
+    assert "CelebA.html" in err and "book/running.md" in err  # the manual route and its page
     assert not root.exists() and not (tmp_path / "run").exists()  # no empty folders left
     fake_celeba(root, N)
     assert main(argv) == 0 and len(calls) == 1  # already there: no download tried
@@ -569,8 +611,92 @@ def test_download_only_when_asked_and_its_failure_explains_the_routes(
     monkeypatch.setattr(tvd.CIFAR10, "download", offline)
     with pytest.raises(D.DownloadError, match="cifar-10-python.tar.gz into"):
         load_split("cifar10", tmp_path / "c", "train", 32, download=True)
+    assert not (tmp_path / "c").exists()
     with pytest.raises(DataError, match="nothing to download for --data folder"):
         D.download_data("folder", tmp_path)
+
+
+def offline(monkeypatch):
+    """No network, as torchvision meets it: every urlopen fails (and records its timeout)."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    timeouts = []
+
+    def urlopen(*args, **kwargs):
+        timeouts.append(socket.getdefaulttimeout())
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    return timeouts
+
+
+def tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_a_failed_download_removes_the_folders_it_made_and_only_those(tmp_path, monkeypatch,
+                                                                      capsys):  # fmt: skip
+    """torchvision makes MNIST/raw/ before it downloads: offline, that left empty folders."""
+    import socket
+
+    timeouts = offline(monkeypatch)
+    default = socket.getdefaulttimeout()
+    root = tmp_path / "new" / "deeper" / "dl"  # its parents are made by the attempt too
+    argv = ["train", "--data", "mnist", "--data-root", str(root), "--download", "--steps", "1",
+            "--out", str(tmp_path / "run"), *TINY]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: mnist: torchvision's download into")
+    assert "Temporary failure in name resolution" in err[0] and "MNIST/raw/" in err[0]
+    assert tree(tmp_path) == []  # not new/, nor the run
+    assert timeouts and set(timeouts) == {D.DOWNLOAD_TIMEOUT_S}  # a silent network gives up
+    assert socket.getdefaulttimeout() == default  # and the default is back
+    # What was there stays: the root, its files, a folder torchvision would have made.
+    have = tmp_path / "have"
+    (have / "MNIST").mkdir(parents=True)
+    (have / "MNIST" / "notes.txt").write_text("mine")
+    (have / "keep.txt").write_text("mine")
+    with pytest.raises(D.DownloadError, match=r"^mnist: .*in .*have/MNIST/raw/$"):
+        D.download_data("mnist", have)
+    assert tree(have) == ["MNIST", "MNIST/notes.txt", "keep.txt"]
+    # A half-downloaded file goes with the folder made for it; a link is never followed.
+    import torchvision.datasets as tvd
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (have / "link").symlink_to(elsewhere, target_is_directory=True)
+
+    def half(self):
+        os.makedirs(self.raw_folder)
+        (Path(self.raw_folder) / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b half")
+        (elsewhere / "x").mkdir()
+        raise ConnectionResetError("[Errno 104] Connection reset by peer")
+
+    monkeypatch.setattr(tvd.MNIST, "download", half)
+    with pytest.raises(D.DownloadError, match="ConnectionResetError: .*Connection reset by peer"):
+        D.download_data("mnist", have)
+    assert tree(have) == ["MNIST", "MNIST/notes.txt", "keep.txt", "link"]
+    assert tree(elsewhere) == ["x"]
+
+
+def test_a_failed_celeba_download_is_one_line_naming_the_manual_route(tmp_path, monkeypatch):
+    """It was nine lines; torchvision's own message may span several (folded into one)."""
+    import torchvision.datasets as tvd
+
+    def offline(self):
+        raise RuntimeError("Failed to download\n  <urlopen error [Errno -3] name resolution>")
+
+    monkeypatch.setattr(tvd.CelebA, "download", offline)
+    root = tmp_path / "dc"
+    with pytest.raises(D.DownloadError) as e:
+        load_split("celeba", root, "train", 32, download=True, progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"celeba: torchvision's download into {root}")
+    assert "(RuntimeError: Failed to download <urlopen error [Errno -3] name resolution>)" in msg
+    assert f"kaggle datasets download jessicali9530/celeba-dataset -p {root / 'celeba'}" in msg
+    assert "book/running.md" in msg and not root.exists()
 
 
 def test_atomic_writes_never_tear_or_collide(tmp_path):

@@ -102,14 +102,37 @@ def cached(
         plan = src.plan()  # checks every list before anything is written
         _build(folder, plan, size, channels, progress, f"{name} {split} {size}px", src.where)
     try:
-        meta = json.loads((folder / "meta.json").read_text())
+        meta = _read_meta(folder / "meta.json")
         images = torch.from_numpy(np.load(folder / "images.npy", mmap_mode="c"))  # copy-on-write
         attrs = torch.from_numpy(np.load(folder / "attrs.npy"))
+        if images.ndim != 4 or images.shape[1:] != (channels, size, size):
+            raise ValueError(f"images.npy holds {tuple(images.shape)}, not [N, {channels}, "
+                             f"{size}, {size}]")  # fmt: skip
+        want = (meta["n"], len(meta["attr_names"]))
+        if len(images) != meta["n"] or tuple(attrs.shape) != want:
+            raise ValueError(f"images.npy holds {len(images)} images and attrs.npy "
+                             f"{tuple(attrs.shape)}; meta.json says {want}")  # fmt: skip
     except (OSError, ValueError) as e:
         raise DataError(f"{folder}: a damaged cache ({e}); delete the folder to rebuild it") from e
     if meta["skipped"]:
         warn_skipped(meta["skipped"])
-    return ImageSet(images, attrs, list(meta["attr_names"]))
+    return ImageSet(images, attrs, meta["attr_names"])
+
+
+def _read_meta(path: Path) -> dict:
+    """A cache's meta.json, checked: ValueError (naming the file) when any of it is missing or
+    is not of its type, so that a damaged cache is reported as one, never a KeyError."""
+    meta = json.loads(path.read_text())  # a JSONDecodeError / UnicodeDecodeError: a ValueError
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path.name}: not a JSON object")
+    n = meta.get("n")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"{path.name}: 'n' missing or not a count")
+    for key in ("attr_names", "skipped"):
+        value = meta.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{path.name}: {key!r} missing or not a list of names")
+    return meta
 
 
 def _build(

@@ -51,6 +51,8 @@ import itertools
 import math
 import operator
 import os
+import shutil
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -264,17 +266,18 @@ def _root(root: str | Path | None) -> Path:
 # -----------------------------------------------------------------------------
 # downloads: torchvision's, only when asked
 
-CELEBA_HELP = """\
-CelebA could not be downloaded into {base} ({reason}). Google Drive often refuses it (quota). \
-Two other routes:
-  1. By hand, from https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Align&Cropped Images, Anno,
-     Eval): unzip img_align_celeba.zip -d {base}   # => {base}/img_align_celeba/000001.jpg ...
-     and put list_attr_celeba.txt and list_eval_partition.txt in {base}/
-  2. From Kaggle (pip install kaggle; your API token in ~/.kaggle/kaggle.json):
-       kaggle datasets download jessicali9530/celeba-dataset -p {base} --unzip
-     (or unzip its celeba-dataset.zip -d {base}); its img_align_celeba/img_align_celeba/ folder
-     and .csv lists are read as they are.
-Then run again without --download (a half-downloaded file in {base} can be deleted)."""
+# One line, as every error is (the CLI prints it after "error: "); the book's page "Running the
+# book" (book/running.md, "Data: CelebA for the gpu preset") has both routes step by step.
+CELEBA_HELP = (
+    "celeba: torchvision's download into {base} failed ({reason}); Google Drive often refuses "
+    "it (quota), so instead unzip img_align_celeba.zip from "
+    "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html into {base} and put "
+    "list_attr_celeba.txt and list_eval_partition.txt in {base}/, or run `kaggle datasets "
+    "download jessicali9530/celeba-dataset -p {base} --unzip`; then run again without "
+    '--download (step by step: book/running.md, "Data: CelebA")'
+)
+
+DOWNLOAD_TIMEOUT_S = 60.0  # a connection silent this long (a network that drops packets) fails
 
 MANUAL = {
     "cifar10": "extract https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz into {root} "
@@ -291,13 +294,18 @@ def download_data(
     name: str, root: str | Path | None = None, splits: tuple[str, ...] = ("train", "test")
 ) -> Path:
     """Fetch a data set with torchvision's downloader (CelebA: skipped when it is already there).
-    DownloadError, with the manual (and for CelebA the Kaggle) route, when that fails."""
+    When that fails: DownloadError, one line naming the set, the reason and the manual (for CelebA
+    also the Kaggle) route, and every folder the attempt made is removed with what it holds (so
+    no empty or half-filled folder is left); folders and files that were there before stay."""
     if name not in DATASETS or name in ("synthetic", "folder"):
         raise DataError(f"--download: there is nothing to download for --data {name}")
     root = _root(root)
     if name == "celeba" and _celeba_present(root):
         return root
-    made = [d for d in (root, root / "celeba") if not d.exists()]
+    top = _first_missing(root)  # made by the attempt, with all below it
+    before = set() if top else _folders_below(root)
+    timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # torchvision's urlopen sets none
     try:
         import torchvision.datasets as tvd
 
@@ -311,19 +319,51 @@ def download_data(
         else:
             for split in dict.fromkeys(("train", "test", *splits)):
                 tvd.SVHN(str(root), split=split, download=True)
-    except Exception as e:  # no network, quota, a checksum, gdown or scipy missing, ...
-        for d in reversed(made):  # leave no empty folders behind
-            with contextlib.suppress(OSError):
-                d.rmdir()
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        reason = f"{type(e).__name__}: {first}" if first else type(e).__name__
+    except BaseException as e:  # no network, quota, a checksum, gdown or scipy missing, Ctrl-C
+        made = [top] if top else sorted(_folders_below(root) - before, key=lambda d: len(d.parts))
+        for d in made:  # parents first: a folder inside one removed already is gone
+            shutil.rmtree(d, ignore_errors=True)
+        if not isinstance(e, Exception):
+            raise
+        text = " ".join(str(e).split())  # torchvision's messages span lines (MNIST's mirrors)
+        text = text if len(text) <= 200 else text[:197] + "..."
+        reason = f"{type(e).__name__}: {text}" if text else type(e).__name__
         if name == "celeba":
             raise DownloadError(CELEBA_HELP.format(base=root / "celeba", reason=reason)) from e
         raise DownloadError(
             f"{name}: torchvision's download into {root} failed ({reason}); instead "
             + MANUAL[name].format(root=root)
         ) from e
+    finally:
+        socket.setdefaulttimeout(timeout)
     return root
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` (path itself or a parent) that does not exist, if any."""
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists() or p.is_symlink():
+            break
+        missing = p
+    return missing
+
+
+def _folders_below(root: Path, depth: int = 2) -> set[Path]:
+    """The folders up to ``depth`` levels below root, where torchvision makes its own (MNIST/raw,
+    celeba/img_align_celeba); links and hidden folders (the cache) are left out."""
+    found: set[Path] = set()
+    level = [root]
+    for _ in range(depth):
+        below = []
+        for d in level:
+            with contextlib.suppress(OSError), os.scandir(d) as entries:
+                for e in entries:
+                    if not e.name.startswith(".") and e.is_dir(follow_symlinks=False):
+                        below.append(Path(e.path))
+        found.update(below)
+        level = below
+    return found
 
 
 # -----------------------------------------------------------------------------

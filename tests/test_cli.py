@@ -180,6 +180,18 @@ def cli(*args):
          "--avae-latent-weight applies"),
         (["train", "--gan-steps", "1", "--steps", "2", "--out", "x"], "--gan-steps applies"),
         (["train", "--data-root", "faces", "--steps", "1", "--out", "x"], "--data-root applies"),
+        (["bench", "--model", "vae", "--dis-batch", "joint"], "--dis-batch applies to --model"),
+        (["bench", "--model", "vae", "--gan-variant", "saturating"], "--gan-variant applies"),
+        (["bench", "--model", "vae", "--no-dis-recon"], "--no-dis-recon applies to --model"),
+        # flags that another overrides
+        (["train", "--authors", "--enc-fc-dim", "16", "--steps", "1", "--out", "x"],
+         "--enc-fc-dim: --authors sets"),
+        (["train", "--gamma", "5", "--w", "0.5", "--steps", "1", "--out", "x"],
+         "--gamma has no effect with --w"),
+        (["train", "--authors", "--gamma", "5", "--steps", "1", "--out", "x"],
+         "--gamma has no effect"),
+        (["train", "--device", "cuda", "--steps", "1", "--out", "x"], "cuda"),
+        (["sample", "--checkpoint", "m.pt", "--out", "s.jpg"], "name it *.png"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
@@ -616,3 +628,47 @@ def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
     assert len(err.splitlines()) == 1 and err.startswith("error: out of memory")
     assert "--batch-size" in err
     assert not out.exists()
+
+
+def test_train_into_a_folder_of_other_files_named_like_a_run_s_is_refused(tmp_path, capsys):
+    """A folder with a config.json (or samples.png) but no last.pt is not a run: training there
+    would overwrite the user's file."""
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "config.json").write_text('{"my": "settings"}')
+    assert run_train(tmp_path / "proj", 1) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds config.json but no last.pt" in err[0]
+    assert (tmp_path / "proj" / "config.json").read_text() == '{"my": "settings"}'
+    assert sorted(p.name for p in (tmp_path / "proj").iterdir()) == ["config.json"]
+
+
+def test_a_failing_compiler_is_one_line(tmp_path, monkeypatch, capsys):
+    """torch.compile's errors (no working C++ compiler, say) run to a hundred lines: one line,
+    exit 1, naming --compile."""
+    import vaegan_lite.cli as cli_module
+
+    class InvalidCxxCompiler(RuntimeError):
+        pass
+
+    InvalidCxxCompiler.__module__ = "torch._inductor.exc"
+
+    def no_compiler(*args, **kwargs):
+        raise InvalidCxxCompiler("No working C++ compiler found in torch._inductor.config.cpp.cxx\n"
+                                 "more lines")  # fmt: skip
+
+    monkeypatch.setattr(cli_module, "train", no_compiler)
+    assert run_train(tmp_path / "r", 1, "--compile") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --compile failed (InvalidCxxCompiler: No working C++ compiler found in "
+                   "torch._inductor.config.cpp.cxx); run without --compile"]
+
+
+def test_an_error_of_the_environment_names_no_flag(tmp_path, monkeypatch, capsys):
+    """$VAEGAN_DATA pointing at a file: the message names the variable, not --data."""
+    monkeypatch.setenv("VAEGAN_DATA", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("")
+    argv = ["train", "--model", "vae", "--data", "celeba", "--steps", "1", "--out",
+            str(tmp_path / "r"), *TINY]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "$VAEGAN_DATA" in err[0] and not err[0].startswith("error: --data")

@@ -166,7 +166,8 @@ def build_parser() -> Parser:
     g.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = Table 1)")
     g.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1: grayscale nets")
     g.add_argument("--latent-dim", type=_pos_int, default=128)
-    g.add_argument("--enc-fc-dim", type=_pos_int, default=2048, help="2048 paper, 1024 authors")
+    g.add_argument("--enc-fc-dim", type=_pos_int, default=None,
+                   help="2048 paper (the default), 1024 authors")  # fmt: skip
     g.add_argument("--dis-layer", type=_pos_int, default=4, help="l of Dis_l, in conv layers")
     g = t.add_argument_group("losses and Algorithm 1")
     g.add_argument("--gamma", type=float, default=None,
@@ -251,7 +252,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         channels=a.channels,
         latent_dim=a.latent_dim,
         width=a.width,
-        enc_fc_dim=1024 if a.authors else a.enc_fc_dim,
+        enc_fc_dim=1024 if a.authors else a.enc_fc_dim or ModelConfig.enc_fc_dim,
         dis_layer=a.dis_layer,
         xi_dim=a.xi_dim,
     )
@@ -392,6 +393,23 @@ def _check_flags_apply(a: argparse.Namespace) -> None:
             raise refuse(FLAG_OF[key], key)
     if a.data == "synthetic" and a.data_root is not None:
         raise ValueError("--data-root applies to a real data set (--data), not to synthetic faces")
+    # flags that another one overrides: said, not silently dropped
+    if a.authors and a.enc_fc_dim is not None:
+        raise ValueError("--enc-fc-dim: --authors sets the authors' 1024; give one of the two")
+    if a.gamma is not None and (a.w is not None or a.authors):
+        raise ValueError("--gamma has no effect with --w (or --authors, which sets w): Dec then "
+                         "weighs L_llike by w")  # fmt: skip
+
+
+def _check_bench_flags_apply(a: argparse.Namespace) -> None:
+    """bench's flags that the model does not read: refused, as train refuses them."""
+    given = {"step.dis_batch": a.dis_batch != StepConfig.dis_batch,
+             "step.gan_variant": a.gan_variant != StepConfig.gan_variant,
+             "step.dis_sees_recon": a.no_dis_recon}  # fmt: skip
+    for key, on in given.items():
+        if on and not reads(a.model, key):
+            raise ValueError(f"{FLAG_OF[key]} applies to --model {', '.join(READ_BY[key])} only, "
+                             f"not {a.model}")  # fmt: skip
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -401,6 +419,10 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise ValueError(f"--out {a.out} exists and is not a folder")
     _check_out(a.out, a.out)
     cfg = config_from_args(a)
+    theirs = [n for n in ("config.json", "samples.png") if (a.out / n).exists()]
+    if theirs and not (a.out / "last.pt").exists():  # a run always has last.pt beside them
+        raise ValueError(f"--out {a.out} holds {' and '.join(theirs)} but no last.pt: not a run "
+                         "to resume, and training would overwrite them; choose another folder")
     if a.download:
         download_data(cfg.data, cfg.data_root)
     if (a.out / "last.pt").exists():
@@ -474,6 +496,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 def cmd_bench(a: argparse.Namespace) -> int:
     """Time the training step (bench.bench) and print throughput and FLOPs; the exit code, 0."""
+    _check_bench_flags_apply(a)
     cfg = TrainConfig(
         model=ModelConfig(model=a.model, image_size=a.image_size, width=a.width),
         step=StepConfig(
@@ -533,6 +556,8 @@ def named_flag(message: str) -> str:
     """A config error as the command line's user reads it: one about a setting (TrainConfig's
     checks name its field: "width must be > 0", "... trained with model.width=0.125") also names
     the flag that sets it."""
+    if "$VAEGAN_" in message:  # set by the environment, not by a flag
+        return message
     for key, flag in FLAG_OF.items():
         field_name = key.rsplit(".", 1)[-1]
         if message.startswith((f"{field_name} ", f"{field_name}:")):
@@ -559,9 +584,15 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+    except Exception as e:
+        if type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+            # torch.compile's compilers (a machine without a working C++ compiler, say)
+            print(f"error: --compile failed ({type(e).__name__}: {_first_line(e)}); run "
+                  "without --compile", file=sys.stderr)  # fmt: skip
+            return 1
+        # torch.OutOfMemoryError is a RuntimeError
         out_of_memory = isinstance(e, MemoryError | torch.OutOfMemoryError) or (
-            "can't allocate memory" in str(e))  # the CPU allocator's  # fmt: skip
+            isinstance(e, RuntimeError) and "can't allocate memory" in str(e))  # fmt: skip
         if not out_of_memory:
             raise
         print(f"error: out of memory ({_first_line(e)}): a smaller --batch-size, --dataset-size "

@@ -228,3 +228,65 @@ def test_cut_runs_and_the_synthetic_stand_in_keep_runs_of_their_own(monkeypatch,
     assert runs_dir(get_preset("cpu")) == tmp_path / "cpu" / "steps-20"
     assert runs_dir(get_preset("gpu")) == tmp_path / "gpu" / "steps-20" / "synthetic"
     assert runs_dir(get_preset("gpu", data="celeba")) == tmp_path / "gpu" / "steps-20"
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [("flip", "no"), ("channels_last", 1), ("compile", "False"), ("deterministic", None),
+     ("dis_sees_recon", "no"), ("equilibrium", 0), ("fast", "yes")],
+)  # fmt: skip
+def test_switches_must_be_true_or_false(setting, value):
+    """flip='no' was saved as "no" in config.json and read as True: the images were flipped."""
+    with pytest.raises(ValueError, match=f"^{setting} must be True or False, got {value!r}$"):
+        config_for(get_preset("smoke"), "vaegan", **{setting: value})
+
+
+def test_every_bool_field_is_checked():
+    """The check reads the fields' declared types: a new switch is checked without a new line."""
+    switches = 0
+    for kind in (config.TrainConfig, config.StepConfig, config.ModelConfig):
+        for f in config.dataclasses.fields(kind):
+            if f.type == "bool":
+                switches += 1
+                with pytest.raises(ValueError, match=f"^{f.name} must be True or False"):
+                    kind(**{f.name: "no"})
+                assert getattr(kind(**{f.name: True}), f.name) is True
+    assert switches >= 7  # flip, channels_last, compile, deterministic, dis_sees_recon, ...
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_channels_must_be_ones_the_data_give(channels):
+    """channels=2 failed at train time with "cannot turn 3-channel images into 2-channel ones"."""
+    with pytest.raises(ValueError, match=f"^channels must be one of 1, 3, got {channels}$"):
+        config.ModelConfig(channels=channels)
+    for ok in (1, 3):
+        assert config.ModelConfig(channels=ok).channels == ok
+
+
+def test_data_root_must_be_a_path():
+    """data_root=5 failed at train time with a TypeError about os.PathLike, naming nothing."""
+    import re
+    from pathlib import Path
+
+    for bad in (5, ["/data"], b"/data"):
+        with pytest.raises(ValueError, match=f"^data_root must be .*, got {re.escape(repr(bad))}$"):
+            config.TrainConfig(data="celeba", data_root=bad)
+    cfg = config.TrainConfig(data="celeba", data_root=Path("/data"))
+    assert cfg.data_root == "/data"  # kept as text: config.json holds it, from_dict gives it back
+    assert config.TrainConfig.from_dict(config.json.loads(cfg.to_json())) == cfg
+    assert config.TrainConfig(data="celeba").data_root is None
+
+
+def test_shipped_configs_still_load():
+    """The checks pass every config the package ships (each checkpoint's JSON)."""
+    import json
+
+    from vaegan_lite.shipped import WEIGHTS
+
+    found = 0
+    for path in sorted(WEIGHTS.glob("*.json")):
+        meta = json.loads(path.read_text())
+        if "step" in meta["config"]:  # a VAE's TrainConfig (the classifiers' configs are not)
+            config.TrainConfig.from_dict(meta["config"])
+            found += 1
+    assert found

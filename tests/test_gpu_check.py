@@ -166,7 +166,7 @@ def test_peak_table(name, tflops, precision):
     assert (peak["tflops"], peak["precision"]) == (tflops, precision)
 
 
-def test_pythae_contender_is_built_on_the_device_asked_for():
+def test_pythae_contender_is_built_on_the_device_asked_for_meta_as_cuda():
     """pythae_compare builds pythae's step on torch's default device: under torch.device(meta)
     its model and batch must all be on meta (on a GPU: on the GPU)."""
     pytest.importorskip("pythae")

@@ -592,7 +592,7 @@ def test_attribute_bar_tool_refuses_bad_output_and_too_few_vector_faces(tmp_path
     (["--runs", "README.md"], "--runs README.md is a file, not a folder"),
     (["--weights", "README.md"], "--weights README.md is a file, not a folder"),
     (["--weights", "README.md/w"], "README.md is a file, not a folder"),
-    (["--device", "cuda-recipe-on-cpu", "--faces", "0"], "smaller than the batch size"),
+    (["--device", "cuda-recipe-on-cpu", "--faces", "0"], "smaller than batch_size"),
     (["--device", "cuda-recipe-on-cpu", "--steps", "-5"], "--steps must be >= 1"),
     (["--device", "cuda-recipe-on-cpu", "--budget-s", "-1"], "--budget-s must be >= 0"),
     (["--device", "cuda-recipe-on-cpu", "--budget-s", "nan"], "--budget-s must be >= 0"),

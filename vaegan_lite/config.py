@@ -45,6 +45,7 @@ LLIKE_REDUCTIONS = ("sum", "mean")
 GAN_VARIANTS = ("saturating", "non_saturating")
 DIS_BATCHES = ("separate", "joint")
 LATENT_LOSSES = ("a", "b")
+CHANNELS = (1, 3)  # image channels the data sets give: luma or RGB (data/sets.py's to_channels)
 
 
 def check_model(name: str) -> None:
@@ -119,6 +120,15 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
+def _check_switches(cfg: Any) -> None:
+    """Every bool field of a config dataclass must be True or False: 'no' or 0 would be stored
+    as given in config.json and read as its truth value ('no' flips the images)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.type in ("bool", bool) and not isinstance(value, bool):
+            raise ValueError(f"{f.name} must be True or False, got {value!r}")
+
+
 @dataclass
 class ModelConfig:
     """What the networks look like. Table 1 at 64x64 is the default."""
@@ -141,6 +151,10 @@ class ModelConfig:
             _check_int(name, getattr(self, name), 1)
         _check_int("cond_dim", self.cond_dim, 0)
         _check_int("xi_dim", self.xi_dim, 0)
+        if self.channels not in CHANNELS:  # data/sets.py's to_channels and load_split
+            raise ValueError(f"channels must be one of {', '.join(map(str, CHANNELS))}, "
+                             f"got {self.channels!r}")  # fmt: skip
+        _check_switches(self)
 
 
 @dataclass
@@ -179,6 +193,7 @@ class StepConfig:
         _check_int("disl_pretrain_steps", self.disl_pretrain_steps, 0)
         _check_number("beta", self.beta, 0)
         _check_number("latent_weight", self.latent_weight, 0)
+        _check_switches(self)
 
 
 @dataclass
@@ -215,6 +230,12 @@ class TrainConfig:
                 raise TypeError(f"{name} must be a {kind.__name__}, got "
                                 f"{type(getattr(self, name)).__name__} (TrainConfig.from_dict "
                                 "reads a dict)")  # fmt: skip
+        _check_switches(self)
+        if isinstance(self.data_root, os.PathLike):  # kept as text: config.json, resume compare
+            self.data_root = os.fspath(self.data_root)
+        if self.data_root is not None and not isinstance(self.data_root, str):
+            raise ValueError(f"data_root must be a folder's path (text) or None, "
+                             f"got {self.data_root!r}")  # fmt: skip
         _check_int("steps", self.steps, 0)
         # BatchNorm fails on a batch of one image ("Expected more than 1 value per channel")
         _check_int("batch_size", self.batch_size, 2)
@@ -246,7 +267,7 @@ class TrainConfig:
         real_all = self.data != "synthetic" and self.dataset_size == 0
         if not real_all and self.dataset_size < self.batch_size:
             raise ValueError(
-                f"dataset size {self.dataset_size} is smaller than the batch size {self.batch_size}"
+                f"dataset_size {self.dataset_size} is smaller than batch_size {self.batch_size}"
             )
 
     def to_dict(self) -> dict[str, Any]:

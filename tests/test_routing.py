@@ -231,3 +231,22 @@ def test_the_network_the_trick_rests_does_not_move_and_the_others_do(
     for net in ("enc", "dec", "dis"):
         moved = max(d.abs().max().item() for d in got[net])
         assert (moved == 0) == (net == resting), (net, moved)
+
+
+def test_joint_saturating_dec_leaves_out_log_dis_x_which_does_reach_dec(
+    batch, small_model, applied_update, assert_same, gamma, max_error, scale_of
+):
+    """In one joint BatchNorm batch log Dis(x) depends on Dec, through the batch's statistics;
+    decoder_gan_loss leaves it out (paper_vs_code.md). Pinned: Dec's update is Algorithm 1's
+    full -grad(gamma L_llike - L_GAN) less exactly that term's gradient, which is not negligible."""
+    model = small_model()
+    cfg = StepConfig(gamma=gamma, gan_variant="saturating", dis_batch="joint")
+    ref = copy.deepcopy(model)
+    got = applied_update(algorithm1_step, model, batch, cfg)
+    L = paper_losses(ref, batch, cfg)
+    real_term = L["L_GAN_dec"] + L["L_GAN"]  # -log Dis(x): what L_GAN_dec lacks of -L_GAN
+    full = grad_of(gamma * L["L_llike"] - L["L_GAN"], ref.dec)
+    left_out = grad_of(real_term, ref.dec)
+    assert_same(got["dec"], [f + t for f, t in zip(full, left_out, strict=True)], "Dec")
+    assert max(t.abs().max().item() for t in left_out) > 1e-3 * scale_of(full)
+    assert max_error(got["dec"], full) > 1e-3 * scale_of(full)

@@ -6,6 +6,7 @@ The notebooks' outputs themselves are checked by nbval (`make test` runs
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -263,7 +264,13 @@ def test_every_ignored_output_is_checked_or_says_why(path: Path):
             continue
         source = cell.source.strip()
         checked = re.search(r"^\s*assert |check_results\(|check_claim\(", source, re.M)
-        assert checked or source.startswith("#"), (
+        comment = "\n".join(itertools.takewhile(lambda line: line.startswith("#"),
+                                                source.splitlines()))  # fmt: skip
+        # a cell that checks nothing must not open with the words of one that does
+        assert checked or not re.search(r"\bthe asserts\b|\basserts? check", comment), (
+            f"{path.name} cell {i}: its comment promises asserts, and it has none"
+        )
+        assert checked or comment, (
             f"{path.name} cell {i} is tagged nbval-ignore-output with no assert and no comment "
             "saying why its output cannot be checked"
         )

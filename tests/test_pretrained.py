@@ -135,6 +135,36 @@ def test_load_or_train_reads_a_shipped_model_only_for_a_fresh_run(tmp_path, monk
     assert calls == [tmp_path / "cpu" / "avae", tmp_path / "cpu" / "resumed"]
 
 
+def test_a_run_meant_to_fail_that_stops_is_read_back_at_its_last_good_step(
+    tmp_path, monkeypatch, capsys
+):
+    """Chapter 4's failing run may diverge in fp16 (a T4): with may_diverge, load_or_train says
+    so in a line and returns the last checkpoint's model and history; without, it raises."""
+    import dataclasses
+
+    import vaegan_lite.book.runs as runs
+    from vaegan_lite.config import config_for, get_preset
+    from vaegan_lite.train import TrainingDiverged
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    monkeypatch.setenv("VAEGAN_TRAIN_SHIPPED", "1")
+    preset = get_preset("smoke")
+    cfg = dataclasses.replace(config_for(preset, "vaegan"), steps=4, log_every=1)
+    real_train = runs.train
+
+    def diverging(cfg, folder, **kw):  # 2 good steps saved, then the overflow
+        real_train(dataclasses.replace(cfg, steps=2), folder, **kw)
+        raise TrainingDiverged("training diverged: 20 steps in a row had a NaN/Inf loss")
+
+    monkeypatch.setattr(runs, "train", diverging)
+    with pytest.raises(TrainingDiverged):
+        runs.load_or_train("plain", cfg, preset)
+    run = runs.load_or_train("failing", cfg, preset, may_diverge=True)
+    assert "failing: training diverged: 20 steps" in capsys.readouterr().out
+    assert run.history["step"] == [1.0, 2.0] and run.steps_run == 0 and run.config == cfg
+    assert not run.model.training and run.model.step == 2
+
+
 def test_load_or_train_at_gpu_says_how_long_a_new_run_takes_here_before_it_trains(
     tmp_path, monkeypatch, capsys
 ):

@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING
 import torch
 
 from .. import bench
+from ..checkpoint import load_checkpoint, read_checkpoint
 from ..config import Preset, TrainConfig, get_preset
 from ..data import SyntheticFaces, load_split, to_unit_range
 from ..data.files import process_alive, why_unwritable
 from ..shipped import pretrained, shipped_for
-from ..train import Trained, train
+from ..train import Trained, TrainingDiverged, train
 
 if TYPE_CHECKING:  # IPython is imported only inside a notebook
     from IPython.display import Markdown
@@ -83,13 +84,16 @@ def smoke_runs() -> Path:
 
 
 def load_or_train(
-    name: str, cfg: TrainConfig, preset: Preset, timed: bool = True, **kwargs
+    name: str, cfg: TrainConfig, preset: Preset, timed: bool = True, may_diverge: bool = False,
+    **kwargs,
 ) -> Trained:
     """Train ``cfg`` in runs_dir(preset)/name, or resume/read it back if it is already there.
     With no run there yet, a shipped model trained with exactly ``cfg`` (shipped.shipped_for) is
     read instead, unless $VAEGAN_TRAIN_SHIPPED=1. At the gpu preset (runs as long as the authors'
     code trains) it first says what it is about to train and, for a new run, how long that takes
-    here (a few steps timed on random images; ``timed=False``: a plan that said it already)."""
+    here (a few steps timed on random images; ``timed=False``: a plan that said it already).
+    ``may_diverge``: a run meant to fail that stops (TrainingDiverged, e.g. fp16 overflowing)
+    is said in a line and read back at its last good checkpoint, history and all."""
     folder = runs_dir(preset) / name
     fresh = not folder.exists() and not os.environ.get("VAEGAN_TRAIN_SHIPPED")
     shipped = shipped_for(cfg) if fresh else None
@@ -113,7 +117,15 @@ def load_or_train(
         print(f"{name}: {cfg.steps:,} steps of batch {cfg.batch_size} in {folder}{how_long} "
               "(resumed, or read back, from what is there); VAEGAN_STEPS=N, set before the "
               "get_preset() cell is run, cuts every run short, in a folder of its own")
-    return train(cfg, folder, **kwargs)
+    try:
+        return train(cfg, folder, **kwargs)
+    except TrainingDiverged as e:
+        if not may_diverge or not (folder / "last.pt").exists():
+            raise
+        print(f"{name}: {e}")
+        history = read_checkpoint(folder / "last.pt")["history"]
+        model = load_checkpoint(folder / "last.pt")
+        return Trained(model=model, history=history, config=cfg, seconds=0.0, steps_run=0)
 
 
 def check_claim(preset: Preset, holds: bool, claim: str, detail: object = "") -> None:

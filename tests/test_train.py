@@ -587,6 +587,15 @@ def test_a_finished_run_trained_further_logs_what_an_unbroken_longer_one_does(tm
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_an_end_with_no_log_keeps_every_log_when_trained_further(tmp_path, poison):
+    """A run whose last window between two logs had only skipped steps logged nothing at its end:
+    training it further must not take a real log for the end's."""
+    poison({4})  # step 5 of 5, the only step after the log at 4
+    short, long = (dataclasses.replace(tiny(n), log_every=4) for n in (5, 8))
+    assert train(short, tmp_path, progress=False).history["step"] == [4.0]
+    assert train(long, tmp_path, progress=False).history["step"] == [4.0, 8.0]
+
+
 def test_a_resumed_log_window_lands_on_the_run_s_device(tmp_path, monkeypatch):
     """The saved window's sums go where the steps add to them, the run's device, not where the
     weights were while the checkpoint was read (the CPU): on a GPU the first step would fail.

@@ -334,10 +334,11 @@ def _train(
                                "which moved nothing)")  # fmt: skip
                         raise _diverged(run, done, precision, why)
             if at_log:
-                if done % max(cfg.log_every, 1):  # the run's end, between two logs
-                    run.end_window = window.state()
+                # the run's end, between two logs: the window before this log reads it
+                before = window.state() if done % max(cfg.log_every, 1) else None
                 sums, counts = window.read_sums()
                 if counts:
+                    run.end_window = before
                     means = _mean_over_processes(sums, counts)
                     _record(run.history, done, means)
                     if bar is not None:
@@ -442,11 +443,12 @@ def _resume(run: _Run, device: torch.device) -> None:
         if windows is not None:
             run.window.load(windows[distributed.rank()], device)
         run.start = int(ckpt["step"])
-        if ckpt.get("end_log") and cfg.steps > run.start:
+        end_log = ckpt.get("end_log") and (run.history.get("step") or [None])[-1] == run.start
+        if end_log and cfg.steps > run.start:
             # trained further: the end's log between two logs is not one of the longer run's,
             # and the window it read is back for the next log (absent from older checkpoints)
             run.history = {k: v[:-1] for k, v in run.history.items()}
-        elif ckpt.get("end_log"):
+        elif end_log:
             run.end_window = windows[distributed.rank()] if windows is not None else None
         _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
         was = tuple(ckpt.get("trained_on", run.where))  # absent from older checkpoints

@@ -364,8 +364,8 @@ print("diversity of 4x4 averages: " + ", ".join(f"{k} {v:.3f}" for k, v in coars
 assert sharpness(recon["VAE"]).mean() < sharpness(x).mean()
 if preset.trains_fully:
     check_claim(preset, coarse["VAE_Dis_l"] < coarse["VAE"] < coarse["data"],
-                "VAE_Dis_l's samples are less diverse than the VAE's once the noise is averaged "
-                "away", coarse)
+                "VAE_Dis_l's samples are less diverse than the VAE's, and those than the faces, "
+                "once the noise is averaged away", coarse)
     check_claim(preset, sharpness(recon["VAE_Dis_l"]).mean() > sharpness(recon["VAE"]).mean(),
                 "the Laplacian counts VAE_Dis_l's noise as sharpness, above the VAE's")
     # "as close as the VAE's" (neither closer by a tenth), while "several times as far" in pixels

@@ -15,7 +15,7 @@ import torch
 import vaegan_lite.cli as C
 import vaegan_lite.train as T
 from vaegan_lite import load_checkpoint
-from vaegan_lite.cli import build_parser, command_line, config_from_args, main
+from vaegan_lite.cli import _check_flags_apply, build_parser, command_line, config_from_args, main
 from vaegan_lite.config import (
     MODEL_NAMES,
     MODELS,
@@ -190,7 +190,8 @@ def cli(*args):
          "--gamma has no effect with --w"),
         (["train", "--authors", "--gamma", "5", "--steps", "1", "--out", "x"],
          "--gamma has no effect"),
-        (["train", "--device", "cuda", "--steps", "1", "--out", "x"], "cuda"),
+        pytest.param(["train", "--device", "cuda", "--steps", "1", "--out", "x"], "cuda",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here")),
         (["sample", "--checkpoint", "m.pt", "--out", "s.jpg"], "name it *.png"),
     ],
 )
@@ -492,6 +493,14 @@ def test_command_line_trains_exactly_the_config(preset):
     authors = config_from_args(parse(["train", "--authors", "--steps", "5", "--out", "o"]))
     argv = shlex.split(command_line(authors, "o"))
     assert "--no-dis-recon" in argv and config_from_args(parse(argv[3:])) == authors
+    # with w, gamma does nothing: no --gamma, which train would refuse beside --w
+    weighted = config_for(PRESETS[preset], "vaegan", w=1e-6)
+    argv = shlex.split(command_line(weighted, "o"))
+    assert "--gamma" not in argv and "--w" in argv
+    _check_flags_apply(parse(argv[3:]))
+    idle = ("step.gamma",)
+    assert ({k: v for k, v in config_from_args(parse(argv[3:])).settings().items() if k not in idle}
+            == {k: v for k, v in weighted.settings().items() if k not in idle})  # fmt: skip
 
 
 def test_the_command_line_balances_dis0s_gamma_as_the_book_does():
@@ -640,6 +649,11 @@ def test_train_into_a_folder_of_other_files_named_like_a_run_s_is_refused(tmp_pa
     assert len(err) == 1 and "holds config.json but no last.pt" in err[0]
     assert (tmp_path / "proj" / "config.json").read_text() == '{"my": "settings"}'
     assert sorted(p.name for p in (tmp_path / "proj").iterdir()) == ["config.json"]
+    # a run killed before its first checkpoint leaves its own config.json: rerunning trains
+    assert run_train(tmp_path / "killed", 1) == 0
+    (tmp_path / "killed" / "last.pt").unlink()
+    (tmp_path / "killed" / "samples.png").unlink()
+    assert run_train(tmp_path / "killed", 1) == 0
 
 
 def test_a_failing_compiler_is_one_line(tmp_path, monkeypatch, capsys):

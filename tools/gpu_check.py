@@ -1,4 +1,4 @@
-"""The GPU path checked in one go: one JSON of figures from one NVIDIA GPU, in about 7 minutes.
+"""The GPU path checked in one go: one JSON of figures from one NVIDIA GPU, in about 8 minutes.
 
     python3 tools/gpu_check.py [--budget-s 460] [--commit SHA] [--out FILE] [--only SECTION ...]
     python3 tools/gpu_check.py --cpu-dry-run     # every section at a toy size on the CPU (CI)

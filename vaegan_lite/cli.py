@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import shlex
@@ -332,14 +333,18 @@ def command_line(cfg: TrainConfig, out: str | Path) -> str:
     want, base = cfg.settings(), default.settings()
     argv = []
     model = cfg.model.model
+    idle = {"step.gamma"} if want["step.w"] is not None else set()  # w weighs L_llike instead
     for key, flag in TRAIN_FLAGS.items():  # a setting the model does not read needs no flag
+        if key in idle:
+            continue
         if key in ("model.model", "steps") or (want[key] != base[key] and reads(model, key)):
             argv += [flag] if want[key] is True else [flag, str(want[key])]
     if not want["step.dis_sees_recon"] and reads(model, "step.dis_sees_recon"):
         argv.append("--no-dis-recon")  # a switch that sets False
     argv += ["--out", str(out)]
     got = config_from_args(parse(["train", *argv])).settings()
-    if wrong := sorted(k for k, v in want.items() if got[k] != v and reads(model, k)):
+    if wrong := sorted(k for k, v in want.items()
+                       if got[k] != v and reads(model, k) and k not in idle):  # fmt: skip
         raise ValueError(f"command_line: no flag of the train command sets {', '.join(wrong)}")
     return "python -m vaegan_lite train " + shlex.join(argv)
 
@@ -412,6 +417,15 @@ def _check_bench_flags_apply(a: argparse.Namespace) -> None:
                              f"not {a.model}")  # fmt: skip
 
 
+def _is_run_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json that train wrote."""
+    try:
+        TrainConfig.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+    return True
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     """Train (or resume) into --out and print a summary; the exit code, 0."""
     _check_flags_apply(a)
@@ -419,8 +433,10 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise ValueError(f"--out {a.out} exists and is not a folder")
     _check_out(a.out, a.out)
     cfg = config_from_args(a)
-    theirs = [n for n in ("config.json", "samples.png") if (a.out / n).exists()]
-    if theirs and not (a.out / "last.pt").exists():  # a run always has last.pt beside them
+    # a run has last.pt beside them, except one killed before its first checkpoint (config.json)
+    theirs = [n for n in ("config.json", "samples.png") if (a.out / n).exists()
+              and not (n == "config.json" and _is_run_config(a.out / n))]  # fmt: skip
+    if theirs and not (a.out / "last.pt").exists():
         raise ValueError(f"--out {a.out} holds {' and '.join(theirs)} but no last.pt: not a run "
                          "to resume, and training would overwrite them; choose another folder")
     if a.download:

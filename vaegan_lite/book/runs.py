@@ -29,7 +29,7 @@ from ..config import Preset, TrainConfig, get_preset
 from ..data import SyntheticFaces, load_split, to_unit_range
 from ..data.files import process_alive, why_unwritable
 from ..shipped import pretrained, shipped_for
-from ..train import Trained, TrainingDiverged, train
+from ..train import Trained, TrainingDiverged, pick_device, train
 
 if TYPE_CHECKING:  # IPython is imported only inside a notebook
     from IPython.display import Markdown
@@ -120,11 +120,12 @@ def load_or_train(
     try:
         return train(cfg, folder, **kwargs)
     except TrainingDiverged as e:
-        if not may_diverge or not (folder / "last.pt").exists():
+        last = folder / "last.pt"
+        history = read_checkpoint(last)["history"] if may_diverge and last.exists() else {}
+        if not history.get("step"):  # nothing logged before it stopped: nothing to show
             raise
         print(f"{name}: {e}")
-        history = read_checkpoint(folder / "last.pt")["history"]
-        model = load_checkpoint(folder / "last.pt")
+        model = load_checkpoint(last, map_location=pick_device(cfg.device))  # where train's is
         return Trained(model=model, history=history, config=cfg, seconds=0.0, steps_run=0)
 
 

@@ -37,8 +37,9 @@ try:  # the fast renderer (same pixels); without numba the torch drawing below i
 except ImportError:
     faces_jit = None
 except Exception as e:  # noqa: BLE001 -- a numba that is there but fails to load or compile
-    warnings.warn(f"faces: numba's renderer is unusable here ({type(e).__name__}: {e}); drawing "
-                  "with torch (slower)", stacklevel=2)  # fmt: skip
+    warnings.warn(f"faces: numba's renderer is unusable here ({type(e).__name__}: "
+                  f"{(str(e).splitlines() or [''])[0]}); drawing with torch (slower)",
+                  stacklevel=2)  # fmt: skip
     faces_jit = None
 
 ATTR_NAMES = [

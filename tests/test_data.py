@@ -661,7 +661,8 @@ def test_a_failed_download_removes_the_folders_it_made_and_only_those(tmp_path, 
     with pytest.raises(D.DownloadError, match=r"^mnist: .*in .*have/MNIST/raw/$"):
         D.download_data("mnist", have)
     assert tree(have) == ["MNIST", "MNIST/notes.txt", "keep.txt"]
-    # A half-downloaded file goes with the folder made for it; a link is never followed.
+    # A half-downloaded file goes with the folder made for it; a link is never followed, nor a
+    # folder that is not the data set's touched.
     import torchvision.datasets as tvd
 
     elsewhere = tmp_path / "elsewhere"
@@ -672,12 +673,13 @@ def test_a_failed_download_removes_the_folders_it_made_and_only_those(tmp_path, 
         os.makedirs(self.raw_folder)
         (Path(self.raw_folder) / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b half")
         (elsewhere / "x").mkdir()
+        (have / "theirs").mkdir()  # another process's, made meanwhile
         raise ConnectionResetError("[Errno 104] Connection reset by peer")
 
     monkeypatch.setattr(tvd.MNIST, "download", half)
     with pytest.raises(D.DownloadError, match="ConnectionResetError: .*Connection reset by peer"):
         D.download_data("mnist", have)
-    assert tree(have) == ["MNIST", "MNIST/notes.txt", "keep.txt", "link"]
+    assert tree(have) == ["MNIST", "MNIST/notes.txt", "keep.txt", "link", "theirs"]
     assert tree(elsewhere) == ["x"]
 
 

@@ -290,20 +290,28 @@ MANUAL = {
 }
 
 
+# The folders torchvision's downloader makes below the root, outermost first (SVHN and CIFAR-10's
+# archive are files in the root, which torchvision checks by md5 and fetches again).
+OWN_FOLDERS = {"celeba": ("celeba", "celeba/img_align_celeba"), "cifar10": ("cifar-10-batches-py",),
+               "mnist": ("MNIST", "MNIST/raw")}  # fmt: skip
+
+
 def download_data(
     name: str, root: str | Path | None = None, splits: tuple[str, ...] = ("train", "test")
 ) -> Path:
     """Fetch a data set with torchvision's downloader (CelebA: skipped when it is already there).
     When that fails: DownloadError, one line naming the set, the reason and the manual (for CelebA
-    also the Kaggle) route, and every folder the attempt made is removed with what it holds (so
-    no empty or half-filled folder is left); folders and files that were there before stay."""
+    also the Kaggle) route, and the data set's own folders that the attempt made are removed with
+    what they hold, then the root and its parents where the attempt made them and they are empty
+    (so no empty or half-filled folder is left); nothing else is touched, not even a folder that
+    another process makes meanwhile."""
     if name not in DATASETS or name in ("synthetic", "folder"):
         raise DataError(f"--download: there is nothing to download for --data {name}")
     root = _root(root)
     if name == "celeba" and _celeba_present(root):
         return root
-    top = _first_missing(root)  # made by the attempt, with all below it
-    before = set() if top else _folders_below(root)
+    top = _first_missing(root)  # the root's outermost folder that the attempt makes, if any
+    made = [root / d for d in OWN_FOLDERS.get(name, ()) if not (root / d).exists()]
     timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # torchvision's urlopen sets none
     try:
@@ -320,9 +328,14 @@ def download_data(
             for split in dict.fromkeys(("train", "test", *splits)):
                 tvd.SVHN(str(root), split=split, download=True)
     except BaseException as e:  # no network, quota, a checksum, gdown or scipy missing, Ctrl-C
-        made = [top] if top else sorted(_folders_below(root) - before, key=lambda d: len(d.parts))
         for d in made:  # parents first: a folder inside one removed already is gone
-            shutil.rmtree(d, ignore_errors=True)
+            if not d.is_symlink():
+                shutil.rmtree(d, ignore_errors=True)
+        for d in (root, *root.parents) if top else ():  # the root's new folders, if left empty
+            with contextlib.suppress(OSError):
+                d.rmdir()
+            if d == top:
+                break
         if not isinstance(e, Exception):
             raise
         text = " ".join(str(e).split())  # torchvision's messages span lines (MNIST's mirrors)
@@ -347,23 +360,6 @@ def _first_missing(path: Path) -> Path | None:
             break
         missing = p
     return missing
-
-
-def _folders_below(root: Path, depth: int = 2) -> set[Path]:
-    """The folders up to ``depth`` levels below root, where torchvision makes its own (MNIST/raw,
-    celeba/img_align_celeba); links and hidden folders (the cache) are left out."""
-    found: set[Path] = set()
-    level = [root]
-    for _ in range(depth):
-        below = []
-        for d in level:
-            with contextlib.suppress(OSError), os.scandir(d) as entries:
-                for e in entries:
-                    if not e.name.startswith(".") and e.is_dir(follow_symlinks=False):
-                        below.append(Path(e.path))
-        found.update(below)
-        level = below
-    return found
 
 
 # -----------------------------------------------------------------------------

@@ -686,3 +686,37 @@ def test_an_error_of_the_environment_names_no_flag(tmp_path, monkeypatch, capsys
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "$VAEGAN_DATA" in err[0] and not err[0].startswith("error: --data")
+
+
+def test_under_torchrun_one_process_downloads_and_every_one_learns_how_it_went(
+    tmp_path, monkeypatch, capsys
+):
+    """Several processes downloading into one folder (or cleaning up after a failure) would spoil
+    each other's files: process 0 downloads, the others wait and share its verdict."""
+    import vaegan_lite.cli as cli_module
+    from vaegan_lite.data import DownloadError
+
+    argv = ["train", "--model", "vae", "--data", "mnist", "--data-root", str(tmp_path / "d"),
+            "--download", "--steps", "1", "--out", str(tmp_path / "r"), *TINY]  # fmt: skip
+    verdicts = []
+
+    def all_true(flag):  # what the collective would answer: process 0's failure is everyone's
+        verdicts.append(flag)
+        return False
+
+    monkeypatch.setattr(cli_module.distributed, "all_true", all_true)
+    monkeypatch.setattr(cli_module.distributed, "is_main", lambda: False)
+    monkeypatch.setattr(cli_module, "download_data", lambda *a: pytest.fail("process 1 fetched"))
+    assert main(argv) == 2  # process 1: it waited, then learned
+    assert verdicts == [True]
+    assert "mnist: the download by process 0 failed" in capsys.readouterr().err
+
+    def offline(*args):
+        raise DownloadError("mnist: torchvision's download into d failed (URLError: offline)")
+
+    monkeypatch.setattr(cli_module.distributed, "is_main", lambda: True)
+    monkeypatch.setattr(cli_module, "download_data", offline)
+    assert main(argv) == 2  # process 0: its own reason
+    assert verdicts == [True, False]
+    assert "URLError: offline" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

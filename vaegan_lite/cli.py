@@ -48,7 +48,7 @@ from .config import (
     default_dis_batch,
     reads,
 )
-from .data import DATASETS, download_data, save_grid
+from .data import DATASETS, DownloadError, download_data, save_grid
 from .data.files import why_unwritable
 from .nets import IMAGE_SIZES
 from .train import TrainingDiverged, check_resumable, pick_device, pick_precision, train
@@ -417,6 +417,20 @@ def _check_bench_flags_apply(a: argparse.Namespace) -> None:
                              f"not {a.model}")  # fmt: skip
 
 
+def _download(cfg: TrainConfig) -> None:
+    """--download: under torchrun one process downloads while the others wait (several writing
+    one folder, or cleaning up after a failure, would spoil each other's files)."""
+    distributed.init(pick_device(cfg.device))  # joins torchrun's processes, if any (else nothing)
+    failed: DownloadError | None = None
+    if distributed.is_main():
+        try:
+            download_data(cfg.data, cfg.data_root)
+        except DownloadError as e:
+            failed = e
+    if not distributed.all_true(failed is None):  # every process learns how it went
+        raise failed or DownloadError(f"{cfg.data}: the download by process 0 failed (it says why)")
+
+
 def _is_run_config(path: Path) -> bool:
     """Whether ``path`` is a config.json that train wrote."""
     try:
@@ -440,7 +454,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise ValueError(f"--out {a.out} holds {' and '.join(theirs)} but no last.pt: not a run "
                          "to resume, and training would overwrite them; choose another folder")
     if a.download:
-        download_data(cfg.data, cfg.data_root)
+        _download(cfg)
     if (a.out / "last.pt").exists():
         ckpt = read_checkpoint(a.out / "last.pt")
         done = ckpt["step"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -379,12 +380,15 @@ def _sigterm_as_ctrl_c() -> Iterator[list[bool]]:
             signal.signal(signal.SIGTERM, old)
 
 
+def _not_read(a: argparse.Namespace, flag: str, key: str) -> ValueError:
+    """The error for a flag that sets ``key``, which --model does not read."""
+    return ValueError(f"{flag} applies to --model {', '.join(READ_BY[key])} only, not {a.model}")
+
+
 def _check_flags_apply(a: argparse.Namespace) -> None:
     """A flag given where it does nothing is a ValueError: it would be ignored without a word.
     What a model does not read is config.READ_BY's; the flags' defaults are the parser's."""
-    def refuse(flag: str, key: str) -> ValueError:
-        return ValueError(f"{flag} applies to --model {', '.join(READ_BY[key])} only, "
-                          f"not {a.model}")  # fmt: skip
+    refuse = functools.partial(_not_read, a)
 
     if a.authors and not reads(a.model, "step.w"):  # its w, equilibrium and Dis settings
         raise refuse("--authors", "step.w")
@@ -413,8 +417,7 @@ def _check_bench_flags_apply(a: argparse.Namespace) -> None:
              "step.dis_sees_recon": a.no_dis_recon}  # fmt: skip
     for key, on in given.items():
         if on and not reads(a.model, key):
-            raise ValueError(f"{FLAG_OF[key]} applies to --model {', '.join(READ_BY[key])} only, "
-                             f"not {a.model}")  # fmt: skip
+            raise _not_read(a, FLAG_OF[key], key)
 
 
 def _download(cfg: TrainConfig) -> None:

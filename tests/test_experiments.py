@@ -738,3 +738,26 @@ def test_a_part_that_diverges_leaves_the_next_seed_to_train(tmp_path, monkeypatc
     assert written == [[1]]
     err = capsys.readouterr().err
     assert "seeds [0]: training diverged" in err and "not written" in err
+
+
+def test_the_prepared_gpu_experiments_run_returns_its_parts(tmp_path, device_tool_losses):
+    """tools/gpu_experiments.sh as the device call runs it (timeout, tee, the cleanup after it), at
+    the smoke preset's sizes (DRY_RUN=1): each seed's part, written before the next seed trains,
+    the figures with seed 0 and the log, in files the device tool brings back."""
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "OUT": str(out), "DRY_RUN": "1", "JOBS": "1", "OMP_NUM_THREADS": "1",
+           "VAEGAN_RUNS": str(tmp_path / "runs"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    r = subprocess.run(["bash", "tools/gpu_experiments.sh", "0" * 40], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    log = (out / "reproduce.log").read_text()
+    assert log.index("results-seeds-0.json") < log.index("results-seeds-1.json"), log[-2000:]
+    for seed in (0, 1):
+        part = json.loads((out / "exp" / E.part_file([seed])).read_text())
+        assert part["seeds"] == [seed] and part["provenance"]["code"]["git_commit"] == "0" * 40
+        created = part["provenance"]["created"]  # the time of day too
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}", created), created
+    assert all((out / "exp" / name).is_file() for name in E.FIGURES)
+    assert not device_tool_losses(out) and not list(out.rglob(".*.tmp*"))

@@ -5,6 +5,7 @@
 #   bash tools/gpu_experiments.sh COMMIT [TRAIN_BUDGET_S]     # timeout_s 560
 #   SEEDS=0 bash tools/gpu_experiments.sh COMMIT 270          # a part: seed 0 only
 #   SEEDS=1 STEPS=N bash tools/gpu_experiments.sh COMMIT      # the other part, in another session
+#   DRY_RUN=1 OUT=/tmp/o bash tools/gpu_experiments.sh COMMIT  # on a CPU: the smoke preset's plan
 #
 # Parts merge only when they trained the same steps: a later part gives the first part's steps
 # per run as STEPS (its log's "N steps per run fit", its JSON's preset_settings.steps) rather
@@ -34,9 +35,15 @@ VAEGAN_RUNS=${VAEGAN_RUNS:-$(mktemp -d "${TMPDIR:-/tmp}/gpu-synthetic-runs.XXXXX
 export VAEGAN_RUNS
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/reproduce.log" 2>&1 \
   || true
-if [ -n "${STEPS:-}" ]; then SIZE=(--steps "$STEPS"); else SIZE=(--budget-s "$BUDGET"); fi
+if [ -n "${DRY_RUN:-}" ]; then  # this script's steps at the smoke preset's sizes (a CPU's minute)
+  PLAN=(--preset smoke)
+elif [ -n "${STEPS:-}" ]; then
+  PLAN=(--plan gpu-synthetic --steps "$STEPS")
+else
+  PLAN=(--plan gpu-synthetic --budget-s "$BUDGET")
+fi
 # shellcheck disable=SC2086  # SEEDS: several words
-timeout "${CALL_S:-540}" python3 benchmarks/reproduce.py --plan gpu-synthetic "${SIZE[@]}" \
+timeout "${CALL_S:-540}" python3 benchmarks/reproduce.py "${PLAN[@]}" \
   --jobs "${JOBS:-6}" --seeds ${SEEDS:-0 1} --part-per-seed ${REPRODUCE_ARGS:-} \
   --commit "$COMMIT" --out "$OUT/exp" 2>&1 | tee -a "$OUT/reproduce.log" \
   || echo "reproduce.py stopped (exit ${PIPESTATUS[0]}): the parts it wrote are in exp/" \

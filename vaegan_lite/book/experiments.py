@@ -940,7 +940,9 @@ def write_results(
         make_figures(preset, plan, models, res, out)
     res["preset_settings"] = asdict(preset)
     res["run_configs"] = _run_settings(preset, plan, seeds)
-    res["provenance"] = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
+    res["provenance"] = {"date": time.strftime("%Y-%m-%d"),
+                         "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                         "torch": torch.__version__,
                          "machine": machine() | _gpu(),
                          "code": git_state() | ({"git_commit": commit} if commit else {}),
                          "jobs": jobs}  # fmt: skip

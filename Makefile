@@ -1,7 +1,7 @@
 # vaegan-lite: build the environment, the tests and the book.
 #   make book     execute the chapters (VAEGAN_PRESET=cpu) and build _build/html, zero warnings
 #   make test     ruff + unit tests + the notebooks' stored outputs (nbval, VAEGAN_PRESET=smoke,
-#                 on this CPU and again on a plain one) + every chapter from the wheel alone
+#                 on this CPU, then again on a plain one from the wheel alone)
 #   make outputs  re-execute notebooks/*.py (smoke preset) and rewrite the paired .ipynb
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -50,11 +50,12 @@ unit: $(STAMP)
 
 # --nbval (strict): every text output must match the stored one, after tests/nbval_sanitize.cfg.
 # --nbval-current-env: run the cells in this venv's python, whatever `python3` kernelspec is on the
-# machine. The kernel's working directory is notebooks/, as in Jupyter and in the book build.
+# machine. The kernel's working directory is the notebook's folder, as in Jupyter and the book build.
 # CUDA_VISIBLE_DEVICES= hides any GPU: the stored outputs are CPU outputs (a cell that prints the
 # device or the precision 'auto' picks would differ on a machine with one), as `make outputs` wrote.
-NBVAL = CUDA_VISIBLE_DEVICES= VAEGAN_PRESET=smoke $(BIN)/pytest -p no:cacheprovider --nbval --nbval-current-env \
-	--nbval-sanitize-with tests/nbval_sanitize.cfg
+NBVAL_ENV = CUDA_VISIBLE_DEVICES= VAEGAN_PRESET=smoke
+NBVAL_ARGS = -p no:cacheprovider --nbval --nbval-current-env \
+	--nbval-sanitize-with $(CURDIR)/tests/nbval_sanitize.cfg
 # The stored outputs must hold on any CPU, not only on the one that wrote them, so nbval runs a
 # second time on the plainest CPU torch can pretend to be: its non-SIMD kernels, oneDNN and MKL held
 # to SSE4, one thread (each setting is checked to take effect: tests/test_portable.py). With one
@@ -67,16 +68,17 @@ PLAIN_CPU = ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INST
 PLAIN_WORKERS = -n $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 ))) \
 	--dist loadscope
 
+# First pass: the notebooks as they are here, on this CPU.
 nbval: $(STAMP)
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "nbval: no notebooks/*.ipynb yet"; else \
-	  $(NBVAL) $(NOTEBOOKS) && \
-	  echo "nbval again on a plain CPU: $(PLAIN_CPU)" && \
-	  $(PLAIN_CPU) $(NBVAL) $(PLAIN_WORKERS) $(NOTEBOOKS); fi
+	  $(NBVAL_ENV) $(BIN)/pytest $(NBVAL_ARGS) $(NOTEBOOKS); fi
 
-# Every chapter from the package's wheel alone, in an empty folder (as on Colab): no file of the
-# repository may be needed at run time.
+# Second pass, on the plain CPU and from the package's wheel alone, each chapter in an empty folder
+# (as on Colab): no file of the repository may be needed at run time, and the outputs must still
+# be the stored ones.
 wheel-check: $(STAMP)
-	$(PY) tools/wheel_check.py
+	@echo "nbval again from the wheel, on a plain CPU: $(PLAIN_CPU)"
+	$(NBVAL_ENV) $(PLAIN_CPU) $(PY) tools/wheel_check.py $(NBVAL_ARGS) $(PLAIN_WORKERS) $(NOTEBOOKS)
 
 test: lint unit nbval wheel-check
 

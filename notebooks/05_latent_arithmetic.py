@@ -680,7 +680,7 @@ from vaegan_lite.book import web
 
 show_source(web.export_decoder)
 
-# %%
+# %% tags=["nbval-checkout-output"]
 static = web.checkout_static()  # book/_static/latent/ of the repository (not in a pip install)
 if static is not None:
     runtime = json.loads((static / "runtime.json").read_text())

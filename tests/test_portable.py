@@ -1,9 +1,10 @@
 """The plain CPU of `make test`'s second nbval run really is a different CPU to torch.
 
-`make nbval` runs the notebooks again with the settings below, so that stored outputs which only
-the CPU that wrote them reproduces fail here and not on a reader's machine. That proves something
-only if torch, oneDNN and MKL honour each setting: a later torch that ignored one would make the
-second run a copy of the first. Each setting is checked on what the library itself reports.
+`make test` runs the notebooks a second time (`make wheel-check`) with the settings below, so
+that stored outputs which only the CPU that wrote them reproduces fail here and not on a reader's
+machine. That proves something only if torch, oneDNN and MKL honour each setting: a later torch
+that ignored one would make the second run a copy of the first. Each setting is checked on what
+the library itself reports.
 """
 
 from __future__ import annotations
@@ -49,13 +50,20 @@ def test_the_makefile_names_the_four_settings():
     }  # fmt: skip
 
 
+def recipe(text: str, target: str) -> str:
+    """The first command of a Makefile target's recipe."""
+    return re.search(rf"^{re.escape(target)}:.*\n(?:\t@.*\n)*\t(.*)$", text, re.M).group(1)
+
+
 def test_stored_outputs_are_written_and_checked_with_any_gpu_hidden():
     # A cell printing the device or what precision 'auto' picks differs on a machine with a GPU.
     text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
-    nbval = re.search(r"^NBVAL = (.*)$", text, re.M).group(1)
-    outputs = re.search(r"^outputs notebooks:.*\n\t(.*)$", text, re.M).group(1)
-    for command in (nbval, outputs):
-        assert command.startswith("CUDA_VISIBLE_DEVICES= "), command
+    env = re.search(r"^NBVAL_ENV = (.*)$", text, re.M).group(1)
+    assert env.startswith("CUDA_VISIBLE_DEVICES= ")
+    assert recipe(text, "outputs notebooks").startswith("CUDA_VISIBLE_DEVICES= ")
+    assert "$(NBVAL_ENV) $(BIN)/pytest $(NBVAL_ARGS)" in recipe(text, "nbval")
+    # and the second run, from the wheel, on the plain CPU
+    assert recipe(text, "wheel-check").startswith("$(NBVAL_ENV) $(PLAIN_CPU) ")
 
 
 def test_torch_honours_each_setting():

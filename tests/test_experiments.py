@@ -279,15 +279,22 @@ def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path,
     assert json.loads((out / "results.json").read_text())["trained_runs"] == []
 
 
-def test_reproduce_refuses_bad_input_in_one_line(tmp_path):
-    r = run_reproduce("--preset", "huge", runs=tmp_path)
-    assert r.returncode == 2 and "huge" in r.stderr
-    r = run_reproduce("--preset", "smoke", "--jobs", "0", runs=tmp_path)
-    assert r.returncode == 2 and "--jobs" in r.stderr
+def refusal(capsys, *args: str) -> str:
+    """reproduce.py's refusal of its command line, in this process: exit 2 and one line."""
+    with pytest.raises(SystemExit) as e:
+        reproduce_module().main(list(args))
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1, err
+    return err
+
+
+def test_reproduce_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    assert "huge" in refusal(capsys, "--preset", "huge")
+    assert "--jobs" in refusal(capsys, "--preset", "smoke", "--jobs", "0")
     f = tmp_path / "a-file"
     f.write_text("x")
-    r = run_reproduce("--preset", "smoke", "--out", str(f), runs=tmp_path)
-    assert r.returncode == 2 and "a-file" in r.stderr and "Traceback" not in r.stderr
+    assert "a-file" in refusal(capsys, "--preset", "smoke", "--out", str(f))
     assert f.read_text() == "x"
 
 
@@ -428,7 +435,7 @@ def test_parts_by_seed_merge_into_the_whole(tmp_path, device_tool_losses):
             assert again[key] == part[key], (path.name, key)
 
 
-def test_gpu_synthetic_plan_and_its_sizing(tmp_path):
+def test_gpu_synthetic_plan_and_its_sizing(tmp_path, monkeypatch, capsys):
     from vaegan_lite.config import GPU_SYNTHETIC, gpu_synthetic_preset
 
     plan, preset = PLANS[GPU_SYNTHETIC], gpu_synthetic_preset(3000)
@@ -447,20 +454,18 @@ def test_gpu_synthetic_plan_and_its_sizing(tmp_path):
     assert E.steps_to_fit(smoke, smoke_plan, 2, 100.0, 0.01, part_per_seed=True) == 800
     assert E.steps_to_fit(smoke, smoke_plan, 2, 0.001, 0.01) == 100  # never below one unit
     assert 0 < E.seconds_per_step(smoke, jobs=2, steps=5) < 10
-    r = run_reproduce("--plan", GPU_SYNTHETIC, "--preset", "cpu", runs=Path("/nonexistent"))
-    assert r.returncode == 2 and "leave out --preset" in r.stderr
-    r = run_reproduce("--preset", "smoke", "--steps", "5", runs=Path("/nonexistent"))
-    assert r.returncode == 2 and "--plan" in r.stderr
-    r = run_reproduce("--preset", "smoke", "--seeds", "7", runs=Path("/nonexistent"))
-    assert r.returncode == 2 and "seeds are [0, 1]" in r.stderr
-    r = run_reproduce("--merge", "part.json", runs=Path("/nonexistent"))  # not into cpu's results
-    assert r.returncode == 2 and "--merge: give --plan" in r.stderr
-    r = run_reproduce("--merge", "part.json", "--out", "x", "--part-per-seed",
-                      runs=Path("/nonexistent"))  # fmt: skip
-    assert r.returncode == 2 and "leave out --seeds and --part-per-seed" in r.stderr
-    r = run_reproduce("--preset", "cpu", "--seeds", "0", runs=Path("/nonexistent"))  # a part
-    assert r.returncode == 2 and "give --out" in r.stderr  # never into the package's results
+    monkeypatch.setenv("VAEGAN_RUNS", "/nonexistent")
+    assert "leave out --preset" in refusal(capsys, "--plan", GPU_SYNTHETIC, "--preset", "cpu")
+    assert "--plan" in refusal(capsys, "--preset", "smoke", "--steps", "5")
+    assert "seeds are [0, 1]" in refusal(capsys, "--preset", "smoke", "--seeds", "7")
+    # --merge without --out or --plan: not into the cpu preset's results
+    assert "--merge: give --plan" in refusal(capsys, "--merge", "part.json")
+    assert "leave out --seeds and --part-per-seed" in refusal(
+        capsys, "--merge", "part.json", "--out", "x", "--part-per-seed")
+    # a part is never written into the package's results
+    assert "give --out" in refusal(capsys, "--preset", "cpu", "--seeds", "0")
     # a part of the gpu preset's whole plan is refused as the whole is, before anything trains
+    # (from the command line: the refusal comes from experiments, as one line)
     r = run_reproduce("--preset", "gpu", "--part-per-seed", "--out", str(tmp_path / "gpu"),
                       runs=tmp_path / "runs")  # fmt: skip
     assert r.returncode == 2 and "VAEGAN_FULL_PLAN=1" in r.stderr, r.stderr

@@ -78,7 +78,7 @@ nbval: $(STAMP)
 # be the stored ones.
 wheel-check: $(STAMP)
 	@echo "nbval again from the wheel, on a plain CPU: $(PLAIN_CPU)"
-	$(NBVAL_ENV) $(PLAIN_CPU) $(PY) tools/wheel_check.py $(NBVAL_ARGS) $(PLAIN_WORKERS) $(NOTEBOOKS)
+	$(NBVAL_ENV) $(PLAIN_CPU) $(PY) tools/wheel_check.py $(PLAIN_WORKERS) $(NOTEBOOKS)
 
 test: lint unit nbval wheel-check
 

@@ -9,6 +9,7 @@ the library itself reports.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import re
@@ -62,8 +63,13 @@ def test_stored_outputs_are_written_and_checked_with_any_gpu_hidden():
     assert env.startswith("CUDA_VISIBLE_DEVICES= ")
     assert recipe(text, "outputs notebooks").startswith("CUDA_VISIBLE_DEVICES= ")
     assert "$(NBVAL_ENV) $(BIN)/pytest $(NBVAL_ARGS)" in recipe(text, "nbval")
-    # and the second run, from the wheel, on the plain CPU
+    # and the second run, from the wheel, on the plain CPU, with the first run's nbval options
     assert recipe(text, "wheel-check").startswith("$(NBVAL_ENV) $(PLAIN_CPU) ")
+    args = re.search(r"^NBVAL_ARGS = (.*)$", text, re.M).group(1)
+    spec = importlib.util.spec_from_file_location("wheel_check", ROOT / "tools/wheel_check.py")
+    wheel_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wheel_check)
+    assert args.replace("$(CURDIR)", str(ROOT)).split() == wheel_check.NBVAL
 
 
 def test_torch_honours_each_setting():

@@ -9,7 +9,11 @@ not ship, fails here; so does one whose outputs differ from the stored ones. A c
 book/), which a pip install has not: it must run, but its output is not compared here.
 
     python tools/wheel_check.py [PYTEST OPTIONS ...] [notebooks/01_vae.ipynb ...]
-                                                        (make wheel-check; default: every chapter)
+
+It runs nbval as make nbval does (NBVAL: the Makefile's NBVAL_ARGS, a test keeps them the same),
+with the options given added; without notebooks, every chapter. make wheel-check adds the plain
+CPU's settings and one pytest worker per core. The stored outputs are the smoke preset's on a
+CPU, so that is how the chapters run here, whatever VAEGAN_PRESET says.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+NBVAL = ["-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
+         "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg")]  # fmt: skip
 
 
 def install_wheel(tmp: Path) -> Path:
@@ -40,12 +46,13 @@ def install_wheel(tmp: Path) -> Path:
 
 def main(args: list[str]) -> int:
     notebooks = [Path(a).resolve() for a in args if a.endswith(".ipynb")]
-    options = [a for a in args if not a.endswith(".ipynb")]
+    options = NBVAL + [a for a in args if not a.endswith(".ipynb")]
     notebooks = notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     with tempfile.TemporaryDirectory(prefix="vaegan-wheel-") as tmp:
         tmp = Path(tmp)
         site = install_wheel(tmp)
-        env = {**os.environ, "PYTHONPATH": str(site)}
+        env = {**os.environ, "PYTHONPATH": str(site), "VAEGAN_PRESET": "smoke",
+               "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
         env.pop("VAEGAN_RUNS", None)  # runs go under each chapter's own folder, as a reader's do
         code = "import vaegan_lite; print(vaegan_lite.__file__)"
         where = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp, capture_output=True,

@@ -636,8 +636,6 @@ def test_config_errors_name_the_flag_that_sets_them(tmp_path, capsys):
 
 def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
     """A set or model too large for the machine: one line saying so, exit 1, no run folder."""
-    import vaegan_lite.train as T
-
     def too_big(*a, **k):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
                            "12288000000000 bytes.")  # fmt: skip
@@ -671,8 +669,6 @@ def test_train_into_a_folder_of_other_files_named_like_a_run_s_is_refused(tmp_pa
 def test_a_failing_compiler_is_one_line(tmp_path, monkeypatch, capsys):
     """torch.compile's errors (no working C++ compiler, say) run to a hundred lines: one line,
     exit 1, naming --compile."""
-    import vaegan_lite.cli as cli_module
-
     class InvalidCxxCompiler(RuntimeError):
         pass
 
@@ -682,7 +678,7 @@ def test_a_failing_compiler_is_one_line(tmp_path, monkeypatch, capsys):
         raise InvalidCxxCompiler("No working C++ compiler found in torch._inductor.config.cpp.cxx\n"
                                  "more lines")  # fmt: skip
 
-    monkeypatch.setattr(cli_module, "train", no_compiler)
+    monkeypatch.setattr(C, "train", no_compiler)
     assert run_train(tmp_path / "r", 1, "--compile") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --compile failed (InvalidCxxCompiler: No working C++ compiler found in "
@@ -705,7 +701,6 @@ def test_under_torchrun_one_process_downloads_and_every_one_learns_how_it_went(
 ):
     """Several processes downloading into one folder (or cleaning up after a failure) would spoil
     each other's files: process 0 downloads, the others wait and share its verdict."""
-    import vaegan_lite.cli as cli_module
     from vaegan_lite.data import DownloadError
 
     argv = ["train", "--model", "vae", "--data", "mnist", "--data-root", str(tmp_path / "d"),
@@ -716,9 +711,9 @@ def test_under_torchrun_one_process_downloads_and_every_one_learns_how_it_went(
         verdicts.append(flag)
         return False
 
-    monkeypatch.setattr(cli_module.distributed, "all_true", all_true)
-    monkeypatch.setattr(cli_module.distributed, "is_main", lambda: False)
-    monkeypatch.setattr(cli_module, "download_data", lambda *a: pytest.fail("process 1 fetched"))
+    monkeypatch.setattr(C.distributed, "all_true", all_true)
+    monkeypatch.setattr(C.distributed, "is_main", lambda: False)
+    monkeypatch.setattr(C, "download_data", lambda *a: pytest.fail("process 1 fetched"))
     assert main(argv) == 2  # process 1: it waited, then learned
     assert verdicts == [True]
     assert "mnist: the download by process 0 failed" in capsys.readouterr().err
@@ -726,8 +721,8 @@ def test_under_torchrun_one_process_downloads_and_every_one_learns_how_it_went(
     def offline(*args):
         raise DownloadError("mnist: torchvision's download into d failed (URLError: offline)")
 
-    monkeypatch.setattr(cli_module.distributed, "is_main", lambda: True)
-    monkeypatch.setattr(cli_module, "download_data", offline)
+    monkeypatch.setattr(C.distributed, "is_main", lambda: True)
+    monkeypatch.setattr(C, "download_data", offline)
     assert main(argv) == 2  # process 0: its own reason
     assert verdicts == [True, False]
     assert "URLError: offline" in capsys.readouterr().err

@@ -93,8 +93,8 @@ running_box("02_gan")
 # binary cross-entropy, the *negative* of Eq. 5, which the discriminator minimises; the generator
 # minimises `decoder_gan_loss`. Algorithm 1 (chapter 4) reads $\mathcal{L}_\text{GAN}$ the same
 # way: its $\mathrm{Dis}$ *descends* $\mathcal{L}_\text{GAN}$, which only makes sense for the
-# cross-entropy, so from chapter 4 on $\mathcal{L}_\text{GAN}$ means the cross-entropy, the negative
-# of Eq. 5 as printed (see [Notation](../book/notation.md)). The discriminator returns a
+# cross-entropy. So in this book $\mathcal{L}_\text{GAN}$ is the cross-entropy; Eq. 5 as printed is
+# its negative (see [Notation](../book/notation.md)). The discriminator returns a
 # logit $\ell$ with $\mathrm{Dis}(x) = \operatorname{sigmoid}(\ell)$, and the logs are computed from
 # the logits: $-\log \mathrm{Dis}(x) = \operatorname{softplus}(-\ell)$ and
 # $-\log(1 - \mathrm{Dis}(x)) = \operatorname{softplus}(\ell)$, which never overflow.
@@ -283,9 +283,10 @@ assert all(0 < v < float("inf") for v in h["L_GAN"])
 # %% [markdown]
 # On small networks and short runs (the `smoke` and `cpu` presets) the discriminator usually stays
 # well ahead, telling real from generated images with confidence for the whole run: the traces
-# show whether it did here ($\mathrm{Dis}(x)$ near 1, $\mathrm{Dis}(\mathrm{Dec}(z))$ near 0). That is the regime of the
-# table above where the saturating loss would leave the generator almost no gradient, and where
-# the non-saturating loss still gives it a full one (exercise 1 tries the other).
+# show whether it did here ($\mathrm{Dis}(x)$ near 1, $\mathrm{Dis}(\mathrm{Dec}(z_p))$ near 0).
+# That is the regime of the table above where the saturating loss would leave the generator almost
+# no gradient, and where the non-saturating loss still gives it a full one (exercise 1 tries the
+# other).
 #
 # ## Samples
 #
@@ -392,7 +393,7 @@ assert torch.allclose(d_gan, check, rtol=1e-4)  # the same, wherever nearest com
 #   the distance; what is left of the MSE is the fine part.
 # - **Attributes.** The synthetic faces are drawn from a list of attributes (hair colour, glasses, a
 #   smile, a hat, ...), and the package ships attribute classifiers trained on drawn faces, one
-#   for 32×32 faces and one for 64×64 (chapters 5 to 7 use them). The one for this chapter's
+#   for 32×32 faces (chapters 2, 6 and 7) and one for 64×64 (chapter 5). The one for this chapter's
 #   image size reads the face and its match alike, and the cell counts the attributes on which
 #   the two agree. How often it reads each attribute right on held-out drawn faces was measured
 #   when it was trained and ships with it (the cell below prints it).

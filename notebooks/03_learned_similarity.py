@@ -443,7 +443,7 @@ for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"
 # 2. Measure $\mathrm{Dis}_l$ at other layers: build `Discriminator(..., dis_layer=l)` for
 #    $l = 1, 2, 3$, load the trained weights into it (`load_state_dict`), and repeat the table.
 #    Which layer is most tolerant of shifts? Which one still notices blur? (Each stride-2 layer
-#    doubles the patch of the image a feature sees: predict the order before you measure it.)
+#    roughly doubles the patch of the image a feature sees: predict the order before you measure it.)
 # 3. Train `vae_disl` with `dis_layer=3` (`config_for(preset, "vae_disl", dis_layer=3)`, in a new
 #    run folder). Are the reconstructions cleaner? Why might a layer with more spatial resolution
 #    constrain the decoder better?

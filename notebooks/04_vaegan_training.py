@@ -71,11 +71,12 @@ running_box("04_vaegan_training")
 # - Know why all three gradients are computed before any network moves, and how the package
 #   proves it.
 # - Watch a run while it trains, and tell a healthy run from a failing one by its
-#   $\mathrm{Dis}(x)$ and $\mathrm{Dis}(\mathrm{Dec}(z))$ traces.
+#   $\mathrm{Dis}(x)$ and $\mathrm{Dis}(x_p)$ traces.
 # - See what $\gamma$ trades (Eq. 9, the paper's Fig. 5): reconstructions that keep their input
 #   against samples that fool the discriminator.
 # - Make a long run safe to interrupt: checkpoints and exact resume.
 
+# %% [markdown]
 # ## Algorithm 1
 #
 # The paper's box, with its notation ($\overset{+}{\leftarrow}$ means "update with"):
@@ -116,11 +117,13 @@ show_source(algorithm1_step)
 # \tag{8}
 # $$
 #
-# with the GAN term over real images, prior samples **and** reconstructions (Eq. 10):
+# with the GAN term over real images $x$, prior samples $x_p = \mathrm{Dec}(z_p)$ **and**
+# reconstructions $\tilde{x} = \mathrm{Dec}(z)$, $z \sim \mathrm{Enc}(x)$ (Eq. 10, written as the
+# discriminator's cross-entropy; the paper prints it without the leading minus):
 #
 # $$
-# \mathcal{L}_\text{GAN} = \log(\mathrm{Dis}(x)) + \log(1 - \mathrm{Dis}(\mathrm{Dec}(z)))
-# + \log(1 - \mathrm{Dis}(\mathrm{Dec}(\mathrm{Enc}(x)))).
+# \mathcal{L}_\text{GAN} = -\Big[\log \mathrm{Dis}(x) + \log\big(1 - \mathrm{Dis}(x_p)\big)
+# + \log\big(1 - \mathrm{Dis}(\tilde{x})\big)\Big].
 # \tag{10}
 # $$
 #
@@ -133,11 +136,12 @@ show_source(algorithm1_step)
 # \tag{9}
 # $$
 #
-# The code uses $\mathcal{L}_\text{GAN}$ with the sign of a cross-entropy, the quantity the
-# discriminator *minimises* (the [notation page](../book/notation.md) explains why Algorithm 1 only
-# makes sense that way), and by default the decoder minimises the non-saturating
-# $-\log \mathrm{Dis}(\mathrm{Dec}(z))$ instead of exactly $-\mathcal{L}_\text{GAN}$; the paper's
-# exact form is `StepConfig(gan_variant="saturating")`, used further down.
+# $\mathcal{L}_\text{GAN}$ has the sign of a cross-entropy, the quantity the discriminator
+# *minimises* (the [notation page](../book/notation.md) explains why Algorithm 1 only makes sense
+# that way), and by default the decoder minimises the non-saturating
+# $-\log \mathrm{Dis}(\tilde{x}) - \log \mathrm{Dis}(x_p)$ instead of exactly
+# $-\mathcal{L}_\text{GAN}$; Algorithm 1's exact form is `StepConfig(gan_variant="saturating")`,
+# used further down.
 #
 # ### Gradient routing
 #
@@ -265,18 +269,18 @@ live.finish(run)  # the final frame, also when the run was read back from its fo
 # ## Reading the traces: healthy and failing training
 #
 # $\mathrm{Dis}(x)$ is the discriminator's mean probability that a real batch is real,
-# $\mathrm{Dis}(\mathrm{Dec}(z))$ the same for prior samples (and $\mathrm{Dis}(\mathrm{Dec}(\mathrm{Enc}(x)))$
-# for reconstructions). If the discriminator could not tell them apart at all, all three would sit
+# $\mathrm{Dis}(x_p)$ the same for prior samples (and $\mathrm{Dis}(\tilde{x})$ for
+# reconstructions; the logs and legends call them `D(x)`, `D(Dec(z))` and `D(Dec(Enc(x)))`). If the discriminator could not tell them apart at all, all three would sit
 # at $\frac{1}{2}$. In a healthy run they separate (the discriminator always has some edge) but
 # stay away from $0$ and $1$ and move slowly, and the samples keep improving.
 #
 # A failing run, for contrast. Two changes make the discriminator too strong for the decoder:
 # a learning rate ten times the paper's (`TrainConfig` has one learning rate for all three
 # networks), and the decoder's GAN loss in the paper's exact, *saturating* form: the decoder
-# minimises $\log(1 - \mathrm{Dis}(\mathrm{Dec}(z)))$, whose gradient with respect to the
-# discriminator's logit is $-\mathrm{Dis}(\mathrm{Dec}(z))$ and vanishes exactly when the
-# discriminator rejects the decoder's images with confidence. Failures show early, so this run is
-# a third of the length. In fp16 (the `gpu` preset's precision on a T4) a run this unstable may
+# minimises $\log(1 - \mathrm{Dis}(\tilde{x})) + \log(1 - \mathrm{Dis}(x_p))$, whose gradient with
+# respect to each of the discriminator's logits is $-\mathrm{Dis}(\cdot)$ and vanishes exactly
+# when the discriminator rejects the decoder's images with confidence. Failures show early, so
+# this run is a third of the length. In fp16 (the `gpu` preset's precision on a T4) a run this unstable may
 # even overflow and stop; `load_or_train(..., may_diverge=True)` then says so and reads it back at
 # its last good checkpoint, and the comparison below is made at that step:
 
@@ -346,8 +350,8 @@ display(Markdown(
 # %% [markdown]
 # How to read the two. In a healthy run the discriminator's outputs separate slowly, and the
 # samples become faces. When the discriminator wins, $\mathrm{Dis}(x)$ runs towards $1$ and
-# $\mathrm{Dis}(\mathrm{Dec}(z))$ and $\mathrm{Dis}(\mathrm{Dec}(\mathrm{Enc}(x)))$ towards $0$, and
-# with the saturating loss the decoder's GAN gradient shrinks with $\mathrm{Dis}(\mathrm{Dec}(z))$.
+# $\mathrm{Dis}(x_p)$ and $\mathrm{Dis}(\tilde{x})$ towards $0$, and with the saturating loss the
+# decoder's GAN gradient shrinks with them.
 # With the large learning rate the discriminator's features also move faster, so the metric the
 # decoder chases moves faster than the decoder, and $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$
 # stays high. A decoder in this state tends towards *mode collapse*: fewer distinct faces. The
@@ -355,7 +359,7 @@ display(Markdown(
 # alone keep it up), which is why it is worth looking at the sample grid, not just at numbers.
 #
 # Rules of thumb for your own runs: $\mathrm{Dis}(x)$ close to $1$ together with
-# $\mathrm{Dis}(\mathrm{Dec}(z))$ close to $0$ early in training means the discriminator is
+# $\mathrm{Dis}(x_p)$ close to $0$ early in training means the discriminator is
 # winning; a sample grid whose faces look alike means mode collapse; and a loss that jumps by
 # orders of magnitude means a learning rate too large. The authors' `equilibrium` flag (below)
 # exists for the first of these.
@@ -645,10 +649,10 @@ for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"
 #   $\mathrm{Dis}$ on $\mathcal{L}_\text{GAN}$ only. All gradients are taken before any step
 #   (`grads`, then `finish_step`), and `tests/test_routing.py` proves the routing.
 # - `LiveTraining` shows samples and curves while the run trains. Healthy: $\mathrm{Dis}(x)$ and
-#   $\mathrm{Dis}(\mathrm{Dec}(z))$ apart but away from $0$ and $1$, moving slowly. Failing: they
+#   $\mathrm{Dis}(x_p)$ apart but away from $0$ and $1$, moving slowly. Failing: they
 #   separate faster, so at the same step the gap between them is wider, the feature
 #   reconstruction loss is higher, and the decoder's saturating gradient fades as
-#   $\mathrm{Dis}(\mathrm{Dec}(z))$ nears $0$. Compare runs at equal steps, not a run's end with
+#   $\mathrm{Dis}(x_p)$ nears $0$. Compare runs at equal steps, not a run's end with
 #   another's start.
 # - $\gamma$ moves only the decoder. Too small, and the decoder is a GAN generator whose
 #   reconstructions drift from their inputs; too large, and it reconstructs features without
@@ -664,7 +668,7 @@ for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"
 #    `run.history["skip_dis"]` and `run.history["skip_dec"]`: when does the trick intervene?
 # 2. Fill in the $\gamma$ sweep: add factors of ten between the three runs above (new run
 #    folders, the same number of steps) and plot the pixel error and the late
-#    $\mathrm{Dis}(\mathrm{Dec}(z))$ against $\gamma$ on a log scale. Where does each start to
+#    $\mathrm{Dis}(x_p)$ (`D(Dec(z))`) against $\gamma$ on a log scale. Where does each start to
 #    move, and where on that curve is the preset's $\gamma$?
 # 3. Break the routing on purpose: copy `algorithm1_step` into the notebook and replace the three
 #    `grads` calls by one `(L_prior + L_llike + L_GAN).backward()` followed by the three optimizer

@@ -232,7 +232,7 @@ Markdown(f"Sharpness of the edited faces above: VAE/GAN {edited_sharpness['VAE/G
 # so it has not learnt any decoder's habits. Its training images were blurred and noised a little
 # so that a soft but visible pair of glasses still counts. It reads faces at 64x64, the models'
 # own size: the package's other judge, `attribute-classifier` for the `cpu` preset's 32×32 models of
-# chapters 6 and 7, would first shrink each face to 32×32, where a smile is a pixel or two of
+# chapters 2, 6 and 7, would first shrink each face to 32×32, where a smile is a pixel or two of
 # mouth. How good a judge is it? On held-out drawn faces, on the same faces blurred more than any of
 # its training images (a Gaussian blur, wider than its training blur: a 3×3 box at most), and on
 # each model's reconstructions:

@@ -113,7 +113,7 @@ experiments.check_results(results, plan)  # every run there, every figure finite
 # |---|---|---|
 # | VAE | a VAE with an element-wise Gaussian observation model (its loss: Eq. 3) | chapter 1 |
 # | $\mathrm{VAE}_{\mathrm{Dis}_l}$ | a VAE whose likelihood is measured in the $\mathrm{Dis}_l$ features of a GAN trained first and then frozen | chapter 3 |
-# | $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ | VAE/GAN with the likelihood in pixels, the GAN term added, and a $\gamma$ of its own (below) | chapter 4 |
+# | $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ | VAE/GAN with the likelihood in pixels, the GAN term added, and a $\gamma$ of its own (below) | this chapter (the switch: chapter 4) |
 # | VAE/GAN | Algorithm 1: the likelihood in $\mathrm{Dis}_l$ of a discriminator that keeps learning | chapter 4 |
 # | GAN | Eq. 5 alone (no encoder, so no reconstructions) | chapter 2 |
 #
@@ -356,10 +356,10 @@ assert not all(e < pixels for e in per_seed)
 # noise, so the texture FD, which blur and noise both move, is the firmer measure: it puts
 # VAE/GAN's samples several times closer to real faces than the VAE's, though still far from the
 # real faces' own (the "real faces" row: two sets of real faces), with
-# $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ and the GAN next: "VAE/GAN and pure GAN produce sharper
-# images with more natural textures and face parts", as the paper says of Fig. 3. The third model
-# of that sentence, $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ (a pixel likelihood with the GAN term
-# added), needs a $\gamma$ of its own, which the paper does not give. Its likelihood sums many more
+# $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ and the GAN next: "$\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$,
+# VAE/GAN and pure GAN produce sharper images with more natural textures and face parts", as the
+# paper says of Fig. 3. The first model of that sentence, $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ (a
+# pixel likelihood with the GAN term added), needs a $\gamma$ of its own, which the paper does not give. Its likelihood sums many more
 # terms than VAE/GAN's (the pixels, against $\mathrm{Dis}_l$'s features), each weighted by
 # $1/2\sigma^2$ with the VAE's small pixel $\sigma$, so VAE/GAN's $\gamma$ would weigh it many
 # times as heavily; its GAN term, a cross-entropy of order 1, would then barely move the decoder,

@@ -190,10 +190,12 @@ def test_encode_and_decode_take_other_float_dtypes_and_refuse_what_is_no_tensor(
     mu = model.encode(x)[0]
     assert torch.allclose(model.encode(x.double())[0], mu, atol=1e-5)  # cast to the weights'
     assert model.decode(mu.double()).dtype == torch.float32
+    assert avae.generate(avae.encode(x)[0].double()).dtype == torch.float32  # G as Dec
     for bad, says in ((lambda: model.encode(x.numpy()), "images as a torch.Tensor"),
                       (lambda: model.reconstruct(list(x)), "images as a torch.Tensor"),
                       (lambda: avae.reconstruct(list(x)), "images as a torch.Tensor"),
-                      (lambda: model.decode(mu.long()), "float codes z")):  # fmt: skip
+                      (lambda: model.decode(mu.long()), "float codes z"),
+                      (lambda: avae.generate(mu.long()), "float codes z")):  # fmt: skip
         with pytest.raises(ValueError, match=says):
             bad()
 

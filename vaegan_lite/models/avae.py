@@ -77,9 +77,11 @@ class AVAE(VAEGAN):
         """G(z, xi) on the model's device; xi ~ N(0, I) when not given (with_xi: drawn from
         ``generator``, which fixes it, else on the model's device)."""
         check_shape(z, (self.latent_dim,), "codes z")
+        if not z.is_floating_point():
+            raise ValueError(f"model takes float codes z, got {z.dtype}")
         if xi is not None:
             check_shape(xi, (self.xi_dim,), "noise xi")
-        return self.gen(with_xi(z.to(self.device), self.xi_dim, xi, generator))
+        return self.gen(with_xi(z.to(self.device, self.dtype), self.xi_dim, xi, generator))
 
     @torch.no_grad()
     def sample(
@@ -123,8 +125,8 @@ def with_xi(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """G's input: z with the extra noise xi ~ N(0, I) of size xi_dim appended (Sec. 4.2). xi is
-    drawn where z is (a training step on a GPU copies nothing and waits for nothing), or on the
-    CPU from ``generator``, which then fixes it."""
+    drawn where z is (a training step on a GPU copies nothing and waits for nothing), or from
+    ``generator`` on its own device, which then fixes it; either way it joins z on z's device."""
     if xi_dim == 0:
         return z
     if xi is None:

@@ -239,12 +239,32 @@ def test_the_plan_lists_every_run_once_with_its_settings():
 
 
 def run_reproduce(*args, runs):
+    """benchmarks/reproduce.py as a command, in a process of its own."""
     env = dict(os.environ, OMP_NUM_THREADS="1", VAEGAN_RUNS=str(runs))
     return subprocess.run([sys.executable, "benchmarks/reproduce.py", *args], capture_output=True,
                           text=True, cwd=ROOT, env=env, timeout=900)  # fmt: skip
 
 
-def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path, monkeypatch):
+@pytest.fixture
+def reproduce_here(capsys, monkeypatch):
+    """reproduce.py's main in this process, on one thread as run_reproduce's are (a new Python
+    would spend seconds importing torch for each call): (exit code, what it printed)."""
+
+    def call(*args: str, runs: Path) -> tuple[int, str]:
+        monkeypatch.setenv("VAEGAN_RUNS", str(runs))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            code = reproduce_module().main(list(args))
+        finally:
+            torch.set_num_threads(threads)
+        return code, capsys.readouterr().out
+
+    return call
+
+
+def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path, monkeypatch,
+                                                                      reproduce_here):
     out = tmp_path / "results"
     r = run_reproduce("--preset", "smoke", "--out", str(out), "--jobs", "2", runs=tmp_path / "runs")
     assert r.returncode == 0, r.stderr
@@ -263,19 +283,21 @@ def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path,
     # the printed tables are made from the JSON
     assert str(E.table2(res)) in r.stdout and str(E.claims(res)) in r.stdout
     # a second call reads the results instead of measuring again
-    again = run_reproduce("--preset", "smoke", "--out", str(out), runs=tmp_path / "runs")
-    assert again.returncode == 0 and "runs ready" not in again.stdout
+    code, said = reproduce_here("--preset", "smoke", "--out", str(out), runs=tmp_path / "runs")
+    assert code == 0 and "runs ready" not in said
     assert json.loads((out / "results.json").read_text()) == res
     # results made with other run settings (say, an older default) are measured again
     calls = []
-    monkeypatch.setattr(E, "write_results", lambda *a, **k: calls.append(a) or {"new": 1})
-    assert E.load_or_reproduce(get_preset("smoke"), plan, out)[0] == res and not calls
-    res["run_configs"]["06_experiments/gan-s0"]["step"]["dis_batch"] = "separate"
-    (out / "results.json").write_text(json.dumps(res))
-    assert E.load_or_reproduce(get_preset("smoke"), plan, out)[0] == {"new": 1} and len(calls) == 1
+    with monkeypatch.context() as m:
+        m.setattr(E, "write_results", lambda *a, **k: calls.append(a) or {"new": 1})
+        assert E.load_or_reproduce(get_preset("smoke"), plan, out)[0] == res and not calls
+        res["run_configs"]["06_experiments/gan-s0"]["step"]["dis_batch"] = "separate"
+        (out / "results.json").write_text(json.dumps(res))
+        assert E.load_or_reproduce(get_preset("smoke"), plan, out)[0] == {"new": 1}
+        assert len(calls) == 1
     # --rerun measures again; the results say that no run was trained for them this time
-    rerun = run_reproduce("--preset", "smoke", "--out", str(out), "--rerun", runs=tmp_path / "runs")
-    assert rerun.returncode == 0, rerun.stderr
+    assert reproduce_here("--preset", "smoke", "--out", str(out), "--rerun",
+                          runs=tmp_path / "runs")[0] == 0  # fmt: skip
     assert json.loads((out / "results.json").read_text())["trained_runs"] == []
 
 
@@ -390,21 +412,19 @@ def test_the_cpu_preset_reads_the_committed_results_without_training(monkeypatch
     assert out == E.RESULTS / "experiments-cpu" and res["preset"] == "cpu"
 
 
-def test_parts_by_seed_merge_into_the_whole(tmp_path, device_tool_losses):
+def test_parts_by_seed_merge_into_the_whole(tmp_path, device_tool_losses, reproduce_here):
     """A plan made in parts (seeds 1 and 0, e.g. in two GPU sessions) and merged equals the plan
     made at once from the same runs; parts that overlap or differ are refused."""
     out = {k: tmp_path / k for k in ("a", "b", "whole", "merged")}
     runs = tmp_path / "runs"
     for key, seed in (("b", "1"), ("a", "0")):
-        r = run_reproduce("--preset", "smoke", "--seeds", seed, "--out", str(out[key]), runs=runs)
-        assert r.returncode == 0, r.stderr
+        assert reproduce_here("--preset", "smoke", "--seeds", seed, "--out", str(out[key]),
+                              runs=runs)[0] == 0  # fmt: skip
     assert not (out["b"] / "fig3_samples.png").exists()  # the figures come with seed 0
     assert not device_tool_losses(out["a"], also=1)  # tools/gpu_experiments.sh: + its log
     a, b = out["a"] / "results-seeds-0.json", out["b"] / "results-seeds-1.json"
-    r = run_reproduce("--merge", str(b), str(a), "--out", str(out["merged"]), runs=runs)
-    assert r.returncode == 0, r.stderr
-    r = run_reproduce("--preset", "smoke", "--out", str(out["whole"]), runs=runs)
-    assert r.returncode == 0, r.stderr
+    assert reproduce_here("--merge", str(b), str(a), "--out", str(out["merged"]), runs=runs)[0] == 0
+    assert reproduce_here("--preset", "smoke", "--out", str(out["whole"]), runs=runs)[0] == 0
     merged, whole = (json.loads((out[k] / "results.json").read_text()) for k in ("merged", "whole"))
     for key in ("five_models", "gamma_sweep", "table2", "knn", "five_models_real", "run_configs",
                 "seeds", "plan", "preset_settings"):  # fmt: skip
@@ -423,12 +443,12 @@ def test_parts_by_seed_merge_into_the_whole(tmp_path, device_tool_losses):
     with pytest.raises(ValueError, match="differ in 'plan'"):
         E.merge_results([parts[0], other])
     # --part-per-seed makes both parts in one call, seed 0's written before seed 1 is taken up
-    r = run_reproduce("--preset", "smoke", "--seeds", "1", "0", "--part-per-seed", "--out",
-                      str(tmp_path / "c"), runs=runs)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    written = [line.split()[1] for line in r.stdout.splitlines() if line.startswith("wrote ")]
+    code, said = reproduce_here("--preset", "smoke", "--seeds", "1", "0", "--part-per-seed",
+                                "--out", str(tmp_path / "c"), runs=runs)  # fmt: skip
+    assert code == 0
+    written = [line.split()[1] for line in said.splitlines() if line.startswith("wrote ")]
     assert [Path(w).name for w in written] == ["results-seeds-0.json", "results-seeds-1.json"]
-    assert r.stdout.index("results-seeds-0.json") < r.stdout.index("8 runs ready")
+    assert said.index("results-seeds-0.json") < said.index("8 runs ready")
     for part, path in zip(parts, (a, b), strict=True):
         again = json.loads((tmp_path / "c" / path.name).read_text())
         for key in ("five_models", "table2", "knn", "seeds", "run_configs"):
@@ -472,7 +492,8 @@ def test_gpu_synthetic_plan_and_its_sizing(tmp_path, monkeypatch, capsys):
     assert not list((tmp_path / "runs").rglob("*.pt")) and not (tmp_path / "gpu").exists()
 
 
-def test_chapters_show_gpu_synthetic_results_when_they_ship(tmp_path, monkeypatch, capsys):
+def test_chapters_show_gpu_synthetic_results_when_they_ship(tmp_path, monkeypatch, capsys,
+                                                           reproduce_here):
     """With results of the gpu-synthetic plan in the package (here: smoke results standing in),
     chapter 6's cell shows their figures, tables and the claims for both; chapters 3 and 4 their
     figures. Without them, one line says how to make them."""
@@ -482,8 +503,7 @@ def test_chapters_show_gpu_synthetic_results_when_they_ship(tmp_path, monkeypatc
     assert E.gpu_synthetic_figures("fig4_reconstructions.png") == []
     assert f"--plan {GPU_SYNTHETIC}" in capsys.readouterr().out
     out = tmp_path / "results" / f"experiments-{GPU_SYNTHETIC}"
-    r = run_reproduce("--preset", "smoke", "--out", str(out), runs=tmp_path / "runs")
-    assert r.returncode == 0, r.stderr
+    assert reproduce_here("--preset", "smoke", "--out", str(out), runs=tmp_path / "runs")[0] == 0
     paths = E.gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png")
     said = capsys.readouterr().out
     assert [p.name for p in paths] == ["fig4_reconstructions.png", "fig3_samples.png"]

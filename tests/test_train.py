@@ -9,7 +9,9 @@ import pytest
 import torch
 
 import vaegan_lite.train as T
+from vaegan_lite.attributes import held_out_faces
 from vaegan_lite.bench import HostReads, per_step
+from vaegan_lite.checkpoint import load_checkpoint
 from vaegan_lite.config import ModelConfig, TrainConfig
 from vaegan_lite.models import model_spec
 from vaegan_lite.optim import RMSprop
@@ -96,6 +98,14 @@ def test_training_is_deterministic_in_the_seed():
     c = train(tiny(3, seed=1), None, progress=False).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_a_trained_model_carries_its_config_as_a_loaded_one_does(tmp_path):
+    trained = train(tiny(2), tmp_path, progress=False)
+    assert trained.model.train_config == trained.config == load_checkpoint(
+        tmp_path / "last.pt").train_config  # fmt: skip
+    images, _, _ = held_out_faces(trained.model, 3)  # the faces after its 32 training faces
+    assert images.shape == (3, 3, 32, 32)
 
 
 def test_lr_decays_linearly_over_the_last_steps_only():

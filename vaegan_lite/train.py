@@ -387,6 +387,7 @@ def _train(
         with _writing(out / "samples.png"):
             save_grid(fixed_samples(model, n, cfg.seed, y), out / "samples.png")
     model.eval()
+    model.train_config = cfg  # as load_checkpoint and pretrained give it (held_out_faces reads it)
     return Trained(model, run.history, cfg, seconds, max(cfg.steps - run.start, 0))
 
 

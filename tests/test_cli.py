@@ -436,6 +436,19 @@ def test_ctrl_c_before_training_or_in_bench_says_nothing_was_saved(tmp_path, cap
     assert capsys.readouterr().err.strip().splitlines() == ["interrupted: nothing saved"]
 
 
+@pytest.mark.parametrize("model, dis_batch", [("gan", "joint"), ("vaegan", "separate")])
+def test_bench_times_the_step_train_runs_by_default(monkeypatch, model, dis_batch):
+    timed = []
+
+    def record(cfg, **kwargs):
+        timed.append(cfg)
+        raise KeyboardInterrupt  # no need to time it
+
+    monkeypatch.setattr(C, "bench", record)
+    assert main(["bench", "--model", model, "--device", "cpu", "--image-size", "32"]) == 130
+    assert timed[0].step.dis_batch == dis_batch == C.default_dis_batch(model)
+
+
 def test_a_failed_png_write_is_one_line_and_leaves_no_temp_file(tmp_path, capsys, trained,
                                                                  monkeypatch):  # fmt: skip
     def refuse(src, dst):

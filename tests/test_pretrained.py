@@ -224,6 +224,17 @@ def test_gpu_recipe_fits_the_size_limits():
         recipe("synthetic-vae", "tpu")
 
 
+def test_a_recipe_is_the_same_whatever_the_environment_says(monkeypatch):
+    """The config a shipped model was trained with does not change with $VAEGAN_STEPS (which
+    cuts a preset short) or $VAEGAN_PRESET."""
+    names = ("synthetic-vaegan", "table1-vae")
+    plain = [recipe(n) for n in names] + [recipe("synthetic-vae", "cuda", steps=7)]
+    monkeypatch.setenv("VAEGAN_STEPS", "5")
+    monkeypatch.setenv("VAEGAN_PRESET", "smoke")
+    assert [recipe(n) for n in names] + [recipe("synthetic-vae", "cuda", steps=7)] == plain
+    assert plain[0].steps > 5 and plain[1].steps > 5
+
+
 def test_gpu_recipe_steps_fit_the_budget():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     from train_pretrained import steps_for

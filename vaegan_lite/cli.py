@@ -238,7 +238,8 @@ def build_parser() -> Parser:
     b.add_argument("--fast", action="store_true", help="fast.py's step")
     b.add_argument("--channels-last", action="store_true")
     b.add_argument("--compile", action="store_true")
-    b.add_argument("--dis-batch", choices=DIS_BATCHES, default="separate")
+    b.add_argument("--dis-batch", choices=DIS_BATCHES, default=None,
+                   help="default: the model's, as train takes it (config.default_dis_batch)")
     b.add_argument("--gan-variant", choices=GAN_VARIANTS, default=StepConfig.gan_variant)
     b.add_argument("--no-dis-recon", action="store_true", help="Dis never sees Dec(Enc(x))")
     b.add_argument("--seed", type=_seed, default=0)
@@ -412,7 +413,7 @@ def _check_flags_apply(a: argparse.Namespace) -> None:
 
 def _check_bench_flags_apply(a: argparse.Namespace) -> None:
     """bench's flags that the model does not read: refused, as train refuses them."""
-    given = {"step.dis_batch": a.dis_batch != StepConfig.dis_batch,
+    given = {"step.dis_batch": a.dis_batch is not None,
              "step.gan_variant": a.gan_variant != StepConfig.gan_variant,
              "step.dis_sees_recon": a.no_dis_recon}  # fmt: skip
     for key, on in given.items():
@@ -530,11 +531,12 @@ def cmd_sample(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     """Time the training step (bench.bench) and print throughput and FLOPs; the exit code, 0."""
     _check_bench_flags_apply(a)
+    dis_batch = a.dis_batch or default_dis_batch(a.model)  # the step train runs by default
     cfg = TrainConfig(
         model=ModelConfig(model=a.model, image_size=a.image_size, width=a.width),
         step=StepConfig(
             gan_variant=a.gan_variant,
-            dis_batch=a.dis_batch,
+            dis_batch=dis_batch,
             fast=a.fast,
             dis_sees_recon=not a.no_dis_recon,
         ),
@@ -557,7 +559,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     switches = [n for n, on in (("fast step", a.fast), ("channels_last", a.channels_last),
                                 ("compile", a.compile)) if on]  # fmt: skip
     print(f"{a.model} {a.image_size}x{a.image_size}, width {a.width:g}, batch {a.batch_size}, "
-          f"{precision} on {device.type} ({where}), dis_batch {a.dis_batch}, {a.gan_variant}"
+          f"{precision} on {device.type} ({where}), dis_batch {dis_batch}, {a.gan_variant}"
           + "".join(f", {s}" for s in switches))  # fmt: skip
     r = bench(cfg, steps=a.steps, warmup=a.warmup)
     print(f"model FLOPs per image: {r.flops_per_image / 1e9:.2f} GFLOP (one step: forward and "

@@ -44,6 +44,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ from torch import nn
 from ._version import __version__
 from .checkpoint import atomic_save
 from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTraining
-from .config import TrainConfig, config_for, get_preset, row_settings
+from .config import PRESETS, TrainConfig, config_for, row_settings
 from .data.files import atomic_write_text
 from .models import model_spec
 from .nets import dis_l_features
@@ -131,17 +132,17 @@ def recipe(name: str, device: str = "cpu", steps: int = GPU_STEPS,
     """
     if name in TABLE1:
         model, settings = row_settings(TABLE1[name], "cpu")
-        return config_for(get_preset("cpu"), model, seed=SEED, **settings)
+        return config_for(PRESETS["cpu"], model, seed=SEED, **settings)
     if name not in MODELS:
         raise PretrainedError(f"{name!r} is not a shipped VAE/GAN; choose one of {list(MODELS)}")
     if device == "cuda":
-        preset = get_preset("gpu", data="synthetic", dataset_size=faces)
+        preset = replace(PRESETS["gpu"], data="synthetic", dataset_size=faces)
         return config_for(preset, MODELS[name], steps=steps, seed=SEED, width=GPU_WIDTH,
                           gamma=gamma_for(preset.image_size, GPU_WIDTH), lr_decay_steps=steps // 5,
                           checkpoint_every=min(5000, steps), log_every=min(250, steps))  # fmt: skip
     if device != "cpu":
         raise PretrainedError(f"recipe: device {device!r}: choose 'cpu' or 'cuda'")
-    cpu = get_preset("cpu")
+    cpu = PRESETS["cpu"]
     return config_for(cpu, MODELS[name], steps=STEPS, seed=SEED, image_size=64, latent_dim=128,
                       enc_fc_dim=1024, gamma=gamma_for(64, cpu.width), checkpoint_every=500,
                       log_every=50)  # fmt: skip

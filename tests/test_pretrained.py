@@ -304,6 +304,14 @@ def test_the_prepared_gpu_run_writes_int8_models_with_provenance(tmp_path, devic
         assert not (tmp_path / "w").exists()
 
 
+def test_a_network_that_is_not_shipped_refuses_to_run(models):
+    """The VAE/GAN's Dis is not stored: using it is one clear error, not random numbers."""
+    model = models["synthetic-vaegan"]
+    with pytest.raises(PretrainedError, match=r"'synthetic-vaegan' stores no dis \(only enc, dec"):
+        model.dis(torch.zeros(1, 3, 64, 64))
+    assert model.reconstruct(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+
+
 def test_weights_are_stored_as_float16_or_int8_and_loaded_as_float32(models):
     blob = torch.load(WEIGHTS / "synthetic-vaegan.pt", weights_only=True)
     dtypes = {v.dtype for v in blob["state_dict"].values() if v.is_floating_point()}

@@ -19,8 +19,8 @@ load: a corrupt or swapped file is refused.
 Only Enc and Dec are stored: they are all that latent arithmetic needs, and the VAE/GAN's Dis
 would make the files larger still (the VAE's was never trained at all). On a GPU the two are
 trained with a larger recipe (``recipe(name, "cuda")``, tools/train_pretrained.py --device cuda)
-and stored as int8. The model returned
-has a freshly initialised ``dis`` that nothing should use.
+and stored as int8. In the model returned, a network that is not stored (``dis``) is a
+``NotShipped`` that refuses to run, rather than random weights that would give numbers.
 
 Chapter 7's Table 1 trains seven models; at the cpu preset the BiGAN and the three AVAEs (seed 0,
 exactly the config chapter 7 would train, stored as int8 without their critics) ship too, so the
@@ -108,6 +108,19 @@ class PretrainedError(ValueError):
     """A shipped model that is missing, corrupt or does not match its provenance."""
 
 
+class NotShipped(nn.Module):
+    """Stands in for a network a shipped model does not store (its Dis, say): calling it says
+    so in one line, where random weights would quietly give meaningless numbers."""
+
+    def __init__(self, model: str, net: str) -> None:
+        super().__init__()
+        self.model, self.net = model, net
+
+    def forward(self, *args: Any, **kwargs: Any) -> None:
+        raise PretrainedError(f"the shipped {self.model!r} stores no {self.net} (only "
+                              f"{', '.join(networks(self.model))}); train the model to have one")
+
+
 def gamma_for(image_size: int, width: float) -> float:
     """Eq. 9's gamma that keeps gamma x (Dis_l features) at the cpu preset's 0.1 x 1024 (see
     config.py): Dis_l is an (image_size / 8)^2 grid of 256 x width channels."""
@@ -149,7 +162,8 @@ def recipe(name: str, device: str = "cpu", steps: int = GPU_STEPS,
 
 
 def networks(name: str) -> tuple[str, ...]:
-    """The networks a shipped VAE/GAN-family model stores (the rest are freshly initialised)."""
+    """The networks a shipped VAE/GAN-family model stores (pretrained puts a NotShipped in the
+    place of the others)."""
     return TABLE1_NETWORKS if name in TABLE1 else SHIPPED_NETWORKS
 
 
@@ -256,6 +270,8 @@ def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:
             untrained = {k for k in missing if k.split(".")[0] not in blob["networks"]}
             if unexpected or set(missing) - untrained:
                 raise PretrainedError(f"{path}: weights do not fit its config")
+            for net in sorted({k.split(".")[0] for k in untrained}):
+                setattr(model, net, NotShipped(name, net))
             model.train_config = cfg
     model.provenance = prov
     return model.eval()

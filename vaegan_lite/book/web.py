@@ -57,7 +57,7 @@ from ..attributes import (
 )
 from ..data import SyntheticFaces, to_uint8
 from ..data.files import atomic_path
-from ..shipped import pretrained
+from ..shipped import pretrained, sha256
 from .runs import IN_CHECKOUT, ROOT
 
 STATIC = ROOT / "book" / "_static" / "latent"  # in a checkout of the repository
@@ -178,14 +178,6 @@ def save_sprite(faces: torch.Tensor, path: str | Path) -> Path:
     return Path(path)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _has(folder: Path, name: str) -> bool:
     """Whether ``folder`` holds the runtime file ``name``, or its compressed form."""
     return (folder / name).is_file() or (name in PACKED and (folder / PACKED[name]).is_file())
@@ -214,7 +206,7 @@ def unpack_runtime(folder: str | Path = STATIC, out: str | Path | None = None) -
         target = out / name
         size, digest = record.get("files", {}).get(name), record.get("sha256", {}).get(name)
         current = target.is_file() and target.stat().st_size == size
-        if digest is not None and current and _sha256(target) == digest:
+        if digest is not None and current and sha256(target) == digest:
             done[name] = target
             continue
         data = lzma.decompress((folder / stored).read_bytes())

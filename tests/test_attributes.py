@@ -338,5 +338,12 @@ def test_attribute_vectors_read_one_name_and_refuse_what_cannot_be_averaged():
     for kw, says in (({"n": 0}, "n must be"), ({"batch_size": 0}, "batch_size must be")):
         with pytest.raises(ValueError, match=says):
             attribute_vectors(model, (images, attrs, NAMES), **kw)
+    # from synthetic faces: refused before a face is drawn (n = 2.5 would not draw; a typo would
+    # be said only after drawing them all)
+    faces = SyntheticFaces(10**6, 32)
+    faces.render = None  # drawing a face fails the test
+    for kw, says in (({"n": 2.5}, "n must be"), ({"names": ["Smilng"]}, "no attribute 'Smilng'")):
+        with pytest.raises(ValueError, match=says):
+            attribute_vectors(model, faces, **kw)
     with pytest.raises(ValueError, match="no vectors to combine"):
         combine({}, {})

@@ -109,8 +109,9 @@ def attribute_vectors(
 
     Attributes that no image has (or every image has) have no vector and are left out.
     """
-    images, attrs, all_names = labelled_images(dataset, n)
-    names = _checked_names(names, all_names, n, batch_size)
+    all_names = list(dataset.attr_names if hasattr(dataset, "render") else dataset[2])
+    names = _checked_names(names, all_names, n, batch_size)  # before any image is drawn
+    images, attrs, _ = labelled_images(dataset, n)
     z = encode(model, images, batch_size, sampled)
     vectors = {}
     for name in names or all_names:

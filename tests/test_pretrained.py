@@ -273,8 +273,8 @@ def test_the_prepared_gpu_run_writes_int8_models_with_provenance(tmp_path, devic
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "out"
     out.mkdir()
-    env = {**os.environ, "OUT": str(out), "RUNS": str(tmp_path / "r"), "JUDGE_FACES": "100",
-           "DEVICE": "cuda-recipe-on-cpu", "TRAIN_ARGS": "--steps 2 --faces 256",
+    env = {**os.environ, "OUT": str(out), "RUNS": str(tmp_path / "r"), "JUDGE_FACES": "40",
+           "DEVICE": "cuda-recipe-on-cpu", "TRAIN_ARGS": "--steps 1 --faces 256",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
     r = subprocess.run(["bash", "tools/gpu_pretrained.sh", "0" * 40, "0"], cwd=root, env=env,
                        capture_output=True, text=True, timeout=600)  # fmt: skip
@@ -282,19 +282,19 @@ def test_the_prepared_gpu_run_writes_int8_models_with_provenance(tmp_path, devic
     assert not device_tool_losses(out)
     for name in ("synthetic-vaegan", "synthetic-vae"):
         p = json.loads((out / "weights" / f"{name}.json").read_text())
-        assert p["recipe"] == "gpu" and p["training_steps"] == 2 and p["git_commit"] == "0" * 40
-        assert p["command"] == ("python tools/train_pretrained.py --device cuda --steps 2 --only "
+        assert p["recipe"] == "gpu" and p["training_steps"] == 1 and p["git_commit"] == "0" * 40
+        assert p["command"] == ("python tools/train_pretrained.py --device cuda --steps 1 --only "
                                 f"{name} --faces 256")  # fmt: skip
         assert p["storage"].startswith("int8")
         model = pretrained(name, weights=out / "weights")
-        assert model.train_config == recipe(name, "cuda", steps=2, faces=256)
+        assert model.train_config == recipe(name, "cuda", steps=1, faces=256)
     with tarfile.open(out / "report.tar.gz") as tar:
         names = {Path(n).name for n in tar.getnames()}
         bar = json.load(tar.extractfile("./bar-synthetic-vaegan.json"))
         log = tar.extractfile("./train.log").read().decode()
-    assert "synthetic-vaegan step 2/2: L_GAN " in log and "synthetic-vae step 2/2: L_llike " in log
+    assert "synthetic-vaegan step 1/1: L_GAN " in log and "synthetic-vae step 1/1: L_llike " in log
     assert {"train.log", "gpu.txt", "samples-synthetic-vae.png", "bar-synthetic-vae.txt"} <= names
-    assert bar["faces"] == 100 and "Male" in bar["scales"]["1"]["attributes"]
+    assert bar["faces"] == 40 and "Male" in bar["scales"]["1"]["attributes"]
     if not torch.cuda.is_available():
         cmd = [sys.executable, "tools/train_pretrained.py", "--only", "synthetic-vae", "--device",
                "cuda", "--weights", str(tmp_path / "w")]  # fmt: skip

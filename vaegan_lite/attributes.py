@@ -44,13 +44,17 @@ def labelled_images(dataset: Any, n: int) -> tuple[torch.Tensor, torch.Tensor, l
     if hasattr(dataset, "render"):
         n = min(n, len(dataset))
         images, attrs = dataset.render(range(n))
-        names = list(dataset.attr_names)
     else:
-        images, attrs, names = dataset
+        images, attrs, _ = dataset
         images, attrs = images[:n], attrs[:n]
     if images.dtype == torch.uint8:
         images = to_unit_range(images)
-    return images, attrs.float(), list(names)
+    return images, attrs.float(), attribute_names(dataset)
+
+
+def attribute_names(dataset: Any) -> list[str]:
+    """The attribute names of a labelled set (as labelled_images takes it), drawing no image."""
+    return list(dataset.attr_names if hasattr(dataset, "render") else dataset[2])
 
 
 def held_out_faces(
@@ -109,9 +113,8 @@ def attribute_vectors(
 
     Attributes that no image has (or every image has) have no vector and are left out.
     """
-    all_names = list(dataset.attr_names if hasattr(dataset, "render") else dataset[2])
-    names = _checked_names(names, all_names, n, batch_size)  # before any image is drawn
-    images, attrs, _ = labelled_images(dataset, n)
+    names = _checked_names(names, attribute_names(dataset), n, batch_size)  # before drawing
+    images, attrs, all_names = labelled_images(dataset, n)
     z = encode(model, images, batch_size, sampled)
     vectors = {}
     for name in names or all_names:

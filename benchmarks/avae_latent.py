@@ -31,9 +31,10 @@ import time
 
 import torch
 
-from vaegan_lite.book.runs import test_images
+from vaegan_lite.book.runs import get_preset, test_images
 from vaegan_lite.cli import _pos_int
-from vaegan_lite.config import PRESET_NAMES, config_for, get_preset
+from vaegan_lite.config import PRESET_NAMES, config_for
+from vaegan_lite.data import training_tensors
 from vaegan_lite.metrics import code_kl, evaluate, mse
 from vaegan_lite.shipped import pretrained
 from vaegan_lite.train import train
@@ -65,7 +66,7 @@ def main() -> None:
         steps = {"steps": args.steps} if args.steps else {}
         cfg = config_for(preset, "avae", seed=0, latent_loss="b", **settings, **steps)
         t0 = time.perf_counter()
-        run = train(cfg, None, progress=False)
+        run = train(cfg, None, data=training_tensors(cfg, False), progress=False)
         m = run.model.eval()
         last = {k: v[-1] for k, v in run.history.items() if v}
         with torch.no_grad():

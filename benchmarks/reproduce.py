@@ -39,15 +39,10 @@ from typing import Any
 import torch
 
 from vaegan_lite.book import experiments
+from vaegan_lite.book.runs import get_preset
 from vaegan_lite.cli import OneLineParser
-from vaegan_lite.config import (
-    GPU_SYNTHETIC,
-    PLANS,
-    PRESET_NAMES,
-    get_preset,
-    gpu_synthetic_preset,
-)
-from vaegan_lite.data.files import atomic_path, atomic_write_text, why_unwritable
+from vaegan_lite.config import GPU_SYNTHETIC, PLANS, PRESET_NAMES, gpu_synthetic_preset
+from vaegan_lite.files import atomic_path, atomic_write_text, why_unwritable
 from vaegan_lite.train import TrainingDiverged
 
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import torch
 
-from vaegan_lite.book.runs import test_images
-from vaegan_lite.config import config_for, get_preset
+from vaegan_lite.book.runs import get_preset, test_images
+from vaegan_lite.config import config_for
+from vaegan_lite.data import training_tensors
 from vaegan_lite.metrics import face_fd, mse
 from vaegan_lite.shipped import pretrained
 from vaegan_lite.train import train
@@ -75,7 +76,7 @@ def main() -> None:
         cfg = config_for(preset, "vaegan", **overrides)
         out = args.out / f"seed{seed}" if args.out else None
         t0 = time.perf_counter()
-        run = train(cfg, out, progress=False)
+        run = train(cfg, out, data=training_tensors(cfg, False), progress=False)
         row = measure(run.model, x, seed)
         rows.append(row)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items())

@@ -37,9 +37,9 @@ from torchvision.transforms.functional import gaussian_blur
 
 from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.plotting import plot_history, show_grid, show_rows
-from vaegan_lite.book.runs import check_claim, load_or_train, running_box, test_images
+from vaegan_lite.book.runs import check_claim, get_preset, load_or_train, running_box, test_images
 from vaegan_lite.book.source import lines_between, show_source
-from vaegan_lite.config import config_for, get_preset
+from vaegan_lite.config import config_for
 from vaegan_lite.losses import llike_loss, prior_loss
 from vaegan_lite.metrics import matching_blur, mse, sharpness
 from vaegan_lite.models import algorithm1_step, reparameterize
@@ -433,7 +433,7 @@ if preset.trains_fully:  # a few smoke steps draw noise, which the Laplacian cal
 # horizontally by $-2, \dots, 2$ pixels, all equally plausible:
 
 # %%
-from vaegan_lite.data import shift
+from vaegan_lite.images import shift
 
 show_source(shift)
 

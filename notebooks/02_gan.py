@@ -41,9 +41,9 @@ from torchvision.transforms.functional import gaussian_blur
 from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.experiments import judge_for
 from vaegan_lite.book.plotting import plot_history, show_grid, show_rows
-from vaegan_lite.book.runs import check_claim, load_or_train, running_box, test_images
+from vaegan_lite.book.runs import check_claim, get_preset, load_or_train, running_box, test_images
 from vaegan_lite.book.source import show_source
-from vaegan_lite.config import config_for, get_preset
+from vaegan_lite.config import config_for
 from vaegan_lite.losses import decoder_gan_loss, gan_loss
 from vaegan_lite.metrics import diversity, matching_blur, mse, sharpness
 from vaegan_lite.models import discriminate, gan_step

@@ -39,9 +39,9 @@ from torchvision.transforms.functional import gaussian_blur
 from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.experiments import gpu_synthetic_figures
 from vaegan_lite.book.plotting import show_grid, show_rows
-from vaegan_lite.book.runs import check_claim, load_or_train, running_box, test_images
+from vaegan_lite.book.runs import check_claim, get_preset, load_or_train, running_box, test_images
 from vaegan_lite.book.source import show_source
-from vaegan_lite.config import config_for, get_preset
+from vaegan_lite.config import config_for
 from vaegan_lite.losses import llike_loss
 from vaegan_lite.metrics import diversity, mse, sharpness
 from vaegan_lite.models import VAEGAN, frozen_metric_step
@@ -214,7 +214,7 @@ dis = copy.deepcopy(disl_model.dis).cpu()
 # $\mathrm{Dis}_l$ features.
 
 # %%
-from vaegan_lite.data import shift  # chapter 1's: the border column repeated into the gap
+from vaegan_lite.images import shift  # chapter 1's: the border column repeated into the gap
 
 
 def blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:

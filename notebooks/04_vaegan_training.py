@@ -45,10 +45,17 @@ from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.experiments import gpu_synthetic_figures
 from vaegan_lite.book.live import LiveTraining
 from vaegan_lite.book.plotting import show_rows
-from vaegan_lite.book.runs import check_claim, load_or_train, running_box, runs_dir, test_images
+from vaegan_lite.book.runs import (
+    check_claim,
+    get_preset,
+    load_or_train,
+    running_box,
+    runs_dir,
+    test_images,
+)
 from vaegan_lite.book.source import show_source
 from vaegan_lite.checkpoint import read_checkpoint
-from vaegan_lite.config import StepConfig, config_for, get_preset
+from vaegan_lite.config import StepConfig, config_for
 from vaegan_lite.data import training_tensors
 from vaegan_lite.metrics import diversity, mse, sharpness
 from vaegan_lite.models import VAEGAN, algorithm1_step, grads

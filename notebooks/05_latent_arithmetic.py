@@ -41,10 +41,9 @@ from IPython.display import HTML, Markdown
 from vaegan_lite import attributes as A
 from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.plotting import show_grid
-from vaegan_lite.book.runs import running_box
+from vaegan_lite.book.runs import get_preset, running_box
 from vaegan_lite.book.source import show_source
 from vaegan_lite.classifier import accuracy
-from vaegan_lite.config import get_preset
 from vaegan_lite.data import SyntheticFaces
 from vaegan_lite.metrics import sharpness
 from vaegan_lite.shipped import pretrained

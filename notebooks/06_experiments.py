@@ -39,9 +39,9 @@ from IPython.display import Image, display
 from vaegan_lite import metrics
 from vaegan_lite.book import experiments
 from vaegan_lite.book.diagrams import diagram
-from vaegan_lite.book.runs import running_box
+from vaegan_lite.book.runs import get_preset, running_box
 from vaegan_lite.book.source import show_source
-from vaegan_lite.config import PLANS, PRESETS, get_preset
+from vaegan_lite.config import PLANS, PRESETS
 
 # At the gpu preset, unless asked for the paper's whole plan, a plan that fits one session
 # (experiments.chapter_plan, below): it says what it trains, and for how long, before it starts.

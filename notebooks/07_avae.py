@@ -42,10 +42,10 @@ from vaegan_lite import metrics
 from vaegan_lite.book import tables, toy
 from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.experiments import judge_for
-from vaegan_lite.book.runs import check_claim, running_box
+from vaegan_lite.book.runs import check_claim, get_preset, running_box
 from vaegan_lite.book.source import show_source
 from vaegan_lite.cli import command_line
-from vaegan_lite.config import TOY_STEPS, config_for, get_preset
+from vaegan_lite.config import TOY_STEPS, config_for
 from vaegan_lite.models import avae
 
 preset = get_preset()

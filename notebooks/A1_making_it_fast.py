@@ -36,10 +36,10 @@ import torch
 from IPython.display import Markdown, display
 
 from vaegan_lite.bench import per_step
-from vaegan_lite.book.runs import RESULTS, running_box
+from vaegan_lite.book.runs import RESULTS, get_preset, running_box
 from vaegan_lite.book.source import lines_between, show_source
 from vaegan_lite.book.tables import speed_table
-from vaegan_lite.config import TrainConfig, config_for, get_preset
+from vaegan_lite.config import TrainConfig, config_for
 from vaegan_lite.data import training_tensors
 from vaegan_lite.models.vaegan import finite
 from vaegan_lite.optim import RMSprop

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
 from vaegan_lite import load_checkpoint
+from vaegan_lite.book.runs import get_preset
 from vaegan_lite.book.tables import (
     AVAE_PAPER,
     AVAE_SMALL,
@@ -27,7 +28,7 @@ from vaegan_lite.book.tables import (
     table1_claims,
 )
 from vaegan_lite.cli import main
-from vaegan_lite.config import ModelConfig, StepConfig, config_for, get_preset
+from vaegan_lite.config import ModelConfig, StepConfig, config_for
 from vaegan_lite.models.avae import (
     AVAE,
     BiGAN,

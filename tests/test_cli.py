@@ -14,7 +14,7 @@ import torch
 
 import vaegan_lite.cli as C
 import vaegan_lite.train as T
-from vaegan_lite import load_checkpoint
+from vaegan_lite import files, load_checkpoint
 from vaegan_lite.cli import _check_flags_apply, build_parser, command_line, config_from_args, main
 from vaegan_lite.config import (
     MODEL_NAMES,
@@ -25,7 +25,7 @@ from vaegan_lite.config import (
     reads,
     row_settings,
 )
-from vaegan_lite.data import files
+from vaegan_lite.data import training_tensors
 
 TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "8",
         "--dataset-size", "64", "--no-progress", "--log-every", "2"]  # fmt: skip
@@ -57,8 +57,9 @@ def test_every_model_trains_and_samples(tmp_path, model):
 def test_cli_and_book_give_dis_the_same_batches(model):
     """`train --model gan` trains what the book's config_for("gan") does: joint BatchNorm batches
     for the models that train a GAN on their own (separate ones collapsed, chapter 2)."""
+    from vaegan_lite.book.runs import get_preset
     from vaegan_lite.cli import build_parser, config_from_args
-    from vaegan_lite.config import config_for, get_preset
+    from vaegan_lite.config import config_for
 
     want = "joint" if model in ("gan", "vae_disl") else "separate"
     def parse(*extra):
@@ -361,7 +362,7 @@ def test_a_run_whose_samples_were_never_written_writes_them_on_the_next_call(tmp
     assert "nothing to do" in capsys.readouterr().out
 
 
-def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trained):
+def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trained, monkeypatch):
     (tmp_path / "d.png").mkdir()
     (tmp_path / "afile").write_text("")
     for out in ("d.png", "afile/x.png"):
@@ -369,7 +370,8 @@ def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trai
         assert main(["sample", "--checkpoint", str(trained), "--out", str(path)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(path) in err[0], err
-    assert run_train(tmp_path / "afile" / "sub", 1) == 2
+    monkeypatch.setattr(C, "training_tensors", lambda *a, **k: pytest.fail("data built"))
+    assert run_train(tmp_path / "afile" / "sub", 1) == 2  # said before the data are built
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "afile" in err[0] and "not a folder" in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d.png"]  # no temp files
@@ -427,7 +429,7 @@ def test_ctrl_c_before_training_or_in_bench_says_nothing_was_saved(tmp_path, cap
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(T, "training_tensors", ctrl_c)  # while the data are built
+    monkeypatch.setattr(C, "training_tensors", ctrl_c)  # while the data are built
     assert run_train(tmp_path / "r", 2) == 130
     assert capsys.readouterr().err.strip().splitlines() == ["interrupted: nothing saved"]
     assert list(tmp_path.iterdir()) == []
@@ -615,7 +617,8 @@ def test_what_a_model_reads_is_what_config_read_by_says(model, tmp_path):
                                          "separate" if default_dis_batch(model) == "joint"
                                          else "joint"]}  # fmt: skip
     assert set(other) == set(READ_BY)
-    T.train(cfg, tmp_path / "run", progress=False)
+    data = training_tensors(cfg, progress=False)
+    T.train(cfg, tmp_path / "run", data=data, progress=False)
     for key in READ_BY:
         if reads(model, key):
             continue
@@ -624,7 +627,7 @@ def test_what_a_model_reads_is_what_config_read_by_says(model, tmp_path):
         with pytest.raises(ValueError, match=says):
             C._check_flags_apply(args)
         if key.startswith("step.") and key != "step.disl_pretrain_steps":  # (vae_disl's alone)
-            resumed = T.train(config_from_args(args), tmp_path / "run", progress=False)
+            resumed = T.train(config_from_args(args), tmp_path / "run", data=data, progress=False)
             assert resumed.steps_run == 0  # ignored: not refused, nothing to do
         if key != "step.disl_pretrain_steps":
             assert other[key][0] not in command_line(config_from_args(args), "r").split()
@@ -653,7 +656,7 @@ def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
                            "12288000000000 bytes.")  # fmt: skip
 
-    monkeypatch.setattr(T, "training_tensors", too_big)
+    monkeypatch.setattr(C, "training_tensors", too_big)
     out = tmp_path / "r"
     assert main(["train", "--model", "vae", "--steps", "1", "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip()

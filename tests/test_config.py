@@ -1,4 +1,5 @@
-"""The book's presets (vaegan_lite.config): CelebA's fallback, the steps override, precision."""
+"""The settings (vaegan_lite.config) and the book's presets (book.runs.get_preset): CelebA's
+fallback, the steps override, precision."""
 
 from __future__ import annotations
 
@@ -6,13 +7,9 @@ import pytest
 import torch
 
 from vaegan_lite import config
-from vaegan_lite.config import (
-    CUT_TEST_SIZE,
-    PRESETS,
-    SYNTHETIC_FALLBACK_SIZE,
-    config_for,
-    get_preset,
-)
+from vaegan_lite.book import runs
+from vaegan_lite.book.runs import CUT_TEST_SIZE, get_preset
+from vaegan_lite.config import PRESETS, SYNTHETIC_FALLBACK_SIZE, config_for
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +17,7 @@ def fresh(monkeypatch, tmp_path):
     """No CelebA unless a test writes one; the fallback line not yet said; no steps override."""
     monkeypatch.setenv("VAEGAN_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("VAEGAN_STEPS", raising=False)
-    monkeypatch.setattr(config, "_said", set())
+    monkeypatch.setattr(runs, "_said", set())
 
 
 def test_gpu_without_celeba_runs_the_synthetic_faces_at_its_size_and_says_so_once(capsys):

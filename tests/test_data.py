@@ -23,7 +23,7 @@ from vaegan_lite.cli import main
 from vaegan_lite.config import ModelConfig, TrainConfig
 from vaegan_lite.data import DataError, load_split
 from vaegan_lite.data.cache import PREP_VERSION
-from vaegan_lite.data.files import STALE_S, atomic_path, atomic_write_text
+from vaegan_lite.files import STALE_S, atomic_path, atomic_write_text
 
 N = 12  # fake CelebA: 8 train, 2 valid, 2 test
 TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "4",
@@ -329,7 +329,7 @@ def test_training_tensors_size_batch_and_condition_checks(celeba):
 def test_to_unit_range_takes_uint8_only_and_leaves_its_input_alone():
     """A float tensor was scaled in place, as if in [0, 255]: the caller's images changed and a
     torchvision-style [0, 1] image came back in [-1, -0.99]."""
-    from vaegan_lite.data import to_uint8, to_unit_range
+    from vaegan_lite.images import to_uint8, to_unit_range
 
     x = torch.tensor([0, 128, 255], dtype=torch.uint8).view(1, 1, 1, 3)
     assert to_unit_range(x).flatten().tolist() == pytest.approx([-1, 1 / 255, 1], abs=1e-6)
@@ -342,7 +342,7 @@ def test_to_unit_range_takes_uint8_only_and_leaves_its_input_alone():
 
 def test_save_grid_writes_png_unless_the_suffix_says_otherwise(tmp_path):
     """A name without a suffix was "unknown file extension: .tmp", a suffix nobody gave."""
-    from vaegan_lite.data import save_grid
+    from vaegan_lite.images import save_grid
 
     x = torch.rand(4, 3, 8, 8) * 2 - 1
     for name, fmt in (("grid", "PNG"), ("grid.png", "PNG"), ("grid.jpg", "JPEG")):
@@ -350,20 +350,6 @@ def test_save_grid_writes_png_unless_the_suffix_says_otherwise(tmp_path):
         with Image.open(tmp_path / name) as img:
             assert img.format == fmt and img.size == (2 * 8 + 3 * 2, 2 * 8 + 3 * 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid", "grid.jpg", "grid.png"]
-
-
-def test_flip_batch_mirrors_half_by_seed_and_step():
-    x = torch.arange(64 * 3 * 4 * 4, dtype=torch.float32).view(64, 3, 4, 4)
-    a = D.flip_batch(x, seed=0, step=5)
-    assert torch.equal(a, D.flip_batch(x, seed=0, step=5))
-    flipped = (a != x).flatten(1).any(1)
-    assert 16 < flipped.sum() < 48
-    assert torch.equal(a[flipped], x[flipped].flip(-1)) and torch.equal(a[~flipped], x[~flipped])
-    assert not torch.equal(a, D.flip_batch(x, seed=0, step=6))
-    assert not torch.equal(a, D.flip_batch(x, seed=1, step=5))
-    rng = torch.get_rng_state()
-    D.flip_batch(x, 0, 0)
-    assert torch.equal(rng, torch.get_rng_state())  # the training RNG is left alone
 
 
 # -----------------------------------------------------------------------------
@@ -785,7 +771,7 @@ def test_celeba_held_out_faces_go_on_into_the_validation_split_and_are_never_sho
 
 
 def test_shift_moves_images_sideways_and_repeats_the_border():
-    from vaegan_lite.data import shift
+    from vaegan_lite.images import shift
 
     x = torch.arange(12.0).view(1, 1, 2, 6)
     assert torch.equal(shift(x, 0), x)

@@ -17,8 +17,8 @@ import torch
 
 from vaegan_lite import metrics
 from vaegan_lite.book import experiments as E
-from vaegan_lite.book.runs import SMOKE_RUNS
-from vaegan_lite.config import PLANS, get_preset
+from vaegan_lite.book.runs import SMOKE_RUNS, get_preset
+from vaegan_lite.config import PLANS
 from vaegan_lite.metrics import inception_scores
 from vaegan_lite.nets import Encoder
 
@@ -324,7 +324,8 @@ def test_the_gpu_plan_never_starts_unasked(monkeypatch, tmp_path, capsys):
     """Chapter 6 at gpu says what the plan trains and stops, unless the reader cuts the runs short
     (VAEGAN_STEPS) or asks for the whole plan (VAEGAN_FULL_PLAN=1)."""
     from vaegan_lite.book import experiments
-    from vaegan_lite.config import PLANS, get_preset
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import PLANS
 
     monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
     monkeypatch.setenv("VAEGAN_DATA", str(tmp_path / "no-data"))
@@ -349,7 +350,8 @@ def test_chapter_6_at_gpu_trains_a_plan_for_one_session(monkeypatch, tmp_path, c
 
     from vaegan_lite import bench
     from vaegan_lite.book import experiments
-    from vaegan_lite.config import GPU_SYNTHETIC, PLANS, get_preset
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import GPU_SYNTHETIC, PLANS
 
     monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
     monkeypatch.setenv("VAEGAN_DATA", str(tmp_path / "no-data"))
@@ -388,7 +390,8 @@ def test_results_that_do_not_match_are_made_in_the_run_folder_not_the_package(mo
     from dataclasses import replace
 
     from vaegan_lite.book import experiments as E
-    from vaegan_lite.config import PLANS, get_preset
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import PLANS
 
     monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
     wrote = []
@@ -402,7 +405,8 @@ def test_the_cpu_preset_reads_the_committed_results_without_training(monkeypatch
     settings added to TrainConfig since they were made take their defaults and do not invalidate
     them (a stale match would retrain 43 runs, about 100 minutes, in the middle of `make book`)."""
     from vaegan_lite.book import experiments as E
-    from vaegan_lite.config import PLANS, get_preset
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import PLANS
 
     def refuse(*args, **kwargs):
         raise AssertionError("load_or_reproduce started reproducing the committed cpu results")
@@ -683,7 +687,8 @@ def test_the_chapters_held_out_faces_are_not_training_faces(preset_name):
     from vaegan_lite.attributes import held_out_faces
     from vaegan_lite.book.runs import test_images
     from vaegan_lite.config import config_for
-    from vaegan_lite.data import to_uint8, training_tensors
+    from vaegan_lite.data import training_tensors
+    from vaegan_lite.images import to_uint8
     from vaegan_lite.models import VAEGAN
 
     preset = get_preset(preset_name)
@@ -726,7 +731,8 @@ def test_the_regressor_is_read_back_only_for_the_same_steps(tmp_path, monkeypatc
     for another number of steps trains its own rather than reading a stale one back."""
     from dataclasses import replace
 
-    from vaegan_lite.config import PLANS, get_preset
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import PLANS
 
     monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
     preset, plan = get_preset("cpu"), replace(PLANS["smoke"], regressor_steps=2)

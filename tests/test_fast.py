@@ -16,6 +16,7 @@ from torch._functorch import config as functorch_config
 from vaegan_lite.bench import StepRunner, count_flops
 from vaegan_lite.cli import main
 from vaegan_lite.config import PRESETS, ModelConfig, StepConfig, TrainConfig, config_for
+from vaegan_lite.data import training_tensors
 from vaegan_lite.models import algorithm1_step, gan_step, model_spec
 from vaegan_lite.models.fast import algorithm1_step_fast, gan_step_fast
 from vaegan_lite.train import train
@@ -204,7 +205,7 @@ def test_compile_covers_every_trained_network_in_training_and_in_bench(monkeypat
     monkeypatch.setattr(nn.Module, "compile", lambda self, *a, **k: compiled.append(self))
     cfg = config_for(PRESETS["smoke"], model, steps=0, compile=True)
     want = model_spec(model).networks
-    r = train(cfg, None, progress=False)
+    r = train(cfg, None, data=training_tensors(cfg, progress=False), progress=False)
     assert compiled == [getattr(r.model, n) for n in want]
     compiled.clear()
     runner = StepRunner(cfg)
@@ -250,7 +251,7 @@ def test_compiled_networks_train_a_step(monkeypatch, model):
         for channels_last in (False, True):
             cfg = config_for(PRESETS["smoke"], model, steps=3, compile=True,
                              channels_last=channels_last)  # fmt: skip
-            r = train(cfg, None, progress=False)
+            r = train(cfg, None, data=training_tensors(cfg, progress=False), progress=False)
             assert r.steps_run == 3 and all(p.isfinite().all() for p in r.model.parameters())
     finally:
         functorch_config.donated_buffer = default

@@ -5,6 +5,7 @@ import torch
 
 from vaegan_lite.book import live as L
 from vaegan_lite.config import ModelConfig, TrainConfig
+from vaegan_lite.data import training_tensors
 from vaegan_lite.train import train
 
 
@@ -13,6 +14,9 @@ def tiny(model="vaegan", steps=4):
         model=ModelConfig(model=model, image_size=32, width=0.125, latent_dim=8, enc_fc_dim=32),
         steps=steps, batch_size=8, dataset_size=32, log_every=1,
     )  # fmt: skip
+
+
+DATA = training_tensors(tiny(), progress=False)  # every tiny() config's: one size, one count
 
 
 class FakeHandle:
@@ -43,7 +47,7 @@ def fake_display(monkeypatch):
 def test_outside_a_notebook_it_prints_one_line_per_frame(capsys):
     assert not L.in_notebook()  # pytest is not a Jupyter kernel
     live = L.LiveTraining(every=2)
-    run = train(tiny(steps=5), progress=False, callback=live)
+    run = train(tiny(steps=5), data=DATA, progress=False, callback=live)
     live.finish(run)
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split(":")[0] for ln in lines] == ["step 1", "step 3", "step 5"]
@@ -52,9 +56,9 @@ def test_outside_a_notebook_it_prints_one_line_per_frame(capsys):
 
 
 def test_finish_draws_a_run_that_was_read_back(tmp_path, capsys):
-    train(tiny(), tmp_path, progress=False)
+    train(tiny(), tmp_path, data=DATA, progress=False)
     live = L.LiveTraining()
-    run = train(tiny(), tmp_path, progress=False, callback=live)  # nothing left to train
+    run = train(tiny(), tmp_path, data=DATA, progress=False, callback=live)  # nothing left to train
     assert live.frames == 0
     live.finish(run)
     assert live.frames == 1 and capsys.readouterr().out.startswith("step 4:")
@@ -62,7 +66,7 @@ def test_finish_draws_a_run_that_was_read_back(tmp_path, capsys):
 
 def test_in_a_notebook_one_image_is_redrawn_in_place(fake_display):
     live = L.LiveTraining(every=2, total=4, notebook=True)
-    run = train(tiny(steps=4), progress=False, callback=live)
+    run = train(tiny(steps=4), data=DATA, progress=False, callback=live)
     live.finish(run)  # step 4 is already shown: no extra frame
     kinds = [k for k, _ in fake_display]
     assert kinds == ["display", "update", "update"]  # steps 1, 3 and the last, 4
@@ -73,7 +77,7 @@ def test_in_a_notebook_one_image_is_redrawn_in_place(fake_display):
 
 @pytest.mark.parametrize("model", ["vae", "gan", "vae_disl"])
 def test_renders_every_model(model, tmp_path):
-    run = train(tiny(model, steps=2), progress=False)
+    run = train(tiny(model, steps=2), data=DATA, progress=False)
     png = tmp_path / "frame.png"
     live = L.LiveTraining(save=png, notebook=False)
     live.finish(run)
@@ -81,8 +85,9 @@ def test_renders_every_model(model, tmp_path):
 
 
 def test_the_display_does_not_change_training():
-    a = train(tiny(steps=4), progress=False).model.state_dict()
-    b = train(tiny(steps=4), progress=False, callback=L.LiveTraining(notebook=False)).model
+    a = train(tiny(steps=4), data=DATA, progress=False).model.state_dict()
+    b = train(tiny(steps=4), data=DATA, progress=False, callback=L.LiveTraining(notebook=False))
+    b = b.model
     for k, v in b.state_dict().items():
         assert torch.equal(v, a[k]), k
 

@@ -79,7 +79,8 @@ def test_metrics_do_not_track_gradients():
 def test_face_fd_ranks_real_faces_closest():
     """FD in the shipped classifier's features: another draw of real faces is far closer to the
     faces than blurred or noisy copies are, and the distance of a set to itself is ~0."""
-    from vaegan_lite.data import SyntheticFaces, to_unit_range
+    from vaegan_lite.data import SyntheticFaces
+    from vaegan_lite.images import to_unit_range
     from vaegan_lite.metrics import face_fd
     from vaegan_lite.shipped import pretrained
 
@@ -98,7 +99,8 @@ def test_face_fd_ranks_real_faces_closest():
 def test_texture_fd_ranks_real_faces_closest_and_is_seeded():
     """The texture FD chapter 6 ranks sharpness with: a set is at ~0 from itself, another draw of
     real faces closer than blurred or noisy copies of it; its features are fixed by their seed."""
-    from vaegan_lite.data import SyntheticFaces, to_unit_range
+    from vaegan_lite.data import SyntheticFaces
+    from vaegan_lite.images import to_unit_range
     from vaegan_lite.metrics import random_features, texture_fd
 
     faces = SyntheticFaces(800, 32, seed=7)

@@ -7,7 +7,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from vaegan_lite import Decoder, Discriminator, Encoder, gan_loss, llike_loss, prior_loss
-from vaegan_lite.data import to_unit_range
+from vaegan_lite.images import to_unit_range
 from vaegan_lite.losses import decoder_gan_loss
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vaegan_lite.config import ModelConfig, StepConfig, TrainConfig
+from vaegan_lite.data import training_tensors
 from vaegan_lite.models import VAEGAN, make_optimizers
 from vaegan_lite.models.vaegan import algorithm1_step
 from vaegan_lite.optim import RMSprop
@@ -137,7 +138,7 @@ def test_cuda_training_steps_do_not_sync(precision):
         try:
             with warnings.catch_warnings(record=True) as seen:
                 warnings.simplefilter("always")
-                train(cfg, None, progress=False)
+                train(cfg, None, data=training_tensors(cfg, progress=False), progress=False)
         finally:
             torch.cuda.set_sync_debug_mode("default")
         return [str(w.message).splitlines()[0] for w in seen if "synchroniz" in str(w.message)]

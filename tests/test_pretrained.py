@@ -91,7 +91,8 @@ def test_table1_models_are_small_and_stored_as_int8():
 
 @pytest.mark.parametrize("name", list(TABLE1))
 def test_table1_models_are_found_by_the_config_chapter_7_trains(name, models):
-    from vaegan_lite.config import TABLE1_ROWS, config_for, get_preset, row_settings
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import TABLE1_ROWS, config_for, row_settings
 
     assert TABLE1[name] in TABLE1_ROWS
     model, settings = row_settings(TABLE1[name], "cpu")
@@ -111,8 +112,8 @@ def test_table1_models_are_found_by_the_config_chapter_7_trains(name, models):
 
 
 def test_load_or_train_reads_a_shipped_model_only_for_a_fresh_run(tmp_path, monkeypatch, capsys):
-    from vaegan_lite.book.runs import load_or_train
-    from vaegan_lite.config import config_for, get_preset, row_settings
+    from vaegan_lite.book.runs import get_preset, load_or_train
+    from vaegan_lite.config import config_for, row_settings
 
     monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
     preset = get_preset("cpu")
@@ -143,7 +144,8 @@ def test_a_run_meant_to_fail_that_stops_is_read_back_at_its_last_good_step(
     import dataclasses
 
     import vaegan_lite.book.runs as runs
-    from vaegan_lite.config import config_for, get_preset
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import config_for
     from vaegan_lite.train import TrainingDiverged
 
     monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
@@ -172,7 +174,8 @@ def test_load_or_train_at_gpu_says_how_long_a_new_run_takes_here_before_it_train
     training starts; a run already there is resumed or read back without a timing."""
     import vaegan_lite.book.runs as runs
     from vaegan_lite import bench
-    from vaegan_lite.config import config_for, get_preset
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import config_for
 
     monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
     monkeypatch.delenv("VAEGAN_STEPS", raising=False)
@@ -180,6 +183,7 @@ def test_load_or_train_at_gpu_says_how_long_a_new_run_takes_here_before_it_train
     monkeypatch.setattr(bench, "seconds_per_step",
                         lambda cfg, steps, warmup: events.append("timed") or 0.2)  # fmt: skip
     monkeypatch.setattr(runs, "train", lambda cfg, folder, **kw: events.append("trained"))
+    monkeypatch.setattr(runs, "training_tensors", lambda cfg, progress: None)  # no CelebA here
     preset = get_preset("gpu", data="celeba")
     cfg = config_for(preset, "vae")
     runs.load_or_train("vae", cfg, preset)

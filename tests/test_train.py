@@ -13,6 +13,7 @@ from vaegan_lite.attributes import held_out_faces
 from vaegan_lite.bench import HostReads, per_step
 from vaegan_lite.checkpoint import load_checkpoint
 from vaegan_lite.config import ModelConfig, TrainConfig
+from vaegan_lite.data import training_tensors
 from vaegan_lite.models import model_spec
 from vaegan_lite.optim import RMSprop
 from vaegan_lite.train import (
@@ -20,8 +21,13 @@ from vaegan_lite.train import (
     deterministic_algorithms,
     lr_at,
     pick_precision,
-    train,
 )
+
+
+def train(cfg: TrainConfig, out_dir=None, **kwargs) -> T.Trained:
+    """The loop on cfg's own images, as the CLI and the book's runs call it."""
+    kwargs.setdefault("data", training_tensors(cfg, progress=False))
+    return T.train(cfg, out_dir, **kwargs)
 
 
 def tiny(steps, **kw):
@@ -423,11 +429,11 @@ def test_a_step_stopped_half_way_is_never_saved(tmp_path, monkeypatch):
     assert all(torch.equal(v, want[k]) for k, v in resumed.model.state_dict().items())
 
 
-def test_a_run_folder_that_cannot_be_written_is_refused_before_the_data(tmp_path, monkeypatch):
-    def no_data(*args, **kwargs):
-        raise AssertionError("the data were built")
+def test_a_run_folder_that_cannot_be_written_is_refused_before_a_step(tmp_path, monkeypatch):
+    def no_run(*args, **kwargs):
+        raise AssertionError("the run was started")
 
-    monkeypatch.setattr(T, "training_tensors", no_data)
+    monkeypatch.setattr(T, "_start", no_run)
     (tmp_path / "afile").write_text("")
     with pytest.raises(ValueError, match=r"afile/x: .*afile is a file, not a folder$"):
         train(tiny(1), tmp_path / "afile" / "x", progress=False)
@@ -520,16 +526,16 @@ def test_a_ctrl_c_during_the_last_save_waits_for_it(tmp_path, monkeypatch):
 
 
 def test_a_failed_run_removes_only_what_it_wrote(tmp_path, monkeypatch):
-    """Another run that wrote the same folder's config.json while this one built its data keeps
-    it when this one fails."""
+    """Another run that wrote the same folder's config.json while this one started keeps it when
+    this one fails."""
     out = tmp_path / "run"
 
-    def another_run_starts_then_this_one_fails(cfg, progress):
+    def another_run_starts_then_this_one_fails(*args, **kwargs):
         out.mkdir()
         (out / "config.json").write_text("another run's")
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(T, "training_tensors", another_run_starts_then_this_one_fails)
+    monkeypatch.setattr(T, "_start", another_run_starts_then_this_one_fails)
     with pytest.raises(RuntimeError, match="a bug"):
         train(tiny(2), out, progress=False)
     assert (out / "config.json").read_text() == "another run's"
@@ -662,3 +668,17 @@ def test_a_run_moved_to_another_precision_goes_on_and_says_so(tmp_path, monkeypa
                     "the run goes on, though not bit for bit as an unbroken one"]  # fmt: skip
     train(tiny(4, precision="auto"), tmp_path, progress=False)  # bf16 again: nothing to say
     assert capsys.readouterr().out == ""
+
+
+def test_flip_batch_mirrors_half_by_seed_and_step():
+    x = torch.arange(64 * 3 * 4 * 4, dtype=torch.float32).view(64, 3, 4, 4)
+    a = T.flip_batch(x, seed=0, step=5)
+    assert torch.equal(a, T.flip_batch(x, seed=0, step=5))
+    flipped = (a != x).flatten(1).any(1)
+    assert 16 < flipped.sum() < 48
+    assert torch.equal(a[flipped], x[flipped].flip(-1)) and torch.equal(a[~flipped], x[~flipped])
+    assert not torch.equal(a, T.flip_batch(x, seed=0, step=6))
+    assert not torch.equal(a, T.flip_batch(x, seed=1, step=5))
+    rng = torch.get_rng_state()
+    T.flip_batch(x, 0, 0)
+    assert torch.equal(rng, torch.get_rng_state())  # the training RNG is left alone

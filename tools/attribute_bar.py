@@ -31,7 +31,7 @@ from vaegan_lite.checkpoint import load_checkpoint  # noqa: E402
 from vaegan_lite.classifier import accuracy  # noqa: E402
 from vaegan_lite.cli import Parser, UsageError, _pos_int  # noqa: E402
 from vaegan_lite.data import SyntheticFaces  # noqa: E402
-from vaegan_lite.data.files import atomic_write_text, why_unwritable  # noqa: E402
+from vaegan_lite.files import atomic_write_text, why_unwritable  # noqa: E402
 from vaegan_lite.shipped import CLASSIFIER_64, MODELS, pretrained  # noqa: E402
 
 # Fewer vector faces than this leave edit_rules short of some hair colour's swaps on the shipped

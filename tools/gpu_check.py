@@ -38,7 +38,7 @@ the JSON is rewritten (atomically) after every section and every bench row:
 Files: the JSON (--out; default $OUT/gpu_check.json, else ./gpu_check.json) and, beside it, the
 logs gpu_check_cuda_tests.log and gpu_check_chapter_<name>.log.
 
-The chapters need two hooks of vaegan_lite.config.get_preset: $VAEGAN_STEPS (cut each run's
+The chapters need two hooks of vaegan_lite.book.runs.get_preset: $VAEGAN_STEPS (cut each run's
 steps to this many) and, without CelebA, the gpu preset on the synthetic faces (this script also
 sets $VAEGAN_DATA_FALLBACK=1 for a package that asks for it). The section checks both before it
 starts, and is skipped with the reason if either is missing, rather than spend the budget.
@@ -106,11 +106,12 @@ import torch  # noqa: E402
 
 import vaegan_lite.bench as bench_module  # noqa: E402
 from vaegan_lite.bench import StepRunner, bench, count_flops  # noqa: E402
+from vaegan_lite.book.runs import get_preset  # noqa: E402
 from vaegan_lite.cli import OneLineParser  # noqa: E402
-from vaegan_lite.config import MODELS, PRESETS, TrainConfig, config_for, get_preset  # noqa: E402
+from vaegan_lite.config import MODELS, PRESETS, TrainConfig, config_for  # noqa: E402
 from vaegan_lite.data import ATTR_NAMES, faces  # noqa: E402
 from vaegan_lite.data.faces import render_faces  # noqa: E402
-from vaegan_lite.data.files import atomic_write_text, why_unwritable  # noqa: E402
+from vaegan_lite.files import atomic_write_text, why_unwritable  # noqa: E402
 from vaegan_lite.train import deterministic_algorithms, pick_precision, train  # noqa: E402
 
 DEVICE_COMMAND = (

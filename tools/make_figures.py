@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 from vaegan_lite.attributes import held_out_faces  # noqa: E402
 from vaegan_lite.book.plotting import show_grid  # noqa: E402
-from vaegan_lite.data.files import atomic_path  # noqa: E402
+from vaegan_lite.files import atomic_path  # noqa: E402
 from vaegan_lite.shipped import pretrained  # noqa: E402
 from vaegan_lite.train import fixed_samples  # noqa: E402
 

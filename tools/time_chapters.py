@@ -110,7 +110,8 @@ def gflop_per_image(model: str) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from vaegan_lite.config import config_for, get_preset
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import config_for
     from vaegan_lite.models import make_optimizers, model_spec
 
     cfg = config_for(get_preset("gpu"), model)
@@ -127,7 +128,8 @@ def gflop_per_image(model: str) -> float:
 
 
 def gpu_estimate(models: list[str], tflops: float) -> str:
-    from vaegan_lite.config import config_for, get_preset
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import config_for
 
     preset = get_preset("gpu")
     total, seconds, parts = 0.0, 0.0, []
@@ -174,7 +176,8 @@ def gpu_measured(models: str, check_file: Path) -> str:
     gpu preset in the chapters' own settings (auto precision, channels-last) on that GPU, times the
     chapter's steps; and a T4 estimate derived from it, labelled as one: the same FLOPs at the
     model FLOP utilisation measured there, of a T4's fp16 peak."""
-    from vaegan_lite.config import config_for, get_preset
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import config_for
 
     report = json.loads(check_file.read_text())
     prov = report["sections"]["provenance"]["result"]
@@ -237,7 +240,7 @@ def recorded_gpu_models(chapter: str) -> str | None:
 def record(chapter: str, values: dict) -> None:
     data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     data.setdefault(chapter, {}).update(values)
-    from vaegan_lite.data.files import atomic_write_text  # as the package's other imports here
+    from vaegan_lite.files import atomic_write_text  # as the package's other imports here
 
     atomic_write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", TIMINGS)
 
@@ -275,7 +278,7 @@ def check_before_work(parser: argparse.ArgumentParser, args: argparse.Namespace)
         parser.error(f"--from-book {args.from_book}: no Jupyter cache there; run `make book` first")
     if args.dry_run:
         return
-    from vaegan_lite.data.files import why_unwritable  # as the package's other imports here
+    from vaegan_lite.files import why_unwritable  # as the package's other imports here
 
     if why := why_unwritable(TIMINGS.parent):
         parser.error(f"{TIMINGS}: {why}")

@@ -49,7 +49,7 @@ from vaegan_lite.bench import seconds_per_step  # noqa: E402
 from vaegan_lite.cli import OneLineParser  # noqa: E402
 from vaegan_lite.config import TrainConfig  # noqa: E402
 from vaegan_lite.data import training_tensors  # noqa: E402
-from vaegan_lite.data.files import why_unwritable  # noqa: E402
+from vaegan_lite.files import why_unwritable  # noqa: E402
 from vaegan_lite.train import TrainingDiverged, train  # noqa: E402
 
 

@@ -9,17 +9,18 @@ Where to start reading: the paper's core, in order,
     losses.py         L_prior (Eq. 4), L_llike (Eq. 3, 7), L_GAN (Eq. 10)
     models/vaegan.py  the five models of Fig. 3/4 and Algorithm 1 (algorithm1_step)
     models/avae.py    AVAE and BiGAN (ICPR 2020)
-    config.py         every setting of a run, and the book's presets
-    train.py          the loop: devices, AMP, DDP, checkpoints, exact resume
+    config.py         every setting of a run, and the sizes of the book's presets
+    train.py          the loop: devices, AMP, DDP, checkpoints, exact resume, on the images it
+                      is given
 
-and the layers around it, which import one way (tests/test_layers.py checks it):
+and the layers on top of it, which import one way (tests/test_layers.py checks it):
 
-    data/             the images: synthetic faces, real data sets, the cache; it imports nothing
-                      else of the package, and the core reads images through it
-    metrics.py classifier.py attributes.py shipped.py    evaluation, on top of the core and data/,
-                      models and judges as arguments
-    book/             the chapters' glue, on top of everything: runs, tables, plots, widgets,
-                      experiments, the 2D toy
+    data/             the images: synthetic faces, real data sets, the cache; on the core alone
+                      (data.training_tensors(cfg) is what train() trains on)
+    metrics.py classifier.py attributes.py shipped.py bench.py cli.py    evaluation and the
+                      command line, on the core and data/, models and judges as arguments
+    book/             the chapters' glue, on top of everything: presets, runs, tables, plots,
+                      widgets, experiments, the 2D toy
 
 Top level: the paper's pieces below, ``pretrained(name)`` (a shipped model) and
 ``attribute_vectors(model, dataset)`` (Sec. 4.1.1).
@@ -29,7 +30,7 @@ Top level: the paper's pieces below, ``pretrained(name)`` (a shipped model) and
 from ._version import __version__
 from .attributes import attribute_vectors
 from .checkpoint import load_checkpoint
-from .config import MODELS, ModelConfig, StepConfig, TrainConfig, config_for, get_preset
+from .config import MODELS, ModelConfig, StepConfig, TrainConfig, config_for
 from .losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
 from .models import VAEGAN, algorithm1_step, gan_step, make_optimizers
 from .nets import Decoder, Discriminator, Encoder
@@ -51,7 +52,6 @@ __all__ = [
     "decoder_gan_loss",
     "gan_loss",
     "gan_step",
-    "get_preset",
     "llike_loss",
     "load_checkpoint",
     "make_optimizers",

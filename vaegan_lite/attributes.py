@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from .data import SyntheticFaces, to_unit_range
+from .data import SyntheticFaces
+from .images import to_unit_range
 from .metrics import evaluating
 
 Vectors = dict[str, torch.Tensor]

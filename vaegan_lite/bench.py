@@ -26,7 +26,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from .config import TrainConfig
-from .data import to_unit_range, training_tensors
+from .data import training_tensors
+from .images import to_unit_range
 from .models import make_optimizers, model_spec
 from .train import autocast_for, pick_device, pick_precision, prepare_model, train
 

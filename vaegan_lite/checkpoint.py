@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import torch
 
 from .config import TrainConfig
-from .data.files import atomic_path
+from .files import atomic_path
 from .models import model_spec
 
 FORMAT = "vaegan-lite/1"

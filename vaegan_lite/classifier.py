@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._progress import progress_bar
-from .data import ATTR_NAMES, SyntheticFaces, to_unit_range
-from .data.images import check_float
+from .data import ATTR_NAMES, SyntheticFaces
+from .images import check_float, to_unit_range
 from .models.vaegan import evaluating
 
 BN_MOMENTUM = 0.1

@@ -34,6 +34,7 @@ from . import distributed
 from .bench import bench
 from .checkpoint import checkpoint_config, load_checkpoint, read_checkpoint
 from .config import (
+    DATASETS,
     DEVICES,
     DIS_BATCHES,
     GAN_VARIANTS,
@@ -49,8 +50,9 @@ from .config import (
     default_dis_batch,
     reads,
 )
-from .data import DATASETS, DownloadError, download_data, save_grid
-from .data.files import why_unwritable
+from .data import DownloadError, download_data, training_tensors
+from .files import why_unwritable
+from .images import save_grid
 from .nets import IMAGE_SIZES
 from .train import TrainingDiverged, check_resumable, pick_device, pick_precision, train
 
@@ -473,13 +475,15 @@ def cmd_train(a: argparse.Namespace) -> int:
             print(f"{a.out}/last.pt is already at step {done} (--steps {cfg.steps}): nothing to do")
             return 0
         if done >= cfg.steps:  # its samples.png was never written (a full disk, say)
-            train(cfg, a.out, progress=False)  # trains no step; writes samples.png
+            data = training_tensors(cfg, progress=False)
+            train(cfg, a.out, data=data, progress=False)  # trains no step; writes samples.png
             print(f"{a.out}/last.pt is already at step {done}: wrote its missing samples.png")
             return 0
         print(f"resuming {a.out}/last.pt from step {done}", file=sys.stderr)
     with _sigterm_as_ctrl_c() as terminated:
         try:
-            result = train(cfg, a.out, progress=not a.no_progress)
+            data = training_tensors(cfg, progress=not a.no_progress)
+            result = train(cfg, a.out, data=data, progress=not a.no_progress)
         except KeyboardInterrupt as e:
             # train's message says what it saved; without one it stopped outside its steps
             kept = (a.out / "last.pt").exists()

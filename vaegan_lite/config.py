@@ -3,7 +3,7 @@
     ModelConfig     what the networks look like (Table 1 at 64x64 by default)
     StepConfig      how a training step weighs and routes the losses (Algorithm 1's knobs)
     TrainConfig     everything a run depends on; saved as config.json and in every checkpoint
-    PRESETS         the book's run sizes, chosen by the environment variable VAEGAN_PRESET
+    PRESETS         the book's run sizes (book.runs.get_preset picks one by $VAEGAN_PRESET)
     PLANS           how much of chapter 6's experiments each preset runs
     TABLE1_ROWS     the seven models of the AVAE paper's Table 1 (chapter 7), row_settings
     TOY_STEPS       training steps of chapter 7's 2D toy, by preset
@@ -28,9 +28,6 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-import torch
-
-from .data import DATASETS, celeba_present
 from .nets import check_image_size, dis_l_features
 
 MODELS = ("vae", "gan", "vae_disl", "vaegan_dis0", "vaegan")  # the five models of Fig. 3/4
@@ -39,6 +36,8 @@ MODELS = ("vae", "gan", "vae_disl", "vaegan_dis0", "vaegan")  # the five models 
 MODEL_NAMES = (*MODELS, "avae", "bigan")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")  # train.pick_device
+# the data a run may train on (TrainConfig.data); data/sets.py reads each
+DATASETS = ("synthetic", "celeba", "cifar10", "mnist", "svhn", "folder")
 # StepConfig's text options, as losses.py, models/vaegan.py's discriminate and models/avae.py's
 # latent_loss read them
 LLIKE_REDUCTIONS = ("sum", "mean")
@@ -300,7 +299,7 @@ PRESET_NAMES = ("smoke", "cpu", "gpu")
 
 @dataclass(frozen=True)
 class Preset:
-    """How big a chapter's runs are: data, sizes, steps (smoke, cpu, gpu; get_preset)."""
+    """How big a chapter's runs are: data, sizes, steps (smoke, cpu, gpu; book.runs.get_preset)."""
 
     name: str
     data: str  # "synthetic" or "celeba"
@@ -340,56 +339,9 @@ PRESETS = {
 
 # Without CelebA the gpu preset trains on this many synthetic faces (1.2 GB as uint8 at 64x64).
 SYNTHETIC_FALLBACK_SIZE = 100_000
-CUT_TEST_SIZE = 1000  # held-out faces of a run cut short by $VAEGAN_STEPS
-_said: set[str] = set()  # the fallback is said once per process, not at every get_preset
-
-
-def get_preset(name: str | None = None, **overrides) -> Preset:
-    """The preset called ``name``, else $VAEGAN_PRESET, else gpu/cpu by what the machine has.
-
-    A CelebA preset whose data is not there ($VAEGAN_DATA, else ./data) runs on the synthetic faces
-    at the same size with the same networks, and says so in one line, so that a reader always gets
-    a result. $VAEGAN_STEPS cuts the preset's training short (a quick look, a GPU check). Each
-    keeps its runs in a sub-folder of its own (``runs_folder``): adding CelebA later, or running
-    the full length after a quick look, starts runs of its own rather than refusing the others."""
-    given = bool(name)  # the message names where a bad name came from
-    name = name or os.environ.get("VAEGAN_PRESET") or default_preset_name()
-    if name not in PRESETS:
-        what = f"get_preset({name!r})" if given else f"VAEGAN_PRESET={name!r}"
-        raise ValueError(f"{what}: no such preset; choose one of {', '.join(PRESET_NAMES)}")
-    preset = replace(PRESETS[name], **overrides)
-    if steps := os.environ.get("VAEGAN_STEPS"):
-        if not steps.isdecimal() or not steps.isascii() or int(steps) < 1:
-            raise ValueError(f"VAEGAN_STEPS={steps!r}: give a number of steps, 1 or more")
-        n = int(steps)
-        # logged at least ten times (or every step), so a cut run still draws a curve that the
-        # chapters' asserts can read (a first and a last point)
-        # and measured on at most CUT_TEST_SIZE held-out faces: it is a check, not a result
-        preset = replace(preset, steps=n, gan_steps=min(preset.gan_steps, n), cut=True,
-                         log_every=max(1, min(preset.log_every, n // 10)),
-                         checkpoint_every=min(preset.checkpoint_every, n),
-                         test_size=min(preset.test_size, CUT_TEST_SIZE),
-                         runs_folder=sub_folder(preset.runs_folder, f"steps-{n}"))  # fmt: skip
-    if preset.data == "celeba" and "data" not in overrides and not celeba_present():
-        if name not in _said:
-            _said.add(name)
-            print(f"CelebA is not in {os.environ.get('VAEGAN_DATA') or './data'} (the book's page "
-                  f"'Running the book', section 'Data', says how to get it): the {name} preset "
-                  f"runs on the synthetic faces at {preset.image_size}x{preset.image_size} "
-                  "instead.")  # fmt: skip
-        preset = replace(preset, data="synthetic", dataset_size=SYNTHETIC_FALLBACK_SIZE,
-                         runs_folder=sub_folder(preset.runs_folder, "synthetic"))  # fmt: skip
-    return preset
-
-
 def sub_folder(*parts: str) -> str:
     """A runs_folder inside another ('' is the preset's own folder)."""
     return "/".join(p for p in parts if p)
-
-
-def default_preset_name() -> str:
-    """``gpu`` when CUDA is available, else ``cpu``."""
-    return "gpu" if torch.cuda.is_available() else "cpu"
 
 
 def config_for(preset: Preset, model: str, **overrides) -> TrainConfig:

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.images import check_float
+from .images import check_float
 from .losses import prior_loss
 from .models.avae import AVAE
 from .models.vaegan import EVAL_BATCH, evaluating

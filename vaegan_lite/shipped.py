@@ -55,7 +55,7 @@ from ._version import __version__
 from .checkpoint import atomic_save
 from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTraining
 from .config import PRESETS, TrainConfig, config_for, row_settings
-from .data.files import atomic_write_text
+from .files import atomic_write_text
 from .models import model_spec
 from .nets import dis_l_features
 

@@ -1,10 +1,11 @@
 """The training loop: devices, mixed precision, data on the device, checkpoints and exact resume.
 
-``train(cfg, out_dir)`` runs ``cfg.steps`` steps of the model's step function (models.MODEL_SPECS)
-and, when ``out_dir`` is given, keeps ``out_dir/last.pt``, ``out_dir/config.json`` and
-``out_dir/samples.png``. Called again with the same folder and more steps, it resumes from the
-checkpoint bit for bit: the model, optimizers, RNG state and step are restored, and batch t is a
-function of (seed, t) alone.
+``train(cfg, out_dir, data=(images, attributes))`` runs ``cfg.steps`` steps of the model's step
+function (models.MODEL_SPECS) on the images (uint8 [N, C, H, W]; ``data.training_tensors(cfg)``
+gives cfg's own) and, when ``out_dir`` is given, keeps ``out_dir/last.pt``,
+``out_dir/config.json`` and ``out_dir/samples.png``. Called again with the same folder and more
+steps, it resumes from the checkpoint bit for bit: the model, optimizers, RNG state and step are
+restored, and batch t is a function of (seed, t) alone.
 
 Launched by ``torchrun --nproc_per_node K``, the same loop trains data-parallel: each process
 takes its slice of every batch and the gradients are averaged before each update (distributed.py
@@ -33,9 +34,8 @@ from . import distributed
 from ._progress import progress_bar
 from .checkpoint import FORMAT, CheckpointError, _misfit, _one_line, atomic_save, read_checkpoint
 from .config import TrainConfig, reads
-from .data import flip_batch, save_grid, to_unit_range, training_tensors
-from .data.files import atomic_write_text, why_unwritable
-from .data.sets import check_training_data
+from .files import atomic_write_text, why_unwritable
+from .images import save_grid, to_unit_range
 from .models import VAEGAN, make_optimizers, model_spec
 
 # Settings that may change between a run and its resumption without changing the result.
@@ -207,6 +207,24 @@ def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path, done: int)
         )
 
 
+def why_untrainable(images: torch.Tensor, attrs: torch.Tensor, cfg: TrainConfig) -> str | None:
+    """Why (images, attrs) cannot train cfg's model, in a few words, or None: uint8 images
+    [N, C, S, S] of its size and channels, at least a batch of them, and attributes [N, A] with
+    the A it is conditioned on."""
+    want = (cfg.model.channels, cfg.model.image_size, cfg.model.image_size)
+    if images.dim() != 4 or tuple(images.shape[1:]) != want or images.dtype != torch.uint8:
+        return (f"uint8 images [N, {', '.join(map(str, want))}] wanted, got {images.dtype} "
+                f"{list(images.shape)}")  # fmt: skip
+    if len(images) < cfg.batch_size:
+        return f"{len(images)} training images, fewer than the batch size {cfg.batch_size}"
+    if attrs.dim() != 2 or len(attrs) != len(images):
+        return f"attributes {list(attrs.shape)} for {len(images)} images"
+    cond = cfg.model.cond_dim
+    if cond and cond != attrs.shape[1]:
+        return f"{attrs.shape[1]} attributes per image; the model is conditioned on {cond}"
+    return None
+
+
 @dataclass
 class _Run:
     """The state a training run carries from step to step, and into its checkpoints."""
@@ -231,17 +249,19 @@ def train(
     cfg: TrainConfig,
     out_dir: str | Path | None = None,
     *,
+    data: tuple[torch.Tensor, torch.Tensor],
     callback: Callable[[int, VAEGAN, dict[str, list[float]]], None] | None = None,
     progress: bool = True,
-    data: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> Trained:
-    """Train ``cfg.model.model`` for ``cfg.steps`` steps (resuming from ``out_dir/last.pt``).
+    """Train ``cfg.model.model`` for ``cfg.steps`` steps (resuming from ``out_dir/last.pt``) on
+    ``data``: uint8 images [N, C, H, W] of cfg's size and float attributes [N, A] (A: what a
+    conditional model is conditioned on; any A, even 0, for the others).
 
     A run folder this call makes is removed again if it stops (an error, Ctrl-C) before its
     first checkpoint: nothing half-written stays behind."""
     device = distributed.init(pick_device(cfg.device))  # joins torchrun's processes, if any
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None and (why := why_unwritable(out)):  # before the data are built
+    if out is not None and (why := why_unwritable(out)):  # before a step is trained
         raise ValueError(f"run folder {out}: {why}")
     made = [] if out is None else [p for p in (out, *out.parents) if not p.exists()]
     wrote: list[Path] = []  # the files _train writes, as it writes them
@@ -272,7 +292,7 @@ def _train(
     out: Path | None,
     callback: Callable[[int, VAEGAN, dict[str, list[float]]], None] | None,
     progress: bool,
-    data: tuple[torch.Tensor, torch.Tensor] | None,
+    data: tuple[torch.Tensor, torch.Tensor],
     wrote: list[Path],
 ) -> Trained:
     precision = pick_precision(cfg.precision, device)
@@ -285,9 +305,9 @@ def _train(
     run = _start(cfg, precision, device, out / "last.pt" if out is not None else None)
     model, opts, scaler = run.model, run.opts, run.scaler
 
-    if data is not None:  # the checks training_tensors makes of what it reads
-        check_training_data(*data, cfg, "train(data=...)")
-    images, attrs = data if data is not None else training_tensors(cfg, progress)
+    images, attrs = data
+    if why := why_untrainable(images, attrs, cfg):
+        raise ValueError(f"train(data=...): {why}")
     images = place_data(images, device)
     attrs = attrs.to(images.device)  # beside the images: one batch index serves both
     sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed, images.device)
@@ -498,6 +518,15 @@ def _batch(
         x, y = distributed.shard(x), None if y is None else distributed.shard(y)
         distributed.broadcast_buffers(model)
     return x, y
+
+
+def flip_batch(x: torch.Tensor, seed: int, step: int) -> torch.Tensor:
+    """Mirror about half of a batch [B, C, H, W] left-right; which ones depends on (seed, step)
+    only (its own generator: the training RNG is untouched, so resume stays exact)."""
+    g = torch.Generator().manual_seed((seed * 1_000_003 + step + 0x5EED_F11B) % 2**63)
+    flip = torch.rand(x.shape[0], generator=g) < 0.5  # drawn on the CPU: the same everywhere
+    flip = flip.to(x.device, non_blocking=True).view(-1, 1, 1, 1)  # no wait for the GPU
+    return torch.where(flip, x.flip(-1), x)
 
 
 def _set_lr(opts: dict[str, torch.optim.Optimizer], cfg: TrainConfig, t: int) -> None:

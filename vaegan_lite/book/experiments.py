@@ -43,8 +43,9 @@ from ..config import (
     sub_folder,
     with_steps,
 )
-from ..data import CELEBA_ATTRS, SyntheticFaces, to_unit_range, training_tensors
-from ..data.files import atomic_path, atomic_write_text
+from ..data import CELEBA_ATTRS, SyntheticFaces, training_tensors
+from ..files import atomic_path, atomic_write_text
+from ..images import to_unit_range
 from ..metrics import (
     BATCH,
     evaluate,

@@ -1,7 +1,7 @@
 """Watch a run while it trains: a ``train(..., callback=...)`` that redraws samples and curves.
 
     live = LiveTraining(every=100)
-    run = train(cfg, out_dir, callback=live)
+    run = train(cfg, out_dir, data=training_tensors(cfg), callback=live)
     live.finish(run)        # the final frame, also when the run was only read back
 
 In a notebook (Jupyter, Colab, the book build) one image is displayed and then redrawn in place
@@ -22,8 +22,8 @@ from pathlib import Path
 
 from torch import nn
 
-from ..data import grid
-from ..data.files import atomic_path
+from ..files import atomic_path
+from ..images import grid
 from ..train import Trained, fixed_samples
 
 LOSSES = ("L_prior", "L_llike", "L_GAN")

@@ -2,7 +2,7 @@
 
 A chapter does
 
-    preset = get_preset()                      # config.py; $VAEGAN_PRESET: smoke | cpu | gpu
+    preset = get_preset()                      # $VAEGAN_PRESET: smoke | cpu | gpu
     run = load_or_train("vae", config_for(preset, "vae"), preset)
     x = test_images(preset, 16)
 
@@ -25,9 +25,10 @@ import torch
 
 from .. import bench
 from ..checkpoint import load_checkpoint, read_checkpoint
-from ..config import Preset, TrainConfig, get_preset
-from ..data import SyntheticFaces, load_split, to_unit_range
-from ..data.files import process_alive, why_unwritable
+from ..config import PRESET_NAMES, PRESETS, SYNTHETIC_FALLBACK_SIZE, Preset, TrainConfig, sub_folder
+from ..data import SyntheticFaces, celeba_present, load_split, training_tensors
+from ..files import process_alive, why_unwritable
+from ..images import to_unit_range
 from ..shipped import pretrained, shipped_for
 from ..train import Trained, TrainingDiverged, pick_device, train
 
@@ -43,6 +44,57 @@ IN_CHECKOUT = (ROOT / "_config.yml").is_file() and (ROOT / "_toc.yml").is_file()
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 DRIVE = Path("/content/drive/MyDrive")
 
+
+# --- which preset: $VAEGAN_PRESET, the data present, $VAEGAN_STEPS ------------------------------
+
+CUT_TEST_SIZE = 1000  # held-out faces of a run cut short by $VAEGAN_STEPS
+_said: set[str] = set()  # the fallback is said once per process, not at every get_preset
+
+
+def get_preset(name: str | None = None, **overrides) -> Preset:
+    """The preset called ``name``, else $VAEGAN_PRESET, else gpu/cpu by what the machine has.
+
+    A CelebA preset whose data is not there ($VAEGAN_DATA, else ./data) runs on the synthetic faces
+    at the same size with the same networks, and says so in one line, so that a reader always gets
+    a result. $VAEGAN_STEPS cuts the preset's training short (a quick look, a GPU check). Each
+    keeps its runs in a sub-folder of its own (``runs_folder``): adding CelebA later, or running
+    the full length after a quick look, starts runs of its own rather than refusing the others."""
+    given = bool(name)  # the message names where a bad name came from
+    name = name or os.environ.get("VAEGAN_PRESET") or default_preset_name()
+    if name not in PRESETS:
+        what = f"get_preset({name!r})" if given else f"VAEGAN_PRESET={name!r}"
+        raise ValueError(f"{what}: no such preset; choose one of {', '.join(PRESET_NAMES)}")
+    preset = replace(PRESETS[name], **overrides)
+    if steps := os.environ.get("VAEGAN_STEPS"):
+        if not steps.isdecimal() or not steps.isascii() or int(steps) < 1:
+            raise ValueError(f"VAEGAN_STEPS={steps!r}: give a number of steps, 1 or more")
+        n = int(steps)
+        # logged at least ten times (or every step), so a cut run still draws a curve that the
+        # chapters' asserts can read (a first and a last point)
+        # and measured on at most CUT_TEST_SIZE held-out faces: it is a check, not a result
+        preset = replace(preset, steps=n, gan_steps=min(preset.gan_steps, n), cut=True,
+                         log_every=max(1, min(preset.log_every, n // 10)),
+                         checkpoint_every=min(preset.checkpoint_every, n),
+                         test_size=min(preset.test_size, CUT_TEST_SIZE),
+                         runs_folder=sub_folder(preset.runs_folder, f"steps-{n}"))  # fmt: skip
+    if preset.data == "celeba" and "data" not in overrides and not celeba_present():
+        if name not in _said:
+            _said.add(name)
+            print(f"CelebA is not in {os.environ.get('VAEGAN_DATA') or './data'} (the book's page "
+                  f"'Running the book', section 'Data', says how to get it): the {name} preset "
+                  f"runs on the synthetic faces at {preset.image_size}x{preset.image_size} "
+                  "instead.")  # fmt: skip
+        preset = replace(preset, data="synthetic", dataset_size=SYNTHETIC_FALLBACK_SIZE,
+                         runs_folder=sub_folder(preset.runs_folder, "synthetic"))  # fmt: skip
+    return preset
+
+
+def default_preset_name() -> str:
+    """``gpu`` when CUDA is available, else ``cpu``."""
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+# --- run folders --------------------------------------------------------------------------------
 
 def runs_dir(preset: Preset) -> Path:
     """Where chapters keep their runs: $VAEGAN_RUNS; Google Drive on Colab when it is mounted
@@ -93,7 +145,8 @@ def load_or_train(
     code trains) it first says what it is about to train and, for a new run, how long that takes
     here (a few steps timed on random images; ``timed=False``: a plan that said it already).
     ``may_diverge``: a run meant to fail that stops (TrainingDiverged, e.g. fp16 overflowing)
-    is said in a line and read back at its last good checkpoint, history and all."""
+    is said in a line and read back at its last good checkpoint, history and all. Other keywords
+    go to train(); without ``data=`` it trains on the config's own images (training_tensors)."""
     folder = runs_dir(preset) / name
     fresh = not folder.exists() and not os.environ.get("VAEGAN_TRAIN_SHIPPED")
     shipped = shipped_for(cfg) if fresh else None
@@ -118,6 +171,8 @@ def load_or_train(
               "(resumed, or read back, from what is there); VAEGAN_STEPS=N, set before the "
               "get_preset() cell is run, cuts every run short, in a folder of its own")
     try:
+        if "data" not in kwargs:  # the config's own images, unless the chapter hands some in
+            kwargs["data"] = training_tensors(cfg, kwargs["progress"])
         return train(cfg, folder, **kwargs)
     except TrainingDiverged as e:
         last = folder / "last.pt"

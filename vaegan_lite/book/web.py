@@ -55,8 +55,9 @@ from ..attributes import (
     held_out_faces,
     labelled_images,
 )
-from ..data import SyntheticFaces, to_uint8
-from ..data.files import atomic_path
+from ..data import SyntheticFaces
+from ..files import atomic_path
+from ..images import to_uint8
 from ..shipped import pretrained, sha256
 from .runs import IN_CHECKOUT, ROOT
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..attributes import AUTHORS_SCALE, JUDGED, Vectors, decode, encode
-from ..data import to_uint8
+from ..images import to_uint8
 
 if TYPE_CHECKING:  # ipywidgets is imported only when a widget is built
     from ipywidgets import HBox

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .._progress import progress_bar
-from .files import process_alive, why_unwritable
+from ..files import process_alive, why_unwritable
 
 PREP_VERSION = 2  # bump whenever preprocessing changes: every cache is then rebuilt
 

@@ -1,12 +1,12 @@
 """The data sets: the synthetic faces, CelebA, CIFAR-10, MNIST, SVHN and any folder of images.
 
 Every set becomes uint8 images [N, C, H, W] (scaled to [-1, 1] only when a batch is used, by
-images.to_unit_range) and float32 attributes [N, A] in {0, 1} (A = 0 when a set has none):
+vaegan_lite.images.to_unit_range) and float32 attributes [N, A] in {0, 1} (A = 0 when a set has
+none):
 
     training_tensors(cfg)                       the training images of a TrainConfig
     load_split(name, root, split, size, ch)     one split, e.g. CelebA's official test split
     download_data(name, root)                   torchvision's download, only when asked (--download)
-    flip_batch(x, seed, step)                   mirrors half a batch left-right, by (seed, step)
 
     synthetic  SyntheticFaces below: drawn on the fly, no files.
     celeba     torchvision's layout ROOT/celeba/{img_align_celeba/*.jpg, list_attr_celeba.txt,
@@ -56,7 +56,6 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -64,11 +63,12 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from torch.utils.data import Dataset
 
+from ..config import DATASETS, TrainConfig
+from ..images import to_unit_range
+from ..train import why_untrainable
 from .cache import DataError, DownloadError, ImageSet, Plan, Source, cached, warn
 from .faces import ATTR_NAMES, IMAGE_SIZES, render_faces
-from .images import to_unit_range
 
-DATASETS = ("synthetic", "celeba", "cifar10", "mnist", "svhn", "folder")
 SPLITS = {
     "synthetic": ("train",),
     "celeba": ("train", "valid", "test", "all"),
@@ -156,12 +156,12 @@ def _synthetic_tensors(n: int, size: int, seed: int) -> tuple[torch.Tensor, torc
     return SyntheticFaces(n, size, seed=seed).tensors()
 
 
-# cfg is a config.TrainConfig, typed Any: data/ is the layer below config and does not import it.
-def training_tensors(cfg: Any, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def training_tensors(cfg: TrainConfig, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(uint8 images [N, C, H, W], float32 attributes [N, A]) for a TrainConfig's training run.
 
     synthetic: cfg.dataset_size faces. Real sets: the training split, all of it when
     cfg.dataset_size is 0 (or not smaller than the split), else its first cfg.dataset_size images.
+    What ``train(cfg, out_dir, data=training_tensors(cfg))`` trains on.
     """
     size, channels = cfg.model.image_size, cfg.model.channels
     if cfg.data == "synthetic":
@@ -174,29 +174,9 @@ def training_tensors(cfg: Any, progress: bool = True) -> tuple[torch.Tensor, tor
         if 0 < cfg.dataset_size < len(images):
             images, attrs = images[: cfg.dataset_size], attrs[: cfg.dataset_size]
         where = f"{_root(cfg.data_root).resolve()} ({cfg.data})"
-    check_training_data(images, attrs, cfg, where)
+    if why := why_untrainable(images, attrs, cfg):
+        raise DataError(f"{where}: {why}")
     return images, attrs
-
-
-def check_training_data(images: torch.Tensor, attrs: torch.Tensor, cfg: Any, where: str) -> None:
-    """DataError, in one line naming ``where``, unless (images, attrs) can train cfg's model:
-    uint8 images [N, C, S, S] of its size and channels, at least a batch of them, and attributes
-    [N, A] with the A it is conditioned on."""
-    want = (cfg.model.channels, cfg.model.image_size, cfg.model.image_size)
-    if images.dim() != 4 or tuple(images.shape[1:]) != want or images.dtype != torch.uint8:
-        raise DataError(f"{where}: uint8 images [N, {', '.join(map(str, want))}] wanted, got "
-                        f"{images.dtype} {list(images.shape)}")  # fmt: skip
-    if len(images) < cfg.batch_size:
-        raise DataError(
-            f"{where}: {len(images)} training images, fewer than the batch size {cfg.batch_size}"
-        )
-    if attrs.dim() != 2 or len(attrs) != len(images):
-        raise DataError(f"{where}: attributes {list(attrs.shape)} for {len(images)} images")
-    cond = cfg.model.cond_dim
-    if cond and cond != attrs.shape[1]:
-        raise DataError(
-            f"{where}: {attrs.shape[1]} attributes per image; the model is conditioned on {cond}"
-        )
 
 
 def load_split(
@@ -235,14 +215,6 @@ def load_split(
               "folder": _folder}[name](root, split)  # fmt: skip
     return cached(source, name, split, image_size, channels, root, progress)
 
-
-def flip_batch(x: torch.Tensor, seed: int, step: int) -> torch.Tensor:
-    """Mirror about half of a batch [B, C, H, W] left-right; which ones depends on (seed, step)
-    only (its own generator: the training RNG is untouched, so resume stays exact)."""
-    g = torch.Generator().manual_seed((seed * 1_000_003 + step + 0x5EED_F11B) % 2**63)
-    flip = torch.rand(x.shape[0], generator=g) < 0.5  # drawn on the CPU: the same everywhere
-    flip = flip.to(x.device, non_blocking=True).view(-1, 1, 1, 1)  # no wait for the GPU
-    return torch.where(flip, x.flip(-1), x)
 
 
 def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:

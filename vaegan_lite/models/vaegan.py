@@ -25,7 +25,7 @@ from torch import nn
 
 from .. import distributed
 from ..config import ModelConfig, StepConfig
-from ..data.images import check_float
+from ..images import check_float
 from ..losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
 from ..nets import Decoder, Discriminator, Encoder
 from ..optim import RMSprop, masked_step

@@ -3,7 +3,9 @@
 import dataclasses
 import errno
 import os
+import re
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -682,3 +684,17 @@ def test_flip_batch_mirrors_half_by_seed_and_step():
     rng = torch.get_rng_state()
     T.flip_batch(x, 0, 0)
     assert torch.equal(rng, torch.get_rng_state())  # the training RNG is left alone
+
+
+def test_the_readme_s_python_example_trains_resumes_and_draws(tmp_path, monkeypatch):
+    """README.md, "From Python": the code as printed, run in an empty folder; then again with two
+    more steps, which resumes rather than starting over."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = re.search(r"## From Python\n.*?```python\n(.*?)```", readme, re.S)[1]
+    monkeypatch.chdir(tmp_path)
+    first: dict = {}
+    exec(code, first)
+    assert first["run"].steps_run == 20 and (tmp_path / "runs/first/sixteen.png").is_file()
+    again: dict = {}
+    exec(code.replace("steps=20", "steps=22"), again)
+    assert again["run"].steps_run == 2

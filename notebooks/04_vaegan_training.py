@@ -232,12 +232,13 @@ diagram("vaegan")
 # %% [markdown]
 # ## Training, and watching it train
 #
-# `vaegan_lite.train.train(cfg, out_dir, data=...)` runs Algorithm 1 `cfg.steps` times on the
-# images it is handed; `vaegan_lite.data.training_tensors(cfg)` gives the config's own (the
-# synthetic faces, or CelebA). Everything else a run depends on is a field of `TrainConfig`, and
-# `config_for(preset, model)` fills it in at the preset's size. Some fields change how fast the same step runs, not what it computes: `device`,
-# `precision`, `channels_last`, `compile`; the CPU presets train in fp32, and
-# [Making it fast](A1_making_it_fast.ipynb) shows what each does on a GPU.
+# `vaegan_lite.train.train(cfg, out_dir, data=...)` runs Algorithm 1 `cfg.steps` times on the images
+# it is handed; `vaegan_lite.data.training_tensors(cfg)` gives the config's own (the synthetic
+# faces, or CelebA). Everything else a run depends on is a field of `TrainConfig`, and
+# `config_for(preset, model)` fills it in at the preset's size. Some fields change how fast the same
+# step runs, not what it computes: `device`, `precision`, `channels_last`, `compile`; the CPU
+# presets train in fp32, and [Making it fast](A1_making_it_fast.ipynb) shows what each does on a
+# GPU.
 #
 # `vaegan_lite.book.live.LiveTraining` is a callback for `train`: every `every` steps it redraws one
 # image in place with a grid of samples from fixed $z_p$, the losses, and the discriminator's mean

@@ -247,6 +247,20 @@ def test_gpu_recipe_steps_fit_the_budget():
     assert steps_for(1, [0.5, 0.5]) == 500  # never less than one unit
 
 
+def test_make_pretrained_trains_a_recipe_on_its_own_faces(tmp_path):
+    """The CPU recipes (make pretrained) hand train() no data: the recipe's own faces are drawn,
+    once train has checked the run folder, and the model is stored with its config."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import train_pretrained as tool
+
+    from vaegan_lite.config import PRESETS, config_for
+
+    cfg = config_for(PRESETS["smoke"], "vae", steps=2)
+    tool.train_model("synthetic-vae", tmp_path / "runs", tmp_path / "w", False, cfg)
+    model = pretrained("synthetic-vae", weights=tmp_path / "w")
+    assert model.train_config == cfg and model.provenance["training_steps"] == 2
+
+
 def test_gpu_training_logs_lines_a_time_limit_cannot_lose(capsys, monkeypatch):
     """Without a bar, the losses go to the log as lines: the first log's, then one per interval,
     and the last step's, so a run its time limit stops still shows how far it got."""

@@ -431,17 +431,30 @@ def test_a_step_stopped_half_way_is_never_saved(tmp_path, monkeypatch):
     assert all(torch.equal(v, want[k]) for k, v in resumed.model.state_dict().items())
 
 
-def test_a_run_folder_that_cannot_be_written_is_refused_before_a_step(tmp_path, monkeypatch):
-    def no_run(*args, **kwargs):
-        raise AssertionError("the run was started")
+def no_data():
+    raise AssertionError("the data were built")
 
-    monkeypatch.setattr(T, "_start", no_run)
+
+def test_a_run_folder_that_cannot_be_written_is_refused_before_the_data(tmp_path):
     (tmp_path / "afile").write_text("")
     with pytest.raises(ValueError, match=r"afile/x: .*afile is a file, not a folder$"):
-        train(tiny(1), tmp_path / "afile" / "x", progress=False)
+        train(tiny(1), tmp_path / "afile" / "x", data=no_data, progress=False)
     if os.path.isdir("/sys"):  # sysfs takes no new files, not even from root
         with pytest.raises(ValueError, match=r"^run folder /sys/vaegan-x: cannot write in /sys"):
-            train(tiny(1), "/sys/vaegan-x", progress=False)
+            train(tiny(1), "/sys/vaegan-x", data=no_data, progress=False)
+
+
+def test_a_run_of_other_settings_is_refused_before_the_data(tmp_path):
+    train(tiny(2), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="seed"):
+        train(tiny(4, seed=1), tmp_path, data=no_data, progress=False)
+
+
+def test_data_that_are_neither_images_nor_a_function_are_one_line():
+    for bad in (None, torch.zeros(8, 3, 32, 32, dtype=torch.uint8)):
+        with pytest.raises(TypeError, match="^train: data must be .images, attributes. or a "
+                                            "function giving them, got"):  # fmt: skip
+            T.train(tiny(1), data=bad, progress=False)
 
 
 def full_disk(*args, **kwargs):
@@ -527,19 +540,18 @@ def test_a_ctrl_c_during_the_last_save_waits_for_it(tmp_path, monkeypatch):
     assert signal.getsignal(signal.SIGINT) is callers  # the caller's again
 
 
-def test_a_failed_run_removes_only_what_it_wrote(tmp_path, monkeypatch):
-    """Another run that wrote the same folder's config.json while this one started keeps it when
-    this one fails."""
+def test_a_failed_run_removes_only_what_it_wrote(tmp_path):
+    """Another run that wrote the same folder's config.json while this one built its data keeps
+    it when this one fails."""
     out = tmp_path / "run"
 
-    def another_run_starts_then_this_one_fails(*args, **kwargs):
+    def another_run_starts_then_this_one_fails():
         out.mkdir()
         (out / "config.json").write_text("another run's")
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(T, "_start", another_run_starts_then_this_one_fails)
     with pytest.raises(RuntimeError, match="a bug"):
-        train(tiny(2), out, progress=False)
+        train(tiny(2), out, data=another_run_starts_then_this_one_fails, progress=False)
     assert (out / "config.json").read_text() == "another run's"
 
 

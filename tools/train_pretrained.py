@@ -66,7 +66,9 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool,
     cfg = cfg or P.recipe(name)
     # without a bar, log lines: a run cut short by a time limit still leaves its losses in the log
     callback = None if progress else log_lines(name, cfg.steps)
-    r = train(cfg, out, progress=progress, data=data, callback=callback)  # a chapter's data of cfg
+    if data is None:  # the recipe's own images, built once train has checked the run folder
+        data = lambda: training_tensors(cfg, progress=False)  # noqa: E731
+    r = train(cfg, out, progress=progress, data=data, callback=callback)
     timing_path = out / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     timing = {"seconds": timing.get("seconds", 0.0) + r.seconds,

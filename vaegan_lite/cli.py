@@ -475,14 +475,15 @@ def cmd_train(a: argparse.Namespace) -> int:
             print(f"{a.out}/last.pt is already at step {done} (--steps {cfg.steps}): nothing to do")
             return 0
         if done >= cfg.steps:  # its samples.png was never written (a full disk, say)
-            data = training_tensors(cfg, progress=False)
-            train(cfg, a.out, data=data, progress=False)  # trains no step; writes samples.png
+            # trains no step; writes samples.png (a conditional model's from the set's attributes)
+            train(cfg, a.out, data=lambda: training_tensors(cfg, False), progress=False)
             print(f"{a.out}/last.pt is already at step {done}: wrote its missing samples.png")
             return 0
         print(f"resuming {a.out}/last.pt from step {done}", file=sys.stderr)
     with _sigterm_as_ctrl_c() as terminated:
         try:
-            data = training_tensors(cfg, progress=not a.no_progress)
+            # the data are built once the folder, settings and checkpoint pass train's checks
+            data = lambda: training_tensors(cfg, not a.no_progress)  # noqa: E731
             result = train(cfg, a.out, data=data, progress=not a.no_progress)
         except KeyboardInterrupt as e:
             # train's message says what it saved; without one it stopped outside its steps

@@ -2,7 +2,8 @@
 
 ``train(cfg, out_dir, data=(images, attributes))`` runs ``cfg.steps`` steps of the model's step
 function (models.MODEL_SPECS) on the images (uint8 [N, C, H, W]; ``data.training_tensors(cfg)``
-gives cfg's own) and, when ``out_dir`` is given, keeps ``out_dir/last.pt``,
+gives cfg's own, and ``data=lambda: training_tensors(cfg)`` builds them only once the run folder
+and its checkpoint are checked) and, when ``out_dir`` is given, keeps ``out_dir/last.pt``,
 ``out_dir/config.json`` and ``out_dir/samples.png``. Called again with the same folder and more
 steps, it resumes from the checkpoint bit for bit: the model, optimizers, RNG state and step are
 restored, and batch t is a function of (seed, t) alone.
@@ -37,6 +38,8 @@ from .config import TrainConfig, reads
 from .files import atomic_write_text, why_unwritable
 from .images import save_grid, to_unit_range
 from .models import VAEGAN, make_optimizers, model_spec
+
+Data = tuple[torch.Tensor, torch.Tensor]  # what train() trains on: images, attributes
 
 # Settings that may change between a run and its resumption without changing the result.
 # data_root: the same files moved elsewhere (e.g. from Google Drive to the local disk).
@@ -249,16 +252,21 @@ def train(
     cfg: TrainConfig,
     out_dir: str | Path | None = None,
     *,
-    data: tuple[torch.Tensor, torch.Tensor],
+    data: Data | Callable[[], Data],
     callback: Callable[[int, VAEGAN, dict[str, list[float]]], None] | None = None,
     progress: bool = True,
 ) -> Trained:
     """Train ``cfg.model.model`` for ``cfg.steps`` steps (resuming from ``out_dir/last.pt``) on
     ``data``: uint8 images [N, C, H, W] of cfg's size and float attributes [N, A] (A: what a
-    conditional model is conditioned on; any A, even 0, for the others).
+    conditional model is conditioned on; any A, even 0, for the others), or a function giving
+    them, called after the run folder, the settings and the checkpoint are checked (a refused run
+    builds no data).
 
     A run folder this call makes is removed again if it stops (an error, Ctrl-C) before its
     first checkpoint: nothing half-written stays behind."""
+    if not callable(data) and not (isinstance(data, tuple | list) and len(data) == 2):
+        raise TypeError("train: data must be (images, attributes) or a function giving them, "
+                        f"got {type(data).__name__}")  # fmt: skip
     device = distributed.init(pick_device(cfg.device))  # joins torchrun's processes, if any
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and (why := why_unwritable(out)):  # before a step is trained
@@ -292,7 +300,7 @@ def _train(
     out: Path | None,
     callback: Callable[[int, VAEGAN, dict[str, list[float]]], None] | None,
     progress: bool,
-    data: tuple[torch.Tensor, torch.Tensor],
+    data: Data | Callable[[], Data],
     wrote: list[Path],
 ) -> Trained:
     precision = pick_precision(cfg.precision, device)
@@ -305,7 +313,7 @@ def _train(
     run = _start(cfg, precision, device, out / "last.pt" if out is not None else None)
     model, opts, scaler = run.model, run.opts, run.scaler
 
-    images, attrs = data
+    images, attrs = data() if callable(data) else data
     if why := why_untrainable(images, attrs, cfg):
         raise ValueError(f"train(data=...): {why}")
     images = place_data(images, device)

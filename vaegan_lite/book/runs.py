@@ -171,8 +171,8 @@ def load_or_train(
               "(resumed, or read back, from what is there); VAEGAN_STEPS=N, set before the "
               "get_preset() cell is run, cuts every run short, in a folder of its own")
     try:
-        if "data" not in kwargs:  # the config's own images, unless the chapter hands some in
-            kwargs["data"] = training_tensors(cfg, kwargs["progress"])
+        if "data" not in kwargs:  # the config's own images (built after train's checks)
+            kwargs["data"] = lambda: training_tensors(cfg, kwargs["progress"])
         return train(cfg, folder, **kwargs)
     except TrainingDiverged as e:
         last = folder / "last.pt"

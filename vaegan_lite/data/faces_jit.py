@@ -171,7 +171,7 @@ def _ell(du, dv, m):
 # the kernel
 
 
-def cached_kernel(fn):
+def cached_kernel(fn: Callable) -> Callable:
     """``fn`` compiled by numba, cached on disk so that a machine compiles it once, or not cached
     where numba finds no folder it may write (a read-only install whose user's home cannot be
     written): then each process compiles it, rather than the import failing."""

@@ -216,7 +216,6 @@ def load_split(
     return cached(source, name, split, image_size, channels, root, progress)
 
 
-
 def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     """uint8 [N, C, H, W] with C in {1, 3} => ``channels`` (1: ITU-R 601 luma, 3: repeated)."""
     c = images.shape[1]

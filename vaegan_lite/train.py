@@ -1,12 +1,12 @@
 """The training loop: devices, mixed precision, data on the device, checkpoints and exact resume.
 
 ``train(cfg, out_dir, data=(images, attributes))`` runs ``cfg.steps`` steps of the model's step
-function (models.MODEL_SPECS) on the images (uint8 [N, C, H, W]; ``data.training_tensors(cfg)``
-gives cfg's own, and ``data=lambda: training_tensors(cfg)`` builds them only once the run folder
-and its checkpoint are checked) and, when ``out_dir`` is given, keeps ``out_dir/last.pt``,
-``out_dir/config.json`` and ``out_dir/samples.png``. Called again with the same folder and more
-steps, it resumes from the checkpoint bit for bit: the model, optimizers, RNG state and step are
-restored, and batch t is a function of (seed, t) alone.
+function (models.MODEL_SPECS) on the images (uint8 [N, C, H, W]; vaegan_lite.data's
+``training_tensors(cfg)`` gives cfg's own, and ``data=lambda: training_tensors(cfg)`` builds them
+only once the run folder and its checkpoint are checked) and, when ``out_dir`` is given, keeps
+``out_dir/last.pt``, ``out_dir/config.json`` and ``out_dir/samples.png``. Called again with the same
+folder and more steps, it resumes from the checkpoint bit for bit: the model, optimizers, RNG state
+and step are restored, and batch t is a function of (seed, t) alone.
 
 Launched by ``torchrun --nproc_per_node K``, the same loop trains data-parallel: each process
 takes its slice of every batch and the gradients are averaged before each update (distributed.py

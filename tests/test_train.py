@@ -710,3 +710,25 @@ def test_the_readme_s_python_example_trains_resumes_and_draws(tmp_path, monkeypa
     again: dict = {}
     exec(code.replace("steps=20", "steps=22"), again)
     assert again["run"].steps_run == 2
+
+
+def test_a_run_resumed_on_other_images_is_refused(tmp_path):
+    """train() takes any images: a run resumed on others than it started with would go on as if
+    nothing changed. Its checkpoint keeps their fingerprint; other images are refused in one
+    line, the checkpoint untouched; older checkpoints (no fingerprint) resume as before."""
+    cfg = tiny(2)
+    faces = training_tensors(cfg, progress=False)
+    train(cfg, tmp_path, data=faces, progress=False)
+    before = (tmp_path / "last.pt").read_bytes()
+    others = (faces[0].flip(0), faces[1].flip(0))  # the same faces in another order
+    with pytest.raises(ValueError, match=r"last.pt was trained on other images than these "
+                                         r"\(fingerprint \w+, these \w+\): hand it"):  # fmt: skip
+        train(tiny(4), tmp_path, data=others, progress=False)
+    assert (tmp_path / "last.pt").read_bytes() == before
+    assert train(tiny(4), tmp_path, data=faces, progress=False).steps_run == 2
+    old = torch.load(tmp_path / "last.pt", weights_only=True)
+    del old["data"]
+    torch.save(old, tmp_path / "last.pt")
+    assert train(tiny(5), tmp_path, data=others, progress=False).steps_run == 1
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert saved["data"] == T.data_fingerprint(*others)  # from now on, these are its images

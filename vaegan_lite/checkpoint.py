@@ -7,12 +7,13 @@ weights_only=True)`` reads it without unpickling arbitrary objects:
      "model": state_dict, "optim": {"enc": ..., "dec": ..., "dis": ...},
      "rng": {"torch": ByteTensor, "cuda": [ByteTensor, ...]}, "history": {name: [float, ...]},
      "log_windows": [{"steps": [(counted, names), ...], "sums": [(names, Tensor), ...]}, ...],
-     "trained_on": [device, precision]}
+     "trained_on": [device, precision], "data": data_fingerprint(images, attributes)}
 
 plus "scaler" (fp16), and "world_size" and "rng_ranks" under torchrun. "log_windows" (one per
 process; older checkpoints lack it) holds the steps since the last log, so that a resumed run
 logs the averages an unbroken one does. "trained_on" (a GPU's name or "cpu", and the precision)
-lets a run resumed elsewhere say that it is no longer bit for bit an unbroken one.
+lets a run resumed elsewhere say that it is no longer bit for bit an unbroken one. "data" (older
+checkpoints lack it) lets a resumed run refuse images other than those it was trained on.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ explains the design); process 0 alone writes the run folder.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -210,6 +211,17 @@ def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path, done: int)
         )
 
 
+def data_fingerprint(images: torch.Tensor, attrs: torch.Tensor) -> str:
+    """A short hash of training data: the shapes, and 64 images (with their attributes) spread
+    evenly through them. A resumed run checks that it goes on with the images it started with;
+    it catches another set or another order, not one changed pixel elsewhere."""
+    idx = torch.linspace(0, len(images) - 1, min(64, len(images))).round().long()
+    h = hashlib.sha256(f"{list(images.shape)} {list(attrs.shape)}".encode())
+    h.update(images[idx.to(images.device)].cpu().contiguous().numpy().tobytes())
+    h.update(attrs[idx.to(attrs.device)].cpu().to(torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def why_untrainable(images: torch.Tensor, attrs: torch.Tensor, cfg: TrainConfig) -> str | None:
     """Why (images, attrs) cannot train cfg's model, in a few words, or None: uint8 images
     [N, C, S, S] of its size and channels, at least a batch of them, and attributes [N, A] with
@@ -246,6 +258,7 @@ class _Run:
     start: int = 0  # the step a resumed run starts from
     saved: int | None = None  # the step _save last wrote to ckpt_path in this run
     where: tuple[str, str] = ("cpu", "fp32")  # the device (a GPU's name) and precision it uses
+    data_seen: str | None = None  # data_fingerprint of the images it trains on
 
 
 def train(
@@ -316,6 +329,12 @@ def _train(
     images, attrs = data() if callable(data) else data
     if why := why_untrainable(images, attrs, cfg):
         raise ValueError(f"train(data=...): {why}")
+    seen = data_fingerprint(images, attrs)
+    if run.data_seen is not None and run.data_seen != seen:
+        raise ValueError(f"{run.ckpt_path} was trained on other images than these (fingerprint "
+                         f"{run.data_seen}, these {seen}): hand it the images it started with, "
+                         "or train into another folder")  # fmt: skip
+    run.data_seen = seen
     images = place_data(images, device)
     attrs = attrs.to(images.device)  # beside the images: one batch index serves both
     sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed, images.device)
@@ -480,6 +499,9 @@ def _resume(run: _Run, device: torch.device) -> None:
         elif end_log:
             run.end_window = windows[distributed.rank()] if windows is not None else None
         _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
+        run.data_seen = ckpt.get("data")  # absent from older checkpoints: not checked
+        if run.data_seen is not None and not isinstance(run.data_seen, str):
+            raise CheckpointError(f"its 'data' entry is of type {type(run.data_seen).__name__}")
         was = tuple(ckpt.get("trained_on", run.where))  # absent from older checkpoints
         if was != run.where and distributed.is_main():
             print(f"{path}: trained so far on {was[0]} in {was[1]}, now on {run.where[0]} in "
@@ -616,6 +638,7 @@ def _save(run: _Run, step: int) -> bool:
         # the history's last point is a log at the run's end that log_windows precedes
         "end_log": at_end,
         "trained_on": list(run.where),  # device type, precision
+        "data": run.data_seen,  # data_fingerprint: a resumed run checks it has the same images
     }
     if run.scaler is not None:
         state["scaler"] = run.scaler.state_dict()

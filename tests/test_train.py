@@ -28,7 +28,8 @@ from vaegan_lite.train import (
 
 def train(cfg: TrainConfig, out_dir=None, **kwargs) -> T.Trained:
     """The loop on cfg's own images, as the CLI and the book's runs call it."""
-    kwargs.setdefault("data", training_tensors(cfg, progress=False))
+    if "data" not in kwargs:
+        kwargs["data"] = training_tensors(cfg, progress=False)
     return T.train(cfg, out_dir, **kwargs)
 
 

@@ -136,6 +136,21 @@ def test_cache_is_reused_and_rebuilt_when_settings_or_files_change(celeba, monke
     assert meta["prep_version"] == PREP_VERSION and meta["skipped"] == []
 
 
+def test_a_cache_is_on_disk_before_its_folder_is_renamed(celeba, monkeypatch):
+    """A power cut after the rename must not leave a cache whose data was still in memory:
+    each of its files is fsynced under the temporary name, before the rename publishes it."""
+    import vaegan_lite.data.cache as cache
+
+    events = []
+    monkeypatch.setattr(cache, "fsync", lambda path: events.append(("fsync", Path(path).name)))
+    real_rename = os.rename
+    monkeypatch.setattr(cache.os, "rename", lambda a, b: (events.append(("rename", "")),
+                                                          real_rename(a, b))[1])  # fmt: skip
+    load_split("celeba", celeba, "train", 32, progress=False)
+    assert events[-1] == ("rename", "")
+    assert sorted(name for what, name in events[:-1]) == ["attrs.npy", "images.npy", "meta.json"]
+
+
 DAMAGED_META = [
     ("{}", "'n' missing or not a count"),  # was a KeyError
     ("[1]", "not a JSON object"),  # was a TypeError

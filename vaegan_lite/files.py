@@ -34,12 +34,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp.chmod(0o666 & ~_UMASK)  # as a plain open() would make it, not mkstemp's owner-only 0o600
     try:
         yield tmp
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def fsync(path: str | Path) -> None:
+    """Flush ``path``'s data to the disk: done before a rename publishes it, so that after a
+    power cut the new name never points at a file whose data was still in memory."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
 
 
 def why_unwritable(folder: str | Path) -> str | None:

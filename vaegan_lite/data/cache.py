@@ -1,12 +1,12 @@
 """The uint8 tensor cache of the real data sets: built once, atomically, read memory-mapped.
 
-Decoding and resizing 200k JPEGs takes minutes, so a (set, split, size, channels) is
-preprocessed once into ROOT/.vaegan_cache/<set>-<split>-<size>px-<c>ch-<key>/: images.npy (uint8,
-memory-mapped when read; small enough to go to the GPU whole), attrs.npy and meta.json. The key
-hashes the preprocessing version and the name and size of every file the set is read from, so
-other settings or a replaced file give another folder. The folder is written under a temporary
-name and renamed when complete: a crash never leaves a cache that is later read. $VAEGAN_CACHE, when
-set, is used instead of ROOT/.vaegan_cache; when ROOT is not writable the cache goes to
+Decoding and resizing 200k JPEGs takes minutes, so a (set, split, size, channels) is preprocessed
+once into ROOT/.vaegan_cache/<set>-<split>-<size>px-<c>ch-<key>/: images.npy (uint8, memory-mapped
+when read; small enough to go to the GPU whole), attrs.npy and meta.json. The key hashes the
+preprocessing version and the name and size of every file the set is read from, so other settings
+or a replaced file give another folder. The folder is written under a temporary name, flushed to
+disk and renamed when complete: a crash never leaves a cache that is later read. $VAEGAN_CACHE,
+when set, is used instead of ROOT/.vaegan_cache; when ROOT is not writable the cache goes to
 ~/.cache/vaegan-lite.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .._progress import progress_bar
-from ..files import process_alive, why_unwritable
+from ..files import fsync, process_alive, why_unwritable
 
 PREP_VERSION = 2  # bump whenever preprocessing changes: every cache is then rebuilt
 
@@ -166,6 +166,8 @@ def _build(
         meta = {"n": len(kept), "attr_names": plan.attr_names, "skipped": skipped,
                 "prep_version": PREP_VERSION, "source": str(where)}  # fmt: skip
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        for name in ("images.npy", "attrs.npy", "meta.json"):  # on disk before the rename
+            fsync(tmp / name)
         try:
             os.rename(tmp, folder)
         except OSError:

@@ -34,7 +34,6 @@ import http.server
 import io
 import json
 import lzma
-import os
 import shutil
 import tarfile
 import tempfile
@@ -216,18 +215,10 @@ def unpack_runtime(folder: str | Path = STATIC, out: str | Path | None = None) -
             raise ValueError(f"{folder / stored} decompresses to {len(data)} bytes (sha256 "
                              f"{got[:12]}...), not the {name} of {record_file} ({size} bytes, "
                              f"sha256 {digest[:12]}...)")  # fmt: skip
-        # Written under a temporary name, then renamed: other processes (pytest workers, a
-        # chapter's kernel) may be reading or unpacking the same folder at the same time.
-        out.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # atomic: other processes (pytest workers, a chapter's kernel) may be reading or
+        # unpacking the same folder at the same time
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
         done[name] = target
     return done
 

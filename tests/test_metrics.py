@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import re
 
 import pytest
 import torch
@@ -181,6 +183,10 @@ def test_uint8_images_and_single_samples_are_refused_in_one_line():
     for who, call in calls.items():
         with pytest.raises(ValueError, match=rf"^{who} takes float images in .*to_unit_range"):
             call()
+    with pytest.raises(ValueError) as e:
+        sharpness(x)
+    cure = re.search(r"\((vaegan_lite\.[\w.]+)\.(\w+) turns", str(e.value))
+    assert hasattr(importlib.import_module(cure[1]), cure[2]), f"{cure[0]}: no such function"
     with pytest.raises(ValueError, match="at least 2 samples a set, got 1 and 5"):
         frechet_distance(torch.zeros(1, 3), torch.zeros(5, 3))
 

@@ -36,7 +36,7 @@ def check_float(images: torch.Tensor, who: str) -> None:
     a torch error naming neither the cause nor the cure ("expected scalar type Byte")."""
     if not images.is_floating_point():
         raise ValueError(f"{who} takes float images in [-1, 1], got {images.dtype} "
-                         "(vaegan_lite.data.to_unit_range turns uint8 ones into them)")
+                         "(vaegan_lite.images.to_unit_range turns uint8 ones into them)")
 
 
 def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:

@@ -134,6 +134,23 @@ def test_load_or_train_reads_a_shipped_model_only_for_a_fresh_run(tmp_path, monk
     (tmp_path / "cpu" / "resumed").mkdir(parents=True)
     assert load_or_train("resumed", cfg, preset) == "trained"
     assert calls == [tmp_path / "cpu" / "avae", tmp_path / "cpu" / "resumed"]
+    # Handed the images it was trained on (chapter 7 hands them in), it is read; handed others,
+    # the model asked for is trained on them, not read as if it were theirs.
+    from vaegan_lite.data import training_tensors
+
+    own = training_tensors(cfg, False)
+    assert load_or_train("avae", cfg, preset, data=lambda: own).steps_run == 0
+    assert "read the shipped model 'table1-avae-b'" in capsys.readouterr().out
+    other = (own[0].flip(0), own[1].flip(0))  # the same faces in another order
+    assert load_or_train("avae", cfg, preset, data=other) == "trained"
+    assert calls[-1] == tmp_path / "cpu" / "avae" and "shipped" not in capsys.readouterr().out
+
+
+def test_a_shipped_model_says_what_it_was_trained_on():
+    from vaegan_lite.book.runs import trained_on
+
+    assert trained_on({"cores": 2, "cpu": "AMD EPYC"}) == "2 CPU cores"
+    assert trained_on({"cores": 16, "gpu": "NVIDIA H200", "cuda": "13.0"}) == "an NVIDIA H200"
 
 
 def test_a_run_meant_to_fail_that_stops_is_read_back_at_its_last_good_step(

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -30,7 +30,7 @@ from ..data import SyntheticFaces, celeba_present, load_split, training_tensors
 from ..files import process_alive, why_unwritable
 from ..images import to_unit_range
 from ..shipped import pretrained, shipped_for
-from ..train import Trained, TrainingDiverged, pick_device, train
+from ..train import Trained, TrainingDiverged, data_fingerprint, pick_device, train
 
 if TYPE_CHECKING:  # IPython is imported only inside a notebook
     from IPython.display import Markdown
@@ -137,11 +137,13 @@ def smoke_runs() -> Path:
 
 def load_or_train(
     name: str, cfg: TrainConfig, preset: Preset, timed: bool = True, may_diverge: bool = False,
-    **kwargs,
+    **kwargs: Any,
 ) -> Trained:
     """Train ``cfg`` in runs_dir(preset)/name, or resume/read it back if it is already there.
     With no run there yet, a shipped model trained with exactly ``cfg`` (shipped.shipped_for) is
-    read instead, unless $VAEGAN_TRAIN_SHIPPED=1. At the gpu preset (runs as long as the authors'
+    read instead, unless $VAEGAN_TRAIN_SHIPPED=1 or ``data=`` hands in images other than cfg's own
+    (the ones it was trained on); it trains nothing, so its history is empty and a ``callback``
+    is not called. At the gpu preset (runs as long as the authors'
     code trains) it first says what it is about to train and, for a new run, how long that takes
     here (a few steps timed on random images; ``timed=False``: a plan that said it already).
     ``may_diverge``: a run meant to fail that stops (TrainingDiverged, e.g. fp16 overflowing)
@@ -150,13 +152,19 @@ def load_or_train(
     folder = runs_dir(preset) / name
     fresh = not folder.exists() and not os.environ.get("VAEGAN_TRAIN_SHIPPED")
     shipped = shipped_for(cfg) if fresh else None
+    if shipped and "data" in kwargs:  # shipped models were trained on their config's own images
+        given = kwargs["data"]() if callable(kwargs["data"]) else kwargs["data"]
+        kwargs["data"] = given  # built once, whichever way this goes
+        if data_fingerprint(*given) != data_fingerprint(*training_tensors(cfg, False)):
+            shipped = None
     if shipped:
         model = pretrained(shipped)
         prov = model.provenance
         print(f"{name}: read the shipped model {shipped!r}, trained with exactly this config "
-              f"({prov['training_steps']:,} steps, {prov['training_seconds']:.0f} s on "
-              f"{prov['machine']['cores']} CPU cores; weights stored as {prov['storage'][:4]}); "
-              "VAEGAN_TRAIN_SHIPPED=1 trains it here instead")  # fmt: skip
+              f"on its images ({prov['training_steps']:,} steps, {prov['training_seconds']:.0f} s "
+              f"on {trained_on(prov['machine'])}; weights stored as "
+              f"{prov['storage'].split()[0]}); VAEGAN_TRAIN_SHIPPED=1 trains it here "
+              "instead")  # fmt: skip
         return Trained(model=model, history={}, config=cfg, seconds=0.0, steps_run=0)
     kwargs.setdefault("progress", preset.name != "smoke")
     if preset.name == "gpu":
@@ -182,6 +190,11 @@ def load_or_train(
         print(f"{name}: {e}")
         model = load_checkpoint(last, map_location=pick_device(cfg.device))  # where train's is
         return Trained(model=model, history=history, config=cfg, seconds=0.0, steps_run=0)
+
+
+def trained_on(machine: dict[str, Any]) -> str:
+    """A provenance's machine as a reader reads it: "an NVIDIA H200" or "2 CPU cores"."""
+    return f"an {machine['gpu']}" if machine.get("gpu") else f"{machine['cores']} CPU cores"
 
 
 def check_claim(preset: Preset, holds: bool, claim: str, detail: object = "") -> None:

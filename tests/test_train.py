@@ -7,6 +7,7 @@ import re
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -456,6 +457,11 @@ def test_data_that_are_neither_images_nor_a_function_are_one_line():
         with pytest.raises(TypeError, match="^train: data must be .images, attributes. or a "
                                             "function giving them, got"):  # fmt: skip
             T.train(tiny(1), data=bad, progress=False)
+    # numpy arrays were an AttributeError ("'numpy.ndarray' object has no attribute 'dim'")
+    arrays = (np.zeros((8, 3, 32, 32), np.uint8), np.zeros((8, 0), np.float32))
+    with pytest.raises(ValueError, match=r"^train\(data=...\): torch tensors wanted, got "
+                                         "ndarray images and ndarray attributes$"):  # fmt: skip
+        T.train(tiny(1), data=arrays, progress=False)
 
 
 def full_disk(*args, **kwargs):

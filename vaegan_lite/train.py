@@ -226,6 +226,9 @@ def why_untrainable(images: torch.Tensor, attrs: torch.Tensor, cfg: TrainConfig)
     """Why (images, attrs) cannot train cfg's model, in a few words, or None: uint8 images
     [N, C, S, S] of its size and channels, at least a batch of them, and attributes [N, A] with
     the A it is conditioned on."""
+    if not (torch.is_tensor(images) and torch.is_tensor(attrs)):  # numpy arrays: torch.from_numpy
+        return (f"torch tensors wanted, got {type(images).__name__} images and "
+                f"{type(attrs).__name__} attributes")  # fmt: skip
     want = (cfg.model.channels, cfg.model.image_size, cfg.model.image_size)
     if images.dim() != 4 or tuple(images.shape[1:]) != want or images.dtype != torch.uint8:
         return (f"uint8 images [N, {', '.join(map(str, want))}] wanted, got {images.dtype} "

@@ -209,6 +209,28 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, n
     assert not (tmp_path / "x").exists()
 
 
+def test_a_value_error_of_many_lines_from_below_is_said_in_one(monkeypatch, capsys):
+    """torch, numpy and PIL raise ValueErrors of several lines; the command line says one."""
+    import vaegan_lite.cli as cli
+
+    def fails(a):
+        raise ValueError("Expected 4D input\n  got [3, 32, 32]\n\n(a hint)")
+
+    monkeypatch.setattr(cli, "cmd_bench", fails)
+    assert main(["bench"]) == 2
+    assert capsys.readouterr().err == "error: Expected 4D input got [3, 32, 32] (a hint)\n"
+
+
+def test_one_line_joins_lines_cuts_long_messages_and_names_a_silent_error():
+    from vaegan_lite.errors import one_line
+
+    said = one_line(RuntimeError("Error(s) in loading:\n\tMissing key(s): a, b"))
+    assert said == "Error(s) in loading: Missing key(s): a, b"
+    assert one_line(OSError()) == "OSError"
+    long = one_line(ValueError("x" * 500), 120)
+    assert len(long) == 120 and long.endswith("…")
+
+
 def test_the_command_line_says_bad_input_in_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "vaegan_lite", "train", "--model", "vaegan2",
                         "--out", "x"], cwd=tmp_path, capture_output=True, text=True,
@@ -698,7 +720,7 @@ def test_a_failing_compiler_is_one_line(tmp_path, monkeypatch, capsys):
     assert run_train(tmp_path / "r", 1, "--compile") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --compile failed (InvalidCxxCompiler: No working C++ compiler found in "
-                   "torch._inductor.config.cpp.cxx); run without --compile"]
+                   "torch._inductor.config.cpp.cxx more lines); run without --compile"]
 
 
 def test_an_error_of_the_environment_names_no_flag(tmp_path, monkeypatch, capsys):

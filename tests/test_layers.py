@@ -15,7 +15,7 @@ ROOT = PKG.parent
 
 # Each module's layer; a module may import only from its own layer and those below it.
 CORE = {"config", "nets", "losses", "models", "optim", "train", "checkpoint", "distributed",
-        "files", "images"}  # fmt: skip
+        "files", "images", "errors"}  # fmt: skip
 EVALUATION = {"metrics", "classifier", "attributes", "shipped", "bench", "cli"}
 LAYERS = ("core", "data", "evaluation", "book")
 FACADES = {"vaegan_lite", "vaegan_lite.__main__"}  # the top level re-exports; nothing imports it

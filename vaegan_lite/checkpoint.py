@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 import torch
 
 from .config import TrainConfig
+from .errors import one_line
 from .files import atomic_path
 from .models import model_spec
 
@@ -118,7 +119,7 @@ def checkpoint_config(ckpt: dict, path: str | Path) -> TrainConfig:
         return TrainConfig.from_dict(json.loads(ckpt["config"]))
     except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSONDecodeError too
         # unknown or missing fields, wrong types, a bad model name: all the file's fault
-        raise CheckpointError(f"{path}: its stored config is not valid ({_one_line(e)})") from e
+        raise CheckpointError(f"{path}: its stored config is not valid ({one_line(e)})") from e
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
@@ -126,13 +127,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     ckpt = read_checkpoint(path, map_location)
     cfg = checkpoint_config(ckpt, path)
     model = model_spec(cfg.model.model).build(cfg.model)
-    misfit = _misfit(model.state_dict(), ckpt["model"])
+    misfit = weights_misfit(model.state_dict(), ckpt["model"])
     if misfit:
         raise CheckpointError(f"{path}: weights do not fit its config ({misfit})")
     try:
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, TypeError, AttributeError) as e:  # e.g. a value that is no tensor
-        raise CheckpointError(f"{path}: weights do not fit its config ({_one_line(e)})") from e
+        raise CheckpointError(f"{path}: weights do not fit its config ({one_line(e)})") from e
     model.train_config = cfg
     model.step = ckpt["step"]
     return model.eval().to(map_location)
@@ -145,10 +146,10 @@ def _check_device(where: str | torch.device) -> None:
         torch.empty(0, device=where)
     except (RuntimeError, AssertionError, NotImplementedError) as e:  # each backend its own
         raise ValueError(f"map_location={str(where)!r}: not a device of this machine "
-                         f"({_one_line(e)[:120]})") from None  # fmt: skip
+                         f"({one_line(e, 120)})") from None  # fmt: skip
 
 
-def _misfit(want: dict[str, torch.Tensor], got: dict[str, Any]) -> str:
+def weights_misfit(want: dict[str, torch.Tensor], got: dict[str, Any]) -> str:
     """How stored weights differ from a model's, in one line ('' if they fit); load_state_dict
     says the same in a line per tensor."""
     missing = [k for k in want if k not in got]
@@ -164,6 +165,3 @@ def _misfit(want: dict[str, torch.Tensor], got: dict[str, Any]) -> str:
             parts.append(f"{what}: {keys[0]}{shape}{more}")
     return "; ".join(parts)
 
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__

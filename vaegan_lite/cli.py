@@ -51,6 +51,7 @@ from .config import (
     reads,
 )
 from .data import DownloadError, download_data, training_tensors
+from .errors import one_line
 from .files import why_unwritable
 from .images import save_grid
 from .nets import IMAGE_SIZES
@@ -587,11 +588,6 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0][:200] if lines else type(e).__name__
-
-
 def named_flag(message: str) -> str:
     """A config error as the command line's user reads it: one about a setting (TrainConfig's
     checks name its field: "width must be > 0", "... trained with model.width=0.125") also names
@@ -619,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except ValueError as e:  # bad input (CheckpointError is one too)
-        print(f"error: {named_flag(str(e))}", file=sys.stderr)
+        print(f"error: {named_flag(one_line(e, 1000))}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
@@ -627,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
             # torch.compile's compilers (a machine without a working C++ compiler, say)
-            print(f"error: --compile failed ({type(e).__name__}: {_first_line(e)}); run "
+            print(f"error: --compile failed ({type(e).__name__}: {one_line(e)}); run "
                   "without --compile", file=sys.stderr)  # fmt: skip
             return 1
         # torch.OutOfMemoryError is a RuntimeError
@@ -635,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
             isinstance(e, RuntimeError) and "can't allocate memory" in str(e))  # fmt: skip
         if not out_of_memory:
             raise
-        print(f"error: out of memory ({_first_line(e)}): a smaller --batch-size, --dataset-size "
+        print(f"error: out of memory ({one_line(e)}): a smaller --batch-size, --dataset-size "
               "or --width needs less", file=sys.stderr)  # fmt: skip
         return 1
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during train: what is saved, if any

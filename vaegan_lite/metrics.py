@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import one_line
 from .images import check_float
 from .losses import prior_loss
 from .models.avae import AVAE
@@ -238,9 +239,9 @@ def inception_scores(
                            f"({type(e).__name__}: {why})"[:200])  # fmt: skip
         except (ImportError, OSError, RuntimeError) as e:  # a missing extra, a damaged download
             # (a TypeError or ValueError is a mistake in the call: it is raised, not skipped)
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             skipped.append(f"{name} skipped: it could not be set up (a missing install or a "
-                           f"damaged download?): {type(e).__name__}: {first}"[:200])  # fmt: skip
+                           f"damaged download?): {type(e).__name__}: "
+                           f"{one_line(e)}"[:200])  # fmt: skip
         finally:
             socket.setdefaulttimeout(before)
 

@@ -55,6 +55,7 @@ from ._version import __version__
 from .checkpoint import atomic_save
 from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTraining
 from .config import PRESETS, TrainConfig, config_for, row_settings
+from .errors import one_line
 from .files import atomic_write_text
 from .models import model_spec
 from .nets import dis_l_features
@@ -231,8 +232,8 @@ def _reading(path: Path) -> Iterator[None]:
     except PretrainedError:
         raise
     except Exception as e:  # torch.load and load_state_dict raise many kinds, often multi-line
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise PretrainedError(f"{path}: cannot be loaded ({type(e).__name__}: {first})") from e
+        raise PretrainedError(f"{path}: cannot be loaded "
+                              f"({type(e).__name__}: {one_line(e)})") from e
 
 
 def pretrained(name: str, weights: str | Path = WEIGHTS) -> nn.Module:

@@ -34,8 +34,9 @@ from torch._functorch import config as functorch_config
 
 from . import distributed
 from ._progress import progress_bar
-from .checkpoint import FORMAT, CheckpointError, _misfit, _one_line, atomic_save, read_checkpoint
+from .checkpoint import FORMAT, CheckpointError, atomic_save, read_checkpoint, weights_misfit
 from .config import TrainConfig, reads
+from .errors import one_line
 from .files import atomic_write_text, why_unwritable
 from .images import save_grid, to_unit_range
 from .models import VAEGAN, make_optimizers, model_spec
@@ -477,7 +478,7 @@ def _resume(run: _Run, device: torch.device) -> None:
     # A file edited by hand or by another version: one line naming it, not a traceback from
     # load_state_dict, nor an optimizer state of another shape failing at the first step.
     try:
-        misfit = _misfit(run.model.state_dict(), ckpt["model"])
+        misfit = weights_misfit(run.model.state_dict(), ckpt["model"])
         if misfit:
             raise CheckpointError(f"weights do not fit its config ({misfit})")
         run.model.load_state_dict(ckpt["model"])
@@ -511,7 +512,7 @@ def _resume(run: _Run, device: torch.device) -> None:
                   f"{run.where[1]}: the run goes on, though not bit for bit as an unbroken one")
     except (CheckpointError, KeyError, IndexError, TypeError, ValueError, RuntimeError,
             AttributeError) as e:  # fmt: skip
-        why = f"no entry {e}" if isinstance(e, KeyError) else _one_line(e)
+        why = f"no entry {e}" if isinstance(e, KeyError) else one_line(e)
         raise CheckpointError(f"{path}: damaged checkpoint, cannot resume from it ({why})") from e
 
 

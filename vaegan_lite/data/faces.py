@@ -32,13 +32,15 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
+from ..errors import one_line
+
 try:  # the fast renderer (same pixels); without numba the torch drawing below is used
     import vaegan_lite.data.faces_jit as faces_jit  # the module itself (tests patch it)
 except ImportError:
     faces_jit = None
 except Exception as e:  # noqa: BLE001 -- a numba that is there but fails to load or compile
     warnings.warn(f"faces: numba's renderer is unusable here ({type(e).__name__}: "
-                  f"{(str(e).splitlines() or [''])[0]}); drawing with torch (slower)",
+                  f"{one_line(e)}); drawing with torch (slower)",
                   stacklevel=2)  # fmt: skip
     faces_jit = None
 
@@ -967,7 +969,7 @@ def _jit_agrees(size: int) -> bool:
             _draw_jit(p, size, jit)
         except Exception as e:  # noqa: BLE001 -- any failure of the kernel: torch draws instead
             warnings.warn(f"faces: the numba kernel failed on this machine ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0] if str(e) else ''}); drawing with torch "
+                          f"{one_line(e)}); drawing with torch "
                           "(slower)", stacklevel=3)  # fmt: skip
             _jit_checked[size] = False
             return False

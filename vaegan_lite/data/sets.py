@@ -64,6 +64,7 @@ from numpy.typing import ArrayLike
 from torch.utils.data import Dataset
 
 from ..config import DATASETS, TrainConfig
+from ..errors import one_line
 from ..images import to_unit_range
 from ..train import why_untrainable
 from .cache import DataError, DownloadError, ImageSet, Plan, Source, cached, warn
@@ -489,8 +490,8 @@ def _torchvision_source(
         except ImportError as e:
             raise DataError(f"{paths[0]}: reading it needs {e.name}: pip install {e.name}") from e
         except (RuntimeError, AssertionError, ValueError, TypeError, OSError, EOFError) as e:
-            why = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise DataError(f"{paths[0].parent}: torchvision could not read {name} ({why})") from e
+            raise DataError(f"{paths[0].parent}: torchvision could not read {name} "
+                            f"({one_line(e)})") from e
         images, labels = to_tensor(ds)
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         classes = [str(c) for c in getattr(ds, "classes", range(10))]

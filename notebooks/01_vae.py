@@ -277,7 +277,7 @@ assert run.history["step"][-1] == cfg.steps
 # encoder starts to put information about each face into its code, and then levels off: every
 # extra nat of information in $z$ has to pay for itself in reconstruction error.
 
-# %% tags=["nbval-ignore-output"]
+# %% mystnb={"image": {"alt": "Training curves of the VAE against step: the reconstruction term L_llike^pixel on a log scale, and the prior term L_prior"}} tags=["nbval-ignore-output"]
 # Results of training (your digits will differ from the book's); the asserts check what the
 # text above says of the curves.
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
@@ -316,7 +316,7 @@ if preset.trains_fully:  # a few steps (smoke, cut short) show no shape yet
 # $\tilde{x} = \mathrm{Dec}(\mu(x))$ at the posterior mean, and samples $\mathrm{Dec}(z_p)$ for codes
 # drawn from the prior $z_p \sim \mathcal{N}(0, I)$.
 
-# %%
+# %% mystnb={"image": {"alt": "Three rows of eight: held-out faces, the VAE's reconstructions of them, and VAE samples decoded from codes drawn from the prior"}}
 x_test, _ = test_images(preset, preset.test_size)  # [N, 3, H, W] in [-1, 1]
 x_tilde = model.reconstruct(x_test)  # [N, 3, H, W]
 g = torch.Generator().manual_seed(1)
@@ -336,7 +336,7 @@ plt.show()
 # is gone. The samples look like several faces laid over each other, blurrier still. A closer
 # look at a few pairs:
 
-# %%
+# %% mystnb={"image": {"alt": "Sixteen held-out faces in a four-by-four grid beside the same faces as reconstructed by the VAE"}}
 fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
 show_grid(x_test[:16], nrow=4, ax=axes[0], title="data")
 show_grid(x_tilde[:16], nrow=4, ax=axes[1], title="VAE reconstructions")
@@ -463,7 +463,7 @@ assert expected_error(mean_image) < best_copy and sharpness(mean_image) < sharpn
 # the text: of the sharp copies, the unshifted middle one is the best single guess
 assert min(range(len(shifts)), key=lambda k: expected_error(copies[k : k + 1])) == shifts.index(0)
 
-# %%
+# %% mystnb={"image": {"alt": "One held-out face shifted horizontally by minus two to plus two pixels, five sharp copies, beside the mean of the copies"}}
 fig, axes = plt.subplots(1, len(shifts) + 1, figsize=(1.5 * (len(shifts) + 1), 1.9))
 for ax, (name, c) in zip(axes, candidates.items(), strict=True):
     show_grid(c, nrow=1, ax=ax)

@@ -174,7 +174,7 @@ show_source(decoder_gan_loss)
 # Their gradients with respect to the discriminator's logit on a generated image, computed by
 # autograd through `decoder_gan_loss` itself:
 
-# %%
+# %% mystnb={"image": {"alt": "The generator's loss and the size of its gradient against D(Gen(z)) on a log axis, for the saturating and the non-saturating loss"}}
 d_out = torch.logspace(-3, 0, 200)[:-1]  # [N], D(Gen(z)) from 0.001 to just below 1
 logits = torch.logit(d_out).requires_grad_()  # [N], the discriminator's logits
 losses, grads = {}, {}
@@ -262,7 +262,7 @@ assert run.history["step"][-1] == cfg.steps
 # distributed exactly like the data, the best the discriminator can do is say 1/2 to everything,
 # and the cross-entropy is $2 \log 2 \approx 1.39$.
 
-# %% tags=["nbval-ignore-output"]
+# %% mystnb={"image": {"alt": "Training curves of the GAN against step: the discriminator's mean outputs D(x) and D(Dec(z)), and gan_loss with a dotted line at two log two"}} tags=["nbval-ignore-output"]
 # Results of training (your digits will differ from the book's); the asserts check that the
 # logged values are what the text says they are.
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
@@ -292,14 +292,14 @@ assert all(0 < v < float("inf") for v in h["L_GAN"])
 #
 # Samples $\mathrm{Dec}(z_p)$ for codes from the prior, next to held-out faces:
 
-# %%
+# %% mystnb={"image": {"alt": "Two rows of eight: held-out faces, and GAN samples decoded from codes drawn from the prior"}}
 x_test, _ = test_images(preset, preset.test_size)  # [N, 3, H, W] in [-1, 1]
 g = torch.Generator().manual_seed(1)
 x_p = model.sample(preset.test_size, generator=g)  # [N, 3, H, W]
 show_rows({"data x (held out)": x_test[:8], "GAN samples Dec(z_p)": x_p[:8]}, nrow=8, scale=1.2)
 plt.show()
 
-# %%
+# %% mystnb={"image": {"alt": "Sixteen held-out faces in a four-by-four grid beside sixteen GAN samples"}}
 fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
 show_grid(x_test[:16], nrow=4, ax=axes[0], title="data")
 show_grid(x_p[:16], nrow=4, ax=axes[1], title="GAN samples")
@@ -356,7 +356,7 @@ if preset.trains_fully:  # not blurry: sharper than the data blurred by half a p
 # *other real* face, a different person: a GAN sample that is no closer than that has not
 # reproduced this face, only something from the same population.
 
-# %% tags=["nbval-ignore-output"]
+# %% mystnb={"image": {"alt": "Three rows of eight: held-out faces, the GAN sample nearest to each in pixel distance, and the nearest other real face"}} tags=["nbval-ignore-output"]
 # Distances to the GAN's samples are results of training: your digits will differ from the book's.
 n_query = 8
 queries = x_test[:n_query]  # [8, 3, H, W], the faces to "reconstruct"
@@ -469,7 +469,7 @@ if preset.trains_fully:  # what the text below says
 # channels of each convolution, up to the layer $l$ used as $\mathrm{Dis}_l$ (the convolution's
 # output before its BatchNorm and ReLU, as in `Discriminator.forward`), for one test face:
 
-# %%
+# %% mystnb={"image": {"alt": "One row per discriminator layer up to Dis_l: a held-out face, then up to eight of that layer's feature maps, coarser with each layer"}}
 dis = model.dis  # trained, eval mode
 face = x_test[:1]  # [1, 3, H, W]
 with torch.no_grad():

@@ -213,7 +213,7 @@ dis = copy.deepcopy(disl_model.dis).cpu()
 # Eq. 3 and 7 with $\sigma = 1$, that is, half the squared distance, once in pixels and once in
 # $\mathrm{Dis}_l$ features.
 
-# %%
+# %% mystnb={"image": {"alt": "One held-out face beside four altered versions: shifted by one pixel, shifted by two pixels, blurred, and a different face"}}
 from vaegan_lite.images import shift  # chapter 1's: the border column repeated into the gap
 
 
@@ -324,7 +324,7 @@ vae = vae_run.model.eval()
 # Reconstructions of held-out faces, at the posterior mean $\tilde{x} = \mathrm{Dec}(\mu(x))$,
 # and samples $\mathrm{Dec}(z_p)$ from the prior (the same $z_p$ for both models):
 
-# %%
+# %% mystnb={"image": {"alt": "Rows of sixteen: held-out faces, reconstructions by the VAE and by VAE_Dis_l, and samples from the VAE and from VAE_Dis_l"}}
 x16 = x[:16]
 fig = show_rows({
     "held-out faces x": x16,
@@ -411,7 +411,7 @@ if preset.trains_fully:
 # on which GPU and with how many steps they were trained (chapter 6 measures them); where they do
 # not, it says so.
 
-# %%
+# %% mystnb={"image": {"alt": "Figures of the paper-size runs: held-out faces with reconstructions by four models, and samples of the five models beside real faces"}}
 # Read from the package, not trained here (chapter 6 makes them: plan gpu-synthetic).
 for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"):
     display(Image(filename=str(path)))

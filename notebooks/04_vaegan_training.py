@@ -260,7 +260,7 @@ third = max(preset.steps // 3 // preset.log_every, 2) * preset.log_every  # a lo
 print(f"{cfg.steps} steps, batch {cfg.batch_size}, gamma {cfg.step.gamma}, "
       f"checkpoint every {cfg.checkpoint_every} steps; a copy is kept at step {third}")
 
-# %%
+# %% mystnb={"image": {"alt": "Live view of the VAE/GAN's training: a grid of samples Dec(z_p), the losses L_prior, L_llike and L_GAN, and the discriminator's outputs against step"}}
 live = LiveTraining(every=max(cfg.log_every, cfg.steps // 10), total=cfg.steps)
 early = {}
 
@@ -293,7 +293,7 @@ live.finish(run)  # the final frame, also when the run was read back from its fo
 # even overflow and stop; `load_or_train(..., may_diverge=True)` then says so and reads it back at
 # its last good checkpoint, and the comparison below is made at that step:
 
-# %%
+# %% mystnb={"image": {"alt": "Final view of the failing run, learning rate ten times higher with the saturating loss: samples, losses and discriminator outputs against step"}}
 fail_cfg = config_for(preset, "vaegan", lr=10 * cfg.lr, gan_variant="saturating", steps=third)
 print(f"lr {fail_cfg.lr:g}, gan_variant {fail_cfg.step.gan_variant!r}, {fail_cfg.steps} steps")
 fail = load_or_train("vaegan_lr10_saturating", fail_cfg, preset, may_diverge=True)
@@ -306,7 +306,7 @@ LiveTraining().finish(fail)
 # as the reference; near $0$ means every $z_p$ gives the same image, the GAN failure called *mode
 # collapse*).
 
-# %% tags=["nbval-ignore-output"]
+# %% mystnb={"image": {"alt": "The discriminator's mean outputs D(x), D(Dec(z)) and D(Dec(Enc(x))) against step, for the healthy run and the failing run side by side"}} tags=["nbval-ignore-output"]
 # Results of training (your digits will differ from the book's); the asserts check what the text
 # below says.
 end = min(fail_cfg.steps, fail.history["step"][-1])  # the failing run's last step (it may stop)
@@ -420,7 +420,7 @@ print(f"Dis_l has {features} features; gamma "
 # each row of reconstructions with the faces above it (hair, glasses, face shape, mouth), and the
 # samples' textures with the data's:
 
-# %%
+# %% mystnb={"image": {"alt": "Rows of twelve: held-out faces, then VAE/GAN reconstructions and samples at gamma divided by a thousand, the preset's gamma, and times a thousand"}}
 n_show = 12
 rows = {"held-out faces x": x[:n_show]}
 rows |= {f"reconstructions, {label[f]}": models[f].reconstruct(x[:n_show]) for f in factors}
@@ -581,7 +581,7 @@ for name in ("w", "dis_sees_recon", "equilibrium", "eq_center", "eq_margin", "ga
 # Samples from the prior and reconstructions of held-out faces from the run above, next to the
 # pixel VAE of chapter 1 (the same run folder, `vae`, so the book trains it once):
 
-# %%
+# %% mystnb={"image": {"alt": "Rows of sixteen: held-out faces, reconstructions by the VAE and by the VAE/GAN, and samples from the VAE and from the VAE/GAN"}}
 vae = load_or_train("vae", config_for(preset, "vae"), preset).model.eval()
 model = run.model.eval()
 x, _ = test_images(preset, preset.test_size)
@@ -644,7 +644,7 @@ display(Markdown(
 # samples are shown here beside this preset's run above (read, not trained; the line printed first
 # says on which GPU and with how many steps, or that none ship with this copy):
 
-# %%
+# %% mystnb={"image": {"alt": "Figures of the paper-size runs: held-out faces with reconstructions by four models, and samples of the five models beside real faces"}}
 # Read from the package, not trained here (chapter 6 makes them: plan gpu-synthetic).
 for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"):
     display(Image(filename=str(path)))

@@ -176,7 +176,7 @@ for name, vs in vectors.items():
 # faces after the training ones). Each row: the input, its reconstruction Dec(μ(x)),
 # then the reconstruction with one attribute vector added.
 
-# %%
+# %% mystnb={"image": {"alt": "For the VAE/GAN, then the VAE: held-out faces, their reconstructions, and reconstructions with glasses, bangs, smile, hat and mustache vectors added"}}
 test_x, test_y, attr_names = A.held_out_faces(vaegan, N_TEST)
 col = {n: attr_names.index(n) for n in attr_names}
 # Faces without glasses, hat, bangs or a smile, so that every column adds something new.
@@ -496,7 +496,7 @@ Markdown(f"VAE/GAN at s = 1, added with the others kept (**both**): best {best} 
 # point of the curves costs an edit of every face, so the sweep judges the first quarter of the
 # table's held-out faces; its figures at s = 1 differ from the table's by that sample's chance:
 
-# %% tags=["nbval-ignore-output"]
+# %% mystnb={"image": {"alt": "Fraction of faces with the attribute added, and with the others kept, against the vector's scale s, per attribute: VAE/GAN solid, VAE dotted"}} tags=["nbval-ignore-output"]
 # A curve of the same measurements, on fewer faces than the table (a curve needs many points).
 scales = [0.5, 1.0, 2.0] if preset.name == "smoke" else [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
 n_sweep = N_TEST // 4
@@ -606,7 +606,7 @@ print(f"{'no vector':24s} judged male "
 (must_all, male_all), (must_men, male_men) = readings.values()
 assert male_men < male_all / 2 and must_men < must_all / 2, readings
 
-# %%
+# %% mystnb={"image": {"alt": "Four held-out women: the input, its reconstruction, plus the mustache vector of all faces, and plus the mustache vector of men only"}}
 idx = torch.arange(4)
 grid = torch.stack([women[idx], A.decode(vaegan, z[idx]), A.decode(vaegan, z[idx] + vs["Mustache"]),
                     A.decode(vaegan, z[idx] + v_within)], 1).flatten(0, 1)
@@ -627,7 +627,7 @@ plt.show()
 # two codes morphs one face into the other. The VAE/GAN's intermediate faces stay faces; the VAE's
 # are blurrier blends (the line under the picture measures it).
 
-# %%
+# %% mystnb={"image": {"alt": "Interpolation between two held-out faces in eight steps, decoded by the VAE/GAN in the top row and by the VAE in the bottom row"}}
 za, zb = A.encode(vaegan, test_x[:2])
 wa, wb = A.encode(vae, test_x[:2])
 rows = torch.cat([A.decode(vaegan, A.interpolate(za, zb, 8)), A.decode(vae, A.interpolate(wa, wb, 8))])

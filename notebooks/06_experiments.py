@@ -156,10 +156,10 @@ diagram("vaegan")
 # %%
 show_source(metrics.evaluate)
 
-# %%
+# %% mystnb={"image": {"alt": "Rows of eight samples from the VAE, VAE_Dis_l, VAE/GAN_Dis_0, VAE/GAN and GAN, above eight real faces"}}
 display(Image(filename=str(folder / "fig3_samples.png")))
 
-# %%
+# %% mystnb={"image": {"alt": "Eight held-out faces above their reconstructions by the VAE, VAE_Dis_l, VAE/GAN_Dis_0 and VAE/GAN"}}
 display(Image(filename=str(folder / "fig4_reconstructions.png")))
 
 # %% [markdown]
@@ -199,7 +199,7 @@ experiments.five_model_table(results)
 # that every run is there and every figure finite and in range.
 experiments.gamma_table(results)
 
-# %%
+# %% mystnb={"image": {"alt": "Reconstruction MSE, reconstruction FD and sample FD against gamma, then held-out faces with VAE/GAN samples and reconstructions at each gamma"}}
 display(Image(filename=str(folder / "fig5_tradeoff.png")))
 display(Image(filename=str(folder / "fig5_gamma.png")))
 
@@ -225,7 +225,7 @@ show_source(experiments.attribute_scores)
 # %%
 show_source(experiments.table2_scores)
 
-# %%
+# %% mystnb={"image": {"alt": "Real faces above samples conditioned on their attributes from the conditional VAE, GAN and VAE/GAN"}}
 display(Image(filename=str(folder / "fig8_conditional.png")))
 
 # %% tags=["nbval-ignore-output"]
@@ -451,7 +451,7 @@ assert not all(e < pixels for e in per_seed)
 # side; where they do not, it says so. They come from faces drawn by this package, not CelebA, and
 # the first line printed says on which GPU, at which commit and with how many steps per run.
 
-# %%
+# %% mystnb={"image": {"alt": "Figures of the paper-size runs: samples of the five models beside real faces, reconstructions by four models, and the VAE/GAN across gamma"}}
 from vaegan_lite.config import GPU_SYNTHETIC
 
 gpu_figures = experiments.gpu_synthetic_figures("fig3_samples.png", "fig4_reconstructions.png",

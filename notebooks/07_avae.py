@@ -85,7 +85,7 @@ running_box("07_avae")
 # knows the edge's position only up to $\sigma$. Averaging the possible images gives a ramp, the
 # error function, instead of an edge. Here it is, by brute force and in closed form:
 
-# %%
+# %% mystnb={"image": {"alt": "Intensity against pixel position: five possible sharp edges in grey, their mean in black, and the erf closed form as a red dashed line over it"}}
 sigma = 0.5  # how precisely the code knows where the edge is
 pixels = torch.linspace(-2, 2, 401)
 edges = sigma * torch.randn(20_000, generator=torch.Generator().manual_seed(0))
@@ -218,7 +218,7 @@ show_source(avae.avae_step)
 # %%
 show_source(toy.sample_data)
 
-# %%
+# %% mystnb={"image": {"alt": "Scatter plot of the two-dimensional toy data: points along two intertwined wavy branches"}}
 x_toy = toy.sample_data(2000, torch.Generator().manual_seed(0))
 fig, ax = plt.subplots(figsize=(7, 2.8))
 ax.scatter(*x_toy.T, s=2, color="0.5")
@@ -250,7 +250,7 @@ for xi_dim, run in toy_runs.items():
 # below. Colour is the latent code $z$, on one scale for every mark.
 
 
-# %%
+# %% mystnb={"image": {"alt": "The toy data in grey with the VAE's decoder curve and the AVAE's generated points coloured by z: deterministic G(z) above, stochastic G(z, xi) below"}}
 def plot_manifolds(run, ax, title):
     m, z = run.model, torch.linspace(-3, 3, 400)[:, None]
     colour = {"cmap": "viridis", "vmin": -3, "vmax": 3}  # the same z, the same colour
@@ -458,7 +458,7 @@ print(f"{len(trained)} models, {preset.steps} steps each")
 # First Eq. 5 again, now on faces: test images, the VAE's reconstructions, VAE/GAN's, BiGAN's and
 # AVAE's (without $\xi$, with $\mathcal{L}^b_Z$), all from the first seed.
 
-# %%
+# %% mystnb={"image": {"alt": "Rows of eight: test images and their reconstructions by the VAE, VAE/GAN, BiGAN and AVAE, and by the AVAE's own VAE decoder"}}
 from vaegan_lite.attributes import decode, encode  # on the model's device, back on the CPU
 from vaegan_lite.book.plotting import show_rows
 
@@ -634,7 +634,7 @@ tables.latent_findings()
 #
 # Samples from each model (first seed), the paper's Fig. 8:
 
-# %%
+# %% mystnb={"image": {"alt": "Rows of eight samples from each model of the table: VAE, GAN, VAE/GAN, BiGAN and three AVAE variants"}}
 g = torch.Generator().manual_seed(0)
 samples = {row: trained[row, 0].sample(8, generator=g) for row in tables.TABLE1_ROWS}
 show_rows(samples, nrow=8)

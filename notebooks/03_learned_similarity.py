@@ -106,8 +106,10 @@ running_box("03_learned_similarity")
 # $$
 #
 # $$
-# \mathcal{L}_\text{llike}^{\mathrm{Dis}_l} = -\mathbb{E}_{q(z \mid x)}\big[\log p(\mathrm{Dis}_l(x) \mid z)\big]
-# = \mathbb{E}_{q(z \mid x)} \tfrac{1}{2} \big\lVert \mathrm{Dis}_l(x) - \mathrm{Dis}_l(\tilde{x}) \big\rVert^2 + \text{const}.
+# \begin{aligned}
+# \mathcal{L}_\text{llike}^{\mathrm{Dis}_l} &= -\mathbb{E}_{q(z \mid x)}\big[\log p(\mathrm{Dis}_l(x) \mid z)\big] \\
+# &= \mathbb{E}_{q(z \mid x)} \tfrac{1}{2} \big\lVert \mathrm{Dis}_l(x) - \mathrm{Dis}_l(\tilde{x}) \big\rVert^2 + \text{const}.
+# \end{aligned}
 # \tag{7}
 # $$
 #

@@ -176,7 +176,8 @@ def latent_arithmetic(
     picker = W.HBox(thumbs, layout=W.Layout(flex_flow="row wrap", max_width="40em"))
     note = W.HTML(
         f"<small>The authors' code adds each vector once: the <b>s = {AUTHORS_SCALE:g}</b> "
-        "button by each slider sets that scale; 0 leaves the face as it is.</small>"
+        "button by each slider sets that scale; with every s at 0 the face is the model's "
+        "reconstruction.</small>"
     )
     right = W.VBox([W.HTML("Face (held out; its code is μ(x) of the encoder):"), picker,
                     *(W.HBox([sliders[n], paper[n]]) for n in names), note])  # fmt: skip

@@ -232,7 +232,8 @@
       const left = el("div", { style: `width:${2 * SHOW + 16}px;max-width:100%` }, root);
       const switcher = el("fieldset", { class: "vaegan-latent-models",
         style: "border:none;padding:0;margin:0 0 0.5em;display:flex;gap:1em;align-items:center;font-size:0.9em" }, left);
-      el("legend", { text: "Decoder:", style: "float:left;padding:0;margin-right:0.2em" }, switcher);
+      // the theme styles a legend as a heading: this one is a label of the radio buttons' size
+      el("legend", { text: "Decoder:", style: "float:left;padding:0;margin:0 0.2em 0 0;font-size:inherit;font-weight:inherit;line-height:inherit;width:auto" }, switcher);
       const group = "vaegan-latent-model-" + registry.widgets.length;
       this.radios = this.data.models.map((m, i) => {
         const label = el("label", { style: "display:flex;gap:0.3em;align-items:center;cursor:pointer" }, switcher);
@@ -244,9 +245,10 @@
       });
       const pictures = el("div", { style: "display:flex;gap:0.8em" }, left);
       const picture = (label) => {
-        const fig = el("figure", { style: `margin:0;text-align:center;width:${SHOW}px` }, pictures);
+        // SHOW pixels wide, or less on a narrow screen: the two faces share the row
+        const fig = el("figure", { style: `margin:0;padding:0;text-align:center;flex:0 1 ${SHOW}px;min-width:0` }, pictures);
         const c = el("canvas", { width: S, height: S, "aria-label": label,
-          style: `width:${SHOW}px;height:${SHOW}px;image-rendering:pixelated;border:1px solid #8884;display:block` }, fig);
+          style: "width:100%;height:auto;aspect-ratio:1;image-rendering:pixelated;border:1px solid #8884;display:block;box-sizing:border-box" }, fig);
         const cap = el("figcaption", { style: "font-size:0.85em;margin-top:0.2em" }, fig);
         const ctx = c.getContext("2d", { willReadFrequently: true });
         return { canvas: c, caption: cap, ctx, pixels: ctx.createImageData(S, S) };
@@ -309,7 +311,7 @@
         });
         return { input: s, value: v };
       });
-      el("div", { text: `The authors' code adds each vector at s = ${paper} (marked); 0 leaves the face as it is.`,
+      el("div", { text: `The authors' code adds each vector at s = ${paper} (marked); with every s at 0 the edited face is the model's reconstruction.`,
         style: "font-size:0.8em;opacity:0.75;margin-top:0.3em" }, right);
       this.pick(0, false);
     }

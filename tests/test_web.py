@@ -164,9 +164,17 @@ def test_sphinx_extension_unpacks_when_the_build_starts(monkeypatch):
 
     monkeypatch.setattr(web, "unpack_runtime", lambda *a: calls.append(a) or {})
     meta = web.setup(App())
-    assert meta["parallel_read_safe"] and list(hooks) == ["builder-inited"]
+    assert meta["parallel_read_safe"] and list(hooks) == ["builder-inited", "html-page-context"]
     hooks["builder-inited"](App())
     assert calls == [()]  # the default folder, book/_static/latent/
+    # A page's scripts, each once (sphinx-thebe's settings came twice), in their order.
+    from sphinx.builders.html._assets import _JavaScript
+
+    a, b = _JavaScript("a.js"), _JavaScript("b.js", defer="defer")
+    thebe = _JavaScript("", body='const THEBE_JS_URL = "x"')
+    context = {"script_files": [a, thebe, b, thebe]}
+    hooks["html-page-context"](App(), "intro", "page.html", context, None)
+    assert context["script_files"] == [a, thebe, b]
 
 
 def test_vendor_runtime_commits_the_wasm_compressed(tmp_path):

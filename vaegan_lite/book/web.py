@@ -403,9 +403,20 @@ def vendor_runtime(package: str | Path, out: str | Path = STATIC) -> dict[str, A
 
 def setup(app: Any) -> dict[str, Any]:
     """As a Sphinx extension (_config.yml, sphinx.extra_extensions): unpack the runtime into
-    book/_static/latent/ when the build starts, before Sphinx copies the static files."""
+    book/_static/latent/ when the build starts, before Sphinx copies the static files; each
+    page's scripts once (one_of_each_script)."""
     app.connect("builder-inited", lambda app: unpack_runtime())
+    app.connect("html-page-context", one_of_each_script)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def one_of_each_script(app: Any, pagename: str, templatename: str, context: dict[str, Any],
+                       doctree: Any) -> None:  # fmt: skip
+    """Keep each of a page's scripts once: sphinx-thebe 0.3 (which Jupyter Book 1 always loads)
+    registers its settings script once the build is under way, and pages got it twice: the second
+    ``const THEBE_JS_URL`` was a SyntaxError in the console of every page."""
+    if "script_files" in context:
+        context["script_files"][:] = list(dict.fromkeys(context["script_files"]))
 
 
 # In a checkout (not a pip install) the .wasm is a generated file: make sure whatever reads the

@@ -229,7 +229,7 @@ Markdown(f"Sharpness of the edited faces above: VAE/GAN {edited_sharpness['VAE/G
 # attribute classifier on them: a small convnet, trained only on the drawn faces and their true
 # attributes (another data seed, so none of its faces is one of ours), never on a model's outputs,
 # so it has not learnt any decoder's habits. Its training images were blurred and noised a little
-# so that a soft but visible pair of glasses still counts. It reads faces at 64x64, the models'
+# so that a soft but visible pair of glasses still counts. It reads faces at 64×64, the models'
 # own size: the package's other judge, `attribute-classifier` for the `cpu` preset's 32×32 models of
 # chapters 2, 6 and 7, would first shrink each face to 32×32, where a smile is a pixel or two of
 # mouth. How good a judge is it? On held-out drawn faces, on the same faces blurred more than any of

@@ -128,10 +128,12 @@ print(f"largest gap between the two: {(optimum - closed_form).abs().max():.3f}")
 # it minimises the negative log-posterior $-\log q(z \mid G(z, \xi))$, which without constants is
 #
 # $$
-# \mathcal{L}^a_Z = \tfrac12 \left\lVert \frac{\mu_{\theta_e}(x) - z}{\sigma_{\theta_e}} \right\rVert^2
-# \quad \text{(Eq. 12)}, \qquad
-# \mathcal{L}^b_Z = \tfrac12 \left\lVert \frac{\mu_{\theta_e}(x) - \sqrt{1 - \sigma^2_{\theta_e}}\, z}{\sigma_{\theta_e}} \right\rVert^2
-# \quad \text{(Eq. 16)}
+# \begin{aligned}
+# \mathcal{L}^a_Z &= \tfrac12 \left\lVert \frac{\mu_{\theta_e}(x) - z}{\sigma_{\theta_e}} \right\rVert^2
+# && \text{(Eq. 12)}, \\
+# \mathcal{L}^b_Z &= \tfrac12 \left\lVert \frac{\mu_{\theta_e}(x) - \sqrt{1 - \sigma^2_{\theta_e}}\, z}{\sigma_{\theta_e}} \right\rVert^2
+# && \text{(Eq. 16)}
+# \end{aligned}
 # $$
 #
 # with $x = G(z, \xi)$. $\mathcal{L}^b_Z$ corrects a mismatch: a code of a real image is its mean

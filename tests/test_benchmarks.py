@@ -68,6 +68,7 @@ def test_avae_latent_reports_each_setting(tmp_path):
     committed = latent_table().splitlines()  # the results the chapter shows
     assert len(committed) == 9 and committed[2].startswith("| book (pixel_sigma 0.1) |")
     assert "commit " in committed[-1] and "500 held-out faces" in committed[-1]
+    assert committed[-1].startswith("Made by `python benchmarks/avae_latent.py --threads 1`; ")
     out.write_text("no figures\n")
     with pytest.raises(ValueError, match="avae_latent.txt: no results"):
         latent_table(out)

@@ -115,6 +115,8 @@ def latent_table(path: str | Path = LATENT_RESULTS) -> MarkdownTable:
     # where, when and on what the runs were made: the file's lines above its results
     made = [line.lstrip("# ") for line in Path(path).read_text().splitlines()
             if line.strip() and not re.fullmatch(_LATENT_ROW, line)]
+    # a command as code, so that Markdown keeps its "--" (as prose it becomes an en dash)
+    made = [f"`{m}`" if m.startswith("python ") else m for m in made]
     return MarkdownTable("\n".join([*lines, "", "Made by " + "; ".join(made) + "."]))
 
 

@@ -502,6 +502,19 @@ def test_a_damaged_or_hostile_provenance_is_refused_in_one_line(damage, names, t
     assert says.startswith(f"{folder / name}{names}: ") and "\n" not in says, says
 
 
+def test_a_failed_save_leaves_the_shipped_pair_as_it_was(models, tmp_path: Path):
+    """A record that cannot be written (here an extra that is no JSON) replaced the .pt and kept
+    the old .json, which then called the new weights corrupt."""
+    model, config = models["synthetic-vae"], provenance("synthetic-vae")["config"]
+    save_pretrained("synthetic-vae", model, config, SHIPPED_NETWORKS, {}, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        save_pretrained("synthetic-vae", model, config, SHIPPED_NETWORKS, {"bad": object()},
+                        tmp_path, "int8")  # fmt: skip
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporaries
+    assert pretrained("synthetic-vae", weights=tmp_path) is not None
+
+
 def test_int8_storage_round_trips_within_half_a_step(models, tmp_path: Path):
     # The shipped weights, jittered: off any int8 grid even when the shipped file is int8 itself.
     model = copy.deepcopy(models["synthetic-vae"])

@@ -37,11 +37,15 @@ class CheckpointError(ValueError):
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temporary file beside ``path``, then rename: a crash leaves the old file.
+    """torch.save to a temporary file beside ``path``, then rename: a crash leaves the old file."""
+    with atomic_path(path) as tmp:
+        save(obj, tmp)
 
-    torch.save turns whatever a write raises (a full disk's OSError, a Ctrl-C) into a
-    RuntimeError about its zip writer's position; the write's own exception is raised instead."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+
+def save(obj: Any, path: str | Path) -> None:
+    """torch.save, raising what a write raised: torch.save turns whatever a write raises (a full
+    disk's OSError, a Ctrl-C) into a RuntimeError about its zip writer's position."""
+    with open(path, "wb") as f:
         writer = _Writer(f)
         try:
             torch.save(obj, writer)

@@ -43,7 +43,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -52,11 +52,11 @@ import torch
 from torch import nn
 
 from ._version import __version__
-from .checkpoint import atomic_save
+from .checkpoint import save
 from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTraining
 from .config import PRESETS, TrainConfig, config_for, row_settings
 from .errors import one_line
-from .files import atomic_write_text
+from .files import atomic_path
 from .models import model_spec
 from .nets import dis_l_features
 
@@ -302,11 +302,24 @@ def save_pretrained(
             "networks": list(networks or []), "state_dict": state}  # fmt: skip
     if scales:
         blob["int8_scales"] = scales
-    path = weights / f"{name}.pt"
-    atomic_save(blob, path)
-    record = {
+    # Both files are written beside their names and renamed at the end, the .json last (the
+    # stack renames the last entered first): a failure on the way leaves the old pair as it was,
+    # not a new .pt that its old .json calls corrupt.
+    with ExitStack() as stack:
+        staged_json = stack.enter_context(atomic_path(weights / f"{name}.json"))
+        staged_pt = stack.enter_context(atomic_path(weights / f"{name}.pt"))
+        save(blob, staged_pt)
+        record = _record(name, staged_pt, storage, state, config, extra)
+        staged_json.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _record(name: str, path: Path, storage: str, state: State, config: dict[str, Any],
+            extra: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """The provenance of a shipped model whose weights are in ``path``."""
+    return {
         "name": name,
-        "file": path.name,
+        "file": f"{name}.pt",
         "sha256": sha256(path),
         "bytes": path.stat().st_size,
         "storage": f"{STORAGES[storage]} (loaded back as float32), torch.load(weights_only=True)",
@@ -316,8 +329,6 @@ def save_pretrained(
         **_origin(),
         **(extra or {}),
     }
-    atomic_write_text(json.dumps(record, indent=2) + "\n", weights / f"{name}.json")
-    return record
 
 
 def quantize(state: State) -> tuple[State, State]:

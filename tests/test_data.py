@@ -151,6 +151,20 @@ def test_a_cache_is_on_disk_before_its_folder_is_renamed(celeba, monkeypatch):
     assert sorted(name for what, name in events[:-1]) == ["attrs.npy", "images.npy", "meta.json"]
 
 
+def test_read_json_names_the_file_it_cannot_read(tmp_path):
+    from vaegan_lite.files import read_json
+
+    (tmp_path / "ok.json").write_text('{"a": [1]}')
+    assert read_json(tmp_path / "ok.json") == {"a": [1]}
+    for name, content, says in [("cut.json", b'{"a": [1', "not a JSON file"),
+                                ("bytes.json", b"\xff\xfe", "not a JSON file")]:  # fmt: skip
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=f"^{re.escape(str(tmp_path / name))}: {says}"):
+            read_json(tmp_path / name)
+    with pytest.raises(ValueError, match="gone.json: cannot be read"):
+        read_json(tmp_path / "gone.json")
+
+
 DAMAGED_META = [
     ("{}", "'n' missing or not a count"),  # was a KeyError
     ("[1]", "not a JSON object"),  # was a TypeError

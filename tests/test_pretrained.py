@@ -146,6 +146,22 @@ def test_load_or_train_reads_a_shipped_model_only_for_a_fresh_run(tmp_path, monk
     assert calls[-1] == tmp_path / "cpu" / "avae" and "shipped" not in capsys.readouterr().out
 
 
+def test_a_damaged_shipped_record_is_one_line_naming_it_when_a_config_is_looked_up(tmp_path):
+    """shipped_for reads every record on each fresh load_or_train: a damaged one was a raw
+    JSONDecodeError or KeyError."""
+    cfg = TrainConfig()
+    for text, says in [("{", "not a readable provenance file"),
+                       (json.dumps({**provenance("table1-vae"), "config": {"model": 3}}),
+                        "its config is not valid")]:  # fmt: skip
+        (tmp_path / "table1-vae.json").write_text(text)
+        with pytest.raises(PretrainedError) as e:
+            shipped_for(cfg, tmp_path)
+        assert str(e.value).startswith(f"{tmp_path / 'table1-vae.json'}: ") and says in str(e.value)
+        assert "\n" not in str(e.value)
+    (tmp_path / "table1-vae.json").unlink()
+    assert shipped_for(cfg, tmp_path) is None
+
+
 def test_a_shipped_model_says_what_it_was_trained_on():
     from vaegan_lite.book.runs import trained_on
 

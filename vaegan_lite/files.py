@@ -5,11 +5,13 @@ through here."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 STALE_S = 3600  # a temporary file this old was left by a write that was killed, not one under way
 _UMASK = os.umask(0o022)  # read once (umask can only be read by setting it) and put back
@@ -64,6 +66,17 @@ def why_unwritable(folder: str | Path) -> str | None:
                 return f"cannot write in {p} ({e.strerror or e})"
             return None
     return None
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON in ``path``; a ValueError naming the file if it cannot be read or is not JSON
+    (a file edited by hand, or cut short by a full disk before this package wrote atomically)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from e
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path}: not a JSON file ({e})") from e
 
 
 def atomic_write_text(text: str, path: str | Path) -> None:

@@ -175,8 +175,15 @@ def shipped_for(cfg: TrainConfig, weights: str | Path = WEIGHTS) -> str | None:
     wanted = cfg.to_dict()
     for name in (*MODELS, *TABLE1):
         path = Path(weights) / f"{name}.json"
-        stored = json.loads(path.read_text())["config"] if path.is_file() else None
-        if stored is not None and TrainConfig.from_dict(stored).to_dict() == wanted:
+        if not path.is_file():
+            continue
+        record = provenance(name, weights)  # a damaged file: PretrainedError naming it
+        try:
+            stored = TrainConfig.from_dict(record.get("config"))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise PretrainedError(f"{path}: its config is not valid ({one_line(e)}); "
+                                  f"{_REMAKE}") from e  # fmt: skip
+        if stored.to_dict() == wanted:
             return name
     return None
 

@@ -44,7 +44,8 @@ from ..config import (
     with_steps,
 )
 from ..data import CELEBA_ATTRS, SyntheticFaces, training_tensors
-from ..files import atomic_path, atomic_write_text
+from ..errors import one_line
+from ..files import atomic_path, atomic_write_text, read_json
 from ..images import to_unit_range
 from ..metrics import (
     BATCH,
@@ -232,8 +233,11 @@ def chapter_plan(preset: Preset) -> tuple[Preset, Plan]:
     session_plan = PLANS[GPU_SYNTHETIC]
     folder = sub_folder(preset.runs_folder, SESSION)  # beside the synthetic stand-in's, if so
     sizing = runs_dir(replace(preset, runs_folder=folder)) / "session.json"
-    if sizing.exists():
-        sized = json.loads(sizing.read_text())
+    if sizing.exists():  # the runs already trained were sized by it: never timed again
+        sized = read_json(sizing)
+        if not (isinstance(sized, dict) and {"steps", "seconds_per_step"} <= sized.keys()):
+            raise ValueError(f"{sizing}: no steps and seconds_per_step in it; delete it (and the "
+                             "session's runs beside it) to time this machine again")  # fmt: skip
     else:
         print(f"Timing a VAE/GAN step of the {preset.name} preset on this machine ...")
         per_step = bench.seconds_per_step(config_for(preset, "vaegan"), steps=30)
@@ -321,7 +325,11 @@ def train_regressor(preset: Preset, plan: Plan, seed: int = 0) -> AttributeRegre
     device = pick_device("auto")
     reg = AttributeRegressor(preset.image_size, attrs.shape[1], preset.width)
     if path.exists():
-        reg.load_state_dict(torch.load(path, weights_only=True))
+        try:
+            reg.load_state_dict(torch.load(path, weights_only=True))
+        except Exception as e:  # noqa: BLE001 -- torch.load and load_state_dict raise many kinds
+            raise ValueError(f"{path}: cannot be read ({type(e).__name__}: {one_line(e)}); "
+                             "delete it and it is trained again") from e  # fmt: skip
         return reg.to(device).eval()
     reg = reg.to(device)
     opt = torch.optim.Adam(reg.parameters(), lr=1e-3)
@@ -863,7 +871,7 @@ def shipped_results(plan_name: str) -> tuple[dict[str, Any], Path] | None:
     (made on a GPU, read by chapters 3, 4 and 6), or None when none ship."""
     folder = RESULTS / f"experiments-{plan_name}"
     path = folder / "results.json"
-    return (json.loads(path.read_text()), folder) if path.is_file() else None
+    return (read_json(path), folder) if path.is_file() else None
 
 
 def provenance_line(res: dict[str, Any]) -> str:
@@ -998,7 +1006,9 @@ def _matching_results(preset: Preset, plan: Plan, folder: Path) -> dict[str, Any
     path = folder / "results.json"
     if not path.exists():
         return None
-    res = json.loads(path.read_text())
+    res = read_json(path)
+    if not isinstance(res, dict):
+        raise ValueError(f"{path}: a JSON {type(res).__name__}, not results")
     want = json.loads(json.dumps({"plan": asdict(plan), "preset_settings": asdict(preset),
                                   "run_configs": _run_settings(preset, plan)}))  # fmt: skip
     # A setting added to TrainConfig after the results were made is read as its default, as for

@@ -12,7 +12,6 @@ and gets the same trained model whether it was just trained or read back from it
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import sys
@@ -27,7 +26,7 @@ from .. import bench
 from ..checkpoint import load_checkpoint, read_checkpoint
 from ..config import PRESET_NAMES, PRESETS, SYNTHETIC_FALLBACK_SIZE, Preset, TrainConfig, sub_folder
 from ..data import SyntheticFaces, celeba_present, load_split, training_tensors
-from ..files import process_alive, why_unwritable
+from ..files import process_alive, read_json, why_unwritable
 from ..images import to_unit_range
 from ..shipped import pretrained, shipped_for
 from ..train import Trained, TrainingDiverged, data_fingerprint, pick_device, train
@@ -254,7 +253,7 @@ def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True
     and gives the time in timings.json as that of the whole plan."""
     from IPython.display import Markdown  # IPython: only inside a notebook
 
-    t = json.loads(Path(timings).read_text()).get(chapter, {}) if Path(timings).exists() else {}
+    t = read_json(timings).get(chapter, {}) if Path(timings).exists() else {}
     machine = t.get("machine", "not measured yet")
     rows = ["| preset | what it runs | time |", "|---|---|---|"]
     for name, what in (("smoke", "a few steps per model: checks that every cell runs"),

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 
 # The rows live in config (shipped models are trained from them); chapter 7 reads them here.
 from ..config import AVAE_PAPER, AVAE_SMALL, TABLE1_ROWS, VAEGAN_BETA, reads, row_settings  # noqa: F401
+from ..files import read_json
 from ..metrics import code_kl, evaluate
 from .runs import RESULTS
 
@@ -290,7 +290,7 @@ def speed_table(path: str | Path = SPEED_JSON) -> MarkdownTable:
     path = Path(path)
     if not path.is_file():
         return MarkdownTable(f"*{path.name} not found: run `python benchmarks/pythae_compare.py`*")
-    d = json.loads(path.read_text())
+    d = read_json(path)
     m = d["machine"]
     lines = ["| contender | images/s | vs pythae | of a Table 1 conv's rate | of a matmul's rate |",
              "|---|---|---|---|---|"]  # fmt: skip

@@ -293,8 +293,8 @@ def test_live_widget_sliders_picker_switch_random_reset():
     other = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
     faces = torch.rand(3, 3, 32, 32) * 2 - 1
     vectors = {"Eyeglasses": torch.randn(8) * 3, "Smiling": torch.randn(8) * 3}
-    with pytest.raises(KeyError, match="Bangs"):
-        latent_arithmetic({"A": (model, vectors)}, faces, names=["Bangs"])
+    with pytest.raises(ValueError, match="^A: no attribute vector for Bangs, Male$"):
+        latent_arithmetic({"A": (model, vectors)}, faces, names=["Smiling", "Bangs", "Male"])
     box = latent_arithmetic({"A": (model, vectors), "B": (other, vectors)}, faces,
                             names=["Eyeglasses", "Smiling"])  # fmt: skip
     parts = box.parts

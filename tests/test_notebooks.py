@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import jupytext
@@ -251,6 +253,12 @@ def test_lines_between_finds_the_excerpt():
     i, j = lines_between(algorithm1_step, "g_enc = grads(", "g_dec = grads(")
     src = get_source(algorithm1_step, header=False).splitlines()
     assert i <= j and "g_enc = grads(" in src[i - 1] and "g_dec = grads(" in src[j - 1]
+    # A line the package no longer has: one line naming the file and the text (was StopIteration).
+    cases = [("no such line", "g_dec", "no line with 'no such line'$"),
+             ("g_dec = grads(", "g_enc = grads(", rf"'g_enc = grads\(' from line {j} on$")]
+    for first, last, says in cases:
+        with pytest.raises(ValueError, match=rf"^vaegan_lite/models/vaegan.py: .*{says}"):
+            lines_between(algorithm1_step, first, last)
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=_ids(SOURCES))
@@ -384,3 +392,16 @@ def test_no_display_object_is_dropped(path: Path):
                 assert name not in DISPLAY_OBJECTS, (
                     f"{path.name} cell {i} line {stmt.lineno}: {name}(...) is not the cell's last "
                     "expression, so nothing shows it (wrap it in display())")
+
+
+def test_a_users_test_file_may_import_the_books_test_images(tmp_path):
+    """pytest collects any test_* function a test module imports: the book's test_images (held-out
+    faces) would have been run as a test, and failed for want of a fixture called preset."""
+    (tmp_path / "test_mine.py").write_text(
+        "from vaegan_lite.book.runs import test_images  # noqa: F401\n\n\n"
+        "def test_mine():\n    pass\n"
+    )
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        str(tmp_path)], capture_output=True, text=True, cwd=tmp_path,
+                       timeout=300)  # fmt: skip
+    assert r.returncode == 0 and "1 passed" in r.stdout, r.stdout[-2000:]

@@ -50,7 +50,7 @@ CUT_TEST_SIZE = 1000  # held-out faces of a run cut short by $VAEGAN_STEPS
 _said: set[str] = set()  # the fallback is said once per process, not at every get_preset
 
 
-def get_preset(name: str | None = None, **overrides) -> Preset:
+def get_preset(name: str | None = None, **overrides: Any) -> Preset:
     """The preset called ``name``, else $VAEGAN_PRESET, else gpu/cpu by what the machine has.
 
     A CelebA preset whose data is not there ($VAEGAN_DATA, else ./data) runs on the synthetic faces
@@ -240,6 +240,8 @@ def test_images(preset: Preset, n: int, offset: int = 0) -> tuple[torch.Tensor, 
     images, attrs = ds.render(range(start, start + n))
     return to_unit_range(images), attrs
 
+
+test_images.__test__ = False  # a function of the book, not a test: pytest must not collect it
 
 TIMINGS = RESULTS / "timings.json"
 

@@ -54,8 +54,12 @@ def lines_between(obj: Any, first: str, last: str) -> tuple[int, int]:
     """(i, j): the lines of obj's source from the first containing `first` to the next containing
     `last`, so these excerpts follow the package code if it changes."""
     src = get_source(obj, header=False).splitlines()
-    i = next(n for n, line in enumerate(src, 1) if first in line)
-    j = next(n for n, line in enumerate(src, 1) if n >= i and last in line)
+    i = next((n for n, line in enumerate(src, 1) if first in line), None)
+    j = next((n for n, line in enumerate(src, 1) if i and n >= i and last in line), None)
+    if i is None or j is None:  # the source changed under the chapter's excerpt
+        missing = first if i is None else last
+        raise ValueError(f"{_origin(obj)}: no line with {missing!r}"
+                         f"{'' if i is None else f' from line {i} on'}")
     return i, j
 
 

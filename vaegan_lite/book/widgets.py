@@ -56,7 +56,7 @@ def latent_arithmetic(
     for label, (_, vectors) in models.items():
         missing = [n for n in names if n not in vectors]
         if missing:
-            raise KeyError(f"{label}: no attribute vector for {missing}")
+            raise ValueError(f"{label}: no attribute vector for {', '.join(missing)}")
     codes = {label: encode(model, faces) for label, (model, _) in models.items()}
     g = torch.Generator().manual_seed(seed)
     first = next(iter(models))

@@ -78,7 +78,7 @@ def cache_dir(root: Path) -> Path:
         except RuntimeError as e:  # ~user of no such user
             raise DataError(f"$VAEGAN_CACHE {os.environ['VAEGAN_CACHE']}: {e}") from e
     d = root / ".vaegan_cache"
-    if os.access(d if d.is_dir() else root, os.W_OK):
+    if why_unwritable(d) is None:  # os.access says yes to root where nothing can be written
         return d
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vaegan-lite"
 

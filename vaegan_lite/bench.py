@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -82,7 +83,8 @@ class FlopCount(TorchDispatchMode):
         super().__init__()
         self.total = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (),
+                           kwargs: dict | None = None) -> Any:  # fmt: skip
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         count = flop_registry.get(func._overloadpacket)
@@ -109,7 +111,8 @@ class HostReads(TorchDispatchMode):
         super().__init__()
         self.count = self.ops = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (),
+                           kwargs: dict | None = None) -> Any:  # fmt: skip
         kwargs = kwargs or {}
         self.ops += 1
         if func is torch.ops.aten._local_scalar_dense.default:
@@ -133,7 +136,7 @@ class HostReads(TorchDispatchMode):
         torch.Tensor.tolist = tolist
         return super().__enter__()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._own is None:
             del torch.Tensor.tolist
         else:

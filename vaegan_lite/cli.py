@@ -27,6 +27,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -71,7 +72,7 @@ class Terminated(KeyboardInterrupt):
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (no usage dump) and exit code 2."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """Raise UsageError (main prints it in one line) instead of printing usage and exiting."""
         raise UsageError(f"{self.prog}: {message}")
 
@@ -80,7 +81,7 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse for the scripts (tools/, benchmarks/): a usage error is one line (no usage
     dump), exit code 2. The CLI itself uses Parser, whose errors main() prints."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """Exit 2 with one line."""
         self.exit(2, f"{self.prog}: error: {message}\n")
 

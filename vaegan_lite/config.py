@@ -344,11 +344,12 @@ def sub_folder(*parts: str) -> str:
     return "/".join(p for p in parts if p)
 
 
-def config_for(preset: Preset, model: str, **overrides) -> TrainConfig:
-    """A TrainConfig of the preset's size for one of the five models.
+def config_for(preset: Preset, model: str, **overrides: Any) -> TrainConfig:
+    """A TrainConfig of the preset's size for any of MODEL_NAMES (the paper's five, ``avae`` and
+    ``bigan``).
 
-    Dis's batches are ``default_dis_batch(model)``: joint for ``gan`` and ``vae_disl``. Eq. 9's
-    gamma is the preset's, VAE/GAN's; ``vaegan_dis0`` gets ``balanced_gamma`` of it.
+    Dis's batches are ``default_dis_batch(model)``: joint for ``gan``, ``vae_disl`` and ``bigan``.
+    Eq. 9's gamma is the preset's, VAE/GAN's; ``vaegan_dis0`` gets ``balanced_gamma`` of it.
 
     Keyword overrides go to the TrainConfig, its ModelConfig or its StepConfig, by name.
     """
@@ -450,7 +451,7 @@ GPU_SYNTHETIC = "gpu-synthetic"
 PLANS[GPU_SYNTHETIC] = Plan(2, 2, (0.01, 0.1, 1.0, 10.0), 2000, 500, 10, 3000, 10000, 2000)
 
 
-def with_steps(preset: Preset, steps: int, **changes) -> Preset:
+def with_steps(preset: Preset, steps: int, **changes: Any) -> Preset:
     """``preset`` with each model trained ``steps`` steps (VAE_{Dis_l}'s GAN a third as many
     first, as at the gpu preset), logged and checkpointed within them, and ``changes``."""
     if steps < 1:

@@ -6,7 +6,7 @@ Why not DistributedDataParallel's wrapper: its gradient all-reduce runs from hoo
 ``.backward()`` accumulates into ``.grad``. Algorithm 1 takes each network's gradient of its own
 loss with ``torch.autograd.grad`` (models.grads), which never touches ``.grad``, so those hooks
 would never fire. Instead every gradient list is averaged over the processes right before it is
-applied (models.set_grads calls ``average``), which is what DDP does, done by hand:
+applied (models.vaegan.set_grads calls ``average``), which is what DDP does, done by hand:
 
 - the global batch of ``batch_size`` images is split, each process takes its slice
   (``shard``), so a run on K processes sees the same images per step as a run on one;

@@ -128,10 +128,11 @@ def train_runs(
     plan: Plan,
     only: Callable[[str], bool] = lambda name: True,
     seeds: Iterable[int] | None = None,
-    **kwargs,
+    **kwargs: Any,
 ) -> dict[str, VAEGAN]:
     """Train (or read back) every run of the plan (of ``seeds``); name -> model in eval mode. The
-    plan has said how long it trains (announce, chapter_plan): the runs are not timed again."""
+    plan has said how long it trains (announce, chapter_plan): the runs are not timed again.
+    ``kwargs`` go to load_or_train, and on to train (e.g. ``progress=False``)."""
     faces = training_tensors(config_for(preset, "vae"), progress=False)  # drawn once
     models = {}
     for name, cfg in run_configs(preset, plan, faces[1].shape[1], seeds).items():
@@ -396,7 +397,7 @@ def knn_error(
     for q in test_x.split(500):
         nearest = torch.cdist(q, train_x).topk(k, largest=False).indices  # [b, k]
         votes.append(train_y[nearest].mean(1))  # [b, A]: the neighbours' share of 1s
-    pred = (torch.cat(votes) > 0.5).float()  # k odd: no ties
+    pred = (torch.cat(votes) > 0.5).float()  # an even k's ties vote 0
     return (pred != test_y).float().mean(0)
 
 
@@ -419,12 +420,13 @@ def reproduce(
     log: Callable[[str], None] = print,
     models: dict[str, VAEGAN] | None = None,
     seeds: Iterable[int] | None = None,
-    **train_kwargs,
+    **train_kwargs: Any,
 ) -> dict[str, Any]:
     """Train (or read back) every run of the plan and measure it: the chapter's numbers.
 
     With ``seeds``, only those seeds' runs: a part of the results, which merge_results joins
     with the other parts (the gamma sweep, the figures' runs and Inception scores go with seed 0).
+    ``train_kwargs`` go to train_runs; given ``models``, nothing is trained and they go nowhere.
     """
     plan = plan or PLANS[preset.name]
     # the judge reads every model's samples and reconstructions: on the GPU where there is one
@@ -923,11 +925,13 @@ def write_results(
     jobs: int = 1,
     seeds: Iterable[int] | None = None,
     commit: str | None = None,
-    **train_kwargs,
+    **train_kwargs: Any,
 ) -> dict[str, Any]:
     """Run ``reproduce`` and write ``out``/results.json (with provenance) and the FIGURES.
 
-    jobs > 1 trains the runs in that many one-thread processes first (train_in_processes).
+    jobs > 1 trains the runs in that many one-thread processes first (train_in_processes, with
+    train's defaults); ``train_kwargs`` go to train_runs, which trains the rest or reads them
+    back.
     With ``seeds``, only theirs: ``out``/part_file(seeds), and the figures if seed 0 is one of
     them (merge_results joins the parts). ``commit`` names the code where git cannot (a copy of
     the checkout without .git). The JSON is written last and atomically, so an interrupted run
@@ -978,12 +982,13 @@ def _run_settings(
 
 
 def load_or_reproduce(
-    preset: Preset, plan: Plan | None = None, out: Path | None = None, **kwargs
+    preset: Preset, plan: Plan | None = None, out: Path | None = None, **kwargs: Any
 ) -> tuple[dict[str, Any], Path]:
     """The results of ``plan`` at ``preset``: read back where results.json holds exactly this
     preset, plan and run settings, else reproduced (training what is missing). Without ``out``,
     read from the results that ship with the package, then from the preset's run folder, and
-    reproduced into the run folder: nothing is written into an installed package."""
+    reproduced into the run folder: nothing is written into an installed package. ``kwargs`` go
+    to write_results (``jobs``, and train_runs's)."""
     plan = plan or PLANS[preset.name]
     places = [out] if out is not None else _result_places(preset)
     for folder in places:

@@ -14,8 +14,8 @@ Everything it needs is a file of the built book, under ``_static/latent/``:
     faces.png                  the faces, side by side
 
 The runtime and latent-widget.js are committed in book/_static/latent/ (``vendor_runtime`` copies
-the runtime out of the npm package); ``write_assets`` writes the rest, and ``widget_html`` is the
-HTML a chapter displays to embed the widget.
+the runtime out of the npm package into STATIC); ``write_assets`` writes the rest, and
+``widget_html`` is the HTML a chapter displays to embed the widget.
 
 The .wasm (11.9 MB) is committed xz-compressed, as ort-wasm-simd-threaded.wasm.xz (1.9 MB): the
 repository stays small enough to copy. ``unpack_runtime`` writes the .wasm itself next to it
@@ -112,7 +112,11 @@ def export_decoder(model: Any, path: str | Path, opset: int = OPSET, check: bool
                               opset_version=opset, dynamo=True, external_data=False,
                               optimize=True, verbose=False)  # fmt: skip
         if check:
-            import onnxruntime as ort
+            try:
+                import onnxruntime as ort
+            except ImportError as e:
+                raise ImportError("export_decoder(check=True) runs the decoder in onnxruntime: "
+                                  "pip install 'vaegan-lite[onnx]'") from e  # fmt: skip
 
             session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
             got = torch.from_numpy(session.run(None, {"z": z.numpy()})[0])
@@ -364,11 +368,13 @@ def serve(folder: str | Path, port: int = 0) -> Iterator[str]:
         thread.join()
 
 
-def vendor_runtime(package: str | Path, out: str | Path = STATIC) -> dict[str, Any]:
+def vendor_runtime(package: str | Path, out: str | Path) -> dict[str, Any]:
     """Copy RUNTIME_FILES out of the onnxruntime-web npm package (its folder or the .tgz that
     ``npm pack onnxruntime-web@VERSION`` writes) into ``out``, the PACKED ones (the .wasm) as
     .xz, which is what is committed (the .wasm itself is unpacked beside it); write runtime.json
-    (version, licence, the files' sizes and sha256 uncompressed). Returns that record."""
+    (version, licence, the files' sizes and sha256 uncompressed). Returns that record. A
+    maintainer's step in a checkout, ``out`` being ``STATIC`` there (no default: in an installed
+    package STATIC is outside it)."""
     package, out = Path(package), Path(out)
     with tempfile.TemporaryDirectory() as tmp:
         if package.is_file():

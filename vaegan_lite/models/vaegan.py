@@ -18,7 +18,7 @@ import contextlib
 import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -284,8 +284,9 @@ def equilibrium(
 
     Dis is skipped while it is winning (either error below center - margin), Dec while it is losing
     badly (either error above center + margin); if both would be skipped, both are updated.
-    The host reads the decision (a sync each step, with the trick only): it decides which
-    backward passes run at all.
+    The host reads the decision (a sync each step, with the trick only): here it decides which
+    updates are applied; the fast step (models.fast) decides it before the backward passes, so
+    that a skipped network costs nothing.
     """
     lo, hi = center - margin, center + margin
     real_bce, fake_bce = distributed.mean(real_bce), distributed.mean(fake_bce)  # same on all
@@ -425,7 +426,7 @@ def frozen_metric_step(
     opts: dict[str, torch.optim.Optimizer],
     cfg: StepConfig,
     step: Callable[..., dict[str, torch.Tensor]] = algorithm1_step,
-    **kw,
+    **kw: Any,
 ) -> dict[str, torch.Tensor]:
     """VAE_{Dis_l}'s second phase: a VAE whose likelihood is measured by the GAN's frozen Dis
     (``step``: algorithm1_step, or with cfg.fast its faster twin)."""

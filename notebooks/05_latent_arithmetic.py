@@ -627,7 +627,7 @@ plt.show()
 # two codes morphs one face into the other. The VAE/GAN's intermediate faces stay faces; the VAE's
 # are blurrier blends (the line under the picture measures it).
 
-# %% mystnb={"image": {"alt": "Interpolation between two held-out faces in eight steps, decoded by the VAE/GAN in the top row and by the VAE in the bottom row"}}
+# %% mystnb={"image": {"alt": "Eight faces on the line from one held-out face's code to another's, decoded by the VAE/GAN in the top row and by the VAE in the bottom row"}}
 za, zb = A.encode(vaegan, test_x[:2])
 wa, wb = A.encode(vae, test_x[:2])
 rows = torch.cat([A.decode(vaegan, A.interpolate(za, zb, 8)), A.decode(vae, A.interpolate(wa, wb, 8))])

@@ -85,7 +85,7 @@ running_box("07_avae")
 # knows the edge's position only up to $\sigma$. Averaging the possible images gives a ramp, the
 # error function, instead of an edge. Here it is, by brute force and in closed form:
 
-# %% mystnb={"image": {"alt": "Intensity against pixel position: five possible sharp edges in grey, their mean in black, and the erf closed form as a red dashed line over it"}}
+# %% mystnb={"image": {"alt": "Intensity against pixel position: five of the possible sharp edges in grey, the mean of all of them in black, and the erf closed form as a red dashed line over it"}}
 sigma = 0.5  # how precisely the code knows where the edge is
 pixels = torch.linspace(-2, 2, 401)
 edges = sigma * torch.randn(20_000, generator=torch.Generator().manual_seed(0))
@@ -220,7 +220,7 @@ show_source(avae.avae_step)
 # %%
 show_source(toy.sample_data)
 
-# %% mystnb={"image": {"alt": "Scatter plot of the two-dimensional toy data: points along two intertwined wavy branches"}}
+# %% mystnb={"image": {"alt": "Scatter plot of the two-dimensional toy data: points along two parallel wavy branches, one above the other"}}
 x_toy = toy.sample_data(2000, torch.Generator().manual_seed(0))
 fig, ax = plt.subplots(figsize=(7, 2.8))
 ax.scatter(*x_toy.T, s=2, color="0.5")
@@ -670,11 +670,16 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Train the toy with $\mathcal{L}^a_Z$ instead of $\mathcal{L}^b_Z$
-#    (`toy.train_toy(cfg=StepConfig(pixel_sigma=1.0, latent_loss="a"))`, with `StepConfig` from
-#    `vaegan_lite.config`). Does the generator's curve
-#    change? Where would you expect $\mathcal{L}^b_Z$ to matter more: for latent units the encoder
-#    uses a lot ($\sigma_{\theta_e} \ll 1$), or barely ($\sigma_{\theta_e} \approx 1$)?
+# 1. Train the toy with $\mathcal{L}^a_Z$ instead of $\mathcal{L}^b_Z$ (`StepConfig` is in
+#    `vaegan_lite.config`):
+#
+#    ```python
+#    toy.train_toy(cfg=StepConfig(pixel_sigma=1.0, latent_loss="a"))
+#    ```
+#
+#    Does the generator's curve change? Where would you expect $\mathcal{L}^b_Z$ to matter more:
+#    for latent units the encoder uses a lot ($\sigma_{\theta_e} \ll 1$), or barely
+#    ($\sigma_{\theta_e} \approx 1$)?
 # 2. Give the toy's generator more noise (`xi_dim=2`) or a two-dimensional code
 #    (`ToyAVAE(latent_dim=2)` inside `train_toy`). What happens to the VAE's curve, and to the gap
 #    between the VAE's and AVAE's log-densities?

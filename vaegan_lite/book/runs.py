@@ -29,7 +29,14 @@ from ..data import SyntheticFaces, celeba_present, load_split, training_tensors
 from ..files import process_alive, read_json, why_unwritable
 from ..images import to_unit_range
 from ..shipped import pretrained, shipped_for
-from ..train import Trained, TrainingDiverged, data_fingerprint, pick_device, train
+from ..train import (
+    Trained,
+    TrainingDiverged,
+    data_fingerprint,
+    pick_device,
+    train,
+    why_untrainable,
+)
 
 if TYPE_CHECKING:  # IPython is imported only inside a notebook
     from IPython.display import Markdown
@@ -154,7 +161,10 @@ def load_or_train(
     if shipped and "data" in kwargs:  # shipped models were trained on their config's own images
         given = kwargs["data"]() if callable(kwargs["data"]) else kwargs["data"]
         kwargs["data"] = given  # built once, whichever way this goes
-        if data_fingerprint(*given) != data_fingerprint(*training_tensors(cfg, False)):
+        usable = (isinstance(given, tuple | list) and len(given) == 2
+                  and why_untrainable(*given, cfg) is None)  # else train says what is wrong
+        if not usable or data_fingerprint(*given) != data_fingerprint(
+                *training_tensors(cfg, False)):  # fmt: skip
             shipped = None
     if shipped:
         model = pretrained(shipped)
@@ -192,8 +202,8 @@ def load_or_train(
 
 
 def trained_on(machine: dict[str, Any]) -> str:
-    """A provenance's machine as a reader reads it: "an NVIDIA H200" or "2 CPU cores"."""
-    return f"an {machine['gpu']}" if machine.get("gpu") else f"{machine['cores']} CPU cores"
+    """A provenance's machine as a reader reads it: "one NVIDIA H200" or "2 CPU cores"."""
+    return f"one {machine['gpu']}" if machine.get("gpu") else f"{machine['cores']} CPU cores"
 
 
 def check_claim(preset: Preset, holds: bool, claim: str, detail: object = "") -> None:

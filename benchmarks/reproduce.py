@@ -42,7 +42,7 @@ from vaegan_lite.book import experiments
 from vaegan_lite.book.runs import get_preset
 from vaegan_lite.cli import OneLineParser
 from vaegan_lite.config import GPU_SYNTHETIC, PLANS, PRESET_NAMES, gpu_synthetic_preset
-from vaegan_lite.files import atomic_path, atomic_write_text, why_unwritable
+from vaegan_lite.files import atomic_path, atomic_write_text, read_json, why_unwritable
 from vaegan_lite.train import TrainingDiverged
 
 
@@ -156,11 +156,9 @@ def load_part(path: Path) -> dict[str, Any]:
     """A part (results-seeds-*.json), read and checked alone, so that what is wrong with it is
     said in one line naming its file, not as a KeyError or a zip() error while merging."""
     try:
-        part = json.loads(path.read_text())
-    except OSError as e:
-        raise ValueError(f"--merge {path}: cannot read it ({e.strerror or e})") from e
-    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
-        raise ValueError(f"--merge {path}: not JSON ({e})") from e
+        part = read_json(path)
+    except ValueError as e:  # it says which file, and why
+        raise ValueError(f"--merge {e}") from e
     if not isinstance(part, dict):
         raise ValueError(f"--merge {path}: a JSON {type(part).__name__}, not a results part")
     seeds = part.get("seeds")

@@ -649,7 +649,7 @@ def test_merge_checks_every_part_and_figure_before_writing_anything(tmp_path, ca
     refused([a, b], "seed 0's part.* lacks fig5_gamma.png")
     (tmp_path / "a" / "fig5_gamma.png").write_bytes(b"png")
     bad = json.loads(b.read_text())
-    cases = [("{not json", "not JSON"), ("[1, 2]", "a JSON list, not a results part"),
+    cases = [("{not json", "not a JSON file"), ("[1, 2]", "a JSON list, not a results part"),
              (json.dumps({k: v for k, v in bad.items() if k != "table2"}), "no 'table2'"),
              (json.dumps({**bad, "plan": [1]}), "not a results part")]  # fmt: skip
     for key, value in (("fd", float("nan")), ("fd", -1.0)):

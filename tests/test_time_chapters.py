@@ -147,5 +147,5 @@ def test_an_unreadable_timings_file_is_refused_before_any_work(tool, tmp_path, m
     monkeypatch.setattr(sys, "argv", ["time_chapters", "notebooks/01_vae.py", "--gpu", "x"])
     with pytest.raises(SystemExit) as e:
         tool.main()
-    assert e.value.code == 2 and "timings.json: cannot read it" in capsys.readouterr().err
+    assert e.value.code == 2 and "timings.json: not a JSON file" in capsys.readouterr().err
     assert (tmp_path / "timings.json").read_text() == "{not json"

@@ -171,8 +171,9 @@ def test_sphinx_extension_unpacks_when_the_build_starts(monkeypatch):
     from sphinx.builders.html._assets import _JavaScript
 
     a, b = _JavaScript("a.js"), _JavaScript("b.js", defer="defer")
-    thebe = _JavaScript("", body='const THEBE_JS_URL = "x"')
-    context = {"script_files": [a, thebe, b, thebe]}
+    thebe = _JavaScript(None, body='const THEBE_JS_URL = "x"')  # as the app registers it
+    again = _JavaScript("", body='const THEBE_JS_URL = "x"')  # as the builder takes it in
+    context = {"script_files": [a, thebe, b, again, _JavaScript("b.js", defer="defer")]}
     hooks["html-page-context"](App(), "intro", "page.html", context, None)
     assert context["script_files"] == [a, thebe, b]
 

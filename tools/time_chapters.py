@@ -278,14 +278,14 @@ def check_before_work(parser: argparse.ArgumentParser, args: argparse.Namespace)
         parser.error(f"--from-book {args.from_book}: no Jupyter cache there; run `make book` first")
     if args.dry_run:
         return
-    from vaegan_lite.files import why_unwritable  # as the package's other imports here
+    from vaegan_lite.files import read_json, why_unwritable  # as the package's other imports here
 
     if why := why_unwritable(TIMINGS.parent):
         parser.error(f"{TIMINGS}: {why}")
     try:
-        data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
-    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
-        parser.error(f"{TIMINGS}: cannot read it ({e})")
+        data = read_json(TIMINGS) if TIMINGS.exists() else {}
+    except ValueError as e:  # it names the file
+        parser.error(str(e))
     if not isinstance(data, dict):
         parser.error(f"{TIMINGS}: not a JSON object of chapters")
 

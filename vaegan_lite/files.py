@@ -43,6 +43,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_paths(*paths: str | Path) -> Iterator[list[Path]]:
+    """atomic_path for files written together: a temporary path beside each, all renamed over
+    them when the block ends, the first named last (the one that names the others: a record, an
+    index); if the block raises, none is, and the old files stay as they were."""
+    with contextlib.ExitStack() as stack:  # it leaves the last entered first
+        yield [stack.enter_context(atomic_path(p)) for p in paths]
+
+
 def fsync(path: str | Path) -> None:
     """Flush ``path``'s data to the disk: done before a rename publishes it, so that after a
     power cut the new name never points at a file whose data was still in memory."""

@@ -43,7 +43,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ from .checkpoint import save
 from .classifier import AttributeClassifier, ClassifierConfig, ClassifierTraining
 from .config import PRESETS, TrainConfig, config_for, row_settings
 from .errors import one_line
-from .files import atomic_path
+from .files import atomic_paths
 from .models import model_spec
 from .nets import dis_l_features
 
@@ -309,12 +309,9 @@ def save_pretrained(
             "networks": list(networks or []), "state_dict": state}  # fmt: skip
     if scales:
         blob["int8_scales"] = scales
-    # Both files are written beside their names and renamed at the end, the .json last (the
-    # stack renames the last entered first): a failure on the way leaves the old pair as it was,
-    # not a new .pt that its old .json calls corrupt.
-    with ExitStack() as stack:
-        staged_json = stack.enter_context(atomic_path(weights / f"{name}.json"))
-        staged_pt = stack.enter_context(atomic_path(weights / f"{name}.pt"))
+    # Both written, then renamed, the .json last: a failure while writing them leaves the old
+    # pair, not a new .pt that its old .json calls corrupt.
+    with atomic_paths(weights / f"{name}.json", weights / f"{name}.pt") as (staged_json, staged_pt):
         save(blob, staged_pt)
         record = _record(name, staged_pt, storage, state, config, extra)
         staged_json.write_text(json.dumps(record, indent=2) + "\n")

@@ -55,7 +55,7 @@ from ..attributes import (
     labelled_images,
 )
 from ..data import SyntheticFaces
-from ..files import atomic_path
+from ..files import atomic_path, atomic_paths
 from ..images import to_uint8
 from ..shipped import pretrained, sha256
 from .runs import IN_CHECKOUT, ROOT
@@ -258,12 +258,11 @@ def write_assets(
                 shutil.copyfile(runtime / name, out / name)
     wanted = sorted({decoder_file(key) for key in models})
     # The decoders, the sprite, the page and latent.json are written beside their files and
-    # renamed over them together at the end, latent.json last (the stack renames the last entered
-    # first): an export, a check or widget_data that fails leaves the widget as it was.
-    with contextlib.ExitStack() as stack:
-        staged = {name: stack.enter_context(atomic_path(out / name))
-                  for name in ["latent.json", *(["index.html"] if page else []), *wanted,
-                               "faces.png"]}  # fmt: skip
+    # renamed over them together at the end, latent.json last: an export, a check or widget_data
+    # that fails leaves the widget as it was.
+    names = ["latent.json", *(["index.html"] if page else []), *wanted, "faces.png"]
+    with atomic_paths(*(out / name for name in names)) as paths:
+        staged = dict(zip(names, paths, strict=True))
         for key, (_, model, _) in models.items():
             export_decoder(model, staged[decoder_file(key)])
         save_sprite(faces, staged["faces.png"])
@@ -419,10 +418,20 @@ def setup(app: Any) -> dict[str, Any]:
 def one_of_each_script(app: Any, pagename: str, templatename: str, context: dict[str, Any],
                        doctree: Any) -> None:  # fmt: skip
     """Keep each of a page's scripts once: sphinx-thebe 0.3 (which Jupyter Book 1 always loads)
-    registers its settings script once the build is under way, and pages got it twice: the second
-    ``const THEBE_JS_URL`` was a SyntaxError in the console of every page."""
-    if "script_files" in context:
-        context["script_files"][:] = list(dict.fromkeys(context["script_files"]))
+    registers its inline settings script once the build is under way, and pages got it twice,
+    once with no file name (None) and once with an empty one: the second ``const THEBE_JS_URL``
+    was a SyntaxError in the console of every page."""
+    if "script_files" not in context:
+        return
+    seen, kept = set(), []
+    for js in context["script_files"]:
+        attributes = getattr(js, "attributes", {})
+        key = (str(getattr(js, "filename", js) or ""), getattr(js, "priority", 500),
+               tuple(sorted((k, str(v)) for k, v in attributes.items())))  # fmt: skip
+        if key not in seen:
+            seen.add(key)
+            kept.append(js)
+    context["script_files"][:] = kept
 
 
 # In a checkout (not a pip install) the .wasm is a generated file: make sure whatever reads the

@@ -310,9 +310,8 @@ def download_data(
                 break
         if not isinstance(e, Exception):
             raise
-        text = " ".join(str(e).split())  # torchvision's messages span lines (MNIST's mirrors)
-        text = text if len(text) <= 200 else text[:197] + "..."
-        reason = f"{type(e).__name__}: {text}" if text else type(e).__name__
+        # torchvision's messages span lines (MNIST's mirrors)
+        reason = f"{type(e).__name__}: {one_line(e)}" if str(e).strip() else type(e).__name__
         if name == "celeba":
             raise DownloadError(CELEBA_HELP.format(base=root / "celeba", reason=reason)) from e
         raise DownloadError(

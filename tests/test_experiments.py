@@ -379,7 +379,8 @@ def test_chapter_6_at_gpu_trains_a_plan_for_one_session(monkeypatch, tmp_path, c
     assert experiments.chapter_plan(gpu) == (session, plan) and len(timed) == 1  # remembered
     # A damaged timing is refused in a line naming it, not re-timed under runs it sized.
     sizing = tmp_path / "gpu" / "synthetic" / experiments.SESSION / "session.json"
-    for text, says in [("{", "not a JSON file"), ('{"steps": 5}', "no steps and seconds_per_step")]:
+    for text, says in [("{", "not a JSON file"), ('{"steps": 5}', "no steps and seconds_per_step"),
+                       ('{"steps": "5", "seconds_per_step": 1}', "no steps")]:
         sizing.write_text(text)
         with pytest.raises(ValueError, match=f"^{re.escape(str(sizing))}: {says}"):
             experiments.chapter_plan(gpu)

@@ -7,6 +7,7 @@ The notebooks' outputs themselves are checked by nbval (`make test` runs
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import subprocess
 import sys
@@ -329,6 +330,25 @@ def test_stored_outputs_say_they_come_from_the_smoke_preset(monkeypatch):
     assert "smoke` preset**" not in running_box("01_vae").data
     for path in NOTEBOOKS:
         assert "The outputs below come from the `smoke` preset" in path.read_text(), path.name
+
+
+def test_damaged_result_files_the_book_reads_are_one_line_naming_them(tmp_path):
+    """timings.json and speed.json ship with the package; a hand-edited one was a raw
+    AttributeError or KeyError in the middle of a chapter."""
+    pytest.importorskip("IPython")
+    from vaegan_lite.book.runs import running_box
+    from vaegan_lite.book.tables import SPEED_JSON, speed_table
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1]")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(bad))}: a JSON list, not a record"):
+        running_box("01_vae", bad)
+    record = json.loads(SPEED_JSON.read_text())
+    assert "| contender |" in speed_table(SPEED_JSON)
+    del record["machine"]
+    bad.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(bad))}: not a speed record .*machine"):
+        speed_table(bad)
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)

@@ -236,7 +236,9 @@ def chapter_plan(preset: Preset) -> tuple[Preset, Plan]:
     sizing = runs_dir(replace(preset, runs_folder=folder)) / "session.json"
     if sizing.exists():  # the runs already trained were sized by it: never timed again
         sized = read_json(sizing)
-        if not (isinstance(sized, dict) and {"steps", "seconds_per_step"} <= sized.keys()):
+        numbers = isinstance(sized, dict) and all(
+            isinstance(sized.get(k), int | float) for k in ("steps", "seconds_per_step"))
+        if not numbers:
             raise ValueError(f"{sizing}: no steps and seconds_per_step in it; delete it (and the "
                              "session's runs beside it) to time this machine again")  # fmt: skip
     else:

@@ -265,7 +265,10 @@ def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True
     and gives the time in timings.json as that of the whole plan."""
     from IPython.display import Markdown  # IPython: only inside a notebook
 
-    t = read_json(timings).get(chapter, {}) if Path(timings).exists() else {}
+    every = read_json(timings) if Path(timings).exists() else {}
+    if not isinstance(every, dict):
+        raise ValueError(f"{timings}: a JSON {type(every).__name__}, not a record of chapters")
+    t = every.get(chapter, {})
     machine = t.get("machine", "not measured yet")
     rows = ["| preset | what it runs | time |", "|---|---|---|"]
     for name, what in (("smoke", "a few steps per model: checks that every cell runs"),

@@ -18,6 +18,7 @@ import torch
 
 # The rows live in config (shipped models are trained from them); chapter 7 reads them here.
 from ..config import AVAE_PAPER, AVAE_SMALL, TABLE1_ROWS, VAEGAN_BETA, reads, row_settings  # noqa: F401
+from ..errors import one_line
 from ..files import read_json
 from ..metrics import code_kl, evaluate
 from .runs import RESULTS
@@ -290,7 +291,14 @@ def speed_table(path: str | Path = SPEED_JSON) -> MarkdownTable:
     path = Path(path)
     if not path.is_file():
         return MarkdownTable(f"*{path.name} not found: run `python benchmarks/pythae_compare.py`*")
-    d = read_json(path)
+    try:
+        return _speed_table(read_json(path))
+    except (KeyError, TypeError, AttributeError, IndexError) as e:  # a record edited by hand
+        raise ValueError(f"{path}: not a speed record of benchmarks/pythae_compare.py "
+                         f"({type(e).__name__}: {one_line(e)})") from e  # fmt: skip
+
+
+def _speed_table(d: dict) -> MarkdownTable:
     m = d["machine"]
     lines = ["| contender | images/s | vs pythae | of a Table 1 conv's rate | of a matmul's rate |",
              "|---|---|---|---|---|"]  # fmt: skip

@@ -145,26 +145,23 @@ def load_or_train(
     name: str, cfg: TrainConfig, preset: Preset, timed: bool = True, may_diverge: bool = False,
     **kwargs: Any,
 ) -> Trained:
-    """Train ``cfg`` in runs_dir(preset)/name, or resume/read it back if it is already there.
-    With no run there yet, a shipped model trained with exactly ``cfg`` (shipped.shipped_for) is
-    read instead, unless $VAEGAN_TRAIN_SHIPPED=1 or ``data=`` hands in images other than cfg's own
-    (the ones it was trained on); it trains nothing, so its history is empty and a ``callback``
-    is not called. At the gpu preset (runs as long as the authors'
-    code trains) it first says what it is about to train and, for a new run, how long that takes
-    here (a few steps timed on random images; ``timed=False``: a plan that said it already).
+    """Train ``cfg`` in runs_dir(preset)/name, or resume/read it back if it is already there. With
+    no run there yet, a shipped model trained with exactly ``cfg`` (shipped.shipped_for) is read
+    instead, unless $VAEGAN_TRAIN_SHIPPED=1 or ``data=`` hands in images other than cfg's own (the
+    ones it was trained on); it trains nothing, so its history is empty and a ``callback`` is not
+    called. At the gpu preset (runs as long as the authors' code trains) it first says what it is
+    about to train and, for a new run, how long that takes here (a few steps timed on random
+    images; ``timed=False``: a plan that said it already).
     ``may_diverge``: a run meant to fail that stops (TrainingDiverged, e.g. fp16 overflowing)
     is said in a line and read back at its last good checkpoint, history and all. Other keywords
     go to train(); without ``data=`` it trains on the config's own images (training_tensors)."""
     folder = runs_dir(preset) / name
     fresh = not folder.exists() and not os.environ.get("VAEGAN_TRAIN_SHIPPED")
     shipped = shipped_for(cfg) if fresh else None
-    if shipped and "data" in kwargs:  # shipped models were trained on their config's own images
-        given = kwargs["data"]() if callable(kwargs["data"]) else kwargs["data"]
-        kwargs["data"] = given  # built once, whichever way this goes
-        usable = (isinstance(given, tuple | list) and len(given) == 2
-                  and why_untrainable(*given, cfg) is None)  # else train says what is wrong
-        if not usable or data_fingerprint(*given) != data_fingerprint(
-                *training_tensors(cfg, False)):  # fmt: skip
+    if shipped and "data" in kwargs:
+        data = kwargs["data"]
+        kwargs["data"] = data = data() if callable(data) else data  # built once, either way
+        if not _cfgs_own_images(data, cfg):
             shipped = None
     if shipped:
         model = pretrained(shipped)
@@ -199,6 +196,16 @@ def load_or_train(
         print(f"{name}: {e}")
         model = load_checkpoint(last, map_location=pick_device(cfg.device))  # where train's is
         return Trained(model=model, history=history, config=cfg, seconds=0.0, steps_run=0)
+
+
+def _cfgs_own_images(data: object, cfg: TrainConfig) -> bool:
+    """Whether ``data`` are cfg's own training images, the ones a shipped model of cfg was trained
+    on (data train would refuse are not: train says what is wrong with them)."""
+    if not (isinstance(data, tuple | list) and len(data) == 2):
+        return False
+    if why_untrainable(*data, cfg) is not None:
+        return False
+    return data_fingerprint(*data) == data_fingerprint(*training_tensors(cfg, False))
 
 
 def trained_on(machine: dict[str, Any]) -> str:

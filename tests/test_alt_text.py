@@ -18,7 +18,6 @@ import json
 import re
 from pathlib import Path
 
-import jupytext
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,16 +78,6 @@ def test_every_figure_cell_has_alt_text(path: Path) -> None:
             first_line = _source(cell).strip().splitlines()[0][:60]
             problems.append(f"cell {i} ({first_line}) {problem}")
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_the_pair_has_the_same_alt_texts(path: Path) -> None:
-    """Alt texts are edited in the .py:percent source; the .ipynb the book builds must follow."""
-    from_py = [_alt(c.metadata) for c in jupytext.read(path.with_suffix(".py")).cells]
-    from_ipynb = [_alt(c["metadata"]) for c in json.loads(path.read_text())["cells"]]
-    py = path.with_suffix(".py").name
-    fix = f"jupytext --update --to ipynb notebooks/{py}"
-    assert from_py == from_ipynb, f"{path.name}: alt texts differ from {py}; run `{fix}`"
 
 
 def test_the_check_catches_a_missing_or_bad_alt_text() -> None:

@@ -65,8 +65,9 @@ def config() -> dict:
     return yaml.safe_load((ROOT / "_config.yml").read_text())
 
 
-def _cells(nb) -> list[tuple[str, str]]:
-    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+def _cells(nb) -> list[tuple[str, str, object]]:
+    # with the book's cell settings (mystnb: a figure's alt text), which the .py's header holds
+    return [(c.cell_type, c.source.strip(), c.metadata.get("mystnb")) for c in nb.cells]
 
 
 # --- every notebook -----------------------------------------------------------------------------

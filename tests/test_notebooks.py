@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import numpy as np
 import pytest
 import yaml
 
@@ -175,6 +176,23 @@ def test_launch_buttons_configured(config: dict):
     assert config["html"]["use_repository_button"] is True
     assert config["execute"]["execute_notebooks"] == "cache"
     assert config["only_build_toc_files"] is True
+
+
+def test_the_favicon_is_the_face_make_figures_draws(config: dict, tmp_path: Path):
+    """Every page asks for a favicon (a 404 in the console without one): the book's is a
+    synthetic face, redrawn here by tools/make_figures.py."""
+    shipped = ROOT / config["html"]["favicon"]
+    out = tmp_path / "favicon.png"
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'tools')!r}); import make_figures; "
+            f"make_figures.favicon(__import__('pathlib').Path({str(out)!r}))")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True)
+    # the pixels, not the PNG's bytes (another zlib may pack them otherwise); the faces are
+    # the same bits on every CPU
+    from PIL import Image
+
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(shipped))), (
+        "run python tools/make_figures.py"
+    )
 
 
 def test_bibliography_has_the_papers():

@@ -595,6 +595,25 @@ def test_widget_in_the_built_book(browser, book_html):
         check(drive(browser, url + "notebooks/05_latent_arithmetic.html"))
 
 
+@pytest.mark.browser
+def test_every_built_page_loads_without_an_error(browser, book_html):
+    """What a reader's browser console would show: no script error, no console error and no
+    file the page asks for that the site lacks (the theme's mode, a favicon, a doubled thebe
+    settings script were each one on every page)."""
+    pages = sorted(p.relative_to(book_html).as_posix() for p in book_html.rglob("*.html"))
+    pages = [name for name in pages if not name.startswith("_")]  # the theme's templates
+    assert len(pages) > 10, pages
+    found = {}
+    with web.serve(book_html) as url:
+        for name in pages:
+            page, _, errors = open_page(browser, url + name)  # a 404 is a console error too
+            page.wait_for_load_state("networkidle")
+            page.close()
+            if errors:
+                found[name] = errors
+    assert not found
+
+
 def test_each_widget_decoder_is_at_most_8_mb():
     """The browser widget downloads one decoder per model: each stays within 8 MB."""
     decoders = sorted(web.STATIC.glob("decoder-*.onnx"))

@@ -164,7 +164,8 @@ def test_sphinx_extension_unpacks_when_the_build_starts(monkeypatch):
 
     monkeypatch.setattr(web, "unpack_runtime", lambda *a: calls.append(a) or {})
     meta = web.setup(App())
-    assert meta["parallel_read_safe"] and list(hooks) == ["builder-inited", "html-page-context"]
+    assert meta["parallel_read_safe"]
+    assert list(hooks) == ["builder-inited", "env-get-outdated", "html-page-context"]
     hooks["builder-inited"](App())
     assert calls == [()]  # the default folder, book/_static/latent/
     # A page's scripts, each once (sphinx-thebe's settings came twice), in their order.
@@ -176,6 +177,37 @@ def test_sphinx_extension_unpacks_when_the_build_starts(monkeypatch):
     context = {"script_files": [a, thebe, b, again, _JavaScript("b.js", defer="defer")]}
     hooks["html-page-context"](App(), "intro", "page.html", context, None)
     assert context["script_files"] == [a, thebe, b]
+
+
+def test_a_changed_static_file_alone_rewrites_a_page(tmp_path):
+    """Sphinx copies html_static_path only when it writes a page: an edit to the widget's JS
+    alone reached the built book once some page changed too."""
+    static, built = tmp_path / "book" / "_static", tmp_path / "_build" / "html" / "_static"
+    theme = tmp_path / "theme_static"  # an extension's folder: its "_t" files are templates
+    for folder, files in ((static / "latent", ["widget.js", "runtime.wasm.xz", ".hidden"]),
+                          (theme, ["button.js_t"])):  # fmt: skip
+        folder.mkdir(parents=True)
+        for name in files:
+            (folder / name).write_text(name)
+    (built / "latent").mkdir(parents=True)
+    (built / "latent" / "widget.js").write_text("widget.js")
+
+    class App:
+        outdir, confdir = str(built.parent), str(tmp_path)
+
+        class config:
+            html_static_path = ["book/_static", str(theme)]
+            exclude_patterns = ["**/*.wasm.xz"]
+            root_doc = "book/intro"
+
+    outdated = lambda: web.stale_static_files(App(), None, set(), set(), set())  # noqa: E731
+    assert outdated() == []  # the .xz, the hidden file and the template are not copied
+    (static / "latent" / "widget.js").write_text("widget.js, edited")
+    assert outdated() == ["book/intro"]
+    (built / "latent" / "widget.js").write_text("widget.js, edited")
+    assert outdated() == []
+    (static / "custom.css").write_text("new")
+    assert outdated() == ["book/intro"]
 
 
 def test_vendor_runtime_commits_the_wasm_compressed(tmp_path):

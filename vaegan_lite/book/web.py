@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import filecmp
 import functools
 import hashlib
 import http.server
@@ -411,8 +412,29 @@ def setup(app: Any) -> dict[str, Any]:
     book/_static/latent/ when the build starts, before Sphinx copies the static files; each
     page's scripts once (one_of_each_script)."""
     app.connect("builder-inited", lambda app: unpack_runtime())
+    app.connect("env-get-outdated", stale_static_files)
     app.connect("html-page-context", one_of_each_script)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def stale_static_files(app: Any, env: Any, added: set[str], changed: set[str],
+                       removed: set[str]) -> list[str]:  # fmt: skip
+    """Sphinx copies the static files only when it writes a page: an edit to one of them alone
+    (the widget's JS, custom.css) would not reach a built book. Where a file of
+    html_static_path differs from its copy in the build, rewrite the first page, which copies
+    them all. Sphinx renders a "_t" file (a template) rather than copying it: those are left
+    out, as are the book's exclude_patterns."""
+    from sphinx.util.matching import Matcher  # Sphinx is the book's, not the package's
+
+    built, skip = Path(app.outdir) / "_static", Matcher([*app.config.exclude_patterns, "**/.*"])
+    for folder in app.config.html_static_path:
+        source = Path(app.confdir) / folder
+        for path in source.rglob("*"):
+            name, copy = path.relative_to(source).as_posix(), built / path.relative_to(source)
+            if path.is_file() and not name.endswith("_t") and not skip(name) and (
+                    not copy.is_file() or not filecmp.cmp(path, copy, shallow=False)):
+                return [app.config.root_doc]
+    return []
 
 
 def one_of_each_script(app: Any, pagename: str, templatename: str, context: dict[str, Any],

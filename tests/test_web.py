@@ -646,6 +646,35 @@ def test_every_built_page_loads_without_an_error(browser, book_html):
     assert not found
 
 
+CONTRAST = """el => {  // WCAG's contrast ratio of el's text on the first background behind it
+  const rgb = c => c.match(/[\\d.]+/g).map(Number);
+  const lum = c => rgb(c).slice(0, 3).map(v => v / 255)
+    .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  let bg = el;
+  while (bg && (getComputedStyle(bg).backgroundColor.match(/[\\d.]+/g) || [0, 0, 0, 0])[3] === "0")
+    bg = bg.parentElement;
+  const [a, b] = [lum(getComputedStyle(el).color), lum(getComputedStyle(bg).backgroundColor)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_widget_captions_are_readable_in_the_readers_colour_scheme(browser, book_html, scheme):
+    """The theme follows the reader's light or dark setting and sets the widget on a light
+    panel: its captions were light grey on it in the dark mode."""
+    context = browser.new_context(color_scheme=scheme)
+    page = context.new_page()
+    with web.serve(book_html) as url:
+        page.goto(url + "notebooks/05_latent_arithmetic.html")
+        page.wait_for_function(f"window.vaeganLatent && {W} && {W}.decodes > 0", timeout=60_000)
+        ratios = page.locator(".vaegan-latent figcaption").evaluate_all(
+            f"els => els.map({CONTRAST})")
+    context.close()
+    assert len(ratios) == 2 and min(ratios) >= 4.5, ratios
+
+
 def test_each_widget_decoder_is_at_most_8_mb():
     """The browser widget downloads one decoder per model: each stays within 8 MB."""
     decoders = sorted(web.STATIC.glob("decoder-*.onnx"))

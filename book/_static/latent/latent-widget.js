@@ -249,7 +249,7 @@
         const fig = el("figure", { style: `margin:0;padding:0;text-align:center;flex:0 1 ${SHOW}px;min-width:0` }, pictures);
         const c = el("canvas", { width: S, height: S, "aria-label": label,
           style: "width:100%;height:auto;aspect-ratio:1;image-rendering:pixelated;border:1px solid #8884;display:block;box-sizing:border-box" }, fig);
-        const cap = el("figcaption", { style: "font-size:0.85em;margin-top:0.2em" }, fig);
+        const cap = el("figcaption", { style: "font-size:0.85em;margin-top:0.2em;color:inherit" }, fig);
         const ctx = c.getContext("2d", { willReadFrequently: true });
         return { canvas: c, caption: cap, ctx, pixels: ctx.createImageData(S, S) };
       };

@@ -41,7 +41,7 @@ from IPython.display import HTML, Markdown
 from vaegan_lite import attributes as A
 from vaegan_lite.book.diagrams import diagram
 from vaegan_lite.book.plotting import show_grid
-from vaegan_lite.book.runs import get_preset, running_box
+from vaegan_lite.book.runs import get_preset, running_box, trained_on
 from vaegan_lite.book.source import show_source
 from vaegan_lite.classifier import accuracy
 from vaegan_lite.data import SyntheticFaces
@@ -88,11 +88,6 @@ running_box("05_latent_arithmetic", trains=False)  # it reads the shipped models
 vaegan = pretrained("synthetic-vaegan")
 vae = pretrained("synthetic-vae")
 judge = pretrained("attribute-classifier-64")
-
-
-def trained_on(machine):  # a GPU by name, else the CPU cores
-    return machine.get("gpu") or f"{machine['cores']} CPU cores"
-
 
 columns = {}  # model => its column: one row per property (a model per row would be too wide)
 for m in (vaegan, vae, judge):

@@ -553,7 +553,9 @@ def test_a_part_of_a_64x64_synthetic_plan_is_measured_with_the_64x64_judge(tmp_p
                res["five_models"][m])  # fmt: skip
     merged = E.merge_results([res])
     E.check_results(merged, E.merge_plan(merged))
-    assert "64x64 synthetic faces" in E.provenance_line(merged)
+    line = E.provenance_line(merged)  # the machine worded as load_or_train words it
+    where = E.trained_on(res["provenance"]["machine"])
+    assert "64x64 synthetic faces" in line and f"made on {where} with torch" in line
     for name in E.FIGURES:
         assert (tmp_path / "out" / name).stat().st_size > 1000, name
 

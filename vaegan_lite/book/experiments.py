@@ -64,7 +64,7 @@ from ..nets import Encoder
 from ..shipped import git_state, machine, pretrained
 from ..train import BatchSampler, pick_device
 from .plotting import show_rows
-from .runs import RESULTS, load_or_train, runs_dir, test_images
+from .runs import RESULTS, load_or_train, runs_dir, test_images, trained_on
 from .tables import Claim, MarkdownTable, claims_compared, claims_table, mean_std, seed_spread
 
 FIVE_MODELS = ("vae", "vae_disl", "vaegan_dis0", "vaegan", "gan")  # the columns of Fig. 3/4
@@ -882,9 +882,8 @@ def provenance_line(res: dict[str, Any]) -> str:
     """Where and how results were made, in one line: GPU (or CPU), torch, commit, steps, time."""
     prov, st = res.get("provenance", {}), res.get("preset_settings", {})
     mach = prov.get("machine", {})
-    where = mach.get("gpu") or f"{mach.get('cores')} CPU cores ({mach.get('cpu')})"
     commit = str(prov.get("code", {}).get("git_commit"))[:10]
-    return (f"made on {where} with torch {prov.get('torch')} at commit {commit} "
+    return (f"made on {trained_on(mach)} with torch {prov.get('torch')} at commit {commit} "
             f"({prov.get('date')}): {st.get('image_size')}x{st.get('image_size')} "
             f"{st.get('data')} faces, width {st.get('width')}, {st.get('steps')} steps of batch "
             f"{st.get('batch_size')} per run, {len(res.get('run_configs', {}))} runs, "

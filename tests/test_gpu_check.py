@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vaegan_lite.config import MODELS, StepConfig
+from vaegan_lite.config import MODEL_NAMES, MODELS, StepConfig
 from vaegan_lite.models import model_spec
 from vaegan_lite.train import pick_precision, train
 
@@ -76,7 +76,8 @@ def test_cpu_dry_run_writes_every_section(tmp_path, device_tool_losses):
     bench = sections["bench"]
     assert bench["status"] == "ok"
     rows = {(r["model"], r["variant"]): r for r in bench["result"]["rows"]}
-    assert set(rows) == {(m, v) for m in MODELS for v in gpu_check.BENCH_VARIANTS}
+    assert set(rows) == ({(m, v) for m in MODELS for v in gpu_check.BENCH_VARIANTS}
+                         | {(m, "channels_last") for m in MODEL_NAMES})  # fmt: skip
     for r in rows.values():
         assert r["images_per_s"] > 0 and r["gflop_per_image"] > 0
         assert r["pipelined_images_per_s"] > 0
@@ -93,6 +94,14 @@ def test_cpu_dry_run_writes_every_section(tmp_path, device_tool_losses):
     assert (out.parent / "gpu_check_chapter_broken.log").exists()
     assert "gpu_check (cpu-dry-run)" in p.stdout
     assert not device_tool_losses(out.parent, also=1)  # and the call's tee'd gpu_check.log
+
+    # What CONTRIBUTING says to do with the JSON: every chapter's running box from its rows.
+    chapters = sorted(str(p) for p in (ROOT / "notebooks").glob("[0-9A]*.py"))
+    p = subprocess.run([sys.executable, str(ROOT / "tools" / "time_chapters.py"), *chapters,
+                        "--from-gpu-check", str(out), "--dry-run"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.count("(not written)") == len(chapters)
 
 
 def test_a_spent_budget_skips_sections_and_still_writes_the_json(tmp_path):

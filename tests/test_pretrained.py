@@ -350,6 +350,8 @@ def test_the_prepared_gpu_run_writes_int8_models_with_provenance(tmp_path, devic
     assert "synthetic-vaegan step 1/1: L_GAN " in log and "synthetic-vae step 1/1: L_llike " in log
     assert {"train.log", "gpu.txt", "samples-synthetic-vae.png", "bar-synthetic-vae.txt"} <= names
     assert bar["faces"] == 40 and "Male" in bar["scales"]["1"]["attributes"]
+    # the file that ships was judged (int8), not the run's float32 checkpoint
+    assert bar["sha256"] == sha256(out / "weights" / "synthetic-vaegan.pt")
     if not torch.cuda.is_available():
         cmd = [sys.executable, "tools/train_pretrained.py", "--only", "synthetic-vae", "--device",
                "cuda", "--weights", str(tmp_path / "w")]  # fmt: skip

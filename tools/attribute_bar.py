@@ -1,6 +1,7 @@
 """The bar for a trained model's attribute edits, measured as chapter 5 measures it.
 
     python tools/attribute_bar.py synthetic-vaegan                   # a shipped model
+    python tools/attribute_bar.py synthetic-vaegan --weights DIR     # ... from another folder
     python tools/attribute_bar.py runs/cand/last.pt --scales 1,1.5   # any 64x64 synthetic run
 
 For every attribute a the judge (the 64x64 attribute classifier) reads reliably: v_a from the
@@ -32,7 +33,7 @@ from vaegan_lite.classifier import accuracy  # noqa: E402
 from vaegan_lite.cli import Parser, UsageError, _pos_int  # noqa: E402
 from vaegan_lite.data import SyntheticFaces  # noqa: E402
 from vaegan_lite.files import atomic_write_text, why_unwritable  # noqa: E402
-from vaegan_lite.shipped import CLASSIFIER_64, MODELS, pretrained  # noqa: E402
+from vaegan_lite.shipped import CLASSIFIER_64, MODELS, WEIGHTS, pretrained, sha256  # noqa: E402
 
 # Fewer vector faces than this leave edit_rules short of some hair colour's swaps on the shipped
 # models' data (seed 0: 128 still fails; up to 234 on other seeds tried), and the generator's
@@ -51,10 +52,11 @@ def scales(text: str) -> list[float]:
     return out
 
 
-def load(model: str) -> torch.nn.Module:
-    """A shipped model by name, or a checkpoint of a 64x64 VAE/GAN or VAE on synthetic faces."""
+def load(model: str, weights: Path = WEIGHTS) -> torch.nn.Module:
+    """A shipped model by name (from the folder ``weights``), or a checkpoint of a 64x64 VAE/GAN
+    or VAE on synthetic faces."""
     if model in MODELS:
-        return pretrained(model)
+        return pretrained(model, weights)
     if not Path(model).is_file():
         raise ValueError(f"{model}: neither a shipped model ({', '.join(MODELS)}) nor a file")
     m = load_checkpoint(model)
@@ -82,13 +84,16 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"training faces the vectors average (default 10000, at least "
                         f"{MIN_VECTOR_FACES})")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--weights", type=Path, default=WEIGHTS,
+                   help="the folder a named model is read from (default: the package's), "
+                        "e.g. the weights a GPU run brought back")  # fmt: skip
     try:
         a = p.parse_args(argv)
         if a.json is not None and a.json.is_dir():
             raise ValueError(f"--json {a.json} is a folder: name a file")
         if a.json is not None and (why := why_unwritable(a.json.parent)):
             raise ValueError(f"--json {a.json}: {why}")  # now, not after all the work
-        model = load(a.model)
+        model = load(a.model, a.weights)
     except UsageError as e:
         print(e, file=sys.stderr)
         return 2
@@ -108,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{a.model}: vectors from {a.vector_faces} training faces, {a.faces} held-out faces")
     print("read reliably by the judge: " + ", ".join(targets))
     print("judge right on Dec(mu): " + ", ".join(f"{n} {right[n]:.3f}" for n in targets))
-    summary, report = None, {"model": a.model, "faces": a.faces, "vector_faces": a.vector_faces,
+    # which bytes were judged: a shipped model's stored (e.g. int8) file, or the checkpoint
+    judged = Path(a.weights) / model.provenance["file"] if a.model in MODELS else Path(a.model)
+    summary, report = None, {"model": a.model, "file": str(judged), "sha256": sha256(judged),
+                             "faces": a.faces, "vector_faces": a.vector_faces,
                              "judge_right_on_reconstructions": right, "scales": {}}  # fmt: skip
     for s in a.scales:
         results = A.attribute_success(model, judge, x, y, vectors, targets, rules, scale=s)

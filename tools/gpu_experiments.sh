@@ -43,7 +43,7 @@ else
   PLAN=(--plan gpu-synthetic --budget-s "$BUDGET")
 fi
 # shellcheck disable=SC2086  # SEEDS: several words
-timeout "${CALL_S:-540}" python3 benchmarks/reproduce.py "${PLAN[@]}" \
+timeout -k 10 "${CALL_S:-540}" python3 benchmarks/reproduce.py "${PLAN[@]}" \
   --jobs "${JOBS:-6}" --seeds ${SEEDS:-0 1} --part-per-seed ${REPRODUCE_ARGS:-} \
   --commit "$COMMIT" --out "$OUT/exp" 2>&1 | tee -a "$OUT/reproduce.log" \
   || echo "reproduce.py stopped (exit ${PIPESTATUS[0]}): the parts it wrote are in exp/" \

@@ -43,19 +43,19 @@ left() {  # seconds this step may take: at most $1, and none past CALL_S - 25
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$STAGE/gpu.txt" 2>&1 || true
 # shellcheck disable=SC2086  # TRAIN_ARGS: several words
-timeout "$(left $((BUDGET + 150)))" python3 tools/train_pretrained.py --device "${DEVICE:-cuda}" \
+timeout -k 10 "$(left $((BUDGET + 150)))" python3 tools/train_pretrained.py --device "${DEVICE:-cuda}" \
   --budget-s "$BUDGET" ${TRAIN_ARGS:-} --weights "$OUT/weights" --runs "$RUNS" --no-progress \
   --commit "$COMMIT" 2>&1 | tee "$STAGE/train.log" \
   || echo "training stopped (exit ${PIPESTATUS[0]}): the models it finished are judged" \
   | tee -a "$STAGE/train.log"
 for name in synthetic-vaegan synthetic-vae; do
-  # Only a model that comes back is judged: a run the timeout stopped half way has a last.pt
-  # (an earlier checkpoint) but no weights in $OUT, and its figures would describe no shipped file.
-  if [ ! -f "$OUT/weights/$name.pt" ] || [ ! -f "$RUNS/$name/last.pt" ]; then
+  # The file that ships is judged (int8, as the book loads it), not the run's float32 last.pt; a
+  # run the timeout stopped half way wrote no weights to $OUT, and is not judged.
+  if [ ! -f "$OUT/weights/$name.pt" ] || [ ! -f "$OUT/weights/$name.json" ]; then
     echo "$name: not trained to its end, not judged"; continue
   fi
   cp "$RUNS/$name/samples.png" "$STAGE/samples-$name.png" || true
-  timeout "$(left 120)" python3 tools/attribute_bar.py "$RUNS/$name/last.pt" \
+  timeout -k 10 "$(left 120)" python3 tools/attribute_bar.py "$name" --weights "$OUT/weights" \
     --faces "${JUDGE_FACES:-2000}" --json "$STAGE/bar-$name.json" 2>&1 | tee "$STAGE/bar-$name.txt" \
     || echo "the judge of $name stopped (exit ${PIPESTATUS[0]}): judge it on the CPU instead" \
     | tee -a "$STAGE/bar-$name.txt"

@@ -430,9 +430,10 @@ def stale_static_files(app: Any, env: Any, added: set[str], changed: set[str],
     for folder in app.config.html_static_path:
         source = Path(app.confdir) / folder
         for path in source.rglob("*"):
-            name, copy = path.relative_to(source).as_posix(), built / path.relative_to(source)
+            name = path.relative_to(source).as_posix()
             if path.is_file() and not name.endswith("_t") and not skip(name) and (
-                    not copy.is_file() or not filecmp.cmp(path, copy, shallow=False)):
+                    not (built / name).is_file()
+                    or not filecmp.cmp(path, built / name, shallow=False)):
                 return [app.config.root_doc]
     return []
 

@@ -627,11 +627,18 @@ def test_widget_in_the_built_book(browser, book_html):
         check(drive(browser, url + "notebooks/05_latent_arithmetic.html"))
 
 
+# Once MathJax has typeset the page: the equations it could not, by their error text.
+MATH_ERRORS = """() => (window.MathJax?.startup?.promise ?? Promise.resolve()).then(() =>
+  [...document.querySelectorAll("mjx-merror")].map(e => "MathJax: " + e.textContent))"""
+
+
 @pytest.mark.browser
 def test_every_built_page_loads_without_an_error(browser, book_html):
     """What a reader's browser console would show: no script error, no console error and no
     file the page asks for that the site lacks (the theme's mode, a favicon, a doubled thebe
-    settings script were each one on every page)."""
+    settings script were each one on every page); and no equation MathJax could not typeset
+    (shown in its place, in red: Sphinx sets a display equation with a line break in a split
+    environment, where a \\tag is not allowed)."""
     pages = sorted(p.relative_to(book_html).as_posix() for p in book_html.rglob("*.html"))
     pages = [name for name in pages if not name.startswith("_")]  # the theme's templates
     assert len(pages) > 10, pages
@@ -640,6 +647,7 @@ def test_every_built_page_loads_without_an_error(browser, book_html):
         for name in pages:
             page, _, errors = open_page(browser, url + name)  # a 404 is a console error too
             page.wait_for_load_state("networkidle")
+            errors += page.evaluate(MATH_ERRORS)
             page.close()
             if errors:
                 found[name] = errors

@@ -18,7 +18,7 @@
   const base = new URL(".", script.src).href; // the folder this script was served from
   const SHOW = 192; // shown size of the original and the edited face, in CSS pixels
   const THUMB = 44; // shown size of a face in the picker
-  const ERROR_STYLE = "border:2px solid #c33;border-radius:4px;padding:0.6em 0.8em;color:#c33";
+  const ERROR_STYLE = "border:2px solid var(--pst-color-danger,#c33);border-radius:4px;padding:0.6em 0.8em;color:var(--pst-color-danger,#c33)";  // the theme's, readable in light and dark
 
   const registry = (window.vaeganLatent = window.vaeganLatent || { widgets: [], progress: [] });
 

@@ -435,11 +435,11 @@ def site(tmp_path_factory):
 
 
 def open_page(browser, url: str, throttle: float | None = None, missing: str | None = None,
-              scheme: str = "light"):  # fmt: skip
+              scheme: str = "light", width: int = 1280):  # fmt: skip
     """A new page at url, recording requests and console errors; ``throttle``: download speed in
     bytes/s; ``missing``: a file of the widget the server answers with 404; ``scheme``: the
-    reader's colour scheme, light or dark."""
-    page = browser.new_page(color_scheme=scheme)
+    reader's colour scheme, light or dark; ``width``: the window's, in CSS pixels."""
+    page = browser.new_page(color_scheme=scheme, viewport={"width": width, "height": 800})
     requests, errors = [], []
     page.on("request", lambda r: requests.append(r.url))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -635,21 +635,27 @@ MATH_ERRORS = """() => (window.MathJax?.startup?.promise ?? Promise.resolve()).t
 
 
 @pytest.mark.browser
-def test_every_built_page_loads_without_an_error(browser, book_html):
+@pytest.mark.parametrize("width", [390, 1280])  # a phone, a laptop
+def test_every_built_page_loads_without_an_error(browser, book_html, width):
     """What a reader's browser console would show: no script error, no console error and no
     file the page asks for that the site lacks (the theme's mode, a favicon, a doubled thebe
-    settings script were each one on every page); and no equation MathJax could not typeset
+    settings script were each one on every page); no equation MathJax could not typeset
     (shown in its place, in red: Sphinx sets a display equation with a line break in a split
-    environment, where a \\tag is not allowed)."""
+    environment, where a \\tag is not allowed); and no page wider than the window (a long
+    inline call made a phone's page scroll sideways: a wide equation, table or listing
+    scrolls in its own box)."""
     pages = sorted(p.relative_to(book_html).as_posix() for p in book_html.rglob("*.html"))
     pages = [name for name in pages if not name.startswith("_")]  # the theme's templates
     assert len(pages) > 10, pages
     found = {}
     with web.serve(book_html) as url:
         for name in pages:
-            page, _, errors = open_page(browser, url + name)  # a 404 is a console error too
+            page, _, errors = open_page(browser, url + name, width=width)  # 404: an error too
             page.wait_for_load_state("networkidle")
             errors += page.evaluate(MATH_ERRORS)
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            if wide > width:
+                errors.append(f"{wide} px wide")
             page.close()
             if errors:
                 found[name] = errors

@@ -244,3 +244,34 @@ def test_readme_states_the_measured_reproduction_time() -> None:
     assert abs(int(m[2]) - minutes) <= 5, f"README says {m[2]} min; results.json: {minutes:.0f}"
     for part in res["provenance"]["parts"]:
         assert (part["jobs"], part["machine"]["cores"]) == (int(m[1]), int(m[3])), part["machine"]
+
+
+FRACTIONS = {1 / 8: "an eighth", 1 / 4: "a quarter", 1 / 2: "half", 1: "all"}
+
+
+def test_the_opening_figures_captions_describe_the_shipped_models() -> None:
+    """README.md and the book's first page describe the shipped VAE/GAN and VAE under
+    samples.png (tools/make_figures.py): their networks' size against Table 1's, and (README)
+    their steps and machine. New weights (a GPU recipe's) must not leave the old description."""
+    from vaegan_lite.book.runs import trained_on
+    from vaegan_lite.config import TrainConfig
+    from vaegan_lite.shipped import provenance
+
+    records = [provenance(name) for name in ("synthetic-vaegan", "synthetic-vae")]
+    configs = [TrainConfig.from_dict(p["config"]) for p in records]
+    nets = {(c.model.image_size, c.model.width, c.model.enc_fc_dim) for c in configs}
+    assert len(nets) == 1, f"the two shipped models differ, the captions say 'both': {nets}"
+    (size, width, fc), default_fc = nets.pop(), TrainConfig().model.enc_fc_dim  # Table 1's 2048
+    steps = {p["training_steps"] for p in records}
+    machines = {trained_on(p["machine"]) for p in records}
+    gpu = {p["machine"].get("gpu") for p in records}
+    assert len(steps) == len(machines) == 1, (steps, machines)
+    nets = (f"{size}×{size}, {FRACTIONS[width]} of the channels of the paper's Table 1 and "
+            f"{FRACTIONS[width * fc / default_fc]} of its encoder's fully connected layer")
+    expected = {
+        "README.md": f"({nets}, {steps.pop():,} steps) trained on {machines.pop()}",
+        "book/intro.md": f"({nets}) trained on {'a CPU' if gpu == {None} else 'a GPU'}",
+    }
+    for name, words in expected.items():
+        text = " ".join((ROOT / name).read_text().split())
+        assert words in text, f"{name}: the caption of samples.png should say {words!r}"

@@ -23,9 +23,10 @@
 # (a RUNS of its own: a second dry run into the same one would resume the first's runs)
 #
 # Back on the CPU: copy weights/* into vaegan_lite/weights/, `python tools/train_pretrained.py
-# --only web` (the widget's ONNX decoders), `python tools/make_figures.py` (the opening figure),
-# `make outputs`; where the bar is met, the strict xfail in tests/test_pretrained.py goes; then
-# the book.
+# --only web` (the widget's ONNX decoders), `python tools/make_figures.py` (the opening figure;
+# its captions in README.md and book/intro.md by hand, as tests/test_prose.py says), `make
+# outputs`; where the bar is met, the strict xfail in tests/test_pretrained.py goes; then the
+# book.
 set -euo pipefail
 COMMIT=${1:?usage: gpu_pretrained.sh COMMIT [TRAIN_BUDGET_S]}
 BUDGET=${2:-330}

@@ -21,15 +21,12 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from vaegan_lite.attributes import held_out_faces  # noqa: E402
 from vaegan_lite.book.plotting import show_grid  # noqa: E402
+from vaegan_lite.book.showcase import showcase_rows  # noqa: E402
 from vaegan_lite.data import SyntheticFaces  # noqa: E402
 from vaegan_lite.files import atomic_path  # noqa: E402
-from vaegan_lite.shipped import pretrained  # noqa: E402
-from vaegan_lite.train import fixed_samples  # noqa: E402
 
 OUT = ROOT / "book" / "_static" / "samples.png"
 FAVICON = ROOT / "book" / "_static" / "favicon.png"
@@ -37,16 +34,7 @@ FAVICON_FACE = 3  # of the data set's seed 0: a smiling face that reads at 32x32
 
 
 def samples_figure(out: Path, n: int = 10) -> None:
-    vaegan, vae = pretrained("synthetic-vaegan"), pretrained("synthetic-vae")
-    x, _, _ = held_out_faces(vaegan, n)
-    with torch.no_grad():
-        rows = {
-            "held-out faces": x,
-            "VAE: reconstructions (pixel-wise loss)": vae.reconstruct(x),
-            "VAE/GAN: reconstructions (learned similarity)": vaegan.reconstruct(x),
-            "VAE: samples": fixed_samples(vae, n, 0),
-            "VAE/GAN: samples": fixed_samples(vaegan, n, 0),
-        }
+    rows = showcase_rows(n)
     fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.62, 0.8 * len(rows)), dpi=150)
     for ax, (name, images) in zip(axes, rows.items(), strict=True):
         show_grid(images, n, ax=ax)

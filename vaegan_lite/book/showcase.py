@@ -1,0 +1,46 @@
+"""The shipped VAE and VAE/GAN side by side: the book's opening figure (tools/make_figures.py),
+and chapter 4 beside its own runs.
+
+The two models are chapter 5's (``synthetic-vae`` and ``synthetic-vaegan``): bigger and trained
+longer than a chapter's `cpu` runs, and read from the package rather than trained, so a reader
+sees the paper's contrast at a size where it shows, whatever preset the chapter runs at.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..attributes import held_out_faces
+from ..config import TrainConfig
+from ..shipped import pretrained, provenance
+from ..train import fixed_samples
+from .runs import trained_on
+
+PAIR = {"VAE": "synthetic-vae", "VAE/GAN": "synthetic-vaegan"}  # label -> shipped model
+LOSSES = {"VAE": "pixel-wise loss", "VAE/GAN": "learned similarity"}
+
+
+def showcase_rows(n: int = 10) -> dict[str, torch.Tensor]:
+    """Rows of n images in [-1, 1]: held-out faces (never seen in training), their
+    reconstructions by the shipped VAE and VAE/GAN, and each model's samples from the same
+    codes z ~ N(0, I). Deterministic: fixed faces and a fixed noise seed."""
+    models = {label: pretrained(name) for label, name in PAIR.items()}
+    x, _, _ = held_out_faces(models["VAE/GAN"], n)  # both saw the same training faces
+    with torch.no_grad():
+        rows = {"held-out faces": x}
+        rows |= {f"{k}: reconstructions ({LOSSES[k]})": m.reconstruct(x) for k, m in models.items()}
+        rows |= {f"{k}: samples": fixed_samples(m, n, 0) for k, m in models.items()}
+    return rows
+
+
+def showcase_line() -> str:
+    """What the two shipped models are, from their provenance, in one line."""
+    said: dict[str, list[str]] = {}  # description -> the models it describes
+    for label, name in PAIR.items():
+        p = provenance(name)
+        m = TrainConfig.from_dict(p["config"]).model
+        said.setdefault(f"{m.image_size}×{m.image_size}, width {m.width:g} of Table 1's channels, "
+                        f"{p['training_steps']:,} steps on {trained_on(p['machine'])}",
+                        []).append(label)  # fmt: skip
+    return "The shipped " + "; ".join(f"{' and '.join(labels)} (chapter 5): {what}"
+                                      for what, labels in said.items()) + "."  # fmt: skip

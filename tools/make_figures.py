@@ -2,10 +2,10 @@
 
     python tools/make_figures.py            # writes book/_static/samples.png and favicon.png
 
-Rows: held-out synthetic faces (never seen in training), the shipped VAE's reconstructions, the
-shipped VAE/GAN's reconstructions, and each model's samples from the same z ~ N(0, I). The
-figure is deterministic: fixed faces and a fixed noise seed. The book's favicon is one synthetic
-face, drawn at 32x32 by the data set itself.
+Rows (vaegan_lite.book.showcase, which chapter 4 shows too): held-out synthetic faces, the
+shipped VAE's and VAE/GAN's reconstructions of them, and each model's samples from the same
+z ~ N(0, I); deterministic. The book's favicon is one synthetic face, drawn at 32x32 by the data
+set itself.
 """
 
 from __future__ import annotations

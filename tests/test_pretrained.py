@@ -735,3 +735,31 @@ def test_train_pretrained_refuses_bad_arguments_before_any_work(args, says, tmp_
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.startswith("train_pretrained: ") and says in err, err
     assert err.count("\n") == 1 and not list(tmp_path.iterdir())
+
+
+def test_the_showcase_shows_the_shipped_pair_and_says_what_they_are(monkeypatch):
+    """book.showcase (chapter 4, the opening figure): held-out faces, both models' reconstructions
+    and samples, the same on every call; one line from the provenance, naming each model apart
+    when they differ."""
+    from vaegan_lite.book import showcase
+    from vaegan_lite.book.runs import trained_on
+
+    rows = showcase.showcase_rows(3)
+    assert list(rows) == ["held-out faces", "VAE: reconstructions (pixel-wise loss)",
+                          "VAE/GAN: reconstructions (learned similarity)", "VAE: samples",
+                          "VAE/GAN: samples"]  # fmt: skip
+    assert all(r.shape == (3, 3, 64, 64) and r.abs().max() <= 1 for r in rows.values())
+    again = showcase.showcase_rows(3)
+    assert all(torch.equal(rows[k], again[k]) for k in rows)
+    # One line from the provenance: the pair named together where they were made alike.
+    p = provenance("synthetic-vaegan")
+    steps, width = p["training_steps"], TrainConfig.from_dict(p["config"]).model.width
+    monkeypatch.setattr(showcase, "provenance", lambda name: p)
+    assert showcase.showcase_line() == (
+        f"The shipped VAE and VAE/GAN (chapter 5): 64×64, width {width:g} of Table 1's channels, "
+        f"{steps:,} steps on {trained_on(p['machine'])}.")  # fmt: skip
+    gpu = {**p, "machine": {"gpu": "NVIDIA H200", "cores": 16}}
+    monkeypatch.setattr(showcase, "provenance", lambda name: gpu if "gan" in name else p)
+    line = showcase.showcase_line()
+    assert line.startswith("The shipped VAE (chapter 5): ") and "; VAE/GAN (chapter 5): " in line
+    assert line.endswith("steps on one NVIDIA H200.")

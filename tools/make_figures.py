@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from vaegan_lite.book.plotting import show_grid  # noqa: E402
-from vaegan_lite.book.showcase import showcase_rows  # noqa: E402
+from vaegan_lite.book.showcase import LOSSES, showcase_rows  # noqa: E402
 from vaegan_lite.data import SyntheticFaces  # noqa: E402
 from vaegan_lite.files import atomic_path  # noqa: E402
 
@@ -38,7 +38,9 @@ def samples_figure(out: Path, n: int = 10) -> None:
     fig, axes = plt.subplots(len(rows), 1, figsize=(n * 0.62, 0.8 * len(rows)), dpi=150)
     for ax, (name, images) in zip(axes, rows.items(), strict=True):
         show_grid(images, n, ax=ax)
-        ax.set_title(name, fontsize=7, loc="left", pad=2)
+        model, _, what = name.partition(": ")
+        title = f"{name} ({LOSSES[model]})" if what == "reconstructions" else name
+        ax.set_title(title, fontsize=7, loc="left", pad=2)
     fig.tight_layout(pad=0.3, h_pad=0.4)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, metadata={"Software": None})  # no version stamp: rebuilt bytes stay equal

@@ -17,7 +17,7 @@ from ..train import fixed_samples
 from .runs import trained_on
 
 PAIR = {"VAE": "synthetic-vae", "VAE/GAN": "synthetic-vaegan"}  # label -> shipped model
-LOSSES = {"VAE": "pixel-wise loss", "VAE/GAN": "learned similarity"}
+LOSSES = {"VAE": "pixel-wise loss", "VAE/GAN": "learned similarity"}  # what each is trained with
 
 
 def showcase_rows(n: int = 10) -> dict[str, torch.Tensor]:
@@ -28,7 +28,7 @@ def showcase_rows(n: int = 10) -> dict[str, torch.Tensor]:
     x, _, _ = held_out_faces(models["VAE/GAN"], n)  # both saw the same training faces
     with torch.no_grad():
         rows = {"held-out faces": x}
-        rows |= {f"{k}: reconstructions ({LOSSES[k]})": m.reconstruct(x) for k, m in models.items()}
+        rows |= {f"{k}: reconstructions": m.reconstruct(x) for k, m in models.items()}
         rows |= {f"{k}: samples": fixed_samples(m, n, 0) for k, m in models.items()}
     return rows
 

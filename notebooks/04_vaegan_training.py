@@ -637,13 +637,13 @@ display(Markdown(
 # size and the run's length: the `gpu` preset trains Table 1's full networks on CelebA at 64×64,
 # with the paper's batch size and learning rate, for as many steps as the authors' code does.
 #
-# ### Bigger, and trained longer: the shipped models
+# ### At 64×64: the shipped models
 #
-# The package ships a VAE and a VAE/GAN trained on the synthetic faces at 64×64, with wider
-# networks and many more steps than this preset's runs: chapter 5 edits faces with them. Read
-# from the package rather than trained here, they show the same comparison at a size where more
-# of it is visible, whatever preset this chapter runs at. The line printed first says what they
-# are and where they were trained.
+# The package ships a VAE and a VAE/GAN trained on the synthetic faces at the paper's 64×64 (the
+# `cpu` preset's runs see 32×32), with a larger latent space and for many more steps than the
+# `cpu` preset's runs: chapter 5 edits faces with them. Read from the package rather than trained
+# here, they show the same comparison at an image size where more of it is visible. The line
+# printed first says how wide their networks are, how long they trained and where.
 
 # %% mystnb={"image": {"alt": "Rows of held-out faces, their reconstructions by the shipped VAE and VAE/GAN, and samples from both"}}
 # Read from the package, not trained here (tools/train_pretrained.py made them).

@@ -105,13 +105,15 @@ running_box("03_learned_similarity")
 # \tag{6}
 # $$
 #
-# \begin{equation*}
+# <!-- The line ends with \cr, not a double backslash: Sphinx sets a display equation that holds
+# one in a split environment, where a tag is refused. MathJax and KaTeX read \cr alike. -->
+# $$
 # \begin{aligned}
-# \mathcal{L}_\text{llike}^{\mathrm{Dis}_l} &= -\mathbb{E}_{q(z \mid x)}\big[\log p(\mathrm{Dis}_l(x) \mid z)\big] \\
+# \mathcal{L}_\text{llike}^{\mathrm{Dis}_l} &= -\mathbb{E}_{q(z \mid x)}\big[\log p(\mathrm{Dis}_l(x) \mid z)\big] \cr
 # &= \mathbb{E}_{q(z \mid x)} \tfrac{1}{2} \big\lVert \mathrm{Dis}_l(x) - \mathrm{Dis}_l(\tilde{x}) \big\rVert^2 + \text{const}.
 # \end{aligned}
 # \tag{7}
-# \end{equation*}
+# $$
 #
 # The loss is still a squared error, now between feature maps. A discriminator must tell real
 # faces from generated ones, so its features respond to what makes a face look real (edges in

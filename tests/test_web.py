@@ -181,33 +181,43 @@ def test_sphinx_extension_unpacks_when_the_build_starts(monkeypatch):
 
 def test_a_changed_static_file_alone_rewrites_a_page(tmp_path):
     """Sphinx copies html_static_path only when it writes a page: an edit to the widget's JS
-    alone reached the built book once some page changed too."""
+    alone reached the built book once some page changed too. What Sphinx does not copy (an
+    excluded or hidden file or folder, a template) must not rewrite a page on every build."""
     static, built = tmp_path / "book" / "_static", tmp_path / "_build" / "html" / "_static"
     theme = tmp_path / "theme_static"  # an extension's folder: its "_t" files are templates
     for folder, files in ((static / "latent", ["widget.js", "runtime.wasm.xz", ".hidden"]),
-                          (theme, ["button.js_t"])):  # fmt: skip
+                          (static / ".ipynb_checkpoints", ["custom-checkpoint.css"]),
+                          (theme, ["button.js_t", "page.css.JINJA"])):  # fmt: skip
         folder.mkdir(parents=True)
         for name in files:
             (folder / name).write_text(name)
+    (tmp_path / "logo.svg").write_text("logo")  # an entry that is a file, not a folder
     (built / "latent").mkdir(parents=True)
-    (built / "latent" / "widget.js").write_text("widget.js")
+    (built / "latent" / "widget.js").write_text("widget.js")  # the copies a build made
+    (built / "logo.svg").write_text("logo")
 
     class App:
         outdir, confdir = str(built.parent), str(tmp_path)
+        builder = type("Builder", (), {"format": "html"})()
 
         class config:
-            html_static_path = ["book/_static", str(theme)]
-            exclude_patterns = ["**/*.wasm.xz"]
+            html_static_path = ["book/_static", str(theme), "logo.svg"]
+            exclude_patterns = ["**/*.wasm.xz", "**.ipynb_checkpoints"]
             root_doc = "book/intro"
 
     outdated = lambda: web.stale_static_files(App(), None, set(), set(), set())  # noqa: E731
-    assert outdated() == []  # the .xz, the hidden file and the template are not copied
+    assert outdated() == []  # the .xz, the hidden file, the checkpoints, the templates
     (static / "latent" / "widget.js").write_text("widget.js, edited")
     assert outdated() == ["book/intro"]
     (built / "latent" / "widget.js").write_text("widget.js, edited")
     assert outdated() == []
+    (tmp_path / "logo.svg").write_text("logo, edited")
+    assert outdated() == ["book/intro"]
+    (built / "logo.svg").write_text("logo, edited")
     (static / "custom.css").write_text("new")
     assert outdated() == ["book/intro"]
+    App.builder.format = "latex"  # no _static to copy into
+    assert outdated() == []
 
 
 def test_vendor_runtime_commits_the_wasm_compressed(tmp_path):

@@ -35,6 +35,7 @@ import http.server
 import io
 import json
 import lzma
+import os
 import shutil
 import tarfile
 import tempfile
@@ -409,8 +410,9 @@ def vendor_runtime(package: str | Path, out: str | Path) -> dict[str, Any]:
 
 def setup(app: Any) -> dict[str, Any]:
     """As a Sphinx extension (_config.yml, sphinx.extra_extensions): unpack the runtime into
-    book/_static/latent/ when the build starts, before Sphinx copies the static files; each
-    page's scripts once (one_of_each_script)."""
+    book/_static/latent/ when the build starts, before Sphinx copies the static files; copy an
+    edited static file even when no page changed (stale_static_files); each page's scripts
+    once (one_of_each_script)."""
     app.connect("builder-inited", lambda app: unpack_runtime())
     app.connect("env-get-outdated", stale_static_files)
     app.connect("html-page-context", one_of_each_script)
@@ -422,18 +424,24 @@ def stale_static_files(app: Any, env: Any, added: set[str], changed: set[str],
     """Sphinx copies the static files only when it writes a page: an edit to one of them alone
     (the widget's JS, custom.css) would not reach a built book. Where a file of
     html_static_path differs from its copy in the build, rewrite the first page, which copies
-    them all. Sphinx renders a "_t" file (a template) rather than copying it: those are left
-    out, as are the book's exclude_patterns."""
+    them all. Left out as Sphinx leaves them: what exclude_patterns or a leading dot exclude
+    (folders pruned whole), and templates ("_t", ".jinja"), which it renders rather than copies."""
+    if getattr(app.builder, "format", None) != "html":
+        return []
     from sphinx.util.matching import Matcher  # Sphinx is the book's, not the package's
 
     built, skip = Path(app.outdir) / "_static", Matcher([*app.config.exclude_patterns, "**/.*"])
-    for folder in app.config.html_static_path:
-        source = Path(app.confdir) / folder
-        for path in source.rglob("*"):
-            name = path.relative_to(source).as_posix()
-            if path.is_file() and not name.endswith("_t") and not skip(name) and (
-                    not (built / name).is_file()
-                    or not filecmp.cmp(path, built / name, shallow=False)):
+    for entry in app.config.html_static_path:
+        source = Path(app.confdir) / entry
+        pairs = [(source, built / source.name)] if source.is_file() else []
+        for folder, dirs, files in os.walk(source):
+            rel = Path(folder).relative_to(source)
+            dirs[:] = [d for d in dirs if not skip((rel / d).as_posix())]
+            pairs += [(Path(folder, f), built / rel / f) for f in files
+                      if not skip((rel / f).as_posix())]  # fmt: skip
+        for path, copied in pairs:
+            if not path.name.lower().endswith(("_t", ".jinja")) and (
+                    not copied.is_file() or not filecmp.cmp(path, copied, shallow=False)):
                 return [app.config.root_doc]
     return []
 

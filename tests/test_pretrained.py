@@ -171,6 +171,7 @@ def test_a_shipped_model_says_what_it_was_trained_on():
 
     assert trained_on({"cores": 2, "cpu": "AMD EPYC"}) == "2 CPU cores"
     assert trained_on({"cores": 16, "gpu": "Tesla T4", "cuda": "13.0"}) == "one Tesla T4"
+    assert trained_on({}) == "a machine not recorded"  # a results file without its machine
 
 
 def test_a_run_meant_to_fail_that_stops_is_read_back_at_its_last_good_step(

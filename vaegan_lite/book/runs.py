@@ -210,7 +210,9 @@ def _cfgs_own_images(data: object, cfg: TrainConfig) -> bool:
 
 def trained_on(machine: dict[str, Any]) -> str:
     """A provenance's machine as a reader reads it: "one NVIDIA H200" or "2 CPU cores"."""
-    return f"one {machine['gpu']}" if machine.get("gpu") else f"{machine['cores']} CPU cores"
+    if machine.get("gpu"):
+        return f"one {machine['gpu']}"
+    return f"{machine['cores']} CPU cores" if machine.get("cores") else "a machine not recorded"
 
 
 def check_claim(preset: Preset, holds: bool, claim: str, detail: object = "") -> None:

@@ -25,7 +25,11 @@ def showcase_rows(n: int = 10) -> dict[str, torch.Tensor]:
     reconstructions by the shipped VAE and VAE/GAN, and each model's samples from the same
     codes z ~ N(0, I). Deterministic: fixed faces and a fixed noise seed."""
     models = {label: pretrained(name) for label, name in PAIR.items()}
-    x, _, _ = held_out_faces(models["VAE/GAN"], n)  # both saw the same training faces
+    seen = {label: (m.train_config.data, m.train_config.dataset_size, m.train_config.data_seed,
+                    m.image_size) for label, m in models.items()}  # fmt: skip
+    if len(set(seen.values())) > 1:  # the faces held out from one would be the other's data
+        raise ValueError(f"the shipped models were trained on different faces: {seen}")
+    x, _, _ = held_out_faces(models["VAE/GAN"], n)
     with torch.no_grad():
         rows = {"held-out faces": x}
         rows |= {f"{k}: reconstructions": m.reconstruct(x) for k, m in models.items()}

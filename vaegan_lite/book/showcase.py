@@ -1,9 +1,10 @@
 """The shipped VAE and VAE/GAN side by side: the book's opening figure (tools/make_figures.py),
 and chapter 4 beside its own runs.
 
-The two models are chapter 5's (``synthetic-vae`` and ``synthetic-vaegan``): bigger and trained
-longer than a chapter's `cpu` runs, and read from the package rather than trained, so a reader
-sees the paper's contrast at a size where it shows, whatever preset the chapter runs at.
+The two models are chapter 5's (``synthetic-vae`` and ``synthetic-vaegan``): at the paper's
+64x64 (the `cpu` preset's runs see 32x32), with a larger latent space and trained longer than the
+`cpu` runs, and read from the package rather than trained, so a reader of the `cpu` book sees
+the paper's contrast at an image size where more of it shows.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Reproduce the paper's experiments (chapter 6) at a preset: a results JSON and the figures.
 
     python benchmarks/reproduce.py --preset cpu --jobs 2   # 43 runs on the synthetic faces,
-                                                    # ~160 min on 2 CPU cores; writes vaegan_lite/
-                                                    # results/experiments-cpu/, which the book reads
+                                                    # about 160 min on 2 CPU cores; writes
+                                                    # vaegan_lite/results/experiments-cpu/,
+                                                    # which the book reads
     python benchmarks/reproduce.py --preset gpu     # CelebA 64x64 (see book/running.md), a GPU
     python benchmarks/reproduce.py --preset smoke --out /tmp/exp   # seconds: does it all run?
 

@@ -338,6 +338,9 @@ def test_stored_outputs_say_they_come_from_the_smoke_preset(monkeypatch):
     assert "pictures are noise" in running_box("01_vae").data
     shipped = running_box("05_latent_arithmetic", trains=False).data  # trains nothing
     assert "shipped models" in shipped and "noise" not in shipped
+    # nor does it send the reader for data or a Drive to keep runs in
+    assert not any(w in shipped for w in ("VAEGAN_DATA", "Drive", "a few steps"))
+    assert "CelebA" in running_box("01_vae").data and "Drive" in running_box("01_vae").data
     # chapter 6's gpu preset trains a session's plan by default: its box must not give the whole
     # plan's time as the chapter's
     session = running_box("06_experiments", session_s=45 * 60).data

@@ -389,9 +389,10 @@ def config_for(preset: Preset, model: str, **overrides: Any) -> TrainConfig:
 def balanced_gamma(cfg: TrainConfig) -> float:
     """VAE/GAN_Dis0's gamma for VAE/GAN's ``cfg.step.gamma``: the one that weighs its pixel
     likelihood as that gamma weighs VAE/GAN's Dis_l likelihood (llike_weight). The paper gives
-    none. Shared, it would weigh the pixel likelihood, with its many more terms and its small
-    sigma, many times as heavily (300 times at the cpu preset, 75 at the gpu one), and the GAN term
-    would barely move Dis0's decoder (chapter 6). config_for and the command line use it."""
+    none. Shared, it would weigh the pixel likelihood, with its small sigma (and at the cpu
+    preset its more terms), many times as heavily (300 times at the cpu preset, 75 at the gpu
+    one), and the GAN term would barely move Dis0's decoder (chapter 6). config_for and the
+    command line use it."""
     vaegan = replace(cfg, model=replace(cfg.model, model="vaegan"))
     return cfg.step.gamma * llike_weight(vaegan) / llike_weight(cfg)
 

@@ -125,7 +125,7 @@ class LiveTraining:
         ax_dis.set_ylim(-0.02, 1.02)
         if ax_dis.lines[1:]:
             ax_dis.legend(fontsize=8)
-        ax_dis.set_title("discriminator outputs (mean per batch)", fontsize=10)
+        ax_dis.set_title("discriminator outputs\n(mean over each logging interval)", fontsize=10)
         ax_dis.set_xlabel("step")
         buf = io.BytesIO()
         fig.savefig(buf, format="png")

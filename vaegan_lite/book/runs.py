@@ -280,9 +280,13 @@ def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True
     t = every.get(chapter, {})
     machine = t.get("machine", "not measured yet")
     rows = ["| preset | what it runs | time |", "|---|---|---|"]
-    for name, what in (("smoke", "a few steps per model: checks that every cell runs"),
-                       ("cpu", "synthetic faces, results that make the point"),
-                       ("gpu", "CelebA 64x64 (else synthetic faces), Table 1's nets")):  # fmt: skip
+    runs = ((("smoke", "a few steps per model: checks that every cell runs"),
+             ("cpu", "synthetic faces, results that make the point"),
+             ("gpu", "CelebA 64x64 (else synthetic faces), Table 1's nets")) if trains else
+            (("smoke", "the shipped models, on fewer faces: checks that every cell runs"),
+             ("cpu", "the shipped models, on more faces; trains nothing"),
+             ("gpu", "the same as `cpu`: the shipped models, on more faces")))  # fmt: skip
+    for name, what in runs:
         m = t.get(name)
         shown = "not measured yet" if m is None else m if isinstance(m, str) else f"{m:.0f} s"
         if name == "gpu" and session_s is not None:
@@ -302,13 +306,15 @@ def running_box(chapter: str, timings: str | Path = TIMINGS, trains: bool = True
         "**Running this chapter.** Choose the size with `VAEGAN_PRESET` (`smoke`, `cpu` or "
         "`gpu`), set before the cell that calls `get_preset()` runs "
         "(`os.environ[\"VAEGAN_PRESET\"] = \"cpu\"` in a cell above it); the default is `gpu` "
-        "when CUDA is available, else `cpu`. On Colab, mount Google Drive first: runs then go "
-        "there and resume in the next session.", "", *rows, "",
-        f"Measured on: {machine}.", "",
-        "The `gpu` preset reads CelebA from `$VAEGAN_DATA` (else `./data`); the book's page "
-        "*Running the book*, section *Data*, gives the commands that put it there on Colab "
-        "(torchvision's download, a Google Drive copy or Kaggle). Without it, the `gpu` preset "
-        "says so in one line and trains on the synthetic faces at 64x64 with Table 1's networks.",
+        "when CUDA is available, else `cpu`." + (" On Colab, mount Google Drive first: runs "
+        "then go there and resume in the next session." if trains else ""), "", *rows, "",
+        f"Measured on: {machine}.",
     ]  # fmt: skip
+    if trains:  # what a chapter that reads the shipped models needs no data for
+        box += ["", "The `gpu` preset reads CelebA from `$VAEGAN_DATA` (else `./data`); the book's "
+                "page *Running the book*, section *Data*, gives the commands that put it there on "
+                "Colab (torchvision's download, a Google Drive copy or Kaggle). Without it, the "
+                "`gpu` preset says so in one line and trains on the synthetic faces at 64x64 with "
+                "Table 1's networks."]  # fmt: skip
     text = "\n".join([*note, *(f"> {line}".rstrip() for line in box)])
     return Markdown(text)

@@ -499,9 +499,9 @@ print(f"Dis_l(x) at this preset: layer {dis.dis_layer}, shape {tuple(dis_l.shape
 # The first layer's maps are still images: edge and colour detectors at full resolution. Each
 # stride-2 layer halves the side; the first of them quadruples the channels, the second doubles
 # them and the rest keep them (the shapes are above each row), so deeper maps are coarser and
-# each unit sees a larger patch of the face. A unit of $\mathrm{Dis}_l$ does not care exactly
-# which pixel an edge falls on inside its patch, which is the kind of tolerance the pixel loss
-# lacked in chapter 1. Chapter 3 measures this tolerance directly.
+# each unit sees a larger patch of the face. A unit of $\mathrm{Dis}_l$ can respond to an edge
+# wherever it falls inside its patch, the kind of tolerance the pixel loss lacked in chapter 1;
+# whether a trained discriminator's features use that freedom is something chapter 3 measures.
 #
 # ## Summary
 #

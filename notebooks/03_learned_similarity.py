@@ -117,8 +117,9 @@ running_box("03_learned_similarity")
 #
 # The loss is still a squared error, now between feature maps. A discriminator must tell real
 # faces from generated ones, so its features respond to what makes a face look real (edges in
-# the right arrangement, textures, face parts) and, after a few stride-2 convolutions, not much to
-# exactly which pixel an edge fell on. In Sec. 4 the paper tests the idea directly: $k$-nearest
+# the right arrangement, textures, face parts), and the hope is that, after a few stride-2
+# convolutions, they care less than pixels do about exactly which pixel an edge fell on. In
+# Sec. 4 the paper tests the idea directly: $k$-nearest
 # neighbour classification ($k = 5$) on CIFAR-10 makes 66.02 % errors with pixels and 33.73 % with
 # a GAN discriminator's features. Which layer? "After 3 convolutional layers with stride 2
 # downsampling" (Sec. 4); [Paper vs. code](../book/paper_vs_code.md) explains that the authors'
@@ -303,7 +304,9 @@ if preset.trains_fully:  # a few steps (smoke, cut short) teach Dis nothing yet
 # downsampling alone keep the pixels' ranking. The **trained** discriminator's features are where
 # the ranking moves: measured against the blur, the shifted face is closer to the original than
 # in the untrained features. What made that difference is what $\mathrm{Dis}$ learned while
-# telling real faces from generated ones, not its architecture.
+# telling real faces from generated ones, not its architecture. Read the columns one at a time
+# too: the ratio can move because a shift got cheaper or because a blur got dearer. Compare
+# the trained row with the pixels' in each column to see which of the two happened here.
 #
 # Whether the ranking turns all the way round, the blur no longer the cheapest of the changes,
 # depends on how long the GAN trained: the last line above says whether it did here, the fraction
@@ -398,8 +401,9 @@ if preset.trains_fully:
 # (the face's finer layout, fine noise laid over the colours) is free. The paper reports the same effect at 64×64,
 # "severe noisy artifacts which we believe are caused by the harsh downsampling scheme of Dis". At 32×32 the
 # downsampling is harsher still, $\mathrm{Dis}_l$ is a 4×4 map, and the discriminator was trained
-# only for the GAN steps printed above, on images that never contained this kind of noise, so
-# nothing in it learned to object.
+# only for the GAN steps printed above, against its own generator's fakes, not against this
+# decoder's: frozen, it cannot learn to object to whatever noise the decoder finds it does not
+# see.
 #
 # A fixed metric can be exploited; a metric that keeps learning is much harder to exploit. That is
 # the step from $\mathrm{VAE}_{\mathrm{Dis}_l}$ to the VAE/GAN: keep training the discriminator on
@@ -415,9 +419,13 @@ if preset.trains_fully:
 # on which GPU and with how many steps they were trained (chapter 6 measures them); where they do
 # not, it says so.
 
-# %% mystnb={"image": {"alt": "Figures of the paper-size runs: held-out faces with reconstructions by four models, and samples of the five models beside real faces"}}
+# %% mystnb={"image": {"alt": "Paper-size runs: held-out faces above their reconstructions by four models"}}
 # Read from the package, not trained here (chapter 6 makes them: plan gpu-synthetic).
-for path in gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png"):
+for path in gpu_synthetic_figures("fig4_reconstructions.png"):
+    display(Image(filename=str(path)))
+
+# %% mystnb={"image": {"alt": "Paper-size runs: samples of the five models beside real faces"}}
+for path in gpu_synthetic_figures("fig3_samples.png", provenance=False):
     display(Image(filename=str(path)))
 
 # %% [markdown]

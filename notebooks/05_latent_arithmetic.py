@@ -151,7 +151,7 @@ show_source(A.attribute_vectors)
 # We use the first `N_VECTORS` training faces (the first cell printed how many; the authors' code
 # used the first 10,000 CelebA training images) and every attribute of the data set. The pictures
 # show the five that the synthetic faces draw most plainly (`A.SHOWN`); both widgets at the end of
-# the chapter offer those and `Male` (`A.JUDGED`).
+# the chapter offer those and `Male` (`A.IN_WIDGETS`).
 
 # %% tags=["nbval-ignore-output"]
 # The vectors' lengths, from the shipped models' codes: a look at their scale, which nothing below
@@ -162,7 +162,7 @@ train_faces = SyntheticFaces(vaegan.train_config.dataset_size, vaegan.image_size
 train_set = A.labelled_images(train_faces, N_VECTORS)  # (images, attributes, names), drawn once
 vectors = {name: A.attribute_vectors(m, train_set) for name, m in (("VAE/GAN", vaegan), ("VAE", vae))}
 for name, vs in vectors.items():
-    print(f"{name:8s}", "  ".join(f"|v_{a}| = {vs[a].norm():.2f}" for a in A.JUDGED))
+    print(f"{name:8s}", "  ".join(f"|v_{a}| = {vs[a].norm():.2f}" for a in A.IN_WIDGETS))
 
 # %% [markdown]
 # ## Fig. 6 and 7: vectors added to held-out faces
@@ -171,7 +171,7 @@ for name, vs in vectors.items():
 # faces after the training ones). Each row: the input, its reconstruction Dec(μ(x)),
 # then the reconstruction with one attribute vector added.
 
-# %% mystnb={"image": {"alt": "For the VAE/GAN, then the VAE: held-out faces, their reconstructions, and reconstructions with glasses, bangs, smile, hat and mustache vectors added"}}
+# %% mystnb={"image": {"alt": "For the VAE/GAN: held-out faces, their reconstructions, and reconstructions with glasses, bangs, smile, hat and mustache vectors added"}}
 test_x, test_y, attr_names = A.held_out_faces(vaegan, N_TEST)
 col = {n: attr_names.index(n) for n in attr_names}
 # Faces without glasses, hat, bangs or a smile, so that every column adds something new.
@@ -194,6 +194,8 @@ def attribute_grid(model, faces, vectors, names, scale=1.0, title=""):
 
 attribute_grid(vaegan, faces, vectors["VAE/GAN"], NAMES, title="VAE/GAN (Fig. 6)")
 plt.show()
+
+# %% mystnb={"image": {"alt": "For the VAE: the same held-out faces, their reconstructions, and reconstructions with the VAE's glasses, bangs, smile, hat and mustache vectors added"}}
 attribute_grid(vae, faces, vectors["VAE"], NAMES, title="VAE (Fig. 7)")
 plt.show()
 
@@ -213,10 +215,11 @@ Markdown(f"Sharpness of the edited faces above: VAE/GAN {edited_sharpness['VAE/G
 
 # %% [markdown]
 # Here both models find the directions (the paper finds the VAE's concepts "much less
-# prominent", Fig. 7), and the VAE/GAN draws them with sharper detail (the line above measures
-# it): the VAE's glasses and hat brims are softer and its faces
-# blurrier, because its decoder was trained with a pixel-wise loss that rewards averages
-# (chapter 1).
+# prominent", Fig. 7). The VAE's edits are the blurrier: its glasses and hat brims are softer,
+# because its decoder was trained with a pixel-wise loss that rewards averages (chapter 1), and
+# the line above measures the gap. The Laplacian does not tell detail from noise, though
+# (chapter 3): before calling the VAE/GAN's extra sharpness detail, compare its number with the
+# drawn faces' and look at its faces in the grid for speckle.
 #
 # ## Did it work? A judge trained on the ground truth
 #
@@ -639,10 +642,10 @@ Markdown(f"Sharpness along the line: VAE/GAN {sharp['VAE/GAN']:.3f}, VAE {sharp[
 # %% [markdown]
 # ## The live widget (needs a kernel)
 #
-# The original face and the edited one side by side, a slider per attribute vector (the
-# attributes judged above, `A.JUDGED`, each with a button for s = 1, the authors' scale), a face
-# picker with thumbnails, a switch between the VAE/GAN and the VAE (Fig. 6 against Fig. 7), a
-# random face z<sub>p</sub> ~ N(0, I) (its original is the sample Dec(z<sub>p</sub>) itself) and a
+# The original face and the edited one side by side, a slider per attribute vector (those of
+# `A.IN_WIDGETS`: the five shown above and `Male`, each with a button for s = 1, the authors'
+# scale), a face picker with thumbnails, a switch between the VAE/GAN and the VAE (Fig. 6 against
+# Fig. 7), a random face z<sub>p</sub> ~ N(0, I) (its original is the sample Dec(z<sub>p</sub>) itself) and a
 # reset button; every change re-runs the decoder in the Python kernel. It works in Jupyter and
 # Colab. The published book has no kernel, so the cell below was not run for it (its tag
 # `skip-execution`): run it in Jupyter or Colab, or use the in-browser widget of the next section.

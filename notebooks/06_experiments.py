@@ -199,8 +199,10 @@ experiments.five_model_table(results)
 # that every run is there and every figure finite and in range.
 experiments.gamma_table(results)
 
-# %% mystnb={"image": {"alt": "Reconstruction MSE, reconstruction FD and sample FD against gamma, then held-out faces with VAE/GAN samples and reconstructions at each gamma"}}
+# %% mystnb={"image": {"alt": "Reconstruction MSE, reconstruction FD and sample FD against gamma"}}
 display(Image(filename=str(folder / "fig5_tradeoff.png")))
+
+# %% mystnb={"image": {"alt": "Held-out faces with VAE/GAN samples and reconstructions at each gamma"}}
 display(Image(filename=str(folder / "fig5_gamma.png")))
 
 # %% [markdown]
@@ -359,10 +361,12 @@ assert not all(e < pixels for e in per_seed)
 # $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ and the GAN next: "$\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$,
 # VAE/GAN and pure GAN produce sharper images with more natural textures and face parts", as the
 # paper says of Fig. 3. The first model of that sentence, $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ (a
-# pixel likelihood with the GAN term added), needs a $\gamma$ of its own, which the paper does not give. Its likelihood sums many more
-# terms than VAE/GAN's (the pixels, against $\mathrm{Dis}_l$'s features), each weighted by
-# $1/2\sigma^2$ with the VAE's small pixel $\sigma$, so VAE/GAN's $\gamma$ would weigh it many
-# times as heavily; its GAN term, a cross-entropy of order 1, would then barely move the decoder,
+# pixel likelihood with the GAN term added), needs a $\gamma$ of its own, which the paper does not
+# give. Its likelihood sums over the pixels where VAE/GAN's sums over $\mathrm{Dis}_l$'s features
+# (at the `cpu` preset the pixels are the more numerous; at Table 1's size the features are), and
+# it weighs each term by $1/2\sigma^2$ with the VAE's small pixel $\sigma$, where VAE/GAN's
+# $\sigma$ is 1. Either way VAE/GAN's $\gamma$ would weigh it many times as heavily; its GAN
+# term, a cross-entropy of order 1, would then barely move the decoder,
 # and it would train nearly as a VAE (exercise 7 tries it). `config_for` gives it the $\gamma$ that
 # weighs the two likelihoods alike (`config.balanced_gamma`; the weights are in the list above).
 # With it, $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ does what the paper says of it in Fig. 3: its
@@ -446,20 +450,33 @@ assert not all(e < pixels for e in per_seed)
 # a time budget: `benchmarks/reproduce.py --plan gpu-synthetic --budget-s …` first times a
 # VAE/GAN step with several runs training at once, then picks the steps per run that fit the time
 # given; `--seeds` splits the plan over several machines and `--merge` joins the parts and stores
-# them in the package. Where they ship, the cell below shows
+# them in the package. Where they ship, the cells below show
 # them with the same tables, and the paper's claims checked against both sets of results side by
-# side; where they do not, it says so. They come from faces drawn by this package, not CelebA, and
+# side; where they do not, the first cell says so. They come from faces drawn by this package,
+# not CelebA, and
 # the first line printed says on which GPU, at which commit and with how many steps per run.
 
-# %% mystnb={"image": {"alt": "Figures of the paper-size runs: samples of the five models beside real faces, reconstructions by four models, and the VAE/GAN across gamma"}}
+# %% mystnb={"image": {"alt": "Paper-size runs: samples of the five models beside real faces"}}
 from vaegan_lite.config import GPU_SYNTHETIC
 
-gpu_figures = experiments.gpu_synthetic_figures("fig3_samples.png", "fig4_reconstructions.png",
-                                                "fig5_gamma.png")
-if gpu_figures:
-    res_gpu, _ = experiments.shipped_results(GPU_SYNTHETIC)
+for path in experiments.gpu_synthetic_figures("fig3_samples.png"):
+    display(Image(filename=str(path)))
+
+# %% mystnb={"image": {"alt": "Paper-size runs: held-out faces above their reconstructions by four models"}}
+for path in experiments.gpu_synthetic_figures("fig4_reconstructions.png", provenance=False):
+    display(Image(filename=str(path)))
+
+# %% mystnb={"image": {"alt": "Paper-size runs: the VAE/GAN's samples and reconstructions at each gamma"}}
+for path in experiments.gpu_synthetic_figures("fig5_gamma.png", provenance=False):
+    display(Image(filename=str(path)))
+
+# %%
+# Their tables, and the paper's claims checked against both sets of results.
+shipped_gpu = experiments.shipped_results(GPU_SYNTHETIC)
+if shipped_gpu is not None:
+    res_gpu, _ = shipped_gpu
     experiments.check_results(res_gpu, experiments.merge_plan(res_gpu))
-    display(*[Image(filename=str(f)) for f in gpu_figures], experiments.five_model_table(res_gpu),
+    display(experiments.five_model_table(res_gpu),
             experiments.claims_for({"cpu": results, GPU_SYNTHETIC: res_gpu}),
             experiments.gamma_table(res_gpu), experiments.table2(res_gpu),
             experiments.knn_table(res_gpu))  # fmt: skip
@@ -528,8 +545,9 @@ for model, scores in results["inception"]["scores"].items():
 # ## Exercises
 #
 # 1. The FD floor (real against real) shrinks as the sample size grows. Measure it with 250, 500
-#    and 1,000 faces (`book.runs.test_images`, `metrics.face_fd`). Which of the five models' differences
-#    are larger than the floor's own change?
+#    and 1,000 faces (`book.runs.test_images`, and `metrics.face_fd` with the judge the chapter's
+#    FDs use, `experiments.judge_for(preset)`). Which of the five models' differences are larger
+#    than the floor's own change?
 # 2. Add $\gamma$ = 100 times the preset's value to `Plan.gamma_factors` and rerun: does VAE/GAN
 #    become $\mathrm{VAE}_{\mathrm{Dis}_l}$? Compare its samples with the second row of Fig. 3.
 # 3. Table 2's cosine is the best of 10 samples. Rewrite `table2_scores` to report the mean over

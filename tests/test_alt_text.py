@@ -86,3 +86,20 @@ def test_the_check_catches_a_missing_or_bad_alt_text() -> None:
     assert alt_problem("Samples after 1500 steps")
     assert alt_problem("x" * MAX_LENGTH)
     assert alt_problem("Rows of eight samples from the VAE and VAE/GAN_Dis_0") is None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_cell_shows_at_most_one_figure(path: Path) -> None:
+    """The alt text is the cell's: two figures in one cell would share one text, so each gets
+    a cell of its own. Counted in the stored outputs and in the source: its drawing calls, and
+    the package's figures it names (one Image call in a loop can show several)."""
+    problems = []
+    for i, cell in _code_cells(path):
+        source = _source(cell)
+        stored = sum(any(t in out.get("data", {}) for t in IMAGE_TYPES)
+                     for out in cell.get("outputs", []))  # fmt: skip
+        drawn = max(len(FIGURE_CALLS.findall(source)), len(re.findall(r"\.png[\"']", source)))
+        if max(stored, drawn) > 1:
+            first_line = source.strip().splitlines()[0][:60]
+            problems.append(f"cell {i} ({first_line}) shows {max(stored, drawn)} figures")
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)

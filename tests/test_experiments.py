@@ -514,18 +514,26 @@ def test_chapters_show_gpu_synthetic_results_when_they_ship(tmp_path, monkeypatc
     monkeypatch.setattr(E, "RESULTS", tmp_path / "results")
     assert E.gpu_synthetic_figures("fig4_reconstructions.png") == []
     assert f"--plan {GPU_SYNTHETIC}" in capsys.readouterr().out
+    assert E.gpu_synthetic_figures("fig3_samples.png", provenance=False) == []
+    assert capsys.readouterr().out == ""  # the cell before said there are none
     out = tmp_path / "results" / f"experiments-{GPU_SYNTHETIC}"
     assert reproduce_here("--preset", "smoke", "--out", str(out), runs=tmp_path / "runs")[0] == 0
     paths = E.gpu_synthetic_figures("fig4_reconstructions.png", "fig3_samples.png")
     said = capsys.readouterr().out
     assert [p.name for p in paths] == ["fig4_reconstructions.png", "fig3_samples.png"]
     assert "steps of batch 16 per run, 18 runs" in said and "CPU cores" in said
+    again = E.gpu_synthetic_figures("fig3_samples.png", provenance=False)
+    assert again == [out / "fig3_samples.png"]
+    assert "CPU cores" not in capsys.readouterr().out  # said once, by the first cell
+    # The section's cells, from its first code line to the next markdown cell (the cell
+    # headers between are comments to Python).
     source = (ROOT / "notebooks" / "06_experiments.py").read_text()
-    cell = source.split("from vaegan_lite.config import GPU_SYNTHETIC\n")[1].split("# %%")[0]
+    section = source.split("from vaegan_lite.config import GPU_SYNTHETIC\n")[1]
+    section = section.split("# %% [markdown]")[0]
     shown = []
     cpu = json.loads((ROOT / "vaegan_lite/results/experiments-cpu/results.json").read_text())
-    exec(cell, {"experiments": E, "GPU_SYNTHETIC": GPU_SYNTHETIC, "results": cpu,
-                "display": lambda *a: shown.extend(a), "Image": lambda filename: filename})
+    exec(section, {"experiments": E, "GPU_SYNTHETIC": GPU_SYNTHETIC, "results": cpu,
+                   "display": lambda *a: shown.extend(a), "Image": lambda filename: filename})
     assert shown[:3] == [str(out / f) for f in ("fig3_samples.png", "fig4_reconstructions.png",
                                                 "fig5_gamma.png")]  # fmt: skip
     tables = [str(t) for t in shown[3:]]

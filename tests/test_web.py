@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaegan_lite.attributes import JUDGED, encode, held_out_faces
+from vaegan_lite.attributes import IN_WIDGETS, encode, held_out_faces
 from vaegan_lite.book import web
 from vaegan_lite.shipped import pretrained
 
@@ -262,7 +262,7 @@ def test_committed_decoders_and_codes_match_the_shipped_models(key, shipped):
 
 def test_widget_offers_the_attributes_the_chapter_judges():
     data = json.loads((web.STATIC / "latent.json").read_text())
-    assert data["names"] == list(web.WIDGET_ATTRS) == list(JUDGED)
+    assert data["names"] == list(web.WIDGET_ATTRS) == list(IN_WIDGETS)
     assert [m["key"] for m in data["models"]] == [k for k, _, _ in web.MODELS]
     assert data["scale_min"] < data["paper_scale"] == 1 < data["scale_max"]
     # The progress bar's sizes are the files' own.
@@ -277,7 +277,7 @@ def test_widget_offers_the_attributes_the_chapter_judges():
     call = chapter.split("latent_arithmetic({")[1].split("\n\n")[0]
     assert "test_x[:12])" in call and "names=" not in call
     widgets = (ROOT / "vaegan_lite" / "book" / "widgets.py").read_text()
-    assert "names: Sequence[str] = JUDGED," in widgets
+    assert "names: Sequence[str] = IN_WIDGETS," in widgets
 
 
 def test_write_assets_replaces_old_decoders(tmp_path, fresh):
@@ -547,7 +547,7 @@ def check(result: dict) -> None:
     assert max(result["original_start"]) > 0 and changed(result["original_start"], result["start"])
     assert changed(result["original_start"], result["original_face"]), "the original stayed"
     # The attributes the chapter judges, each slider with the authors' s = 1 marked.
-    assert result["attributes"] == list(JUDGED)
+    assert result["attributes"] == list(IN_WIDGETS)
     assert all(1 in t for t in result["ticks"]), result["ticks"]
     assert result["mark"][0].startswith("s = 1") and result["mark"][1], result["mark"]
     assert changed(result["start"], result["slider"]), "moving a slider changed nothing"

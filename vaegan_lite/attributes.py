@@ -31,9 +31,10 @@ Vectors = dict[str, torch.Tensor]
 
 # The attributes chapter 5 edits and measures: those the synthetic faces draw most plainly.
 SHOWN = ("Eyeglasses", "Bangs", "Smiling", "Wearing_Hat", "Mustache")
-# The attributes chapter 5 computes vectors for and the judge reads: SHOWN, plus Male, which the
-# chapter needs for the mustache's correlation. Both widgets (widgets.py, web.py) offer these.
-JUDGED = (*SHOWN, "Male")
+# The attribute vectors both widgets (widgets.py, web.py) offer a slider for: SHOWN, plus Male,
+# which chapter 5 needs for the mustache's correlation. (Chapter 5 computes vectors for, and
+# judges, every attribute of the data set.)
+IN_WIDGETS = (*SHOWN, "Male")
 
 
 def labelled_images(dataset: Any, n: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

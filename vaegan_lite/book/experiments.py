@@ -890,18 +890,23 @@ def provenance_line(res: dict[str, Any]) -> str:
             f"{res.get('seconds', 0) / 60:.1f} min in all")
 
 
-def gpu_synthetic_figures(*names: str) -> list[Path]:
+def gpu_synthetic_figures(*names: str, provenance: bool = True) -> list[Path]:
     """Figures of the gpu-synthetic results that ship (FIGURES' ``names``), each after a line
-    saying what it is and how the results were made; [] after one line when none ship."""
+    saying what it is, the first after one saying how the results were made; [] after one line
+    when none ship. ``provenance=False`` leaves out the line about the results (a cell that
+    follows one that said it), and says nothing when none ship."""
     shipped = shipped_results(GPU_SYNTHETIC)
     if shipped is None:
+        if not provenance:
+            return []
         print(f"No {GPU_SYNTHETIC} results ship with this copy of the package. In a clone of "
-              "the repository, on a GPU, this command makes them, each run as long as an hour's "
-              "training allows (chapter 6):\n"
+              "the repository, on a GPU, this command makes them, all the plan's runs together "
+              "sized to train within an hour (chapter 6):\n"
               f"    python benchmarks/reproduce.py --plan {GPU_SYNTHETIC} --budget-s 3600")
         return []
     res, folder = shipped
-    print(f"{GPU_SYNTHETIC}: {provenance_line(res)}")
+    if provenance:
+        print(f"{GPU_SYNTHETIC}: {provenance_line(res)}")
     for name in names:
         print(f"  {name}: {FIGURES[name]}")
     return [folder / name for name in names]

@@ -49,7 +49,7 @@ import torch
 
 from ..attributes import (
     AUTHORS_SCALE,
-    JUDGED,
+    IN_WIDGETS,
     Vectors,
     attribute_vectors,
     encode,
@@ -79,7 +79,7 @@ OPSET = 18
 MODELS = (("vaegan", "VAE/GAN", "synthetic-vaegan"), ("vae", "VAE", "synthetic-vae"))
 # The widget's sliders: the attributes chapter 5 judges (the kernel widget offers the same), and
 # how many held-out faces it offers.
-WIDGET_ATTRS = JUDGED
+WIDGET_ATTRS = IN_WIDGETS
 WIDGET_FACES = 12
 
 

@@ -4,11 +4,11 @@
 
 shows, side by side and equally large, the original and the edited face Dec(z) for
 z = (the code mu(x) of a chosen face, or a draw z_p ~ N(0, I)) plus sum_a s_a v_a, with one slider
-s_a per attribute vector v_a (the attributes chapter 5 judges, attributes.JUDGED; a button by each
-sets the authors' s = 1), a face picker with thumbnails, a "Random face" button (the original is
-then the sample Dec(z_p) itself), a "Reset" button and, given several models, a switch between them
-(Fig. 6 against Fig. 7). Every change re-runs the decoder in the kernel. The published book has no
-kernel: its copy of this widget runs in the browser instead (web.py).
+s_a per attribute vector v_a (attributes.IN_WIDGETS: the five chapter 5 shows, and Male; a
+button by each sets the authors' s = 1), a face picker with thumbnails, a "Random face" button (the
+original is then the sample Dec(z_p) itself), a "Reset" button and, given several models, a
+switch between them (Fig. 6 against Fig. 7). Every change re-runs the decoder in the kernel. The
+published book has no kernel: its copy of this widget runs in the browser instead (web.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..attributes import AUTHORS_SCALE, JUDGED, Vectors, decode, encode
+from ..attributes import AUTHORS_SCALE, IN_WIDGETS, Vectors, decode, encode
 from ..images import to_uint8
 
 if TYPE_CHECKING:  # ipywidgets is imported only when a widget is built
@@ -41,7 +41,7 @@ def to_png(image: torch.Tensor, size: int = 160) -> bytes:
 def latent_arithmetic(
     models: dict[str, tuple[Any, Vectors]],
     faces: torch.Tensor,
-    names: Sequence[str] = JUDGED,
+    names: Sequence[str] = IN_WIDGETS,
     scale_range: tuple[float, float] = (-2.0, 2.0),
     size: int = 192,
     thumb: int = 48,

@@ -475,8 +475,9 @@ plt.show()
 # image can. This is what a decoder trained with Eq. 3 learns to do wherever its code leaves
 # doubt, and why its reconstructions and samples are blurry. A better decoder or a longer training
 # run narrows the doubt but does not change what the loss rewards. The paper's answer is to change
-# the loss: compare images in a space where a small shift is a small change (chapter 3), and add a
-# critic that rejects blurry images outright, a GAN's discriminator (chapter 2).
+# the loss: compare images in a space learned to tell real faces from fakes, where a blur may
+# count as a larger change than a small shift (chapter 3 measures it), and add a critic that
+# rejects blurry images outright, a GAN's discriminator (chapter 2).
 #
 # ## Summary
 #

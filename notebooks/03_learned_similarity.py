@@ -306,7 +306,7 @@ if preset.trains_fully:  # a few steps (smoke, cut short) teach Dis nothing yet
 # in the untrained features. What made that difference is what $\mathrm{Dis}$ learned while
 # telling real faces from generated ones, not its architecture. Read the columns one at a time
 # too: the ratio can move because a shift got cheaper or because a blur got dearer. Compare
-# the trained row with the pixels' in each column to see which of the two happened here.
+# the trained row with the untrained one in each column to see which of the two happened here.
 #
 # Whether the ranking turns all the way round, the blur no longer the cheapest of the changes,
 # depends on how long the GAN trained: the last line above says whether it did here, the fraction

@@ -334,16 +334,19 @@ if "model" not in early:  # the main run was read back from its folder: its firs
                                    preset).model.eval()  # fmt: skip
 
 
-def behind(model: VAEGAN, x: torch.Tensor) -> float:
+def behind(model: VAEGAN, x: torch.Tensor, batch: int = 500) -> float:
     """How far Dec(mu(x)) is from x in the model's own Dis_l, as a fraction of the distance from
     x to another face (chapter 3's yardstick): comparable between two discriminators whose
-    features have different scales, as raw L_llike values are not. Median over the faces."""
-    x = x.to(model.device)
+    features have different scales, as raw L_llike values are not. Median over the faces,
+    ``batch`` at a time (a GPU's memory holds Dis_l's maps of a few hundred 64x64 faces)."""
+    ratios = []
     with torch.no_grad():
-        f = model.dis.dis_l
-        to_recon = (f(x) - f(model.reconstruct(x))).pow(2).flatten(1).sum(1)
-        to_other = (f(x) - f(x.roll(1, dims=0))).pow(2).flatten(1).sum(1)
-    return (to_recon / to_other).median().item()
+        for xb in x.split(batch):
+            xb, f = xb.to(model.device), model.dis.dis_l
+            to_recon = (f(xb) - f(model.reconstruct(xb))).pow(2).flatten(1).sum(1)
+            to_other = (f(xb) - f(xb.roll(1, dims=0))).pow(2).flatten(1).sum(1)
+            ratios.append((to_recon / to_other).cpu())
+    return torch.cat(ratios).median().item()
 
 
 x_div, _ = test_images(preset, preset.test_size)
@@ -359,8 +362,11 @@ for name, r in (("healthy", run), ("failing", fail)):
           f"D(Dec(z)) {r.history['D(Dec(z))'][i]:.2f}, L_llike {r.history['L_llike'][i]:.0f}")
 healthy, failing = at_end["healthy"], at_end["failing"]
 gap = {k: e["D(x)"] - e["D(Dec(z))"] for k, e in at_end.items()}
-# the healthy run at step `third` (the copy kept above), the failing one at its last step
-lag = {"healthy": behind(early["model"], x_div), "failing": behind(fail.model.eval(), x_div)}
+# Both models at step `end`: the healthy run's copy kept at `third`, or, where the failing run
+# stopped before it, the healthy run trained again to that step.
+healthy_model = early["model"] if end == third else load_or_train(
+    f"vaegan_to{end}", config_for(preset, "vaegan", steps=end), preset).model.eval()
+lag = {"healthy": behind(healthy_model, x_div), "failing": behind(fail.model.eval(), x_div)}
 assert all(0 < e[k] < 1 for e in at_end.values() for k in ("D(x)", "D(Dec(z))"))
 if preset.trains_fully:  # a few steps cannot tell the two runs apart
     check_claim(preset, gap["failing"] > gap["healthy"],
@@ -390,8 +396,8 @@ display(Markdown(
 # With the large learning rate the discriminator's features also move faster, so the metric the
 # decoder chases moves faster than the decoder, and its reconstructions stay far from their
 # inputs in those features. The raw $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$ of two runs
-# cannot show this: each is measured in its own discriminator's features, whose scale grows with
-# the weights, faster at the larger learning rate. So the comparison above divides, as chapter 3
+# cannot show this: each is measured in its own discriminator's features, whose scale its own
+# weights set, and the two runs' weights differ. So the comparison above divides, as chapter 3
 # did, by the distance to another face in the same features. A decoder in this state tends
 # towards *mode collapse*: fewer distinct faces. The diversity number is a blunt instrument
 # (colours alone keep it up), which is why it is worth looking at the sample grid, not just at

@@ -396,9 +396,10 @@ show_source(avae.bigan_step)
 # The seven rows, `tables.TABLE1_ROWS`, and the command line that trains each of them at this
 # preset, seed 0 (`python -m vaegan_lite train --help` lists every flag). Its `--out` is the
 # run's name in this chapter under `runs/` and the preset's name. This chapter looks for its runs
-# in `runs_dir(preset)`, which is that folder of the current folder unless `VAEGAN_RUNS` is set,
-# Google Drive is mounted on Colab, or the preset keeps its runs in a sub-folder (`gpu` without
-# CelebA): print it, and put the run's name under it. `command_line` gives each setting of the run's `TrainConfig` that the model
+# in `runs_dir(preset)`: print it, and put the run's name under it. It is that folder of the
+# current folder unless something moves it: `VAEGAN_RUNS`, Google Drive mounted on Colab,
+# `VAEGAN_STEPS` or the `gpu` preset without CelebA (a sub-folder each), or the `smoke` preset (a
+# temporary folder). `command_line` gives each setting of the run's `TrainConfig` that the model
 # reads and that differs from the command's defaults (a setting the model never reads, such as a
 # VAE's $\gamma$, gets no flag: `train` would refuse it), and checks that the command, parsed as
 # `train` parses it, gives back that config:

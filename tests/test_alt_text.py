@@ -88,18 +88,34 @@ def test_the_check_catches_a_missing_or_bad_alt_text() -> None:
     assert alt_problem("Rows of eight samples from the VAE and VAE/GAN_Dis_0") is None
 
 
+def figures_shown(cell: dict) -> int:
+    """How many figures a cell shows, the more of two counts: its stored image outputs, and its
+    source's drawing calls or the package figures it names (one Image call in a loop over
+    several names shows several). A heuristic: a plt.show() in a loop counts once."""
+    stored = sum(any(t in out.get("data", {}) for t in IMAGE_TYPES)
+                 for out in cell.get("outputs", []))  # fmt: skip
+    source = _source(cell)
+    drawn = max(len(FIGURE_CALLS.findall(source)), len(re.findall(r"\.png[\"']", source)))
+    return max(stored, drawn)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_a_cell_shows_at_most_one_figure(path: Path) -> None:
     """The alt text is the cell's: two figures in one cell would share one text, so each gets
-    a cell of its own. Counted in the stored outputs and in the source: its drawing calls, and
-    the package's figures it names (one Image call in a loop can show several)."""
+    a cell of its own."""
     problems = []
     for i, cell in _code_cells(path):
-        source = _source(cell)
-        stored = sum(any(t in out.get("data", {}) for t in IMAGE_TYPES)
-                     for out in cell.get("outputs", []))  # fmt: skip
-        drawn = max(len(FIGURE_CALLS.findall(source)), len(re.findall(r"\.png[\"']", source)))
-        if max(stored, drawn) > 1:
-            first_line = source.strip().splitlines()[0][:60]
-            problems.append(f"cell {i} ({first_line}) shows {max(stored, drawn)} figures")
+        if (n := figures_shown(cell)) > 1:
+            first_line = _source(cell).strip().splitlines()[0][:60]
+            problems.append(f"cell {i} ({first_line}) shows {n} figures")
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+def test_the_count_sees_two_figures_in_a_cell() -> None:
+    png = {"output_type": "display_data", "data": {"image/png": "iVBOR"}}
+    assert figures_shown({"source": "x = 1", "outputs": [png, png]}) == 2
+    assert figures_shown({"source": "show(a)\nplt.show()\nshow(b)\nplt.show()", "outputs": []}) == 2
+    loop = 'for p in figures("fig3_samples.png", "fig4_reconstructions.png"):\n    show(Image(p))'
+    assert figures_shown({"source": loop, "outputs": []}) == 2
+    assert figures_shown({"source": loop.replace(', "fig4_reconstructions.png"', ""),
+                          "outputs": [png]}) == 1  # fmt: skip

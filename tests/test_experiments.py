@@ -539,8 +539,18 @@ def test_chapters_show_gpu_synthetic_results_when_they_ship(tmp_path, monkeypatc
     tables = [str(t) for t in shown[3:]]
     assert "recon. judge accuracy" in tables[0]
     assert tables[1].startswith(f"| claim | cpu: ours | holds? | {GPU_SYNTHETIC}: ours | holds? |")
+    capsys.readouterr()
     for chapter in ("03_learned_similarity", "04_vaegan_training"):
-        assert "gpu_synthetic_figures(" in (ROOT / "notebooks" / f"{chapter}.py").read_text()
+        # the section's cells: from the first call's cell to the next markdown cell
+        source = (ROOT / "notebooks" / f"{chapter}.py").read_text()
+        _, calls = source.split("\nfor path in gpu_synthetic_figures(", 1)
+        section = "for path in gpu_synthetic_figures(" + calls.split("# %% [markdown]")[0]
+        shown = []
+        exec(section, {"gpu_synthetic_figures": E.gpu_synthetic_figures, "Image": lambda filename:
+                       filename, "display": shown.append})  # fmt: skip
+        assert shown == [str(out / f) for f in ("fig4_reconstructions.png", "fig3_samples.png")]
+        said = capsys.readouterr().out
+        assert said.count("CPU cores") == 1, (chapter, said)  # the results' line, once
 
 
 def test_a_part_of_a_64x64_synthetic_plan_is_measured_with_the_64x64_judge(tmp_path, monkeypatch):

@@ -260,7 +260,7 @@ def test_committed_decoders_and_codes_match_the_shipped_models(key, shipped):
     assert all(np.linalg.norm(v) > 0.1 for v in entry["vectors"])
 
 
-def test_widget_offers_the_attributes_the_chapter_judges():
+def test_widget_offers_the_attributes_of_the_kernel_widget():
     data = json.loads((web.STATIC / "latent.json").read_text())
     assert data["names"] == list(web.WIDGET_ATTRS) == list(IN_WIDGETS)
     assert [m["key"] for m in data["models"]] == [k for k, _, _ in web.MODELS]
@@ -546,7 +546,7 @@ def check(result: dict) -> None:
     assert result["sizes"]["original"][0] >= 150, result["sizes"]
     assert max(result["original_start"]) > 0 and changed(result["original_start"], result["start"])
     assert changed(result["original_start"], result["original_face"]), "the original stayed"
-    # The attributes the chapter judges, each slider with the authors' s = 1 marked.
+    # The kernel widget's attributes, each slider with the authors' s = 1 marked.
     assert result["attributes"] == list(IN_WIDGETS)
     assert all(1 in t for t in result["ticks"]), result["ticks"]
     assert result["mark"][0].startswith("s = 1") and result["mark"][1], result["mark"]

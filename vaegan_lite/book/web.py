@@ -77,8 +77,8 @@ OPSET = 18
 # The models the widget switches between, Fig. 6 against Fig. 7: (key, label, shipped name). The
 # first is shown when the page opens; the others' decoders load when the reader picks them.
 MODELS = (("vaegan", "VAE/GAN", "synthetic-vaegan"), ("vae", "VAE", "synthetic-vae"))
-# The widget's sliders: the attributes chapter 5 judges (the kernel widget offers the same), and
-# how many held-out faces it offers.
+# The widget's sliders: the attributes chapter 5 shows, and Male (the kernel widget offers the
+# same), and how many held-out faces it offers.
 WIDGET_ATTRS = IN_WIDGETS
 WIDGET_FACES = 12
 

@@ -391,6 +391,41 @@ def test_chapter_6_at_gpu_trains_a_plan_for_one_session(monkeypatch, tmp_path, c
     assert experiments.chapter_plan(cpu) == (cpu, PLANS["cpu"])
 
 
+def test_chapter_6_cut_short_trains_the_sessions_runs_measured_as_a_quick_look(monkeypatch,
+                                                                              tmp_path, capsys):
+    """$VAEGAN_STEPS (a quick look that the cells run) at the gpu preset: the gpu-synthetic
+    plan's runs cut to those steps, not the whole plan's 103, timed nothing, and measured on at
+    most the cut preset's held-out faces, as running.md says; the whole plan only when asked
+    for, and measured the same way."""
+    from vaegan_lite import bench
+    from vaegan_lite.book import experiments
+    from vaegan_lite.book.runs import CUT_TEST_SIZE, get_preset
+    from vaegan_lite.config import GPU_SYNTHETIC, PLANS
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    monkeypatch.setenv("VAEGAN_DATA", str(tmp_path / "no-data"))
+    monkeypatch.delenv("VAEGAN_FULL_PLAN", raising=False)
+    monkeypatch.setenv("VAEGAN_STEPS", "200")
+    monkeypatch.setattr(bench, "seconds_per_step", lambda *a, **kw: pytest.fail("timed"))
+    gpu = get_preset("gpu")
+    preset, plan = experiments.chapter_plan(gpu)
+    said = capsys.readouterr().out
+    assert preset == gpu and preset.steps == 200 and preset.test_size == CUT_TEST_SIZE
+    whole = PLANS[GPU_SYNTHETIC]
+    assert (plan.seeds, plan.table2_seeds, plan.gamma_factors) == (
+        whole.seeds, whole.table2_seeds, whole.gamma_factors)
+    assert max(plan.n_eval, plan.n_vectors, plan.knn_train, plan.knn_test) <= CUT_TEST_SIZE
+    assert plan.regressor_steps <= 200
+    n = len(experiments.run_configs(preset, plan, len(experiments._attr_names(preset))))
+    assert f"trains the {GPU_SYNTHETIC} plan's {n} runs at that length" in said and n < 30
+    experiments.announce(preset, plan, tmp_path)  # not refused
+    monkeypatch.setenv("VAEGAN_FULL_PLAN", "1")
+    preset, plan = experiments.chapter_plan(gpu)
+    assert plan == experiments.cut_plan(PLANS["gpu"], gpu) and plan.n_eval <= CUT_TEST_SIZE
+    cpu = get_preset("cpu")
+    assert experiments.chapter_plan(cpu) == (cpu, experiments.cut_plan(PLANS["cpu"], cpu))
+
+
 def test_results_that_do_not_match_are_made_in_the_run_folder_not_the_package(monkeypatch,
                                                                                 tmp_path):
     """A cpu preset that is not the committed results' (here shorter runs) reproduces into the
@@ -576,6 +611,43 @@ def test_a_part_of_a_64x64_synthetic_plan_is_measured_with_the_64x64_judge(tmp_p
     assert "64x64 synthetic faces" in line and f"made on {where} with torch" in line
     for name in E.FIGURES:
         assert (tmp_path / "out" / name).stat().st_size > 1000, name
+
+
+def test_a_plans_models_are_read_when_measured_not_held(tmp_path, monkeypatch):
+    """A plan's models together outgrow a GPU (the gpu plan's 103 runs: about 21 GB), so
+    train_runs holds none: each is read from its checkpoint when asked for, with the weights its
+    training ended with, and only the last one asked for is kept."""
+    import gc
+    import weakref
+    from dataclasses import replace
+
+    from vaegan_lite.config import Plan, gpu_synthetic_preset
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path / "runs"))
+    preset = replace(gpu_synthetic_preset(2), width=1 / 16, latent_dim=16, dataset_size=256,
+                     batch_size=16)  # fmt: skip
+    trained = {}
+
+    def keep_weights(name, *args, **kwargs):
+        run = load_or_train(name, *args, **kwargs)
+        trained[name] = {k: v.clone() for k, v in run.model.state_dict().items()}
+        return run
+
+    load_or_train = E.load_or_train
+    monkeypatch.setattr(E, "load_or_train", keep_weights)
+    models = E.train_runs(preset, Plan(1, 1, (0.1, 1.0), 32, 16, 2, 4, 64, 32), progress=False)
+    assert set(models) == set(trained) and len(models) == len(trained) > 5
+    first, second = list(models)[:2]
+    model = models[first]
+    assert models[first] is model  # asked again (kNN reads a run twice): not read again
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, trained[first][k]), k
+    assert not model.training
+    gone = weakref.ref(model)
+    del model
+    assert models[second] is not None
+    gc.collect()
+    assert gone() is None, "a run asked for earlier is still held"
 
 
 def test_smoke_runs_are_one_folder_per_process_tree_removed_at_exit():

@@ -21,7 +21,7 @@ import math
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import bench
-from ..checkpoint import atomic_save
+from ..checkpoint import atomic_save, load_checkpoint
 from ..config import (
     GPU_SYNTHETIC,
     PLANS,
@@ -123,23 +123,53 @@ def run_configs(
     return runs
 
 
+class RunModels(Mapping[str, VAEGAN]):
+    """A plan's trained runs by name, each read from its checkpoint when asked for, onto the
+    device it trained on, and not kept (but for the last one asked for): a plan's models together
+    outgrow a GPU's memory (the gpu plan's 103 runs: about 21 GB in fp32), and a Colab machine's.
+    A run read from a shipped model (no checkpoint of its own) is held as that model."""
+
+    def __init__(self, runs: dict[str, Path | VAEGAN]) -> None:
+        self._runs = runs  # name -> its last.pt, or the model itself
+        self._last: tuple[str, VAEGAN] | None = None  # measuring asks for one run several times
+
+    def __getitem__(self, name: str) -> VAEGAN:
+        run = self._runs[name]
+        if not isinstance(run, Path):
+            return run
+        if self._last is None or self._last[0] != name:
+            self._last = None  # freed before the next one is read
+            model = load_checkpoint(run)  # on the CPU: the optimizers' state stays there
+            self._last = name, model.to(pick_device(model.train_config.device)).eval()
+        return self._last[1]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._runs)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
 def train_runs(
     preset: Preset,
     plan: Plan,
     only: Callable[[str], bool] = lambda name: True,
     seeds: Iterable[int] | None = None,
     **kwargs: Any,
-) -> dict[str, VAEGAN]:
-    """Train (or read back) every run of the plan (of ``seeds``); name -> model in eval mode. The
-    plan has said how long it trains (announce, chapter_plan): the runs are not timed again.
-    ``kwargs`` go to load_or_train, and on to train (e.g. ``progress=False``)."""
+) -> RunModels:
+    """Train (or read back) every run of the plan (of ``seeds``); name -> model in eval mode,
+    read when asked for (RunModels). The plan has said how long it trains (announce,
+    chapter_plan): the runs are not timed again. ``kwargs`` go to load_or_train, and on to train
+    (e.g. ``progress=False``)."""
     faces = training_tensors(config_for(preset, "vae"), progress=False)  # drawn once
-    models = {}
+    runs: dict[str, Path | VAEGAN] = {}
     for name, cfg in run_configs(preset, plan, faces[1].shape[1], seeds).items():
         if only(name):
-            run = load_or_train(name, cfg, preset, timed=False, data=faces, **kwargs)
-            models[name] = run.model.eval()
-    return models
+            model = load_or_train(name, cfg, preset, timed=False, data=faces, **kwargs).model
+            last = runs_dir(preset) / name / "last.pt"
+            runs[name] = last if last.exists() else model.eval()
+            del model  # before the next run trains beside it
+    return RunModels(runs)
 
 
 def train_in_processes(
@@ -222,16 +252,27 @@ SESSION = "session"  # the runs_folder of those runs
 def chapter_plan(preset: Preset) -> tuple[Preset, Plan]:
     """The preset and plan chapter 6 runs: the preset's own, except at the gpu preset, whose whole
     plan (dozens of runs as long as the authors' code trains) takes days on one GPU. There, unless
-    $VAEGAN_FULL_PLAN=1, $VAEGAN_STEPS cuts the runs short or the whole plan's results are
-    there: the gpu-synthetic plan's runs, with as many steps each as train in SESSION_TRAIN_S
-    here (timed once, then remembered in the runs' folder). Says what it chose before anything
-    trains."""
+    $VAEGAN_FULL_PLAN=1 or the whole plan's results are there: the gpu-synthetic plan's runs, with
+    as many steps each as train in SESSION_TRAIN_S here (timed once, then remembered in the runs'
+    folder), or, where $VAEGAN_STEPS cuts every run short (a quick look), with those steps. A
+    plan of runs cut short is measured as a cut run is (cut_plan), at any preset. Says what it
+    chose before anything trains."""
     plan = PLANS[preset.name]
-    asked = preset.cut or os.environ.get("VAEGAN_FULL_PLAN") == "1"
-    if (preset.name != "gpu" or asked
+    full = os.environ.get("VAEGAN_FULL_PLAN") == "1"
+    if preset.cut and (preset.name != "gpu" or full):
+        return preset, cut_plan(plan, preset)
+    if (preset.name != "gpu" or full
             or any(_matching_results(preset, plan, f) for f in _result_places(preset))):
         return preset, plan
     session_plan = PLANS[GPU_SYNTHETIC]
+    if preset.cut:
+        quick = cut_plan(session_plan, preset)
+        print(f"VAEGAN_STEPS cuts every run to {preset.steps:,} steps, a quick look that the cells "
+              f"run, not results: this chapter trains the {GPU_SYNTHETIC} plan's "
+              f"{len(run_configs(preset, quick, len(_attr_names(preset))))} runs at that length "
+              f"and measures them on at most {preset.test_size:,} held-out faces "
+              "(VAEGAN_FULL_PLAN=1: the whole plan's runs instead).")  # fmt: skip
+        return preset, quick
     folder = sub_folder(preset.runs_folder, SESSION)  # beside the synthetic stand-in's, if so
     sizing = runs_dir(replace(preset, runs_folder=folder)) / "session.json"
     if sizing.exists():  # the runs already trained were sized by it: never timed again
@@ -420,7 +461,7 @@ def reproduce(
     plan: Plan | None = None,
     judge: nn.Module | None = None,
     log: Callable[[str], None] = print,
-    models: dict[str, VAEGAN] | None = None,
+    models: Mapping[str, VAEGAN] | None = None,
     seeds: Iterable[int] | None = None,
     **train_kwargs: Any,
 ) -> dict[str, Any]:
@@ -525,7 +566,7 @@ def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return res
 
 
-def inception_table_data(models: dict[str, VAEGAN], x_test: torch.Tensor, plan: Plan) -> dict:
+def inception_table_data(models: Mapping[str, VAEGAN], x_test: torch.Tensor, plan: Plan) -> dict:
     """FID/KID/LPIPS (metrics.inception_scores) of each model's first seed, where they can run;
     otherwise the one-line reasons they were skipped (asked once: offline, all are skipped)."""
     out: dict[str, Any] = {"scores": {}, "skipped": []}
@@ -543,7 +584,7 @@ def inception_table_data(models: dict[str, VAEGAN], x_test: torch.Tensor, plan: 
 
 
 def knn_experiment(
-    preset: Preset, plan: Plan, models: dict[str, VAEGAN], seeds: Iterable[int] | None = None
+    preset: Preset, plan: Plan, models: Mapping[str, VAEGAN], seeds: Iterable[int] | None = None
 ) -> dict[str, Any]:
     """5-NN attribute error with pixels and with the Dis_l of each seed's GAN and VAE/GAN."""
     x_tr, y_tr = test_images(preset, plan.knn_train, offset=plan.n_eval + plan.n_vectors)
@@ -788,7 +829,7 @@ FIGURES = {
 
 @torch.no_grad()
 def make_figures(
-    preset: Preset, plan: Plan, models: dict[str, VAEGAN], res: dict[str, Any], out: Path
+    preset: Preset, plan: Plan, models: Mapping[str, VAEGAN], res: dict[str, Any], out: Path
 ) -> None:
     """Write FIGURES into ``out`` from the first seed's models and the measured results."""
     import matplotlib  # drawing only: its backend must be chosen before pyplot is imported
@@ -1037,6 +1078,16 @@ def _matching_results(preset: Preset, plan: Plan, folder: Path) -> dict[str, Any
 
 class PlanTooLarge(RuntimeError):
     """The gpu preset's whole plan was about to start without being asked for."""
+
+
+def cut_plan(plan: Plan, preset: Preset) -> Plan:
+    """``plan`` for runs cut short ($VAEGAN_STEPS: a check, not a result): measured on at most the
+    preset's held-out faces (runs.CUT_TEST_SIZE), its regressor trained at most as long as a
+    run."""
+    n = preset.test_size
+    return replace(plan, n_eval=min(plan.n_eval, n), n_vectors=min(plan.n_vectors, n),
+                   knn_train=min(plan.knn_train, n), knn_test=min(plan.knn_test, n),
+                   regressor_steps=min(plan.regressor_steps, preset.steps))  # fmt: skip
 
 
 def announce(preset: Preset, plan: Plan, out: Path, seeds: Iterable[int] | None = None) -> None:

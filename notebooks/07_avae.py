@@ -47,6 +47,7 @@ from vaegan_lite.book.source import show_source
 from vaegan_lite.cli import command_line
 from vaegan_lite.config import TOY_STEPS, config_for
 from vaegan_lite.models import avae
+from vaegan_lite.train import pick_device
 
 preset = get_preset()
 
@@ -545,7 +546,8 @@ show_source(tables.row_figures)
 # %% tags=["nbval-ignore-output"]
 # Results of training (your digits will differ from the book's); the asserts check that every
 # row and seed was measured and each figure is in range.
-judge = judge_for(preset)  # metrics.face_fd measures in its features
+# metrics.face_fd measures in its features; on the GPU where there is one, as the models are
+judge = judge_for(preset).to(pick_device("auto"))
 results = {
     row: [tables.row_figures(trained[row, seed], x_test, judge, seed=seed) for seed in seeds]
     for row in tables.TABLE1_ROWS

@@ -159,6 +159,11 @@ def test_matching_blur_reads_the_ruler_back():
         assert abs(matching_blur(blurred, data) - sigma) <= 0.1, sigma
     assert matching_blur(data, data) == pytest.approx(0.1)  # the ruler's first mark
     assert matching_blur(torch.zeros(4, 3, 32, 32), data) == float("inf")  # no edges at all
+    # the data's mean from its first `sample` images: half of them read as half of them
+    blurred = gaussian_blur(data, kernel_size=7, sigma=1.0)
+    mixed = torch.cat([data[:8], blurred[8:]])
+    assert matching_blur(blurred, mixed, sample=8) == matching_blur(blurred, data[:8])
+    assert matching_blur(blurred, mixed, sample=8) != matching_blur(blurred, mixed)
 
 
 def test_diversity_is_zero_for_one_image_repeated_and_refuses_a_single_image():

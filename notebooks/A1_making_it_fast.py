@@ -36,7 +36,7 @@ import torch
 from IPython.display import Markdown, display
 
 from vaegan_lite.bench import per_step
-from vaegan_lite.book.runs import RESULTS, check_claim, get_preset, running_box
+from vaegan_lite.book.runs import RESULTS, get_preset, running_box
 from vaegan_lite.book.source import lines_between, show_source
 from vaegan_lite.book.tables import speed_table
 from vaegan_lite.config import TrainConfig, config_for
@@ -125,11 +125,12 @@ params = {p: torch.cat([t.flatten() for t in r.model.parameters()]) for p, r in 
 print(f"finite weights after {half} steps: {bool(params[half].isfinite().all())}")
 losses = {p: torch.tensor(r.history["L_GAN"]) for p, r in short.items()}
 assert params[half].isfinite().all() and not torch.equal(params[half], params["fp32"])
-# How closely depends on the machine: a GPU's kernels (and fp16) round otherwise than a CPU's,
-# so at the gpu preset a miss is said in a line (check_claim), not a stop.
+# How closely depends on the machine: a GPU's kernels (and fp16) round otherwise than the CPU's
+# the text was written on, so there a miss is said in a line rather than stopping the chapter.
 close = torch.allclose(losses[half], losses["fp32"], rtol=0.2)
-check_claim(preset, close, f"the {half} run follows fp32 closely (L_GAN within a fifth)", losses)
-assert close or preset.name == "gpu", f"{half} should follow fp32 closely"
+assert close or device.type != "cpu", f"{half} should follow fp32 closely"
+if not close:
+    print(f"On this {device.type} the {half} run strays from fp32 by more than a fifth: {losses}")
 
 # %% [markdown]
 # The two runs follow each other closely without being equal: bf16 (and fp16) keep far fewer
@@ -159,8 +160,9 @@ for name, r in (("NCHW", short["fp32"]), ("channels-last", cl)):
     print(f"{name:>13}: L_GAN " + ", ".join(f"{v:.2f}" for v in r.history["L_GAN"]))
 assert w.is_contiguous(memory_format=torch.channels_last)
 close = torch.allclose(torch.tensor(cl.history["L_GAN"]), losses["fp32"], rtol=0.05)
-check_claim(preset, close, "the channels-last run agrees closely with NCHW (L_GAN within 5 %)")
-assert close or preset.name == "gpu", "channels-last should agree closely with NCHW"
+assert close or device.type != "cpu", "channels-last should agree closely with NCHW"
+if not close:  # on a GPU, as above
+    print(f"On this {device.type} the channels-last run strays from NCHW by more than 5 %.")
 
 # %% [markdown]
 # Only the memory layout changed. The convolutions may add the same products in a different

@@ -414,16 +414,20 @@ def test_chapter_6_cut_short_trains_the_sessions_runs_measured_as_a_quick_look(m
     whole = PLANS[GPU_SYNTHETIC]
     assert (plan.seeds, plan.table2_seeds, plan.gamma_factors) == (
         whole.seeds, whole.table2_seeds, whole.gamma_factors)
-    assert max(plan.n_eval, plan.n_vectors, plan.knn_train, plan.knn_test) <= CUT_TEST_SIZE
-    assert plan.regressor_steps <= 200
+    # measured on the cut preset's held-out faces, where the whole session plan's are more
+    assert whole.n_eval > CUT_TEST_SIZE and whole.knn_train > CUT_TEST_SIZE
+    assert (plan.n_eval, plan.n_vectors, plan.knn_train, plan.knn_test, plan.regressor_steps) == (
+        CUT_TEST_SIZE, whole.n_vectors, CUT_TEST_SIZE, CUT_TEST_SIZE, 200)
     n = len(experiments.run_configs(preset, plan, len(experiments._attr_names(preset))))
     assert f"trains the {GPU_SYNTHETIC} plan's {n} runs at that length" in said and n < 30
     experiments.announce(preset, plan, tmp_path)  # not refused
     monkeypatch.setenv("VAEGAN_FULL_PLAN", "1")
     preset, plan = experiments.chapter_plan(gpu)
-    assert plan == experiments.cut_plan(PLANS["gpu"], gpu) and plan.n_eval <= CUT_TEST_SIZE
+    assert (plan.seeds, plan.table2_seeds) == (PLANS["gpu"].seeds, PLANS["gpu"].table2_seeds)
+    assert plan.n_eval == plan.knn_train == CUT_TEST_SIZE < PLANS["gpu"].n_eval
     cpu = get_preset("cpu")
-    assert experiments.chapter_plan(cpu) == (cpu, experiments.cut_plan(PLANS["cpu"], cpu))
+    _, plan = experiments.chapter_plan(cpu)
+    assert plan.knn_train == CUT_TEST_SIZE < PLANS["cpu"].knn_train
 
 
 def test_results_that_do_not_match_are_made_in_the_run_folder_not_the_package(monkeypatch,
@@ -441,6 +445,10 @@ def test_results_that_do_not_match_are_made_in_the_run_folder_not_the_package(mo
     monkeypatch.setattr(E, "write_results", lambda preset, plan, out, **kw: wrote.append(out))
     E.load_or_reproduce(replace(get_preset("cpu"), steps=10), PLANS["cpu"])
     assert wrote == [tmp_path / "cpu" / E.FOLDER]
+    # nor does reproduce.py's default --out for runs cut short ($VAEGAN_STEPS) name the package's
+    assert E.results_dir(get_preset("cpu")) == E.RESULTS / "experiments-cpu"
+    monkeypatch.setenv("VAEGAN_STEPS", "20")
+    assert E.results_dir(get_preset("cpu")) == tmp_path / "cpu" / "steps-20" / E.FOLDER
 
 
 def test_the_cpu_preset_reads_the_committed_results_without_training(monkeypatch):
@@ -615,8 +623,9 @@ def test_a_part_of_a_64x64_synthetic_plan_is_measured_with_the_64x64_judge(tmp_p
 
 def test_a_plans_models_are_read_when_measured_not_held(tmp_path, monkeypatch):
     """A plan's models together outgrow a GPU (the gpu plan's 103 runs: about 21 GB), so
-    train_runs holds none: each is read from its checkpoint when asked for, with the weights its
-    training ended with, and only the last one asked for is kept."""
+    train_runs holds them only up to HOLD_BYTES: past it, each is read from its checkpoint when
+    asked for, with the weights its training ended with, in its layout, and only the last one
+    asked for is kept."""
     import gc
     import weakref
     from dataclasses import replace
@@ -635,14 +644,20 @@ def test_a_plans_models_are_read_when_measured_not_held(tmp_path, monkeypatch):
 
     load_or_train = E.load_or_train
     monkeypatch.setattr(E, "load_or_train", keep_weights)
-    models = E.train_runs(preset, Plan(1, 1, (0.1, 1.0), 32, 16, 2, 4, 64, 32), progress=False)
-    assert set(models) == set(trained) and len(models) == len(trained) > 5
+    plan = Plan(1, 1, (0.1, 1.0), 32, 16, 2, 4, 64, 32)
+    models = E.train_runs(preset, plan, progress=False)
+    assert models.held() == list(models) and len(models) > 5  # small models: all held
+    monkeypatch.setattr(E, "HOLD_BYTES", 0)
+    models = E.train_runs(preset, plan, progress=False)  # read back, none held
+    assert set(models) == set(trained) and len(models) == len(trained) and not models.held()
     first, second = list(models)[:2]
+    assert first in models and "no such run" not in models
     model = models[first]
     assert models[first] is model  # asked again (kNN reads a run twice): not read again
     for k, v in model.state_dict().items():
         assert torch.equal(v, trained[first][k]), k
-    assert not model.training
+    assert not model.training and model.train_config.channels_last
+    assert next(model.dis.parameters()).is_contiguous(memory_format=torch.channels_last)
     gone = weakref.ref(model)
     del model
     assert models[second] is not None

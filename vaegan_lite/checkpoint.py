@@ -72,8 +72,12 @@ class _Writer:
         self.f.flush()
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """The raw checkpoint dict, checked; CheckpointError with the file's name if it is not one."""
+def read_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
+) -> dict:
+    """The raw checkpoint dict, checked; CheckpointError with the file's name if it is not one.
+    ``mmap``: its tensors are read from the file as they are used (a reader of the weights
+    alone does not read the optimizers' state)."""
     path = Path(path)
     if path.is_dir() and (path / "last.pt").is_file():
         raise CheckpointError(f"{path}: a run folder; its checkpoint is {path / 'last.pt'}")
@@ -83,7 +87,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: no such checkpoint file")
     _check_device(map_location)
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # truncated, not a torch file, or unsafe pickle
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from e
     if isinstance(ckpt, dict) and str(ckpt.get("format")).startswith("vaegan-lite-pretrained/"):
@@ -128,7 +132,9 @@ def checkpoint_config(ckpt: dict, path: str | Path) -> TrainConfig:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
     """The trained model of a checkpoint, in eval mode, with ``.train_config`` and ``.step``."""
-    ckpt = read_checkpoint(path, map_location)
+    _check_device(map_location)
+    # mapped from the file onto the CPU: the weights are read, not the optimizers' state
+    ckpt = read_checkpoint(path, "cpu", mmap=True)
     cfg = checkpoint_config(ckpt, path)
     model = model_spec(cfg.model.model).build(cfg.model)
     misfit = weights_misfit(model.state_dict(), ckpt["model"])

@@ -123,15 +123,20 @@ def run_configs(
     return runs
 
 
+# The weights train_runs keeps in memory, where they trained, before it leaves the rest of a
+# plan's models in their checkpoints: the cpu plan's and a GPU session's fit, the gpu plan's 103
+# runs (about 21 GB in fp32) fit neither a T4 nor a Colab machine's memory.
+HOLD_BYTES = 4 * 2**30
+
+
 class RunModels(Mapping[str, VAEGAN]):
-    """A plan's trained runs by name, each read from its checkpoint when asked for, onto the
-    device it trained on, and not kept (but for the last one asked for): a plan's models together
-    outgrow a GPU's memory (the gpu plan's 103 runs: about 21 GB in fp32), and a Colab machine's.
-    A run read from a shipped model (no checkpoint of its own) is held as that model."""
+    """A plan's trained runs by name: held in memory, or (past HOLD_BYTES) read from the run's
+    checkpoint when asked for, onto the device and in the layout it trained in, and not kept but
+    for the last one asked for (measuring asks for one run several times in a row)."""
 
     def __init__(self, runs: dict[str, Path | VAEGAN]) -> None:
-        self._runs = runs  # name -> its last.pt, or the model itself
-        self._last: tuple[str, VAEGAN] | None = None  # measuring asks for one run several times
+        self._runs = runs  # name -> the model, or its last.pt
+        self._last: tuple[str, VAEGAN] | None = None
 
     def __getitem__(self, name: str) -> VAEGAN:
         run = self._runs[name]
@@ -139,15 +144,25 @@ class RunModels(Mapping[str, VAEGAN]):
             return run
         if self._last is None or self._last[0] != name:
             self._last = None  # freed before the next one is read
-            model = load_checkpoint(run)  # on the CPU: the optimizers' state stays there
-            self._last = name, model.to(pick_device(model.train_config.device)).eval()
+            model = load_checkpoint(run)
+            cfg = model.train_config
+            if cfg.channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            self._last = name, model.to(pick_device(cfg.device)).eval()
         return self._last[1]
+
+    def __contains__(self, name: object) -> bool:  # without reading the run (Mapping's would)
+        return name in self._runs
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._runs)
 
     def __len__(self) -> int:
         return len(self._runs)
+
+    def held(self) -> list[str]:
+        """The runs held in memory (the rest are read when asked for)."""
+        return [name for name, run in self._runs.items() if not isinstance(run, Path)]
 
 
 def train_runs(
@@ -157,18 +172,23 @@ def train_runs(
     seeds: Iterable[int] | None = None,
     **kwargs: Any,
 ) -> RunModels:
-    """Train (or read back) every run of the plan (of ``seeds``); name -> model in eval mode,
-    read when asked for (RunModels). The plan has said how long it trains (announce,
-    chapter_plan): the runs are not timed again. ``kwargs`` go to load_or_train, and on to train
-    (e.g. ``progress=False``)."""
+    """Train (or read back) every run of the plan (of ``seeds``); name -> model in eval mode
+    (RunModels: up to HOLD_BYTES of them held, the rest read when asked for). The plan has said
+    how long it trains (announce, chapter_plan): the runs are not timed again. ``kwargs`` go to
+    load_or_train, and on to train (e.g. ``progress=False``)."""
     faces = training_tensors(config_for(preset, "vae"), progress=False)  # drawn once
     runs: dict[str, Path | VAEGAN] = {}
+    held = 0
     for name, cfg in run_configs(preset, plan, faces[1].shape[1], seeds).items():
         if only(name):
             model = load_or_train(name, cfg, preset, timed=False, data=faces, **kwargs).model
+            size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
             last = runs_dir(preset) / name / "last.pt"
-            runs[name] = last if last.exists() else model.eval()
-            del model  # before the next run trains beside it
+            if held + size <= HOLD_BYTES or not last.exists():  # a shipped model has no file
+                runs[name], held = model.eval(), held + size
+            else:
+                runs[name] = last
+            del model  # a model left in its file is freed before the next run trains
     return RunModels(runs)
 
 
@@ -903,10 +923,11 @@ def results_dir(preset: Preset, plan_name: str | None = None) -> Path:
     """Where reproduce's results live: the package's results/experiments-<plan> for cpu (they
     ship with it, so the book and Colab read them), and for another plan once results for it
     ship; else the preset's run folder (runs_dir): nothing is written into an installed package.
-    The plan is the preset's own unless ``plan_name`` (a key of PLANS, e.g. "gpu-synthetic")."""
+    The plan is the preset's own unless ``plan_name`` (a key of PLANS, e.g. "gpu-synthetic").
+    Runs cut short ($VAEGAN_STEPS) are a check, never the package's results."""
     name = plan_name or preset.name
     shipped = RESULTS / f"experiments-{name}"
-    if name == "cpu" or (shipped / "results.json").is_file():
+    if not preset.cut and (name == "cpu" or (shipped / "results.json").is_file()):
         return shipped
     return runs_dir(preset) / FOLDER / ("" if name == preset.name else name)
 

@@ -672,6 +672,33 @@ def test_every_built_page_loads_without_an_error(browser, book_html, width):
     assert not found
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_menu_buttons_open_the_chapters_and_the_contents(browser, book_html, width):
+    """The buttons at the top of a page do what they show. With the theme's own top bar (which
+    pydata-sphinx-theme 0.17 adds unless navbar_persistent is set), its hidden menu button took
+    the click handler, and the visible one opened nothing: on a phone no button showed the list
+    of chapters. On a phone each button opens its list; on a laptop the menu button hides the
+    chapters' sidebar."""
+    with web.serve(book_html) as url:
+        page, _, errors = open_page(browser, url + "notebooks/04_vaegan_training.html", width=width)
+        page.wait_for_load_state("networkidle")
+        chapters = page.get_by_role("link", name="1. The variational autoencoder", exact=False)
+        assert chapters.first.is_visible() == (width > 960)
+        page.locator(".primary-toggle:visible").click()
+        if width > 960:  # the sidebar slides away
+            page.wait_for_function("() => document.querySelector('#pst-primary-sidebar')"
+                                   ".getBoundingClientRect().right <= 0")  # fmt: skip
+        else:
+            chapters.first.wait_for(state="visible", timeout=5_000)
+            page.keyboard.press("Escape")
+            page.locator(".secondary-toggle:visible").click()  # "On this page"
+            page.locator("#pst-secondary-sidebar-modal").get_by_role(
+                "link", name="Checkpoints and resume").wait_for(state="visible", timeout=5_000)
+        page.close()
+    assert not errors
+
+
 # WCAG's relative luminance of a CSS colour, and of the first background behind an element
 LUMINANCE = """const lum = c => c.match(/[\\d.]+/g).slice(0, 3).map(v => v / 255)
   .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)

@@ -228,9 +228,9 @@ def blur(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
 
 def distance(features, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """L_llike (sigma = 1) between each image of a and the image at the same index of b."""
-    with torch.no_grad():
-        return torch.stack([llike_loss(features(a[i : i + 1]), features(b[i : i + 1]))
-                            for i in range(len(a))])
+    with torch.no_grad():  # in eval mode an image's features do not depend on its batch
+        fa, fb = features(a), features(b)
+        return torch.stack([llike_loss(fa[i : i + 1], fb[i : i + 1]) for i in range(len(a))])
 
 
 def pixels(x: torch.Tensor) -> torch.Tensor:

@@ -644,6 +644,12 @@ MATH_ERRORS = """() => (window.MathJax?.startup?.promise ?? Promise.resolve()).t
   [...document.querySelectorAll("mjx-merror")].map(e => "MathJax: " + e.textContent))"""
 
 
+# What a cell printed that runs past the edge of its box, by its first words.
+HIDDEN_OUTPUT = """() => [...document.querySelectorAll("div.cell_output div.output.stream pre")]
+  .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+  .map(pre => "output runs past its box: " + pre.textContent.slice(0, 60))"""
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [390, 1280])  # a phone, a laptop
 def test_every_built_page_loads_without_an_error(browser, book_html, width):
@@ -653,7 +659,8 @@ def test_every_built_page_loads_without_an_error(browser, book_html, width):
     (shown in its place, in red: Sphinx sets a display equation with a line break in a split
     environment, where a \\tag is not allowed); and no page wider than the window (a long
     inline call made a phone's page scroll sideways: a wide equation, table or listing
-    scrolls in its own box)."""
+    scrolls in its own box). Wider than a phone, what a cell prints wraps, as in Jupyter: no
+    line of it hides its end (a printed command or result) behind a scroll bar."""
     pages = sorted(p.relative_to(book_html).as_posix() for p in book_html.rglob("*.html"))
     pages = [name for name in pages if not name.startswith("_")]  # the theme's templates
     assert len(pages) > 10, pages
@@ -666,6 +673,8 @@ def test_every_built_page_loads_without_an_error(browser, book_html, width):
             wide = page.evaluate("() => document.documentElement.scrollWidth")
             if wide > width:
                 errors.append(f"{wide} px wide")
+            if width >= 720:
+                errors += page.evaluate(HIDDEN_OUTPUT)
             page.close()
             if errors:
                 found[name] = errors

@@ -280,7 +280,7 @@ assert run.history["step"][-1] == cfg.steps
 # %% mystnb={"image": {"alt": "Training curves of the VAE against step: the reconstruction term L_llike^pixel on a log scale, and the prior term L_prior"}} tags=["nbval-ignore-output"]
 # Results of training (your digits will differ from the book's); the asserts check what the
 # text above says of the curves.
-fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+fig, axes = plt.subplots(1, 2, figsize=(8.5, 3))
 plot_history(run.history, ["L_llike"], ax=axes[0])
 axes[0].set_yscale("log")
 axes[0].set_title("$\\mathcal{L}_\\mathrm{llike}^\\mathrm{pixel}$ (Eq. 3), nats less a constant", fontsize=10)

@@ -184,7 +184,7 @@ for variant in ("saturating", "non_saturating"):
     (grad,) = torch.autograd.grad(per_image.sum(), logits)  # [N], d loss_i / d logit_i
     losses[variant], grads[variant] = per_image.detach(), grad
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
 for variant in losses:
     axes[0].plot(d_out, losses[variant], label=variant)
     axes[1].plot(d_out, grads[variant].abs(), label=variant)
@@ -265,7 +265,7 @@ assert run.history["step"][-1] == cfg.steps
 # %% mystnb={"image": {"alt": "Training curves of the GAN against step: the discriminator's mean outputs D(x) and D(Dec(z)), and gan_loss with a dotted line at two log two"}} tags=["nbval-ignore-output"]
 # Results of training (your digits will differ from the book's); the asserts check that the
 # logged values are what the text says they are.
-fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+fig, axes = plt.subplots(1, 2, figsize=(8.5, 3))
 plot_history(run.history, ["D(x)", "D(Dec(z))"], ax=axes[0])
 axes[0].set_ylim(0, 1)
 axes[0].set_title("discriminator outputs (mean over the logging interval)", fontsize=10)
@@ -481,7 +481,7 @@ with torch.no_grad():
 assert torch.equal(maps[-1][1], dis_l[0])  # the last map is exactly Dis_l
 
 n_ch = 8
-fig, axes = plt.subplots(len(maps), n_ch + 1, figsize=(1.3 * (n_ch + 1), 1.4 * len(maps)))
+fig, axes = plt.subplots(len(maps), n_ch + 1, figsize=(0.85 * (n_ch + 1), 1.05 * len(maps)))
 for row, (i, fmap) in zip(axes, maps, strict=True):
     show_grid(face, nrow=1, ax=row[0])
     for c, ax in enumerate(row[1:]):

@@ -314,7 +314,7 @@ LiveTraining().finish(fail)
 # Results of training (your digits will differ from the book's); the asserts check what the text
 # below says.
 end = min(fail_cfg.steps, fail.history["step"][-1])  # the failing run's last step (it may stop)
-fig, axes = plt.subplots(1, 2, figsize=(10, 3), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(8.5, 3), sharey=True)
 runs = {"healthy: the run above": run, "failing: lr x10, saturating": fail}
 for ax, (name, r) in zip(axes, runs.items(), strict=True):
     keep = [i for i, s in enumerate(r.history["step"]) if s <= end]

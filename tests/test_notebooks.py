@@ -394,6 +394,28 @@ def test_every_chapter_draws_in_the_book_style(path: Path):
     assert all(rc[k] == rc.validate[k](v) for k, v in STYLE.items())
 
 
+@pytest.mark.parametrize("nrow", [8, 16])
+def test_face_grids_label_their_rows_readably_in_the_books_column(nrow: int):
+    """A grid of 16 faces is drawn twice the column's width to keep their pixels, and the book
+    shrinks it to the column: its row titles, drawn at the usual size, read at about 4 points
+    there. They are drawn larger in proportion, and read at the style's title size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from vaegan_lite.book.plotting import COLUMN_IN, STYLE, show_rows
+
+    fig = show_rows({"input": torch.zeros(nrow, 3, 8, 8), "VAE": torch.zeros(nrow, 3, 8, 8)},
+                    nrow=nrow, scale=1.1)  # fmt: skip
+    shrink = min(1.0, COLUMN_IN / fig.get_figwidth())
+    titles = [t for t in fig.findobj(matplotlib.text.Text) if t.get_text() in ("input", "VAE")]
+    plt.close(fig)
+    assert len(titles) == 2
+    assert all(t.get_fontsize() * shrink >= STYLE["axes.titlesize"] - 1e-9 for t in titles)
+
+
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
 def test_every_chapter_has_goals_a_diagram_a_summary_and_exercises(path: Path):
     """A reader opening any chapter finds the same parts; an appendix needs no goals or model."""

@@ -102,7 +102,8 @@ class LiveTraining:
         from matplotlib.figure import Figure  # not pyplot: the inline backend never shows it
 
         samples = fixed_samples(model, self.n_samples, self.seed)
-        fig = Figure(figsize=(12, 3.2), dpi=self.dpi, layout="constrained")
+        # about the book's column wide, so that its type is not shrunk below reading size there
+        fig = Figure(figsize=(9.5, 3.2), dpi=self.dpi, layout="constrained")
         ax_img, ax_loss, ax_dis = fig.subplots(1, 3, width_ratios=(1.1, 1, 1))
         if samples.numel():
             image = grid(samples, self.nrow).permute(1, 2, 0).numpy()

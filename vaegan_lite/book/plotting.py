@@ -36,6 +36,17 @@ STYLE = {
 }
 
 
+# The book's text column, in inches at matplotlib's 100 dpi: a wider figure is shrunk to it, and
+# its type with it.
+COLUMN_IN = 7.0
+
+
+def column_fontsize(width_in: float, size: float = 10.0) -> float:
+    """The type size that reads as ``size`` points once a figure ``width_in`` inches wide is
+    shrunk to the book's column (grids of many faces are drawn wide to keep their pixels)."""
+    return size * max(1.0, width_in / COLUMN_IN)
+
+
 def use_book_style() -> None:
     """Make STYLE matplotlib's default (it picks no backend: pyplot is not imported)."""
     import matplotlib
@@ -68,11 +79,12 @@ def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0) 
     """Several labelled grids stacked vertically (e.g. data / VAE / VAE/GAN); returns the figure."""
     import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
-    fig, axes = plt.subplots(len(rows), 1, figsize=(scale * nrow * 0.9, scale * 1.25 * len(rows)))
+    width = scale * nrow * 0.9
+    fig, axes = plt.subplots(len(rows), 1, figsize=(width, scale * 1.25 * len(rows)))
     axes = [axes] if len(rows) == 1 else list(axes)
     for ax, (name, images) in zip(axes, rows.items(), strict=True):
         show_grid(images, nrow, ax=ax)
-        ax.set_title(name, loc="left")
+        ax.set_title(name, loc="left", fontsize=column_fontsize(width))
     fig.tight_layout()
     return fig
 

@@ -26,6 +26,7 @@ from vaegan_lite.book.tables import (
     row_settings,
     table1,
     table1_claims,
+    typeset,
 )
 from vaegan_lite.cli import main
 from vaegan_lite.config import ModelConfig, StepConfig, config_for
@@ -307,7 +308,8 @@ def test_table1_at_smoke_size():
     for row, line in zip(TABLE1_ROWS, lines[2:], strict=True):
         assert line.startswith(f"| {row} |") and line.count("±") >= 2 + ("kl" in results[row][0])
         assert f"{PAPER_CELEBA[row]['fid'][0]:.2f}" in line
-    assert table._repr_markdown_() == str(table)
+    shown = table._repr_markdown_()  # rendered: the rows' symbols typeset, as in the prose
+    assert shown == typeset(str(table)) and "without ξ, $\\mathcal{L}^b_Z$ |" in shown
     # the paper's readings, each with a verdict; "close to the VAE's MSE" is the paper's own ratio
     claims = str(table1_claims(results, {"VAE": 1.0, "AVAE without ξ, L^b_Z": 1.5})).splitlines()
     verdicts = ("| yes |", "| no |", "| within a seed's spread |")  # two seeds: a spread

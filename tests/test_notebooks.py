@@ -394,6 +394,24 @@ def test_every_chapter_draws_in_the_book_style(path: Path):
     assert all(rc[k] == rc.validate[k](v) for k, v in STYLE.items())
 
 
+def test_tables_typeset_the_papers_symbols_as_the_prose_does():
+    """A results table names models and losses as the code does (VAE_Dis_l, L^b_Z); rendered,
+    it typesets them as the chapters' prose does, and leaves code spans and math alone. The
+    plain text that nbval compares keeps the code's names."""
+    from vaegan_lite.book.tables import MarkdownTable, typeset
+
+    table = MarkdownTable("| VAE/GAN_Dis_0 | Dis_l of VAE_Dis_l | `Dis_l` | $x_p$ | L^b_Z, "
+                          "L_prior | gamma | vae_disl, Black_Hair, mse_D | 0.04 ± 0.01 |")
+    assert table._repr_markdown_() == typeset(str(table)) == (
+        r"| $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ | $\mathrm{Dis}_l$ of "
+        r"$\mathrm{VAE}_{\mathrm{Dis}_l}$ | `Dis_l` | $x_p$ | $\mathcal{L}^b_Z$, "
+        r"$\mathcal{L}_\mathrm{prior}$ | $\gamma$ | vae_disl, Black_Hair, mse_D | "
+        "0.04\u00a0± 0.01 |")  # the mean kept with its ±
+    assert str(table).startswith("| VAE/GAN_Dis_0 |")
+    prose = "".join(p.read_text() for p in SOURCES)
+    assert r"$\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$" in prose and r"$\mathrm{Dis}_l$" in prose
+
+
 @pytest.mark.parametrize("nrow", [8, 16])
 def test_face_grids_label_their_rows_readably_in_the_books_column(nrow: int):
     """A grid of 16 faces is drawn twice the column's width to keep their pixels, and the book

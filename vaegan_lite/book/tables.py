@@ -1,6 +1,7 @@
 """The chapters' tables: Markdown that Jupyter and the book render and nbval compares as text.
 
-    MarkdownTable      a str that displays as Markdown (a table, or text built from results)
+    MarkdownTable      a str that displays as Markdown (a table, or text built from results),
+                       the paper's symbols in it typeset (typeset)
     table1, latent_table   chapter 7: the AVAE paper's Table 1 and benchmarks/avae_latent.py's runs
     row_figures        the numbers of one Table 1 row and seed: metrics.evaluate's and the codes' KL
     table1_claims, latent_findings   chapter 7: what those results say, computed from them
@@ -23,12 +24,44 @@ from ..files import read_json
 from ..metrics import code_kl, evaluate
 from .runs import RESULTS
 
+# The paper's symbols as the code and the plain text write them, and as the rendered table
+# typesets them, so that a table reads like the prose around it (longest names first).
+SYMBOLS = (
+    (r"VAE/GAN_Dis_0", r"$\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$"),
+    (r"VAE_Dis_l", r"$\mathrm{VAE}_{\mathrm{Dis}_l}$"),
+    (r"Dis_l", r"$\mathrm{Dis}_l$"),
+    (r"L\^([ab])_Z", r"$\mathcal{L}^\1_Z$"),
+    (r"L_(Z|M)", r"$\mathcal{L}_\1$"),
+    (r"L_(prior|llike|GAN)", r"$\mathcal{L}_\mathrm{\1}$"),
+    (r"sigma_E", r"$\sigma_E$"),
+    (r"z_p", r"$z_p$"),
+    (r"gamma", r"$\gamma$"),
+)
+_SYMBOL = re.compile("|".join(rf"(?<![\w\\])(?:{plain})(?!\w)" for plain, _ in SYMBOLS))
+_CODE_OR_MATH = re.compile(r"(`[^`]*`|\$[^$]*\$)")  # left as they are
+
+
+def typeset(text: str) -> str:
+    """``text`` with SYMBOLS typeset as math, outside code spans and math already there, and each
+    mean held to its "±" (a narrow column breaks "0.0454 ± 0.0014" after the ±, not before)."""
+
+    def one(m: re.Match) -> str:
+        for plain, math in SYMBOLS:
+            if name := re.fullmatch(plain, m[0]):  # \1 in the math: the plain name's group
+                return math.replace("\\1", name[1]) if name.groups() else math
+        raise AssertionError(m[0])  # _SYMBOL matches only SYMBOLS
+
+    parts = _CODE_OR_MATH.split(text)  # odd parts: the code spans and the math
+    return "".join(p if i % 2 else _SYMBOL.sub(one, p).replace(" ± ", "\u00a0± ")
+                   for i, p in enumerate(parts))  # fmt: skip
+
 
 class MarkdownTable(str):
-    """A Markdown table: rendered by Jupyter and the book, compared as plain text by nbval."""
+    """A Markdown table: rendered by Jupyter and the book (with the paper's symbols typeset),
+    compared as plain text by nbval."""
 
     def _repr_markdown_(self) -> str:
-        return str(self)
+        return typeset(str(self))
 
     def _repr_pretty_(self, p, cycle) -> None:
         p.text(str(self))

@@ -286,7 +286,7 @@ shift_vs_blur = {m: rel[m]["shift 1 px"] / rel[m]["blur"] for m in spaces}
 shift_below_blur = {m: (d["shift 1 px"] < d["blur"]).float().mean().item() for m, d in dist.items()}
 for m in spaces:
     print(f"{m:18} shift 1 px / blur = {shift_vs_blur[m]:5.2f};  "
-          f"shifted face closer than blurred one for {shift_below_blur[m]:4.0%} of the faces")
+          f"shifted face the closer for {shift_below_blur[m]:4.0%} of the faces")
 cheapest = min(changes, key=rel["Dis_l, trained"].get)
 print(f"\nafter {preset.gan_steps} GAN steps of batch {preset.batch_size}, the cheapest change for "
       f"the trained Dis_l (median): {cheapest}")

@@ -161,8 +161,9 @@ train_faces = SyntheticFaces(vaegan.train_config.dataset_size, vaegan.image_size
                              seed=vaegan.train_config.data_seed)
 train_set = A.labelled_images(train_faces, N_VECTORS)  # (images, attributes, names), drawn once
 vectors = {name: A.attribute_vectors(m, train_set) for name, m in (("VAE/GAN", vaegan), ("VAE", vae))}
-for name, vs in vectors.items():
-    print(f"{name:8s}", "  ".join(f"|v_{a}| = {vs[a].norm():.2f}" for a in A.IN_WIDGETS))
+print(f"{'length of':16}" + "".join(f"{name:>9}" for name in vectors))
+for a in A.IN_WIDGETS:
+    print(f"{'v_' + a:16}" + "".join(f"{vs[a].norm():9.2f}" for vs in vectors.values()))
 
 # %% [markdown]
 # ## Fig. 6 and 7: vectors added to held-out faces
@@ -501,7 +502,7 @@ n_sweep = N_TEST // 4
 sweep = {s: {name: A.attribute_success(model, judge, test_x[:n_sweep], test_y[:n_sweep], vectors[name],
                                        NAMES, rules, scale=s)
              for name, model in (("VAE/GAN", vaegan), ("VAE", vae))} for s in scales}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.6), sharey=True, layout="constrained")
 for ax, key in zip(axes, ("added", "kept"), strict=True):
     for i, n in enumerate(NAMES):  # a colour and a marker per attribute, a line style per model
         for name, style in (("VAE/GAN", "-"), ("VAE", ":")):

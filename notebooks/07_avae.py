@@ -702,7 +702,7 @@ plt.show()
 #    that is the FD of a perfect model at this sample size. How many of the table's differences
 #    are larger than that?
 # 6. Below the `gpu` preset the AVAE rows weigh $\mathcal{L}_Z$ by 0.1 (`tables.AVAE_SMALL`). Train
-#    the row "AVAE without ξ, L^b_Z" with `load_or_train` and
+#    the row `row = "AVAE without ξ, L^b_Z"` with `load_or_train` and
 #    `config_for(preset, "avae", **{**tables.row_settings(row, preset.name)[1], "latent_weight": w})`
 #    for w = 0.03, 0.3 and 1, and for another seed, and show $G(\mu_E(x))$ beside $x$. Where
 #    between 0 and 1 does $G$ stop following the codes, and where does it stop drawing faces? The
@@ -710,8 +710,8 @@ plt.show()
 # 7. $\mathcal{L}^b_Z$ trains $G$ so that $\mu_E(G(z)) = \sqrt{1 - \sigma_E^2}\, z$ (Eq. 16), and
 #    `AVAE.reconstruct` feeds $G$ the code $\mu_E(x)$ itself. Then the reconstruction's own code
 #    is $\mu_E(x)$ shrunk by $\sqrt{1 - \sigma_E^2}$, and $G$'s inputs are narrower than the
-#    $\mathcal{N}(0, I)$ draws it trained on. Reconstruct the test faces with the row "AVAE
-#    without ξ, L^b_Z" both ways, `model.generate(mu)` and
+#    $\mathcal{N}(0, I)$ draws it trained on. Reconstruct the test faces with the row
+#    `"AVAE without ξ, L^b_Z"` both ways, `model.generate(mu)` and
 #    `model.generate(mu / (1 - logvar.exp()).clamp_min(1e-6).sqrt())`, with `mu, logvar =
 #    model.eval().encode(x)` under `torch.no_grad()`: which has the lower MSE, and whose codes
 #    come closer to $\mu_E(x)$? Which reading of the paper's "the latent code produced by the

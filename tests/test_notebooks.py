@@ -208,6 +208,18 @@ def test_bibliography_has_the_papers():
         assert f"{{{key}," in bib, key
 
 
+def test_bibliography_labels_are_initials_and_years():
+    """The references page labels each entry as sphinxcontrib-bibtex's default style does (pybtex's
+    alpha labels: the authors' initials and the year). A name spelt with a TeX accent ({\\o},
+    {\\"a}) came out whole in its label ("LSonderbyLW16"): the names are written in Unicode."""
+    from pybtex.database import parse_file
+    from pybtex.style.labels.alpha import LabelStyle
+
+    entries = parse_file(ROOT / "book" / "references.bib").entries.values()
+    labels = list(LabelStyle().format_labels(entries))
+    assert labels and all(re.fullmatch(r"[A-Z]{1,4}\+?\d\d", label) for label in labels), labels
+
+
 # --- vaegan_lite.book.source (what the chapters use to show code) -------------------------------
 
 
@@ -394,19 +406,34 @@ def test_every_chapter_draws_in_the_book_style(path: Path):
     assert all(rc[k] == rc.validate[k](v) for k, v in STYLE.items())
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_printed_tables_fit_the_books_column(path: Path):
+    """The book wraps a printed line at its column's edge (about 100 characters at a laptop's
+    width), as Jupyter does: a printed table, columns aligned with runs of spaces, must fit in
+    it, or its rows wrap and no longer line up."""
+    table_row = re.compile(r"\S {2,}\S.*\S {2,}\S")  # two gaps of aligned columns
+    too_wide = [line for cell in nbformat.read(path, as_version=4).cells
+                for out in cell.get("outputs", []) if out.get("output_type") == "stream"
+                for line in out["text"].splitlines()
+                if table_row.search(line) and len(line) > 95]  # fmt: skip
+    assert not too_wide, too_wide
+
+
 def test_tables_typeset_the_papers_symbols_as_the_prose_does():
     """A results table names models and losses as the code does (VAE_Dis_l, L^b_Z); rendered,
-    it typesets them as the chapters' prose does, and leaves code spans and math alone. The
-    plain text that nbval compares keeps the code's names."""
+    it typesets them as the chapters' prose does, and leaves code spans, math, links' targets,
+    attributes and paths alone. Its plain text keeps the code's names."""
     from vaegan_lite.book.tables import MarkdownTable, typeset
 
     table = MarkdownTable("| VAE/GAN_Dis_0 | Dis_l of VAE_Dis_l | `Dis_l` | $x_p$ | L^b_Z, "
-                          "L_prior | gamma | vae_disl, Black_Hair, mse_D | 0.04 ± 0.01 |")
+                          "L_prior | gamma | vae_disl, Black_Hair, mse_D | 0.04 ± 0.01 | "
+                          "$$a = L_GAN$$ [L_GAN](#L_GAN) step.gamma runs/gamma/ |")
     assert table._repr_markdown_() == typeset(str(table)) == (
         r"| $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ | $\mathrm{Dis}_l$ of "
         r"$\mathrm{VAE}_{\mathrm{Dis}_l}$ | `Dis_l` | $x_p$ | $\mathcal{L}^b_Z$, "
         r"$\mathcal{L}_\mathrm{prior}$ | $\gamma$ | vae_disl, Black_Hair, mse_D | "
-        "0.04\u00a0± 0.01 |")  # the mean kept with its ±
+        "0.04\u00a0± 0.01 | $$a = L_GAN$$ [$\\mathcal{L}_\\mathrm{GAN}$](#L_GAN) step.gamma "
+        "runs/gamma/ |")  # the mean kept with its ±
     assert str(table).startswith("| VAE/GAN_Dis_0 |")
     prose = "".join(p.read_text() for p in SOURCES)
     assert r"$\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$" in prose and r"$\mathrm{Dis}_l$" in prose

@@ -899,7 +899,7 @@ def tradeoff_figure(res: dict[str, Any], gamma: float) -> Any:
     gammas = [r["gamma"] for r in sweep]
     seeds = res["five_models"]["vaegan"]
     panels = {"mse": "reconstruction MSE", "recon_fd": "reconstruction FD", "fd": "sample FD"}
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3), layout="constrained")
     for ax, (key, title) in zip(axes, panels.items(), strict=True):
         ax.plot(gammas, [r[key] for r in sweep], "o-", label="sweep (first seed)")
         values = torch.tensor([r[key] for r in seeds], dtype=torch.float64)

@@ -41,7 +41,7 @@ STYLE = {
 COLUMN_IN = 7.0
 
 
-def column_fontsize(width_in: float, size: float = 10.0) -> float:
+def column_fontsize(width_in: float, size: float = STYLE["axes.titlesize"]) -> float:
     """The type size that reads as ``size`` points once a figure ``width_in`` inches wide is
     shrunk to the book's column (grids of many faces are drawn wide to keep their pixels)."""
     return size * max(1.0, width_in / COLUMN_IN)

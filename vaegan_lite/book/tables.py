@@ -34,15 +34,16 @@ SYMBOLS = (
     (r"L_(Z|M)", r"$\mathcal{L}_\1$"),
     (r"L_(prior|llike|GAN)", r"$\mathcal{L}_\mathrm{\1}$"),
     (r"sigma_E", r"$\sigma_E$"),
-    (r"z_p", r"$z_p$"),
     (r"gamma", r"$\gamma$"),
 )
-_SYMBOL = re.compile("|".join(rf"(?<![\w\\])(?:{plain})(?!\w)" for plain, _ in SYMBOLS))
-_CODE_OR_MATH = re.compile(r"(`[^`]*`|\$[^$]*\$)")  # left as they are
+# a name on its own: not part of a longer one, an attribute (step.gamma) or a path (runs/gamma)
+_SYMBOL = re.compile("|".join(rf"(?<![\w\\./])(?:{plain})(?![\w/])" for plain, _ in SYMBOLS))
+# left as they are: code spans, display and inline math, and links' targets
+_CODE_OR_MATH = re.compile(r"(`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|\]\([^)]*\))", re.DOTALL)
 
 
 def typeset(text: str) -> str:
-    """``text`` with SYMBOLS typeset as math, outside code spans and math already there, and each
+    """``text`` with SYMBOLS typeset as math, outside code spans, math and links' targets, and each
     mean held to its "±" (a narrow column breaks "0.0454 ± 0.0014" after the ±, not before)."""
 
     def one(m: re.Match) -> str:
@@ -57,8 +58,8 @@ def typeset(text: str) -> str:
 
 
 class MarkdownTable(str):
-    """A Markdown table: rendered by Jupyter and the book (with the paper's symbols typeset),
-    compared as plain text by nbval."""
+    """A Markdown table: rendered by Jupyter and the book with the paper's symbols typeset; its
+    plain text keeps the code's names (nbval compares both forms)."""
 
     def _repr_markdown_(self) -> str:
         return typeset(str(self))

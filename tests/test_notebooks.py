@@ -461,6 +461,31 @@ def test_face_grids_label_their_rows_readably_in_the_books_column(nrow: int):
     assert all(t.get_fontsize() * shrink >= STYLE["axes.titlesize"] - 1e-9 for t in titles)
 
 
+def test_face_grids_set_the_papers_symbols_as_the_prose_does():
+    """A row of chapter 6's figures or chapter 7's grids named VAE_Dis_l, or "gamma 0.001:
+    samples", reads as the prose writes it (VAE with Dis_l below it, the Greek letter), and
+    Matplotlib's mathtext can draw every symbol the tables typeset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from vaegan_lite.book.plotting import show_rows
+    from vaegan_lite.book.tables import SYMBOLS
+
+    names = ["VAE_Dis_l", "VAE/GAN_Dis_0", "gamma 0.001: samples", "AVAE without ξ, L^b_Z",
+             "L_Z, L_prior, sigma_E", "input"]  # fmt: skip
+    fig = show_rows({n: torch.zeros(4, 3, 8, 8) for n in names}, nrow=4)
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    fig.canvas.draw()  # raises where mathtext cannot parse a title
+    plt.close(fig)
+    assert titles == [r"$\mathrm{VAE}_{\mathrm{Dis}_l}$", r"$\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$",
+                      r"$\gamma$ 0.001: samples", r"AVAE without ξ, $\mathcal{L}^b_Z$",
+                      r"$\mathcal{L}_Z$, $\mathcal{L}_\mathrm{prior}$, $\sigma_E$", "input"]
+    assert len(SYMBOLS) == 8  # each one drawn above: a new symbol needs a name here
+
+
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
 def test_every_chapter_has_goals_a_diagram_a_summary_and_exercises(path: Path):
     """A reader opening any chapter finds the same parts; an appendix needs no goals or model."""

@@ -65,7 +65,15 @@ from ..shipped import git_state, machine, pretrained
 from ..train import BatchSampler, pick_device
 from .plotting import show_rows
 from .runs import RESULTS, load_or_train, runs_dir, test_images, trained_on
-from .tables import Claim, MarkdownTable, claims_compared, claims_table, mean_std, seed_spread
+from .tables import (
+    Claim,
+    MarkdownTable,
+    claims_compared,
+    claims_table,
+    mean_std,
+    seed_spread,
+    typeset,
+)
 
 FIVE_MODELS = ("vae", "vae_disl", "vaegan_dis0", "vaegan", "gan")  # the columns of Fig. 3/4
 LABELS = {"vae": "VAE", "vae_disl": "VAE_Dis_l", "vaegan_dis0": "VAE/GAN_Dis_0",
@@ -906,7 +914,7 @@ def tradeoff_figure(res: dict[str, Any], gamma: float) -> Any:
         spread = float(values.std()) if len(values) > 1 else 0.0
         ax.errorbar([gamma], [float(values.mean())], yerr=[spread], fmt="s", color="C1",
                     capsize=4, label=f"VAE/GAN, {len(values)} seeds (mean ± std)")  # fmt: skip
-        ax.set(xscale="log", xlabel="gamma", title=title)
+        ax.set(xscale="log", xlabel=typeset("gamma"), title=title)
     axes[0].legend(fontsize=8)
     return fig
 

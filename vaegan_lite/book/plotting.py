@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..images import grid
+from .tables import typeset
 
 if TYPE_CHECKING:  # matplotlib is imported only when drawing
     from matplotlib.axes import Axes
@@ -76,7 +77,9 @@ def show_grid(
 
 
 def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0) -> Figure:
-    """Several labelled grids stacked vertically (e.g. data / VAE / VAE/GAN); returns the figure."""
+    """Several labelled grids stacked vertically (e.g. data / VAE / VAE/GAN); returns the figure.
+    The labels set the paper's symbols as the book's prose does (``VAE_Dis_l`` as VAE with Dis_l
+    below it: tables.typeset, in Matplotlib's mathtext)."""
     import matplotlib.pyplot as plt  # pyplot: only when drawing (it picks a backend)
 
     width = scale * nrow * 0.9
@@ -84,7 +87,7 @@ def show_rows(rows: dict[str, torch.Tensor], nrow: int = 8, scale: float = 1.0) 
     axes = [axes] if len(rows) == 1 else list(axes)
     for ax, (name, images) in zip(axes, rows.items(), strict=True):
         show_grid(images, nrow, ax=ax)
-        ax.set_title(name, loc="left", fontsize=column_fontsize(width))
+        ax.set_title(typeset(name), loc="left", fontsize=column_fontsize(width))
     fig.tight_layout()
     return fig
 

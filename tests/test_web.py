@@ -708,6 +708,50 @@ def test_the_menu_buttons_open_the_chapters_and_the_contents(browser, book_html,
     assert not errors
 
 
+# Each box that may scroll sideways: its kind, whether it does, and how wide its edges fade
+# (start, end) with the reader at its start and then at its end.
+SIDEWAYS = """async () => {
+  const frame = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const fades = e => ["start", "end"].map(side =>
+    parseFloat(getComputedStyle(e).getPropertyValue("--vaegan-fade-" + side)));
+  const boxes = [...document.querySelectorAll(".pst-scrollable-table-container, div.math, "
+    + "div.cell_output div.output:is(.stream, .text_plain) pre")];
+  const found = [];
+  for (const e of boxes) {
+    const kind = e.matches("div.math") ? "equation" : e.matches("pre") ? "output" : "table";
+    e.scrollLeft = 0; await frame();
+    const atStart = fades(e);
+    e.scrollLeft = e.scrollWidth; await frame();
+    found.push([kind, e.scrollWidth > e.clientWidth + 1, atStart, fades(e)]);
+    e.scrollLeft = 0;
+  }
+  return found;
+}"""
+
+
+@pytest.mark.browser
+def test_boxes_that_scroll_sideways_fade_where_more_is_hidden(browser, book_html):
+    """On a phone wide tables, display equations and printed lines scroll inside their boxes,
+    and nothing showed that they do: the edge fades on the side where more is hidden, and
+    stops fading once the reader has scrolled to that end. A box that fits does not fade."""
+    found = []
+    with web.serve(book_html) as url:
+        for name in ("book/notation.html", "notebooks/01_vae.html"):
+            page, _, errors = open_page(browser, url + name, width=390)
+            page.wait_for_load_state("networkidle")
+            page.evaluate("() => window.MathJax?.startup?.promise")
+            found += page.evaluate(SIDEWAYS)
+            page.close()
+            assert not errors
+    scrolling = {kind for kind, scrolls, _, _ in found if scrolls}
+    assert scrolling == {"table", "equation", "output"}, found  # each kind, on a phone
+    for kind, scrolls, (start_0, end_0), (start_1, end_1) in found:
+        if scrolls:
+            assert start_0 == 0 < end_0 and end_1 == 0 < start_1, (kind, start_0, end_0)
+        else:
+            assert start_0 == end_0 == start_1 == end_1 == 0, kind
+
+
 # WCAG's relative luminance of a CSS colour, and of the first background behind an element
 LUMINANCE = """const lum = c => c.match(/[\\d.]+/g).slice(0, 3).map(v => v / 255)
   .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)

@@ -18,7 +18,7 @@
 # discriminator takes for real (realism). Four years later, Plumerault, Le Borgne and Hudelot
 # {cite}`plumerault2020avae` argued that these two jobs pull against each other, and that
 # VAE/GAN's learned similarity only moves the compromise: its reconstructions are "less accurate
-# than ours and images are less realistic than with GAN". Their **AVAE** (Adversarial Variational
+# than ours and images are less realistic than with GAN, BiGAN or our approach". Their **AVAE** (Adversarial Variational
 # Auto Encoder) keeps a plain VAE and gives realism to a *second* network, a generator trained to
 # produce images that (a) the VAE's encoder maps back to the code they came from and (b) a critic
 # cannot tell from data.

@@ -84,6 +84,8 @@ def test_latent_findings_compare_avae_with_its_own_vae(tmp_path):
     text = str(latent_findings())
     assert f"is {own:.2g} times as far from $x$ as $D(\\mu_E(x))$" in text
     assert ("within" if own < paper_mse_ratio() else "beyond") + " the paper's own ratio" in text
+    # the paper prints 0.05 and 0.03: its ratio could be anywhere from 0.045/0.035 to 0.055/0.025
+    assert "anywhere from 1.3 to 2.2" in text.replace("\n", " ")
     lines = LATENT_RESULTS.read_text().splitlines()
     beyond = 1.1 * paper_mse_ratio() * weighted["mse_D"]  # a G a little beyond the paper's ratio
     last = lines[-1].replace(f"mse {weighted['mse']:.4f}", f"mse {beyond:.4f}")

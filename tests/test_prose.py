@@ -94,6 +94,8 @@ ALLOWLIST: dict[str, list[str]] = {
         "decay 0.9",
         "250 epochs of 250 batches (62,500 updates)",
         "rows 40–188 and columns 15–163",
+        "600,000 images",  # the authors' celeba_aegan.py: n_augment=int(6e5)
+        "translation of σ = 2 pixels, scale and rotation of σ = 0.01",  # their dataset/celeba.py
         "first 10,000 training images",
         "LeakyReLU(0.2)",
         "momentum 0.9",

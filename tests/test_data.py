@@ -455,6 +455,8 @@ def test_folder_attribute_csv(tmp_path, capsys):
 FOLDER_BAD = {
     "filename,Smiling\na.jpg,1,1\n": "attributes.csv: line 2 has 2 values, expected 1",
     "filename,Smiling\na.jpg,yes\n": "attributes.csv: line 2: 'yes' is not an integer",
+    "filename,Smiling\na.jpg,1\nb.png,99999999999999999999\n":
+        "attributes.csv: line 3: '99999999999999999999' is out of range",
     "filename,Smiling\na.jpg,1\nb.png,3\n": "attributes.csv: line 3: 3 is not an attribute",
     "filename,Smiling\na.jpg,-1\nb.png,0\n": "line 3: 0, but the file codes attributes as -1/1",
     "filename,Smiling\nzzz.jpg,1\n": "attributes.csv: line 2: zzz.jpg is not an image under",

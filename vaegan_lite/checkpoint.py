@@ -19,6 +19,7 @@ checkpoints lack it) lets a resumed run refuse images other than those it was tr
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -72,6 +73,20 @@ class _Writer:
         self.f.flush()
 
 
+def _unreadable(path: Path, e: Exception) -> str:
+    """Why torch.load could not read ``path``, in a few words (torch's own messages suggest
+    options that do not apply here, such as loading untrusted code)."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if not head:
+        return "an empty file"
+    if head != b"PK\x03\x04":  # the zip archive torch.save writes
+        return "not a file in torch.save's format"
+    if isinstance(e, pickle.UnpicklingError):
+        return "it holds Python objects other than tensors and plain data, which are not loaded"
+    return "cut short or damaged: its archive cannot be read"
+
+
 def read_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
 ) -> dict:
@@ -89,7 +104,7 @@ def read_checkpoint(
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # truncated, not a torch file, or unsafe pickle
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from e
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_unreadable(path, e)})") from e
     if isinstance(ckpt, dict) and str(ckpt.get("format")).startswith("vaegan-lite-pretrained/"):
         # shipped.py's files: weights and their provenance, not a run to sample or resume
         raise CheckpointError(f"{path}: a shipped model, not a training checkpoint; load it in "

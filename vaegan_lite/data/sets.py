@@ -665,13 +665,15 @@ def _int_table(path: Path, rows: list[tuple[int, list[str]]], width: int):
     try:  # one pass over all cells (8M for CelebA); a bad cell is then looked for, line by line
         cells = itertools.chain.from_iterable(cells[1:] for _, cells in rows)
         table = np.array(list(map(int, cells)), dtype=np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or one past int64
         for line, cells in rows:
             for cell in cells[1:]:
                 try:
-                    int(cell)
+                    np.int64(int(cell))
                 except ValueError:
                     raise DataError(f"{path}: line {line}: {cell!r} is not an integer") from None
+                except OverflowError:
+                    raise DataError(f"{path}: line {line}: {cell!r} is out of range") from None
         raise
     return names, table.reshape(len(rows), width)
 

@@ -738,4 +738,25 @@ def test_a_run_resumed_on_other_images_is_refused(tmp_path):
     torch.save(old, tmp_path / "last.pt")
     assert train(tiny(5), tmp_path, data=others, progress=False).steps_run == 1
     saved = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert saved["data"] == T.data_fingerprint(*others)  # from now on, these are its images
+    assert saved["data"] == T.data_fingerprint(others[0])  # from now on, these are its images
+
+
+def test_an_unconditional_run_resumes_whatever_attributes_come_with_its_images(tmp_path):
+    """An unconditional model never reads the attributes, and train() takes any (even none):
+    a run started from Python without them resumed from the command line, which hands it the
+    faces' own, was refused as trained "on other images". A conditional run still is, naming
+    the attributes; a checkpoint whose fingerprint included the attributes resumes."""
+    cfg = tiny(2)
+    images, attrs = training_tensors(cfg, progress=False)
+    train(cfg, tmp_path / "u", data=(images, attrs[:, :0]), progress=False)
+    assert train(tiny(3), tmp_path / "u", data=(images, attrs), progress=False).steps_run == 1
+    old = torch.load(tmp_path / "u" / "last.pt", weights_only=True)
+    old["data"] = T.data_fingerprint(images, attrs)  # as checkpoints before this change hold
+    torch.save(old, tmp_path / "u" / "last.pt")
+    assert train(tiny(4), tmp_path / "u", data=(images, attrs), progress=False).steps_run == 1
+
+    cond = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, cond_dim=attrs.shape[1]))
+    train(cond, tmp_path / "c", data=(images, attrs), progress=False)
+    with pytest.raises(ValueError, match="trained on other images and attributes than these"):
+        train(dataclasses.replace(cond, steps=3), tmp_path / "c", data=(images, 1 - attrs),
+              progress=False)  # fmt: skip

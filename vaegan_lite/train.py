@@ -212,14 +212,18 @@ def check_resumable(saved: TrainConfig, new: TrainConfig, path: Path, done: int)
         )
 
 
-def data_fingerprint(images: torch.Tensor, attrs: torch.Tensor) -> str:
-    """A short hash of training data: the shapes, and 64 images (with their attributes) spread
-    evenly through them. A resumed run checks that it goes on with the images it started with;
-    it catches another set or another order, not one changed pixel elsewhere."""
+def data_fingerprint(images: torch.Tensor, attrs: torch.Tensor | None = None) -> str:
+    """A short hash of training data: the shapes, and 64 images (with their attributes, where
+    the model reads them) spread evenly through them. A resumed run checks that it goes on with
+    the images it started with; it catches another set or another order, not one changed pixel
+    elsewhere."""
     idx = torch.linspace(0, len(images) - 1, min(64, len(images))).round().long()
-    h = hashlib.sha256(f"{list(images.shape)} {list(attrs.shape)}".encode())
+    shapes = f"{list(images.shape)}" + ("" if attrs is None else f" {list(attrs.shape)}")
+    h = hashlib.sha256(shapes.encode())
     h.update(images[idx.to(images.device)].cpu().contiguous().numpy().tobytes())
-    h.update(attrs[idx.to(attrs.device)].cpu().to(torch.float32).contiguous().numpy().tobytes())
+    if attrs is not None:
+        h.update(attrs[idx.to(attrs.device)].cpu().to(torch.float32).contiguous().numpy()
+                 .tobytes())  # fmt: skip
     return h.hexdigest()[:16]
 
 
@@ -333,10 +337,14 @@ def _train(
     images, attrs = data() if callable(data) else data
     if why := why_untrainable(images, attrs, cfg):
         raise ValueError(f"train(data=...): {why}")
-    seen = data_fingerprint(images, attrs)
-    if run.data_seen is not None and run.data_seen != seen:
-        raise ValueError(f"{run.ckpt_path} was trained on other images than these (fingerprint "
-                         f"{run.data_seen}, these {seen}): hand it the images it started with, "
+    # the attributes only where the model reads them: an unconditional run resumes whatever
+    # attributes come with its images (train takes any, even none)
+    seen = data_fingerprint(images, attrs if cfg.model.cond_dim else None)
+    older = data_fingerprint(images, attrs)  # older checkpoints hashed every model's attributes
+    if run.data_seen is not None and run.data_seen not in (seen, older):
+        what = "images and attributes" if cfg.model.cond_dim else "images"
+        raise ValueError(f"{run.ckpt_path} was trained on other {what} than these (fingerprint "
+                         f"{run.data_seen}, these {seen}): hand it the {what} it started with, "
                          "or train into another folder")  # fmt: skip
     run.data_seen = seen
     images = place_data(images, device)

@@ -60,6 +60,9 @@ def main(args: list[str]) -> int:
         if not where.stdout.startswith(str(site)):
             print(f"vaegan_lite was imported from {where.stdout.strip()}, not the wheel")
             return 1
+        if not (site / "vaegan_lite" / "py.typed").is_file():  # PEP 561's marker
+            print("the wheel lacks vaegan_lite/py.typed: type checkers would ignore its hints")
+            return 1
         copies = []
         for path in notebooks:
             folder = tmp / "reader" / path.stem  # an empty folder with only the chapter in it

@@ -56,7 +56,7 @@ from .errors import one_line
 from .files import why_unwritable
 from .images import save_grid
 from .nets import IMAGE_SIZES
-from .train import TrainingDiverged, check_resumable, pick_device, pick_precision, train
+from .train import DiskFull, TrainingDiverged, check_resumable, pick_device, pick_precision, train
 
 DEFAULT_SIZES = {"synthetic": 20000}  # --dataset-size when not given; real data: 0 = all
 
@@ -605,8 +605,8 @@ def named_flag(message: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command (argv: sys.argv[1:] when None); the exit code: 0, 1 diverged, 2 bad
-    input, 130 Ctrl-C, 143 SIGTERM."""
+    """Run one command (argv: sys.argv[1:] when None); the exit code: 0, 1 diverged or a full
+    disk, 2 bad input, 130 Ctrl-C, 143 SIGTERM."""
     parser = build_parser()
     try:
         a = parser.parse_args(argv)
@@ -618,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # bad input (CheckpointError is one too)
         print(f"error: {named_flag(one_line(e, 1000))}", file=sys.stderr)
         return 2
-    except TrainingDiverged as e:
+    except (TrainingDiverged, DiskFull) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except Exception as e:

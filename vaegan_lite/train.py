@@ -16,6 +16,7 @@ explains the design); process 0 alone writes the run folder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -70,6 +71,11 @@ def lr_at(cfg: TrainConfig, t: int) -> float:
 
 class TrainingDiverged(RuntimeError):
     """Too many consecutive steps with a NaN or infinite loss."""
+
+
+class DiskFull(OSError):
+    """A file of the run did not fit on its disk: not bad input (the command line exits 1, not
+    2). The message says what the run kept; with more space, the same call goes on from there."""
 
 
 @dataclass
@@ -353,7 +359,7 @@ def _train(
     autocast = autocast_for(precision, device)
     spec = model_spec(cfg.model.model)
     if out is not None and distributed.is_main():
-        with _writing(out / "config.json"):
+        with _writing(out / "config.json", run):
             atomic_write_text(cfg.to_json() + "\n", out / "config.json")
         wrote.append(out / "config.json")
     bar = _progress(run.start, cfg.steps, progress and distributed.is_main())
@@ -443,7 +449,7 @@ def _train(
         # conditional: the first faces' attributes, as many as the set has (it may have < 64)
         y = attrs[:64].to(device) if cfg.model.cond_dim else None
         n = 64 if y is None else y.shape[0]
-        with _writing(out / "samples.png"):
+        with _writing(out / "samples.png", run):
             save_grid(fixed_samples(model, n, cfg.seed, y), out / "samples.png")
     model.eval()
     model.train_config = cfg  # as load_checkpoint and pretrained give it (held_out_faces reads it)
@@ -634,8 +640,8 @@ def _save(run: _Run, step: int) -> bool:
     rng_ranks = distributed.gather(_rng_state())  # every process takes part
     at_end = run.end_window is not None and step == run.cfg.steps
     windows = distributed.gather(run.end_window if at_end else run.window.state())
-    run.saved = step
     if not distributed.is_main():
+        run.saved = step
         distributed.barrier()  # wait until process 0 has written the file
         return True
     state = {
@@ -657,19 +663,24 @@ def _save(run: _Run, step: int) -> bool:
     if distributed.world_size() > 1:
         state["world_size"] = distributed.world_size()
         state["rng_ranks"] = rng_ranks
-    with _writing(run.ckpt_path):
+    with _writing(run.ckpt_path, run):
         atomic_save(state, run.ckpt_path)
+    run.saved = step  # once written: a full disk leaves the file, and what it holds, as it was
     distributed.barrier()
     return True
 
 
 @contextlib.contextmanager
-def _writing(path: Path) -> Iterator[None]:
-    """An OSError while writing ``path`` (a full disk, say) as a ValueError naming the file, one
-    line (atomic_path leaves no temporary file, and the old file, if any, as it was)."""
+def _writing(path: Path, run: _Run) -> Iterator[None]:
+    """An OSError while writing ``path`` of ``run`` as one line naming the file (atomic_path
+    leaves no temporary file, and the old file, if any, as it was): DiskFull, saying what the run
+    kept, where the disk is full; else a ValueError (the folder given cannot take the file)."""
     try:
         yield
     except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"{path}: cannot write it ({e.strerror}); {_kept(run)}: free some "
+                           "space and run it again") from e  # fmt: skip
         raise ValueError(f"{path}: cannot write it ({e.strerror or e})") from e
 
 

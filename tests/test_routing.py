@@ -250,3 +250,22 @@ def test_joint_saturating_dec_leaves_out_log_dis_x_which_does_reach_dec(
     assert_same(got["dec"], [f + t for f, t in zip(full, left_out, strict=True)], "Dec")
     assert max(t.abs().max().item() for t in left_out) > 1e-3 * scale_of(full)
     assert max_error(got["dec"], full) > 1e-3 * scale_of(full)
+
+
+@pytest.mark.parametrize("step", [algorithm1_step, gan_step])
+def test_a_step_refuses_a_batch_that_does_not_fit_in_one_line(batch, small_model, step):
+    """The exported steps took anything: uint8 images were torch's "expected scalar type Byte",
+    64x64 images on a 32x32 model a matrix-size error from inside a network. The model's own
+    check, as encode's, in one line; nothing moves."""
+    model = small_model()
+    before = copy.deepcopy(model.state_dict())
+    opts = {n: torch.optim.SGD(getattr(model, n).parameters()) for n in ("enc", "dec", "dis")}
+    bad = {"takes float images in \\[-1, 1\\], got torch.uint8": (batch * 127).to(torch.uint8),
+           r"takes \[B, 3, 32, 32\] images, got \[8, 3, 64, 64\]": F.interpolate(batch, size=64),
+           "attribute vectors y given to a model that is not conditional": batch}  # fmt: skip
+    for message, x in bad.items():
+        y = torch.ones(len(x), 2, dtype=x.dtype) if "attribute" in message else None
+        with pytest.raises(ValueError, match=message) as e:
+            step(model, x, opts, StepConfig(), y=y)
+        assert "\n" not in str(e.value)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -92,6 +92,13 @@ class VAEGAN(nn.Module):
         check_shape(x, (c, s, s), "images")
         check_float(x, "model")
 
+    def check_batch(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """ValueError, in one line, unless ``x`` is a batch of
+        float images [B, channels, size, size] for this model and ``y`` its attribute vectors
+        [B, cond_dim] (a conditional model) or None (another)."""
+        self._check_images(x)
+        self._check_condition(y, x.shape[0])
+
     def _check_condition(self, y: torch.Tensor | None, n: int) -> None:
         """One line, not a matrix-size error, for attribute vectors that do not fit: y [n,
         cond_dim] for a conditional model, none for another."""
@@ -316,6 +323,7 @@ def algorithm1_step(
     frozen).
     Returns detached statistics for logging; ``ok`` among them says whether the step counted.
     """
+    model.check_batch(x, y)  # one line, not a dtype or matrix-size error from inside a network
     enc, dec, dis = model.enc, model.dec, model.dis
     with autocast or contextlib.nullcontext():
         mu, logvar = enc(x, y)  # Z <- Enc(X)
@@ -380,6 +388,7 @@ def gan_step(
     scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, torch.Tensor]:
     """One update of the plain GAN (Eq. 5), with Dec as the generator."""
+    model.check_batch(x, y)
     dec, dis = model.dec, model.dis
     with autocast or contextlib.nullcontext():
         z_p = torch.randn(x.shape[0], model.latent_dim, device=x.device, dtype=x.dtype)

@@ -269,3 +269,14 @@ def test_a_step_refuses_a_batch_that_does_not_fit_in_one_line(batch, small_model
             step(model, x, opts, StepConfig(), y=y)
         assert "\n" not in str(e.value)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_generator_passed_where_y_goes_is_named(small_model):
+    """VAEGAN.sample(n, y, generator) and metrics.sample(model, n, generator, y) order them
+    differently: sample(4, generator) said "attribute vectors y given to a model that is not
+    conditional", of a model given none."""
+    model = small_model().float()
+    with pytest.raises(ValueError, match=r"^attribute vectors y wanted, got a Generator \(pass "
+                                         r"it as generator=\.\.\.\)$"):  # fmt: skip
+        model.sample(4, torch.Generator())
+    assert model.sample(4, generator=torch.Generator()).shape == (4, 3, 32, 32)

@@ -104,6 +104,10 @@ class VAEGAN(nn.Module):
         cond_dim] for a conditional model, none for another."""
         if y is None:
             return
+        if not torch.is_tensor(y):  # sample(n, generator): metrics.sample takes it third
+            raise ValueError(f"attribute vectors y wanted, got a {type(y).__name__}"
+                             + (" (pass it as generator=...)"
+                                if isinstance(y, torch.Generator) else ""))  # fmt: skip
         if not self.config.cond_dim:
             raise ValueError("attribute vectors y given to a model that is not conditional "
                              "(cond_dim 0)")  # fmt: skip

@@ -767,3 +767,19 @@ def test_under_torchrun_one_process_downloads_and_every_one_learns_how_it_went(
     assert verdicts == [True, False]
     assert "URLError: offline" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_every_flag_says_what_it_does():
+    """`--help` listed --steps, --seed, --lr, --checkpoint-every and others bare: a reader could
+    not tell that --steps is the step to reach (not N more) or that --checkpoint-every 0 writes
+    only at the end."""
+    import argparse
+
+    from vaegan_lite.cli import build_parser
+
+    (commands,) = [a for a in build_parser()._actions
+                   if isinstance(a, argparse._SubParsersAction)]  # fmt: skip
+    bare = [f"{name} {a.option_strings[-1]}" for name, sub in commands.choices.items()
+            for a in sub._actions if a.option_strings and not a.help]  # fmt: skip
+    assert not bare
+    assert len(commands.choices) == 3

@@ -156,22 +156,27 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     t = sub.add_parser("train", help=f"train one of the {len(MODEL_NAMES)} models (--model)")
-    t.add_argument("--model", choices=MODEL_NAMES, default="vaegan")
-    t.add_argument("--data", choices=DATASETS, default="synthetic")
+    t.add_argument("--model", choices=MODEL_NAMES, default="vaegan",
+                   help="the paper's five (Fig. 3/4), or the AVAE paper's avae and bigan")
+    t.add_argument("--data", choices=DATASETS, default="synthetic",
+                   help="synthetic: faces drawn here, no download; folder: your own images")
     t.add_argument("--data-root", type=Path, default=None,
                    help="folder of a real data set (default $VAEGAN_DATA or ./data)")  # fmt: skip
     t.add_argument("--download", action="store_true", help="fetch --data with torchvision first")
-    t.add_argument("--image-size", type=_image_size, default=64)
-    t.add_argument("--batch-size", type=_batch_size, default=64)
-    t.add_argument("--steps", type=_nonneg_int, required=True)
-    t.add_argument("--seed", type=_seed, default=0)
-    t.add_argument("--device", choices=DEVICES, default="auto")
+    t.add_argument("--image-size", type=_image_size, default=64, help="64: the paper's CelebA")
+    t.add_argument("--batch-size", type=_batch_size, default=64, help="64: the paper's")
+    t.add_argument("--steps", type=_nonneg_int, required=True,
+                   help="the step to train to: a resumed run goes on to it (not N more)")
+    t.add_argument("--seed", type=_seed, default=0,
+                   help="seeds the weights, the batches' order and the samples written")
+    t.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA if any")
     t.add_argument("--out", type=_out_path, required=True,
                    help="run folder (resumed if it exists)")  # fmt: skip
     g = t.add_argument_group("networks (Table 1)")
     g.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = Table 1)")
     g.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1: grayscale nets")
-    g.add_argument("--latent-dim", type=_pos_int, default=128)
+    g.add_argument("--latent-dim", type=_pos_int, default=128,
+                   help="size of z (128: the authors' code; the paper gives none)")
     g.add_argument("--enc-fc-dim", type=_pos_int, default=None,
                    help="2048 paper (the default), 1024 authors")  # fmt: skip
     g.add_argument("--dis-layer", type=_pos_int, default=4, help="l of Dis_l, in conv layers")
@@ -180,9 +185,12 @@ def build_parser() -> Parser:
                    help=f"Eq. 9's gamma (default {StepConfig.gamma:g}; for vaegan_dis0, "
                    "config.balanced_gamma of it)")  # fmt: skip
     g.add_argument("--w", type=float, default=None, help="authors' Dec weighting (e.g. 1e-6)")
-    g.add_argument("--pixel-sigma", type=float, default=StepConfig.pixel_sigma)
-    g.add_argument("--llike-reduction", choices=LLIKE_REDUCTIONS, default="sum")
-    g.add_argument("--gan-variant", choices=GAN_VARIANTS, default=StepConfig.gan_variant)
+    g.add_argument("--pixel-sigma", type=float, default=StepConfig.pixel_sigma,
+                   help="the pixel likelihood's sigma (Eq. 3), for images in [-1, 1]")
+    g.add_argument("--llike-reduction", choices=LLIKE_REDUCTIONS, default="sum",
+                   help="L_llike summed over features (the paper), or averaged")
+    g.add_argument("--gan-variant", choices=GAN_VARIANTS, default=StepConfig.gan_variant,
+                   help="Dec's GAN loss: saturating is Algorithm 1's -L_GAN")
     g.add_argument("--no-dis-recon", action="store_true", help="Dis never sees Dec(Enc(x))")
     g.add_argument("--dis-batch", choices=DIS_BATCHES, default=None,
                    help="BatchNorm batches of Dis (default: joint for gan and vae_disl, else "
@@ -204,49 +212,54 @@ def build_parser() -> Parser:
         help="the authors' CelebA variant: --no-dis-recon --equilibrium --w 1e-6 --enc-fc-dim 1024",
     )
     g = t.add_argument_group("optimisation and engineering")
-    g.add_argument("--lr", type=float, default=3e-4)
+    g.add_argument("--lr", type=float, default=3e-4, help="RMSProp's learning rate (the paper's)")
     g.add_argument("--lr-decay-steps", type=_nonneg_int, default=0,
                    help="lower the lr linearly towards 0 over the last N steps")  # fmt: skip
     g.add_argument("--dataset-size", type=_nonneg_int, default=None,
                    help="synthetic faces drawn (default 20000); real data: the first N "
                    "training images (default 0: all)")  # fmt: skip
-    g.add_argument("--precision", choices=PRECISIONS, default="fp32")
-    g.add_argument("--channels-last", action="store_true")
+    g.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="auto: bf16 on GPUs of compute capability 8.0 on, fp16 (with a "
+                   "GradScaler) on older ones, fp32 on the CPU")
+    g.add_argument("--channels-last", action="store_true", help="the networks' memory layout")
     g.add_argument("--compile", action="store_true", help="torch.compile the three networks")
     g.add_argument("--deterministic", action="store_true",
                    help="cuDNN's deterministic algorithms: bit-exact resume on a GPU")  # fmt: skip
     g.add_argument("--fast", action="store_true", help="fast.py's step: same updates, fewer passes")
     g.add_argument("--flip", action="store_true", help="random horizontal flips (authors' CelebA)")
-    g.add_argument("--checkpoint-every", type=_nonneg_int, default=500)
-    g.add_argument("--log-every", type=_pos_int, default=10)
+    g.add_argument("--checkpoint-every", type=_nonneg_int, default=500,
+                   help="write last.pt every N steps (0: only at the end); a stopped run goes on "
+                   "from it")
+    g.add_argument("--log-every", type=_pos_int, default=10, help="log the losses every N steps")
     g.add_argument("--max-nonfinite", type=_pos_int, default=20,
                    help="stop after this many skipped NaN/Inf steps in a row")  # fmt: skip
-    g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="write a grid of samples Dec(z_p)")
-    s.add_argument("--checkpoint", type=Path, required=True)
-    s.add_argument("--n", type=_grid_n, default=64)
+    s.add_argument("--checkpoint", type=Path, required=True, help="a run's last.pt")
+    s.add_argument("--n", type=_grid_n, default=64, help="how many samples, in one grid")
     s.add_argument("--out", type=_out_path, required=True, help="a .png file")
-    s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("--seed", type=_seed, default=0, help="seeds the codes z_p")
     s.add_argument("--image-size", type=_image_size, default=None, help="check the model's size")
 
     b = sub.add_parser("bench", help="time training steps: img/s, FLOPs, fraction of peak")
-    b.add_argument("--model", choices=MODEL_NAMES, default="vaegan")
-    b.add_argument("--image-size", type=_image_size, default=64)
-    b.add_argument("--batch-size", type=_batch_size, default=64)
+    b.add_argument("--model", choices=MODEL_NAMES, default="vaegan", help="as train's")
+    b.add_argument("--image-size", type=_image_size, default=64, help="as train's")
+    b.add_argument("--batch-size", type=_batch_size, default=64, help="as train's")
     b.add_argument("--steps", type=_pos_int, default=10, help="timed steps (the median is shown)")
-    b.add_argument("--warmup", type=_nonneg_int, default=3)
-    b.add_argument("--device", choices=DEVICES, default="auto")
-    b.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    b.add_argument("--warmup", type=_nonneg_int, default=3, help="untimed steps first")
+    b.add_argument("--device", choices=DEVICES, default="auto", help="as train's")
+    b.add_argument("--precision", choices=PRECISIONS, default="fp32", help="as train's")
     b.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = Table 1)")
     b.add_argument("--fast", action="store_true", help="fast.py's step")
-    b.add_argument("--channels-last", action="store_true")
-    b.add_argument("--compile", action="store_true")
+    b.add_argument("--channels-last", action="store_true", help="as train's")
+    b.add_argument("--compile", action="store_true", help="as train's")
     b.add_argument("--dis-batch", choices=DIS_BATCHES, default=None,
                    help="default: the model's, as train takes it (config.default_dis_batch)")
-    b.add_argument("--gan-variant", choices=GAN_VARIANTS, default=StepConfig.gan_variant)
+    b.add_argument("--gan-variant", choices=GAN_VARIANTS, default=StepConfig.gan_variant,
+                   help="as train's")
     b.add_argument("--no-dis-recon", action="store_true", help="Dis never sees Dec(Enc(x))")
-    b.add_argument("--seed", type=_seed, default=0)
+    b.add_argument("--seed", type=_seed, default=0, help="as train's")
     return p
 
 

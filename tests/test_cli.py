@@ -783,3 +783,25 @@ def test_every_flag_says_what_it_does():
             for a in sub._actions if a.option_strings and not a.help]  # fmt: skip
     assert not bare
     assert len(commands.choices) == 3
+
+
+def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path, capsys):
+    """Two trainings into one --out (a notebook and a terminal, a retried job) both exited 0,
+    and left config.json of one run beside last.pt of the other. While one trains, another is
+    refused in one line and changes nothing; once it ends, the folder is free again."""
+    from vaegan_lite.files import exclusive_folder
+
+    assert run_train(tmp_path / "r", 1) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir()}
+    with exclusive_folder(tmp_path / "r") as held:  # as the other training holds it
+        assert held
+        assert run_train(tmp_path / "r", 2) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1] == (f"error: run folder {tmp_path / 'r'}: another process is training "
+                           "into it; wait until it ends, or train into another folder")
+        assert {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir()} == before
+        with exclusive_folder(tmp_path / "r") as again:
+            assert not again
+    assert run_train(tmp_path / "r", 2) == 0
+    with exclusive_folder(tmp_path / "r") as held:  # the finished training let go of it
+        assert held

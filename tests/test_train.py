@@ -554,7 +554,7 @@ def test_a_failed_run_removes_only_what_it_wrote(tmp_path):
     out = tmp_path / "run"
 
     def another_run_starts_then_this_one_fails():
-        out.mkdir()
+        out.mkdir(exist_ok=True)  # made already: this run holds it while it trains
         (out / "config.json").write_text("another run's")
         raise RuntimeError("a bug")
 

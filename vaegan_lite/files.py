@@ -1,6 +1,6 @@
 """Writing a file so that a reader never sees half of it: a crash, a kill or a full disk leaves
 the old file (or none), never a torn one. Checkpoints, results, figures and sample grids go
-through here."""
+through here. And a folder that one process writes alone (exclusive_folder)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: folders are not held
+    fcntl = None
 
 STALE_S = 3600  # a temporary file this old was left by a write that was killed, not one under way
 _UMASK = os.umask(0o022)  # read once (umask can only be read by setting it) and put back
@@ -75,6 +80,33 @@ def why_unwritable(folder: str | Path) -> str | None:
                 return f"cannot write in {p} ({e.strerror or e})"
             return None
     return None
+
+
+@contextlib.contextmanager
+def exclusive_folder(folder: str | Path) -> Iterator[bool]:
+    """Hold ``folder`` (made if missing) for this process until the block ends; yields False
+    without waiting where another process (or another open of it here) holds it. An advisory
+    flock on the folder itself, so no lock file is left behind; released by the kernel if the
+    process dies. Where there are no such locks (Windows, some network file systems) it yields
+    True and holds nothing."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield True
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held = False
+        except OSError:  # the file system keeps no locks: go on as where there are none
+            held = True
+        else:
+            held = True
+        yield held
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def read_json(path: str | Path) -> Any:

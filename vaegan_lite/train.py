@@ -38,7 +38,7 @@ from ._progress import progress_bar
 from .checkpoint import FORMAT, CheckpointError, atomic_save, read_checkpoint, weights_misfit
 from .config import TrainConfig, reads
 from .errors import one_line
-from .files import atomic_write_text, why_unwritable
+from .files import atomic_write_text, exclusive_folder, why_unwritable
 from .images import save_grid, to_unit_range
 from .models import VAEGAN, make_optimizers, model_spec
 
@@ -300,13 +300,19 @@ def train(
         raise ValueError(f"run folder {out}: {why}")
     made = [] if out is None else [p for p in (out, *out.parents) if not p.exists()]
     wrote: list[Path] = []  # the files _train writes, as it writes them
-    try:
-        with deterministic_algorithms(cfg.deterministic):
-            return _train(cfg, device, out, callback, progress, data, wrote)
-    except BaseException:
-        if out is not None and distributed.is_main() and not (out / "last.pt").exists():
-            _remove_unsaved(wrote, made)
-        raise
+    # one training a folder: two (a notebook and a terminal, a retried job) would mix their files
+    holding = out is not None and distributed.is_main()
+    with exclusive_folder(out) if holding else contextlib.nullcontext(True) as alone:
+        if not distributed.all_true(alone):
+            raise ValueError(f"run folder {out}: another process is training into it; wait "
+                             "until it ends, or train into another folder")  # fmt: skip
+        try:
+            with deterministic_algorithms(cfg.deterministic):
+                return _train(cfg, device, out, callback, progress, data, wrote)
+        except BaseException:
+            if holding and not (out / "last.pt").exists():
+                _remove_unsaved(wrote, made)
+            raise
 
 
 def _remove_unsaved(wrote: list[Path], made: list[Path]) -> None:

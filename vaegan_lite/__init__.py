@@ -22,23 +22,27 @@ and the layers on top of it, which import one way (tests/test_layers.py checks i
     book/             the chapters' glue, on top of everything: presets, runs, tables, plots,
                       widgets, experiments, the 2D toy
 
-Top level: the paper's pieces below, ``pretrained(name)`` (a shipped model) and
-``attribute_vectors(model, dataset)`` (Sec. 4.1.1).
+Top level: the paper's pieces below, ``pretrained(name)`` (a shipped model, one of
+``PRETRAINED``) and ``attribute_vectors(model, dataset)`` (Sec. 4.1.1). ``MODELS`` are the
+paper's five models (Fig. 3/4), ``MODEL_NAMES`` every model the trainer knows (``--model``).
 """
 
 # train() stays in vaegan_lite.train: exporting it here would shadow the module of that name.
 from ._version import __version__
 from .attributes import attribute_vectors
 from .checkpoint import load_checkpoint
-from .config import MODELS, ModelConfig, StepConfig, TrainConfig, config_for
+from .config import MODEL_NAMES, MODELS, ModelConfig, StepConfig, TrainConfig, config_for
 from .losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
 from .models import VAEGAN, algorithm1_step, gan_step, make_optimizers
 from .nets import Decoder, Discriminator, Encoder
+from .shipped import NAMES as PRETRAINED
 from .shipped import pretrained
 
 __all__ = [
     "__version__",
     "MODELS",
+    "MODEL_NAMES",
+    "PRETRAINED",
     "VAEGAN",
     "Decoder",
     "Discriminator",

@@ -192,13 +192,31 @@ def test_an_unreadable_checkpoint_says_what_is_wrong_with_it(tmp_path, mmap):
     torch.save({"format": "vaegan-lite/1", "weights": torch.zeros(4096)}, good)
     files = {"empty.pt": b"", "text.pt": b"not a checkpoint\n" * 8,
              "cut.pt": good.read_bytes()[:1000]}  # fmt: skip
-    why = {"empty.pt": "an empty file", "text.pt": "not a file in torch.save's format",
+    why = {"empty.pt": "an empty file", "text.pt": "not a file in torch.save's (zip) format",
            "cut.pt": "cut short or damaged: its archive cannot be read"}  # fmt: skip
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(CheckpointError) as e:
             read_checkpoint(tmp_path / name, mmap=mmap)
         assert str(e.value) == f"{tmp_path / name}: not a readable checkpoint ({why[name]})"
+
+
+def test_a_checkpoint_that_cannot_be_opened_is_one_line(tmp_path, monkeypatch):
+    """Saying why a file is unreadable reads its first bytes; where it cannot be opened at all
+    (no permission: root, as tests run, reads anything) that was a traceback."""
+    import errno
+    from pathlib import Path
+
+    (tmp_path / "locked.pt").write_bytes(b"PK\x03\x04")
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(torch, "load", refused)
+    monkeypatch.setattr(Path, "open", refused)
+    with pytest.raises(CheckpointError, match=r"locked.pt: not a readable checkpoint \(it cannot "
+                                              r"be opened: Permission denied\)$"):  # fmt: skip
+        read_checkpoint(tmp_path / "locked.pt")
 
 
 def test_checkpoints_are_read_with_weights_only(tmp_path, capsys):

@@ -276,7 +276,7 @@ def test_a_generator_passed_where_y_goes_is_named(small_model):
     differently: sample(4, generator) said "attribute vectors y given to a model that is not
     conditional", of a model given none."""
     model = small_model().float()
-    with pytest.raises(ValueError, match=r"^attribute vectors y wanted, got a Generator \(pass "
-                                         r"it as generator=\.\.\.\)$"):  # fmt: skip
+    with pytest.raises(ValueError, match=r"^sample\(n, y, generator\): a Generator given as y; "
+                                         r"pass it as generator=\.\.\.$"):  # fmt: skip
         model.sample(4, torch.Generator())
     assert model.sample(4, generator=torch.Generator()).shape == (4, 3, 32, 32)

@@ -76,12 +76,15 @@ class _Writer:
 def _unreadable(path: Path, e: Exception) -> str:
     """Why torch.load could not read ``path``, in a few words (torch's own messages suggest
     options that do not apply here, such as loading untrusted code)."""
-    with path.open("rb") as f:
-        head = f.read(4)
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as opening:  # no permission to read it, say
+        return f"it cannot be opened: {opening.strerror or one_line(opening)}"
     if not head:
         return "an empty file"
     if head != b"PK\x03\x04":  # the zip archive torch.save writes
-        return "not a file in torch.save's format"
+        return "not a file in torch.save's (zip) format"
     if isinstance(e, pickle.UnpicklingError):
         return "it holds Python objects other than tensors and plain data, which are not loaded"
     return "cut short or damaged: its archive cannot be read"

@@ -104,10 +104,6 @@ class VAEGAN(nn.Module):
         cond_dim] for a conditional model, none for another."""
         if y is None:
             return
-        if not torch.is_tensor(y):  # sample(n, generator): metrics.sample takes it third
-            raise ValueError(f"attribute vectors y wanted, got a {type(y).__name__}"
-                             + (" (pass it as generator=...)"
-                                if isinstance(y, torch.Generator) else ""))  # fmt: skip
         if not self.config.cond_dim:
             raise ValueError("attribute vectors y given to a model that is not conditional "
                              "(cond_dim 0)")  # fmt: skip
@@ -127,6 +123,9 @@ class VAEGAN(nn.Module):
         ``generator``'s device, so a generator fixes them) EVAL_BATCH at a time, returned on
         ``device``: the CPU, for plotting and measuring."""
         check_count(n)
+        if isinstance(y, torch.Generator):  # sample(n, generator): metrics.sample takes it third
+            raise ValueError("sample(n, y, generator): a Generator given as y; pass it as "
+                             "generator=...")  # fmt: skip
         self._check_condition(y, n)
         where = "cpu" if generator is None else generator.device
         z = torch.randn(n, self.latent_dim, generator=generator, device=where).to(self.device)

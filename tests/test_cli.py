@@ -789,19 +789,24 @@ def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path, capsys):
     """Two trainings into one --out (a notebook and a terminal, a retried job) both exited 0,
     and left config.json of one run beside last.pt of the other. While one trains, another is
     refused in one line and changes nothing; once it ends, the folder is free again."""
-    from vaegan_lite.files import exclusive_folder
+    from vaegan_lite.files import LOCK_FILE, exclusive_folder
+
+    def files():
+        return {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.name != LOCK_FILE}
 
     assert run_train(tmp_path / "r", 1) == 0
-    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir()}
+    capsys.readouterr()
+    before = files()
     with exclusive_folder(tmp_path / "r") as held:  # as the other training holds it
         assert held
         assert run_train(tmp_path / "r", 2) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert err[-1] == (f"error: run folder {tmp_path / 'r'}: another process is training "
-                           "into it; wait until it ends, or train into another folder")
-        assert {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir()} == before
+        assert err == [f"error: run folder {tmp_path / 'r'}: another process is training into "
+                       "it; wait until it ends, or train into another folder"], err  # no "resuming"
+        assert files() == before
         with exclusive_folder(tmp_path / "r") as again:
             assert not again
     assert run_train(tmp_path / "r", 2) == 0
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(before)  # no lock file
     with exclusive_folder(tmp_path / "r") as held:  # the finished training let go of it
         assert held

@@ -549,8 +549,8 @@ def test_a_ctrl_c_during_the_last_save_waits_for_it(tmp_path, monkeypatch):
 
 
 def test_a_failed_run_removes_only_what_it_wrote(tmp_path):
-    """Another run that wrote the same folder's config.json while this one built its data keeps
-    it when this one fails."""
+    """A config.json that something else wrote into the folder while this run built its data
+    (not another training: that is refused) stays when this run fails."""
     out = tmp_path / "run"
 
     def another_run_starts_then_this_one_fails():
@@ -762,3 +762,29 @@ def test_an_unconditional_run_resumes_whatever_attributes_come_with_its_images(t
     with pytest.raises(ValueError, match="trained on other images and attributes than these"):
         train(dataclasses.replace(cond, steps=3), tmp_path / "c", data=(images, 1 - attrs),
               progress=False)  # fmt: skip
+
+
+def test_a_run_folder_is_held_across_processes_and_freed_when_one_dies(tmp_path):
+    """Another process training into the folder: this one is refused before it trains, and
+    every file stays as it was. Killed, the other lets go of the folder (the kernel drops its
+    lock); its lock file is left, taken over by the next training and removed when it ends."""
+    import subprocess
+    import sys
+
+    from vaegan_lite.files import LOCK_FILE
+
+    code = ("import sys, time\nfrom vaegan_lite.files import exclusive_folder\n"
+            "with exclusive_folder(sys.argv[1]) as held:\n    print(held, flush=True)\n"
+            "    time.sleep(60)\n")  # fmt: skip
+    other = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    try:
+        assert other.stdout.readline().strip() == "True"
+        with pytest.raises(T.FolderInUse, match="another process is training into it"):
+            train(tiny(1), tmp_path, progress=False)
+        assert [p.name for p in tmp_path.iterdir()] == [LOCK_FILE]
+    finally:
+        other.kill()
+        other.wait()
+    assert train(tiny(1), tmp_path, progress=False).steps_run == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "last.pt", "samples.png"]

@@ -53,10 +53,18 @@ from .config import (
 )
 from .data import DownloadError, download_data, training_tensors
 from .errors import one_line
-from .files import why_unwritable
+from .files import exclusive_folder, why_unwritable
 from .images import save_grid
 from .nets import IMAGE_SIZES
-from .train import DiskFull, TrainingDiverged, check_resumable, pick_device, pick_precision, train
+from .train import (
+    DiskFull,
+    FolderInUse,
+    TrainingDiverged,
+    check_resumable,
+    pick_device,
+    pick_precision,
+    train,
+)
 
 DEFAULT_SIZES = {"synthetic": 20000}  # --dataset-size when not given; real data: 0 = all
 
@@ -494,6 +502,9 @@ def cmd_train(a: argparse.Namespace) -> int:
             train(cfg, a.out, data=lambda: training_tensors(cfg, False), progress=False)
             print(f"{a.out}/last.pt is already at step {done}: wrote its missing samples.png")
             return 0
+        with exclusive_folder(a.out) as free:  # said before "resuming": train checks it again
+            if not free:
+                raise FolderInUse(a.out)
         print(f"resuming {a.out}/last.pt from step {done}", file=sys.stderr)
     with _sigterm_as_ctrl_c() as terminated:
         try:

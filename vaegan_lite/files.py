@@ -1,6 +1,6 @@
 """Writing a file so that a reader never sees half of it: a crash, a kill or a full disk leaves
 the old file (or none), never a torn one. Checkpoints, results, figures and sample grids go
-through here. And a folder that one process writes alone (exclusive_folder)."""
+through here. And a run folder that one training writes at a time (exclusive_folder)."""
 
 from __future__ import annotations
 
@@ -82,31 +82,57 @@ def why_unwritable(folder: str | Path) -> str | None:
     return None
 
 
+LOCK_FILE = ".training.lock"  # in a run folder while a training holds it (exclusive_folder)
+
+
 @contextlib.contextmanager
 def exclusive_folder(folder: str | Path) -> Iterator[bool]:
-    """Hold ``folder`` (made if missing) for this process until the block ends; yields False
-    without waiting where another process (or another open of it here) holds it. An advisory
-    flock on the folder itself, so no lock file is left behind; released by the kernel if the
-    process dies. Where there are no such locks (Windows, some network file systems) it yields
-    True and holds nothing."""
+    """Hold ``folder`` (made if missing) for this process until the block ends; yields False,
+    without waiting, where another process (or another holder in this one) has it.
+
+    An flock on LOCK_FILE in the folder: NFS clients take it as a lock on the server, so it
+    holds across machines too; the kernel lets go of it if the process dies. The file is
+    removed when the block ends. Where no lock can be had (Windows, a file system without
+    locks) it yields True and holds nothing: the lock is a safeguard, not a condition."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:
-        yield True
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
+    path, fd, held = folder / LOCK_FILE, None, True
+    for _ in range(3) if fcntl is not None else ():
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:  # no file may be made here: nothing to hold
+            break
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             held = False
-        except OSError:  # the file system keeps no locks: go on as where there are none
-            held = True
+        except OSError:  # the file system keeps no locks
+            pass
         else:
-            held = True
+            if _same_file(fd, path):
+                break
+            # the holder before removed it between our open and our lock: take the new one
+        os.close(fd)
+        fd = None
+        if not held:
+            break
+    try:
         yield held
     finally:
-        os.close(fd)  # releases the lock
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()  # before letting go: the next holder makes a file of its own
+            os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is the one ``path`` names now."""
+    try:
+        named = os.stat(path)
+    except OSError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)
 
 
 def read_json(path: str | Path) -> Any:

@@ -73,6 +73,14 @@ class TrainingDiverged(RuntimeError):
     """Too many consecutive steps with a NaN or infinite loss."""
 
 
+class FolderInUse(ValueError):
+    """Another process is training into the run folder (files.exclusive_folder)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(f"run folder {folder}: another process is training into it; wait until "
+                         "it ends, or train into another folder")  # fmt: skip
+
+
 class DiskFull(OSError):
     """A file of the run did not fit on its disk: not bad input (the command line exits 1, not
     2). The message says what the run kept; with more space, the same call goes on from there."""
@@ -301,18 +309,19 @@ def train(
     made = [] if out is None else [p for p in (out, *out.parents) if not p.exists()]
     wrote: list[Path] = []  # the files _train writes, as it writes them
     # one training a folder: two (a notebook and a terminal, a retried job) would mix their files
-    holding = out is not None and distributed.is_main()
-    with exclusive_folder(out) if holding else contextlib.nullcontext(True) as alone:
-        if not distributed.all_true(alone):
-            raise ValueError(f"run folder {out}: another process is training into it; wait "
-                             "until it ends, or train into another folder")  # fmt: skip
-        try:
+    holding, started = out is not None and distributed.is_main(), False
+    try:
+        with exclusive_folder(out) if holding else contextlib.nullcontext(True) as alone:
+            if not distributed.all_true(alone):  # every process learns it, and stops
+                raise FolderInUse(out)
+            started = True
             with deterministic_algorithms(cfg.deterministic):
                 return _train(cfg, device, out, callback, progress, data, wrote)
-        except BaseException:
-            if holding and not (out / "last.pt").exists():
-                _remove_unsaved(wrote, made)
-            raise
+    except BaseException:
+        # once the lock file is gone: the folder is removed only if it is empty
+        if started and holding and not (out / "last.pt").exists():
+            _remove_unsaved(wrote, made)
+        raise
 
 
 def _remove_unsaved(wrote: list[Path], made: list[Path]) -> None:

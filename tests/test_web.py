@@ -722,7 +722,11 @@ SIDEWAYS = """async () => {
     e.scrollLeft = 0; await frame();
     const atStart = fades(e);
     e.scrollLeft = e.scrollWidth; await frame();
-    found.push([kind, e.scrollWidth > e.clientWidth + 1, atStart, fades(e)]);
+    const atEnd = fades(e);
+    e.focus({focusVisible: true}); await frame();  // tabbed to: the focus ring is not masked
+    const focused = document.activeElement !== e || getComputedStyle(e).maskImage === "none";
+    e.blur();
+    found.push([kind, e.scrollWidth > e.clientWidth + 1, atStart, atEnd, focused]);
     e.scrollLeft = 0;
   }
   return found;
@@ -733,7 +737,8 @@ SIDEWAYS = """async () => {
 def test_boxes_that_scroll_sideways_fade_where_more_is_hidden(browser, book_html):
     """On a phone wide tables, display equations and printed lines scroll inside their boxes,
     and nothing showed that they do: the edge fades on the side where more is hidden, and
-    stops fading once the reader has scrolled to that end. A box that fits does not fade."""
+    stops fading once the reader has scrolled to that end. A box that fits does not fade, and
+    one the reader has tabbed to is drawn whole, with its focus ring (a mask would clip it)."""
     found = []
     with web.serve(book_html) as url:
         for name in ("book/notation.html", "notebooks/01_vae.html"):
@@ -743,9 +748,10 @@ def test_boxes_that_scroll_sideways_fade_where_more_is_hidden(browser, book_html
             found += page.evaluate(SIDEWAYS)
             page.close()
             assert not errors
-    scrolling = {kind for kind, scrolls, _, _ in found if scrolls}
+    scrolling = {kind for kind, scrolls, _, _, _ in found if scrolls}
     assert scrolling == {"table", "equation", "output"}, found  # each kind, on a phone
-    for kind, scrolls, (start_0, end_0), (start_1, end_1) in found:
+    assert all(focused for *_, focused in found)
+    for kind, scrolls, (start_0, end_0), (start_1, end_1), _ in found:
         if scrolls:
             assert start_0 == 0 < end_0 and end_1 == 0 < start_1, (kind, start_0, end_0)
         else:

@@ -752,14 +752,19 @@ def test_an_unconditional_run_resumes_whatever_attributes_come_with_its_images(t
     images, attrs = training_tensors(cfg, progress=False)
     train(cfg, tmp_path / "u", data=(images, attrs[:, :0]), progress=False)
     assert train(tiny(3), tmp_path / "u", data=(images, attrs), progress=False).steps_run == 1
+    with pytest.raises(ValueError, match="trained on other images than these"):
+        train(tiny(4), tmp_path / "u", data=(images.flip(0), attrs), progress=False)
     old = torch.load(tmp_path / "u" / "last.pt", weights_only=True)
     old["data"] = T.data_fingerprint(images, attrs)  # as checkpoints before this change hold
+    del old["data_of"]
     torch.save(old, tmp_path / "u" / "last.pt")
+    with pytest.raises(ValueError, match="trained on other images or attributes than these"):
+        train(tiny(4), tmp_path / "u", data=(images, 1 - attrs), progress=False)  # can't tell
     assert train(tiny(4), tmp_path / "u", data=(images, attrs), progress=False).steps_run == 1
 
     cond = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, cond_dim=attrs.shape[1]))
     train(cond, tmp_path / "c", data=(images, attrs), progress=False)
-    with pytest.raises(ValueError, match="trained on other images and attributes than these"):
+    with pytest.raises(ValueError, match="trained on other images or attributes than these"):
         train(dataclasses.replace(cond, steps=3), tmp_path / "c", data=(images, 1 - attrs),
               progress=False)  # fmt: skip
 

@@ -7,7 +7,8 @@ weights_only=True)`` reads it without unpickling arbitrary objects:
      "model": state_dict, "optim": {"enc": ..., "dec": ..., "dis": ...},
      "rng": {"torch": ByteTensor, "cuda": [ByteTensor, ...]}, "history": {name: [float, ...]},
      "log_windows": [{"steps": [(counted, names), ...], "sums": [(names, Tensor), ...]}, ...],
-     "trained_on": [device, precision], "data": data_fingerprint(images, attributes)}
+     "trained_on": [device, precision], "data": run_fingerprint(images, attributes, config),
+     "data_of": "images" or "images and attributes" (what "data" hashes)}
 
 plus "scaler" (fp16), and "world_size" and "rng_ranks" under torchrun. "log_windows" (one per
 process; older checkpoints lack it) holds the steps since the last log, so that a resumed run

@@ -241,6 +241,13 @@ def data_fingerprint(images: torch.Tensor, attrs: torch.Tensor | None = None) ->
     return h.hexdigest()[:16]
 
 
+def run_fingerprint(images: torch.Tensor, attrs: torch.Tensor, cfg: TrainConfig) -> str:
+    """data_fingerprint of what cfg's model reads: the images, and a conditional model's
+    attributes. An unconditional run resumes whatever attributes come with its images (train
+    takes any, even none)."""
+    return data_fingerprint(images, attrs if cfg.model.cond_dim else None)
+
+
 def why_untrainable(images: torch.Tensor, attrs: torch.Tensor, cfg: TrainConfig) -> str | None:
     """Why (images, attrs) cannot train cfg's model, in a few words, or None: uint8 images
     [N, C, S, S] of its size and channels, at least a batch of them, and attributes [N, A] with
@@ -280,7 +287,8 @@ class _Run:
     start: int = 0  # the step a resumed run starts from
     saved: int | None = None  # the step _save last wrote to ckpt_path in this run
     where: tuple[str, str] = ("cpu", "fp32")  # the device (a GPU's name) and precision it uses
-    data_seen: str | None = None  # data_fingerprint of the images it trains on
+    data_seen: str | None = None  # run_fingerprint of the data it trains on
+    data_of: str | None = None  # what that fingerprint hashes (older checkpoints: not said)
 
 
 def train(
@@ -358,16 +366,14 @@ def _train(
     images, attrs = data() if callable(data) else data
     if why := why_untrainable(images, attrs, cfg):
         raise ValueError(f"train(data=...): {why}")
-    # the attributes only where the model reads them: an unconditional run resumes whatever
-    # attributes come with its images (train takes any, even none)
-    seen = data_fingerprint(images, attrs if cfg.model.cond_dim else None)
+    seen = run_fingerprint(images, attrs, cfg)
     older = data_fingerprint(images, attrs)  # older checkpoints hashed every model's attributes
     if run.data_seen is not None and run.data_seen not in (seen, older):
-        what = "images and attributes" if cfg.model.cond_dim else "images"
+        what = "images" if run.data_of == "images" else "images or attributes"
         raise ValueError(f"{run.ckpt_path} was trained on other {what} than these (fingerprint "
-                         f"{run.data_seen}, these {seen}): hand it the {what} it started with, "
-                         "or train into another folder")  # fmt: skip
-    run.data_seen = seen
+                         f"{run.data_seen}, these {seen}): hand it the data it started with, or "
+                         "train into another folder")  # fmt: skip
+    run.data_seen, run.data_of = seen, "images and attributes" if cfg.model.cond_dim else "images"
     images = place_data(images, device)
     attrs = attrs.to(images.device)  # beside the images: one batch index serves both
     sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed, images.device)
@@ -533,6 +539,7 @@ def _resume(run: _Run, device: torch.device) -> None:
             run.end_window = windows[distributed.rank()] if windows is not None else None
         _set_rng_state(ckpt["rng"] if world == 1 else ckpt["rng_ranks"][distributed.rank()])
         run.data_seen = ckpt.get("data")  # absent from older checkpoints: not checked
+        run.data_of = ckpt.get("data_of")
         if run.data_seen is not None and not isinstance(run.data_seen, str):
             raise CheckpointError(f"its 'data' entry is of type {type(run.data_seen).__name__}")
         was = tuple(ckpt.get("trained_on", run.where))  # absent from older checkpoints
@@ -671,7 +678,8 @@ def _save(run: _Run, step: int) -> bool:
         # the history's last point is a log at the run's end that log_windows precedes
         "end_log": at_end,
         "trained_on": list(run.where),  # device type, precision
-        "data": run.data_seen,  # data_fingerprint: a resumed run checks it has the same images
+        "data": run.data_seen,  # run_fingerprint: a resumed run checks it has the same images
+        "data_of": run.data_of,
     }
     if run.scaler is not None:
         state["scaler"] = run.scaler.state_dict()

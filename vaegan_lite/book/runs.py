@@ -32,8 +32,8 @@ from ..shipped import pretrained, shipped_for
 from ..train import (
     Trained,
     TrainingDiverged,
-    data_fingerprint,
     pick_device,
+    run_fingerprint,
     train,
     why_untrainable,
 )
@@ -205,7 +205,7 @@ def _cfgs_own_images(data: object, cfg: TrainConfig) -> bool:
         return False
     if why_untrainable(*data, cfg) is not None:
         return False
-    return data_fingerprint(*data) == data_fingerprint(*training_tensors(cfg, False))
+    return run_fingerprint(*data, cfg) == run_fingerprint(*training_tensors(cfg, False), cfg)
 
 
 def trained_on(machine: dict[str, Any]) -> str:

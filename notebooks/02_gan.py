@@ -223,7 +223,7 @@ assert torch.allclose(grads["non_saturating"].abs(), 1 - d_out, atol=1e-5)
 # for every model that trains a GAN on its own), and it is worth knowing why. The
 # discriminator has BatchNorm layers, which in training normalise each batch with that batch's own
 # mean and variance. `gan_step` shows the discriminator a real and a generated batch; with
-# `dis_batch="separate"` (`StepConfig`'s default, as in DCGAN's reference code) each is
+# `dis_batch="separate"` (`StepConfig`'s default, as in DCGAN's code, `Newmu/dcgan_code`) each is
 # normalised on its own, so the discriminator never sees how the generated batch's feature
 # statistics differ from the real batch's: each batch's per-channel mean and variance are reset
 # before it looks. On small networks trained that way the generator can collapse, every sample

@@ -399,6 +399,15 @@ def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trai
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d.png"]  # no temp files
     assert list((tmp_path / "d.png").iterdir()) == []
 
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(C, "save_grid", full_disk)  # as in train: the disk, not bad input
+    assert main(["sample", "--checkpoint", str(trained), "--out", str(tmp_path / "s.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --out {tmp_path / 's.png'}: cannot write it (No space left on "
+                   "device)"], err  # fmt: skip
+
 
 def test_a_train_out_that_cannot_be_written_is_one_line_before_the_data(tmp_path, capsys,
                                                                        monkeypatch):  # fmt: skip

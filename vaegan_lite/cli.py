@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import functools
 import json
 import math
@@ -554,6 +555,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
     try:
         save_grid(x, a.out, nrow=int(math.ceil(math.sqrt(a.n))))
     except OSError as e:  # e.g. no permission: one line (save_grid leaves no temporary file)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):  # the machine's disk, not bad input
+            raise DiskFull(f"--out {a.out}: cannot write it ({e.strerror})") from e
         raise ValueError(f"--out {a.out}: cannot write it ({e.strerror or e})") from e
     print(f"wrote {a.out} ({a.n} samples, {model.image_size}x{model.image_size})")
     return 0

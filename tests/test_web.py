@@ -758,6 +758,24 @@ def test_boxes_that_scroll_sideways_fade_where_more_is_hidden(browser, book_html
             assert start_0 == end_0 == start_1 == end_1 == 0, kind
 
 
+@pytest.mark.browser
+def test_search_results_quote_equations_as_plain_text(browser, book_html):
+    """The search page quotes each result's text, where equations are still LaTeX (MathJax sets
+    them only on the page): quotes read "\\(\\mathcal{L}_\\text{prior} + ...\\)". They read
+    "L_prior + L_llike^Dis_l", as the code names them (book/_static/search-math.js)."""
+    with web.serve(book_html) as url:
+        page, _, errors = open_page(browser, url + "search.html?q=prior")
+        page.wait_for_function("() => /Search finished/.test(document.querySelector("
+                               "'#search-results')?.textContent ?? '')", timeout=60_000)
+        page.wait_for_load_state("networkidle")  # each result's page, fetched for its quote
+        quotes = page.locator("#search-results p.context").all_text_contents()
+        page.close()
+    assert not errors
+    assert len(quotes) > 5
+    assert not [q for q in quotes if re.search(r"\\[(\[]|\\(?:mathcal|mathrm|text)\{", q)]
+    assert any("L_prior ← D_KL(q(Z | X) ‖ p(Z))" in q for q in quotes), quotes  # Algorithm 1
+
+
 # WCAG's relative luminance of a CSS colour, and of the first background behind an element
 LUMINANCE = """const lum = c => c.match(/[\\d.]+/g).slice(0, 3).map(v => v / 255)
   .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)

@@ -793,3 +793,63 @@ def test_a_run_folder_is_held_across_processes_and_freed_when_one_dies(tmp_path)
         other.wait()
     assert train(tiny(1), tmp_path, progress=False).steps_run == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "last.pt", "samples.png"]
+
+
+def test_the_folder_lock_where_locks_or_the_lock_file_are_refused(tmp_path, monkeypatch):
+    """A file system without locks (NFS without lockd, some FUSE mounts): nothing is held and no
+    lock file stays behind (it kept a failed run's folder, which then was no longer "fresh").
+    Another user's lock file that refuses writing: read-only still takes the lock."""
+    import errno
+    import fcntl
+
+    from vaegan_lite import files
+    from vaegan_lite.files import LOCK_FILE, exclusive_folder
+
+    with exclusive_folder(tmp_path / "a") as held, exclusive_folder(tmp_path / "a") as again:
+        assert held and not again
+
+    real_open = os.open
+
+    def no_writing(path, flags, *mode):
+        if str(path).endswith(LOCK_FILE) and flags & os.O_RDWR:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_open(path, flags, *mode)
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / LOCK_FILE).write_text("")  # left by another user's killed run
+    with exclusive_folder(tmp_path / "b") as held:
+        monkeypatch.setattr(files.os, "open", no_writing)
+        with exclusive_folder(tmp_path / "b") as again:
+            assert held and not again
+    monkeypatch.undo()
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with exclusive_folder(tmp_path / "c") as held:
+        assert held and list((tmp_path / "c").iterdir()) == []
+    with pytest.raises(RuntimeError, match="a bug"):
+        train(tiny(2), tmp_path / "d", data=lambda: (_ for _ in ()).throw(RuntimeError("a bug")),
+              progress=False)  # fmt: skip
+    assert not (tmp_path / "d").exists()  # a failed run that saved nothing leaves no folder
+
+
+def test_a_full_disk_found_before_training_is_not_bad_input(tmp_path, monkeypatch):
+    """The check before any work writes a file: on a full disk it said "cannot write in ..." as
+    bad input (ValueError, exit 2), like a path under a file. It is DiskFull (exit 1)."""
+    import errno
+    import tempfile
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", full)
+    with pytest.raises(T.DiskFull, match=r"^run folder .*/r: cannot write in .* \(No space left"):
+        train(tiny(1), tmp_path / "r", progress=False)
+    from vaegan_lite.cli import main
+
+    argv = ["train", "--steps", "1", "--out", str(tmp_path / "c"), "--image-size", "32",
+            "--width", "0.125", "--latent-dim", "8", "--enc-fc-dim", "32"]  # fmt: skip
+    assert main(argv) == 1
+    assert list(tmp_path.iterdir()) == []

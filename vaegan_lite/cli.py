@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import functools
 import json
 import math
@@ -54,11 +53,10 @@ from .config import (
 )
 from .data import DownloadError, download_data, training_tensors
 from .errors import one_line
-from .files import exclusive_folder, why_unwritable
+from .files import FULL, DiskFull, check_writable, exclusive_folder
 from .images import save_grid
 from .nets import IMAGE_SIZES
 from .train import (
-    DiskFull,
     FolderInUse,
     TrainingDiverged,
     check_resumable,
@@ -380,8 +378,7 @@ def command_line(cfg: TrainConfig, out: str | Path) -> str:
 def _check_out(out: Path, folder: Path) -> None:
     """Refuse an --out whose ``folder`` cannot be written (under a file, read-only): found now,
     before the data are built, not as an OSError after the work is done."""
-    if why := why_unwritable(folder):
-        raise ValueError(f"--out {out}: {why}")
+    check_writable(folder, f"--out {out}")  # a full disk: DiskFull, exit 1
 
 
 @contextlib.contextmanager
@@ -503,9 +500,10 @@ def cmd_train(a: argparse.Namespace) -> int:
             train(cfg, a.out, data=lambda: training_tensors(cfg, False), progress=False)
             print(f"{a.out}/last.pt is already at step {done}: wrote its missing samples.png")
             return 0
-        with exclusive_folder(a.out) as free:  # said before "resuming": train checks it again
-            if not free:
-                raise FolderInUse(a.out)
+        if not distributed.launched():  # torchrun's processes: train asks, all of them at once
+            with exclusive_folder(a.out) as free:  # said before "resuming"; train asks again
+                if not free:
+                    raise FolderInUse(a.out)
         print(f"resuming {a.out}/last.pt from step {done}", file=sys.stderr)
     with _sigterm_as_ctrl_c() as terminated:
         try:
@@ -555,7 +553,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
     try:
         save_grid(x, a.out, nrow=int(math.ceil(math.sqrt(a.n))))
     except OSError as e:  # e.g. no permission: one line (save_grid leaves no temporary file)
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):  # the machine's disk, not bad input
+        if e.errno in FULL:  # the machine's disk, not bad input
             raise DiskFull(f"--out {a.out}: cannot write it ({e.strerror})") from e
         raise ValueError(f"--out {a.out}: cannot write it ({e.strerror or e})") from e
     print(f"wrote {a.out} ({a.n} samples, {model.image_size}x{model.image_size})")

@@ -5,6 +5,7 @@ through here. And a run folder that one training writes at a time (exclusive_fol
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -64,20 +65,42 @@ def fsync(path: str | Path) -> None:
         os.fsync(f.fileno())
 
 
+FULL = (errno.ENOSPC, errno.EDQUOT)  # a full disk or quota: the machine's, not a bad path
+
+
+class DiskFull(OSError):
+    """A file did not fit on its disk: not bad input (the command line exits 1, not 2). The
+    message says what was kept; with more space, the same call goes on from there."""
+
+
 def why_unwritable(folder: str | Path) -> str | None:
     """Why files cannot be written in ``folder`` (made first where missing), or None if they
     can: asked before the work, so that an output under a file or in a read-only place fails at
     once, not as an OSError once the work is done."""
-    folder = Path(folder)
+    found = _unwritable(Path(folder))
+    return None if found is None else found[0]
+
+
+def check_writable(folder: str | Path, name: str) -> None:
+    """ValueError "``name``: why" where files cannot be written in ``folder``; DiskFull where its
+    disk is full, which is no mistake of whoever named it."""
+    found = _unwritable(Path(folder))
+    if found is not None:
+        why, code = found
+        raise (DiskFull if code in FULL else ValueError)(f"{name}: {why}")
+
+
+def _unwritable(folder: Path) -> tuple[str, int | None] | None:
+    """why_unwritable's answer, with the errno behind it (None: not an OSError)."""
     for p in (folder, *folder.parents):  # the nearest one that exists must be a writable folder
         if p.exists():
             if not p.is_dir():
-                return f"{p} is a file, not a folder"
+                return f"{p} is a file, not a folder", None
             try:
                 # a real file, gone at once: os.access says yes to root in /sys, for one
                 tempfile.TemporaryFile(dir=p).close()
             except OSError as e:
-                return f"cannot write in {p} ({e.strerror or e})"
+                return f"cannot write in {p} ({e.strerror or e})", e.errno
             return None
     return None
 
@@ -88,26 +111,33 @@ LOCK_FILE = ".training.lock"  # in a run folder while a training holds it (exclu
 @contextlib.contextmanager
 def exclusive_folder(folder: str | Path) -> Iterator[bool]:
     """Hold ``folder`` (made if missing) for this process until the block ends; yields False,
-    without waiting, where another process (or another holder in this one) has it.
+    without waiting, where another holder has it.
 
     An flock on LOCK_FILE in the folder: NFS clients take it as a lock on the server, so it
     holds across machines too; the kernel lets go of it if the process dies. The file is
     removed when the block ends. Where no lock can be had (Windows, a file system without
-    locks) it yields True and holds nothing: the lock is a safeguard, not a condition."""
+    locks, a lock file nobody here may open) it yields True and holds nothing: the lock is a
+    safeguard, not a condition."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     path, fd, held = folder / LOCK_FILE, None, True
-    for _ in range(3) if fcntl is not None else ():
+    for _ in range(10) if fcntl is not None else ():
+        folder.mkdir(parents=True, exist_ok=True)  # again: a holder may have just removed it
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError:  # no file may be made here: nothing to hold
+            fd = _open_lock(path)
+        except FileNotFoundError:  # the folder went between mkdir and open
+            continue
+        if fd is None:
             break
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             held = False
-        except OSError:  # the file system keeps no locks
-            pass
+        except OSError:  # the file system keeps no locks: none here, and no file left behind
+            with contextlib.suppress(OSError):
+                path.unlink()
+            os.close(fd)
+            fd = None
+            break
         else:
             if _same_file(fd, path):
                 break
@@ -116,6 +146,11 @@ def exclusive_folder(folder: str | Path) -> Iterator[bool]:
         fd = None
         if not held:
             break
+    else:
+        if fcntl is not None:  # the file kept changing under us: someone else is at it
+            held = False
+    if fcntl is None:
+        folder.mkdir(parents=True, exist_ok=True)
     try:
         yield held
     finally:
@@ -123,6 +158,22 @@ def exclusive_folder(folder: str | Path) -> Iterator[bool]:
             with contextlib.suppress(OSError):
                 path.unlink()  # before letting go: the next holder makes a file of its own
             os.close(fd)
+
+
+def _open_lock(path: Path) -> int | None:
+    """The lock file opened (made where missing), or None where it cannot be: read-only is
+    enough for a local flock when another user's file refuses writing. FileNotFoundError where
+    its folder is gone."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+    return fd
 
 
 def _same_file(fd: int, path: Path) -> bool:

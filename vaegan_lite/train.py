@@ -16,7 +16,6 @@ explains the design); process 0 alone writes the run folder.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import math
@@ -38,7 +37,7 @@ from ._progress import progress_bar
 from .checkpoint import FORMAT, CheckpointError, atomic_save, read_checkpoint, weights_misfit
 from .config import TrainConfig, reads
 from .errors import one_line
-from .files import atomic_write_text, exclusive_folder, why_unwritable
+from .files import FULL, DiskFull, atomic_write_text, check_writable, exclusive_folder
 from .images import save_grid, to_unit_range
 from .models import VAEGAN, make_optimizers, model_spec
 
@@ -79,11 +78,6 @@ class FolderInUse(ValueError):
     def __init__(self, folder: Path) -> None:
         super().__init__(f"run folder {folder}: another process is training into it; wait until "
                          "it ends, or train into another folder")  # fmt: skip
-
-
-class DiskFull(OSError):
-    """A file of the run did not fit on its disk: not bad input (the command line exits 1, not
-    2). The message says what the run kept; with more space, the same call goes on from there."""
 
 
 @dataclass
@@ -312,8 +306,8 @@ def train(
                         f"got {type(data).__name__}")  # fmt: skip
     device = distributed.init(pick_device(cfg.device))  # joins torchrun's processes, if any
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None and (why := why_unwritable(out)):  # before a step is trained
-        raise ValueError(f"run folder {out}: {why}")
+    if out is not None:  # before a step is trained
+        check_writable(out, f"run folder {out}")
     made = [] if out is None else [p for p in (out, *out.parents) if not p.exists()]
     wrote: list[Path] = []  # the files _train writes, as it writes them
     # one training a folder: two (a notebook and a terminal, a retried job) would mix their files
@@ -323,20 +317,23 @@ def train(
             if not distributed.all_true(alone):  # every process learns it, and stops
                 raise FolderInUse(out)
             started = True
-            with deterministic_algorithms(cfg.deterministic):
-                return _train(cfg, device, out, callback, progress, data, wrote)
+            try:
+                with deterministic_algorithms(cfg.deterministic):
+                    return _train(cfg, device, out, callback, progress, data, wrote)
+            except BaseException:
+                if holding and not (out / "last.pt").exists():  # saved no step
+                    for path in wrote:  # while the folder is still this run's
+                        path.unlink(missing_ok=True)
+                raise
     except BaseException:
-        # once the lock file is gone: the folder is removed only if it is empty
         if started and holding and not (out / "last.pt").exists():
-            _remove_unsaved(wrote, made)
+            _remove_empty(made)  # once the lock file is gone too
         raise
 
 
-def _remove_unsaved(wrote: list[Path], made: list[Path]) -> None:
-    """Remove what a run that saved no step wrote: the files it wrote, then the folders it
-    made, deepest first, while they are empty (nothing of anyone else's goes)."""
-    for path in wrote:
-        path.unlink(missing_ok=True)
+def _remove_empty(made: list[Path]) -> None:
+    """Remove the folders a run that saved no step made, deepest first, while they are empty
+    (nothing of anyone else's goes)."""
     for folder in made:
         try:
             folder.rmdir()
@@ -701,7 +698,7 @@ def _writing(path: Path, run: _Run) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        if e.errno in FULL:
             raise DiskFull(f"{path}: cannot write it ({e.strerror}); {_kept(run)}: free some "
                            "space and run it again") from e  # fmt: skip
         raise ValueError(f"{path}: cannot write it ({e.strerror or e})") from e

@@ -797,7 +797,8 @@ def test_every_flag_says_what_it_does():
 def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path, capsys):
     """Two trainings into one --out (a notebook and a terminal, a retried job) both exited 0,
     and left config.json of one run beside last.pt of the other. While one trains, another is
-    refused in one line and changes nothing; once it ends, the folder is free again."""
+    refused in one line (exit 1, as the machine's state, not bad input) and changes nothing;
+    once it ends, the folder is free again."""
     from vaegan_lite.files import LOCK_FILE, exclusive_folder
 
     def files():
@@ -808,7 +809,7 @@ def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path, capsys):
     before = files()
     with exclusive_folder(tmp_path / "r") as held:  # as the other training holds it
         assert held
-        assert run_train(tmp_path / "r", 2) == 2
+        assert run_train(tmp_path / "r", 2) == 1  # not bad input (2): try again later
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [f"error: run folder {tmp_path / 'r'}: another process is training into "
                        "it; wait until it ends, or train into another folder"], err  # no "resuming"

@@ -630,8 +630,8 @@ def named_flag(message: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command (argv: sys.argv[1:] when None); the exit code: 0, 1 diverged or a full
-    disk, 2 bad input, 130 Ctrl-C, 143 SIGTERM."""
+    """Run one command (argv: sys.argv[1:] when None); the exit code: 0, 1 diverged, a full disk
+    or a run folder in use, 2 bad input, 130 Ctrl-C, 143 SIGTERM."""
     parser = build_parser()
     try:
         a = parser.parse_args(argv)
@@ -643,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # bad input (CheckpointError is one too)
         print(f"error: {named_flag(one_line(e, 1000))}", file=sys.stderr)
         return 2
-    except (TrainingDiverged, DiskFull) as e:
+    except (TrainingDiverged, DiskFull, FolderInUse) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except Exception as e:

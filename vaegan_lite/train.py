@@ -72,8 +72,9 @@ class TrainingDiverged(RuntimeError):
     """Too many consecutive steps with a NaN or infinite loss."""
 
 
-class FolderInUse(ValueError):
-    """Another process is training into the run folder (files.exclusive_folder)."""
+class FolderInUse(RuntimeError):
+    """Another process is training into the run folder (files.exclusive_folder): not bad input
+    (the command line exits 1, not 2); the same call works once that training ends."""
 
     def __init__(self, folder: Path) -> None:
         super().__init__(f"run folder {folder}: another process is training into it; wait until "

@@ -763,17 +763,30 @@ def test_search_results_quote_equations_as_plain_text(browser, book_html):
     """The search page quotes each result's text, where equations are still LaTeX (MathJax sets
     them only on the page): quotes read "\\(\\mathcal{L}_\\text{prior} + ...\\)". They read
     "L_prior + L_llike^Dis_l", as the code names them (book/_static/search-math.js)."""
-    with web.serve(book_html) as url:
-        page, _, errors = open_page(browser, url + "search.html?q=prior")
+    def quotes(query: str) -> tuple[list[str], list[str], object]:
+        page, _, errors = open_page(browser, f"{url}search.html?q={query}")
         page.wait_for_function("() => /Search finished/.test(document.querySelector("
                                "'#search-results')?.textContent ?? '')", timeout=60_000)
         page.wait_for_load_state("networkidle")  # each result's page, fetched for its quote
-        quotes = page.locator("#search-results p.context").all_text_contents()
+        return page.locator("#search-results p.context").all_text_contents(), errors, page
+
+    with web.serve(book_html) as url:
+        prior, errors, page = quotes("prior")
+        # only equations are rewritten: a listing's backslashes and $$ stay as they are
+        made_up = page.evaluate(r"""() => Search.htmlToText('<div role="main"><pre>' +
+            're.compile(r"\\(\\d+\\)"); echo $$</pre> <span class="math">' +
+            '\\(\\gamma \\tfrac12 \\frac{\\mu_{\\theta}}{2\\sigma^2}\\)</span></div>')""")
         page.close()
-    assert not errors
-    assert len(quotes) > 5
-    assert not [q for q in quotes if re.search(r"\\[(\[]|\\(?:mathcal|mathrm|text)\{", q)]
-    assert any("L_prior ← D_KL(q(Z | X) ‖ p(Z))" in q for q in quotes), quotes  # Algorithm 1
+        gamma, more_errors, page = quotes("gamma")
+        page.close()
+    assert not errors and not more_errors
+    assert len(prior) > 5
+    assert not [q for q in prior if re.search(r"\\[(\[]|\\(?:mathcal|mathrm|text)\{", q)]
+    assert any("L_prior ← D_KL(q(Z | X) ‖ p(Z))" in q for q in prior), prior  # Algorithm 1
+    assert " ".join(made_up.split()) == (r're.compile(r"\(\d+\)"); echo $$ gamma 1/2 '
+                                         "(mu_theta)/(2 sigma^2)")
+    # a Greek letter keeps its name: a search for it quotes the equation that has it
+    assert len(gamma) > 5 and all("gamma" in q.lower() for q in gamma), gamma
 
 
 # WCAG's relative luminance of a CSS colour, and of the first background behind an element

@@ -384,6 +384,10 @@ def test_a_run_whose_samples_were_never_written_writes_them_on_the_next_call(tmp
     assert "nothing to do" in capsys.readouterr().out
 
 
+def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
 def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trained, monkeypatch):
     (tmp_path / "d.png").mkdir()
     (tmp_path / "afile").write_text("")
@@ -398,9 +402,6 @@ def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trai
     assert len(err) == 1 and "afile" in err[0] and "not a folder" in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d.png"]  # no temp files
     assert list((tmp_path / "d.png").iterdir()) == []
-
-    def full_disk(*args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(C, "save_grid", full_disk)  # as in train: the disk, not bad input
     assert main(["sample", "--checkpoint", str(trained), "--out", str(tmp_path / "s.png")]) == 1
@@ -419,9 +420,6 @@ def test_a_train_out_that_cannot_be_written_is_one_line_before_the_data(tmp_path
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "--out /sys/vaegan-x: cannot write in /sys" in err[0], err
-
-    def full_disk(*args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(torch, "save", full_disk)
     assert run_train(tmp_path / "r", 1) == 1  # not bad input (2): the machine's disk

@@ -53,7 +53,7 @@ from .config import (
 )
 from .data import DownloadError, download_data, training_tensors
 from .errors import one_line
-from .files import FULL, DiskFull, check_writable, exclusive_folder
+from .files import DiskFull, check_writable, exclusive_folder, write_error
 from .images import save_grid
 from .nets import IMAGE_SIZES
 from .train import (
@@ -552,10 +552,8 @@ def cmd_sample(a: argparse.Namespace) -> int:
     x = model.sample(a.n, generator=torch.Generator().manual_seed(a.seed))
     try:
         save_grid(x, a.out, nrow=int(math.ceil(math.sqrt(a.n))))
-    except OSError as e:  # e.g. no permission: one line (save_grid leaves no temporary file)
-        if e.errno in FULL:  # the machine's disk, not bad input
-            raise DiskFull(f"--out {a.out}: cannot write it ({e.strerror})") from e
-        raise ValueError(f"--out {a.out}: cannot write it ({e.strerror or e})") from e
+    except OSError as e:  # no permission, a full disk: one line (save_grid leaves no temp file)
+        raise write_error(f"--out {a.out}", e) from e
     print(f"wrote {a.out} ({a.n} samples, {model.image_size}x{model.image_size})")
     return 0
 

@@ -90,6 +90,14 @@ def check_writable(folder: str | Path, name: str) -> None:
         raise (DiskFull if code in FULL else ValueError)(f"{name}: {why}")
 
 
+def write_error(name: str, e: OSError, then: str = "") -> Exception:
+    """``e``, raised while writing ``name``, as one line to raise: DiskFull (``then`` added: what
+    was kept, what to do) where the disk is full, else a ValueError (the place given cannot take
+    the file)."""
+    why = f"{name}: cannot write it ({e.strerror or e})"
+    return DiskFull(why + then) if e.errno in FULL else ValueError(why)
+
+
 def _unwritable(folder: Path) -> tuple[str, int | None] | None:
     """why_unwritable's answer, with the errno behind it (None: not an OSError)."""
     for p in (folder, *folder.parents):  # the nearest one that exists must be a writable folder

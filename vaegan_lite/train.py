@@ -37,7 +37,13 @@ from ._progress import progress_bar
 from .checkpoint import FORMAT, CheckpointError, atomic_save, read_checkpoint, weights_misfit
 from .config import TrainConfig, reads
 from .errors import one_line
-from .files import FULL, DiskFull, atomic_write_text, check_writable, exclusive_folder
+from .files import (
+    DiskFull,  # noqa: F401 (what train raises on a full disk: train.DiskFull)
+    atomic_write_text,
+    check_writable,
+    exclusive_folder,
+    write_error,
+)
 from .images import save_grid, to_unit_range
 from .models import VAEGAN, make_optimizers, model_spec
 
@@ -699,10 +705,7 @@ def _writing(path: Path, run: _Run) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        if e.errno in FULL:
-            raise DiskFull(f"{path}: cannot write it ({e.strerror}); {_kept(run)}: free some "
-                           "space and run it again") from e  # fmt: skip
-        raise ValueError(f"{path}: cannot write it ({e.strerror or e})") from e
+        raise write_error(str(path), e, f"; {_kept(run)}: free some space and run it again") from e
 
 
 @torch.no_grad()

@@ -30,9 +30,10 @@ from typing import Any, Literal
 
 from .nets import check_image_size, dis_l_features
 
-MODELS = ("vae", "gan", "vae_disl", "vaegan_dis0", "vaegan")  # the five models of Fig. 3/4
-# every model the trainer knows: the five of the paper, then AVAE and BiGAN (ICPR 2020);
-# models/__init__.py registers each of them
+#: The five models of Fig. 3/4 (``vaegan_lite.MODELS``).
+MODELS = ("vae", "gan", "vae_disl", "vaegan_dis0", "vaegan")
+#: Every model the trainer knows (``vaegan_lite.MODEL_NAMES``, ``--model``): the paper's five,
+#: then AVAE and BiGAN (ICPR 2020). models/__init__.py registers each of them.
 MODEL_NAMES = (*MODELS, "avae", "bigan")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")  # train.pick_device
@@ -132,15 +133,20 @@ def _check_switches(cfg: Any) -> None:
 class ModelConfig:
     """What the networks look like. Table 1 at 64x64 is the default."""
 
-    model: str = "vaegan"
-    image_size: int = 64
-    channels: int = 3
-    latent_dim: int = 128
+    model: str = "vaegan"  #: one of MODEL_NAMES
+    image_size: int = 64  #: height and width in pixels: 64 (Table 1), 32 or 128 (nets.py)
+    channels: int = 3  #: 3 (RGB) or 1 (grayscale)
+    latent_dim: int = 128  #: size of z (128: the authors' code; the paper gives none)
+    #: multiplies the channels and the hidden fully connected units of Table 1's networks (1:
+    #: the paper's); not latent_dim
     width: float = 1.0
-    enc_fc_dim: int = 2048  # the paper; the authors' code used 1024
-    dis_layer: int = 4  # l: Dis_l is the 4th conv's output, 256x8x8 at 64x64
-    cond_dim: int = 0  # > 0: conditional models (Table 2), y joins Enc/Dis's top fc and Dec's input
-    xi_dim: int = 0  # AVAE: size of the extra noise xi of its generator G(z, xi); 0: G(z)
+    #: Enc's fully connected units at width 1: 2048 in the paper, 1024 in the authors' code
+    enc_fc_dim: int = 2048
+    dis_layer: int = 4  #: l of Dis_l, in conv layers: the 4th conv's output, 256x8x8 at 64x64
+    #: > 0: a conditional model (Table 2) of this many attributes; y joins the first fully
+    #: connected layer of Enc and of Dis, and Dec's input
+    cond_dim: int = 0
+    xi_dim: int = 0  #: AVAE: size of the extra noise xi of its generator G(z, xi); 0: G(z)
 
     def __post_init__(self) -> None:
         _check_int("image_size", self.image_size, 1)
@@ -161,22 +167,39 @@ class StepConfig:
     """How a training step weighs and routes the losses. Paper settings unless noted (the paper
     gives no gamma and no pixel sigma; its decoder loss is the saturating one)."""
 
-    gamma: float = 1e-2  # Eq. 9: weight of L_llike in Dec's update; the book's (losses.py: scale)
-    # The authors' code: Dec <- w grad(L_llike) - (1 - w) grad(L_GAN); replaces gamma when set.
+    #: Eq. 9: the weight of L_llike in Dec's update (vaegan and vaegan_dis0 read it). The paper
+    #: gives no value; config_for sets the preset's, and for vaegan_dis0 the balanced one
+    #: (balanced_gamma). What it weighs is llike_weight: L_llike's terms grow with the image
+    #: or Dis_l's size.
+    gamma: float = 1e-2
+    #: The authors' weighting, in [0, 1]: Dec minimises w L_llike + (1 - w) times its GAN loss
+    #: (gan_variant); replaces gamma when set
     w: float | None = None
-    pixel_sigma: float = 0.1  # std of the pixel Gaussian p(x|z) (Eq. 3), images in [-1, 1]; ours
-    llike_reduction: Literal["sum", "mean"] = "sum"
-    gan_variant: Literal["saturating", "non_saturating"] = "non_saturating"  # not the paper's
-    dis_sees_recon: bool = True  # Eq. 10; the authors' CelebA run used False
-    dis_batch: Literal["separate", "joint"] = "separate"  # BatchNorm statistics, see discriminate()
-    equilibrium: bool = False  # authors' margin trick (not in the paper)
+    #: std of the pixel Gaussian p(x|z) (Eq. 3), for images in [-1, 1]; the paper gives none
+    pixel_sigma: float = 0.1
+    llike_reduction: Literal["sum", "mean"] = "sum"  #: L_llike summed over features, or averaged
+    #: Dec's GAN loss: "saturating" is Algorithm 1's -L_GAN; the default is not the paper's
+    gan_variant: Literal["saturating", "non_saturating"] = "non_saturating"
+    #: Dis is shown Dec(Enc(x)) as a fake too, as in Eq. 10; the authors' CelebA run did not
+    dis_sees_recon: bool = True
+    #: Dis's BatchNorm statistics: real and generated images apart or in one batch
+    #: (discriminate). config_for and the command line give gan, vae_disl and bigan "joint"
+    #: (default_dis_batch): with "separate" they collapse
+    dis_batch: Literal["separate", "joint"] = "separate"
+    #: The authors' margin trick (not in the paper): Dis skips its update while it is winning,
+    #: Dec while it is losing badly, judged by Dis's cross-entropies (models/vaegan.py)
+    equilibrium: bool = False
+    #: equilibrium: Dis skips while either cross-entropy is below eq_center - eq_margin, Dec
+    #: while either is above eq_center + eq_margin
     eq_center: float = 0.68
-    eq_margin: float = 0.35
-    disl_pretrain_steps: int = 0  # vae_disl: GAN steps before Dis is frozen as the metric
-    beta: float = 1.0  # weight of the KL in the encoder's loss; 1 in the paper (AVAE's Sec. 5: 5)
-    latent_loss: Literal["a", "b"] = "b"  # AVAE: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)
-    latent_weight: float = 1.0  # AVAE: L_G = latent_weight L_Z + L_M; 1 in the paper (after Eq. 16)
-    fast: bool = False  # models/fast.py's step: the same updates with fewer backward passes
+    eq_margin: float = 0.35  #: equilibrium: the half-width of the band around eq_center
+    #: vae_disl: GAN steps before Dis is frozen as the metric, counted within TrainConfig.steps
+    disl_pretrain_steps: int = 0
+    beta: float = 1.0  #: weight of the KL in Enc's loss: 1 in the paper (AVAE's Sec. 5: 5)
+    latent_loss: Literal["a", "b"] = "b"  #: AVAE: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)
+    #: AVAE: L_G = latent_weight L_Z + L_M; 1 in the paper (after Eq. 16)
+    latent_weight: float = 1.0
+    fast: bool = False  #: models/fast.py's step: the same updates with fewer backward passes
 
     def __post_init__(self) -> None:
         _check_choice("llike_reduction", self.llike_reduction, LLIKE_REDUCTIONS)
@@ -199,29 +222,37 @@ class StepConfig:
 class TrainConfig:
     """Everything a run depends on; saved as config.json and inside every checkpoint."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
-    step: StepConfig = field(default_factory=StepConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)  #: what the networks look like
+    step: StepConfig = field(default_factory=StepConfig)  #: how a step weighs the losses
+    #: synthetic (faces drawn here), celeba, cifar10, mnist, svhn, or folder (your images)
     data: str = "synthetic"
-    data_root: str | None = None  # folder of a real data set (see data/sets.py)
+    #: folder of a real data set; None: $VAEGAN_DATA, else ./data (data/sets.py)
+    data_root: str | None = None
+    #: synthetic: faces drawn; a real set: its first this many images, 0 for all of it
     dataset_size: int = 20000
-    data_seed: int = 0  # which faces: the same for every training seed
-    flip: bool = False  # random horizontal flips (the authors' CelebA augmentation)
-    batch_size: int = 64  # the global batch: under torchrun each of K processes takes 1/K
-    steps: int = 1000
-    lr: float = 3e-4
-    lr_decay_steps: int = 0  # the last this many steps lower lr linearly towards 0 (0: constant)
-    rms_alpha: float = 0.9
+    data_seed: int = 0  #: which synthetic faces: the same for every training seed
+    flip: bool = False  #: random horizontal flips (the authors' CelebA augmentation)
+    batch_size: int = 64  #: the global batch: under torchrun each of K processes takes 1/K
+    steps: int = 1000  #: the step to train to: a resumed run goes on to it
+    lr: float = 3e-4  #: RMSProp's learning rate, the paper's
+    #: the last this many steps lower lr linearly towards 0 (0: constant)
+    lr_decay_steps: int = 0
+    rms_alpha: float = 0.9  #: RMSProp's decay, the authors' code's
+    #: seeds the weights, the batches' order, each step's noise (epsilon, z_p), the flips and
+    #: the samples written
     seed: int = 0
-    device: str = "auto"
+    device: str = "auto"  #: auto (CUDA if any), cpu or cuda (train.pick_device)
+    #: auto, fp32, bf16 or fp16 (train.pick_precision); fp16 trains with a GradScaler
     precision: str = "fp32"
-    channels_last: bool = False
-    compile: bool = False
-    # cuDNN's deterministic algorithms on CUDA (train.deterministic_algorithms): what bit-exact
-    # resume needs there; the CPU's kernels are deterministic already
+    channels_last: bool = False  #: the channels-last memory layout (faster convs on GPUs)
+    compile: bool = False  #: torch.compile every network the model trains
+    #: cuDNN's deterministic algorithms on CUDA (train.deterministic_algorithms): what bit-exact
+    #: resume needs there; the CPU's kernels are deterministic already
     deterministic: bool = False
-    checkpoint_every: int = 0  # 0: only at the end
+    checkpoint_every: int = 0  #: steps between checkpoints; 0: only at the end
+    #: steps between the history's entries (each the mean over those steps) and the callback
     log_every: int = 50
-    max_nonfinite: int = 20  # consecutive skipped (NaN/Inf) steps before training stops
+    max_nonfinite: int = 20  #: consecutive skipped (NaN/Inf) steps before training stops
 
     def __post_init__(self) -> None:
         for name, kind in (("model", ModelConfig), ("step", StepConfig)):
@@ -301,26 +332,26 @@ PRESET_NAMES = ("smoke", "cpu", "gpu")
 class Preset:
     """How big a chapter's runs are: data, sizes, steps (smoke, cpu, gpu; book.runs.get_preset)."""
 
-    name: str
-    data: str  # "synthetic" or "celeba"
-    image_size: int
-    width: float  # channel multiplier of Table 1's nets
-    latent_dim: int
-    batch_size: int
-    steps: int  # training steps of one model in a chapter
-    gan_steps: int  # steps of the GAN that VAE_{Dis_l} uses as its metric
-    dataset_size: int  # synthetic faces drawn for training
-    test_size: int
-    checkpoint_every: int
-    log_every: int
-    # Eq. 9's gamma. What matters is gamma x (number of Dis_l features) (see losses.py): 0.1 with
-    # 1,024 features at the cpu size was tuned on the synthetic faces; the gpu value gives about
-    # the same product at 64x64 (16,384 features) and is untested here (no GPU).
+    name: str  #: smoke, cpu or gpu
+    data: str  #: "synthetic" or "celeba"
+    image_size: int  #: height and width in pixels
+    width: float  #: channel multiplier of Table 1's nets (ModelConfig.width)
+    latent_dim: int  #: size of z
+    batch_size: int  #: images a step
+    steps: int  #: training steps of one model in a chapter
+    gan_steps: int  #: steps of the GAN that VAE_{Dis_l} uses as its metric
+    dataset_size: int  #: synthetic faces drawn for training (0: all of a real set)
+    test_size: int  #: held-out images the chapters measure on
+    checkpoint_every: int  #: steps between a run's checkpoints
+    log_every: int  #: steps between the history's entries
+    #: Eq. 9's gamma. What matters is gamma x (number of Dis_l features) (see losses.py): 0.1
+    #: with 1,024 features at the cpu size was tuned on the synthetic faces; the gpu value gives
+    #: about the same product at 64x64 (16,384 features) and has not been tried on CelebA
     gamma: float
-    cut: bool = False  # steps cut short by $VAEGAN_STEPS: a check that the cells run, no more
-    # a sub-folder of the preset's runs, for runs of other lengths or data than the preset's own
-    # (chapter 6's plan for one GPU session, a quick look cut by $VAEGAN_STEPS, the synthetic
-    # stand-in for CelebA), so they never meet the preset's own runs of the same name
+    cut: bool = False  #: steps cut short by $VAEGAN_STEPS: a check that the cells run, no more
+    #: a sub-folder of the preset's runs, for runs of other lengths or data than the preset's own
+    #: (chapter 6's plan for one GPU session, a quick look cut by $VAEGAN_STEPS, the synthetic
+    #: stand-in for CelebA), so they never meet the preset's own runs of the same name
     runs_folder: str = ""
 
     @property
@@ -330,6 +361,8 @@ class Preset:
         return self.name != "smoke" and not self.cut
 
 
+#: The book's presets by name (book.runs.get_preset picks one from $VAEGAN_PRESET): smoke runs
+#: every cell in seconds, cpu is what the built book shows, gpu is Table 1 at 64x64 on CelebA.
 PRESETS = {
     "smoke": Preset("smoke", "synthetic", 32, 0.125, 32, 16, 6, 4, 512, 64, 0, 2, 0.1),
     "cpu": Preset("cpu", "synthetic", 32, 0.25, 64, 64, 1500, 800, 20000, 1000, 500, 50, 0.1),

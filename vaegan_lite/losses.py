@@ -68,7 +68,7 @@ def gan_loss(
     recon_logits: torch.Tensor | None,
     prior_logits: torch.Tensor | None,
 ) -> torch.Tensor:
-    """L_GAN of Eq. 10 as the binary cross-entropy that Dis minimises (Algorithm 1's sign).
+    """L_GAN of Eq. 10 as the binary cross-entropy that Dis minimises (Algorithm 1's sign)::
 
         L_GAN = -[log Dis(x) + log(1 - Dis(Dec(z_p))) + log(1 - Dis(Dec(Enc(x))))]
 
@@ -96,7 +96,7 @@ def decoder_gan_loss(
     ``non_saturating`` flips the labels instead, -log Dis(Dec(.)) (Goodfellow et al., 2014): the
     same fixed point, strong gradients early on. The log Dis(x) term is left out of both: it does
     not depend on Dec when Dis sees real and generated images in separate batches; with one joint
-    batch (dis_batch="joint") it does, through the shared BatchNorm statistics, so there
+    batch (``dis_batch="joint"``) it does, through the shared BatchNorm statistics, so there
     ``saturating`` is -L_GAN's gradient less that term's share.
     """
     ref = next((t for t in (recon_logits, prior_logits) if t is not None), None)

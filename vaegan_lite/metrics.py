@@ -339,12 +339,13 @@ def evaluate(
     """The numbers of one model on held-out faces x_test (in [-1, 1]), reconstructions first, then
     as many samples as test images (both drawn from one generator seeded with ``seed``).
 
-    mse: reconstruction error per pixel; recon_sharpness, sample_sharpness: sharpness, mean over
-    images (the test images' own is the target); recon_fd and fd: face_fd of the reconstructions
-    and of the samples, in ``judge``'s features; texture_fd: texture_fd of the samples (blur and
-    noise move it, unlike face_fd). A model without an encoder (a GAN) has no reconstructions.
-    With the test faces' attributes ``y_test`` (the judge's), recon_judge_acc: how often the judge
-    reads an attribute of a reconstruction as the label says, mean over attributes.
+    ``mse``: reconstruction error per pixel; ``recon_sharpness``, ``sample_sharpness``:
+    sharpness, mean over images (the test images' own is the target); ``recon_fd`` and ``fd``:
+    face_fd of the reconstructions and of the samples, in ``judge``'s features; ``texture_fd``:
+    texture_fd of the samples (blur and noise move it, unlike face_fd). A model without an
+    encoder (a GAN) has no reconstructions. With the test faces' attributes ``y_test`` (the
+    judge's), ``recon_judge_acc``: how often the judge reads an attribute of a reconstruction as
+    the label says, mean over attributes.
     """
     g = torch.Generator().manual_seed(seed)
     x_test = x_test.cpu()  # what the model's passes return (they run on its device)

@@ -82,6 +82,10 @@ TABLE1 = {
     "table1-avae-a": "AVAE without ξ, L^a_Z",
     "table1-avae-b": "AVAE without ξ, L^b_Z",
 }
+#: The shipped models' names (``vaegan_lite.PRETRAINED``), each for ``pretrained(name)``: the
+#: synthetic-face VAE/GAN and VAE (chapter 5 and its widget), two attribute judges
+#: (classifier.AttributeClassifier, at 32x32 and 64x64), and chapter 7's Table 1 rows but
+#: its GAN (chapter 2's run).
 NAMES = (*MODELS, *CLASSIFIERS, *TABLE1)
 SHIPPED_NETWORKS = ("enc", "dec")  # of the VAEs; see the module docstring
 TABLE1_NETWORKS = ("enc", "dec", "gen")  # BiGAN has no gen: its E and G are enc and dec

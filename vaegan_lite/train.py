@@ -91,11 +91,13 @@ class FolderInUse(RuntimeError):
 class Trained:
     """What train() returns."""
 
-    model: VAEGAN
+    model: VAEGAN  #: the trained model, in eval mode, on the device it trained on
+    #: "step", then each statistic the step returns (its losses, Dis's outputs), one entry every
+    #: log_every steps: the mean over those steps; NaN where a statistic was not computed
     history: dict[str, list[float]]
-    config: TrainConfig
-    seconds: float  # wall time of the steps run in this call
-    steps_run: int
+    config: TrainConfig  #: the run's settings, as its config.json holds them
+    seconds: float  #: wall time of the steps run in this call
+    steps_run: int  #: steps this call ran (fewer than config.steps when it resumed)
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -190,7 +190,7 @@ class JointDiscriminator(Discriminator):
 def latent_loss(
     mu: torch.Tensor, z: torch.Tensor, logvar: torch.Tensor, variant: str = "b"
 ) -> torch.Tensor:
-    """L_Z: how far E's code of a generated image is from the z it was generated from.
+    """L_Z: how far E's code of a generated image is from the z it was generated from::
 
         L^a_Z = 1/2 || (mu_E(x) - z) / sigma_E ||^2                   (Eq. 12)
         L^b_Z = 1/2 || (mu_E(x) - sqrt(1 - sigma_E^2) z) / sigma_E ||^2  (Eq. 16)

@@ -321,9 +321,11 @@ def algorithm1_step(
 ) -> dict[str, torch.Tensor]:
     """One update of Algorithm 1 (VAE/GAN); by its switches also VAE, VAE_{Dis_l}, VAE/GAN_{Dis_0}.
 
-    metric: where L_llike is measured, "pixel" (Eq. 3) or "dis_l" (Eq. 7).
-    adversarial: whether Dec and Dis play the GAN game (False: a VAE, or VAE_{Dis_l} whose Dis is
-    frozen).
+    ``metric``: where L_llike is measured, ``"pixel"`` (Eq. 3) or ``"dis_l"`` (Eq. 7).
+
+    ``adversarial``: whether Dec and Dis play the GAN game (False: a VAE, or VAE_{Dis_l} whose
+    Dis is frozen).
+
     Returns detached statistics for logging; ``ok`` among them says whether the step counted.
     """
     model.check_batch(x, y)  # one line, not a dtype or matrix-size error from inside a network

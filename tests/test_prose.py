@@ -142,11 +142,13 @@ def _blank(match: re.Match) -> str:
 
 
 def _without_code_blocks(text: str) -> str:
-    """Blank out fenced code; keep the body of a MyST directive (a figure's caption is prose)."""
+    """Blank out fenced code and reST (eval-rst: autodoc's directives name code); keep the body
+    of another MyST directive (a figure's caption is prose)."""
     out, fence, code = [], None, False
     for line in text.splitlines():
         if fence is None and (m := re.match(r"\s*(`{3,}|~{3,})(.*)", line)):
-            fence, code = m[1], not (m[2].startswith("{") and not m[2].startswith("{code"))
+            code = not m[2].startswith("{") or m[2].startswith(("{code", "{eval-rst}"))
+            fence = m[1]
             line = ""
         elif fence is not None and line.strip() == fence:
             fence, line = None, ""
@@ -212,6 +214,7 @@ def test_the_scan_finds_a_typed_number(tmp_path: Path) -> None:
     page.write_text(
         "# Heading 3\n\nAs Eq. 8 and Fig. 3 to 5 show ($x_2 = 1$, `steps=100`, 64×64, 2016),\n"
         "the VAE/GAN reached 93 % here.\n\n```python\nx = 12\n```\n"
+        "```{eval-rst}\n.. autofunction:: vaegan_lite.algorithm1_step\n```\n"
     )
     found = typed_numbers(page, [])
     assert len(found) == 1 and "93 %" in found[0], found

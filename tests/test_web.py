@@ -8,6 +8,8 @@ They are skipped, saying why, only where chromium or playwright is missing (.ci/
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import hashlib
 import json
 import lzma
@@ -21,9 +23,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_reference import PAGE as API_PAGE
+from test_reference import SETTINGS, targets
 
 from vaegan_lite.attributes import IN_WIDGETS, encode, held_out_faces
 from vaegan_lite.book import web
+from vaegan_lite.cli import build_parser
 from vaegan_lite.shipped import pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -648,6 +653,36 @@ MATH_ERRORS = """() => (window.MathJax?.startup?.promise ?? Promise.resolve()).t
 HIDDEN_OUTPUT = """() => [...document.querySelectorAll("div.cell_output div.output.stream pre")]
   .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
   .map(pre => "output runs past its box: " + pre.textContent.slice(0, 60))"""
+
+
+def test_reference_page_shows_the_package(book_html):
+    """The built reference (book/api.md) holds an entry for every object its directives name
+    (autodoc imported each one), every field of the settings' dataclasses with its text, every
+    flag of every subcommand in that subcommand's section (from cli.build_parser), and no path of
+    the machine that built it (a default such as pretrained's weights folder). Each signature
+    parsed as Python: one that did not is plain text without its links."""
+    html = (book_html / "book" / "api.html").read_text()
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    missing = [t for t in targets(API_PAGE.read_text()) if t not in ids]
+    assert not missing, f"the built api.html has no entry for {missing}"
+    for where, cls in SETTINGS.items():
+        for f in dataclasses.fields(cls):
+            entry = re.search(rf'id="{re.escape(where)}\.{f.name}">.*?</dt>\s*<dd><p>(.+?)</p>',
+                              html, re.S)  # fmt: skip
+            assert entry and entry[1].strip(), f"api.html shows no text for {where}.{f.name}"
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    commands = list(sub.choices)
+    for i, (command, parser) in enumerate(sub.choices.items()):
+        start = html.find(f'id="vaegan-lite-{command}"')
+        assert start >= 0, f"no section for vaegan-lite {command}"
+        end = html.find(f'id="vaegan-lite-{commands[i + 1]}"') if i + 1 < len(commands) else None
+        section = html[start:end]
+        for action in parser._actions:
+            for flag in action.option_strings:
+                if flag.startswith("--") and flag != "--help":
+                    assert f">{flag}<" in section, f"vaegan-lite {command} {flag} is not shown"
+    assert "PosixPath(" not in html and str(ROOT) not in html
+    assert "&lt;factory&gt;" not in html, "a dataclass's signature did not parse"
 
 
 @pytest.mark.browser

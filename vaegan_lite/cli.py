@@ -200,8 +200,8 @@ def build_parser() -> Parser:
                    help="Dec's GAN loss: saturating is Algorithm 1's -L_GAN")
     g.add_argument("--no-dis-recon", action="store_true", help="Dis never sees Dec(Enc(x))")
     g.add_argument("--dis-batch", choices=DIS_BATCHES, default=None,
-                   help="BatchNorm batches of Dis (default: joint for gan and vae_disl, else "
-                   "separate)")  # fmt: skip
+                   help="BatchNorm batches of Dis (default: joint for gan, vae_disl and bigan, "
+                   "else separate)")  # fmt: skip
     g.add_argument("--equilibrium", action="store_true", help="the authors' margin trick")
     g.add_argument("--gan-steps", type=_nonneg_int, default=None,
                    help="vae_disl: GAN steps first (default: half of --steps; a resumed run "
@@ -229,7 +229,8 @@ def build_parser() -> Parser:
                    help="auto: bf16 on GPUs of compute capability 8.0 on, fp16 (with a "
                    "GradScaler) on older ones, fp32 on the CPU")
     g.add_argument("--channels-last", action="store_true", help="the networks' memory layout")
-    g.add_argument("--compile", action="store_true", help="torch.compile the three networks")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile every network the model trains")  # fmt: skip
     g.add_argument("--deterministic", action="store_true",
                    help="cuDNN's deterministic algorithms: bit-exact resume on a GPU")  # fmt: skip
     g.add_argument("--fast", action="store_true", help="fast.py's step: same updates, fewer passes")

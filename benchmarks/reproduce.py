@@ -21,10 +21,15 @@ The paper's comparison at the paper's size, on a GPU lent for minutes (config.GP
 
 --budget-s first times VAE/GAN steps with --jobs processes training at once, then picks the
 steps per run that train the runs of --seeds (default all) in that many seconds. --seeds makes a
-part of the results (results-seeds-*.json; the figures come with seed 0); --part-per-seed writes
-one part per seed, each before the next seed trains (so a call cut short by a time limit keeps
-the parts it finished); --merge joins parts, which must hold every seed once, into results.json
-beside seed 0's figures.
+part of the results (results-seeds-*.json; the figures and their faces.npz come with seed 0);
+--part-per-seed writes one part per seed, each before the next seed trains (so a call cut short
+by a time limit keeps the parts it finished); --merge joins parts, which must hold every seed
+once, into results.json, and draws the figures from seed 0's faces.npz and the joined results.
+
+    python benchmarks/reproduce.py --redraw vaegan_lite/results/experiments-gpu-synthetic
+
+draws a results folder's figures again from its results.json and faces.npz (a new style, say),
+without the models.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import Any
 import torch
 
 from vaegan_lite.book import experiments
+from vaegan_lite.book.experiments import FACES
 from vaegan_lite.book.runs import get_preset
 from vaegan_lite.cli import OneLineParser
 from vaegan_lite.config import GPU_SYNTHETIC, PLANS, PRESET_NAMES, gpu_synthetic_preset
@@ -69,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--commit", default=None, help="the commit, where git is missing")
     ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="PART",
                     help="join these parts (results-seeds-*.json) into --out/results.json")
+    ap.add_argument("--redraw", type=Path, default=None, metavar="FOLDER",
+                    help=f"draw a results folder's figures again from its results.json and {FACES}")
     a = ap.parse_args(argv)
+    if a.redraw:
+        if a.merge or a.plan or a.preset or a.out or a.rerun or a.part_per_seed or any(
+                x is not None for x in (a.seeds, a.steps, a.budget_s)):  # fmt: skip
+            ap.error("--redraw draws a results folder's figures: leave out the other options")
+        return redraw(a.redraw)
     if a.threads is not None:
         if a.threads < 1:
             ap.error(f"--threads must be >= 1, got {a.threads}")
@@ -196,8 +209,9 @@ def load_part(path: Path) -> dict[str, Any]:
 
 
 def merge(paths: list[Path], out: Path) -> int:
-    """Join the parts into out/results.json, with the figures of the part that has seed 0.
-    Everything is read and checked before anything is written; each file is written whole."""
+    """Join the parts into out/results.json, with the figures drawn from the faces of the part
+    that has seed 0 (its FACES, copied beside them). Everything is read and checked before
+    anything is written; each file is written whole."""
     parts = [load_part(p) for p in paths]
     try:  # ValueError: parts that differ, or seeds missing or twice
         res = experiments.merge_results(parts)
@@ -209,21 +223,35 @@ def merge(paths: list[Path], out: Path) -> int:
         experiments.check_results(res, plan)
     except AssertionError as e:  # each part passed alone: how they were joined is at fault
         raise ValueError(f"--merge: the joined parts fail the results check ({e})") from e
-    zero = paths[next(i for i, p in enumerate(parts) if 0 in p["seeds"])].parent
-    if missing := [n for n in experiments.FIGURES if not (zero / n).is_file()]:
-        raise ValueError(f"--merge: {zero} (seed 0's part) lacks {', '.join(missing)}")
+    faces = paths[next(i for i, p in enumerate(parts) if 0 in p["seeds"])].parent / FACES
+    if not faces.is_file():
+        raise ValueError(f"--merge: {faces.parent} (seed 0's part) lacks {FACES}")
+    drawn = experiments.read_faces(faces)  # ValueError naming the file
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
     if why := why_unwritable(out):
         raise ValueError(f"--out {out}: {why}")
     out.mkdir(parents=True, exist_ok=True)
-    for name in experiments.FIGURES:
-        if (zero / name).resolve() != (out / name).resolve():
-            with atomic_path(out / name) as tmp:  # a reader never sees half a figure
-                shutil.copyfile(zero / name, tmp)
+    if faces.resolve() != (out / FACES).resolve():
+        with atomic_path(out / FACES) as tmp:  # a reader never sees half a file
+            shutil.copyfile(faces, tmp)
+    experiments.draw_figures(drawn, res, out)  # the tradeoff with every seed's numbers
     atomic_write_text(json.dumps(res, indent=1), out / "results.json")
     show(res)
     print(f"results: {out / 'results.json'} (from {len(parts)} parts)")
+    return 0
+
+
+def redraw(folder: Path) -> int:
+    """Draw the FIGURES of a results folder again from its results.json and FACES."""
+    res = read_json(folder / "results.json")  # ValueError naming a missing or broken file
+    faces = experiments.read_faces(folder / FACES)
+    try:
+        experiments.draw_figures(faces, res, folder)
+    except (KeyError, TypeError, AttributeError) as e:  # a results.json of another shape
+        raise ValueError(f"{folder / 'results.json'}: not a plan's results ({type(e).__name__}: "
+                         f"{e})") from e
+    print(f"figures drawn again in {folder}: {', '.join(experiments.FIGURES)}")
     return 0
 
 

@@ -280,6 +280,13 @@ def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path,
     assert len(res["trained_runs"]) == 18  # all of them: the run folder was empty
     for name in E.FIGURES:
         assert (out / name).stat().st_size > 1000, name
+    # the figures can be drawn again from the results and the faces alone
+    faces = E.read_faces(out / E.FACES)
+    assert faces.keys() == {n for n in E.FIGURES if n != E.TRADEOFF}
+    assert all(rows[label].shape == (8, 3, 32, 32) for rows in faces.values() for label in rows)
+    (out / "fig3_samples.png").unlink()
+    assert reproduce_here("--redraw", str(out), runs=tmp_path / "runs")[0] == 0
+    assert (out / "fig3_samples.png").stat().st_size > 1000
     # the printed tables are made from the JSON
     assert str(E.table2(res)) in r.stdout and str(E.claims(res)) in r.stdout
     # a second call reads the results instead of measuring again
@@ -617,7 +624,7 @@ def test_a_part_of_a_64x64_synthetic_plan_is_measured_with_the_64x64_judge(tmp_p
     line = E.provenance_line(merged)  # the machine worded as load_or_train words it
     where = E.trained_on(res["provenance"]["machine"])
     assert "64x64 synthetic faces" in line and f"made on {where} with torch" in line
-    for name in E.FIGURES:
+    for name in [*E.FIGURES, E.FACES]:
         assert (tmp_path / "out" / name).stat().st_size > 1000, name
 
 
@@ -718,8 +725,16 @@ def reproduce_module():
     return module
 
 
+def fake_faces() -> dict[str, dict[str, torch.Tensor]]:
+    """Faces for each figure that shows some: two rows of two small random images."""
+    g = torch.Generator().manual_seed(0)
+    return {name: {f"row {i}": torch.rand(2, 3, 8, 8, generator=g) * 2 - 1 for i in range(2)}
+            for name in E.FIGURES if name != E.TRADEOFF}  # fmt: skip
+
+
 def write_part(folder: Path, res: dict, seeds: list[int], figures: bool = True) -> Path:
-    """A part of the committed cpu results, as reproduce --seeds would write it."""
+    """A part of the committed cpu results, as reproduce --seeds would write it (seed 0's with
+    the faces of its figures)."""
     part = {k: v for k, v in res.items()
             if 0 in seeds or k not in ("inception", "gamma_sweep")}  # fmt: skip
     part["seeds"] = seeds
@@ -729,15 +744,16 @@ def write_part(folder: Path, res: dict, seeds: list[int], figures: bool = True) 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / E.part_file(seeds)
     path.write_text(json.dumps(part))
-    for name in E.FIGURES if figures else ():
-        (folder / name).write_bytes(b"png")
+    if figures and 0 in seeds:
+        E.save_faces(fake_faces(), folder / E.FACES)
     return path
 
 
 def test_merge_checks_every_part_and_figure_before_writing_anything(tmp_path, capsys):
     """A part that is not JSON, not an object, lacks a table, is short, or holds a NaN or negative
-    FD, and a seed-0 part without its figures: one line naming the file, and --out is not made
-    (it kept 2 of 5 figures and no results.json; the package's stored figures with --plan)."""
+    FD, and a seed-0 part without its faces or with a broken faces file: one line naming the
+    file, and --out is not made (it kept 2 of 5 figures and no results.json; the package's stored
+    figures with --plan). Real parts give the figures, drawn from seed 0's faces."""
     tool = reproduce_module()
     res = json.loads((ROOT / "vaegan_lite/results/experiments-cpu/results.json").read_text())
     a, b = write_part(tmp_path / "a", res, [0, 1]), write_part(tmp_path / "b", res, [2, 3, 4])
@@ -745,7 +761,9 @@ def test_merge_checks_every_part_and_figure_before_writing_anything(tmp_path, ca
     assert tool.merge([b, a], out) == 0  # real parts pass the checks
     merged = json.loads((out / "results.json").read_text())
     assert merged["five_models"] == res["five_models"] and merged["seeds"] == res["seeds"]
-    assert sorted(p.name for p in out.iterdir()) == sorted([*E.FIGURES, "results.json"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*E.FIGURES, E.FACES, "results.json"])
+    assert all((out / name).stat().st_size > 1000 for name in E.FIGURES)
+    assert E.read_faces(out / E.FACES).keys() == fake_faces().keys()
     capsys.readouterr()
 
     def refused(paths: list[Path], says: str) -> None:
@@ -753,9 +771,12 @@ def test_merge_checks_every_part_and_figure_before_writing_anything(tmp_path, ca
             tool.merge(paths, tmp_path / "new")
         assert "\n" not in str(e.value) and not (tmp_path / "new").exists()
 
-    (tmp_path / "a" / "fig5_gamma.png").unlink()
-    refused([a, b], "seed 0's part.* lacks fig5_gamma.png")
-    (tmp_path / "a" / "fig5_gamma.png").write_bytes(b"png")
+    faces = (tmp_path / "a" / E.FACES).read_bytes()
+    (tmp_path / "a" / E.FACES).unlink()
+    refused([a, b], f"seed 0's part.* lacks {E.FACES}")
+    (tmp_path / "a" / E.FACES).write_bytes(faces[: len(faces) // 2])  # cut short
+    refused([a, b], f"{E.FACES}: not the faces of a results folder")
+    (tmp_path / "a" / E.FACES).write_bytes(faces)
     bad = json.loads(b.read_text())
     cases = [("{not json", "not a JSON file"), ("[1, 2]", "a JSON list, not a results part"),
              (json.dumps({k: v for k, v in bad.items() if k != "table2"}), "no 'table2'"),
@@ -773,6 +794,24 @@ def test_merge_checks_every_part_and_figure_before_writing_anything(tmp_path, ca
     # and from the command line: one line, exit 2
     r = run_reproduce("--merge", str(a), str(b), "--out", str(tmp_path / "new"), runs=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and str(b) in r.stderr, r.stderr
+
+
+def test_redraw_needs_a_results_folder_and_nothing_else(tmp_path, capsys):
+    """--redraw on a folder without results or faces says which file, in one line; with other
+    options it is refused before anything is read."""
+    tool = reproduce_module()
+    with pytest.raises(ValueError, match=r"results\.json: cannot be read"):
+        tool.main(["--redraw", str(tmp_path)])
+    (tmp_path / "results.json").write_text("{}")
+    with pytest.raises(ValueError, match=rf"{E.FACES}: not the faces of a results folder"):
+        tool.main(["--redraw", str(tmp_path)])
+    E.save_faces(fake_faces(), tmp_path / E.FACES)
+    with pytest.raises(ValueError, match=r"results\.json: not a plan's results \(KeyError"):
+        tool.main(["--redraw", str(tmp_path)])
+    with pytest.raises(SystemExit) as e:
+        tool.main(["--redraw", str(tmp_path), "--preset", "smoke"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "leave out the other options" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("args, says", [
@@ -889,7 +928,8 @@ def test_a_part_that_diverges_leaves_the_next_seed_to_train(tmp_path, monkeypatc
 def test_the_prepared_gpu_experiments_run_returns_its_parts(tmp_path, device_tool_losses):
     """tools/gpu_experiments.sh as the device call runs it (timeout, tee, the cleanup after it), at
     the smoke preset's sizes (DRY_RUN=1): each seed's part, written before the next seed trains,
-    the figures with seed 0 and the log, in files the device tool brings back."""
+    the faces with seed 0 and the log, in files the device tool brings back; --merge then draws
+    the figures from them."""
     out = tmp_path / "out"
     out.mkdir()
     env = {**os.environ, "OUT": str(out), "DRY_RUN": "1", "JOBS": "1", "OMP_NUM_THREADS": "1",
@@ -905,5 +945,8 @@ def test_the_prepared_gpu_experiments_run_returns_its_parts(tmp_path, device_too
         assert part["seeds"] == [seed] and part["provenance"]["code"]["git_commit"] == "0" * 40
         created = part["provenance"]["created"]  # the time of day too
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}", created), created
-    assert all((out / "exp" / name).is_file() for name in E.FIGURES)
+    assert (out / "exp" / E.FACES).is_file() and not list(out.rglob("*.png"))
     assert not device_tool_losses(out) and not list(out.rglob(".*.tmp*"))
+    parts = [str(out / "exp" / E.part_file([seed])) for seed in (0, 1)]
+    assert reproduce_module().merge([Path(p) for p in parts], tmp_path / "merged") == 0
+    assert all((tmp_path / "merged" / name).stat().st_size > 1000 for name in E.FIGURES)

@@ -13,7 +13,8 @@
 #
 #   $OUT/exp/results-seeds-N.json   one part of the results per seed, with provenance (GPU,
 #                                   commit), each written before the next seed trains
-#   $OUT/exp/fig*.png               the figures (with seed 0)
+#   $OUT/exp/faces.npz              the faces the figures show (with seed 0): --merge draws the
+#                                   figures from them and the joined results, here or later
 #   $OUT/reproduce.log              the log: nvidia-smi's view of the GPU, then the sizing (ms a
 #                                   step, steps per run) and every run's progress
 #
@@ -21,7 +22,7 @@
 # trains the seed's runs for the steps that fit all the seeds in TRAIN_BUDGET_S (default 200: the
 # rest of the call's 540 s is startup, the timing, reading back and measuring every run, each
 # process drawing the faces), measures them and writes the seed's part: a call past its time
-# limit keeps the parts it finished (seed 0's first, with the figures), and a later call can
+# limit keeps the parts it finished (seed 0's first, with the faces), and a later call can
 # make the rest with SEEDS and STEPS. Runs go to a new folder each call (a machine kept warm
 # between two calls must not resume the first call's runs). Back on the CPU:
 # python benchmarks/reproduce.py --plan gpu-synthetic --merge PARTS... (every seed once) writes
@@ -48,6 +49,7 @@ timeout -k 10 "${CALL_S:-540}" python3 benchmarks/reproduce.py "${PLAN[@]}" \
   --commit "$COMMIT" --out "$OUT/exp" 2>&1 | tee -a "$OUT/reproduce.log" \
   || echo "reproduce.py stopped (exit ${PIPESTATUS[0]}): the parts it wrote are in exp/" \
   | tee -a "$OUT/reproduce.log"
-# A write the timeout cut short leaves its hidden temporary file: with the 8 files that come back
-# already full, it must not push a part out.
-find "$OUT" -name '.*.tmp*' -delete
+# A write the timeout cut short leaves its hidden temporary file; the figures drawn there are
+# drawn again by --merge from faces.npz, with every seed's numbers. Either would push a part out
+# of the 8 files that come back.
+find "$OUT" \( -name '.*.tmp*' -o -name 'fig*.png' \) -delete

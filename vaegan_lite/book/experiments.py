@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import os
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import MISSING, asdict, fields, replace
 from pathlib import Path
@@ -46,7 +47,7 @@ from ..config import (
 from ..data import CELEBA_ATTRS, SyntheticFaces, training_tensors
 from ..errors import one_line
 from ..files import atomic_path, atomic_write_text, read_json
-from ..images import to_unit_range
+from ..images import to_uint8, to_unit_range
 from ..metrics import (
     BATCH,
     evaluate,
@@ -853,18 +854,19 @@ FIGURES = {
     "fig5_tradeoff.png": "Fig. 5 in numbers: reconstructions and samples against gamma",
     "fig8_conditional.png": "Fig. 8: conditional samples for held-out attribute vectors",
 }
+# The pixels of the figures of faces, beside them: the figures can be drawn again (another
+# style, the merged seeds' numbers) without the models, which a run on a borrowed GPU leaves
+# behind. Not package data: the book shows the figures.
+FACES = "faces.npz"
+TRADEOFF = "fig5_tradeoff.png"  # drawn from the results alone
 
 
 @torch.no_grad()
-def make_figures(
-    preset: Preset, plan: Plan, models: Mapping[str, VAEGAN], res: dict[str, Any], out: Path
-) -> None:
-    """Write FIGURES into ``out`` from the first seed's models and the measured results."""
-    import matplotlib  # drawing only: its backend must be chosen before pyplot is imported
-
-    matplotlib.use("Agg", force=False)  # a script without a display; notebooks keep theirs
-
-    n = 8
+def figure_faces(
+    preset: Preset, plan: Plan, models: Mapping[str, VAEGAN], n: int = 8
+) -> dict[str, dict[str, torch.Tensor]]:
+    """The faces of the FIGURES that show faces (all but TRADEOFF), from the first seed's models:
+    figure -> row label -> ``n`` images [n, C, H, W] in [-1, 1], rows in the figure's order."""
     x, _ = test_images(preset, n)
 
     def samples_of(m: VAEGAN) -> torch.Tensor:
@@ -873,11 +875,12 @@ def make_figures(
     def recons_of(m: VAEGAN) -> torch.Tensor:
         return reconstruct(m, x)
 
+    faces = {}
     first = {m: models[run_name(m, 0)] for m in FIVE_MODELS}
-    rows = {LABELS[m]: samples_of(first[m]) for m in FIVE_MODELS} | {"real faces": x}
-    _save(show_rows(rows, n), out / "fig3_samples.png")
-    rows = {"input": x} | {LABELS[m]: recons_of(first[m]) for m in FIVE_MODELS if m != "gan"}
-    _save(show_rows(rows, n), out / "fig4_reconstructions.png")
+    faces["fig3_samples.png"] = {LABELS[m]: samples_of(first[m]) for m in FIVE_MODELS} | {
+        "real faces": x}  # fmt: skip
+    faces["fig4_reconstructions.png"] = {"input": x} | {
+        LABELS[m]: recons_of(first[m]) for m in FIVE_MODELS if m != "gan"}  # fmt: skip
 
     rows = {"input": x}  # the paper's Fig. 5 too: what the reconstructions should show
     for f in plan.gamma_factors:
@@ -885,16 +888,68 @@ def make_figures(
         g = preset.gamma * f
         rows[f"gamma {g:g}: samples"] = samples_of(m)
         rows[f"gamma {g:g}: reconstructions"] = recons_of(m)
-    _save(show_rows(rows, n), out / "fig5_gamma.png")
-
-    _save(tradeoff_figure(res, preset.gamma), out / "fig5_tradeoff.png")
+    faces["fig5_gamma.png"] = rows
 
     xv, yv = test_images(preset, n, offset=plan.n_eval)
     rows = {"real face with these attributes": xv}
     for m in CONDITIONAL_MODELS:  # the same z_p for each model: only the model changes
         model = models[run_name(m, 0, conditional=True)]
         rows[f"conditional {LABELS[m]}"] = sample(model, n, _seeded(0), yv)
-    _save(show_rows(rows, n), out / "fig8_conditional.png")
+    faces["fig8_conditional.png"] = rows
+    return faces
+
+
+def save_faces(faces: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
+    """figure_faces' images as uint8 in a compressed .npz (no pickles): an ``index`` (JSON:
+    figure -> row labels, in order) and one array per row, named by its place in that order."""
+    import numpy as np
+
+    index = {name: list(rows) for name, rows in faces.items()}
+    rows = [images for figure in faces.values() for images in figure.values()]
+    arrays = {str(i): to_uint8(images).cpu().numpy() for i, images in enumerate(rows)}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, index=np.array(json.dumps(index)), **arrays)
+
+
+def read_faces(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """What save_faces wrote: figure -> row label -> images in [-1, 1]. A file that is not one
+    is a ValueError naming it."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            index = json.loads(str(z["index"]))
+            rows = iter(range(sum(len(labels) for labels in index.values())))
+            return {name: {label: to_unit_range(torch.from_numpy(z[str(next(rows))]))
+                           for label in labels}
+                    for name, labels in index.items()}  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+            zipfile.BadZipFile) as e:  # fmt: skip
+        raise ValueError(f"{path}: not the faces of a results folder ({one_line(e)})") from e
+
+
+def draw_figures(
+    faces: dict[str, dict[str, torch.Tensor]], res: dict[str, Any], out: Path
+) -> None:
+    """Write FIGURES into ``out``: the faces' figures, and TRADEOFF from the results alone."""
+    import matplotlib  # drawing only: its backend must be chosen before pyplot is imported
+
+    matplotlib.use("Agg", force=False)  # a script without a display; notebooks keep theirs
+    if missing := [n for n in FIGURES if n != TRADEOFF and n not in faces]:
+        raise ValueError(f"no faces for {', '.join(missing)}")
+    for name, rows in faces.items():
+        _save(show_rows(rows, len(next(iter(rows.values())))), out / name)
+    _save(tradeoff_figure(res, res["preset_settings"]["gamma"]), out / TRADEOFF)
+
+
+def make_figures(
+    preset: Preset, plan: Plan, models: Mapping[str, VAEGAN], res: dict[str, Any], out: Path
+) -> None:
+    """Write FIGURES and their FACES into ``out`` from the first seed's models and the measured
+    results (which hold ``preset_settings``)."""
+    faces = figure_faces(preset, plan, models)
+    save_faces(faces, out / FACES)
+    draw_figures(faces, res, out)
 
 
 def tradeoff_figure(res: dict[str, Any], gamma: float) -> Any:
@@ -1025,9 +1080,9 @@ def write_results(
     # runs whose checkpoint this call wrote; the others were read back as they were
     res["trained_runs"] = sorted(n for n, t in after.items() if before.get(n) != t)
     out.mkdir(parents=True, exist_ok=True)
+    res["preset_settings"] = asdict(preset)
     if seeds is None or 0 in seeds:
         make_figures(preset, plan, models, res, out)
-    res["preset_settings"] = asdict(preset)
     res["run_configs"] = _run_settings(preset, plan, seeds)
     res["provenance"] = {"date": time.strftime("%Y-%m-%d"),
                          "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),

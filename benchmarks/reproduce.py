@@ -21,7 +21,7 @@ The paper's comparison at the paper's size, on a GPU lent for minutes (config.GP
 
 --budget-s first times VAE/GAN steps with --jobs processes training at once, then picks the
 steps per run that train the runs of --seeds (default all) in that many seconds. --seeds makes a
-part of the results (results-seeds-*.json; the figures and their faces.npz come with seed 0);
+part of the results (results-seeds-*.json; the figures' faces, faces.npz, come with seed 0);
 --part-per-seed writes one part per seed, each before the next seed trains (so a call cut short
 by a time limit keeps the parts it finished); --merge joins parts, which must hold every seed
 once, into results.json, and draws the figures from seed 0's faces.npz and the joined results.

@@ -624,8 +624,10 @@ def test_a_part_of_a_64x64_synthetic_plan_is_measured_with_the_64x64_judge(tmp_p
     line = E.provenance_line(merged)  # the machine worded as load_or_train words it
     where = E.trained_on(res["provenance"]["machine"])
     assert "64x64 synthetic faces" in line and f"made on {where} with torch" in line
-    for name in [*E.FIGURES, E.FACES]:
-        assert (tmp_path / "out" / name).stat().st_size > 1000, name
+    # a part's figures are drawn when the parts are merged: seed 0's part keeps their faces
+    assert E.read_faces(tmp_path / "out" / E.FACES).keys() == {n for n in E.FIGURES
+                                                              if n != E.TRADEOFF}  # fmt: skip
+    assert not list((tmp_path / "out").glob("*.png"))
 
 
 def test_a_plans_models_are_read_when_measured_not_held(tmp_path, monkeypatch):
@@ -749,7 +751,8 @@ def write_part(folder: Path, res: dict, seeds: list[int], figures: bool = True) 
     return path
 
 
-def test_merge_checks_every_part_and_figure_before_writing_anything(tmp_path, capsys):
+def test_merge_checks_every_part_and_figure_before_writing_anything(tmp_path, capsys,
+                                                                   monkeypatch):
     """A part that is not JSON, not an object, lacks a table, is short, or holds a NaN or negative
     FD, and a seed-0 part without its faces or with a broken faces file: one line naming the
     file, and --out is not made (it kept 2 of 5 figures and no results.json; the package's stored
@@ -758,7 +761,12 @@ def test_merge_checks_every_part_and_figure_before_writing_anything(tmp_path, ca
     res = json.loads((ROOT / "vaegan_lite/results/experiments-cpu/results.json").read_text())
     a, b = write_part(tmp_path / "a", res, [0, 1]), write_part(tmp_path / "b", res, [2, 3, 4])
     out = tmp_path / "out"
+    seen = []  # the seeds Fig. 5's tradeoff is drawn with: every part's, not seed 0's alone
+    draw = E.tradeoff_figure
+    monkeypatch.setattr(E, "tradeoff_figure",
+                        lambda r, g: seen.append(len(r["five_models"]["vaegan"])) or draw(r, g))
     assert tool.merge([b, a], out) == 0  # real parts pass the checks
+    assert seen == [len(res["five_models"]["vaegan"])] == [5]
     merged = json.loads((out / "results.json").read_text())
     assert merged["five_models"] == res["five_models"] and merged["seeds"] == res["seeds"]
     assert sorted(p.name for p in out.iterdir()) == sorted([*E.FIGURES, E.FACES, "results.json"])
@@ -776,6 +784,14 @@ def test_merge_checks_every_part_and_figure_before_writing_anything(tmp_path, ca
     refused([a, b], f"seed 0's part.* lacks {E.FACES}")
     (tmp_path / "a" / E.FACES).write_bytes(faces[: len(faces) // 2])  # cut short
     refused([a, b], f"{E.FACES}: not the faces of a results folder")
+    wrong = fake_faces()  # a file that opens, with a figure missing, then a row of another shape
+    del wrong["fig8_conditional.png"]
+    E.save_faces(wrong, tmp_path / "a" / E.FACES)
+    refused([a, b], f"{E.FACES}: no faces for fig8_conditional.png")
+    wrong = fake_faces()
+    wrong["fig3_samples.png"]["row 0"] = torch.zeros(2, 3, 8, 9)
+    E.save_faces(wrong, tmp_path / "a" / E.FACES)
+    refused([a, b], rf"{E.FACES}: rows of faces of shapes .*not one \[N, C, H, W\]")
     (tmp_path / "a" / E.FACES).write_bytes(faces)
     bad = json.loads(b.read_text())
     cases = [("{not json", "not a JSON file"), ("[1, 2]", "a JSON list, not a results part"),
@@ -806,8 +822,10 @@ def test_redraw_needs_a_results_folder_and_nothing_else(tmp_path, capsys):
     with pytest.raises(ValueError, match=rf"{E.FACES}: not the faces of a results folder"):
         tool.main(["--redraw", str(tmp_path)])
     E.save_faces(fake_faces(), tmp_path / E.FACES)
+    (tmp_path / "fig3_samples.png").write_bytes(b"kept")
     with pytest.raises(ValueError, match=r"results\.json: not a plan's results \(KeyError"):
         tool.main(["--redraw", str(tmp_path)])
+    assert (tmp_path / "fig3_samples.png").read_bytes() == b"kept"  # nothing drawn over
     with pytest.raises(SystemExit) as e:
         tool.main(["--redraw", str(tmp_path), "--preset", "smoke"])
     err = capsys.readouterr().err

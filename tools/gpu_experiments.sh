@@ -49,7 +49,7 @@ timeout -k 10 "${CALL_S:-540}" python3 benchmarks/reproduce.py "${PLAN[@]}" \
   --commit "$COMMIT" --out "$OUT/exp" 2>&1 | tee -a "$OUT/reproduce.log" \
   || echo "reproduce.py stopped (exit ${PIPESTATUS[0]}): the parts it wrote are in exp/" \
   | tee -a "$OUT/reproduce.log"
-# A write the timeout cut short leaves its hidden temporary file; the figures drawn there are
-# drawn again by --merge from faces.npz, with every seed's numbers. Either would push a part out
-# of the 8 files that come back.
-find "$OUT" \( -name '.*.tmp*' -o -name 'fig*.png' \) -delete
+# A write the timeout cut short leaves its hidden temporary file: with the files that come back
+# limited to 8, it must not push a part out. (The parts draw no figures: --merge draws them from
+# faces.npz, with every seed's numbers.)
+find "$OUT" -name '.*.tmp*' -delete

@@ -912,44 +912,58 @@ def save_faces(faces: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
 
 
 def read_faces(path: Path) -> dict[str, dict[str, torch.Tensor]]:
-    """What save_faces wrote: figure -> row label -> images in [-1, 1]. A file that is not one
-    is a ValueError naming it."""
+    """What save_faces wrote: figure -> row label -> images in [-1, 1], checked whole (every
+    figure of faces, each with rows of images of one shape) before anything is drawn from it. A
+    file that is not that is a ValueError naming it."""
     import numpy as np
 
     try:
         with np.load(path, allow_pickle=False) as z:
             index = json.loads(str(z["index"]))
             rows = iter(range(sum(len(labels) for labels in index.values())))
-            return {name: {label: to_unit_range(torch.from_numpy(z[str(next(rows))]))
-                           for label in labels}
-                    for name, labels in index.items()}  # fmt: skip
+            faces = {name: {label: to_unit_range(torch.from_numpy(z[str(next(rows))]))
+                            for label in labels}
+                     for name, labels in index.items()}  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
             zipfile.BadZipFile) as e:  # fmt: skip
         raise ValueError(f"{path}: not the faces of a results folder ({one_line(e)})") from e
+    if missing := [n for n in FIGURES if n != TRADEOFF and not faces.get(n)]:
+        raise ValueError(f"{path}: no faces for {', '.join(missing)}")
+    shapes = {tuple(images.shape) for rows in faces.values() for images in rows.values()}
+    if len(shapes) != 1 or not (len(s := next(iter(shapes))) == 4 and s[1] in (1, 3)):
+        raise ValueError(f"{path}: rows of faces of shapes {sorted(shapes)}, not one [N, C, H, W]")
+    return faces
 
 
 def draw_figures(
     faces: dict[str, dict[str, torch.Tensor]], res: dict[str, Any], out: Path
 ) -> None:
-    """Write FIGURES into ``out``: the faces' figures, and TRADEOFF from the results alone."""
+    """Write FIGURES into ``out``: the faces' figures (read_faces' checks hold), and TRADEOFF
+    from the results alone. Every figure is drawn before any is written."""
     import matplotlib  # drawing only: its backend must be chosen before pyplot is imported
 
     matplotlib.use("Agg", force=False)  # a script without a display; notebooks keep theirs
-    if missing := [n for n in FIGURES if n != TRADEOFF and n not in faces]:
-        raise ValueError(f"no faces for {', '.join(missing)}")
+    figures = {TRADEOFF: tradeoff_figure(res, res["preset_settings"]["gamma"])}
     for name, rows in faces.items():
-        _save(show_rows(rows, len(next(iter(rows.values())))), out / name)
-    _save(tradeoff_figure(res, res["preset_settings"]["gamma"]), out / TRADEOFF)
+        figures[name] = show_rows(rows, len(next(iter(rows.values()))))
+    for name, fig in figures.items():
+        _save(fig, out / name)
 
 
 def make_figures(
-    preset: Preset, plan: Plan, models: Mapping[str, VAEGAN], res: dict[str, Any], out: Path
+    preset: Preset,
+    plan: Plan,
+    models: Mapping[str, VAEGAN],
+    res: dict[str, Any] | None,
+    out: Path,
 ) -> None:
-    """Write FIGURES and their FACES into ``out`` from the first seed's models and the measured
-    results (which hold ``preset_settings``)."""
+    """Write the FACES of the first seed's models into ``out``, and with the measured results
+    (which hold ``preset_settings``) the FIGURES; a part's results (``res`` None) get only the
+    faces, which --merge draws with every seed's numbers."""
     faces = figure_faces(preset, plan, models)
     save_faces(faces, out / FACES)
-    draw_figures(faces, res, out)
+    if res is not None:
+        draw_figures(faces, res, out)
 
 
 def tradeoff_figure(res: dict[str, Any], gamma: float) -> Any:
@@ -1058,15 +1072,16 @@ def write_results(
     commit: str | None = None,
     **train_kwargs: Any,
 ) -> dict[str, Any]:
-    """Run ``reproduce`` and write ``out``/results.json (with provenance) and the FIGURES.
+    """Run ``reproduce`` and write ``out``/results.json (with provenance), the FIGURES and their
+    FACES.
 
     jobs > 1 trains the runs in that many one-thread processes first (train_in_processes, with
     train's defaults); ``train_kwargs`` go to train_runs, which trains the rest or reads them
     back.
-    With ``seeds``, only theirs: ``out``/part_file(seeds), and the figures if seed 0 is one of
-    them (merge_results joins the parts). ``commit`` names the code where git cannot (a copy of
-    the checkout without .git). The JSON is written last and atomically, so an interrupted run
-    leaves no results to trust.
+    With ``seeds``, only theirs: ``out``/part_file(seeds), and the FACES of the figures if seed 0
+    is one of them (merge_results joins the parts; reproduce.py --merge draws the figures).
+    ``commit`` names the code where git cannot (a copy of the checkout without .git). The JSON is
+    written last and atomically, so an interrupted run leaves no results to trust.
     """
     t0 = time.perf_counter()
     seeds = None if seeds is None else sorted(set(seeds))
@@ -1081,8 +1096,8 @@ def write_results(
     res["trained_runs"] = sorted(n for n, t in after.items() if before.get(n) != t)
     out.mkdir(parents=True, exist_ok=True)
     res["preset_settings"] = asdict(preset)
-    if seeds is None or 0 in seeds:
-        make_figures(preset, plan, models, res, out)
+    if seeds is None or 0 in seeds:  # a part's figures are drawn when the parts are merged
+        make_figures(preset, plan, models, res if seeds is None else None, out)
     res["run_configs"] = _run_settings(preset, plan, seeds)
     res["provenance"] = {"date": time.strftime("%Y-%m-%d"),
                          "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),

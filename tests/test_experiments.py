@@ -282,7 +282,7 @@ def test_reproduce_at_smoke_writes_results_figures_and_reads_them_back(tmp_path,
         assert (out / name).stat().st_size > 1000, name
     # the figures can be drawn again from the results and the faces alone
     faces = E.read_faces(out / E.FACES)
-    assert faces.keys() == {n for n in E.FIGURES if n != E.TRADEOFF}
+    assert faces.keys() == set(E.FACE_FIGURES)
     assert all(rows[label].shape == (8, 3, 32, 32) for rows in faces.values() for label in rows)
     (out / "fig3_samples.png").unlink()
     assert reproduce_here("--redraw", str(out), runs=tmp_path / "runs")[0] == 0
@@ -625,8 +625,7 @@ def test_a_part_of_a_64x64_synthetic_plan_is_measured_with_the_64x64_judge(tmp_p
     where = E.trained_on(res["provenance"]["machine"])
     assert "64x64 synthetic faces" in line and f"made on {where} with torch" in line
     # a part's figures are drawn when the parts are merged: seed 0's part keeps their faces
-    assert E.read_faces(tmp_path / "out" / E.FACES).keys() == {n for n in E.FIGURES
-                                                              if n != E.TRADEOFF}  # fmt: skip
+    assert E.read_faces(tmp_path / "out" / E.FACES).keys() == set(E.FACE_FIGURES)
     assert not list((tmp_path / "out").glob("*.png"))
 
 
@@ -731,7 +730,7 @@ def fake_faces() -> dict[str, dict[str, torch.Tensor]]:
     """Faces for each figure that shows some: two rows of two small random images."""
     g = torch.Generator().manual_seed(0)
     return {name: {f"row {i}": torch.rand(2, 3, 8, 8, generator=g) * 2 - 1 for i in range(2)}
-            for name in E.FIGURES if name != E.TRADEOFF}  # fmt: skip
+            for name in E.FACE_FIGURES}  # fmt: skip
 
 
 def write_part(folder: Path, res: dict, seeds: list[int], figures: bool = True) -> Path:

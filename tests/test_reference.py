@@ -4,7 +4,7 @@ own line, and its example runs. The built page itself is checked in test_web.py.
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import pydoc
 import re
 from pathlib import Path
 
@@ -32,16 +32,10 @@ def targets(text: str) -> list[str]:
 
 def resolve(dotted: str) -> object:
     """The object a directive's dotted name (module, then attributes) stands for."""
-    parts = dotted.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ModuleNotFoundError:
-            continue
-        for attr in parts[i:]:
-            obj = getattr(obj, attr)
-        return obj
-    raise ImportError(dotted)
+    obj = pydoc.locate(dotted)
+    if obj is None:
+        raise ImportError(f"book/api.md names {dotted}, which does not exist")
+    return obj
 
 
 def test_every_directive_names_an_object():

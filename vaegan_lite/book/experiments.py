@@ -859,13 +859,14 @@ FIGURES = {
 # behind. Not package data: the book shows the figures.
 FACES = "faces.npz"
 TRADEOFF = "fig5_tradeoff.png"  # drawn from the results alone
+FACE_FIGURES = tuple(name for name in FIGURES if name != TRADEOFF)  # drawn from FACES
 
 
 @torch.no_grad()
 def figure_faces(
     preset: Preset, plan: Plan, models: Mapping[str, VAEGAN], n: int = 8
 ) -> dict[str, dict[str, torch.Tensor]]:
-    """The faces of the FIGURES that show faces (all but TRADEOFF), from the first seed's models:
+    """The faces of the FACE_FIGURES, from the first seed's models:
     figure -> row label -> ``n`` images [n, C, H, W] in [-1, 1], rows in the figure's order."""
     x, _ = test_images(preset, n)
 
@@ -927,7 +928,7 @@ def read_faces(path: Path) -> dict[str, dict[str, torch.Tensor]]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
             zipfile.BadZipFile) as e:  # fmt: skip
         raise ValueError(f"{path}: not the faces of a results folder ({one_line(e)})") from e
-    if missing := [n for n in FIGURES if n != TRADEOFF and not faces.get(n)]:
+    if missing := [n for n in FACE_FIGURES if not faces.get(n)]:
         raise ValueError(f"{path}: no faces for {', '.join(missing)}")
     shapes = {tuple(images.shape) for rows in faces.values() for images in rows.values()}
     if len(shapes) != 1 or not (len(s := next(iter(shapes))) == 4 and s[1] in (1, 3)):

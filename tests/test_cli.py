@@ -158,6 +158,8 @@ def exit_code(argv: list[str]) -> int:
         (["train", "--model", "vaegan2", "--steps", "1", "--out", "x"], "vaegan2"),
         (["train", "--data", "imagenet", "--steps", "1", "--out", "x"], "imagenet"),
         (["train", "--steps", "-3", "--out", "x"], "-3"),
+        # 0 steps wrote an untrained model's samples.png and said it had trained it
+        (["train", "--steps", "0", "--out", "x"], "--steps: must be >= 1, got 0"),
         (["train", "--image-size", "48", "--steps", "1", "--out", "x"], "48"),
         (["train", "--steps", "2", "--lr-decay-steps", "5", "--out", "x"], "lr_decay_steps"),
         (["sample", "--checkpoint", "missing.pt", "--out", "s.png"], "missing.pt"),

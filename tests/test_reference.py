@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import vaegan_lite
+from vaegan_lite.bench import BenchResult
 from vaegan_lite.config import DATASETS, ModelConfig, Preset, StepConfig, TrainConfig
 from vaegan_lite.train import Trained
 
@@ -22,7 +23,8 @@ DIRECTIVE = re.compile(r"^\.\. auto(?:class|function|data|method|exception|attri
 # The dataclasses whose fields the page lists one by one, under the names it documents them by
 SETTINGS = {"vaegan_lite.TrainConfig": TrainConfig, "vaegan_lite.ModelConfig": ModelConfig,
             "vaegan_lite.StepConfig": StepConfig, "vaegan_lite.config.Preset": Preset,
-            "vaegan_lite.train.Trained": Trained}  # fmt: skip
+            "vaegan_lite.train.Trained": Trained,
+            "vaegan_lite.bench.BenchResult": BenchResult}  # fmt: skip
 
 
 def targets(text: str) -> list[str]:

@@ -687,6 +687,12 @@ def test_reference_page_shows_the_package(book_html):
                     assert f">{flag}<" in section, f"vaegan-lite {command} {flag} is not shown"
     assert "PosixPath(" not in html and str(ROOT) not in html
     assert "&lt;factory&gt;" not in html, "a dataclass's signature did not parse"
+    # The page's contents list its classes and functions, not their members (book/_ext), which
+    # ran the list to some 150 lines
+    contents = html[html.index('class="page-toc'):]
+    contents = contents[:contents.index("</nav>")]
+    assert 'href="#vaegan_lite.TrainConfig"' in contents, "the contents lost the classes"
+    assert 'href="#vaegan_lite.TrainConfig.steps"' not in contents, "the contents list members"
 
 
 @pytest.mark.browser

@@ -39,16 +39,17 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 class BenchResult:
     """One timed configuration: its throughput and the model FLOP utilisation behind it."""
 
-    images_per_s: float
-    step_seconds: list[float]
+    images_per_s: float  #: batch size over the median step's wall seconds
+    step_seconds: list[float]  #: wall seconds of each timed step, each synced before and after
+    #: FLOPs of one step (forward and backward of every network) over the batch size
     flops_per_image: float
-    peak_flops: float  # measured matmul FLOP/s at this precision
-    step_cpu_seconds: list[float]  # process CPU time of each step (all threads)
-    peak_flops_cpu: float  # the matmul's FLOPs per CPU-second
-    batch_size: int
-    conv_peak_flops: float = float("nan")  # measured FLOP/s of a large Table 1 convolution
-    # The same steps back to back, synced once: on a GPU Python queues a step while the last one
-    # runs, as in training (images_per_s times each step alone, synced before and after).
+    peak_flops: float  #: measured matmul FLOP/s at this precision on this device
+    step_cpu_seconds: list[float]  #: process CPU time of each step (all threads)
+    peak_flops_cpu: float  #: the matmul's FLOPs per CPU-second
+    batch_size: int  #: images in one step
+    conv_peak_flops: float = float("nan")  #: measured FLOP/s of a large Table 1 convolution
+    #: The same steps back to back, synced once: on a GPU Python queues a step while the last one
+    #: runs, as in training (images_per_s times each step alone, synced before and after).
     pipelined_images_per_s: float = float("nan")
 
     @property

@@ -172,7 +172,7 @@ def build_parser() -> Parser:
     t.add_argument("--download", action="store_true", help="fetch --data with torchvision first")
     t.add_argument("--image-size", type=_image_size, default=64, help="64: the paper's CelebA")
     t.add_argument("--batch-size", type=_batch_size, default=64, help="64: the paper's")
-    t.add_argument("--steps", type=_nonneg_int, required=True,
+    t.add_argument("--steps", type=_pos_int, required=True,
                    help="the step to train to: a resumed run goes on to it (not N more)")
     t.add_argument("--seed", type=_seed, default=0,
                    help="seeds the weights, the batches' order and the samples written")

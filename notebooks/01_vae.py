@@ -219,8 +219,9 @@ print(f"dz/dmu      {fmt(mu_r.grad)}\n"
 # %% [markdown]
 # ## One training step
 #
-# The package trains every model of the paper with one step function, `algorithm1_step`
-# (Algorithm 1 of the paper, chapter 4). A VAE is the call with `metric="pixel"` and
+# The package trains every model of the paper that has an encoder with one step function,
+# `algorithm1_step` (Algorithm 1 of the paper, chapter 4); the GAN has its own, `gan_step`
+# (chapter 2). A VAE is the call with `metric="pixel"` and
 # `adversarial=False`: no discriminator, and the pixel likelihood. These are the lines that run
 # then, in order: the forward pass,
 

@@ -462,4 +462,5 @@ for path in gpu_synthetic_figures("fig3_samples.png", provenance=False):
 # 4. The paper's Sec. 4 classifies CIFAR-10 by $k$-nearest neighbours in a GAN discriminator's
 #    features (it names no layer; take $\mathrm{Dis}_l$).
 #    Do the same with the synthetic faces' attributes (`test_images` returns them): predict
-#    "eyeglasses" from the 5 nearest training faces in pixels and in $\mathrm{Dis}_l$.
+#    "eyeglasses" of held-out faces from the 5 nearest among other held-out faces
+#    (`test_images(preset, n, offset=n)` gives a disjoint set), in pixels and in $\mathrm{Dis}_l$.

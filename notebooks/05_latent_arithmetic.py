@@ -386,8 +386,8 @@ Markdown(verdict("the generator's own edit", ceiling_bar)
 # how another one looks (the line above names the worst case). The distance between a model's
 # figures and these is the model's; the distance between these and a perfect score is the judge's.
 #
-# The claims below are checked on the attributes of the pictures, `A.SHOWN`, those the paper's
-# figures show.
+# The claims below are checked on the attributes of this chapter's pictures, `A.SHOWN`: the five
+# that the synthetic faces draw most plainly.
 
 # %% [markdown]
 # Read each row against the paper's Sec. 4.1.1, which makes three claims about these vectors: they

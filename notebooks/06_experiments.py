@@ -149,6 +149,9 @@ diagram("vaegan")
 #   proportions?" and barely sees blur.
 # - **texture FD**, the same formula in the features of a fixed, randomly initialised conv net
 #   (`metrics.texture_fd`): edge, texture and colour statistics, which blur and noise do move.
+# - **reconstruction judge accuracy**: how often that attribute classifier reads each attribute
+#   of a reconstruction as the input face's label says, mean over attributes: does the
+#   reconstruction keep what the face shows, whatever its sharpness?
 #
 # Each FD is computed between as many samples as held-out faces; the "real faces" row gives the
 # FD between two disjoint sets of real faces, the floor at this sample size.
@@ -370,8 +373,8 @@ assert not all(e < pixels for e in per_seed)
 # and it would train nearly as a VAE (exercise 7 tries it). `config_for` gives it the $\gamma$ that
 # weighs the two likelihoods alike (`config.balanced_gamma`; the weights are in the list above).
 # With it, $\mathrm{VAE/GAN}_{\mathrm{Dis}_0}$ does what the paper says of it in Fig. 3: its
-# samples are about as sharp as real faces, and their texture FD is level with the GAN's, behind
-# only VAE/GAN's. Its reconstructions are a little less sharp than VAE/GAN's, by more than a
+# samples are about as sharp as real faces, and their texture FD is level with the GAN's; the two
+# come next after VAE/GAN's. Its reconstructions are a little less sharp than VAE/GAN's, by more than a
 # seed's spread (the claims table's Fig. 4 row), as Fig. 4's remark has it: it "fails to capture
 # the same level of detail as VAE/GAN with feature-based similarities". Yet they are much closer
 # to the input in MSE and in FD: at this size the pixel likelihood keeps more of each face than
@@ -419,7 +422,7 @@ assert not all(e < pixels for e in per_seed)
 # discriminators about equally): these runs do not settle their order. The paper's two failure
 # modes, feature artifacts at large $\gamma$ and lost mouth shapes at small $\gamma$, need
 # sharper, more detailed faces than these short runs at 32×32 draw. Exercise 2
-# pushes $\gamma$ far enough to see the first, and chapter 4 shows the sweep's images.
+# pushes $\gamma$ far enough to see the first, and chapter 4 shows the images of a wider sweep.
 #
 # **Table 2's order holds, but VAE/GAN's lead over the VAE is within a seed's spread.** As in the
 # paper, the regressor recognises the asked-for attributes best in conditional VAE/GAN's faces

@@ -633,8 +633,8 @@ tables.latent_findings()
 # %% [markdown]
 # Look also at the reconstructions above: the paper's AVAE reconstructions are sharp; ours keep
 # the input's colours (skin, hair, background) but few of its shapes, and how sharp they are
-# depends on the length and size of the run (the last claim of the table says for this one;
-# exercise 6 explores it). VAE/GAN's row shows what the paper's $\beta$ does at this size: its
+# depends on the run: its length, its size and the weight of $\mathcal{L}_Z$ (the last claim of
+# the table says for this one; exercise 6 changes the weight and the seed). VAE/GAN's row shows what the paper's $\beta$ does at this size: its
 # codes carry a fraction of what the other rows' carry (the table's KL column): at this size the
 # paper's value does not even the KLs out but leaves VAE/GAN's far below the rest, and most of
 # its reconstructions keep little of their inputs (its MSE is several times the VAE's).

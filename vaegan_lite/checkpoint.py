@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -91,6 +92,28 @@ def _unreadable(path: Path, e: Exception) -> str:
     return "cut short or damaged: its archive cannot be read"
 
 
+def damaged_record(path: Path) -> str | None:
+    """The first record of torch.save's zip archive at ``path`` whose bytes no longer match the
+    CRC-32 stored with them, or None. torch.load never checks them: a flipped bit in a weight
+    loads as a slightly different, still finite, weight. (A record written without a CRC, which
+    torch.serialization.set_crc32_options(False) allows, stores 0 and is not checked.)"""
+    try:
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return None  # torch.load read it: whatever zipfile objects to is not a changed weight
+    with z:
+        for info in z.infolist():
+            if info.CRC == 0:
+                continue
+            try:
+                with z.open(info) as f:  # zipfile checks the CRC-32 as it reads to the end
+                    while f.read(1 << 22):
+                        pass
+            except zipfile.BadZipFile:
+                return info.filename
+    return None
+
+
 def read_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False
 ) -> dict:
@@ -109,6 +132,10 @@ def read_checkpoint(
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # truncated, not a torch file, or unsafe pickle
         raise CheckpointError(f"{path}: not a readable checkpoint ({_unreadable(path, e)})") from e
+    record = damaged_record(path)
+    if record is not None:  # changed since it was written: a bad disk, a copy gone wrong
+        raise CheckpointError(f"{path}: damaged checkpoint: its record {record!r} no longer "
+                              "matches its checksum")  # fmt: skip
     if isinstance(ckpt, dict) and str(ckpt.get("format")).startswith("vaegan-lite-pretrained/"):
         # shipped.py's files: weights and their provenance, not a run to sample or resume
         raise CheckpointError(f"{path}: a shipped model, not a training checkpoint; load it in "

@@ -8,6 +8,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -185,6 +186,11 @@ def exit_code(argv: list[str]) -> int:
         (["train", "--model", "gan", "--avae-latent-weight", "0.1", "--steps", "1", "--out", "x"],
          "--avae-latent-weight applies"),
         (["train", "--gan-steps", "1", "--steps", "2", "--out", "x"], "--gan-steps applies"),
+        # vaegan_dis0 measures in pixels: its Dis_l is only what its default gamma balances
+        (["train", "--model", "vaegan_dis0", "--gamma", "0.1", "--dis-layer", "2", "--steps",
+          "1", "--out", "x"], "--dis-layer has no effect on vaegan_dis0 with --gamma"),
+        (["train", "--model", "avae", "--fast", "--steps", "1", "--out", "x"],
+         "--fast applies to --model"),
         (["train", "--data-root", "faces", "--steps", "1", "--out", "x"], "--data-root applies"),
         (["bench", "--model", "vae", "--dis-batch", "joint"], "--dis-batch applies to --model"),
         (["bench", "--model", "vae", "--gan-variant", "saturating"], "--gan-variant applies"),
@@ -379,9 +385,12 @@ def test_a_run_whose_samples_were_never_written_writes_them_on_the_next_call(tmp
     want = png.read_bytes()
     png.unlink()
     ckpt = (tmp_path / "r" / "last.pt").read_bytes()
-    assert run_train(tmp_path / "r", 2) == 0
-    assert "wrote its missing samples.png" in capsys.readouterr().out
+    settings = (tmp_path / "r" / "config.json").read_text()
+    assert run_train(tmp_path / "r", 1) == 0  # a smaller --steps trains nothing either
+    assert "already at step 2: wrote its missing samples.png" in capsys.readouterr().out
     assert png.read_bytes() == want and (tmp_path / "r" / "last.pt").read_bytes() == ckpt
+    # the run's settings as they were: config.json had become "steps": 1 beside a step-2 run
+    assert (tmp_path / "r" / "config.json").read_text() == settings
     assert run_train(tmp_path / "r", 2) == 0
     assert "nothing to do" in capsys.readouterr().out
 
@@ -404,12 +413,29 @@ def test_output_paths_that_cannot_be_written_are_one_line(tmp_path, capsys, trai
     assert len(err) == 1 and "afile" in err[0] and "not a folder" in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d.png"]  # no temp files
     assert list((tmp_path / "d.png").iterdir()) == []
+    # a link to nothing, as --out or above it: mkdir's "File exists" traceback
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    why = f"{tmp_path / 'dangling'} is a link to {tmp_path / 'gone'}, which does not exist"
+    for out in ("dangling", "dangling/run"):
+        assert run_train(tmp_path / out, 1) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [f"error: --out {tmp_path / out}: "
+                                                                f"{why}"]  # fmt: skip
+    assert main(["sample", "--checkpoint", str(trained), "--out",
+                 str(tmp_path / "dangling" / "x.png")]) == 2  # fmt: skip
+    assert why in capsys.readouterr().err
+    (tmp_path / "dangling").unlink()
 
-    monkeypatch.setattr(C, "save_grid", full_disk)  # as in train: the disk, not bad input
-    assert main(["sample", "--checkpoint", str(trained), "--out", str(tmp_path / "s.png")]) == 1
+    def full_disk_once_its_folders_are_made(x, path, nrow):  # as save_grid makes them
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        full_disk()
+
+    # as in train: the disk, not bad input
+    monkeypatch.setattr(C, "save_grid", full_disk_once_its_folders_are_made)
+    out = tmp_path / "new" / "sub" / "s.png"
+    assert main(["sample", "--checkpoint", str(trained), "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"error: --out {tmp_path / 's.png'}: cannot write it (No space left on "
-                   "device)"], err  # fmt: skip
+    assert err == [f"error: --out {out}: cannot write it (No space left on device)"], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d.png"]  # nor its folders
 
 
 def test_a_train_out_that_cannot_be_written_is_one_line_before_the_data(tmp_path, capsys,
@@ -597,7 +623,7 @@ OTHER = {
     "mean"], "step.disl_pretrain_steps": ["--gan-steps", "1"], "model.dis_layer": ["--dis-layer",
     "3"], "model.enc_fc_dim": ["--enc-fc-dim", "64"], "model.xi_dim": ["--xi-dim", "2"],
     "step.beta": ["--beta", "5"], "step.latent_loss": ["--avae-latent-loss", "a"],
-    "step.latent_weight": ["--avae-latent-weight", "3"],
+    "step.latent_weight": ["--avae-latent-weight", "3"], "step.fast": ["--fast"],
 }  # fmt: skip
 
 
@@ -698,6 +724,25 @@ def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
     assert not out.exists()
 
 
+def test_an_out_that_starts_with_a_dash_or_a_tilde(tmp_path, monkeypatch, capsys):
+    """--out=-run was refused as "expected one argument" (train parses its own flags again);
+    --out=~/run, which the shell does not expand after "=", made a folder named "~" here."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert run_train("-run", 1) == 2  # run_train passes it as two words: argparse's own rule
+    assert "expected one argument" in capsys.readouterr().err
+    assert main(["train", "--model", "vae", "--data", "synthetic", "--steps", "1",
+                 "--device", "cpu", "--out=-run", *TINY]) == 0  # fmt: skip
+    assert (tmp_path / "-run" / "last.pt").is_file()
+    cfg = load_checkpoint(tmp_path / "-run" / "last.pt").train_config
+    assert command_line(cfg, "-run").endswith(" --out=-run")
+    assert main(["train", "--model", "vae", "--data", "synthetic", "--steps", "1",
+                 "--device", "cpu", "--out=~/run", *TINY]) == 0  # fmt: skip
+    assert (tmp_path / "home" / "run" / "last.pt").is_file() and not (tmp_path / "~").exists()
+    assert main(["sample", "--checkpoint=~/run/last.pt", "--out=~/s.png"]) == 0
+    assert (tmp_path / "home" / "s.png").is_file()
+
+
 def test_train_into_a_folder_of_other_files_named_like_a_run_s_is_refused(tmp_path, capsys):
     """A folder with a config.json (or samples.png) but no last.pt is not a run: training there
     would overwrite the user's file."""
@@ -708,6 +753,19 @@ def test_train_into_a_folder_of_other_files_named_like_a_run_s_is_refused(tmp_pa
     assert len(err) == 1 and "holds config.json but no last.pt" in err[0]
     assert (tmp_path / "proj" / "config.json").read_text() == '{"my": "settings"}'
     assert sorted(p.name for p in (tmp_path / "proj").iterdir()) == ["config.json"]
+    # any other folder of files: a data set's (its samples.png then became a training image and
+    # the run could never resume: "trained on other images"), the current folder's
+    (tmp_path / "faces").mkdir()
+    for i in range(5):
+        (tmp_path / "faces" / f"{i}.png").write_bytes(b"")
+    assert run_train(tmp_path / "faces", 1) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --out {tmp_path / 'faces'} holds 0.png, 1.png, 2.png ... but no "
+                   "last.pt: not a run to resume; train into a new or empty folder"]
+    assert len(list((tmp_path / "faces").iterdir())) == 5
+    (tmp_path / "hidden").mkdir()  # hidden entries alone (a desktop's own file) are no obstacle
+    (tmp_path / "hidden" / ".DS_Store").write_bytes(b"")
+    assert run_train(tmp_path / "hidden", 1) == 0
     # a run killed before its first checkpoint leaves its own config.json: rerunning trains
     assert run_train(tmp_path / "killed", 1) == 0
     (tmp_path / "killed" / "last.pt").unlink()

@@ -299,12 +299,14 @@ def test_missing_data_root_is_one_line(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nowhere does not exist" in err[0]
+    assert err[0].startswith("error: data root "), err  # not "--data:": it is --data-root's
     assert not (tmp_path / "nowhere").exists() and not (tmp_path / "run").exists()
     (tmp_path / "afile").write_text("")
     argv[argv.index("--data-root") + 1] = str(tmp_path / "afile")
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "afile is a file, not a folder (--data-root)" in err[0], err
+    assert not err[0].startswith("error: --data:"), err
     assert not (tmp_path / "run").exists()
     # the same root from $VAEGAN_DATA is blamed on $VAEGAN_DATA, which the user set
     i = argv.index("--data-root")
@@ -573,6 +575,14 @@ def test_mnist_from_fake_idx_files_is_padded_to_32(tmp_path):
     assert load_split("mnist", tmp_path, "test", 32, progress=False).attrs.argmax(1).item() == 5
     (raw / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: missing; add --download"):
+        load_split("mnist", tmp_path, "train", 32)
+    # an idx header naming a type torchvision does not know (byte 2: 0x0a) was a KeyError
+    for path in raw.parent.glob("raw/*"):
+        path.unlink()
+    for file in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):  # fmt: skip
+        (raw / file).write_bytes(b"\x00\x00\x0a\x01\x00\x00\x00\x04abcd")
+    with pytest.raises(DataError, match=r"MNIST/raw: torchvision could not read mnist \(KeyError"):
         load_split("mnist", tmp_path, "train", 32)
 
 

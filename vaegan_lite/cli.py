@@ -19,6 +19,7 @@ import functools
 import json
 import math
 import os
+import re
 import shlex
 import signal
 import statistics
@@ -53,7 +54,14 @@ from .config import (
 )
 from .data import DownloadError, download_data, training_tensors
 from .errors import one_line
-from .files import DiskFull, check_writable, exclusive_folder, write_error
+from .files import (
+    DiskFull,
+    check_writable,
+    exclusive_folder,
+    missing_folders,
+    remove_empty,
+    write_error,
+)
 from .images import save_grid
 from .nets import IMAGE_SIZES
 from .train import (
@@ -136,7 +144,13 @@ def _grid_n(s: str) -> int:
 def _out_path(s: str) -> Path:
     if not s.strip():  # Path("") is the current folder: never meant
         raise argparse.ArgumentTypeError("give a path, not an empty one")
-    return Path(s)
+    return _path(s)
+
+
+def _path(s: str) -> Path:
+    """A path, "~" expanded: the shell leaves it alone after "=" (--out=~/run), and a folder
+    named "~" would then appear in the current one."""
+    return Path(s).expanduser()
 
 
 def _batch_size(s: str) -> int:
@@ -167,7 +181,7 @@ def build_parser() -> Parser:
                    help="the paper's five (Fig. 3/4), or the AVAE paper's avae and bigan")
     t.add_argument("--data", choices=DATASETS, default="synthetic",
                    help="synthetic: faces drawn here, no download; folder: your own images")
-    t.add_argument("--data-root", type=Path, default=None,
+    t.add_argument("--data-root", type=_path, default=None,
                    help="folder of a real data set (default $VAEGAN_DATA or ./data)")  # fmt: skip
     t.add_argument("--download", action="store_true", help="fetch --data with torchvision first")
     t.add_argument("--image-size", type=_image_size, default=64, help="64: the paper's CelebA")
@@ -244,7 +258,7 @@ def build_parser() -> Parser:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="write a grid of samples Dec(z_p)")
-    s.add_argument("--checkpoint", type=Path, required=True, help="a run's last.pt")
+    s.add_argument("--checkpoint", type=_path, required=True, help="a run's last.pt")
     s.add_argument("--n", type=_grid_n, default=64, help="how many samples, in one grid")
     s.add_argument("--out", type=_out_path, required=True, help="a .png file")
     s.add_argument("--seed", type=_seed, default=0, help="seeds the codes z_p")
@@ -349,6 +363,12 @@ TRAIN_FLAGS = {
 FLAG_OF = {**TRAIN_FLAGS, "step.dis_sees_recon": "--no-dis-recon"}
 
 
+def _out_flag(out: str | Path) -> list[str]:
+    """--out and its value as argv: joined by "=" where the value starts with "-" (a folder named
+    "-run"), which argparse would otherwise take for a flag."""
+    return [f"--out={out}"] if str(out).startswith("-") else ["--out", str(out)]
+
+
 def command_line(cfg: TrainConfig, out: str | Path) -> str:
     """The ``python -m vaegan_lite train`` command that trains ``cfg`` into ``out``: the model,
     the steps and every other setting the model reads (config.READ_BY) that differs from the
@@ -356,7 +376,7 @@ def command_line(cfg: TrainConfig, out: str | Path) -> str:
     setting no flag can give (a data_root, say) is a ValueError naming it."""
     parse = build_parser().parse_args
     default = config_from_args(parse(["train", "--model", cfg.model.model, "--steps",
-                                      str(cfg.steps), "--out", str(out)]))  # fmt: skip
+                                      str(cfg.steps), *_out_flag(out)]))  # fmt: skip
     want, base = cfg.settings(), default.settings()
     argv = []
     model = cfg.model.model
@@ -368,7 +388,7 @@ def command_line(cfg: TrainConfig, out: str | Path) -> str:
             argv += [flag] if want[key] is True else [flag, str(want[key])]
     if not want["step.dis_sees_recon"] and reads(model, "step.dis_sees_recon"):
         argv.append("--no-dis-recon")  # a switch that sets False
-    argv += ["--out", str(out)]
+    argv += _out_flag(out)
     got = config_from_args(parse(["train", *argv])).settings()
     if wrong := sorted(k for k, v in want.items()
                        if got[k] != v and reads(model, k) and k not in idle):  # fmt: skip
@@ -421,7 +441,7 @@ def _check_flags_apply(a: argparse.Namespace) -> None:
         raise refuse("--gan-steps", "step.disl_pretrain_steps")  # (the others' is always 0)
     given = config_from_args(a).settings()
     plain = config_from_args(build_parser().parse_args(
-        ["train", "--model", a.model, "--steps", str(a.steps), "--out", str(a.out)])).settings()
+        ["train", "--model", a.model, "--steps", str(a.steps), *_out_flag(a.out)])).settings()
     for key in READ_BY:
         if given[key] != plain[key] and not reads(a.model, key):
             raise refuse(FLAG_OF[key], key)
@@ -433,13 +453,18 @@ def _check_flags_apply(a: argparse.Namespace) -> None:
     if a.gamma is not None and (a.w is not None or a.authors):
         raise ValueError("--gamma has no effect with --w (or --authors, which sets w): Dec then "
                          "weighs L_llike by w")  # fmt: skip
+    weighed = a.gamma is not None or a.w is not None or a.authors
+    layer_given = given["model.dis_layer"] != plain["model.dis_layer"]
+    if a.model == "vaegan_dis0" and weighed and layer_given:
+        raise ValueError("--dis-layer has no effect on vaegan_dis0 with --gamma or --w: it "
+                         "only sets the default gamma (config.balanced_gamma)")  # fmt: skip
 
 
 def _check_bench_flags_apply(a: argparse.Namespace) -> None:
     """bench's flags that the model does not read: refused, as train refuses them."""
     given = {"step.dis_batch": a.dis_batch is not None,
              "step.gan_variant": a.gan_variant != StepConfig.gan_variant,
-             "step.dis_sees_recon": a.no_dis_recon}  # fmt: skip
+             "step.dis_sees_recon": a.no_dis_recon, "step.fast": a.fast}  # fmt: skip
     for key, on in given.items():
         if on and not reads(a.model, key):
             raise _not_read(a, FLAG_OF[key], key)
@@ -468,6 +493,17 @@ def _is_run_config(path: Path) -> bool:
     return True
 
 
+def _not_a_run(out: Path) -> list[str]:
+    """What ``out`` holds that makes it neither new, nor empty, nor a run's: a run has last.pt,
+    or (killed before its first checkpoint) its own config.json alone. A folder of other files,
+    a data set's say, would get the run's files among them. Hidden entries (the run's lock, a
+    killed write's temporary file, a file manager's) are not counted."""
+    if not out.is_dir() or (out / "last.pt").exists():
+        return []
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith(".")
+                  and not (p.name == "config.json" and _is_run_config(p)))  # fmt: skip
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     """Train (or resume) into --out and print a summary; the exit code, 0."""
     _check_flags_apply(a)
@@ -475,12 +511,14 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise ValueError(f"--out {a.out} exists and is not a folder")
     _check_out(a.out, a.out)
     cfg = config_from_args(a)
-    # a run has last.pt beside them, except one killed before its first checkpoint (config.json)
-    theirs = [n for n in ("config.json", "samples.png") if (a.out / n).exists()
-              and not (n == "config.json" and _is_run_config(a.out / n))]  # fmt: skip
-    if theirs and not (a.out / "last.pt").exists():
-        raise ValueError(f"--out {a.out} holds {' and '.join(theirs)} but no last.pt: not a run "
-                         "to resume, and training would overwrite them; choose another folder")
+    theirs = _not_a_run(a.out)
+    if theirs:
+        overwrites = [n for n in theirs if n in ("config.json", "samples.png")]
+        raise ValueError(
+            f"--out {a.out} holds {', '.join(theirs[:3])}{' ...' if theirs[3:] else ''} but no "
+            f"last.pt: not a run to resume"
+            + (f", and training would overwrite {' and '.join(overwrites)}" if overwrites else "")
+            + "; train into a new or empty folder")
     if a.download:
         _download(cfg)
     if (a.out / "last.pt").exists():
@@ -551,10 +589,14 @@ def cmd_sample(a: argparse.Namespace) -> int:
     if model.config.cond_dim:
         raise ValueError(f"{a.checkpoint} is a conditional model: sample it from Python with y")
     x = model.sample(a.n, generator=torch.Generator().manual_seed(a.seed))
+    made = missing_folders(a.out.parent)  # save_grid makes them; a failed write takes them back
     try:
         save_grid(x, a.out, nrow=int(math.ceil(math.sqrt(a.n))))
-    except OSError as e:  # no permission, a full disk: one line (save_grid leaves no temp file)
-        raise write_error(f"--out {a.out}", e) from e
+    except BaseException as e:  # save_grid leaves no temp file; a Ctrl-C too leaves no folder
+        remove_empty(made)
+        if isinstance(e, OSError):  # no permission, a full disk: one line
+            raise write_error(f"--out {a.out}", e) from e
+        raise
     print(f"wrote {a.out} ({a.n} samples, {model.image_size}x{model.image_size})")
     return 0
 
@@ -619,6 +661,8 @@ def named_flag(message: str) -> str:
     the flag that sets it."""
     if "$VAEGAN_" in message:  # set by the environment, not by a flag
         return message
+    if re.search(r"(^|[\s(])--\w", message):  # names its flag already ("data root X does not
+        return message  # exist (--data-root)" is not about --data)
     for key, flag in FLAG_OF.items():
         field_name = key.rsplit(".", 1)[-1]
         if message.startswith((f"{field_name} ", f"{field_name}:")):

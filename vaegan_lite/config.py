@@ -72,6 +72,8 @@ READ_BY: dict[str, tuple[str, ...]] = {
     "model.enc_fc_dim": ("vae", "vae_disl", *_A1_GAN, "avae", "bigan"),
     "model.xi_dim": ("avae",), "step.beta": _KL_WEIGHED, "step.latent_loss": ("avae",),
     "step.latent_weight": ("avae",),
+    # models/fast.py has twins of algorithm1_step and gan_step only
+    "step.fast": ("vae", "gan", "vae_disl", *_A1_GAN),
 }  # fmt: skip
 
 
@@ -386,6 +388,9 @@ def config_for(preset: Preset, model: str, **overrides: Any) -> TrainConfig:
 
     Keyword overrides go to the TrainConfig, its ModelConfig or its StepConfig, by name.
     """
+    if not isinstance(preset, Preset):  # a name's "smoke".image_size was an AttributeError
+        raise TypeError(f"config_for: preset must be a Preset (PRESETS[name], or the book's "
+                        f"get_preset(name)), got {type(preset).__name__} {preset!r}")  # fmt: skip
     model_kw = {"model": model, "image_size": preset.image_size, "width": preset.width,
                 "latent_dim": preset.latent_dim}  # fmt: skip
     step_kw: dict = {"gamma": preset.gamma, "dis_batch": default_dis_batch(model)}

@@ -101,6 +101,8 @@ def write_error(name: str, e: OSError, then: str = "") -> Exception:
 def _unwritable(folder: Path) -> tuple[str, int | None] | None:
     """why_unwritable's answer, with the errno behind it (None: not an OSError)."""
     for p in (folder, *folder.parents):  # the nearest one that exists must be a writable folder
+        if p.is_symlink() and not p.exists():  # mkdir would say only "File exists"
+            return f"{p} is a link to {os.readlink(p)}, which does not exist", None
         if p.exists():
             if not p.is_dir():
                 return f"{p} is a file, not a folder", None
@@ -111,6 +113,23 @@ def _unwritable(folder: Path) -> tuple[str, int | None] | None:
                 return f"cannot write in {p} ({e.strerror or e})", e.errno
             return None
     return None
+
+
+def missing_folders(folder: str | Path) -> list[Path]:
+    """``folder`` and those above it that do not exist yet, deepest first: what writing into it
+    makes, for remove_empty to take back."""
+    folder = Path(folder)
+    return [p for p in (folder, *folder.parents) if not p.exists()]
+
+
+def remove_empty(made: list[Path]) -> None:
+    """Remove the folders a failed write made (missing_folders), deepest first, while they are
+    empty (nothing of anyone else's goes)."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone
+            break
 
 
 LOCK_FILE = ".training.lock"  # in a run folder while a training holds it (exclusive_folder)

@@ -42,6 +42,8 @@ from .files import (
     atomic_write_text,
     check_writable,
     exclusive_folder,
+    missing_folders,
+    remove_empty,
     write_error,
 )
 from .images import save_grid, to_unit_range
@@ -317,7 +319,7 @@ def train(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:  # before a step is trained
         check_writable(out, f"run folder {out}")
-    made = [] if out is None else [p for p in (out, *out.parents) if not p.exists()]
+    made = [] if out is None else missing_folders(out)
     wrote: list[Path] = []  # the files _train writes, as it writes them
     # one training a folder: two (a notebook and a terminal, a retried job) would mix their files
     holding, started = out is not None and distributed.is_main(), False
@@ -336,18 +338,8 @@ def train(
                 raise
     except BaseException:
         if started and holding and not (out / "last.pt").exists():
-            _remove_empty(made)  # once the lock file is gone too
+            remove_empty(made)  # once the lock file is gone too
         raise
-
-
-def _remove_empty(made: list[Path]) -> None:
-    """Remove the folders a run that saved no step made, deepest first, while they are empty
-    (nothing of anyone else's goes)."""
-    for folder in made:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty, or already gone
-            break
 
 
 def _train(
@@ -385,7 +377,10 @@ def _train(
     sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed, images.device)
     autocast = autocast_for(precision, device)
     spec = model_spec(cfg.model.model)
-    if out is not None and distributed.is_main():
+    # the settings of the steps this call trains: a call that trains none (a finished run's
+    # missing samples.png) leaves the run's own, which its checkpoint's config agrees with
+    trains = run.start < cfg.steps or not (out is not None and (out / "config.json").exists())
+    if out is not None and distributed.is_main() and trains:
         with _writing(out / "config.json", run):
             atomic_write_text(cfg.to_json() + "\n", out / "config.json")
         wrote.append(out / "config.json")

@@ -488,9 +488,13 @@ def _torchvision_source(
             ds = make(tvd)
         except ImportError as e:
             raise DataError(f"{paths[0]}: reading it needs {e.name}: pip install {e.name}") from e
-        except (RuntimeError, AssertionError, ValueError, TypeError, OSError, EOFError) as e:
-            raise DataError(f"{paths[0].parent}: torchvision could not read {name} "
-                            f"({one_line(e)})") from e
+        except (RuntimeError, AssertionError, ValueError, TypeError, OSError, EOFError,
+                LookupError) as e:  # fmt: skip
+            # a damaged header sends torchvision's readers into a KeyError whose text is a key
+            why = one_line(e)
+            if isinstance(e, LookupError):
+                why = f"{type(e).__name__}: {why}"
+            raise DataError(f"{paths[0].parent}: torchvision could not read {name} ({why})") from e
         images, labels = to_tensor(ds)
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         classes = [str(c) for c in getattr(ds, "classes", range(10))]

@@ -137,14 +137,20 @@ def test_text_options_must_be_known(setting, value, allowed):
         config_for(get_preset("smoke"), "avae", **{setting: value})
 
 
-def test_llike_loss_refuses_an_unknown_reduction():
-    import torch
-
+def test_llike_loss_refuses_an_unknown_reduction_or_sigma():
     from vaegan_lite.losses import llike_loss
 
     x = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="unknown reduction 'max'"):
         llike_loss(x, x, reduction="max")
+    for sigma in (0.0, -1.0, float("nan")):  # 0 gave inf, and NaN gradients after it
+        with pytest.raises(ValueError, match="^sigma must be > 0"):
+            llike_loss(x, x, sigma=sigma)
+
+
+def test_config_for_takes_a_preset_not_its_name():
+    with pytest.raises(TypeError, match=r"^config_for: preset must be a Preset .* str 'smoke'"):
+        config_for("smoke", "vae")
 
 
 def test_nested_configs_must_be_configs():

@@ -53,6 +53,8 @@ def llike_loss(
     """
     if reduction not in ("sum", "mean"):  # not read as "mean" by the line below
         raise ValueError(f"unknown reduction {reduction!r}; choose 'sum' or 'mean'")
+    if not sigma > 0:  # 0 divided the loss by zero: inf, and NaN gradients
+        raise ValueError(f"sigma must be > 0, got {sigma}")
     sq = (_wide(target) - _wide(recon)).pow(2).flatten(1)
     per_example = sq.sum(1) if reduction == "sum" else sq.mean(1)
     return per_example.mean() / (2.0 * sigma**2)

@@ -103,6 +103,40 @@ def test_attribute_nobody_has_gets_no_vector():
     assert "b" not in attribute_vectors(LinearModel(), (images, attrs, NAMES))
 
 
+def test_attribute_everybody_has_gets_no_vector():
+    """With no image lacking it there is no mean code without it: its vector was NaN, and a NaN
+    added to a code decodes to a NaN face."""
+    images, attrs = _data()
+    attrs[:, 1] = 1
+    vectors = attribute_vectors(LinearModel(), (images, attrs, NAMES))
+    assert list(vectors) == ["a", "c"] and all(v.isfinite().all() for v in vectors.values())
+
+
+class NoisyCodes(nn.Module):
+    """q(z|x) = N(mu, exp(logvar)) with the same mu and logvar for every image."""
+
+    latent_dim = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mu = nn.Parameter(torch.tensor([0.0, 1.0, -2.0, 3.0]))
+        self.logvar = torch.tensor([-2.0, -1.0, 1.0, 2.0])  # log(sigma^2); 0 would not tell
+
+    def encode(self, x):
+        return self.mu.expand(len(x), 4), self.logvar.expand(len(x), 4)
+
+
+def test_sampled_codes_are_drawn_with_the_posterior_standard_deviation():
+    """Sampled codes are mu + exp(logvar / 2) eps: logvar is the log of the variance, so a noise
+    scale of exp(logvar) would be the variance, too narrow below logvar 0 and too wide above."""
+    model = NoisyCodes()
+    torch.manual_seed(0)
+    z = encode(model, torch.zeros(20000, 1, 1, 1), batch_size=3000, sampled=True)
+    torch.testing.assert_close(z.std(0), (0.5 * model.logvar).exp(), rtol=0.03, atol=0)
+    torch.testing.assert_close(z.mean(0), model.mu.detach(), atol=0.05, rtol=0)
+    assert torch.equal(encode(model, torch.zeros(3, 1, 1, 1)), model.mu.detach().expand(3, 4))
+
+
 def test_apply_combine_interpolate():
     v = {"a": torch.tensor([1.0, 0]), "b": torch.tensor([0.0, 2])}
     z = torch.tensor([1.0, 1])
@@ -347,3 +381,36 @@ def test_attribute_vectors_read_one_name_and_refuse_what_cannot_be_averaged():
             attribute_vectors(model, faces, **kw)
     with pytest.raises(ValueError, match="no vectors to combine"):
         combine({}, {})
+
+
+def test_swapped_counts_only_the_swapped_attributes_a_face_had():
+    """An edit that adds a swapped attribute a face lacked did not fail to take away what the face
+    had: only the swapped attributes the face had count, and a face that had none is swapped."""
+    g = torch.Generator().manual_seed(1)
+    n = 600
+    a = torch.rand(n, generator=g) < 0.4
+    b = ~a & (torch.rand(n, generator=g) < 0.5)  # never with a
+    attrs = torch.stack([a, b, torch.rand(n, generator=g) < 0.5], 1).float()
+    images = torch.zeros(n, 1, 1, 4)
+    images[:, 0, 0, :3] = attrs
+    model = LinearModel()
+    rules = edit_rules(attrs, NAMES)
+    assert rules.swaps["a"] == ("b",)
+    w = model.w.detach()
+    both = {"a": w[:, 0] + w[:, 1]}  # adds a, and b to every face: the faces with b keep it
+    r = attribute_success(model, ThresholdClassifier(), images, attrs, both, ["a"], rules)["a"]
+    assert r["added"] == 1.0 and r["swapped"] == pytest.approx(1 - float(b[~a].float().mean()))
+    assert 0.3 < r["swapped"] < 0.7
+
+
+def test_swaps_are_only_read_off_attributes_common_enough_to_meet():
+    """Two attributes that never meet exclude each other only if, independent, they would have met
+    on at least 1 % of the faces (n_a n_b / N >= N / 100); rarer ones just happened not to meet."""
+    n = 1000
+    labels = torch.zeros(n, 4)
+    labels[0:100, 0] = 1  # A: 100 faces
+    labels[100:200, 1] = 1  # B: 100 faces, never with A: 100 * 100 / 1000 = 10, 1 % of 1000
+    labels[200:299, 2] = 1  # C: 99 faces, never with A or B: 99 * 100 / 1000 = 9.9, too rare
+    labels[400:1000, 3] = 1  # E: 600 faces, never with the others
+    rules = edit_rules(labels, ["A", "B", "C", "E"])
+    assert rules.swaps == {"A": ("B", "E"), "B": ("A", "E"), "C": ("E",), "E": ("A", "B", "C")}

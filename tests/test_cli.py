@@ -22,11 +22,14 @@ from vaegan_lite.config import (
     MODELS,
     PRESETS,
     TABLE1_ROWS,
+    ModelConfig,
+    TrainConfig,
     config_for,
     reads,
     row_settings,
 )
 from vaegan_lite.data import training_tensors
+from vaegan_lite.images import save_grid
 
 TINY = ["--image-size", "32", "--width", "0.125", "--latent-dim", "16", "--batch-size", "8",
         "--dataset-size", "64", "--no-progress", "--log-every", "2"]  # fmt: skip
@@ -173,6 +176,8 @@ def exit_code(argv: list[str]) -> int:
         (["train", "--batch-size", "1", "--steps", "1", "--out", "x"], "--batch-size"),
         (["bench", "--batch-size", "1"], "--batch-size"),
         (["train", "--seed", "18000000000000", "--steps", "1", "--out", "x"], "--seed"),
+        (["train", "--seed", str(2**32), "--steps", "1", "--out", "x"], "--seed"),  # one past
+        (["train", "--seed", "-1", "--steps", "1", "--out", "x"], "--seed"),
         (["train", "--steps", "nan", "--out", "x"], "--steps: must be a whole number, got 'nan'"),
         (["sample", "--checkpoint", "m.pt", "--n", "100000000", "--out", "s.png"], "--n"),
         (
@@ -317,6 +322,36 @@ def _crafted(ckpt, **changes):
     return c
 
 
+def test_sample_refuses_a_conditional_model_in_one_line(tmp_path, capsys):
+    """A conditional model's samples need attribute vectors y, which the command has no flag for:
+    refused before anything is written, naming the checkpoint."""
+    from vaegan_lite.data import ATTR_NAMES
+
+    cfg = TrainConfig(model=ModelConfig(model="vaegan", image_size=32, width=0.125, latent_dim=8,
+                                        enc_fc_dim=32, cond_dim=len(ATTR_NAMES)),
+                      steps=1, batch_size=8, dataset_size=16)  # fmt: skip
+    T.train(cfg, tmp_path / "cond", data=training_tensors(cfg, progress=False), progress=False)
+    png = tmp_path / "s.png"
+    ckpt = tmp_path / "cond" / "last.pt"
+    assert main(["sample", "--checkpoint", str(ckpt), "--out", str(png)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {ckpt} is a conditional model: sample it from Python with y"]
+    assert not png.exists()
+
+
+def test_samples_png_is_drawn_from_the_seed(tmp_path):
+    """--seed seeds the samples written too (its help says so): samples.png is Dec(z_p) for the
+    64 z_p that a generator seeded with it draws, not another seed's."""
+    assert run_train(tmp_path / "r", 1) == 0  # --seed 3
+    model = load_checkpoint(tmp_path / "r" / "last.pt")
+    for seed in (3, 4):
+        x = model.sample(64, generator=torch.Generator().manual_seed(seed))
+        save_grid(x.float(), tmp_path / f"{seed}.png")
+    written = (tmp_path / "r" / "samples.png").read_bytes()
+    assert written == (tmp_path / "3.png").read_bytes()
+    assert written != (tmp_path / "4.png").read_bytes()
+
+
 @pytest.mark.parametrize(
     "changes, needle",
     [
@@ -324,6 +359,8 @@ def _crafted(ckpt, **changes):
         ({"step": None}, "'step' entry is missing"),
         ({"optim": None}, "'optim' entry is missing"),
         ({"step": "3"}, "'step' entry is of type str"),
+        ({"step": True}, "'step' entry is of type bool"),
+        ({"step": -1}, "step -1 < 0"),
         ({"cfg": lambda c: c.update(bogus=1)}, "bogus"),
         ({"config": "{not json"}, "stored config is not valid"),
         ({"cfg": lambda c: c["model"].update(model="nope")}, "unknown model 'nope'"),

@@ -820,3 +820,35 @@ def test_shift_moves_images_sideways_and_repeats_the_border():
     assert shift(x, -1)[0, 0, 1].tolist() == [7, 8, 9, 10, 11, 11]
     with pytest.raises(ValueError, match="dx=-6 moves a 6-pixel-wide image out of view"):
         shift(x, -6)
+
+
+def test_three_channels_become_one_by_the_luma_weights_in_rgb_order():
+    """RGB => gray weighs red 0.299, green 0.587, blue 0.114 (ITU-R 601, PIL's "L" too): weights in
+    BGR order would turn a red face dark and a blue sky light."""
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (10, 20, 30)]
+    images = torch.tensor(colours, dtype=torch.uint8).view(-1, 3, 1, 1)
+    gray = D.to_channels(images, 1)
+    assert gray.shape == (5, 1, 1, 1) and gray.dtype == torch.uint8
+    assert gray.flatten().tolist() == [76, 150, 29, 255, 18]  # 76.2, 149.7, 29.1, 255, 18.15
+    pil = [Image.new("RGB", (1, 1), c).convert("L").getpixel((0, 0)) for c in colours]
+    assert gray.flatten().tolist() == pil
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".csv"])
+def test_celeba_partitions_are_0_1_or_2_and_nothing_else(tmp_path, suffix):
+    """Partition 3 (one past the test split) was read as a split of its own that no split
+    loads: its images vanished without a word."""
+    sep, header = (",", ["image_id,partition"]) if suffix == ".csv" else (" ", [])
+
+    def write(parts):
+        path = tmp_path / f"list_eval_partition{suffix}"
+        rows = header + [f"{i:06d}.jpg{sep}{p}" for i, p in enumerate(parts, 1)]
+        path.write_text("\n".join(rows) + "\n")
+        return path
+
+    read = D._read_celeba_partition(write([0, 1, 2, 0]))
+    assert read == {"000001.jpg": 0, "000002.jpg": 1, "000003.jpg": 2, "000004.jpg": 0}
+    line = 3 + (suffix == ".csv")  # the csv's header is line 1
+    for bad in (3, -1):
+        with pytest.raises(DataError, match=rf"line {line}: partition {bad} is not 0 \(train\)"):
+            D._read_celeba_partition(write([0, 1, bad, 2]))

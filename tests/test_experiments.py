@@ -111,6 +111,47 @@ def test_claims_are_read_from_the_numbers():
     assert "| 200 < 100? | no |" in rows and "| 0.3 < 0.1? | no |" in rows
 
 
+def test_every_claim_row_compares_the_models_it_names():
+    """Each row's two sides, and its spread, come from the models and the measure its claim
+    names: every model gets its own figure for every measure (and its own spread over two seeds),
+    so a row that took the wrong model, or the highest where it means the lowest, gives other
+    numbers than these, worked out by hand from the figures below."""
+    figures = {  # model: (fd, texture_fd, sample_sharpness, recon_sharpness, mse)
+        "vae": (50.0, 9.0, 1.0, 1.0, 0.1), "vae_disl": (40.0, 8.0, 5.0, 0.5, 0.4),
+        "vaegan_dis0": (30.0, 7.0, 3.0, 2.0, 0.2), "vaegan": (20.0, 6.0, 4.0, 3.0, 0.3),
+        "gan": (10.0, 5.0, 2.0, 0.0, 0.0),
+    }  # fmt: skip
+    keys = ("fd", "texture_fd", "sample_sharpness", "recon_sharpness", "mse")
+    half = {m: 0.01 * (i + 1) for i, m in enumerate(figures)}  # each model its own spread
+    five = {m: [{k: v - sign * half[m] for k, v in zip(keys, figures[m], strict=True)}
+                for sign in (1, -1)] for m in figures}  # fmt: skip
+    t2 = {"test set": [{"cosine": 0.5, "mse": 9.0}], "vae": [{"cosine": 0.5, "mse": 2.0}],
+          "gan": [{"cosine": 0.5, "mse": 3.0}], "vaegan": [{"cosine": 0.5, "mse": 1.0}]}
+    knn = {"pixels": [0.5, 0.5], "gan": [[0.2, 0.2], [0.4, 0.4]], "vaegan": [[0.1, 0.1]]}
+    res = {"five_models": five, "table2": t2, "five_models_real": {"sample_sharpness": 4.5},
+           "knn": knn}  # fmt: skip
+    # the std of v - h and v + h; a row's spread is the larger of its two sides'
+    spread = {m: 2**0.5 * half[m] for m in figures}
+    want = [
+        (20.0, "<", 50.0, spread["vaegan"]),  # sample FD: VAE/GAN against the VAE
+        (6.0, "<", 9.0, spread["vaegan"]),  # texture FD
+        (2.0, ">", 1.0, spread["gan"]),  # the least sharp of Dis0, VAE/GAN, GAN (the GAN)
+        (5.0, ">", 4.5, spread["vae_disl"]),  # VAE_Dis_l against real faces
+        (3.0, ">", 2.0, spread["vaegan"]),  # recon.: against the blurrier of VAE, Dis0
+        (0.1, "<", 0.2, spread["vaegan_dis0"]),  # MSE: against the next lowest (Dis0)
+        (1.0, "<", 2.0, 0.0),  # Table 2: VAE/GAN against the VAE, one seed each
+        (1.0, "<", 3.0, 0.0),  # ... against the GAN
+        (0.3, "<", 0.5, 2**0.5 * 0.1),  # k-NN in the GAN's Dis_l, over its two seeds
+        (0.1, "<", 0.5, 0.0),  # ... in VAE/GAN's
+    ]
+    got = [(a, op, b, s) for _, a, op, b, s in E.claim_rows(res)]
+    assert len(got) == len(want)
+    for i, (row, expected) in enumerate(zip(got, want, strict=True)):
+        assert row[1] == expected[1] and row[0] == pytest.approx(expected[0]), (i, row)
+        assert row[2] == pytest.approx(expected[2]) and row[3] == pytest.approx(expected[3]), (
+            i, row)
+
+
 def test_inception_scores_run_or_say_why_in_one_line(capfd):
     x = torch.rand(4, 3, 32, 32) * 2 - 1
     with warnings.catch_warnings(record=True) as caught:

@@ -214,3 +214,55 @@ def test_frechet_distance_with_correlated_features_matches_the_product_route():
     want = (a.mean(0) - b.mean(0)).pow(2).sum() + s_a.trace() + s_b.trace() - 2 * cross
     assert frechet_distance(a, b) == pytest.approx(float(want), rel=1e-9)
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["vaegan", "avae"])
+def test_evaluate_measures_the_reconstructions(kind):
+    """evaluate's reconstruction numbers are those of the reconstructions themselves, drawn as
+    reconstruct draws them from a generator seeded with ``seed``: the test faces' own sharpness or
+    judge accuracy in their place would look like a perfect model."""
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.data import SyntheticFaces
+    from vaegan_lite.images import to_unit_range
+    from vaegan_lite.metrics import evaluate
+    from vaegan_lite.models import model_spec
+    from vaegan_lite.shipped import pretrained
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(model=kind, image_size=32, width=0.125, latent_dim=8)
+    model = model_spec(kind).build(cfg).eval()
+    images, y = SyntheticFaces(24, 32, seed=3).render(range(24))
+    x = to_unit_range(images)
+    judge = pretrained("attribute-classifier")
+    got = evaluate(model, x, judge, seed=5, y_test=y)
+    recon = reconstruct(model, x, torch.Generator().manual_seed(5))
+    right = judge.predict(recon) == (y > 0.5)
+    want = {"mse": float(mse(recon, x).mean()), "recon_sharpness": float(sharpness(recon).mean()),
+            "recon_judge_acc": float(right.float().mean())}  # fmt: skip
+    assert {k: got[k] for k in want} == pytest.approx(want, rel=1e-6)
+    # the test faces' own numbers are far from these: the check above tells them apart
+    assert float(sharpness(x).mean()) != pytest.approx(want["recon_sharpness"], rel=0.1)
+    assert float((judge.predict(x) == (y > 0.5)).float().mean()) > want["recon_judge_acc"] + 0.05
+
+
+def test_code_kl_is_nats_per_image_over_batches_of_any_size(monkeypatch):
+    """code_kl is KL(N(mu, exp(logvar)) || N(0, I)) summed over latent units, mean over images,
+    however the images fall into batches (a last, shorter batch weighs what it holds)."""
+    from vaegan_lite import metrics
+
+    class Codes(torch.nn.Module):
+        """encode(x) = (x[:, :3], x[:, 3:]): the images are their own codes."""
+
+        def encode(self, x):
+            return x[:, :3], x[:, 3:]
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 6, generator=g, dtype=torch.float64)
+    x[0] += 3  # one image far from the rest: the batches differ
+    mu, logvar = x[:, :3], x[:, 3:]
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    want = float(torch.distributions.kl_divergence(q, p).sum(1).mean())
+    assert metrics.code_kl(Codes(), x) == pytest.approx(want, rel=1e-9)
+    monkeypatch.setattr(metrics, "BATCH", 3)  # batches of 3, 3 and 1
+    assert metrics.code_kl(Codes(), x) == pytest.approx(want, rel=1e-9)

@@ -280,3 +280,21 @@ def test_a_generator_passed_where_y_goes_is_named(small_model):
                                          r"pass it as generator=\.\.\.$"):  # fmt: skip
         model.sample(4, torch.Generator())
     assert model.sample(4, generator=torch.Generator()).shape == (4, 3, 32, 32)
+
+
+@pytest.mark.parametrize("step", [algorithm1_step, algorithm1_step_fast])
+@pytest.mark.parametrize("metric", ["dis_l", "pixel"])
+def test_llike_reduction_mean_averages_over_the_features(batch, small_model, step, metric):
+    """``llike_reduction="mean"`` divides L_llike by its number of terms (Dis_l's features, or
+    the pixels), in both steps: that the setting was read said nothing of whether it was used."""
+    losses = {}
+    for reduction in ("sum", "mean"):
+        model = small_model()
+        opts = {n: torch.optim.SGD(getattr(model, n).parameters(), lr=0.0)
+                for n in ("enc", "dec", "dis")}  # fmt: skip
+        torch.manual_seed(1)  # the same z for both
+        stats = step(model, batch, opts, StepConfig(llike_reduction=reduction), metric=metric)
+        losses[reduction] = stats["L_llike"].item()
+    terms = model.dis.dis_l(batch[:1]).numel() if metric == "dis_l" else batch[0].numel()
+    assert terms > 100
+    assert losses["sum"] / losses["mean"] == pytest.approx(terms, rel=1e-9)

@@ -34,6 +34,22 @@ def train(cfg: TrainConfig, out_dir=None, **kwargs) -> T.Trained:
     return T.train(cfg, out_dir, **kwargs)
 
 
+def replace_step(monkeypatch, at: int, wrap) -> None:
+    """train's step ``at`` (from 0) runs ``wrap(its step function)`` instead of that function."""
+    real = T.model_spec
+
+    def spec(name):
+        spec = real(name)
+
+        def step(t, cfg):
+            fn = spec.step(t, cfg)
+            return wrap(fn) if t == at else fn
+
+        return dataclasses.replace(spec, step=step)
+
+    monkeypatch.setattr(T, "model_spec", spec)
+
+
 def tiny(steps, **kw):
     return TrainConfig(
         model=ModelConfig(model="vaegan", image_size=32, width=0.125, latent_dim=8, enc_fc_dim=32),
@@ -299,6 +315,27 @@ def test_nan_gradients_from_finite_losses_move_nothing(tmp_path, capsys):
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 4
 
 
+def test_a_skipped_step_s_finite_losses_stay_out_of_the_logged_means(monkeypatch):
+    """Step 3 alone gets a NaN gamma: finite losses, NaN gradients, skipped. A log over steps 1
+    to 4 is the mean of steps 1, 2 and 4 as logged one by one: step 3's losses, finite as they
+    are, neither join the sum nor the count."""
+    def nan_gamma(fn):
+        def step(model, x, opts, cfg, **kw):
+            bad = dataclasses.replace(cfg)
+            bad.gamma = float("nan")  # past StepConfig's own check, as a bug would be
+            return fn(model, x, opts, bad, **kw)
+
+        return step
+
+    replace_step(monkeypatch, 2, nan_gamma)
+    each = train(tiny(4), None, progress=False).history
+    assert each["step"] == [1.0, 2.0, 4.0]  # step 3 skipped: no entry of its own
+    once = train(dataclasses.replace(tiny(4), log_every=4), None, progress=False).history
+    assert once["step"] == [4.0]
+    for name in ("L_llike", "L_prior", "L_GAN"):
+        assert once[name][0] == pytest.approx(np.mean(each[name]), rel=1e-5), name
+
+
 def test_fp16_with_a_grad_scaler_trains_and_resumes_exactly(tmp_path):
     """fp16 (what a T4 gets) runs on the CPU too: the GradScaler's state is in the checkpoint,
     and 3 steps resumed to 6 equal 6 straight, BatchNorm statistics included."""
@@ -403,23 +440,14 @@ def test_a_step_stopped_half_way_is_never_saved(tmp_path, monkeypatch):
     state is not written as any step; last.pt keeps the last whole one and resuming is exact."""
     real = T.model_spec
 
-    def spec_stopping_in_step_4(name):
-        spec = real(name)
+    def stopped_half_way(fn):
+        def step(*args, **kwargs):
+            fn(*args, **kwargs)  # the update is applied, the step is not counted yet
+            raise KeyboardInterrupt
 
-        def step(t, cfg):
-            fn = spec.step(t, cfg)
-            if t != 3:
-                return fn
+        return step
 
-            def half_way(*args, **kwargs):
-                fn(*args, **kwargs)  # the update is applied, the step is not counted yet
-                raise KeyboardInterrupt
-
-            return half_way
-
-        return dataclasses.replace(spec, step=step)
-
-    monkeypatch.setattr(T, "model_spec", spec_stopping_in_step_4)
+    replace_step(monkeypatch, 3, stopped_half_way)
     with pytest.raises(KeyboardInterrupt, match="stopped during step 4: .*last.pt holds step 2$"):
         train(tiny(6, checkpoint_every=2), tmp_path / "a", progress=False)
     assert torch.load(tmp_path / "a" / "last.pt", weights_only=True)["step"] == 2

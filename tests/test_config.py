@@ -148,6 +148,31 @@ def test_llike_loss_refuses_an_unknown_reduction_or_sigma():
             llike_loss(x, x, sigma=sigma)
 
 
+def test_losses_of_half_precision_networks_are_summed_in_fp32():
+    """Under bf16/fp16 autocast the networks' outputs are half precision; each loss is summed in
+    fp32 (a bf16 sum of 16,384 Dis_l features keeps three significant digits)."""
+    from vaegan_lite.losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
+
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(4, 16384, generator=g) for _ in range(2))
+    logits = torch.randn(4, 1, generator=g)
+    for half in (torch.bfloat16, torch.float16):
+        losses = {
+            "llike": (llike_loss(a.to(half), b.to(half)), llike_loss(a.to(half).float(),
+                                                                    b.to(half).float())),
+            "prior": (prior_loss(a.to(half), b.to(half) / 10),
+                      prior_loss(a.to(half).float(), (b.to(half) / 10).float())),
+            "gan": (gan_loss(logits.to(half), logits.to(half), logits.to(half)),
+                    gan_loss(logits.to(half).float(), logits.to(half).float(),
+                             logits.to(half).float())),
+            "dec": (decoder_gan_loss(logits.to(half), logits.to(half)),
+                    decoder_gan_loss(logits.to(half).float(), logits.to(half).float())),
+        }  # fmt: skip
+        for name, (got, want) in losses.items():
+            assert got.dtype == torch.float32, (half, name, got.dtype)
+            assert got.item() == pytest.approx(want.item(), rel=1e-6), (half, name)
+
+
 def test_config_for_takes_a_preset_not_its_name():
     with pytest.raises(TypeError, match=r"^config_for: preset must be a Preset .* str 'smoke'"):
         config_for("smoke", "vae")

@@ -1008,3 +1008,12 @@ def test_the_prepared_gpu_experiments_run_returns_its_parts(tmp_path, device_too
     parts = [str(out / "exp" / E.part_file([seed])) for seed in (0, 1)]
     assert reproduce_module().merge([Path(p) for p in parts], tmp_path / "merged") == 0
     assert all((tmp_path / "merged" / name).stat().st_size > 1000 for name in E.FIGURES)
+    if not torch.cuda.is_available():  # not a dry run: it stops at once, where it would have
+        del env["DRY_RUN"]  # trained on the CPU until the call's time ran out
+        (empty := tmp_path / "empty").mkdir()
+        r = subprocess.run(["bash", "tools/gpu_experiments.sh", "0" * 40], cwd=ROOT,
+                           env={**env, "OUT": str(empty)}, capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+        says = f"gpu_experiments: torch {torch.__version__} sees no CUDA device here"
+        assert r.returncode == 1 and says in r.stdout, r.stdout + r.stderr
+        assert says in (empty / "reproduce.log").read_text() and not (empty / "exp").exists()

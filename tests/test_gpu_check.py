@@ -54,7 +54,9 @@ def test_cpu_dry_run_writes_every_section(tmp_path, device_tool_losses):
     out = tmp_path / "out" / "gpu_check.json"
     p = run_tool("--cpu-dry-run", "--out", str(out), "--commit", "f" * 40, "--chapters",
                  str(fine), str(broken), cwd=tmp_path)  # fmt: skip
-    assert p.returncode == 0, p.stderr
+    # the broken chapter: exit 1, naming the section, with the JSON written whole
+    assert p.returncode == 1 and p.stderr.strip().splitlines()[-1] == (
+        "gpu_check: chapters did not pass (the JSON says why)"), p.stderr
     report = json.loads(out.read_text())
     sections = report["sections"]
     assert report["mode"] == "cpu-dry-run" and tuple(sections) == gpu_check.SECTION_NAMES
@@ -102,6 +104,18 @@ def test_cpu_dry_run_writes_every_section(tmp_path, device_tool_losses):
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("(not written)") == len(chapters)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA")
+def test_without_cuda_the_check_stops_at_once_unless_asked_for_a_dry_run(tmp_path):
+    """It fell back to the CPU dry run by itself: on a device machine whose CUDA failed, the one
+    call spent its whole budget at toy sizes and exited 0."""
+    out = tmp_path / "gpu_check.json"
+    p = run_tool("--out", str(out), "--commit", "f" * 40, cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+        f"gpu_check: torch {torch.__version__} sees no CUDA device here; --cpu-dry-run runs the "
+        "sections at toy sizes on the CPU"]  # fmt: skip
+    assert not out.exists()
 
 
 def test_a_spent_budget_skips_sections_and_still_writes_the_json(tmp_path):

@@ -924,7 +924,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--commit", default=None, help="the commit, where git is missing")
     ap.add_argument("--only", nargs="+", choices=SECTION_NAMES, help="run only these sections")
     ap.add_argument("--cpu-dry-run", action="store_true",
-                    help="toy sizes on the CPU (automatic without CUDA)")  # fmt: skip
+                    help="toy sizes on the CPU (without it, no CUDA is an error)")  # fmt: skip
     ap.add_argument("--chapters", nargs="+", default=list(CHAPTERS), help="chapter .py sources")
     ap.add_argument("--print-device-call", action="store_true",
                     help="print the device run call (JSON) for this checkout's commit")  # fmt: skip
@@ -954,7 +954,12 @@ def main(argv: list[str] | None = None) -> int:
     # Deterministic cuBLAS for the resume section; set before the first CUDA call, and inherited
     # by the tests run below (not by the chapters: they run as a reader's would).
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    dry = a.cpu_dry_run or not torch.cuda.is_available()
+    if not a.cpu_dry_run and not torch.cuda.is_available():
+        # said in the call's first seconds: a CPU run would spend the whole budget for nothing
+        print(f"gpu_check: torch {torch.__version__} sees no CUDA device here; --cpu-dry-run runs "
+              "the sections at toy sizes on the CPU", file=sys.stderr)  # fmt: skip
+        return 2
+    dry = a.cpu_dry_run
     if dry:
         torch.set_num_threads(1)  # toy sizes; and OpenMP's spinning threads crawl on a busy CPU
     start = time.monotonic()
@@ -972,6 +977,12 @@ def main(argv: list[str] | None = None) -> int:
     check.save()
     print(summary(check.report))
     print(f"wrote {check.out}")
+    # the JSON is written whatever happened; the exit status says whether all of it held
+    bad = [n for n, e in check.report["sections"].items()
+           if e["status"] in ("failed", "error", "timeout")]  # fmt: skip
+    if bad:
+        print(f"gpu_check: {', '.join(bad)} did not pass (the JSON says why)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -36,6 +36,11 @@ VAEGAN_RUNS=${VAEGAN_RUNS:-$(mktemp -d "${TMPDIR:-/tmp}/gpu-synthetic-runs.XXXXX
 export VAEGAN_RUNS
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/reproduce.log" 2>&1 \
   || true
+if [ -z "${DRY_RUN:-}" ]; then  # in the call's first seconds: without CUDA it would train on the CPU
+  python3 -c 'import sys, torch; torch.cuda.is_available() or sys.exit(
+    f"gpu_experiments: torch {torch.__version__} sees no CUDA device here (DRY_RUN=1 on a CPU)")' \
+    2>&1 | tee -a "$OUT/reproduce.log"
+fi
 if [ -n "${DRY_RUN:-}" ]; then  # this script's steps at the smoke preset's sizes (a CPU's minute)
   PLAN=(--preset smoke)
 elif [ -n "${STEPS:-}" ]; then
@@ -53,3 +58,8 @@ timeout -k 10 "${CALL_S:-540}" python3 benchmarks/reproduce.py "${PLAN[@]}" \
 # limited to 8, it must not push a part out. (The parts draw no figures: --merge draws them from
 # faces.npz, with every seed's numbers.)
 find "$OUT" -name '.*.tmp*' -delete
+# the status says whether every seed asked for wrote its part (what did is kept either way)
+for seed in ${SEEDS:-0 1}; do
+  [ -f "$OUT/exp/results-seeds-$seed.json" ] || { echo "no part for seed $seed" \
+    | tee -a "$OUT/reproduce.log"; exit 1; }
+done

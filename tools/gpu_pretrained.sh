@@ -8,7 +8,7 @@
 #   bash tools/gpu_pretrained.sh COMMIT [TRAIN_BUDGET_S]      # timeout_s 560 (CALL_S below)
 #
 #   $OUT/weights/NAME.pt, NAME.json   the models and their provenance (GPU, steps, commit, time)
-#   $OUT/report.tar.gz                packed at exit, whatever ended the script:
+#   $OUT/report.tar.gz                packed after training, after each judge and at exit:
 #     samples-NAME.png                  Dec(z_p) of the fixed samples after training
 #     bar-NAME.json, .txt               the judge's figures (attributes.BAR) on 2000 held-out faces
 #     train.log, gpu.txt                the training log and nvidia-smi's view of the GPU
@@ -35,8 +35,10 @@ CALL_S=${CALL_S:-560}
 RUNS=${RUNS:-$(mktemp -d "${TMPDIR:-/tmp}/pretrained-gpu.XXXXXX")}  # new each call: none resumed
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/gpu-pretrained.XXXXXX")
 export PYTHONUNBUFFERED=1
-pack() { tar -czf "$OUT/report.tar.gz" -C "$STAGE" . && rm -rf "$STAGE"; }
-trap pack EXIT
+# packed after each step, not only at exit: a call killed past its timeout keeps what was packed
+pack() { tar -czf "$OUT/.report.tmp.tar.gz" -C "$STAGE" . && mv "$OUT/.report.tmp.tar.gz" \
+  "$OUT/report.tar.gz"; }
+trap 'pack; rm -rf "$STAGE"' EXIT
 trap 'exit 143' TERM
 left() {  # seconds this step may take: at most $1, and none past CALL_S - 25
   local l=$((CALL_S - 25 - SECONDS))
@@ -49,6 +51,7 @@ timeout -k 10 "$(left $((BUDGET + 150)))" python3 tools/train_pretrained.py --de
   --commit "$COMMIT" 2>&1 | tee "$STAGE/train.log" \
   || echo "training stopped (exit ${PIPESTATUS[0]}): the models it finished are judged" \
   | tee -a "$STAGE/train.log"
+pack
 for name in synthetic-vaegan synthetic-vae; do
   # The file that ships is judged (int8, as the book loads it), not the run's float32 last.pt; a
   # run the timeout stopped half way wrote no weights to $OUT, and is not judged.
@@ -60,4 +63,9 @@ for name in synthetic-vaegan synthetic-vae; do
     --faces "${JUDGE_FACES:-2000}" --json "$STAGE/bar-$name.json" 2>&1 | tee "$STAGE/bar-$name.txt" \
     || echo "the judge of $name stopped (exit ${PIPESTATUS[0]}): judge it on the CPU instead" \
     | tee -a "$STAGE/bar-$name.txt"
+  pack
+done
+# the status says whether both models were trained to their end (what was is kept either way)
+for name in synthetic-vaegan synthetic-vae; do
+  [ -f "$OUT/weights/$name.pt" ] || { echo "$name: no weights written"; exit 1; }
 done

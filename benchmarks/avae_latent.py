@@ -26,13 +26,12 @@ Last, L_Z at a tenth of its weight (latent_weight 0.1), between the two.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
 
 from vaegan_lite.book.runs import get_preset, test_images
-from vaegan_lite.cli import _pos_int
+from vaegan_lite.cli import OneLineParser, _pos_int
 from vaegan_lite.config import PRESET_NAMES, config_for
 from vaegan_lite.data import training_tensors
 from vaegan_lite.metrics import code_kl, evaluate, mse
@@ -50,7 +49,7 @@ SETTINGS = {
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=PRESET_NAMES, default="cpu")
     ap.add_argument("--steps", type=_pos_int, default=None, help="default: the preset's")
     ap.add_argument("--n-test", type=_pos_int, default=500, help="held-out faces measured")

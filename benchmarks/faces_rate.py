@@ -15,13 +15,13 @@ Two figures per size, medians over --repeats runs:
         machine with one free core per render worker (faces.RENDER_WORKERS, default 2).
 """
 
-import argparse
 import os
 import statistics
 import time
 
 import torch
 
+from vaegan_lite.cli import OneLineParser
 from vaegan_lite.data import faces
 from vaegan_lite.data.faces import IMAGE_SIZES, noise_banks, render_faces
 
@@ -41,7 +41,7 @@ def rate(image_size: int, n: int, batch_size: int, repeats: int, seed: int = 0):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=8192, help="faces to render per size (64x64)")
     ap.add_argument("--image-size", type=int, default=None, choices=IMAGE_SIZES,
                     help="one size only (default: all)")  # fmt: skip

@@ -23,7 +23,6 @@ shows) with the machine's figures.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -36,6 +35,7 @@ from types import SimpleNamespace
 import torch
 
 from vaegan_lite.bench import StepRunner, conv_peak, count_flops, matmul_peak
+from vaegan_lite.cli import OneLineParser
 from vaegan_lite.config import ModelConfig, StepConfig, TrainConfig
 from vaegan_lite.nets import Decoder, Discriminator, Encoder
 
@@ -258,7 +258,7 @@ def summary(a, contenders: dict[str, Contender], peaks: dict, load0: float, roun
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5, help="timed steps per contender")

@@ -16,7 +16,6 @@ neither wins outright nor gives up (0.02 < D(x) < 0.98 and D(Dec(z_p)) < 0.98).
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import torch
 
 from vaegan_lite.book.runs import get_preset, test_images
+from vaegan_lite.cli import OneLineParser
 from vaegan_lite.config import config_for
 from vaegan_lite.data import training_tensors
 from vaegan_lite.metrics import face_fd, mse
@@ -54,7 +54,7 @@ def ok(row: dict[str, float], mean_face_mse: float) -> bool:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--steps", type=int, default=None, help="default: the preset's")

@@ -8,17 +8,17 @@ machine shared with other jobs the wall time mostly measures their load; the CPU
 moves with it. Target: both models together in under a minute of CPU time at the cpu preset.
 """
 
-import argparse
 import time
 
 import torch
 
 from vaegan_lite.book import toy
+from vaegan_lite.cli import OneLineParser
 from vaegan_lite.config import TOY_STEPS
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=TOY_STEPS["cpu"], help="training steps per model")
     args = ap.parse_args()
     if args.steps < 1:

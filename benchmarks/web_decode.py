@@ -13,7 +13,6 @@ time until the first picture. Wall times: on a machine busy with other jobs they
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import tempfile
@@ -21,12 +20,13 @@ import time
 from pathlib import Path
 
 from vaegan_lite.book import web
+from vaegan_lite.cli import OneLineParser
 
 TARGET_MS = 30.0
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--assets", type=Path, default=web.STATIC, help="the widget's folder")
     ap.add_argument("--n", type=int, default=100, help="decodes per run")
     ap.add_argument("--repeats", type=int, default=5)

@@ -68,10 +68,13 @@ def main() -> None:
     if not paths:
         print("no notebooks/*.py to execute")
         return
+    for path in paths:  # all checked before any is run: a bad third one must not come after two
+        if path.suffix != ".py":
+            sys.exit(f"execute_notebooks: {path}: expected a .py:percent notebook")
+        if not path.is_file():
+            sys.exit(f"execute_notebooks: {path}: no such file")
     os.environ.setdefault("VAEGAN_PRESET", "smoke")
     for path in paths:
-        if path.suffix != ".py":
-            sys.exit(f"{path}: expected a .py:percent notebook")
         t0 = time.time()
         out = execute(path, args.timeout)
         print(f"{out}  ({time.time() - t0:.0f} s, VAEGAN_PRESET={os.environ['VAEGAN_PRESET']})")

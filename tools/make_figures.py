@@ -10,7 +10,6 @@ set itself.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from PIL import Image  # noqa: E402
 
 from vaegan_lite.book.plotting import show_grid  # noqa: E402
 from vaegan_lite.book.showcase import LOSSES, showcase_rows  # noqa: E402
+from vaegan_lite.cli import OneLineParser  # noqa: E402
 from vaegan_lite.data import SyntheticFaces  # noqa: E402
 from vaegan_lite.files import atomic_path  # noqa: E402
 
@@ -54,7 +54,7 @@ def favicon(out: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--favicon", type=Path, default=FAVICON)
     a = ap.parse_args()

@@ -747,3 +747,11 @@ for path in gpu_synthetic_figures("fig3_samples.png", provenance=False):
 #    batch of different faces, before and after.)
 # 4. Train the sweep's small-$\gamma$ run with `dis_sees_recon=False` (the authors' CelebA
 #    setting). Do its reconstructions move further from their inputs, or closer?
+# 5. `StepConfig.dis_batch` decides which images share $\mathrm{Dis}$'s BatchNorm statistics
+#    (`discriminate`). Take a batch of test images `x` and the same batch at half the contrast,
+#    `0.5 * x`. With the trained model's `dis` in training mode (BatchNorm then uses the batch's
+#    own statistics), compute $\mathcal{L}_\text{llike}^{\mathrm{Dis}_l}$ between the two from
+#    `discriminate(model.dis, [x, 0.5 * x], None, dis_batch)` with `dis_batch` `"separate"` (the
+#    VAE/GAN's default) and `"joint"`. Which of the two sees the change? Then train the VAE/GAN
+#    with `dis_batch="joint"` (a new run folder) and compare the spread of the pixel values of
+#    its reconstructions, and of the default run's, with that of the test images.

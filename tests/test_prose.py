@@ -91,6 +91,7 @@ ALLOWLIST: dict[str, list[str]] = {
         "1024 units",
         "batch 64",
         "recommended in [27]",  # the AVAE paper's own words and reference
+        "center-cropped at 70%",  # the AVAE paper's Sec. 5, quoted
         "decay 0.9",
         "250 epochs of 250 batches (62,500 updates)",
         "rows 40–188 and columns 15–163",

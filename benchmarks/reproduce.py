@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if why := why_unwritable(out):
         ap.error(f"--out {out}: {why}")
     if a.plan and a.budget_s:
-        per_step = experiments.seconds_per_step(preset, a.jobs)
+        per_step = experiments.parallel_seconds_per_step(preset, a.jobs)
         steps = experiments.steps_to_fit(preset, plan, a.jobs, a.budget_s, per_step, a.seeds,
                                          part_per_seed=a.part_per_seed)  # fmt: skip
         print(f"{per_step * 1000:.1f} ms a VAE/GAN step with {a.jobs} training at once: "

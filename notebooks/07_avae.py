@@ -45,7 +45,7 @@ from vaegan_lite.book.experiments import judge_for
 from vaegan_lite.book.runs import check_claim, get_preset, running_box
 from vaegan_lite.book.source import show_source
 from vaegan_lite.cli import command_line
-from vaegan_lite.config import TOY_STEPS, config_for
+from vaegan_lite.config import TABLE1_ROWS, TOY_STEPS, config_for, row_settings
 from vaegan_lite.models import avae
 from vaegan_lite.train import pick_device
 
@@ -394,7 +394,7 @@ show_source(avae.JointDiscriminator)
 show_source(avae.bigan_step)
 
 # %% [markdown]
-# The seven rows, `tables.TABLE1_ROWS`, and the command line that trains each of them at this
+# The seven rows, `config.TABLE1_ROWS`, and the command line that trains each of them at this
 # preset, seed 0 (`python -m vaegan_lite train --help` lists every flag). Its `--out` is the
 # run's name in this chapter under `runs/` and the preset's name. This chapter looks for its runs
 # in `runs_dir(preset)`: print it, and put the run's name under it. It is that folder of the
@@ -418,8 +418,8 @@ def run_name(model: str, settings: dict, seed: int) -> str:
     return "-".join(["07_avae/" + model, *(f"{k}{v}" for k, v in settings.items()), f"s{seed}"])
 
 
-for row in tables.TABLE1_ROWS:
-    model, settings = tables.row_settings(row, preset.name)
+for row in TABLE1_ROWS:
+    model, settings = row_settings(row, preset.name)
     cfg = config_for(preset, model, **settings)
     print(f"{row}:\n  {command_line(cfg, f'runs/{preset.name}/{run_name(model, settings, 0)}')}")
 
@@ -451,8 +451,8 @@ from vaegan_lite.data import training_tensors
 seeds = range(2 if preset.name == "gpu" else 1)
 faces = training_tensors(config_for(preset, "vae"))  # drawn once, shared by every run
 trained = {}
-for row in tables.TABLE1_ROWS:
-    model, settings = tables.row_settings(row, preset.name)
+for row in TABLE1_ROWS:
+    model, settings = row_settings(row, preset.name)
     for seed in seeds:
         cfg = config_for(preset, model, seed=seed, **settings)
         name = run_name(model, settings, seed)
@@ -550,9 +550,9 @@ show_source(tables.row_figures)
 judge = judge_for(preset).to(pick_device("auto"))
 results = {
     row: [tables.row_figures(trained[row, seed], x_test, judge, seed=seed) for seed in seeds]
-    for row in tables.TABLE1_ROWS
+    for row in TABLE1_ROWS
 }
-assert all(len(results[row]) == len(seeds) for row in tables.TABLE1_ROWS)
+assert all(len(results[row]) == len(seeds) for row in TABLE1_ROWS)
 assert all(0 <= r.get("mse", 0) <= 4 and r["fd"] >= 0 for rs in results.values() for r in rs)
 tables.table1(results)
 
@@ -579,7 +579,7 @@ def mean_of(key: str) -> dict[str, float]:  # row => the mean over seeds, for ro
 
 if preset.trains_fully:  # not the smoke preset's few steps, nor a run cut short
     fd, avg_mse, kl = mean_of("fd"), mean_of("mse"), mean_of("kl")
-    avae_rows = [row for row in tables.TABLE1_ROWS if row.startswith("AVAE")]
+    avae_rows = [row for row in TABLE1_ROWS if row.startswith("AVAE")]
     check_claim(preset, not any(fd[row] <= 1.1 * fd["GAN"] for row in avae_rows),
                 "no AVAE row comes within a tenth of the GAN's FD", fd)
     check_claim(preset, min(avg_mse[row] for row in avae_rows) > 2 * avg_mse["VAE"],
@@ -644,7 +644,7 @@ tables.latent_findings()
 
 # %% mystnb={"image": {"alt": "Rows of eight samples from each model of the table: VAE, GAN, VAE/GAN, BiGAN and three AVAE variants"}}
 g = torch.Generator().manual_seed(0)
-samples = {row: trained[row, 0].sample(8, generator=g) for row in tables.TABLE1_ROWS}
+samples = {row: trained[row, 0].sample(8, generator=g) for row in TABLE1_ROWS}
 show_rows(samples, nrow=8)
 plt.show()
 
@@ -701,9 +701,9 @@ plt.show()
 # 5. Compute the FD (`metrics.face_fd`) between two disjoint halves of the test set:
 #    that is the FD of a perfect model at this sample size. How many of the table's differences
 #    are larger than that?
-# 6. Below the `gpu` preset the AVAE rows weigh $\mathcal{L}_Z$ by 0.1 (`tables.AVAE_SMALL`). Train
+# 6. Below the `gpu` preset the AVAE rows weigh $\mathcal{L}_Z$ by 0.1 (`config.AVAE_SMALL`). Train
 #    the row `row = "AVAE without ξ, L^b_Z"` with `load_or_train` and
-#    `config_for(preset, "avae", **{**tables.row_settings(row, preset.name)[1], "latent_weight": w})`
+#    `config_for(preset, "avae", **{**row_settings(row, preset.name)[1], "latent_weight": w})`
 #    for w = 0.03, 0.3 and 1, and for another seed, and show $G(\mu_E(x))$ beside $x$. Where
 #    between 0 and 1 does $G$ stop following the codes, and where does it stop drawing faces? The
 #    `gpu` preset keeps the paper's weight of 1: what would you check first on CelebA?

@@ -171,6 +171,12 @@ def test_held_out_synthetic_faces_refuse_a_model_of_other_data():
     model = SimpleNamespace(train_config=TrainConfig(data="folder", data_root="x"), image_size=32)
     with pytest.raises(ValueError, match="trained on 'folder'.*load_split"):
         held_out_faces(model, 4)
+    # a model made by hand has no train_config: which faces it saw is unknown, said in one line
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    with pytest.raises(ValueError, match="the model has no train_config; use one from train"):
+        held_out_faces(VAEGAN(ModelConfig(image_size=32, width=0.125)), 4)
 
 
 def test_edit_adds_the_attribute_exactly_for_a_linear_model():
@@ -414,3 +420,40 @@ def test_swaps_are_only_read_off_attributes_common_enough_to_meet():
     labels[400:1000, 3] = 1  # E: 600 faces, never with the others
     rules = edit_rules(labels, ["A", "B", "C", "E"])
     assert rules.swaps == {"A": ("B", "E"), "B": ("A", "E"), "C": ("E",), "E": ("A", "B", "C")}
+
+
+def _widget_models():
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+    torch.manual_seed(0)
+    a = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
+    b = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
+    return a, b, torch.rand(3, 3, 32, 32) * 2 - 1, {"Smiling": torch.randn(8) * 3}
+
+
+def test_live_widget_edits_do_not_accumulate():
+    """Moving a slider back and forth gives the same face: the edit is not applied
+    cumulatively."""
+    pytest.importorskip("ipywidgets")
+    from vaegan_lite.book.widgets import latent_arithmetic
+    a, _, faces, vectors = _widget_models()
+    parts = latent_arithmetic({"A": (a, vectors)}, faces, names=["Smiling"]).parts
+    first = bytes(parts["image"].value)
+    parts["sliders"]["Smiling"].value = 1.0
+    once = bytes(parts["image"].value)
+    parts["sliders"]["Smiling"].value = 0.5
+    parts["sliders"]["Smiling"].value = 1.0
+    assert bytes(parts["image"].value) == once
+    parts["sliders"]["Smiling"].value = 0.0
+    assert bytes(parts["image"].value) == first
+
+
+def test_live_widget_switch_uses_the_new_models_code_of_the_face():
+    """Switching models decodes the new model's own code of the face, mu_B(x), not mu_A(x)."""
+    pytest.importorskip("ipywidgets")
+    from vaegan_lite.book.widgets import latent_arithmetic
+    a, b, faces, vectors = _widget_models()
+    both = latent_arithmetic({"A": (a, vectors), "B": (b, vectors)}, faces, names=["Smiling"]).parts
+    alone = latent_arithmetic({"B": (b, vectors)}, faces, names=["Smiling"]).parts
+    both["switch"].value = "B"
+    assert bytes(both["image"].value) == bytes(alone["image"].value)

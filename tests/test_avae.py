@@ -16,20 +16,18 @@ from torch.distributions import Normal, kl_divergence
 
 from vaegan_lite import load_checkpoint
 from vaegan_lite.book.runs import get_preset
-from vaegan_lite.book.tables import (
+from vaegan_lite.book.tables import PAPER_CELEBA, row_figures, table1, table1_claims, typeset
+from vaegan_lite.cli import main
+from vaegan_lite.config import (
     AVAE_PAPER,
     AVAE_SMALL,
-    PAPER_CELEBA,
     TABLE1_ROWS,
     VAEGAN_BETA,
-    row_figures,
+    ModelConfig,
+    StepConfig,
+    config_for,
     row_settings,
-    table1,
-    table1_claims,
-    typeset,
 )
-from vaegan_lite.cli import main
-from vaegan_lite.config import ModelConfig, StepConfig, config_for
 from vaegan_lite.models.avae import (
     AVAE,
     BiGAN,
@@ -118,6 +116,22 @@ def small(cls, model, xi_dim=0, seed=0):
     cfg = ModelConfig(model=model, image_size=32, width=0.125, latent_dim=8, enc_fc_dim=64,
                       xi_dim=xi_dim)  # fmt: skip
     return cls(cfg).double().train()
+
+
+@pytest.mark.parametrize(
+    "cls, model, step", [(AVAE, "avae", avae_step), (BiGAN, "bigan", bigan_step)]
+)
+def test_unconditional_steps_refuse_attribute_vectors(cls, model, step):
+    """AVAE and BiGAN are unconditional: a y given to their steps is refused in one line, not
+    silently dropped, and nothing moves."""
+    m = small(cls, model)
+    before = copy.deepcopy(m.state_dict())
+    opts = {n: torch.optim.SGD(p.parameters(), lr=1.0) for n, p in m.named_children()}
+    x = torch.rand(4, 3, 32, 32, dtype=torch.float64) * 2 - 1
+    with pytest.raises(ValueError, match="attribute vectors y given to .*not conditional") as e:
+        step(m, x, opts, StepConfig(), y=torch.ones(4, 5, dtype=torch.float64))
+    assert "\n" not in str(e.value)
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
 
 
 def applied_update(step, model, x, cfg, nets, seed=1):

@@ -92,3 +92,11 @@ def test_latent_findings_compare_avae_with_its_own_vae(tmp_path):
     assert last != lines[-1]
     (tmp_path / "r.txt").write_text("\n".join([*lines[:-1], last]) + "\n")
     assert "beyond the paper's own ratio" in str(latent_findings(tmp_path / "r.txt"))
+    # results that no longer tell the text's story are refused, naming the file and the claim
+    book = next(i for i, line in enumerate(lines) if line.startswith("book (pixel_sigma 0.1)"))
+    moved = lines[book].replace(" D(G) 0.003 ", " D(G) 0.300 ")
+    assert moved != lines[book]
+    (tmp_path / "r2.txt").write_text("\n".join([*lines[:book], moved, *lines[book + 1:]]) + "\n")
+    with pytest.raises(ValueError, match=r"r2\.txt: the text's claim no longer holds \(book: "
+                                         r"L_Z over 10x L_M, D\(G\) below 0\.05\)"):  # fmt: skip
+        latent_findings(tmp_path / "r2.txt")

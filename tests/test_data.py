@@ -305,7 +305,7 @@ def test_missing_data_root_is_one_line(tmp_path, capsys):
     argv[argv.index("--data-root") + 1] = str(tmp_path / "afile")
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "afile is a file, not a folder (--data-root)" in err[0], err
+    assert len(err) == 1 and "afile is a file, not a folder (root / --data-root)" in err[0], err
     assert not err[0].startswith("error: --data:"), err
     assert not (tmp_path / "run").exists()
     # the same root from $VAEGAN_DATA is blamed on $VAEGAN_DATA, which the user set
@@ -574,7 +574,8 @@ def test_mnist_from_fake_idx_files_is_padded_to_32(tmp_path):
     assert one.images.shape == (3, 1, 64, 64)
     assert load_split("mnist", tmp_path, "test", 32, progress=False).attrs.argmax(1).item() == 5
     (raw / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: missing; add --download"):
+    missing = "t10k-labels-idx1-ubyte: missing; download=True / --download fetches it"
+    with pytest.raises(DataError, match=missing):
         load_split("mnist", tmp_path, "train", 32)
     # an idx header naming a type torchvision does not know (byte 2: 0x0a) was a KeyError
     for path in raw.parent.glob("raw/*"):
@@ -852,3 +853,61 @@ def test_celeba_partitions_are_0_1_or_2_and_nothing_else(tmp_path, suffix):
     for bad in (3, -1):
         with pytest.raises(DataError, match=rf"line {line}: partition {bad} is not 0 \(train\)"):
             D._read_celeba_partition(write([0, 1, bad, 2]))
+
+
+def test_to_uint8_inverts_to_unit_range_for_every_value():
+    """``to_uint8`` rounds to nearest: it inverts to_unit_range exactly."""
+    from vaegan_lite.images import to_uint8, to_unit_range
+    every = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    assert torch.equal(to_uint8(to_unit_range(every)), every)
+    near = to_uint8(torch.tensor([0.999, -0.999]))
+    assert torch.equal(near, torch.tensor([255, 0], dtype=torch.uint8))
+
+
+def test_grid_pads_with_white():
+    """A grid's padding is white (1.0), as the run folders' samples.png show it."""
+    from vaegan_lite.images import grid
+    g = grid(torch.full((2, 3, 4, 4), -1.0), nrow=2, padding=2)
+    assert g.shape == (3, 8, 14)
+    assert g[:, :2, :].eq(1).all() and g[:, :, :2].eq(1).all()  # border
+    assert g[:, 2:6, 2:6].eq(0).all()  # the black images
+
+
+def test_atomic_path_fsyncs_before_it_renames(tmp_path, monkeypatch):
+    """``atomic_path`` flushes the new file to disk before the rename publishes it."""
+    import os
+
+    import vaegan_lite.files as F
+    events = []
+    real_fsync, real_replace = F.fsync, os.replace
+    monkeypatch.setattr(F, "fsync", lambda p: (events.append(("fsync", str(p))), real_fsync(p)))
+    monkeypatch.setattr(F.os, "replace",
+                        lambda a, b: (events.append(("replace", str(a))), real_replace(a, b)))
+    F.atomic_write_text("hello", tmp_path / "a.txt")
+    assert [e[0] for e in events] == ["fsync", "replace"] and events[0][1] == events[1][1]
+    assert (tmp_path / "a.txt").read_text() == "hello"
+
+
+def test_atomic_paths_renames_the_first_named_last(tmp_path, monkeypatch):
+    """``atomic_paths`` renames the first-named file (the record naming the others) last."""
+    import os
+
+    import vaegan_lite.files as F
+    renamed, real = [], os.replace
+    monkeypatch.setattr(F.os, "replace",
+                        lambda a, b: (renamed.append(os.path.basename(b)), real(a, b)))
+    with F.atomic_paths(tmp_path / "index.json", tmp_path / "a.bin", tmp_path / "b.bin") as paths:
+        for p in paths:
+            p.write_text("x")
+    assert renamed[-1] == "index.json" and sorted(renamed) == ["a.bin", "b.bin", "index.json"]
+
+
+def test_a_cache_meta_with_a_bool_count_is_refused(tmp_path):
+    """A cache's meta.json with a bool for its count is damaged."""
+    import json
+
+    from vaegan_lite.data.cache import _read_meta
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps({"n": True, "attr_names": [], "skipped": []}))
+    with pytest.raises(ValueError, match="'n' missing or not a count"):
+        _read_meta(path)

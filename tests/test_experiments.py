@@ -79,6 +79,9 @@ class _Decoder(torch.nn.Module):
         img[:, 0, 0, :4] = signs
         return img
 
+    def sample(self, n, *, y=None, generator=None):  # as VAEGAN.sample: z_p from the generator
+        return self.decode(torch.randn(n, self.latent_dim, generator=generator), y)
+
 
 def test_table2_scores_takes_the_best_of_k_for_cosine_and_the_mean_for_mse():
     y = torch.tensor([[1.0, 0, 1, 1], [0.0, 1, 0, 0]])
@@ -576,7 +579,7 @@ def test_gpu_synthetic_plan_and_its_sizing(tmp_path, monkeypatch, capsys):
     # one part per seed, one after the other: 16/3 + 13/3 units: 0.85 * 100 / (29/3 * 0.01) = 879
     assert E.steps_to_fit(smoke, smoke_plan, 2, 100.0, 0.01, part_per_seed=True) == 800
     assert E.steps_to_fit(smoke, smoke_plan, 2, 0.001, 0.01) == 100  # never below one unit
-    assert 0 < E.seconds_per_step(smoke, jobs=2, steps=5) < 10
+    assert 0 < E.parallel_seconds_per_step(smoke, jobs=2, steps=5) < 10
     monkeypatch.setenv("VAEGAN_RUNS", "/nonexistent")
     assert "leave out --preset" in refusal(capsys, "--plan", GPU_SYNTHETIC, "--preset", "cpu")
     assert "--plan" in refusal(capsys, "--preset", "smoke", "--steps", "5")
@@ -1017,3 +1020,19 @@ def test_the_prepared_gpu_experiments_run_returns_its_parts(tmp_path, device_too
         says = f"gpu_experiments: torch {torch.__version__} sees no CUDA device here"
         assert r.returncode == 1 and says in r.stdout, r.stdout + r.stderr
         assert says in (empty / "reproduce.log").read_text() and not (empty / "exp").exists()
+
+
+def test_mean_std_digits_go_by_magnitude():
+    """``mean_std``'s digits go by magnitude: negative values of 1 or more get 2 decimals."""
+    from vaegan_lite.book.tables import mean_std
+    assert mean_std([-5.0, -3.0]) == "-4.00 ± 1.41"
+    assert mean_std([0.5, 0.25]) == "0.3750 ± 0.1768"
+
+
+def test_test_images_offset_continues_the_held_out_faces():
+    """``test_images``' offset moves along the held-out synthetic faces."""
+    from vaegan_lite.book.runs import get_preset, test_images
+    preset = get_preset("smoke")
+    x, a = test_images(preset, 5)
+    y, b = test_images(preset, 2, offset=3)
+    assert torch.equal(y, x[3:]) and torch.equal(b, a[3:])

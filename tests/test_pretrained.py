@@ -264,6 +264,11 @@ def test_gpu_recipe_fits_the_size_limits():
     assert cfg.step.gamma == pytest.approx(gamma_for(64, GPU_WIDTH))
     with pytest.raises(PretrainedError, match="device 'tpu'"):
         recipe("synthetic-vae", "tpu")
+    # chapter 7's Table 1 models have a cpu recipe only: any other device is refused, not ignored
+    with pytest.raises(PretrainedError, match="device 'banana'"):
+        recipe("table1-bigan", "banana")
+    with pytest.raises(PretrainedError, match="'table1-bigan' has only a cpu recipe"):
+        recipe("table1-bigan", "cuda")
 
 
 def test_a_recipe_is_the_same_whatever_the_environment_says(monkeypatch):
@@ -777,3 +782,20 @@ def test_the_top_level_names_what_pretrained_and_train_accept():
     assert not set(vaegan_lite.MODEL_NAMES) & set(vaegan_lite.PRETRAINED)
     for name in vaegan_lite.PRETRAINED:
         assert isinstance(vaegan_lite.pretrained(name), torch.nn.Module), name
+
+
+def test_classifier_probabilities_are_eval_mode_in_any_mode():
+    """The judge's probabilities use its running statistics and leave them alone, even while
+    training."""
+    from vaegan_lite.classifier import AttributeClassifier
+    torch.manual_seed(0)
+    clf = AttributeClassifier()
+    x = torch.rand(6, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        want = torch.sigmoid(clf.eval()(x))
+    before = copy.deepcopy(clf.state_dict())
+    clf.train()
+    got = clf.probabilities(x, batch_size=4)
+    assert clf.training and torch.allclose(got, want, atol=1e-6)
+    for k, v in clf.state_dict().items():
+        assert torch.equal(v, before[k]), k

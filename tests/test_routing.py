@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
+from vaegan_lite import metrics
 from vaegan_lite.config import StepConfig
 from vaegan_lite.models import algorithm1_step, discriminate, frozen_metric_step, gan_step, grads
-from vaegan_lite.models.fast import algorithm1_step_fast
+from vaegan_lite.models.fast import algorithm1_step_fast, gan_step_fast
 from vaegan_lite.models.vaegan import equilibrium, reparameterize, set_grads
 
 
@@ -252,7 +253,7 @@ def test_joint_saturating_dec_leaves_out_log_dis_x_which_does_reach_dec(
     assert max_error(got["dec"], full) > 1e-3 * scale_of(full)
 
 
-@pytest.mark.parametrize("step", [algorithm1_step, gan_step])
+@pytest.mark.parametrize("step", [algorithm1_step, gan_step, algorithm1_step_fast, gan_step_fast])
 def test_a_step_refuses_a_batch_that_does_not_fit_in_one_line(batch, small_model, step):
     """The exported steps took anything: uint8 images were torch's "expected scalar type Byte",
     64x64 images on a 32x32 model a matrix-size error from inside a network. The model's own
@@ -271,15 +272,17 @@ def test_a_step_refuses_a_batch_that_does_not_fit_in_one_line(batch, small_model
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_a_generator_passed_where_y_goes_is_named(small_model):
-    """VAEGAN.sample(n, y, generator) and metrics.sample(model, n, generator, y) order them
-    differently: sample(4, generator) said "attribute vectors y given to a model that is not
-    conditional", of a model given none."""
+def test_sample_takes_y_and_generator_by_name_only(small_model):
+    """VAEGAN.sample and metrics.sample once took y and generator in opposite orders, so a
+    Generator passed by position landed on y: both take them by name only, and agree."""
     model = small_model().float()
-    with pytest.raises(ValueError, match=r"^sample\(n, y, generator\): a Generator given as y; "
-                                         r"pass it as generator=\.\.\.$"):  # fmt: skip
-        model.sample(4, torch.Generator())
-    assert model.sample(4, generator=torch.Generator()).shape == (4, 3, 32, 32)
+    for call in (lambda: model.sample(4, torch.Generator()),
+                 lambda: metrics.sample(model, 4, torch.Generator())):  # fmt: skip
+        with pytest.raises(TypeError, match="positional argument"):
+            call()
+    a = model.sample(4, generator=torch.Generator().manual_seed(0))
+    b = metrics.sample(model, 4, generator=torch.Generator().manual_seed(0))
+    assert a.shape == (4, 3, 32, 32) and torch.equal(a, b)
 
 
 @pytest.mark.parametrize("step", [algorithm1_step, algorithm1_step_fast])

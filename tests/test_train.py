@@ -263,7 +263,7 @@ def test_divergence_without_a_run_folder_names_no_file(monkeypatch, poison):
     with pytest.raises(TrainingDiverged) as e:
         train(tiny(20, max_nonfinite=2), None, progress=False)
     msg = str(e.value)
-    assert "2 steps in a row" in msg and "lower --lr" in msg
+    assert "2 steps in a row" in msg and "lower lr (--lr)" in msg
     assert "None" not in msg and "Last good state" not in msg and "fp32" not in msg
 
 
@@ -881,3 +881,13 @@ def test_a_full_disk_found_before_training_is_not_bad_input(tmp_path, monkeypatc
             "--width", "0.125", "--latent-dim", "8", "--enc-fc-dim", "32"]  # fmt: skip
     assert main(argv) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_host_reads_do_not_count_cpu_dtype_conversions():
+    """HostReads counts copies from a GPU to the CPU, not CPU-to-CPU conversions."""
+    from vaegan_lite.bench import HostReads
+    t = torch.ones(3)
+    with HostReads() as r:
+        t.to("cpu", torch.float64)
+        t.double().to(device="cpu", dtype=torch.float16)
+    assert r.count == 0 and r.ops > 0

@@ -46,6 +46,7 @@ import torch  # noqa: E402
 
 from vaegan_lite import shipped as P  # noqa: E402
 from vaegan_lite.bench import seconds_per_step  # noqa: E402
+from vaegan_lite.classifier import train_classifier  # noqa: E402
 from vaegan_lite.cli import OneLineParser  # noqa: E402
 from vaegan_lite.config import TrainConfig  # noqa: E402
 from vaegan_lite.data import training_tensors  # noqa: E402
@@ -161,12 +162,12 @@ def train_on_gpu(args: argparse.Namespace) -> None:
         raise SystemExit(f"train_pretrained: diverged, not written: {', '.join(lost)}")
 
 
-def train_classifier(name: str, weights: Path, progress: bool) -> dict:
-    from vaegan_lite.classifier import train_classifier
-
+def ship_classifier(name: str, weights: Path, progress: bool) -> dict:
+    """Train the shipped attribute classifier ``name`` and store it in ``weights`` with its
+    provenance; returns its record."""
     git = P.git_state(ROOT)
     config, training = P.CLASSIFIERS[name]
-    model, info = train_classifier(training, config, progress=progress)
+    model, info = train_classifier(config, training, progress=progress)
     extra = {
         "training_seconds": round(info["seconds"], 1),
         "training": info["training"],
@@ -244,7 +245,7 @@ def main() -> None:
             print(f"web: book/_static/latent/ {sum(sizes.values()) / 1e6:.1f} MB")
             continue
         if name in P.CLASSIFIERS:
-            rec = train_classifier(name, args.weights, not args.no_progress)
+            rec = ship_classifier(name, args.weights, not args.no_progress)
         else:
             rec = train_model(name, args.runs, args.weights, not args.no_progress)
         print(f"{name}: {rec['file']} {rec['bytes'] / 1e6:.2f} MB sha256 {rec['sha256'][:12]} "

@@ -26,6 +26,7 @@ import torch
 from .data import SyntheticFaces
 from .images import to_unit_range
 from .metrics import evaluating
+from .models.vaegan import VAEGAN, reparameterize
 
 Vectors = dict[str, torch.Tensor]
 
@@ -60,7 +61,7 @@ def attribute_names(dataset: Any) -> list[str]:
 
 
 def held_out_faces(
-    model: Any, n: int, offset: int = 0
+    model: VAEGAN, n: int, offset: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """n synthetic faces the model never saw: the indices after its training set (same seed),
     at its image size. (images in [-1, 1], attributes, names)."""
@@ -69,9 +70,12 @@ def held_out_faces(
     return to_unit_range(images), attrs, list(faces.attr_names)
 
 
-def held_out_indices(model: Any, n: int, offset: int = 0) -> tuple[SyntheticFaces, range]:
+def held_out_indices(model: VAEGAN, n: int, offset: int = 0) -> tuple[SyntheticFaces, range]:
     """held_out_faces' faces as (the synthetic data set, their indices in it)."""
     cfg = model.train_config
+    if cfg is None:  # a model made by hand: which faces it trained on is unknown
+        raise ValueError("held-out synthetic faces: the model has no train_config; use one from "
+                         "train(), read_checkpoint() or pretrained()")  # fmt: skip
     if cfg.data != "synthetic":  # the faces after its training set mean nothing to it
         raise ValueError(f"held-out synthetic faces: the model was trained on {cfg.data!r}; take "
                          f"its test images from vaegan_lite.data.load_split instead")  # fmt: skip
@@ -90,7 +94,7 @@ def encode(
         for x in images.split(batch_size):
             mu, logvar = model.encode(x.to(device))
             if sampled:
-                mu = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+                mu = reparameterize(mu, logvar)
             codes.append(mu.float().cpu())
     return torch.cat(codes)
 

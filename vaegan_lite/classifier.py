@@ -137,12 +137,12 @@ class ClassifierTraining:
 
 
 def train_classifier(
-    t: ClassifierTraining | None = None,
     config: ClassifierConfig | None = None,
+    training: ClassifierTraining | None = None,
     progress: bool = True,
 ) -> tuple[AttributeClassifier, dict]:
     """Train on SyntheticFaces ground truth: (model in eval mode, info with its test accuracy)."""
-    t = t or ClassifierTraining()
+    t = training or ClassifierTraining()
     config = config or ClassifierConfig()
     torch.manual_seed(t.seed)
     g = torch.Generator().manual_seed(t.seed)

@@ -184,23 +184,29 @@ def build_parser() -> Parser:
     t.add_argument("--data-root", type=_path, default=None,
                    help="folder of a real data set (default $VAEGAN_DATA or ./data)")  # fmt: skip
     t.add_argument("--download", action="store_true", help="fetch --data with torchvision first")
-    t.add_argument("--image-size", type=_image_size, default=64, help="64: the paper's CelebA")
-    t.add_argument("--batch-size", type=_batch_size, default=64, help="64: the paper's")
+    t.add_argument("--image-size", type=_image_size, default=ModelConfig.image_size,
+                   help="64: the paper's CelebA")
+    t.add_argument("--batch-size", type=_batch_size, default=TrainConfig.batch_size,
+                   help="64: the paper's")
     t.add_argument("--steps", type=_pos_int, required=True,
                    help="the step to train to: a resumed run goes on to it (not N more)")
     t.add_argument("--seed", type=_seed, default=0,
                    help="seeds the weights, the batches' order and the samples written")
-    t.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA if any")
+    t.add_argument("--device", choices=DEVICES, default=TrainConfig.device,
+                   help="auto: CUDA if any")
     t.add_argument("--out", type=_out_path, required=True,
                    help="run folder (resumed if it exists)")  # fmt: skip
     g = t.add_argument_group("networks (Table 1)")
-    g.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = Table 1)")
-    g.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1: grayscale nets")
-    g.add_argument("--latent-dim", type=_pos_int, default=128,
+    g.add_argument("--width", type=float, default=ModelConfig.width,
+                   help="channel multiplier (1 = Table 1)")
+    g.add_argument("--channels", type=int, choices=(1, 3), default=ModelConfig.channels,
+                   help="1: grayscale nets")
+    g.add_argument("--latent-dim", type=_pos_int, default=ModelConfig.latent_dim,
                    help="size of z (128: the authors' code; the paper gives none)")
     g.add_argument("--enc-fc-dim", type=_pos_int, default=None,
                    help="2048 paper (the default), 1024 authors")  # fmt: skip
-    g.add_argument("--dis-layer", type=_pos_int, default=4, help="l of Dis_l, in conv layers")
+    g.add_argument("--dis-layer", type=_pos_int, default=ModelConfig.dis_layer,
+                   help="l of Dis_l, in conv layers")
     g = t.add_argument_group("losses and Algorithm 1")
     g.add_argument("--gamma", type=float, default=None,
                    help=f"Eq. 9's gamma (default {StepConfig.gamma:g}; for vaegan_dis0, "
@@ -208,7 +214,8 @@ def build_parser() -> Parser:
     g.add_argument("--w", type=float, default=None, help="authors' Dec weighting (e.g. 1e-6)")
     g.add_argument("--pixel-sigma", type=float, default=StepConfig.pixel_sigma,
                    help="the pixel likelihood's sigma (Eq. 3), for images in [-1, 1]")
-    g.add_argument("--llike-reduction", choices=LLIKE_REDUCTIONS, default="sum",
+    g.add_argument("--llike-reduction", choices=LLIKE_REDUCTIONS,
+                   default=StepConfig.llike_reduction,
                    help="L_llike summed over features (the paper), or averaged")
     g.add_argument("--gan-variant", choices=GAN_VARIANTS, default=StepConfig.gan_variant,
                    help="Dec's GAN loss: saturating is Algorithm 1's -L_GAN")
@@ -224,7 +231,8 @@ def build_parser() -> Parser:
                    help="avae: L^a_Z (Eq. 12) or L^b_Z (Eq. 16)")  # fmt: skip
     g.add_argument("--avae-latent-weight", type=float, default=StepConfig.latent_weight,
                    help="avae: weight of L_Z in G's loss (1 = the paper)")  # fmt: skip
-    g.add_argument("--xi-dim", type=_nonneg_int, default=0, help="avae: size of xi in G(z, xi)")
+    g.add_argument("--xi-dim", type=_nonneg_int, default=ModelConfig.xi_dim,
+                   help="avae: size of xi in G(z, xi)")
     g.add_argument("--beta", type=float, default=StepConfig.beta,
                    help="weight of the KL in the encoder's loss (1: the paper)")  # fmt: skip
     g.add_argument(
@@ -233,13 +241,14 @@ def build_parser() -> Parser:
         help="the authors' CelebA variant: --no-dis-recon --equilibrium --w 1e-6 --enc-fc-dim 1024",
     )
     g = t.add_argument_group("optimisation and engineering")
-    g.add_argument("--lr", type=float, default=3e-4, help="RMSProp's learning rate (the paper's)")
-    g.add_argument("--lr-decay-steps", type=_nonneg_int, default=0,
+    g.add_argument("--lr", type=float, default=TrainConfig.lr,
+                   help="RMSProp's learning rate (the paper's)")
+    g.add_argument("--lr-decay-steps", type=_nonneg_int, default=TrainConfig.lr_decay_steps,
                    help="lower the lr linearly towards 0 over the last N steps")  # fmt: skip
     g.add_argument("--dataset-size", type=_nonneg_int, default=None,
                    help="synthetic faces drawn (default 20000); real data: the first N "
                    "training images (default 0: all)")  # fmt: skip
-    g.add_argument("--precision", choices=PRECISIONS, default="fp32",
+    g.add_argument("--precision", choices=PRECISIONS, default=TrainConfig.precision,
                    help="auto: bf16 on GPUs of compute capability 8.0 on, fp16 (with a "
                    "GradScaler) on older ones, fp32 on the CPU")
     g.add_argument("--channels-last", action="store_true", help="the networks' memory layout")
@@ -249,11 +258,13 @@ def build_parser() -> Parser:
                    help="cuDNN's deterministic algorithms: bit-exact resume on a GPU")  # fmt: skip
     g.add_argument("--fast", action="store_true", help="fast.py's step: same updates, fewer passes")
     g.add_argument("--flip", action="store_true", help="random horizontal flips (authors' CelebA)")
+    # a run started from a terminal can be stopped and go on, and its log is watched: it saves
+    # and logs more often than TrainConfig's defaults, which suit runs made from Python
     g.add_argument("--checkpoint-every", type=_nonneg_int, default=500,
                    help="write last.pt every N steps (0: only at the end); a stopped run goes on "
                    "from it")
     g.add_argument("--log-every", type=_pos_int, default=10, help="log the losses every N steps")
-    g.add_argument("--max-nonfinite", type=_pos_int, default=20,
+    g.add_argument("--max-nonfinite", type=_pos_int, default=TrainConfig.max_nonfinite,
                    help="stop after this many skipped NaN/Inf steps in a row")  # fmt: skip
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -284,8 +284,7 @@ class TrainConfig:
         if not 0 <= self.lr_decay_steps <= self.steps:
             raise ValueError(f"lr_decay_steps must be between 0 and steps ({self.steps}), "
                              f"got {self.lr_decay_steps}")  # fmt: skip
-        if self.data not in DATASETS:
-            raise ValueError(f"unknown data {self.data!r}; choose one of {', '.join(DATASETS)}")
+        _check_choice("data", self.data, DATASETS)
         check_model(self.model.model)
         gan_steps = self.step.disl_pretrain_steps
         if self.model.model == "vae_disl" and self.steps <= gan_steps:
@@ -293,8 +292,7 @@ class TrainConfig:
             raise ValueError(f"vae_disl: steps ({self.steps}) must be more than the GAN's "
                              f"pre-training steps (disl_pretrain_steps, --gan-steps: "
                              f"{gan_steps}), or the encoder is never trained")  # fmt: skip
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
+        _check_choice("precision", self.precision, PRECISIONS)
         # Real data sets: dataset_size 0 is the whole training split (checked when it is loaded).
         real_all = self.data != "synthetic" and self.dataset_size == 0
         if not real_all and self.dataset_size < self.batch_size:
@@ -348,7 +346,9 @@ class Preset:
     log_every: int  #: steps between the history's entries
     #: Eq. 9's gamma. What matters is gamma x (number of Dis_l features) (see losses.py): 0.1
     #: with 1,024 features at the cpu size was tuned on the synthetic faces; the gpu value gives
-    #: about the same product at 64x64 (16,384 features) and has not been tried on CelebA
+    #: about the same product at 64x64 (16,384 features) and has not been tried on CelebA, where
+    #: the authors' code weighs L_llike by w = 1e-6 (gamma ~ w, see StepConfig.w): thousands of
+    #: times less
     gamma: float
     cut: bool = False  #: steps cut short by $VAEGAN_STEPS: a check that the cells run, no more
     #: a sub-folder of the preset's runs, for runs of other lengths or data than the preset's own
@@ -374,6 +374,8 @@ PRESETS = {
 
 # Without CelebA the gpu preset trains on this many synthetic faces (1.2 GB as uint8 at 64x64).
 SYNTHETIC_FALLBACK_SIZE = 100_000
+
+
 def sub_folder(*parts: str) -> str:
     """A runs_folder inside another ('' is the preset's own folder)."""
     return "/".join(p for p in parts if p)

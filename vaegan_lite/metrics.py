@@ -39,7 +39,7 @@ from .errors import one_line
 from .images import check_float
 from .losses import prior_loss
 from .models.avae import AVAE
-from .models.vaegan import EVAL_BATCH, evaluating
+from .models.vaegan import EVAL_BATCH, VAEGAN, evaluating
 
 # The 4-neighbour discrete Laplacian: zero on flat regions and linear ramps, large on edges.
 LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -289,12 +289,10 @@ def on_device(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def reconstruct(
     model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """The model's reconstructions of x at the posterior mean: Dec(mu(x)); AVAE's G(mu(x), xi)
-    with xi drawn from ``generator``."""
+    """The model's reconstructions of x at the posterior mean, in fp32 on the CPU: Dec(mu(x));
+    AVAE's G(mu(x), xi) with xi drawn from ``generator``."""
     kw = {"generator": generator} if isinstance(model, AVAE) else {}
-    with evaluating(model):
-        out = [model.reconstruct(on_device(model, b), **kw) for b in x.split(BATCH)]
-    return torch.cat([b.float().cpu() for b in out])
+    return model.reconstruct(x.cpu(), **kw).float()
 
 
 @torch.no_grad()
@@ -308,24 +306,15 @@ def code_kl(model: nn.Module, x: torch.Tensor) -> float:
 
 @torch.no_grad()
 def sample(
-    model: nn.Module,
+    model: VAEGAN,
     n: int,
+    *,
     generator: torch.Generator | None = None,
     y: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """n samples: Dec(z_p, y) for z_p ~ N(0, I) drawn from ``generator`` (y: [n, A] attributes of
-    a conditional model); AVAE's G(z_p, xi), xi drawn after all the z_p."""
-    z = torch.randn(n, model.latent_dim, generator=generator)
-    ys = [None] * len(z.split(BATCH)) if y is None else y.split(BATCH)
-    out = []
-    with evaluating(model):
-        for zb, yb in zip(z.split(BATCH), ys, strict=True):
-            if isinstance(model, AVAE):
-                out.append(model.generate(on_device(model, zb), generator=generator))
-            else:
-                yb = None if yb is None else on_device(model, yb)
-                out.append(model.decode(on_device(model, zb), yb))
-    return torch.cat([b.float().cpu() for b in out])
+    """n samples in fp32 on the CPU: Dec(z_p, y) for z_p ~ N(0, I) drawn from ``generator`` (y:
+    [n, A] attributes of a conditional model); AVAE's G(z_p, xi), xi drawn after all the z_p."""
+    return model.sample(n, y=y, generator=generator).float()
 
 
 @torch.no_grad()
@@ -358,7 +347,7 @@ def evaluate(
         if y_test is not None:
             right = judge.predict(recon) == (y_test > 0.5).to(recon.device)
             out["recon_judge_acc"] = float(right.float().mean())
-    samples = sample(model, x_test.shape[0], g)
+    samples = sample(model, x_test.shape[0], generator=g)
     out["sample_sharpness"] = float(sharpness(samples).mean())
     out["fd"] = face_fd(x_test, samples, judge)
     out["texture_fd"] = texture_fd(x_test, samples)

@@ -65,7 +65,8 @@ RESUMABLE = {"steps", "lr_decay_steps", "device", "checkpoint_every", "log_every
 
 
 def lr_at(cfg: TrainConfig, t: int) -> float:
-    """The learning rate of step t (from 0): cfg.lr, then down a straight line to cfg.lr / N.
+    """The learning rate of step t (from 0): cfg.lr, then, over the last cfg.lr_decay_steps steps,
+    down a straight line towards 0.
 
     A late linear decay, as in pix2pix and CycleGAN: a GAN at a constant rate keeps circling its
     equilibrium; lowering the rate at the end settles Enc, Dec and Dis together.
@@ -107,7 +108,8 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but CUDA is not available on this machine")
+        raise ValueError("device cuda (--device cuda) was asked for, but CUDA is not available on "
+                         "this machine")
     if name not in ("cpu", "cuda"):
         raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
     return torch.device(name)
@@ -637,7 +639,7 @@ def _kept(run: _Run) -> str:
 def _diverged(run: _Run, step: int, precision: str, why: str) -> TrainingDiverged:
     """The error that stops a diverged run, after saving it at ``step`` if its weights are
     finite; it says what ckpt_path holds. Every process calls it (the save is collective)."""
-    advice = "lower --lr" if precision == "fp32" else "lower --lr or use fp32"
+    advice = "lower lr (--lr)" if precision == "fp32" else "lower lr (--lr) or use fp32"
     msg = f"training diverged: {why}; {advice}."
     if run.ckpt_path is None:  # no run folder: nothing was saved, nothing to point to
         return TrainingDiverged(msg)

@@ -226,7 +226,7 @@ def _train_part(
     train_runs(preset, plan, only=mine.__contains__, seeds=seeds, progress=False)
 
 
-def _seconds_per_step(preset: Preset, steps: int, seed: int, barrier: Any = None) -> float:
+def _process_seconds_per_step(preset: Preset, steps: int, seed: int, barrier: Any = None) -> float:
     torch.set_num_threads(1)  # as in _train_part
     # A process that dies before the barrier must not leave the others waiting for ever: they
     # give up after a few minutes (threading.BrokenBarrierError, raised by the pool).
@@ -234,7 +234,7 @@ def _seconds_per_step(preset: Preset, steps: int, seed: int, barrier: Any = None
     return bench.seconds_per_step(config_for(preset, "vaegan", seed=seed), steps, ready=ready)
 
 
-def seconds_per_step(preset: Preset, jobs: int, steps: int = 200) -> float:
+def parallel_seconds_per_step(preset: Preset, jobs: int, steps: int = 200) -> float:
     """Seconds a VAE/GAN training step of ``preset`` takes while ``jobs`` of them train at once
     in processes, as train_in_processes runs them (the slowest process's median)."""
     ctx = multiprocessing.get_context("spawn")
@@ -242,7 +242,7 @@ def seconds_per_step(preset: Preset, jobs: int, steps: int = 200) -> float:
         # Processes start seconds apart (each imports torch): without a barrier the first would
         # time its steps before the others share the device with it, and the plan would overrun.
         barrier = manager.Barrier(jobs)
-        return max(pool.starmap(_seconds_per_step,
+        return max(pool.starmap(_process_seconds_per_step,
                                 [(preset, steps, i, barrier) for i in range(jobs)]))  # fmt: skip
 
 
@@ -359,7 +359,7 @@ def feature_error(model: VAEGAN, x: torch.Tensor) -> float:
 @torch.no_grad()
 def fooled(model: VAEGAN, n: int, seed: int = 0) -> float:
     """Mean D(Dec(z_p)) over n prior samples: how real the model's own Dis finds its samples."""
-    x = sample(model, n, _seeded(seed))
+    x = sample(model, n, generator=_seeded(seed))
     with evaluating(model):
         logits = torch.cat([model.dis(on_device(model, b))[0].cpu() for b in x.split(BATCH)])
     return float(torch.sigmoid(logits).mean())
@@ -448,7 +448,8 @@ def table2_scores(
         cos, err = attribute_scores(regressor.probabilities(x_test), y_test)
         return {"cosine": float(cos.mean()), "mse": float(err.mean())}
     n, k = y_test.shape[0], samples_per_vector
-    x = sample(model, n * k, _seeded(seed), y_test.repeat_interleave(k, 0))  # k samples per vector
+    y = y_test.repeat_interleave(k, 0)  # k samples per vector
+    x = sample(model, n * k, generator=_seeded(seed), y=y)
     pred = regressor.probabilities(x).view(n, k, -1)
     cos, err = attribute_scores(pred, y_test[:, None])
     return {"cosine": float(cos.max(1).values.mean()), "mse": float(err.mean())}
@@ -601,7 +602,7 @@ def inception_table_data(models: Mapping[str, VAEGAN], x_test: torch.Tensor, pla
     out: dict[str, Any] = {"scores": {}, "skipped": []}
     for m in FIVE_MODELS:
         model = models[run_name(m, 0)]
-        fake = sample(model, len(x_test), _seeded(0))
+        fake = sample(model, len(x_test), generator=_seeded(0))
         recon = None if m == "gan" else reconstruct(model, x_test)
         scores, skipped = inception_scores(x_test, fake, recon)
         if not scores:  # nothing can run here: the same reasons would repeat for every model
@@ -871,7 +872,7 @@ def figure_faces(
     x, _ = test_images(preset, n)
 
     def samples_of(m: VAEGAN) -> torch.Tensor:
-        return sample(m, n, _seeded(0))
+        return sample(m, n, generator=_seeded(0))
 
     def recons_of(m: VAEGAN) -> torch.Tensor:
         return reconstruct(m, x)
@@ -895,7 +896,7 @@ def figure_faces(
     rows = {"real face with these attributes": xv}
     for m in CONDITIONAL_MODELS:  # the same z_p for each model: only the model changes
         model = models[run_name(m, 0, conditional=True)]
-        rows[f"conditional {LABELS[m]}"] = sample(model, n, _seeded(0), yv)
+        rows[f"conditional {LABELS[m]}"] = sample(model, n, generator=_seeded(0), y=yv)
     faces["fig8_conditional.png"] = rows
     return faces
 

@@ -202,15 +202,16 @@ def load_split(
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, got {channels!r}")
     # where the root came from, for the errors: the argument, else $VAEGAN_DATA, else ./data
-    given = "--data-root" if root else "$VAEGAN_DATA" if os.environ.get("VAEGAN_DATA") else (
-        "the default ./data; --data-root or $VAEGAN_DATA name another")
+    given = "root / --data-root" if root else "$VAEGAN_DATA" if os.environ.get("VAEGAN_DATA") else (
+        "the default ./data; root / --data-root or $VAEGAN_DATA name another")
     root = _root(root)
     if download:
         download_data(name, root, splits=(split,))
     if root.exists() and not root.is_dir():
         raise DataError(f"data root {root.resolve()} is a file, not a folder ({given})")
     if not root.is_dir():
-        how = "a folder of images" if name == "folder" else f"or add --download to fetch {name}"
+        how = ("a folder of images" if name == "folder"
+               else f"or download=True / --download fetches {name}")  # fmt: skip
         raise DataError(f"data root {root.resolve()} does not exist ({given}; {how})")
     source = {"celeba": _celeba, "cifar10": _cifar10, "mnist": _mnist, "svhn": _svhn,
               "folder": _folder}[name](root, split)  # fmt: skip
@@ -374,7 +375,8 @@ def _celeba(root: Path, split: str) -> Source:
         if not p.exists():
             raise DataError(
                 f"{p}: missing; CelebA goes in {base}/ (img_align_celeba/, list_attr_celeba.txt, "
-                "list_eval_partition.txt) in torchvision's or Kaggle's layout, or add --download"
+                "list_eval_partition.txt) in torchvision's or Kaggle's layout, or download=True / "
+                "--download"
             )
     if not image_dir.is_dir():  # scandir would raise NotADirectoryError
         raise DataError(f"{image_dir}: a file, not the folder of CelebA's images")
@@ -478,7 +480,8 @@ def _torchvision_source(
     """A set read by a torchvision class; ``to_tensor(ds)`` => (uint8 [N, C, h, w], labels)."""
     for p in paths:
         if not p.is_file():
-            raise DataError(f"{p}: missing; add --download, or " + MANUAL[name].format(root=root))
+            raise DataError(f"{p}: missing; download=True / --download fetches it, or "
+                            + MANUAL[name].format(root=root))
     files = [(_rel(p, root), p.stat().st_size) for p in paths]
 
     def plan() -> Plan:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -56,32 +57,25 @@ def _gan(cfg: StepConfig) -> StepFn:
     return gan_step_fast if cfg.fast else gan_step
 
 
-def _partial(fn: StepFn, **kw) -> StepFn:
-    def step(*args, **kwargs):
-        return fn(*args, **kw, **kwargs)
-
-    return step
-
-
 def _vae_disl_step(t: int, cfg: StepConfig) -> StepFn:
     """A GAN for cfg.disl_pretrain_steps steps, then a VAE measured by its frozen Dis."""
     if t < cfg.disl_pretrain_steps:
         return _gan(cfg)
-    return _partial(frozen_metric_step, step=_algorithm1(cfg))
+    return partial(frozen_metric_step, step=_algorithm1(cfg))
 
 
 ENCODER_NETS = ("enc", "dec", "dis")
 MODEL_SPECS: dict[str, ModelSpec] = {
     "vae": ModelSpec(
-        lambda t, c: _partial(_algorithm1(c), metric="pixel", adversarial=False), ("enc", "dec")
+        lambda t, c: partial(_algorithm1(c), metric="pixel", adversarial=False), ("enc", "dec")
     ),
     "gan": ModelSpec(lambda t, c: _gan(c), ("dec", "dis")),
     "vae_disl": ModelSpec(_vae_disl_step, ENCODER_NETS),
     "vaegan_dis0": ModelSpec(
-        lambda t, c: _partial(_algorithm1(c), metric="pixel", adversarial=True), ENCODER_NETS
+        lambda t, c: partial(_algorithm1(c), metric="pixel", adversarial=True), ENCODER_NETS
     ),
     "vaegan": ModelSpec(
-        lambda t, c: _partial(_algorithm1(c), metric="dis_l", adversarial=True), ENCODER_NETS
+        lambda t, c: partial(_algorithm1(c), metric="dis_l", adversarial=True), ENCODER_NETS
     ),
     "avae": ModelSpec(lambda t, c: avae_step, ("enc", "dec", "gen", "dis"), AVAE),
     "bigan": ModelSpec(lambda t, c: bigan_step, ENCODER_NETS, BiGAN),

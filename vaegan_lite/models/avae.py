@@ -87,6 +87,7 @@ class AVAE(VAEGAN):
     def sample(
         self,
         n: int,
+        *,
         y: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
@@ -234,6 +235,8 @@ def avae_step(
 
     Works for any model with ``enc``, ``dec``, ``gen``, ``dis`` and ``xi_dim`` (the 2D toy too).
     """
+    if y is not None:  # AVAE is unconditional: a y is refused, not dropped
+        raise ValueError("avae_step: attribute vectors y given to AVAE, which is not conditional")
     E, D, G, C = model.enc, model.dec, model.gen, model.dis
     with autocast or contextlib.nullcontext():
         # Forward pass.
@@ -284,6 +287,7 @@ def bigan_step(
     scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, torch.Tensor]:
     """One update of BiGAN: D tells (x, E(x)) from (G(z), z); E and G try to swap them."""
+    model.check_batch(x, y)  # BiGAN is unconditional: a y is refused, not dropped
     E, G, D = model.enc, model.dec, model.dis
     with autocast or contextlib.nullcontext():
         z_hat = reparameterize(*E(x))  # z^ ~ E(x)

@@ -97,6 +97,7 @@ def algorithm1_step_fast(
     scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, torch.Tensor]:
     """vaegan.algorithm1_step's update (same arguments, same statistics) with fewer passes."""
+    model.check_batch(x, y)  # one line, as the reference step, not an error inside a network
     enc, dec, dis = model.enc, model.dec, model.dis
     ctx = autocast or contextlib.nullcontext()
     uses_dis = metric == "dis_l" or adversarial
@@ -194,6 +195,7 @@ def gan_step_fast(
 ) -> dict[str, torch.Tensor]:
     """vaegan.gan_step's update; with the saturating loss and separate statistics, one pass
     through Dis gives both Dis's gradient and Dec's upstream."""
+    model.check_batch(x, y)
     dec, dis = model.dec, model.dis
     ctx = autocast or contextlib.nullcontext()
     with ctx:

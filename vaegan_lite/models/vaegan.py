@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .. import distributed
-from ..config import ModelConfig, StepConfig
+from ..config import ModelConfig, StepConfig, TrainConfig
 from ..images import check_float
 from ..losses import decoder_gan_loss, gan_loss, llike_loss, prior_loss
 from ..nets import Decoder, Discriminator, Encoder
@@ -37,6 +37,10 @@ EVAL_BATCH = 1000
 
 class VAEGAN(nn.Module):
     """Enc, Dec and Dis with the helpers the book and the CLI use."""
+
+    #: the run's settings, set by train(), read_checkpoint() and pretrained(); None for a model
+    #: made by hand (which data it saw is then unknown)
+    train_config: TrainConfig | None = None
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -115,6 +119,7 @@ class VAEGAN(nn.Module):
     def sample(
         self,
         n: int,
+        *,
         y: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
@@ -123,9 +128,6 @@ class VAEGAN(nn.Module):
         ``generator``'s device, so a generator fixes them) EVAL_BATCH at a time, returned on
         ``device``: the CPU, for plotting and measuring."""
         check_count(n)
-        if isinstance(y, torch.Generator):  # sample(n, generator): metrics.sample takes it third
-            raise ValueError("sample(n, y, generator): a Generator given as y; pass it as "
-                             "generator=...")  # fmt: skip
         self._check_condition(y, n)
         where = "cpu" if generator is None else generator.device
         z = torch.randn(n, self.latent_dim, generator=generator, device=where).to(self.device)

@@ -273,3 +273,17 @@ def test_beta_weighs_the_encoders_kl_alone(batch, small_model, applied_update, c
     assert max(d.abs().max() for d in one) > 0
     for a, b, d in zip(ups[1.0]["enc"], ups[3.5]["enc"], one, strict=True):
         torch.testing.assert_close(b - a, 2.5 * d, rtol=1e-5, atol=1e-9)
+
+
+def test_bench_times_vae_disl_on_its_frozen_metric():
+    """``bench`` times vae_disl's second phase (a VAE on the frozen Dis): Dis does not move."""
+    from vaegan_lite.bench import StepRunner
+    from vaegan_lite.config import TrainConfig
+    cfg = TrainConfig(model=ModelConfig(model="vae_disl", image_size=32, width=0.125,
+                                        latent_dim=8, enc_fc_dim=32), batch_size=4, device="cpu",
+                      steps=10, step=StepConfig(disl_pretrain_steps=5))
+    run = StepRunner(cfg)
+    before = copy.deepcopy(run.model.dis.state_dict())
+    run()
+    for k, v in run.model.dis.state_dict().items():
+        assert torch.equal(v, before[k]), k

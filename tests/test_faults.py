@@ -3,6 +3,7 @@ killed half-way, a hard crash between checkpoints, Ctrl-C, a NaN batch, divergen
 checkpoint file. After a crash or an interruption the run resumes to the same bits as a run that
 never stopped."""
 
+import copy
 import os
 import struct
 import subprocess
@@ -315,3 +316,36 @@ def test_a_folder_without_a_checkpoint_is_named_as_a_folder(tmp_path):
         read_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="no such checkpoint file"):
         read_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    assert main(["train", "--model", "vae", "--steps", "2", "--batch-size", "4", "--dataset-size",
+                 "8", "--width", "0.125", "--image-size", "32", "--latent-dim", "8",
+                 "--no-progress", "--out", str(run)]) == 0
+    return torch.load(run / "last.pt", weights_only=True)
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda c: next(v for v in c["model"].values() if v.is_floating_point()).fill_(float("inf")),
+     "are not finite"),
+])
+def test_read_checkpoint_refuses_infinite_weights(
+        tiny_ckpt, tmp_path, damage, says):
+    """``read_checkpoint`` refuses infinite weights, not only NaN ones."""
+    ckpt = copy.deepcopy(tiny_ckpt)
+    damage(ckpt)
+    torch.save(ckpt, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match=says):
+        read_checkpoint(tmp_path / "last.pt")
+
+
+def test_a_checkpoint_saved_without_crcs_is_read(tiny_ckpt, tmp_path):
+    """A checkpoint saved without CRCs (``set_crc32_options(False)``, which stores 0) is read."""
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save(tiny_ckpt, tmp_path / "last.pt")
+    finally:
+        torch.serialization.set_crc32_options(True)
+    assert read_checkpoint(tmp_path / "last.pt")["step"] == 2

@@ -7,8 +7,11 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from vaegan_lite import Decoder, Discriminator, Encoder, gan_loss, llike_loss, prior_loss
+from vaegan_lite.config import ModelConfig, StepConfig
 from vaegan_lite.images import to_unit_range
 from vaegan_lite.losses import decoder_gan_loss
+from vaegan_lite.models import VAEGAN
+from vaegan_lite.models.vaegan import algorithm1_step
 
 
 def n_params(net):
@@ -214,3 +217,50 @@ def test_decoder_gan_loss_without_logits_says_what_it_takes():
     """It was a bare StopIteration from inside the function."""
     with pytest.raises(ValueError, match=r"^decoder_gan_loss: give Dis's logits"):
         decoder_gan_loss(None, None)
+
+
+def test_a_conditional_step_takes_float64_attributes():
+    """Attribute vectors of another float dtype than the nets' (float64 labels from numpy)."""
+    torch.manual_seed(0)
+    m = VAEGAN(ModelConfig(model="vaegan", image_size=32, width=0.125, latent_dim=8,
+                           enc_fc_dim=64, cond_dim=5)).train()
+    opts = {n: torch.optim.SGD(getattr(m, n).parameters(), lr=1e-3) for n in ("enc", "dec", "dis")}
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    y = (torch.rand(4, 5) < 0.5).double()
+    stats = algorithm1_step(m, x, opts, StepConfig(), y=y)
+    assert bool(stats["ok"])
+
+
+def test_width_rounds_channel_counts_to_the_nearest():
+    """Width scales channel counts to the nearest whole number (checkpoints depend on it)."""
+    dis = Discriminator(32, width=0.33)
+    assert dis.blocks[0][0].out_channels == round(32 * 0.33) == 11
+    enc = Encoder(32, 8, width=0.33, fc_dim=64)
+    assert enc.convs[2][0].out_channels == round(256 * 0.33) == 84
+
+
+def test_dis_l_at_layer_1_is_before_the_relu_in_forward_too():
+    """Dis_l at dis_layer=1 is the first conv's output before its ReLU, as forward returns
+    it."""
+    torch.manual_seed(0)
+    dis = Discriminator(32, width=0.125, dis_layer=1).eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    _, dis_l = dis(x)
+    assert (dis_l < 0).any()  # not ReLU'd
+    assert torch.equal(dis_l, dis.dis_l(x))
+
+
+def test_gaussian_constant_is_the_normal_log_density_at_its_mean():
+    """The constant llike_loss leaves out is -log N(x | x, sigma^2 I)."""
+    from vaegan_lite.losses import gaussian_log_density_constant
+    for d, sigma in ((1, 1.0), (16384, 1.0), (12, 0.1)):
+        normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64),
+                                            torch.tensor(sigma, dtype=torch.float64))
+        want = -normal.log_prob(torch.zeros(d, dtype=torch.float64)).sum()
+        assert gaussian_log_density_constant(d, sigma) == pytest.approx(float(want), rel=1e-12)
+
+
+def test_sampling_zero_images_is_an_empty_batch():
+    """Sampling no images is an empty batch, not an error."""
+    m = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8))
+    assert m.sample(0).shape == (0, 3, 32, 32)

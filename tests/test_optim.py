@@ -10,7 +10,7 @@ import torch
 from vaegan_lite.config import ModelConfig, StepConfig, TrainConfig
 from vaegan_lite.data import training_tensors
 from vaegan_lite.models import VAEGAN, make_optimizers
-from vaegan_lite.models.vaegan import algorithm1_step
+from vaegan_lite.models.vaegan import algorithm1_step, finish_step
 from vaegan_lite.optim import RMSprop
 from vaegan_lite.train import train
 
@@ -146,3 +146,30 @@ def test_cuda_training_steps_do_not_sync(precision):
     for model, xi_dim in (("vaegan", 0), ("gan", 0), ("avae", 0), ("avae", 4)):  # 4: G draws xi
         few, many = syncs(4, model, xi_dim), syncs(12, model, xi_dim)
         assert len(few) == len(many), (model, xi_dim, many)
+
+
+def test_a_called_off_step_leaves_other_optimizers_weights_alone():
+    """A non-RMSprop optimizer (SGD, Adam of one's own) must not step when ok is False."""
+    torch.manual_seed(0)
+    m = VAEGAN(ModelConfig(model="vae", image_size=32, width=0.125, latent_dim=8, enc_fc_dim=64))
+    opts = {n: torch.optim.SGD(getattr(m, n).parameters(), lr=1.0) for n in ("enc", "dec")}
+    before = copy.deepcopy(m.state_dict())
+    updates = {n: [torch.ones_like(p) for p in getattr(m, n).parameters()] for n in ("enc", "dec")}
+    stats = finish_step(m, updates, opts, None, {}, torch.tensor(False))
+    assert not bool(stats["ok"])
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_a_non_finite_gradient_makes_the_step_not_count():
+    """Finite losses with a non-finite gradient: nothing moves, and the step does not count."""
+    torch.manual_seed(0)
+    m = VAEGAN(ModelConfig(model="vae", image_size=32, width=0.125, latent_dim=8, enc_fc_dim=64))
+    opts = {n: torch.optim.SGD(getattr(m, n).parameters(), lr=1.0) for n in ("enc", "dec")}
+    before = copy.deepcopy(m.state_dict())
+    updates = {n: [torch.ones_like(p) for p in getattr(m, n).parameters()] for n in ("enc", "dec")}
+    updates["dec"][0][0] = float("nan")
+    stats = finish_step(m, updates, opts, None, {}, torch.tensor(True))
+    assert not bool(stats["ok"])
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, before[k]), k

@@ -29,6 +29,8 @@ from test_reference import SETTINGS, targets
 from vaegan_lite.attributes import IN_WIDGETS, encode, held_out_faces
 from vaegan_lite.book import web
 from vaegan_lite.cli import build_parser
+from vaegan_lite.config import ModelConfig
+from vaegan_lite.models import VAEGAN
 from vaegan_lite.shipped import pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -889,3 +891,12 @@ def test_built_pages_load_nothing_from_the_network(book_html):
     remote = re.compile(r"<(?:script|link|img)\b[^>]*\b(?:src|href)=\"(https?://[^\"]+)\"")
     found = {p.relative_to(book_html).as_posix(): remote.findall(p.read_text()) for p in pages}
     assert not {page: urls for page, urls in found.items() if urls}
+
+
+def test_widget_data_keeps_the_scale_range():
+    """latent.json carries the slider range it was given."""
+    from vaegan_lite.book.web import widget_data
+    m = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8)).eval()
+    data = widget_data({"a": ("A", m, {"Smiling": torch.randn(8)})},
+                       torch.rand(2, 3, 32, 32) * 2 - 1, scale_range=(-1.0, 3.0))
+    assert (data["scale_min"], data["scale_max"]) == (-1.0, 3.0)

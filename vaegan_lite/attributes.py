@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from .classifier import AttributeClassifier
 from .data import SyntheticFaces
 from .images import to_unit_range
 from .metrics import evaluating
@@ -266,7 +267,7 @@ def edit_rules(
 
 def attribute_success(
     model: Any,
-    classifier: Any,
+    judge: AttributeClassifier,
     images: torch.Tensor,
     attrs: torch.Tensor,
     vectors: Vectors,
@@ -274,29 +275,34 @@ def attribute_success(
     rules: EditRules,
     scale: float = 1.0,
 ) -> dict[str, dict[str, Any]]:
-    """How often adding v_a works, judged by ``classifier``, per attribute a in ``names``.
+    """How often adding v_a works, judged by ``judge`` (an attribute classifier), per attribute a
+    in ``names``.
 
     Over the faces that could carry a (``rules.could_carry``: they lack a, and have what a
-    requires): ``added`` is the fraction in which the classifier sees a in Dec(mu + scale * v_a);
+    requires): ``added`` is the fraction in which the judge sees a in Dec(mu + scale * v_a);
     ``kept`` the fraction in which every attribute of ``rules.others(a)`` reads the same as in the
     plain reconstruction Dec(mu); ``both`` the fraction where both hold; ``n`` the number of faces.
-    ``recon_has`` is the fraction of plain reconstructions in which the classifier already sees a
+    ``recon_has`` is the fraction of plain reconstructions in which the judge already sees a
     (it should be near 0); ``changed`` maps each other attribute to the fraction of faces in which
     its reading changed; ``swapped`` the fraction in which no swapped attribute the face had is
     still seen (a face that had none of them counts as swapped).
     """
     z = encode(model, images)
-    before = classifier.predict(decode(model, z))
+    before = judge.predict(decode(model, z))
     out = {}
     for name in names:
         can = rules.could_carry(name, attrs)
-        after = classifier.predict(decode(model, apply(z[can], vectors[name], scale)))
-        out[name] = _judged(classifier, rules, name, before[can], after, attrs[can])
+        after = judge.predict(decode(model, apply(z[can], vectors[name], scale)))
+        out[name] = _judged(judge, rules, name, before[can], after, attrs[can])
     return out
 
 
 def generator_edit_success(
-    classifier: Any, faces: Any, indices: Sequence[int], names: Sequence[str], rules: EditRules
+    judge: AttributeClassifier,
+    faces: Any,
+    indices: Sequence[int],
+    names: Sequence[str],
+    rules: EditRules,
 ) -> dict[str, dict[str, Any]]:
     """attribute_success's figures for the edit no autoencoder can beat on synthetic faces: the
     generator draws each face again with a added and a's swapped attributes taken away, lets what
@@ -304,7 +310,7 @@ def generator_edit_success(
     and random choice (``faces.render(indices, attrs)``); "before" is the face itself. It
     measures the judge as much as the edit: what the judge misreads here, no model gets right."""
     images, attrs = faces.render(indices)
-    before = classifier.predict(to_unit_range(images))
+    before = judge.predict(to_unit_range(images))
     out = {}
     for name in names:
         can = rules.could_carry(name, attrs)
@@ -313,22 +319,22 @@ def generator_edit_success(
         wanted[:, [rules.names.index(b) for b in rules.swaps[name]]] = 0
         wanted[:, rules.names.index(name)] = 1
         edited, _ = faces.render(torch.as_tensor(indices)[can], attrs=wanted)
-        after = classifier.predict(to_unit_range(edited))
-        out[name] = _judged(classifier, rules, name, before[can], after, attrs[can])
+        after = judge.predict(to_unit_range(edited))
+        out[name] = _judged(judge, rules, name, before[can], after, attrs[can])
     return out
 
 
 def _judged(
-    classifier: Any, rules: EditRules, name: str, was: torch.Tensor, after: torch.Tensor,
+    judge: AttributeClassifier, rules: EditRules, name: str, was: torch.Tensor, after: torch.Tensor,
     attrs: torch.Tensor,
 ) -> dict[str, Any]:
-    """One attribute's figures (attribute_success) from the classifier's bool readings [N, A]
+    """One attribute's figures (attribute_success) from the judge's bool readings [N, A]
     before and after adding ``name`` to N faces that could carry it, and their labels."""
-    a, others = classifier.index(name), rules.others(name)
-    cols = [classifier.index(b) for b in others]
+    a, others = judge.index(name), rules.others(name)
+    cols = [judge.index(b) for b in others]
     flipped = after[:, cols] != was[:, cols]
     added, kept = after[:, a], ~flipped.any(1)
-    swap_cols = [classifier.index(b) for b in rules.swaps[name]]
+    swap_cols = [judge.index(b) for b in rules.swaps[name]]
     had = attrs[:, [rules.names.index(b) for b in rules.swaps[name]]] > 0.5
     gone = ~(after[:, swap_cols] & had).any(1) if swap_cols else torch.ones_like(added)
     return {

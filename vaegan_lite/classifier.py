@@ -179,7 +179,7 @@ def train_classifier(
     return model, info
 
 
-def accuracy(model: AttributeClassifier, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Per-attribute accuracy of the classifier's predictions against labels y."""
-    right = (model.predict(x) == y.bool()).float().mean(0)
-    return {name: round(float(a), 4) for name, a in zip(model.attr_names, right, strict=True)}
+def accuracy(judge: AttributeClassifier, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Per-attribute accuracy of the judge's (the classifier's) predictions against labels y."""
+    right = (judge.predict(x) == y.bool()).float().mean(0)
+    return {name: round(float(a), 4) for name, a in zip(judge.attr_names, right, strict=True)}

@@ -25,6 +25,8 @@ import matplotlib
 
 matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, PathPatch  # noqa: E402
 from matplotlib.textpath import TextPath  # noqa: E402
@@ -55,12 +57,13 @@ ROLES = {
 INK = "#1a1a1a"
 GREY = ROLES["loss"][1]
 FONT = FontProperties(family="DejaVu Sans")
+Point = tuple[float, float]  # inches from the figure's bottom left
 
 
 # --- drawing primitives (coordinates in inches from the figure's bottom left) --------------------
 
 
-def canvas(height: float, shift: float = 0.0):
+def canvas(height: float, shift: float = 0.0) -> tuple[Figure, Axes]:
     """A figure WIDTH x height inches whose data units are inches; shift moves the drawing right."""
     fig = plt.figure(figsize=(WIDTH, height))
     ax = fig.add_axes((0, 0, 1, 1))
@@ -71,7 +74,8 @@ def canvas(height: float, shift: float = 0.0):
     return fig, ax
 
 
-def label(ax, x, y, s, size=12.0, color=INK, ha="center", va="center", weight="normal"):
+def label(ax: Axes, x: float, y: float, s: str, size: float = 12.0, color: str = INK,
+          ha: str = "center", va: str = "center", weight: str = "normal") -> None:  # fmt: skip
     """Text centred (by default) on (x, y): SVG text if plain, paths if it contains $...$."""
     if "$" not in s:
         ax.text(x, y, s, fontsize=size, color=color, ha=ha, va=va, fontweight=weight)
@@ -89,7 +93,9 @@ def label(ax, x, y, s, size=12.0, color=INK, ha="center", va="center", weight="n
 class Box:
     """A rounded box; its edges give arrows their ends."""
 
-    def __init__(self, ax, x, y, w, h, text, role, sub=None, dashed=False, size=12.5):
+    def __init__(self, ax: Axes, x: float, y: float, w: float, h: float, text: str, role: str,
+                 sub: str | None = None, dashed: bool = False,
+                 size: float = 12.5) -> None:  # fmt: skip
         fill, edge = ROLES[role]
         self.x, self.y, self.w, self.h = x, y, w, h
         ax.add_patch(FancyBboxPatch(
@@ -104,20 +110,25 @@ class Box:
             label(ax, x, y + 0.1, text, size=size, color=color, weight=weight)
             label(ax, x, y - 0.15, sub, size=10, color=color)
 
-    def left(self, y=None):
+    def left(self, y: float | None = None) -> Point:
+        """The middle of the left edge, or the point at height y on it."""
         return (self.x - self.w / 2, self.y if y is None else y)
 
-    def right(self, y=None):
+    def right(self, y: float | None = None) -> Point:
+        """The middle of the right edge, or the point at height y on it."""
         return (self.x + self.w / 2, self.y if y is None else y)
 
-    def top(self, x=None):
+    def top(self, x: float | None = None) -> Point:
+        """The middle of the top edge, or the point at x on it."""
         return (self.x if x is None else x, self.y + self.h / 2)
 
-    def bottom(self, x=None):
+    def bottom(self, x: float | None = None) -> Point:
+        """The middle of the bottom edge, or the point at x on it."""
         return (self.x if x is None else x, self.y - self.h / 2)
 
 
-def arrow(ax, *points, color=INK, lw=1.4, head=True, dashed=False):
+def arrow(ax: Axes, *points: Point, color: str = INK, lw: float = 1.4, head: bool = True,
+          dashed: bool = False) -> None:  # fmt: skip
     """A polyline through points, with an arrowhead at the last one."""
     for a, b in zip(points[:-2], points[1:-1], strict=True):
         ax.plot([a[0], b[0]], [a[1], b[1]], color=color, lw=lw, solid_capstyle="butt",
@@ -129,12 +140,12 @@ def arrow(ax, *points, color=INK, lw=1.4, head=True, dashed=False):
     ))  # fmt: skip
 
 
-def feed(ax, *points):
+def feed(ax: Axes, *points: Point) -> None:
     """A grey line into a loss (the paper's Fig. 2: terms of the training objective)."""
     arrow(ax, *points, color=GREY, lw=1.3)
 
 
-def routing(ax, y, entries, size=12.5):
+def routing(ax: Axes, y: float, entries: list[tuple[str, str]], size: float = 12.5) -> None:
     """The strip that says which loss trains which network: [(role, text), ...], centred."""
     widths = []
     for _, s in entries:
@@ -148,11 +159,14 @@ def routing(ax, y, entries, size=12.5):
         x += w + gap
 
 
-def title(ax, y, s):
+def title(ax: Axes, y: float, s: str) -> None:
+    """A figure's bold heading, at the left."""
     label(ax, 0.12, y, s, size=12.5, ha="left", weight="bold")
 
 
-def save(fig, name: str, png_dir: Path | None) -> Path:
+def save(fig: Figure, name: str, png_dir: Path | None) -> Path:
+    """Write the figure as OUT/name.svg (no date, so a redraw changes nothing), and as a PNG in
+    png_dir when given; returns the SVG's path."""
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.svg"
     fig.savefig(path, metadata={"Date": None, "Creator": None})

@@ -34,6 +34,7 @@ if "google.colab" in sys.modules:
 # %%
 import copy
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -367,7 +368,8 @@ gap = {k: e["D(x)"] - e["D(Dec(z))"] for k, e in at_end.items()}
 healthy_model = early["model"] if end == third else load_or_train(
     f"vaegan_to{end}", config_for(preset, "vaegan", steps=end), preset).model.eval()
 lag = {"healthy": behind(healthy_model, x_div), "failing": behind(fail.model.eval(), x_div)}
-assert all(0 < e[k] < 1 for e in at_end.values() for k in ("D(x)", "D(Dec(z))"))
+# means of probabilities; a saturated Dis gives exactly 1.0 in fp32 (a logit above about 17)
+assert all(0 <= e[k] <= 1 for e in at_end.values() for k in ("D(x)", "D(Dec(z))"))
 if preset.trains_fully:  # a few steps cannot tell the two runs apart
     check_claim(preset, gap["failing"] > gap["healthy"],
                 "the failing run's discriminator tells real from generated faces more surely "
@@ -570,6 +572,8 @@ assert all(equal), "the resumed run is not the straight one"
 
 # %%
 ckpt = read_checkpoint(Path(resumed_dir) / "last.pt")
+# the two runs served only this demonstration (at the gpu preset a checkpoint is hundreds of MB)
+shutil.rmtree(resumed_dir), shutil.rmtree(straight_dir)
 print(f"format       {ckpt['format']}\n"
       f"step         {ckpt['step']}\n"
       f"config       TrainConfig as JSON: model {json.loads(ckpt['config'])['model']['model']!r}, ...\n"

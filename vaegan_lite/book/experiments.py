@@ -508,9 +508,9 @@ def reproduce(
     five = [s for s in seeds if s < plan.seeds]
     cond = [s for s in seeds if s < plan.table2_seeds]
     t0 = time.perf_counter()
-    if models is None:
+    if models is None:  # else the caller trained them, and said how long that took
         models = train_runs(preset, plan, seeds=seeds, **train_kwargs)
-    log(f"{len(models)} runs ready ({time.perf_counter() - t0:.0f} s)")
+        log(f"{len(models)} runs ready ({time.perf_counter() - t0:.0f} s)")
     x_test, y_test = test_images(preset, plan.n_eval)
     labels = y_test if preset.data == "synthetic" else None  # the judge knows these attributes
     res: dict[str, Any] = {"preset": preset.name, "plan": asdict(plan),
@@ -1091,6 +1091,7 @@ def write_results(
     if jobs > 1:
         train_in_processes(preset, plan, jobs, seeds)  # then train_runs only reads them back
     models = train_runs(preset, plan, seeds=seeds, **train_kwargs)
+    log(f"{len(models)} runs ready ({time.perf_counter() - t0:.0f} s)")
     res = reproduce(preset, plan, log=log, models=models, seeds=seeds)
     res["seconds"] = time.perf_counter() - t0  # training included
     after = _checkpoint_times(preset, plan, seeds)

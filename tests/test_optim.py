@@ -148,28 +148,19 @@ def test_cuda_training_steps_do_not_sync(precision):
         assert len(few) == len(many), (model, xi_dim, many)
 
 
-def test_a_called_off_step_leaves_other_optimizers_weights_alone():
-    """A non-RMSprop optimizer (SGD, Adam of one's own) must not step when ok is False."""
+@pytest.mark.parametrize("ok, nan_gradient", [(False, False), (True, True)])
+def test_a_step_that_cannot_be_taken_moves_nothing_with_any_optimizer(ok, nan_gradient):
+    """finish_step with SGD (or a user's Adam), not only the package's RMSprop: a step called off
+    (ok False) moves nothing, and finite losses with a non-finite gradient move nothing and do
+    not count as a good step."""
     torch.manual_seed(0)
     m = VAEGAN(ModelConfig(model="vae", image_size=32, width=0.125, latent_dim=8, enc_fc_dim=64))
     opts = {n: torch.optim.SGD(getattr(m, n).parameters(), lr=1.0) for n in ("enc", "dec")}
     before = copy.deepcopy(m.state_dict())
     updates = {n: [torch.ones_like(p) for p in getattr(m, n).parameters()] for n in ("enc", "dec")}
-    stats = finish_step(m, updates, opts, None, {}, torch.tensor(False))
-    assert not bool(stats["ok"])
-    for k, v in m.state_dict().items():
-        assert torch.equal(v, before[k]), k
-
-
-def test_a_non_finite_gradient_makes_the_step_not_count():
-    """Finite losses with a non-finite gradient: nothing moves, and the step does not count."""
-    torch.manual_seed(0)
-    m = VAEGAN(ModelConfig(model="vae", image_size=32, width=0.125, latent_dim=8, enc_fc_dim=64))
-    opts = {n: torch.optim.SGD(getattr(m, n).parameters(), lr=1.0) for n in ("enc", "dec")}
-    before = copy.deepcopy(m.state_dict())
-    updates = {n: [torch.ones_like(p) for p in getattr(m, n).parameters()] for n in ("enc", "dec")}
-    updates["dec"][0][0] = float("nan")
-    stats = finish_step(m, updates, opts, None, {}, torch.tensor(True))
+    if nan_gradient:
+        updates["dec"][0][0] = float("nan")
+    stats = finish_step(m, updates, opts, None, {}, torch.tensor(ok))
     assert not bool(stats["ok"])
     for k, v in m.state_dict().items():
         assert torch.equal(v, before[k]), k

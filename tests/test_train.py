@@ -107,6 +107,30 @@ def test_ctrl_c_saves_the_finished_step_and_resume_is_exact(tmp_path):
         assert torch.equal(a, want[k]), k
 
 
+def test_train_refuses_a_folder_of_other_files_and_leaves_them_as_they_were(tmp_path):
+    """train(), called from Python as from the CLI, refuses a folder that is not a run's (its
+    config.json and samples.png would be overwritten, and removed again if the run then failed)
+    before it builds data, and trains into a run killed before its first checkpoint."""
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"mine": 1}')
+    (mine / "notes.txt").write_text("x")
+
+    def no_data():
+        raise AssertionError("data built for a refused run")
+
+    with pytest.raises(ValueError, match=re.escape(
+            f"run folder {mine} holds config.json, notes.txt but no last.pt: not a run to "
+            "resume, and training would overwrite config.json; train into a new or empty folder")):
+        T.train(tiny(1), mine, data=no_data, progress=False)
+    assert sorted(p.name for p in mine.iterdir()) == ["config.json", "notes.txt"]
+    assert (mine / "config.json").read_text() == '{"mine": 1}'
+    train(tiny(1), tmp_path / "killed", progress=False)
+    for name in ("last.pt", "samples.png"):  # as a run killed before its first checkpoint
+        (tmp_path / "killed" / name).unlink()  # its own config.json stays: a run to train
+    assert train(tiny(1), tmp_path / "killed", progress=False).steps_run == 1
+
+
 def test_each_epoch_sees_every_full_batch_of_the_data_once_in_a_new_order():
     n, b = 50, 8  # 6 batches an epoch; the last 2 images of each shuffle are left out
     sampler = T.BatchSampler(n, b, seed=3)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import json
 import math
 import os
 import re
@@ -68,6 +67,7 @@ from .train import (
     FolderInUse,
     TrainingDiverged,
     check_resumable,
+    check_run_folder,
     pick_device,
     pick_precision,
     train,
@@ -495,26 +495,6 @@ def _download(cfg: TrainConfig) -> None:
         raise failed or DownloadError(f"{cfg.data}: the download by process 0 failed (it says why)")
 
 
-def _is_run_config(path: Path) -> bool:
-    """Whether ``path`` is a config.json that train wrote."""
-    try:
-        TrainConfig.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return False
-    return True
-
-
-def _not_a_run(out: Path) -> list[str]:
-    """What ``out`` holds that makes it neither new, nor empty, nor a run's: a run has last.pt,
-    or (killed before its first checkpoint) its own config.json alone. A folder of other files,
-    a data set's say, would get the run's files among them. Hidden entries (the run's lock, a
-    killed write's temporary file, a file manager's) are not counted."""
-    if not out.is_dir() or (out / "last.pt").exists():
-        return []
-    return sorted(p.name for p in out.iterdir() if not p.name.startswith(".")
-                  and not (p.name == "config.json" and _is_run_config(p)))  # fmt: skip
-
-
 def cmd_train(a: argparse.Namespace) -> int:
     """Train (or resume) into --out and print a summary; the exit code, 0."""
     _check_flags_apply(a)
@@ -522,14 +502,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise ValueError(f"--out {a.out} exists and is not a folder")
     _check_out(a.out, a.out)
     cfg = config_from_args(a)
-    theirs = _not_a_run(a.out)
-    if theirs:
-        overwrites = [n for n in theirs if n in ("config.json", "samples.png")]
-        raise ValueError(
-            f"--out {a.out} holds {', '.join(theirs[:3])}{' ...' if theirs[3:] else ''} but no "
-            f"last.pt: not a run to resume"
-            + (f", and training would overwrite {' and '.join(overwrites)}" if overwrites else "")
-            + "; train into a new or empty folder")
+    check_run_folder(a.out, f"--out {a.out}")  # before a download
     if a.download:
         _download(cfg)
     if (a.out / "last.pt").exists():

@@ -298,6 +298,34 @@ class _Run:
     data_of: str | None = None  # what that fingerprint hashes (older checkpoints: not said)
 
 
+def _is_run_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json that train wrote."""
+    try:
+        TrainConfig.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+    return True
+
+
+def check_run_folder(out: Path, name: str) -> None:
+    """Refuse ``out`` (``name`` in the one-line ValueError) unless it is new, empty or a run's:
+    a run has last.pt, or (killed before its first checkpoint) its own config.json alone. A
+    folder of other files, a data set's say, would get the run's files among them, and lose its
+    own config.json or samples.png. Hidden entries (the run's lock, a killed write's temporary
+    file, a file manager's) are not counted."""
+    if not out.is_dir() or (out / "last.pt").exists():
+        return
+    theirs = sorted(p.name for p in out.iterdir() if not p.name.startswith(".")
+                    and not (p.name == "config.json" and _is_run_config(p)))  # fmt: skip
+    if theirs:
+        overwrites = [n for n in theirs if n in ("config.json", "samples.png")]
+        raise ValueError(
+            f"{name} holds {', '.join(theirs[:3])}{' ...' if theirs[3:] else ''} but no "
+            f"last.pt: not a run to resume"
+            + (f", and training would overwrite {' and '.join(overwrites)}" if overwrites else "")
+            + "; train into a new or empty folder")
+
+
 def train(
     cfg: TrainConfig,
     out_dir: str | Path | None = None,
@@ -321,6 +349,7 @@ def train(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:  # before a step is trained
         check_writable(out, f"run folder {out}")
+        check_run_folder(out, f"run folder {out}")
     made = [] if out is None else missing_folders(out)
     wrote: list[Path] = []  # the files _train writes, as it writes them
     # one training a folder: two (a notebook and a terminal, a retried job) would mix their files

@@ -260,6 +260,26 @@ def test_gaussian_constant_is_the_normal_log_density_at_its_mean():
         assert gaussian_log_density_constant(d, sigma) == pytest.approx(float(want), rel=1e-12)
 
 
+def test_a_gan_refuses_to_encode_with_its_untrained_encoder():
+    """Every model is a VAEGAN with an Enc, but a GAN never trains its own: codes, reconstructions
+    and attribute vectors from it are refused in one line, not random numbers; it samples."""
+    from vaegan_lite import attributes
+
+    gan = VAEGAN(ModelConfig(model="gan", image_size=32, width=0.125, latent_dim=8)).eval()
+    x = torch.zeros(2, 3, 32, 32)
+    for call in (lambda: gan.encode(x), lambda: gan.reconstruct(x),
+                 lambda: attributes.edit(gan, x, torch.zeros(8))):  # fmt: skip
+        with pytest.raises(ValueError, match=r"^a GAN \(model 'gan'\) trains no encoder"):
+            call()
+    assert gan.sample(2).shape == (2, 3, 32, 32)
+    for name in ("vae", "vae_disl", "vaegan_dis0", "vaegan"):
+        model = VAEGAN(ModelConfig(model=name, image_size=32, width=0.125, latent_dim=8)).eval()
+        assert model.reconstruct(x).shape == x.shape
+        with pytest.raises(ValueError, match=r"^apply: a vector of shape \[7\] for codes of "
+                                             r"shape \[2, 8\]: it must have the codes' 8 numbers"):
+            attributes.edit(model, x, torch.zeros(7))
+
+
 def test_sampling_zero_images_is_an_empty_batch():
     """Sampling no images is an empty batch, not an error."""
     m = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8))

@@ -163,6 +163,10 @@ def combine(vectors: Vectors, weights: dict[str, float]) -> torch.Tensor:
 def apply(z: torch.Tensor, vector: torch.Tensor, scale: float | torch.Tensor = 1.0) -> torch.Tensor:
     """z + scale * vector, for one code [D] or a batch [N, D]; ``scale`` may be [K] for K steps
     (then the result is [K, D] or [N, K, D])."""
+    if vector.shape[-1:] != z.shape[-1:]:  # else a broadcasting error from deep inside torch
+        raise ValueError(f"apply: a vector of shape {list(vector.shape)} for codes of shape "
+                         f"{list(z.shape)}: it must have the codes' {z.shape[-1]} numbers (a "
+                         "vector from attribute_vectors of this model)")  # fmt: skip
     s = torch.as_tensor(scale, dtype=z.dtype, device=z.device)
     if s.ndim == 0:
         return z + s * vector

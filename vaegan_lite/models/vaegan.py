@@ -76,6 +76,10 @@ class VAEGAN(nn.Module):
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z|x), computed and returned on the model's device."""
+        if self.config.model == "gan":  # its Enc is there (one class for all) but never trains
+            raise ValueError("a GAN (model 'gan') trains no encoder: it has no codes or "
+                             "reconstructions of given images; use a model that trains one "
+                             "(vae, vaegan, vae_disl, vaegan_dis0)")  # fmt: skip
         self._check_images(x)
         self._check_condition(y, len(x))
         # in the weights' dtype: float64 or half images from a user's own pipeline work too

@@ -341,7 +341,7 @@ def test_unreadable_images_are_skipped_with_one_warning(celeba, capsys):
         load_split("celeba", celeba, "train", 64, progress=False)
 
 
-def test_training_tensors_size_batch_and_condition_checks(celeba):
+def test_training_tensors_size_batch_and_condition_checks(celeba, capsys):
     def cfg(batch_size=4, cond_dim=0, **kw):
         model = ModelConfig(image_size=32, width=0.125, cond_dim=cond_dim)
         return TrainConfig(model=model, data="celeba", data_root=str(celeba),
@@ -349,8 +349,13 @@ def test_training_tensors_size_batch_and_condition_checks(celeba):
 
     images, attrs = D.training_tensors(cfg(dataset_size=0), progress=False)
     assert images.shape == (8, 3, 32, 32) and attrs.shape == (8, 40)
+    assert capsys.readouterr().err == ""
     images, _ = D.training_tensors(cfg(dataset_size=5), progress=False)
     assert torch.equal(images, load_split("celeba", celeba, "train", 32).images[:5])
+    # a set cut short is said in one line (TrainConfig's default would cut a large folder)
+    assert capsys.readouterr().err == (f"warning: {celeba.resolve()} (celeba): training on the "
+                                       "first 5 of its 8 training images (dataset_size; 0 takes "
+                                       "them all)\n")  # fmt: skip
     with pytest.raises(DataError, match="8 training images, fewer than the batch size 16"):
         D.training_tensors(cfg(batch_size=16), progress=False)
     with pytest.raises(DataError, match="40 attributes per image; the model is conditioned on 17"):
@@ -523,6 +528,34 @@ def test_a_cache_that_cannot_be_written_and_a_broken_link_are_one_line(tmp_path,
     capsys.readouterr()
     assert len(load_split("folder", tmp_path / "f", "all", 32, progress=False).images) == 5
     assert "skipped 1 broken link(s), first: " in capsys.readouterr().err
+
+
+def test_an_unreadable_image_is_named_so_that_it_can_be_found_from_any_folder(
+    tmp_path, monkeypatch, capsys
+):
+    """The cache keeps the warning's line: the path in it is absolute, not relative to the folder
+    the cache was built from."""
+    make_folder(tmp_path / "f")
+    (tmp_path / "f" / "bad.png").write_bytes(b"not a png")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    load_split("folder", "f", "all", 32, progress=False)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    capsys.readouterr()
+    load_split("folder", "../f", "all", 32, progress=False)  # from the cache
+    assert f"unreadable image: {tmp_path / 'f' / 'bad.png'} (" in capsys.readouterr().err
+
+
+def test_a_linked_folder_is_read_once_and_a_link_back_up_does_not_loop(tmp_path):
+    """Images in a linked sub-folder are the data set's too; a folder reached twice (two links to
+    it, or a link to an ancestor) is read once."""
+    make_folder(tmp_path / "elsewhere")
+    (tmp_path / "f").mkdir()
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(tmp_path / "f" / "own.png")
+    (tmp_path / "f" / "linked").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "f" / "again").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "f" / "up").symlink_to(tmp_path / "f")
+    assert len(load_split("folder", tmp_path / "f", "all", 32, progress=False).images) == 1 + 5
 
 
 # -----------------------------------------------------------------------------

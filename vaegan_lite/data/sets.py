@@ -172,9 +172,13 @@ def training_tensors(cfg: TrainConfig, progress: bool = True) -> tuple[torch.Ten
         images, attrs, _ = load_split(
             cfg.data, cfg.data_root, "train", size, channels, progress=progress
         )
-        if 0 < cfg.dataset_size < len(images):
-            images, attrs = images[: cfg.dataset_size], attrs[: cfg.dataset_size]
         where = f"{_root(cfg.data_root).resolve()} ({cfg.data})"
+        if 0 < cfg.dataset_size < len(images):
+            # said, not silent: TrainConfig's default (20,000, for synthetic faces) cuts a large
+            # folder to the images of its first sub-folders (path order)
+            warn(f"{where}: training on the first {cfg.dataset_size:,} of its {len(images):,} "
+                 "training images (dataset_size; 0 takes them all)")
+            images, attrs = images[: cfg.dataset_size], attrs[: cfg.dataset_size]
     if why := why_untrainable(images, attrs, cfg):
         raise DataError(f"{where}: {why}")
     return images, attrs
@@ -583,10 +587,15 @@ def _folder(root: Path, split: str) -> Source:
 
 def _image_files(base: Path) -> tuple[dict[str, int], str]:
     """({path relative to base: bytes}, a digest of their modification times) of the images
-    below base. Skipped: hidden folders, broken links (with a warning), and training runs: a run's
-    folder (it holds last.pt) put under the data would feed its samples.png back in as faces."""
-    out, times, broken = {}, [], []
-    for folder, dirs, names in os.walk(base):
+    below base, linked folders included. Skipped: hidden folders, broken links (with a warning), a
+    folder already walked (a link back up would loop), and training runs: a run's folder (it holds
+    last.pt) put under the data would feed its samples.png back in as faces."""
+    out, times, broken, walked = {}, [], [], set()
+    for folder, dirs, names in os.walk(base, followlinks=True):
+        if (real := os.path.realpath(folder)) in walked:
+            dirs[:] = []
+            continue
+        walked.add(real)
         if folder != str(base) and "last.pt" in names:
             dirs[:] = []
             continue
@@ -730,7 +739,8 @@ def _open_rgb(path: Path):
                 return Image.alpha_composite(white, img).convert("RGB")
             return img.convert("RGB")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise _Unreadable(f"{path} ({str(e) or type(e).__name__})") from e
+        # absolute: the cache keeps this line, and says it again from whatever folder reads it
+        raise _Unreadable(f"{os.path.abspath(path)} ({str(e) or type(e).__name__})") from e
 
 
 def _square(path: Path, size: int) -> np.ndarray:

@@ -19,9 +19,10 @@ none):
     mnist      ROOT/MNIST/raw/ through torchvision; 28x28 padded with black to 32x32; digits.
     svhn       ROOT/{train,test,extra}_32x32.mat through torchvision (needs scipy); digits.
     folder     every image below ROOT (recursive; .jpg .jpeg .png .bmp .gif .webp .tif .tiff;
-               hidden folders skipped), sorted by path. Optional ROOT/attributes.csv: a header
-               (filename, then attribute names), then one row per image: its path relative to ROOT
-               and 0/1 or -1/1 values; the set is then the listed images, in the file's order.
+               hidden folders skipped, linked folders read once), sorted by path. Optional
+               ROOT/attributes.csv: a header (filename, then attribute names), then one row per
+               image: its path relative to ROOT and 0/1 or -1/1 values; the set is then the listed
+               images, in the file's order.
                Splits: ROOT/train/, ROOT/test/, ... when those folders exist; "all" is everything.
 
 Channels: 3 (RGB) or 1 (ITU-R 601 luma); one-channel sets are repeated to RGB for 3.

@@ -30,7 +30,7 @@ import torch
 from .config import TrainConfig
 from .errors import one_line
 from .files import atomic_path
-from .models import model_spec
+from .models import VAEGAN, model_spec
 
 FORMAT = "vaegan-lite/1"
 
@@ -176,8 +176,9 @@ def checkpoint_config(ckpt: dict, path: str | Path) -> TrainConfig:
         raise CheckpointError(f"{path}: its stored config is not valid ({one_line(e)})") from e
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
-    """The trained model of a checkpoint, in eval mode, with ``.train_config`` and ``.step``."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> VAEGAN:
+    """The trained model of a checkpoint (a VAEGAN, or an AVAE, which is one), in eval mode, with
+    ``.train_config`` and ``.step``."""
     _check_device(map_location)
     # mapped from the file onto the CPU: the weights are read, not the optimizers' state
     ckpt = read_checkpoint(path, "cpu", mmap=True)

@@ -130,7 +130,7 @@ def test_cache_is_reused_and_rebuilt_when_settings_or_files_change(celeba, monke
     img = celeba / "celeba" / "img_align_celeba" / "000001.jpg"
     Image.open(img).save(img, quality=60)
     load_split("celeba", celeba, "train", 32, progress=False)
-    assert calls["n"] == 32 and len(caches(celeba)) == 4
+    assert calls["n"] == 32 and len(caches(celeba)) == 3  # and the cache it replaces is gone
     assert not any(name.startswith(".tmp") for name in caches(celeba))
     meta = json.loads((celeba / ".vaegan_cache" / caches(celeba)[0] / "meta.json").read_text())
     assert meta["prep_version"] == PREP_VERSION and meta["skipped"] == []
@@ -544,6 +544,24 @@ def test_an_unreadable_image_is_named_so_that_it_can_be_found_from_any_folder(
     capsys.readouterr()
     load_split("folder", "../f", "all", 32, progress=False)  # from the cache
     assert f"unreadable image: {tmp_path / 'f' / 'bad.png'} (" in capsys.readouterr().err
+
+
+def test_a_folder_that_changed_leaves_one_cache_of_each_size(tmp_path, monkeypatch):
+    """A cache built before an image was added is never read again: building the new one
+    removes it. Another size's cache, and another folder's in a shared cache, stay."""
+    make_folder(tmp_path / "f")
+    make_folder(tmp_path / "g")
+    monkeypatch.chdir(tmp_path)
+    load_split("folder", "f", "all", 32, progress=False)  # a relative root: its place is kept
+    load_split("folder", tmp_path / "f", "all", 16, progress=False)
+    Image.new("RGB", (32, 32)).save(tmp_path / "f" / "new.png")
+    assert len(load_split("folder", tmp_path / "f", "all", 32, progress=False).images) == 6
+    names = caches(tmp_path / "f")
+    assert len(names) == 2 and sorted(n.split("-")[2] for n in names) == ["16px", "32px"]
+    monkeypatch.setenv("VAEGAN_CACHE", str(tmp_path / "shared"))
+    for root in ("f", "g"):
+        load_split("folder", tmp_path / root, "all", 32, progress=False)
+    assert len(list((tmp_path / "shared").iterdir())) == 2
 
 
 def test_a_linked_folder_is_read_once_and_a_link_back_up_does_not_loop(tmp_path):

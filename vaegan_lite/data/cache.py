@@ -88,7 +88,7 @@ def cached(
 ) -> ImageSet:
     """The split as an ImageSet, preprocessed once into the cache and memory-mapped from it.
     One folder per set, split, size, channels and source files (names, sizes): a change of any
-    builds a new one."""
+    builds a new one (a change of the files also removes the one it replaces)."""
     key = [PREP_VERSION, name, split, size, channels] + ([src.identity] if src.identity else [])
     h = hashlib.sha256(json.dumps(key).encode())
     for rel, nbytes in src.files:
@@ -164,7 +164,7 @@ def _build(
             _shorten_npy(tmp / "images.npy", len(kept))
         np.save(tmp / "attrs.npy", plan.attrs[kept])
         meta = {"n": len(kept), "attr_names": plan.attr_names, "skipped": skipped,
-                "prep_version": PREP_VERSION, "source": str(where)}  # fmt: skip
+                "prep_version": PREP_VERSION, "source": str(where.absolute())}  # fmt: skip
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         for name in ("images.npy", "attrs.npy", "meta.json"):  # on disk before the rename
             fsync(tmp / name)
@@ -174,12 +174,30 @@ def _build(
             if not (folder / "meta.json").is_file():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same cache first
+        _remove_superseded(folder, meta["source"])
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if made:
             with contextlib.suppress(OSError):  # not empty: another process's cache is there
                 folder.parent.rmdir()
         raise
+
+
+def _remove_superseded(folder: Path, source: str) -> None:
+    """Remove the caches of the same set, split, size and channels from the same place that
+    ``folder`` replaces: built before its files changed (an image added to a folder), they are
+    never read again, and each is as large as the set. (A process still reading one keeps its
+    memory map.)"""
+    prefix = folder.name.rsplit("-", 1)[0] + "-"
+    for old in folder.parent.glob(prefix + "*"):
+        if old == folder or not (old / "meta.json").is_file():
+            continue
+        try:
+            same = json.loads((old / "meta.json").read_text()).get("source") == source
+        except (OSError, ValueError, AttributeError):  # damaged: not known to be this set's
+            continue
+        if same:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _shorten_npy(path: Path, n: int) -> None:

@@ -27,7 +27,8 @@ none):
 
 Channels: 3 (RGB) or 1 (ITU-R 601 luma); one-channel sets are repeated to RGB for 3.
 
-The cache (cache.py): each (set, split, size, channels) is preprocessed once into uint8 arrays.
+The cache (cache.py): each (set, split, size, channels) is preprocessed once into uint8 arrays,
+and again, in place of the old arrays, when its files change.
 
 Bad input raises DataError (a ValueError: the CLI prints it as one line and exits with code 2)
 naming the file, before any cache is written: a data root that does not exist; a missing or

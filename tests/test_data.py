@@ -962,3 +962,70 @@ def test_a_cache_meta_with_a_bool_count_is_refused(tmp_path):
     path.write_text(json.dumps({"n": True, "attr_names": [], "skipped": []}))
     with pytest.raises(ValueError, match="'n' missing or not a count"):
         _read_meta(path)
+
+
+def test_a_process_of_another_user_counts_as_running(monkeypatch):
+    """os.kill(pid, 0) refusing with EPERM means the process exists (another user's): its cache
+    build or smoke folder must not be taken for a dead one's leftovers and removed."""
+    from vaegan_lite import files
+
+    def kill(pid, sig, error=PermissionError):
+        raise error(1, "Operation not permitted")
+
+    monkeypatch.setattr(files.os, "kill", kill)
+    assert files.process_alive(12345)
+    monkeypatch.setattr(files.os, "kill", lambda pid, sig: kill(pid, sig, ProcessLookupError))
+    assert not files.process_alive(12345)
+
+
+def test_the_skipped_images_warning_names_three_and_counts_the_rest(capsys):
+    """One line: how many were skipped, the first three by name, and how many more."""
+    from vaegan_lite.data.cache import warn_skipped
+
+    warn_skipped(["a.jpg (x)", "b.jpg (x)", "c.jpg (x)", "d.jpg (x)", "e.jpg (x)"])
+    assert capsys.readouterr().err == ("warning: skipped 5 unreadable images: a.jpg (x); "
+                                       "b.jpg (x); c.jpg (x); and 2 more\n")  # fmt: skip
+    warn_skipped(["a.jpg (x)"])
+    assert capsys.readouterr().err == "warning: skipped 1 unreadable image: a.jpg (x)\n"
+
+
+def test_celeba_crops_are_blurred_with_the_authors_sigma_before_resizing():
+    """The authors' preprocessing: a Gaussian blur of sigma = sqrt(148 / size) / 2 (torchvision's
+    gaussian_blur here, away from the borders), then bicubic to size x size."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    g = torch.Generator().manual_seed(0)
+    crops = torch.randint(0, 256, (2, 148, 148, 3), dtype=torch.uint8, generator=g)
+    size = 64
+    sigma = (148 / size) ** 0.5 / 2
+    r = int(4 * sigma + 0.5)
+    blurred = gaussian_blur(crops.permute(0, 3, 1, 2).float(), [2 * r + 1] * 2, [sigma] * 2)
+    want = F.interpolate(blurred, size=(size, size), mode="bicubic", align_corners=False)
+    want = want.round().clamp(0, 255)
+    got = D._celeba_resize(crops.numpy(), size).float()
+    assert got.shape == (2, 3, size, size)
+    assert (got - want)[..., 4:-4, 4:-4].abs().max() <= 1  # the borders are padded otherwise
+
+
+def test_a_download_puts_the_socket_timeout_back(tmp_path, monkeypatch):
+    """The download's timeout is for torchvision's requests only: afterwards, failed or not, the
+    process's default socket timeout is what it was (a later request is not cut at 60 s)."""
+    import socket
+
+    import torchvision.datasets as tvd
+
+    seen = []
+
+    def offline(self):
+        seen.append(socket.getdefaulttimeout())
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tvd.CIFAR10, "download", offline)
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(12.5)
+    try:
+        with pytest.raises(D.DownloadError):
+            D.download_data("cifar10", tmp_path / "c")
+        assert seen == [D.DOWNLOAD_TIMEOUT_S] and socket.getdefaulttimeout() == 12.5
+    finally:
+        socket.setdefaulttimeout(before)

@@ -93,13 +93,20 @@ def _primitives(rank: int, init: str) -> None:
             raise AssertionError("check_in_sync missed weights that differ")
         model.bias.data.fill_(0.0)
         D.check_in_sync(model)  # the same now: no error
+        bn = torch.nn.BatchNorm1d(3)
+        bn.running_mean.fill_(float(rank))  # each process's own statistics
+        bn.running_var.fill_(1.0 + rank)
+        D.broadcast_buffers(bn)  # process 0's, everywhere (DDP's broadcast_buffers)
+        assert torch.equal(bn.running_mean, torch.zeros(3))
+        assert torch.equal(bn.running_var, torch.ones(3))
     finally:
         dist.destroy_process_group()
 
 
 def test_the_primitives_average_shard_and_catch_drift(tmp_path):
     """average is a mean (a sum would keep two processes in sync as well, and train wrongly),
-    shard gives each process its own half, and check_in_sync fires on weights that differ."""
+    shard gives each process its own half, check_in_sync fires on weights that differ, and
+    broadcast_buffers gives every process process 0's BatchNorm statistics."""
     import torch.multiprocessing as mp
 
     mp.spawn(_primitives, args=(f"file://{tmp_path / 'store'}",), nprocs=2, join=True)

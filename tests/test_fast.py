@@ -287,3 +287,35 @@ def test_bench_times_vae_disl_on_its_frozen_metric():
     run()
     for k, v in run.model.dis.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_bench_reports_the_flops_of_one_step_per_image(monkeypatch, one_thread):
+    """flops_per_image is one counted training step's FLOPs over the batch, not the batch's."""
+    import vaegan_lite.bench as bench
+
+    monkeypatch.setattr(bench, "matmul_peak", lambda device, precision: (1e11, 5e10))
+    monkeypatch.setattr(bench, "conv_peak", lambda device, precision: (2e11, 1e11))
+    cfg = TrainConfig(model=ModelConfig(image_size=32, width=0.125, latent_dim=8, enc_fc_dim=32),
+                      batch_size=4, dataset_size=4, steps=1, device="cpu")  # fmt: skip
+    r = bench.bench(cfg, steps=1, warmup=0)
+    assert r.flops_per_image == count_flops(StepRunner(cfg)) / cfg.batch_size > 0
+    assert r.fraction_of_peak == pytest.approx(r.images_per_s * r.flops_per_image / 1e11)
+
+
+def test_the_matmul_peak_counts_two_flops_per_multiply_add(monkeypatch):
+    """An n x n matmul is 2 n^3 FLOPs: the peak (and so every "fraction of peak") rests on it.
+    A clock that moves one second per reading makes the best of the runs one second long."""
+    import types
+
+    import vaegan_lite.bench as bench
+
+    ticks = {"wall": 0.0, "cpu": 0.0}
+
+    def tick(kind):
+        ticks[kind] += 1.0
+        return ticks[kind]
+
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: tick("wall"),
+                                                             process_time=lambda: tick("cpu")))
+    n, reps = 16, 3
+    assert bench.matmul_peak(torch.device("cpu"), "fp32", n=n, reps=reps) == (2 * n**3 * reps,) * 2

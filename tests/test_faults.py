@@ -349,3 +349,14 @@ def test_a_checkpoint_saved_without_crcs_is_read(tiny_ckpt, tmp_path):
     finally:
         torch.serialization.set_crc32_options(True)
     assert read_checkpoint(tmp_path / "last.pt")["step"] == 2
+
+
+def test_weights_that_do_not_fit_are_said_with_how_many_others():
+    """weights_misfit names the first key of each kind and counts the others exactly."""
+    from vaegan_lite.checkpoint import weights_misfit
+
+    want = {k: torch.zeros(2) for k in ("a", "b", "c")}
+    got = {"a": torch.zeros(3), "x": torch.zeros(1), "y": torch.zeros(1), "z": torch.zeros(1)}
+    assert weights_misfit(want, got) == ("missing: b and 1 more; unexpected: x and 2 more; "
+                                         "wrong shape: a (3,), model (2,)")  # fmt: skip
+    assert weights_misfit(want, dict(want)) == ""

@@ -95,3 +95,19 @@ def test_the_display_does_not_change_training():
 def test_summary_line_skips_absent_statistics():
     h = {"step": [1.0, 2.0], "L_llike": [3.0, 4.0], "D(x)": [0.5, float("nan")]}
     assert L.summary_line(2, h) == "step 2:  L_llike 4"
+
+
+def test_the_seed_picks_the_samples_drawn():
+    """``seed`` fixes which z_p the frames decode: the same seed draws the same frame, another
+    seed other samples."""
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    torch.manual_seed(0)
+    model = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8, enc_fc_dim=32)).eval()
+    h = {"step": [1.0], "L_prior": [1.0]}
+
+    def frame(seed):
+        return L.LiveTraining(n_samples=4, seed=seed, notebook=False).render(1, model, h)
+
+    assert frame(1) == frame(1) != frame(2)

@@ -284,3 +284,18 @@ def test_sampling_zero_images_is_an_empty_batch():
     """Sampling no images is an empty batch, not an error."""
     m = VAEGAN(ModelConfig(image_size=32, width=0.125, latent_dim=8))
     assert m.sample(0).shape == (0, 3, 32, 32)
+
+
+@pytest.mark.parametrize("model", ["vaegan", "avae"])
+def test_sampling_and_reconstructing_leave_a_model_in_eval_mode_as_it_was(model):
+    """A loaded model is in eval mode: sampling or reconstructing with it must not switch it to
+    training, where its next forward pass would use (and move) the batch's statistics."""
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import model_spec
+
+    m = model_spec(model).build(ModelConfig(model=model, image_size=32, width=0.125,
+                                            latent_dim=8)).eval()  # fmt: skip
+    m.sample(2, generator=torch.Generator().manual_seed(0))
+    assert not any(k.training for k in m.modules())
+    m.reconstruct(torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert not any(k.training for k in m.modules())

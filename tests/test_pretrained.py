@@ -805,3 +805,46 @@ def test_classifier_probabilities_are_eval_mode_in_any_mode():
     assert clf.training and torch.allclose(got, want, atol=1e-6)
     for k, v in clf.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def _tiny_shippable():
+    """A small VAE/GAN and its config as save_pretrained takes them (fast to save and load)."""
+    from vaegan_lite.config import ModelConfig
+    from vaegan_lite.models import VAEGAN
+
+    torch.manual_seed(0)
+    mc = ModelConfig(image_size=32, width=0.125, latent_dim=8, enc_fc_dim=32)
+    return VAEGAN(mc).eval(), TrainConfig(model=mc).to_dict()
+
+
+def test_float16_storage_writes_half_precision_and_loads_it_back_as_float32(tmp_path: Path):
+    """`make pretrained`'s default storage halves the bytes: every floating tensor of the .pt is
+    float16, and pretrained() gives them back as float32, each the weight rounded to float16."""
+    model, config = _tiny_shippable()
+    record = save_pretrained("synthetic-vae", model, config, SHIPPED_NETWORKS, {}, tmp_path)
+    assert record["storage"].startswith("float16")
+    blob = torch.load(tmp_path / "synthetic-vae.pt", weights_only=True)
+    assert {v.dtype for v in blob["state_dict"].values() if v.is_floating_point()} == {
+        torch.float16}
+    was, now = model.state_dict(), pretrained("synthetic-vae", weights=tmp_path).state_dict()
+    assert set(now) == {k for k in was if k.split(".")[0] in SHIPPED_NETWORKS}
+    for k, v in now.items():
+        if v.is_floating_point():
+            assert v.dtype == torch.float32 and torch.equal(v, was[k].half().float()), k
+
+
+def test_save_pretrained_renames_the_record_last(tmp_path: Path, monkeypatch):
+    """The .json names the .pt's sha256, so it replaces the old one last: a crash between the
+    two renames leaves the old record, never a new record that calls the old weights corrupt."""
+    from vaegan_lite import files
+
+    model, config = _tiny_shippable()
+    renamed, real = [], os.replace
+
+    def replace(src, dst):
+        renamed.append(Path(dst).name)
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    save_pretrained("synthetic-vae", model, config, SHIPPED_NETWORKS, {}, tmp_path)
+    assert renamed == ["synthetic-vae.pt", "synthetic-vae.json"]

@@ -900,3 +900,17 @@ def test_widget_data_keeps_the_scale_range():
     data = widget_data({"a": ("A", m, {"Smiling": torch.randn(8)})},
                        torch.rand(2, 3, 32, 32) * 2 - 1, scale_range=(-1.0, 3.0))
     assert (data["scale_min"], data["scale_max"]) == (-1.0, 3.0)
+
+
+def test_the_sprite_holds_the_faces_side_by_side(tmp_path):
+    """faces.png is one row [S, N*S], face i in columns i*S to (i+1)*S: where the widget's
+    script cuts each thumbnail from."""
+    from PIL import Image
+
+    from vaegan_lite.images import to_uint8
+
+    faces = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    got = np.asarray(Image.open(web.save_sprite(faces, tmp_path / "faces.png")))
+    assert got.shape == (8, 24, 3)
+    for i, face in enumerate(to_uint8(faces)):
+        assert np.array_equal(got[:, 8 * i : 8 * i + 8], face.permute(1, 2, 0).numpy()), i

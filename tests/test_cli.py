@@ -1,7 +1,6 @@
 """The command line contract: train/sample for every model, exact resume, one-line errors."""
 
 import errno
-import functools
 import json
 import os
 import shlex
@@ -16,6 +15,7 @@ import torch
 import vaegan_lite.cli as C
 import vaegan_lite.train as T
 from vaegan_lite import files, load_checkpoint
+from vaegan_lite.checkpoint import read_checkpoint
 from vaegan_lite.cli import _check_flags_apply, build_parser, command_line, config_from_args, main
 from vaegan_lite.config import (
     MODEL_NAMES,
@@ -505,7 +505,7 @@ def test_sigterm_saves_the_last_finished_step_and_exits_143(tmp_path, capsys, mo
     def unhandled(signum, frame):  # instead of the default, which would end pytest
         raise AssertionError("SIGTERM was not handled: the process would end, saving nothing")
 
-    monkeypatch.setattr(C, "train", functools.partial(C.train, callback=term_at_2))
+    monkeypatch.setattr(C, "_print_log", term_at_2)  # --no-progress's callback, at every log
     before = signal.signal(signal.SIGTERM, unhandled)
     try:
         assert run_train(tmp_path / "r", 6) == 143
@@ -780,6 +780,18 @@ def test_an_out_that_starts_with_a_dash_or_a_tilde(tmp_path, monkeypatch, capsys
     assert (tmp_path / "home" / "s.png").is_file()
 
 
+def test_without_the_bar_each_log_is_a_line_of_losses(tmp_path, capsys):
+    """--no-progress (a batch job's log file) prints what the bar would show, every --log-every
+    steps and at the end, the values the run's history holds."""
+    capsys.readouterr()
+    assert run_train(tmp_path / "r", 5) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("step ")]
+    assert [ln.split(":")[0] for ln in lines] == ["step 2", "step 4", "step 5"]
+    history = read_checkpoint(tmp_path / "r" / "last.pt")["history"]
+    assert lines[-1] == "step 5: " + ", ".join(
+        f"{k} {history[k][-1]:.3g}" for k in ("L_prior", "L_llike", "L_GAN", "D(x)", "D(Dec(z))"))
+
+
 def test_train_into_a_folder_of_other_files_named_like_a_run_s_is_refused(tmp_path, capsys):
     """A folder with a config.json (or samples.png) but no last.pt is not a run: training there
     would overwrite the user's file."""
@@ -915,3 +927,22 @@ def test_a_second_training_into_a_folder_in_use_is_refused(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(before)  # no lock file
     with exclusive_folder(tmp_path / "r") as held:  # the finished training let go of it
         assert held
+
+
+def test_sample_lays_out_a_near_square_grid(tmp_path, trained):
+    """--n 10 samples: ceil(sqrt(10)) = 4 per row, so 4 columns and 3 rows of 32x32 images
+    (2-pixel padding), not 3 columns and 4 rows."""
+    from PIL import Image
+
+    png = tmp_path / "s.png"
+    assert main(["sample", "--checkpoint", str(trained), "--n", "10", "--out", str(png)]) == 0
+    assert Image.open(png).size == (4 * 34 + 2, 3 * 34 + 2)
+
+
+def test_the_train_command_saves_and_logs_more_often_than_python_runs():
+    """A run started from a terminal can be stopped and go on, and its log is watched: its
+    defaults write last.pt every 500 steps and log every 10, not TrainConfig's (only at the end,
+    every 50)."""
+    cfg = config_from_args(build_parser().parse_args(["train", "--steps", "2000", "--out", "x"]))
+    assert (cfg.checkpoint_every, cfg.log_every) == (500, 10)
+    assert (TrainConfig.checkpoint_every, TrainConfig.log_every) == (0, 50)

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import torch
 
@@ -70,6 +70,7 @@ from .train import (
     check_run_folder,
     pick_device,
     pick_precision,
+    shown_losses,
     train,
 )
 
@@ -263,10 +264,13 @@ def build_parser() -> Parser:
     g.add_argument("--checkpoint-every", type=_nonneg_int, default=500,
                    help="write last.pt every N steps (0: only at the end); a stopped run goes on "
                    "from it")
-    g.add_argument("--log-every", type=_pos_int, default=10, help="log the losses every N steps")
+    g.add_argument("--log-every", type=_pos_int, default=10,
+                   help="log the losses every N steps (into last.pt; with --no-progress, a line "
+                   "each)")
     g.add_argument("--max-nonfinite", type=_pos_int, default=TrainConfig.max_nonfinite,
                    help="stop after this many skipped NaN/Inf steps in a row")  # fmt: skip
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--no-progress", action="store_true",
+                   help="no progress bar: a line of losses every --log-every steps instead")
 
     s = sub.add_parser("sample", help="write a grid of samples Dec(z_p)")
     s.add_argument("--checkpoint", type=_path, required=True, help="a run's last.pt")
@@ -495,6 +499,15 @@ def _download(cfg: TrainConfig) -> None:
         raise failed or DownloadError(f"{cfg.data}: the download by process 0 failed (it says why)")
 
 
+def _print_log(step: int, model: Any, history: dict[str, list[float]]) -> None:
+    """Without the bar (--no-progress: a log file, a batch job) each log is a line: what the bar
+    would show."""
+    if distributed.is_main():
+        last = {k: v[-1] for k, v in history.items() if not math.isnan(v[-1])}
+        print(f"step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in shown_losses(last).items()),
+              flush=True)  # fmt: skip
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     """Train (or resume) into --out and print a summary; the exit code, 0."""
     _check_flags_apply(a)
@@ -532,7 +545,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         try:
             # the data are built once the folder, settings and checkpoint pass train's checks
             data = lambda: training_tensors(cfg, not a.no_progress)  # noqa: E731
-            result = train(cfg, a.out, data=data, progress=not a.no_progress)
+            result = train(cfg, a.out, data=data, progress=not a.no_progress,
+                           callback=_print_log if a.no_progress else None)  # fmt: skip
         except KeyboardInterrupt as e:
             # train's message says what it saved; without one it stopped outside its steps
             kept = (a.out / "last.pt").exists()

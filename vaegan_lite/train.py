@@ -460,7 +460,7 @@ def _train(
                     means = _mean_over_processes(sums, counts)
                     _record(run.history, done, means)
                     if bar is not None:
-                        shown = {k: f"{v:.3g}" for k, v in _shown(means).items()}
+                        shown = {k: f"{v:.3g}" for k, v in shown_losses(means).items()}
                         bar.set_postfix(shown, refresh=False)
                     if callback is not None:
                         callback(done, model, run.history)
@@ -914,7 +914,8 @@ def _say(msg: str, bar) -> None:
         print(msg)
 
 
-def _shown(means: dict[str, float]) -> dict[str, float]:
+def shown_losses(means: dict[str, float]) -> dict[str, float]:
+    """The statistics a log shows, of the many a step reports: the losses and Dis's outputs."""
     keep = ("L_prior", "L_llike", "L_GAN", "D(x)", "D(Dec(z))", "skip_dec", "skip_dis")
     return {k: means[k] for k in keep if k in means}
 

@@ -573,7 +573,8 @@ assert all(equal), "the resumed run is not the straight one"
 # %%
 ckpt = read_checkpoint(Path(resumed_dir) / "last.pt")
 # the two runs served only this demonstration (at the gpu preset a checkpoint is hundreds of MB)
-shutil.rmtree(resumed_dir), shutil.rmtree(straight_dir)
+for run_dir in (resumed_dir, straight_dir):
+    shutil.rmtree(run_dir)
 print(f"format       {ckpt['format']}\n"
       f"step         {ckpt['step']}\n"
       f"config       TrainConfig as JSON: model {json.loads(ckpt['config'])['model']['model']!r}, ...\n"

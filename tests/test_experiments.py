@@ -425,6 +425,7 @@ def test_chapter_6_at_gpu_trains_a_plan_for_one_session(monkeypatch, tmp_path, c
     assert "VAEGAN_FULL_PLAN=1" in said
     minutes = experiments.plan_load(session, plan) * steps * 0.05 / 60
     assert minutes <= experiments.SESSION_TRAIN_S / 60 and f"about {minutes:.0f} min" in said
+    assert "more than" not in said
     assert (tmp_path / "gpu" / "synthetic" / experiments.SESSION / "session.json").is_file()
     experiments.announce(session, plan, tmp_path)  # not refused: this is the plan it picked
     assert experiments.chapter_plan(gpu) == (session, plan) and len(timed) == 1  # remembered
@@ -440,6 +441,29 @@ def test_chapter_6_at_gpu_trains_a_plan_for_one_session(monkeypatch, tmp_path, c
     assert experiments.chapter_plan(gpu) == (gpu, PLANS["gpu"])
     cpu = get_preset("cpu")
     assert experiments.chapter_plan(cpu) == (cpu, PLANS["cpu"])
+
+
+def test_chapter_6_says_when_a_slow_gpu_overruns_the_session(monkeypatch, tmp_path, capsys):
+    """On a GPU too slow for even the fewest steps per run (steps_to_fit's floor) in the session's
+    budget, chapter 6 says so before it trains, and how to cut the runs shorter."""
+    from vaegan_lite import bench
+    from vaegan_lite.book import experiments
+    from vaegan_lite.book.runs import get_preset
+    from vaegan_lite.config import GPU_SYNTHETIC, PLANS
+
+    monkeypatch.setenv("VAEGAN_RUNS", str(tmp_path))
+    monkeypatch.setenv("VAEGAN_DATA", str(tmp_path / "no-data"))
+    for var in ("VAEGAN_STEPS", "VAEGAN_FULL_PLAN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(bench, "seconds_per_step", lambda cfg, steps, **kw: 10.0)
+    session, plan = experiments.chapter_plan(get_preset("gpu"))
+    said = capsys.readouterr().out
+    assert session.steps == 100
+    minutes = experiments.plan_load(session, plan) * 100 * 10.0 / 60
+    assert minutes > experiments.SESSION_TRAIN_S / 60 and plan == PLANS[GPU_SYNTHETIC]
+    assert f"about {minutes:.0f} min" in said
+    assert f"more than the {experiments.SESSION_TRAIN_S / 60:.0f} min" in said
+    assert "VAEGAN_STEPS" in said
 
 
 def test_chapter_6_cut_short_trains_the_sessions_runs_measured_as_a_quick_look(monkeypatch,
@@ -1036,3 +1060,32 @@ def test_test_images_offset_continues_the_held_out_faces():
     x, a = test_images(preset, 5)
     y, b = test_images(preset, 2, offset=3)
     assert torch.equal(y, x[3:]) and torch.equal(b, a[3:])
+
+
+def test_table1_shows_our_mse_for_images_in_0_1():
+    """Our MSE is measured on images in [-1, 1]; Table 1 shows it for [0, 1], a quarter of it,
+    beside the paper's numbers."""
+    from vaegan_lite.book.tables import table1
+
+    lines = str(table1({"VAE": [{"mse": 0.4, "fd": 10.0, "kl": 5.0}]})).splitlines()
+    assert lines[2] == "| VAE | 0.1000 | 10.00 | 5.00 | 0.03 ± 0.00 | 0.18 ± 0.00 | 60.04 ± 0.47 |"
+
+
+def test_a_difference_equal_to_the_spread_is_within_it():
+    """"within a seed's spread" where the difference is no larger than the spread: equal too."""
+    from vaegan_lite.book.tables import claims_table
+
+    verdict = str(claims_table([("edge", 1.0, "<", 1.5, 0.5)])).splitlines()[2]
+    assert verdict.endswith("| within a seed's spread |")
+
+
+def test_claims_compared_refuses_results_that_check_other_claims():
+    """Side by side only where both sets check the same claims: else a row would pair one
+    claim's verdict with another's."""
+    from vaegan_lite.book.tables import claims_compared
+
+    row = ("a below b", 1.0, "<", 2.0, 0.0)
+    both = claims_compared({"x": [row], "y": [row]})
+    assert "| a below b | 1 < 2? | yes | 1 < 2? | yes |" in both
+    with pytest.raises(ValueError, match="must check the same claims"):
+        claims_compared({"x": [row], "y": [("another", 1.0, "<", 2.0, 0.0)]})

@@ -328,6 +328,10 @@ def chapter_plan(preset: Preset) -> tuple[Preset, Plan]:
           f"{len(session_plan.gamma_factors)} gammas, Table 2), {steps:,} steps each: about "
           f"{minutes:.0f} min of training here at {per_step * 1000:.0f} ms a step, then the "
           f"measuring. They are kept in {sizing.parent}.")  # fmt: skip
+    if minutes > SESSION_TRAIN_S / 60:  # steps_to_fit's floor: a GPU too slow for the session
+        print(f"That is more than the {SESSION_TRAIN_S / 60:.0f} min this chapter aims for: "
+              f"{steps:,} steps is the fewest it trains a run for results. VAEGAN_STEPS (steps "
+              "per run) cuts the runs shorter, a quick look that the cells run, not results.")
     return session, session_plan
 
 

@@ -340,8 +340,9 @@ def train(
     them, called after the run folder, the settings and the checkpoint are checked (a refused run
     builds no data).
 
-    A run folder this call makes is removed again if it stops (an error, Ctrl-C) before its
-    first checkpoint: nothing half-written stays behind."""
+    ``out_dir`` must be new, empty or a run's (check_run_folder). A run folder this call makes is
+    removed again if it stops (an error, Ctrl-C) before its first checkpoint: nothing
+    half-written stays behind."""
     if not callable(data) and not (isinstance(data, tuple | list) and len(data) == 2):
         raise TypeError("train: data must be (images, attributes) or a function giving them, "
                         f"got {type(data).__name__}")  # fmt: skip

@@ -698,8 +698,8 @@ def main(argv: list[str] | None = None) -> int:
             isinstance(e, RuntimeError) and "can't allocate memory" in str(e))  # fmt: skip
         if not out_of_memory:
             raise
-        print(f"error: out of memory ({one_line(e)}): a smaller --batch-size, --dataset-size "
-              "or --width needs less", file=sys.stderr)  # fmt: skip
+        print(f"error: out of memory ({one_line(e)}): a smaller --batch-size, --dataset-size, "
+              "--image-size, --width or --latent-dim needs less", file=sys.stderr)  # fmt: skip
         return 1
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during train: what is saved, if any
         term = isinstance(e, Terminated)

@@ -746,6 +746,18 @@ def test_config_errors_name_the_flag_that_sets_them(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_fp16_training_on_a_cpu_is_said_to_be_slow(tmp_path, capsys):
+    """fp16 trains on a CPU (bench refuses to time it), but most CPUs run it many times slower:
+    one warning line, and the run goes on."""
+    assert run_train(tmp_path / "h", 1, "--precision", "fp16") == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [ln for ln in err if ln.startswith("warning:")] == [
+        "warning: --precision fp16 on a CPU: most CPUs run it many times slower than fp32 (bf16 "
+        "is fast where the CPU has AVX-512 bf16)"]
+    assert run_train(tmp_path / "f", 1, "--precision", "bf16") == 0
+    assert "warning:" not in capsys.readouterr().err
+
+
 def test_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
     """A set or model too large for the machine: one line saying so, exit 1, no run folder."""
     def too_big(*a, **k):

@@ -516,6 +516,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     _check_out(a.out, a.out)
     cfg = config_from_args(a)
     check_run_folder(a.out, f"--out {a.out}")  # before a download
+    if cfg.precision == "fp16" and pick_device(cfg.device).type == "cpu":  # allowed, but say it
+        print("warning: --precision fp16 on a CPU: most CPUs run it many times slower than fp32 "
+              "(bf16 is fast where the CPU has AVX-512 bf16)", file=sys.stderr)  # fmt: skip
     if a.download:
         _download(cfg)
     if (a.out / "last.pt").exists():

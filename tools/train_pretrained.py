@@ -60,7 +60,8 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool,
     out = runs / name
     out.mkdir(parents=True, exist_ok=True)
     # The code a model was trained with is HEAD at the start of its run (a resumed run keeps it).
-    start = out / "git_state.json"
+    # Hidden: not one of the run's own files, which train() requires a folder to hold no others of.
+    start = out / ".git_state.json"
     if not start.exists():
         state = {**P.git_state(ROOT), **(extra or {}).get("git", {})}
         start.write_text(json.dumps({**state, "started": time.time()}) + "\n")

@@ -6,7 +6,7 @@ import torch
 from vaegan_lite.book import live as L
 from vaegan_lite.config import ModelConfig, TrainConfig
 from vaegan_lite.data import training_tensors
-from vaegan_lite.train import train
+from vaegan_lite.train import log_line, train
 
 
 def tiny(model="vaegan", steps=4):
@@ -92,9 +92,10 @@ def test_the_display_does_not_change_training():
         assert torch.equal(v, a[k]), k
 
 
-def test_summary_line_skips_absent_statistics():
-    h = {"step": [1.0, 2.0], "L_llike": [3.0, 4.0], "D(x)": [0.5, float("nan")]}
-    assert L.summary_line(2, h) == "step 2:  L_llike 4"
+def test_a_log_line_skips_absent_statistics():
+    h = {"step": [1.0, 2.0], "L_llike": [3.0, 4.0], "D(x)": [0.5, float("nan")], "gnorm": [1.0]}
+    assert log_line(2, h) == "step 2: L_llike 4"
+    assert log_line(2, h, total=10) == "step 2/10: L_llike 4"
 
 
 def test_the_seed_picks_the_samples_drawn():

@@ -321,9 +321,9 @@ def test_gpu_training_logs_lines_a_time_limit_cannot_lose(capsys, monkeypatch):
         history["D(x)"].append(0.5)
         log(step, None, history)
     assert capsys.readouterr().out.splitlines() == [
-        "m step 10/40: L_prior 3 L_GAN 1.5 (1 s)",
-        "m step 30/40: L_prior 1 L_GAN 0.5 (25 s)",
-        "m step 40/40: L_prior 0.5 L_GAN 0.25 (26 s)",
+        "m step 10/40: L_prior 3, L_GAN 1.5, D(x) 0.5 (1 s)",
+        "m step 30/40: L_prior 1, L_GAN 0.5, D(x) 0.5 (25 s)",
+        "m step 40/40: L_prior 0.5, L_GAN 0.25, D(x) 0.5 (26 s)",
     ]
 
 

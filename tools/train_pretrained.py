@@ -51,7 +51,7 @@ from vaegan_lite.cli import OneLineParser  # noqa: E402
 from vaegan_lite.config import TrainConfig  # noqa: E402
 from vaegan_lite.data import training_tensors  # noqa: E402
 from vaegan_lite.files import why_unwritable  # noqa: E402
-from vaegan_lite.train import TrainingDiverged, train  # noqa: E402
+from vaegan_lite.train import TrainingDiverged, log_line, train  # noqa: E402
 
 
 def train_model(name: str, runs: Path, weights: Path, progress: bool,
@@ -103,9 +103,7 @@ def log_lines(name: str, total: int, every_s: float = 20.0) -> Callable[..., Non
         if now - last < every_s and step < total:
             return
         last = now
-        losses = " ".join(f"{k} {v[-1]:.4g}" for k, v in history.items()
-                          if k in ("L_prior", "L_llike", "L_GAN") and v)  # fmt: skip
-        print(f"{name} step {step}/{total}: {losses} ({now - t0:.0f} s)", flush=True)
+        print(f"{name} {log_line(step, history, total)} ({now - t0:.0f} s)", flush=True)
 
     return log
 

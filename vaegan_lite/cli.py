@@ -68,9 +68,9 @@ from .train import (
     TrainingDiverged,
     check_resumable,
     check_run_folder,
+    log_line,
     pick_device,
     pick_precision,
-    shown_losses,
     train,
 )
 
@@ -503,9 +503,7 @@ def _print_log(step: int, model: Any, history: dict[str, list[float]]) -> None:
     """Without the bar (--no-progress: a log file, a batch job) each log is a line: what the bar
     would show."""
     if distributed.is_main():
-        last = {k: v[-1] for k, v in history.items() if not math.isnan(v[-1])}
-        print(f"step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in shown_losses(last).items()),
-              flush=True)  # fmt: skip
+        print(log_line(step, history), flush=True)
 
 
 def cmd_train(a: argparse.Namespace) -> int:

@@ -915,10 +915,24 @@ def _say(msg: str, bar) -> None:
         print(msg)
 
 
+LOSSES = ("L_prior", "L_llike", "L_GAN")
+DIS_OUTPUTS = ("D(x)", "D(Dec(z))", "D(Dec(Enc(x)))")
+# what the equilibrium rule skipped (share of steps), for the models that balance
+SHOWN = (*LOSSES, *DIS_OUTPUTS, "skip_dec", "skip_dis")
+
+
 def shown_losses(means: dict[str, float]) -> dict[str, float]:
     """The statistics a log shows, of the many a step reports: the losses and Dis's outputs."""
-    keep = ("L_prior", "L_llike", "L_GAN", "D(x)", "D(Dec(z))", "skip_dec", "skip_dis")
-    return {k: means[k] for k in keep if k in means}
+    return {k: means[k] for k in SHOWN if k in means and not math.isnan(means[k])}
+
+
+def log_line(step: int, history: dict[str, list[float]], total: int | None = None) -> str:
+    """One log as a line, 'step 100/2000: L_prior 12.3, L_llike 456, ...': the last logged value
+    of each shown statistic. A progress bar shows the same; a log file or a terminal without one
+    gets this line."""
+    last = {k: v[-1] for k, v in history.items() if v}
+    at = f"{step}/{total}" if total else f"{step}"
+    return f"step {at}: " + ", ".join(f"{k} {v:.3g}" for k, v in shown_losses(last).items())
 
 
 def _progress(start: int, total: int, enabled: bool):

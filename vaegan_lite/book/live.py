@@ -24,10 +24,7 @@ from torch import nn
 
 from ..files import atomic_path
 from ..images import grid
-from ..train import Trained, fixed_samples
-
-LOSSES = ("L_prior", "L_llike", "L_GAN")
-DIS_OUTPUTS = ("D(x)", "D(Dec(z))", "D(Dec(Enc(x)))")
+from ..train import DIS_OUTPUTS, LOSSES, Trained, fixed_samples, log_line
 
 
 def in_notebook() -> bool:
@@ -95,7 +92,7 @@ class LiveTraining:
             if self.notebook:
                 self._show(png)
         if not self.notebook:
-            print(summary_line(step, history), flush=True)
+            print(log_line(step, history), flush=True)
 
     def render(self, step: int, model: nn.Module, history: dict[str, list[float]]) -> bytes:
         """One frame as PNG bytes: samples | losses | D outputs."""
@@ -141,12 +138,3 @@ class LiveTraining:
         else:
             self._handle.update(image)
 
-
-def summary_line(step: int, history: dict[str, list[float]]) -> str:
-    """'step 100: L_prior 12.3  L_llike 456  ...' from the last logged values."""
-    parts = [f"step {step}:"]
-    for k in (*LOSSES, *DIS_OUTPUTS):
-        values = history.get(k)
-        if values and values[-1] == values[-1]:  # skip absent (NaN) statistics
-            parts.append(f"{k} {values[-1]:.3g}")
-    return "  ".join(parts)

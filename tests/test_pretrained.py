@@ -353,7 +353,8 @@ def test_the_prepared_gpu_run_writes_int8_models_with_provenance(tmp_path, devic
         names = {Path(n).name for n in tar.getnames()}
         bar = json.load(tar.extractfile("./bar-synthetic-vaegan.json"))
         log = tar.extractfile("./train.log").read().decode()
-    assert "synthetic-vaegan step 1/1: L_GAN " in log and "synthetic-vae step 1/1: L_llike " in log
+    assert "synthetic-vaegan step 1/1: L_prior " in log and ", L_GAN " in log
+    assert "synthetic-vae step 1/1: L_prior " in log
     assert {"train.log", "gpu.txt", "samples-synthetic-vae.png", "bar-synthetic-vae.txt"} <= names
     assert bar["faces"] == 40 and "Male" in bar["scales"]["1"]["attributes"]
     # the file that ships was judged (int8), not the run's float32 checkpoint
@@ -686,6 +687,18 @@ def test_git_state_finds_the_checkout_from_the_package_and_nothing_outside_one(t
     for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "theirs"]):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, env=env, capture_output=True)
     assert git_state(tmp_path) == {"git_commit": None, "git_dirty_files": None}
+
+
+def test_the_machine_a_model_was_trained_on_names_its_gpu(monkeypatch):
+    """Shipped weights and the chapter-6 results both record the GPU they were trained on."""
+    from vaegan_lite.shipped import machine
+
+    assert "gpu" not in machine() or torch.cuda.is_available()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H200")
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    got = machine()
+    assert got["gpu"] == "NVIDIA H200" and got["cuda"] == "13.0" and got["cores"] >= 1
 
 
 def test_a_shipped_model_is_found_by_a_config_with_settings_added_since(tmp_path):

@@ -81,7 +81,7 @@ def train_model(name: str, runs: Path, weights: Path, progress: bool,
         "training_seconds": round(timing["seconds"], 1),
         "training_steps": timing["steps"],
         "final_log": last,
-        "machine": {**P.machine(), **gpu(), "load_average_at_export": os.getloadavg()},
+        "machine": {**P.machine(), "load_average_at_export": os.getloadavg()},
         **json.loads(start.read_text()),
         **{k: v for k, v in (extra or {}).items() if k != "git"},
     }
@@ -106,13 +106,6 @@ def log_lines(name: str, total: int, every_s: float = 20.0) -> Callable[..., Non
         print(f"{name} {log_line(step, history, total)} ({now - t0:.0f} s)", flush=True)
 
     return log
-
-
-def gpu() -> dict:
-    """The GPU a model was trained on (empty without one)."""
-    if not torch.cuda.is_available():
-        return {}
-    return {"gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda}
 
 
 def steps_for(budget_s: float, per_step: list[float], margin: float = 0.9, unit: int = 500) -> int:

@@ -375,7 +375,7 @@ def _per_slice(scale: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def machine() -> dict[str, Any]:
-    """What the training ran on (CPU model, cores, torch threads, versions)."""
+    """What the training ran on (CPU model, cores, torch threads, versions; the GPU if any)."""
     cpu = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -386,7 +386,13 @@ def machine() -> dict[str, Any]:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__}  # fmt: skip
+            "torch": torch.__version__} | _gpu()  # fmt: skip
+
+
+def _gpu() -> dict[str, Any]:
+    if not torch.cuda.is_available():
+        return {}
+    return {"gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda}
 
 
 def git_state(root: str | Path | None = None) -> dict[str, Any]:

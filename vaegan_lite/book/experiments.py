@@ -1062,12 +1062,6 @@ def part_file(seeds: Iterable[int]) -> str:
     return "results-seeds-" + "-".join(str(s) for s in sorted(seeds)) + ".json"
 
 
-def _gpu() -> dict[str, Any]:
-    if not torch.cuda.is_available():
-        return {}
-    return {"gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda}
-
-
 def write_results(
     preset: Preset,
     plan: Plan,
@@ -1109,7 +1103,7 @@ def write_results(
     res["provenance"] = {"date": time.strftime("%Y-%m-%d"),
                          "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
                          "torch": torch.__version__,
-                         "machine": machine() | _gpu(),
+                         "machine": machine(),
                          "code": git_state() | ({"git_commit": commit} if commit else {}),
                          "jobs": jobs}  # fmt: skip
     name = "results.json" if seeds is None else part_file(seeds)

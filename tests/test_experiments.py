@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.request
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -397,7 +398,6 @@ def test_chapter_6_at_gpu_trains_a_plan_for_one_session(monkeypatch, tmp_path, c
     """At the gpu preset chapter 6 picks the gpu-synthetic plan's runs, sized on this machine to
     train in SESSION_TRAIN_S, says so (and how to get the whole plan) before anything trains, and
     remembers the size; the whole plan only when asked for, and the other presets as they are."""
-    from dataclasses import replace
 
     from vaegan_lite import bench
     from vaegan_lite.book import experiments
@@ -509,7 +509,6 @@ def test_results_that_do_not_match_are_made_in_the_run_folder_not_the_package(mo
                                                                                 tmp_path):
     """A cpu preset that is not the committed results' (here shorter runs) reproduces into the
     run folder: nothing is written into an installed package."""
-    from dataclasses import replace
 
     from vaegan_lite.book import experiments as E
     from vaegan_lite.book.runs import get_preset
@@ -592,11 +591,15 @@ def test_gpu_synthetic_plan_and_its_sizing(tmp_path, monkeypatch, capsys):
     assert plan.seeds >= 2 and plan.table2_seeds >= 2 and len(plan.gamma_factors) >= 4
     assert (preset.image_size, preset.width, preset.batch_size, preset.data) == (
         64, 1.0, 64, "synthetic")  # Table 1's networks at 64x64, on the synthetic faces
-    assert preset.steps == 3000 and preset.gan_steps == 1000 and preset.dataset_size >= 100_000
-    # 18 runs of the smoke plan dealt to 2 processes: 9 each, one VAE_Dis_l (4/3) in each
-    smoke, smoke_plan = get_preset("smoke"), PLANS["smoke"]
+    # VAE_Dis_l's GAN as large a share as at the gpu preset (20,000 to 62,500)
+    assert preset.steps == 3000 and preset.gan_steps == 960 and preset.dataset_size >= 100_000
+    # 18 runs of the smoke plan dealt to 2 processes: 9 each, one VAE_Dis_l in each, here 4/3
+    # of a run (a GAN a third as long)
+    smoke, smoke_plan = replace(get_preset("smoke"), gan_steps=2), PLANS["smoke"]
     # 0.85 of 100 s / (28/3 units * 0.01 s) = 910
     assert E.steps_to_fit(smoke, smoke_plan, 2, 100.0, 0.01) == 900
+    # the smoke preset's own GAN is 4 steps to 6: 0.85 * 100 / (29/3 * 0.01) = 879
+    assert E.steps_to_fit(get_preset("smoke"), smoke_plan, 2, 100.0, 0.01) == 800
     # seed 1 alone: 8 runs, 4 and 4 1/3 units: 0.85 * 100 / (13/3 * 0.01) = 1961
     assert E.steps_to_fit(smoke, smoke_plan, 2, 100.0, 0.01, seeds=[1]) == 1900
     assert E.steps_to_fit(smoke, smoke_plan, 2, 100.0, 0.01, margin=1.0) == 1000
@@ -674,7 +677,6 @@ def test_chapters_show_gpu_synthetic_results_when_they_ship(tmp_path, monkeypatc
 def test_a_part_of_a_64x64_synthetic_plan_is_measured_with_the_64x64_judge(tmp_path, monkeypatch):
     """gpu-synthetic's path (64x64 synthetic faces, the 64x64 judge, the judge's accuracy on
     reconstructions, a part by seed, its figures) with tiny networks and runs, on a CPU."""
-    from dataclasses import replace
 
     from vaegan_lite.config import Plan, gpu_synthetic_preset
 
@@ -704,7 +706,6 @@ def test_a_plans_models_are_read_when_measured_not_held(tmp_path, monkeypatch):
     asked for is kept."""
     import gc
     import weakref
-    from dataclasses import replace
 
     from vaegan_lite.config import Plan, gpu_synthetic_preset
 
@@ -968,7 +969,6 @@ def test_claims_of_the_committed_cpu_results_use_each_sides_seed_spread():
 def test_the_regressor_is_read_back_only_for_the_same_steps(tmp_path, monkeypatch):
     """Table 2's regressor is kept in the runs folder by seed and steps: a plan that trains it
     for another number of steps trains its own rather than reading a stale one back."""
-    from dataclasses import replace
 
     from vaegan_lite.book.runs import get_preset
     from vaegan_lite.config import PLANS

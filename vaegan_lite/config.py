@@ -493,13 +493,14 @@ PLANS[GPU_SYNTHETIC] = Plan(2, 2, (0.01, 0.1, 1.0, 10.0), 2000, 500, 10, 3000, 1
 
 
 def with_steps(preset: Preset, steps: int, **changes: Any) -> Preset:
-    """``preset`` with each model trained ``steps`` steps (VAE_{Dis_l}'s GAN a third as many
-    first, as at the gpu preset), logged and checkpointed within them, and ``changes``."""
+    """``preset`` with each model trained ``steps`` steps, and ``changes``: VAE_{Dis_l}'s GAN
+    first for as large a share of them as at the preset, logged at least ten times (or every
+    step), so that even a short run draws a curve with ends, and checkpointed within them."""
     if steps < 1:
         raise ValueError(f"with_steps: steps must be >= 1, got {steps}")
-    sized = {"steps": steps, "gan_steps": max(steps // 3, 1),
+    sized = {"steps": steps, "gan_steps": max(steps * preset.gan_steps // preset.steps, 1),
              "checkpoint_every": min(preset.checkpoint_every, steps),
-             "log_every": min(preset.log_every, steps)}  # fmt: skip
+             "log_every": max(1, min(preset.log_every, steps // 10))}  # fmt: skip
     return replace(preset, **(sized | changes))
 
 

@@ -252,8 +252,8 @@ def steps_to_fit(preset: Preset, plan: Plan, jobs: int, budget_s: float, per_ste
     """The most steps per run (a multiple of ``unit``) with which the runs of ``plan`` (of
     ``seeds``), dealt to ``jobs`` processes as train_in_processes deals them, train within
     ``margin`` of ``budget_s`` at ``per_step`` seconds a step (the rest is for starting each run).
-    VAE_{Dis_l}'s GAN adds a third of its steps. ``part_per_seed``: the seeds train one after
-    the other, each dealt out on its own."""
+    VAE_{Dis_l}'s GAN adds its share, preset.gan_steps to preset.steps. ``part_per_seed``: the
+    seeds train one after the other, each dealt out on its own."""
     if part_per_seed:
         load = sum(plan_load(preset, plan, jobs, [s]) for s in set(seeds or all_seeds(plan)))
     else:
@@ -264,10 +264,11 @@ def steps_to_fit(preset: Preset, plan: Plan, jobs: int, budget_s: float, per_ste
 def plan_load(
     preset: Preset, plan: Plan, jobs: int = 1, seeds: Iterable[int] | None = None
 ) -> float:
-    """Runs' worth of steps the busiest of ``jobs`` processes trains (VAE_{Dis_l}: 4/3 of a run,
+    """Runs' worth of steps the busiest of ``jobs`` processes trains (VAE_{Dis_l}: more than one,
     its GAN first), as train_in_processes deals the runs of ``plan`` out."""
     names = list(run_configs(preset, plan, len(_attr_names(preset)), seeds))
-    units = [4 / 3 if "vae_disl" in n else 1.0 for n in names]
+    disl = 1 + preset.gan_steps / preset.steps
+    units = [disl if "vae_disl" in n else 1.0 for n in names]
     return max(sum(units[i::jobs]) for i in range(min(jobs, len(names))))
 
 

@@ -24,7 +24,15 @@ import torch
 
 from .. import bench
 from ..checkpoint import load_checkpoint, read_checkpoint
-from ..config import PRESET_NAMES, PRESETS, SYNTHETIC_FALLBACK_SIZE, Preset, TrainConfig, sub_folder
+from ..config import (
+    PRESET_NAMES,
+    PRESETS,
+    SYNTHETIC_FALLBACK_SIZE,
+    Preset,
+    TrainConfig,
+    sub_folder,
+    with_steps,
+)
 from ..data import SyntheticFaces, celeba_present, load_split, training_tensors
 from ..files import process_alive, read_json, why_unwritable
 from ..images import to_unit_range
@@ -75,14 +83,9 @@ def get_preset(name: str | None = None, **overrides: Any) -> Preset:
         if not steps.isdecimal() or not steps.isascii() or int(steps) < 1:
             raise ValueError(f"VAEGAN_STEPS={steps!r}: give a number of steps, 1 or more")
         n = int(steps)
-        # logged at least ten times (or every step), so a cut run still draws a curve that the
-        # chapters' asserts can read (a first and a last point)
-        # and measured on at most CUT_TEST_SIZE held-out faces: it is a check, not a result
-        preset = replace(preset, steps=n, gan_steps=min(preset.gan_steps, n), cut=True,
-                         log_every=max(1, min(preset.log_every, n // 10)),
-                         checkpoint_every=min(preset.checkpoint_every, n),
-                         test_size=min(preset.test_size, CUT_TEST_SIZE),
-                         runs_folder=sub_folder(preset.runs_folder, f"steps-{n}"))  # fmt: skip
+        # measured on at most CUT_TEST_SIZE held-out faces: it is a check, not a result
+        preset = with_steps(preset, n, cut=True, test_size=min(preset.test_size, CUT_TEST_SIZE),
+                            runs_folder=sub_folder(preset.runs_folder, f"steps-{n}"))  # fmt: skip
     if preset.data == "celeba" and "data" not in overrides and not celeba_present():
         if name not in _said:
             _said.add(name)

@@ -384,26 +384,14 @@ def _train(
     wrote: list[Path],
 ) -> Trained:
     precision = pick_precision(cfg.precision, device)
-    if cfg.batch_size % distributed.world_size():
-        raise ValueError(f"batch size {cfg.batch_size} does not divide by "
-                         f"{distributed.world_size()} processes")  # fmt: skip
-    if cfg.batch_size < 2 * distributed.world_size():  # BatchNorm fails on one image a process
-        raise ValueError(f"batch size {cfg.batch_size} gives each of {distributed.world_size()} "
-                         "processes one image; BatchNorm needs two")  # fmt: skip
+    _check_batch_split(cfg.batch_size)
     run = _start(cfg, precision, device, out / "last.pt" if out is not None else None)
     model, opts, scaler = run.model, run.opts, run.scaler
 
     images, attrs = data() if callable(data) else data
     if why := why_untrainable(images, attrs, cfg):
         raise ValueError(f"train(data=...): {why}")
-    seen = run_fingerprint(images, attrs, cfg)
-    older = data_fingerprint(images, attrs)  # older checkpoints hashed every model's attributes
-    if run.data_seen is not None and run.data_seen not in (seen, older):
-        what = "images" if run.data_of == "images" else "images or attributes"
-        raise ValueError(f"{run.ckpt_path} was trained on other {what} than these (fingerprint "
-                         f"{run.data_seen}, these {seen}): hand it the data it started with, or "
-                         "train into another folder")  # fmt: skip
-    run.data_seen, run.data_of = seen, "images and attributes" if cfg.model.cond_dim else "images"
+    _check_same_data(run, images, attrs, cfg)
     images = place_data(images, device)
     attrs = attrs.to(images.device)  # beside the images: one batch index serves both
     sampler = BatchSampler(images.shape[0], cfg.batch_size, cfg.seed, images.device)
@@ -420,7 +408,7 @@ def _train(
     interrupt = _DeferredInterrupt()
     window = run.window  # what the steps report, on the device until a log reads it
     statistics = _PooledBuffers(model)  # BatchNorm's running statistics, a few KB
-    skipped_in_a_row, said = 0, False
+    skips = _SkipWatch(cfg.max_nonfinite)
     mid_step = False
     t0 = time.perf_counter()
     done, looped = run.start, False
@@ -440,18 +428,8 @@ def _train(
             # Which steps were skipped is read every max_nonfinite steps (a read waits for the
             # GPU), so a diverged run stops within twice that many steps of its first skip.
             if at_log or window.unread() >= cfg.max_nonfinite:
-                oks = window.read_flags()
-                for step, good in enumerate(oks, done - len(oks) + 1):
-                    skipped_in_a_row = 0 if good else skipped_in_a_row + 1
-                    if not good and not said:
-                        said = True
-                        _say(f"step {step}: non-finite loss or gradient, update skipped "
-                             "(said once)", bar)  # fmt: skip
-                    if skipped_in_a_row == cfg.max_nonfinite:
-                        why = (f"{skipped_in_a_row} steps in a row had a NaN/Inf loss or "
-                               f"gradient (steps {step - skipped_in_a_row + 1} to {step}, "
-                               "which moved nothing)")  # fmt: skip
-                        raise _diverged(run, done, precision, why)
+                if why := skips.read(window.read_flags(), done, bar):
+                    raise _diverged(run, done, precision, why)
             if at_log:
                 # the run's end, between two logs: the window before this log reads it
                 before = window.state() if done % max(cfg.log_every, 1) else None
@@ -508,6 +486,50 @@ def _train(
     model.eval()
     model.train_config = cfg  # as load_checkpoint and pretrained give it (held_out_faces reads it)
     return Trained(model, run.history, cfg, seconds, max(cfg.steps - run.start, 0))
+
+
+def _check_batch_split(batch_size: int) -> None:
+    """The batch must split evenly over the processes, at least two images each."""
+    n = distributed.world_size()
+    if batch_size % n:
+        raise ValueError(f"batch size {batch_size} does not divide by {n} processes")
+    if batch_size < 2 * n:  # BatchNorm fails on one image a process
+        raise ValueError(f"batch size {batch_size} gives each of {n} processes one image; "
+                         "BatchNorm needs two")  # fmt: skip
+
+
+def _check_same_data(
+    run: _Run, images: torch.Tensor, attrs: torch.Tensor, cfg: TrainConfig
+) -> None:
+    """A resumed run must be handed the data it started with; a new one records what it sees."""
+    seen = run_fingerprint(images, attrs, cfg)
+    older = data_fingerprint(images, attrs)  # older checkpoints hashed every model's attributes
+    if run.data_seen is not None and run.data_seen not in (seen, older):
+        what = "images" if run.data_of == "images" else "images or attributes"
+        raise ValueError(f"{run.ckpt_path} was trained on other {what} than these (fingerprint "
+                         f"{run.data_seen}, these {seen}): hand it the data it started with, or "
+                         "train into another folder")  # fmt: skip
+    run.data_seen, run.data_of = seen, "images and attributes" if cfg.model.cond_dim else "images"
+
+
+class _SkipWatch:
+    """Steps whose loss or gradient was NaN/Inf move nothing; ``limit`` of them in a row stop
+    the run. The first is said once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.in_a_row, self.said = limit, 0, False
+
+    def read(self, oks: list[bool], last: int, bar) -> str | None:
+        """Go through the flags of the steps up to ``last``: why the run diverged, else None."""
+        for step, good in enumerate(oks, last - len(oks) + 1):
+            self.in_a_row = 0 if good else self.in_a_row + 1
+            if not good and not self.said:
+                self.said = True
+                _say(f"step {step}: non-finite loss or gradient, update skipped (said once)", bar)
+            if self.in_a_row == self.limit:
+                return (f"{self.in_a_row} steps in a row had a NaN/Inf loss or gradient (steps "
+                        f"{step - self.in_a_row + 1} to {step}, which moved nothing)")  # fmt: skip
+        return None
 
 
 def _start(

@@ -28,7 +28,9 @@ help:
 	@echo "make lint      ruff check"
 	@echo "make pretrained  retrain the shipped models in vaegan_lite/weights/ (about 4 h, CPU)"
 	@echo "make experiments  rerun chapter 6's experiments (PRESET=cpu JOBS=2: about 160 min on 2 cores; PRESET=gpu)"
-	@echo "make clean     remove _build and caches (keeps .venv)"
+	@echo "make clean     remove _build and caches (keeps .venv and the trained runs in runs/)"
+	@echo "make unit      the unit tests alone;  make nbval  the chapters' outputs here, alone"
+	@echo "make wheel-check  the chapters' outputs from the wheel, on a plain CPU"
 
 venv .venv: $(STAMP)
 
@@ -83,7 +85,9 @@ wheel-check: $(STAMP)
 test: lint unit nbval wheel-check
 
 # Jupyter Book caches executed notebooks in _build/.jupyter_cache, keyed on the code cells only:
-# after changing the package (not the notebook) run `make clean` to force re-execution.
+# after changing the package (not the notebook) run `make clean` to force re-execution. The
+# chapters' trained runs in runs/ are kept and read back: where a change alters what training
+# computes, delete runs/cpu/ (or the runs it touches) too, or the book shows the old code's runs.
 book: $(STAMP)
 	VAEGAN_PRESET=cpu VAEGAN_RUNS=$(CURDIR)/runs TQDM_DISABLE=1 $(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 

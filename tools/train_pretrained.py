@@ -5,7 +5,8 @@
     python tools/train_pretrained.py --only web            # the book's widget data only
 
 synthetic-vaegan and synthetic-vae are trained by vaegan_lite.train.train with
-vaegan_lite.shipped.recipe(name) (the book's cpu size, more steps) in runs/pretrained/NAME/, so
+vaegan_lite.shipped.recipe(name) (the book's cpu widths at the paper's 64x64, more steps; with
+--device cuda, the GPU recipe) in runs/pretrained/NAME/, so
 an interrupted run resumes where it stopped (bit for bit) and a finished one is only re-exported.
 Chapter 7's table1-* models are its Table 1 rows at the cpu preset (vaegan_lite.shipped.TABLE1,
 recipe = exactly the config the chapter trains), trained the same way.

@@ -6,7 +6,7 @@ ICPR 2020) on the same networks.
 Where to start reading: the paper's core, in order,
 
     nets.py           Table 1: Enc, Dec, Dis (and Dis_l)
-    losses.py         L_prior (Eq. 4), L_llike (Eq. 3, 7), L_GAN (Eq. 10)
+    losses.py         L_prior (Eq. 4), L_llike (Eq. 3, 6, 7), L_GAN (Eq. 10)
     models/vaegan.py  the five models of Fig. 3/4 and Algorithm 1 (algorithm1_step)
     models/avae.py    AVAE and BiGAN (ICPR 2020)
     config.py         every setting of a run, and the sizes of the book's presets

@@ -9,6 +9,7 @@
     web.py          the same widget in the static book: ONNX decoder, assets (chapter 5)
     experiments.py  the paper's experiments at a preset's size (chapter 6)
     toy.py          the AVAE paper's 2D toy (chapter 7)
+    showcase.py     the shipped VAE and VAE/GAN side by side (chapter 4, tools/make_figures.py)
     source.py       show the package's own source in a chapter
     diagrams/       the model diagrams (SVG), shown as a cell's output: diagram("vaegan")
 """

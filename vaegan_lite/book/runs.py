@@ -4,7 +4,7 @@ A chapter does
 
     preset = get_preset()                      # $VAEGAN_PRESET: smoke | cpu | gpu
     run = load_or_train("vae", config_for(preset, "vae"), preset)
-    x = test_images(preset, 16)
+    x, _ = test_images(preset, 16)              # images, attributes
 
 and gets the same trained model whether it was just trained or read back from its run folder.
 """

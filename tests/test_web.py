@@ -452,11 +452,18 @@ def site(tmp_path_factory):
 
 
 def open_page(browser, url: str, throttle: float | None = None, missing: str | None = None,
-              scheme: str = "light", width: int = 1280):  # fmt: skip
+              scheme: str = "light", width: int = 1280, scroll: bool = False,
+              answer: dict | None = None, init: str | None = None):  # fmt: skip
     """A new page at url, recording requests and console errors; ``throttle``: download speed in
     bytes/s; ``missing``: a file of the widget the server answers with 404; ``scheme``: the
-    reader's colour scheme, light or dark; ``width``: the window's, in CSS pixels."""
+    reader's colour scheme, light or dark; ``width``: the window's, in CSS pixels; ``scroll``:
+    scroll to the widget, which loads only when the reader comes near it (a short page's loads
+    at once); ``answer``: file ->
+    "garbage" (served as it) or "hang" (never answered); ``init``: a script run before the
+    page's own."""
     page = browser.new_page(color_scheme=scheme, viewport={"width": width, "height": 800})
+    if init:
+        page.add_init_script(init)
     requests, errors = [], []
     page.on("request", lambda r: requests.append(r.url))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -464,8 +471,13 @@ def open_page(browser, url: str, throttle: float | None = None, missing: str | N
 
     def route(r):
         url = r.request.url
-        if missing and url.split("?")[0].endswith("/" + missing):
+        file = url.split("?")[0].rsplit("/", 1)[-1]
+        if missing and file == missing:
             r.fulfill(status=404, body="not found")
+        elif (answer or {}).get(file) == "garbage":
+            r.fulfill(status=200, body=b"\x00not what it should be" * 1000)
+        elif (answer or {}).get(file) == "hang":
+            return  # never answered: the request waits, as on a stalled connection
         elif url.startswith(LOCAL):
             r.continue_()
         else:  # anything not on 127.0.0.1 is recorded (above) and refused
@@ -478,6 +490,8 @@ def open_page(browser, url: str, throttle: float | None = None, missing: str | N
         cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20,
                  "downloadThroughput": throttle, "uploadThroughput": -1})  # fmt: skip
     page.goto(url)
+    if scroll:
+        page.locator(".vaegan-latent").scroll_into_view_if_needed()
     return page, requests, errors
 
 
@@ -486,7 +500,7 @@ W = "window.vaeganLatent.widgets[0]"
 
 def drive(browser, url: str, throttle: float | None = None) -> dict:
     """Open url, use the widget; returns what happened (pixels, requests, console errors...)."""
-    page, requests, errors = open_page(browser, url, throttle)
+    page, requests, errors = open_page(browser, url, throttle, scroll=True)
     out = {}
     if throttle:  # the progress bar, seen while the files arrive
         bar = ".vaegan-latent-loading progress"
@@ -601,6 +615,88 @@ def test_widget_names_a_missing_file(browser, site, missing):
         text = error.inner_text()
         page.close()
     assert missing in text and "could not load" in text, text
+
+
+@pytest.mark.browser
+def test_the_widget_loads_only_when_the_reader_scrolls_near_it(browser, book_html):
+    """Its files are some 15 MB: a reader of chapter 5 who never reaches the widget, far down the
+    page, downloads none of them (on a phone, on mobile data); scrolling there loads it."""
+    with web.serve(book_html) as url:
+        page, requests, errors = open_page(browser, url + "notebooks/05_latent_arithmetic.html",
+                                           scroll=False)  # fmt: skip
+        page.wait_for_load_state("networkidle")
+        waiting = page.locator(".vaegan-latent").inner_text()
+        before = list(requests)
+        page.locator(".vaegan-latent").scroll_into_view_if_needed()
+        page.wait_for_function(f"window.vaeganLatent && {W} && {W}.decodes > 0", timeout=60_000)
+        page.close()
+    heavy = (".wasm", ".onnx", "latent.json", "faces.png")
+    assert not [u for u in before if u.endswith(heavy)], before
+    assert "when you scroll here" in waiting, waiting
+    assert any(u.endswith(WASM) for u in requests)
+
+
+@pytest.mark.browser
+def test_a_face_is_picked_from_the_keyboard_without_scrolling_the_page(browser, book_html):
+    """Space on a face (a button) picks it, as Enter does, and does not also scroll the page
+    away from it; the picked face is pressed for a screen reader, the others not."""
+    with web.serve(book_html) as url:
+        page, _, _ = open_page(browser, url + "notebooks/05_latent_arithmetic.html", width=390,
+                               scroll=True)  # fmt: skip
+        page.wait_for_function(f"window.vaeganLatent && {W} && {W}.decodes > 0", timeout=60_000)
+        scrolls = page.evaluate("document.scrollingElement.scrollHeight > innerHeight + 100")
+        face = page.locator("canvas.vaegan-latent-face").nth(2)
+        face.focus()
+        y, n = page.evaluate("scrollY"), page.evaluate(f"{W}.decodes")
+        page.keyboard.press(" ")
+        page.wait_for_function(f"{W}.decodes > {n} && !{W}.busy", timeout=60_000)
+        pressed = page.locator("canvas.vaegan-latent-face").evaluate_all(
+            "xs => xs.map(x => x.getAttribute('aria-pressed'))")
+        moved = page.evaluate("scrollY") - y
+        page.close()
+    assert scrolls, "the page is too short to show a scroll"
+    assert moved == 0, f"Space scrolled the page by {moved} px"
+    assert pressed[2] == "true" and pressed.count("true") == 1, pressed
+
+
+@pytest.mark.browser
+def test_a_browser_without_webassembly_is_told_so(browser, site):
+    with web.serve(site) as url:
+        page, _, _ = open_page(browser, url + "notebooks/page.html",
+                               init="delete window.WebAssembly")  # fmt: skip
+        error = page.locator(".vaegan-latent-error")
+        error.wait_for(state="visible", timeout=30_000)
+        text = error.inner_text()
+        page.close()
+    assert "WebAssembly" in text and ".onnx" not in text and ".js" not in text, text
+
+
+@pytest.mark.browser
+def test_a_damaged_runtime_is_named_not_the_decoder(browser, site):
+    """ONNX Runtime starts its WebAssembly with the first session: a .wasm that is not one made
+    the error blame the decoder file, which was fine."""
+    with web.serve(site) as url:
+        page, _, _ = open_page(browser, url + "notebooks/page.html", answer={WASM: "garbage"})
+        error = page.locator(".vaegan-latent-error")
+        error.wait_for(state="visible", timeout=60_000)
+        text = error.inner_text()
+        page.close()
+    assert WASM in text and web.decoder_file("vaegan") not in text, text
+
+
+@pytest.mark.browser
+def test_a_stalled_download_names_the_file_it_waits_for(browser, site):
+    """A file whose download stops: the bar names it (not the last file that arrived) and says,
+    after a while with nothing new, that the connection may have stalled."""
+    init = "window.vaeganLatent = {widgets: [], progress: [], stalledS: 2}"
+    with web.serve(site) as url:
+        page, _, _ = open_page(browser, url + "notebooks/page.html", answer={WASM: "hang"},
+                               init=init)  # fmt: skip
+        page.wait_for_function("/nothing has arrived/.test(document.querySelector("
+                               "'.vaegan-latent-loading')?.textContent || '')", timeout=30_000)
+        text = page.locator(".vaegan-latent-loading").inner_text()
+        page.close()
+    assert f"waiting for {WASM})" in text and "stalled" in text, text
 
 
 @pytest.mark.browser
@@ -863,7 +959,8 @@ def test_widget_reads_well_in_the_readers_colour_scheme(browser, book_html, sche
     (captions, an error: here a decoder the site lacks) keeps a contrast of 4.5."""
     with web.serve(book_html) as url:
         page, _, _ = open_page(browser, url + "notebooks/05_latent_arithmetic.html",
-                               missing=web.decoder_file("vae"), scheme=scheme)  # fmt: skip
+                               missing=web.decoder_file("vae"), scheme=scheme,
+                               scroll=True)  # fmt: skip
         page.wait_for_function(f"window.vaeganLatent && {W} && {W}.decodes > 0", timeout=60_000)
         page.get_by_role("radio", name="VAE", exact=True).click()  # fails: its decoder is missing
         page.locator(".vaegan-latent-error").wait_for(state="visible", timeout=30_000)

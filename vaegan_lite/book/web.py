@@ -328,8 +328,9 @@ def widget_html(base: str = "../_static/latent/") -> str:
     """The HTML a chapter displays to embed the widget; ``base`` is the assets' folder relative to
     the page (a chapter page of the built book lives in _build/html/notebooks/)."""
     return f"""<div class="vaegan-latent" data-base="{base}">
-<p class="vaegan-latent-status">The in-browser widget loads here in the published book (it needs
-the book's <code>_static/latent/</code> files). In Jupyter or Colab, use the live widget above.</p>
+<p class="vaegan-latent-status">The in-browser widget runs here in the published book, with
+JavaScript on (it needs the book's <code>_static/latent/</code> files). In Jupyter or Colab, use
+the live widget above.</p>
 </div>
 <script>{MISSING_SCRIPT}</script>
 <script src="{base}ort.wasm.min.js" onerror="vaeganLatentMissing('ort.wasm.min.js')"></script>

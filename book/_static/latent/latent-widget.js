@@ -7,8 +7,10 @@
  *     z = (code mu(x) of the chosen face, or a draw z_p from N(0, I)) + sum_a slider_a * v_a.
  * Each Dec is a model's decoder exported to ONNX (decoder-KEY.onnx), run by ONNX Runtime Web on
  * the CPU (WebAssembly). Every file comes from this script's own folder: nothing leaves the book.
- * While the files load (about 15 MB, most of it the runtime) a progress bar shows how far it got;
- * a file that does not load is named in an error where the widget would be.
+ * The files (about 15 MB, most of it the runtime) are fetched only when the reader scrolls near the
+ * widget, so a reader who never gets there does not pay for them; while they load a progress bar
+ * shows how far it got and which files it waits for, and says so when nothing arrives for a while.
+ * A file that does not load is named in an error where the widget would be.
  *
  * Needs ort.wasm.min.js loaded first. For tests and benchmarks: window.vaeganLatent.widgets.
  */
@@ -45,7 +47,7 @@
   function errorText(err) {
     if (err instanceof LoadError)
       return `The in-browser widget could not load ${err.file} from ${base} (${err.detail}).`;
-    return "The in-browser widget could not start: " + err;
+    return "The in-browser widget could not start: " + (err && err.message ? err.message : err);
   }
 
   function fail(root, err) {
@@ -55,6 +57,12 @@
     console.error(err);
   }
 
+  if (typeof WebAssembly !== "object") {
+    for (const root of document.querySelectorAll("div.vaegan-latent:not([data-ready])"))
+      fail(root, new Error("this browser runs no WebAssembly, which ONNX Runtime Web needs to " +
+        "run the decoder"));
+    return;
+  }
   if (typeof ort === "undefined") {
     // The runtime's script did not run (the page's own handler has usually said so already).
     for (const root of document.querySelectorAll("div.vaegan-latent:not([data-ready])"))
@@ -67,6 +75,8 @@
   ort.env.logLevel = "error"; // ORT's own warnings (e.g. about the CPU) would be console errors
 
   const MB = (n) => (n / 1e6).toFixed(1);
+  // no byte for this long: the bar says the connection may have stalled (tests set it shorter)
+  const STALLED_S = registry.stalledS || 20;
 
   // A progress bar and a line of text, in `parent`, for files whose sizes are known in advance.
   class Progress {
@@ -76,17 +86,31 @@
       this.bar = el("progress", { max: "1", value: "0", style: "width:12em" }, this.box);
       this.text = el("span", { text: what + "…" }, this.box);
       this.what = what;
-      this.loaded = 0;
-      this.total = 0;
+      this.line = what + "…";
+      this.last = performance.now();
+      this.timer = setInterval(() => this.check(), 1000);
     }
 
-    update(loaded, total, file) {
+    // `waiting`: the files not yet complete, named so that a stalled one is the one named.
+    update(loaded, total, waiting) {
       this.bar.max = Math.max(total, 1);
       this.bar.value = Math.min(loaded, total);
-      this.text.textContent = `${this.what}: ${MB(loaded)} of ${MB(total)} MB (${file})`;
+      const files = waiting.length ? ` (waiting for ${waiting.join(", ")})` : "";
+      this.line = `${this.what}: ${MB(loaded)} of ${MB(total)} MB${files}`;
+      this.text.textContent = this.line;
+      this.last = performance.now();
+    }
+
+    check() {
+      if (!this.box.isConnected) return this.remove();
+      const idle = (performance.now() - this.last) / 1000;
+      if (idle >= STALLED_S)
+        this.text.textContent = `${this.line}: nothing has arrived for ${Math.round(idle)} s; ` +
+          "the connection may have stalled (reloading the page tries again)";
     }
 
     remove() {
+      clearInterval(this.timer);
       this.box.remove();
     }
   }
@@ -94,13 +118,19 @@
   // Fetches files, reporting the bytes to every Progress listening. Resolves {file: Uint8Array}.
   function fetchAll(names, sizes, listeners) {
     const total = names.reduce((t, n) => t + (sizes[n] || 0), 0);
+    const waiting = new Set(names);
     let loaded = 0;
     const step = (file, k) => {
       loaded += k;
       registry.progress.push([loaded, total, file]);
-      for (const p of listeners) p.update(loaded, Math.max(total, loaded), file);
+      for (const p of listeners) p.update(loaded, Math.max(total, loaded), [...waiting]);
     };
-    return Promise.all(names.map((n) => fetchBytes(n, (k) => step(n, k)))).then((parts) =>
+    const one = (n) => fetchBytes(n, (k) => step(n, k)).then((bytes) => {
+      waiting.delete(n);
+      step(n, 0);
+      return bytes;
+    });
+    return Promise.all(names.map(one)).then((parts) =>
       Object.fromEntries(names.map((n, i) => [n, parts[i]])));
   }
 
@@ -136,10 +166,16 @@
     return out;
   }
 
+  const WASM = "ort-wasm-simd-threaded.wasm";
+
   async function createSession(file, bytes) {
     try {
       return await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
     } catch (e) {
+      // ORT starts its WebAssembly backend with the first session: a runtime that will not
+      // start (a damaged .wasm) is no fault of the decoder file
+      if (/backend/i.test(e.message))
+        throw new LoadError(WASM, "ONNX Runtime could not start its WebAssembly backend: " + e.message);
       throw new LoadError(file, "ONNX Runtime could not read it: " + e.message);
     }
   }
@@ -162,7 +198,7 @@
             throw new LoadError("latent.json", "not valid JSON: " + e.message);
           }
           const first = data.models[0];
-          const wasm = "ort-wasm-simd-threaded.wasm";
+          const wasm = WASM;
           const glue = "ort-wasm-simd-threaded.mjs"; // fetched here only to name it if missing
           const files = await fetchAll([wasm, glue, first.decoder, data.sprite], data.files || {},
             this.listeners);
@@ -247,7 +283,7 @@
       const picture = (label) => {
         // SHOW pixels wide, or less on a narrow screen: the two faces share the row
         const fig = el("figure", { style: `margin:0;padding:0;text-align:center;flex:0 1 ${SHOW}px;min-width:0` }, pictures);
-        const c = el("canvas", { width: S, height: S, "aria-label": label,
+        const c = el("canvas", { width: S, height: S, role: "img", "aria-label": label,
           style: "width:100%;height:auto;aspect-ratio:1;image-rendering:pixelated;border:1px solid #8884;display:block;box-sizing:border-box" }, fig);
         const cap = el("figcaption", { style: "font-size:0.85em;margin-top:0.2em;color:inherit" }, fig);
         const ctx = c.getContext("2d", { willReadFrequently: true });
@@ -260,7 +296,8 @@
       this.canvas = this.edited.canvas;
       this.ctx = this.edited.ctx; // the edited face (tests read its pixels)
       this.octx = this.original.ctx;
-      this.status = el("div", { class: "vaegan-latent-time", "aria-live": "polite",
+      // not a live region: a screen reader would read the time of every decode as a slider moves
+      this.status = el("div", { class: "vaegan-latent-time",
         style: "font-size:0.8em;opacity:0.75;margin-top:0.3em" }, left);
       this.loading = el("div", {}, left); // a decoder's progress bar, when the switch loads one
       const buttons = el("div", { style: "margin-top:0.4em;display:flex;gap:0.4em" }, left);
@@ -275,11 +312,15 @@
       const picker = el("div", { style: "display:flex;flex-wrap:wrap;gap:3px;margin:0.3em 0 0.8em" }, right);
       this.faceButtons = this.data.models[0].faces.map((_, i) => {
         const b = el("canvas", { width: S, height: S, role: "button", tabindex: "0",
-          "aria-label": "face " + (i + 1), class: "vaegan-latent-face",
+          "aria-label": "face " + (i + 1), "aria-pressed": "false", class: "vaegan-latent-face",
           style: `width:${THUMB}px;height:${THUMB}px;image-rendering:pixelated;cursor:pointer;border:2px solid transparent` }, picker);
         b.getContext("2d").drawImage(this.sprite, i * S, 0, S, S, 0, 0, S, S);
         b.addEventListener("click", () => this.pick(i));
-        b.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") this.pick(i); });
+        b.addEventListener("keydown", (e) => {
+          if (e.key !== "Enter" && e.key !== " ") return;
+          e.preventDefault(); // a button's Space does not scroll the page
+          this.pick(i);
+        });
         return b;
       });
 
@@ -321,7 +362,7 @@
       this.zp = null;
       this.base = Float32Array.from(this.model.faces[i]);
       this.originalStale = true;
-      this.faceButtons.forEach((b, j) => (b.style.borderColor = j === i ? "#e66" : "transparent"));
+      this.showPicked();
       if (draw) this.render();
     }
 
@@ -330,8 +371,16 @@
       this.zp = Float32Array.from({ length: this.D }, gaussian);
       this.base = Float32Array.from(this.zp);
       this.originalStale = true;
-      this.faceButtons.forEach((b) => (b.style.borderColor = "transparent"));
+      this.showPicked();
       this.render();
+    }
+
+    // The chosen face's thumbnail is framed, and pressed for a screen reader (none for a sample).
+    showPicked() {
+      this.faceButtons.forEach((b, j) => {
+        b.style.borderColor = j === this.face ? "#e66" : "transparent";
+        b.setAttribute("aria-pressed", String(j === this.face));
+      });
     }
 
     reset() {
@@ -443,21 +492,43 @@
     }
   }
 
+  function load(root) {
+    root.setAttribute("data-ready", "loading");
+    root.textContent = "";
+    const progress = new Progress(root, "Loading the in-browser decoder");
+    shared.listeners.push(progress);
+    shared
+      .load()
+      .then(async ({ data, sprite }) => {
+        const session = await shared.sessions[data.models[0].key];
+        progress.remove();
+        const w = new Widget(root, data, sprite, session);
+        registry.widgets.push(w);
+        root.setAttribute("data-ready", "yes");
+      })
+      .catch((err) => {
+        progress.remove();
+        fail(root, err);
+      });
+  }
+
+  // Each widget loads once the reader scrolls within a screen or two of it.
   function start() {
     for (const root of document.querySelectorAll("div.vaegan-latent:not([data-ready])")) {
-      root.setAttribute("data-ready", "loading");
+      root.setAttribute("data-ready", "waiting");
       root.textContent = "";
-      const progress = new Progress(root, "Loading the in-browser decoder");
-      shared.listeners.push(progress);
-      shared
-        .load()
-        .then(async ({ data, sprite }) => {
-          const session = await shared.sessions[data.models[0].key];
-          const w = new Widget(root, data, sprite, session);
-          registry.widgets.push(w);
-          root.setAttribute("data-ready", "yes");
-        })
-        .catch((err) => fail(root, err));
+      el("p", { class: "vaegan-latent-status", text: "The in-browser decoder loads when you " +
+        "scroll here." }, root);
+      if (!("IntersectionObserver" in window)) {
+        load(root);
+        continue;
+      }
+      const seen = new IntersectionObserver((entries) => {
+        if (!entries.some((e) => e.isIntersecting)) return;
+        seen.disconnect();
+        load(root);
+      }, { rootMargin: "1500px 0px" });
+      seen.observe(root);
     }
   }
 

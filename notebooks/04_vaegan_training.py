@@ -710,7 +710,7 @@ assert sharpness(shipped["VAE/GAN: reconstructions"]).mean() > sharpness(
 for path in gpu_synthetic_figures("fig4_reconstructions.png"):
     display(Image(filename=str(path)))
 
-# %% mystnb={"image": {"alt": "Paper-size runs: samples of the five models beside real faces"}}
+# %% mystnb={"image": {"alt": "Paper-size runs: samples of the five models beside real faces"}} tags=["remove-input"]
 for path in gpu_synthetic_figures("fig3_samples.png", provenance=False):
     display(Image(filename=str(path)))
 

@@ -465,15 +465,15 @@ from vaegan_lite.config import GPU_SYNTHETIC
 for path in experiments.gpu_synthetic_figures("fig3_samples.png"):
     display(Image(filename=str(path)))
 
-# %% mystnb={"image": {"alt": "Paper-size runs: held-out faces above their reconstructions by four models"}}
+# %% mystnb={"image": {"alt": "Paper-size runs: held-out faces above their reconstructions by four models"}} tags=["remove-input"]
 for path in experiments.gpu_synthetic_figures("fig4_reconstructions.png", provenance=False):
     display(Image(filename=str(path)))
 
-# %% mystnb={"image": {"alt": "Paper-size runs: the VAE/GAN's samples and reconstructions at each gamma"}}
+# %% mystnb={"image": {"alt": "Paper-size runs: the VAE/GAN's samples and reconstructions at each gamma"}} tags=["remove-input"]
 for path in experiments.gpu_synthetic_figures("fig5_gamma.png", provenance=False):
     display(Image(filename=str(path)))
 
-# %%
+# %% tags=["remove-input"]
 # Their tables, and the paper's claims checked against both sets of results.
 shipped_gpu = experiments.shipped_results(GPU_SYNTHETIC)
 if shipped_gpu is not None:

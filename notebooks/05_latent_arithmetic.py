@@ -689,9 +689,9 @@ else:
     print("The widget's files live in the repository's book/_static/latent/.")
 
 # %% [markdown]
-# Most of the download is the runtime. Nothing is fetched until you scroll near the widget, so a
-# reader who stops earlier downloads none of it; then a bar shows how far it got, and the VAE's
-# decoder is fetched only when you switch to it. Decoding a face takes milliseconds (the widget shows its own
+# Most of the download is the runtime. It and the decoder are fetched only when you scroll near the
+# widget, so a reader who stops earlier downloads only two small scripts; then a bar shows how far
+# it got, and the VAE's decoder is fetched only when you switch to it. Decoding a face takes milliseconds (the widget shows its own
 # time under the pictures; `benchmarks/web_decode.py` measures it in headless Chromium), so the
 # picture follows the sliders. The same controls as the live widget, with s = 1 marked on the
 # sliders' scale. Pick a face, move a slider, switch the decoder:

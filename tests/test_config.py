@@ -195,6 +195,14 @@ def test_vae_disl_needs_steps_after_its_gan():
     assert config_for(get_preset("smoke"), "vae_disl", steps=5, disl_pretrain_steps=4).steps == 5
 
 
+def test_a_preset_cut_short_keeps_a_gan_only_where_it_had_one(monkeypatch):
+    monkeypatch.setenv("VAEGAN_STEPS", "20")
+    assert get_preset("cpu", gan_steps=0).gan_steps == 0
+    assert get_preset("smoke").gan_steps >= 1
+    with pytest.raises(ValueError, match=r"steps must be >= 1.*the preset's 0"):
+        get_preset("cpu", steps=0)
+
+
 def test_every_preset_still_builds_every_model(monkeypatch):
     """The new checks pass the book's own configs: vae_disl runs preset.steps VAE steps after
     preset.gan_steps GAN steps, also when $VAEGAN_STEPS cuts both short."""

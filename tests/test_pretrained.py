@@ -699,6 +699,7 @@ def test_the_machine_a_model_was_trained_on_names_its_gpu(monkeypatch):
     monkeypatch.setattr(torch.version, "cuda", "13.0")
     got = machine()
     assert got["gpu"] == "NVIDIA H200" and got["cuda"] == "13.0" and got["cores"] >= 1
+    assert "gpu" not in machine(gpu=False)  # the classifiers train on the CPU beside it
 
 
 def test_a_shipped_model_is_found_by_a_config_with_settings_added_since(tmp_path):

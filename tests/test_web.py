@@ -647,15 +647,21 @@ def test_a_face_is_picked_from_the_keyboard_without_scrolling_the_page(browser, 
         scrolls = page.evaluate("document.scrollingElement.scrollHeight > innerHeight + 100")
         face = page.locator("canvas.vaegan-latent-face").nth(2)
         face.focus()
+        # after the widget's own handler: whether it kept the browser from scrolling (Chrome
+        # scrolls smoothly, so scrollY alone may not have moved yet)
+        page.evaluate("document.addEventListener('keydown', e => window.spaceKept = "
+                      "e.key === ' ' && e.defaultPrevented)")  # fmt: skip
         y, n = page.evaluate("scrollY"), page.evaluate(f"{W}.decodes")
         page.keyboard.press(" ")
         page.wait_for_function(f"{W}.decodes > {n} && !{W}.busy", timeout=60_000)
+        page.wait_for_timeout(500)
+        kept = page.evaluate("window.spaceKept")
         pressed = page.locator("canvas.vaegan-latent-face").evaluate_all(
             "xs => xs.map(x => x.getAttribute('aria-pressed'))")
         moved = page.evaluate("scrollY") - y
         page.close()
     assert scrolls, "the page is too short to show a scroll"
-    assert moved == 0, f"Space scrolled the page by {moved} px"
+    assert kept and moved == 0, f"Space scrolled the page by {moved} px"
     assert pressed[2] == "true" and pressed.count("true") == 1, pressed
 
 
@@ -672,31 +678,54 @@ def test_a_browser_without_webassembly_is_told_so(browser, site):
 
 
 @pytest.mark.browser
-def test_a_damaged_runtime_is_named_not_the_decoder(browser, site):
-    """ONNX Runtime starts its WebAssembly with the first session: a .wasm that is not one made
-    the error blame the decoder file, which was fine."""
+@pytest.mark.parametrize("damaged", [WASM, "ort-wasm-simd-threaded.mjs"])
+def test_a_damaged_runtime_is_named_not_the_decoder(browser, site, damaged):
+    """ONNX Runtime starts its WebAssembly (the .wasm and its .mjs) with the first session: a
+    runtime that did not start made the error blame the decoder file, which was fine."""
     with web.serve(site) as url:
-        page, _, _ = open_page(browser, url + "notebooks/page.html", answer={WASM: "garbage"})
+        page, _, _ = open_page(browser, url + "notebooks/page.html", answer={damaged: "garbage"})
         error = page.locator(".vaegan-latent-error")
         error.wait_for(state="visible", timeout=60_000)
         text = error.inner_text()
         page.close()
-    assert WASM in text and web.decoder_file("vaegan") not in text, text
+    assert f"could not load {damaged}" in text, text
+    assert web.decoder_file("vaegan") not in text, text
+
+
+BAR_SAYS = "/{}/.test(document.querySelector('.vaegan-latent-loading')?.textContent)"
 
 
 @pytest.mark.browser
-def test_a_stalled_download_names_the_file_it_waits_for(browser, site):
+@pytest.mark.parametrize("stalled", [WASM, "latent.json"])
+def test_a_stalled_download_names_the_file_it_waits_for(browser, site, stalled):
     """A file whose download stops: the bar names it (not the last file that arrived) and says,
     after a while with nothing new, that the connection may have stalled."""
     init = "window.vaeganLatent = {widgets: [], progress: [], stalledS: 2}"
     with web.serve(site) as url:
-        page, _, _ = open_page(browser, url + "notebooks/page.html", answer={WASM: "hang"},
+        page, _, _ = open_page(browser, url + "notebooks/page.html", answer={stalled: "hang"},
                                init=init)  # fmt: skip
-        page.wait_for_function("/nothing has arrived/.test(document.querySelector("
-                               "'.vaegan-latent-loading')?.textContent || '')", timeout=30_000)
+        page.wait_for_function(BAR_SAYS.format("nothing has arrived"), timeout=30_000)
         text = page.locator(".vaegan-latent-loading").inner_text()
         page.close()
-    assert f"waiting for {WASM})" in text and "stalled" in text, text
+    assert f"(waiting for {stalled})" in text and "stalled" in text, text
+
+
+@pytest.mark.browser
+def test_a_slow_start_after_the_download_is_not_called_a_stalled_one(browser, site):
+    """Every byte is there and the decoder takes its time to start (a slow phone): the bar says
+    so, not that the connection may have stalled."""
+    init = """window.vaeganLatent = {widgets: [], progress: [], stalledS: 1};
+      const made = window.createImageBitmap.bind(window);
+      window.createImageBitmap = (...a) =>
+        new Promise(r => setTimeout(r, 4000)).then(() => made(...a));"""
+    with web.serve(site) as url:
+        page, _, _ = open_page(browser, url + "notebooks/page.html", init=init)
+        page.wait_for_function(BAR_SAYS.format("starting the decoder"), timeout=30_000)
+        page.wait_for_timeout(2500)  # past stalledS with nothing arriving
+        text = page.locator(".vaegan-latent-loading").inner_text()
+        page.wait_for_function(f"window.vaeganLatent && {W} && {W}.decodes > 0", timeout=60_000)
+        page.close()
+    assert "starting the decoder" in text and "nothing has arrived" not in text, text
 
 
 @pytest.mark.browser
@@ -810,7 +839,9 @@ def test_every_built_page_loads_without_an_error(browser, book_html, width):
     found = {}
     with web.serve(book_html) as url:
         for name in pages:
-            page, _, errors = open_page(browser, url + name, width=width)  # 404: an error too
+            # chapter 5's widget loads once scrolled to: its requests and errors are checked too
+            widget = name.endswith("05_latent_arithmetic.html")
+            page, _, errors = open_page(browser, url + name, width=width, scroll=widget)
             page.wait_for_load_state("networkidle")
             errors += page.evaluate(MATH_ERRORS)
             wide = page.evaluate("() => document.documentElement.scrollWidth")

@@ -166,7 +166,8 @@ def ship_classifier(name: str, weights: Path, progress: bool) -> dict:
         "training": info["training"],
         "trained_on": "SyntheticFaces ground-truth attributes (data seed 1), no model outputs",
         "test_accuracy": info["test_accuracy"],
-        "machine": {**P.machine(), "load_average_at_export": os.getloadavg()},
+        # trained on the CPU (train_classifier), also on a machine with a GPU
+        "machine": {**P.machine(gpu=False), "load_average_at_export": os.getloadavg()},
         **git,
     }
     return P.save_pretrained(name, model, asdict(model.config), None, extra, weights)

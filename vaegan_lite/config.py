@@ -496,9 +496,11 @@ def with_steps(preset: Preset, steps: int, **changes: Any) -> Preset:
     """``preset`` with each model trained ``steps`` steps, and ``changes``: VAE_{Dis_l}'s GAN
     first for as large a share of them as at the preset, logged at least ten times (or every
     step), so that even a short run draws a curve with ends, and checkpointed within them."""
-    if steps < 1:
-        raise ValueError(f"with_steps: steps must be >= 1, got {steps}")
-    sized = {"steps": steps, "gan_steps": max(steps * preset.gan_steps // preset.steps, 1),
+    if steps < 1 or preset.steps < 1:
+        raise ValueError(f"with_steps: steps must be >= 1, got {steps} (the preset's "
+                         f"{preset.steps})")  # fmt: skip
+    gan = max(steps * preset.gan_steps // preset.steps, 1) if preset.gan_steps else 0
+    sized = {"steps": steps, "gan_steps": gan,
              "checkpoint_every": min(preset.checkpoint_every, steps),
              "log_every": max(1, min(preset.log_every, steps // 10))}  # fmt: skip
     return replace(preset, **(sized | changes))

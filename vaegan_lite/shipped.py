@@ -374,8 +374,9 @@ def _per_slice(scale: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return scale.view(-1, *[1] * (like.dim() - 1))
 
 
-def machine() -> dict[str, Any]:
-    """What the training ran on (CPU model, cores, torch threads, versions; the GPU if any)."""
+def machine(gpu: bool = True) -> dict[str, Any]:
+    """What the training ran on (CPU model, cores, torch threads, versions; the GPU if any and
+    ``gpu``: False for work that ran on the CPU beside one)."""
     cpu = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -386,7 +387,7 @@ def machine() -> dict[str, Any]:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "platform": platform.platform(), "python": platform.python_version(),
-            "torch": torch.__version__} | _gpu()  # fmt: skip
+            "torch": torch.__version__} | (_gpu() if gpu else {})  # fmt: skip
 
 
 def _gpu() -> dict[str, Any]:

@@ -87,16 +87,20 @@
       this.text = el("span", { text: what + "…" }, this.box);
       this.what = what;
       this.line = what + "…";
+      this.waiting = [];
       this.last = performance.now();
       this.timer = setInterval(() => this.check(), 1000);
     }
 
-    // `waiting`: the files not yet complete, named so that a stalled one is the one named.
+    // `waiting`: the files not yet complete, named so that a stalled one is the one named; none:
+    // every byte is here and the decoder is starting. A total of 0: sizes not known yet.
     update(loaded, total, waiting) {
       this.bar.max = Math.max(total, 1);
       this.bar.value = Math.min(loaded, total);
-      const files = waiting.length ? ` (waiting for ${waiting.join(", ")})` : "";
-      this.line = `${this.what}: ${MB(loaded)} of ${MB(total)} MB${files}`;
+      this.waiting = waiting;
+      const files = waiting.length ? ` (waiting for ${waiting.join(", ")})` : ", starting the decoder";
+      const bytes = total ? `: ${MB(loaded)} of ${MB(total)} MB` : "…";
+      this.line = `${this.what}${bytes}${files}`;
       this.text.textContent = this.line;
       this.last = performance.now();
     }
@@ -104,7 +108,7 @@
     check() {
       if (!this.box.isConnected) return this.remove();
       const idle = (performance.now() - this.last) / 1000;
-      if (idle >= STALLED_S)
+      if (idle >= STALLED_S && this.waiting.length) // a slow start is not a stalled download
         this.text.textContent = `${this.line}: nothing has arrived for ${Math.round(idle)} s; ` +
           "the connection may have stalled (reloading the page tries again)";
     }
@@ -167,6 +171,7 @@
   }
 
   const WASM = "ort-wasm-simd-threaded.wasm";
+  const GLUE = "ort-wasm-simd-threaded.mjs"; // the .wasm's JavaScript, which ORT imports
 
   async function createSession(file, bytes) {
     try {
@@ -174,8 +179,10 @@
     } catch (e) {
       // ORT starts its WebAssembly backend with the first session: a runtime that will not
       // start (a damaged .wasm) is no fault of the decoder file
-      if (/backend/i.test(e.message))
-        throw new LoadError(WASM, "ONNX Runtime could not start its WebAssembly backend: " + e.message);
+      if (/backend/i.test(e.message)) {
+        const named = [GLUE, WASM].find((f) => e.message.includes(f)) || WASM;
+        throw new LoadError(named, "ONNX Runtime could not start its WebAssembly backend: " + e.message);
+      }
       throw new LoadError(file, "ONNX Runtime could not read it: " + e.message);
     }
   }
@@ -190,6 +197,7 @@
     load() {
       if (!this.start) {
         this.start = (async () => {
+          for (const p of this.listeners) p.update(0, 0, ["latent.json"]);
           const json = await fetchBytes("latent.json", () => {});
           let data;
           try {
@@ -199,7 +207,7 @@
           }
           const first = data.models[0];
           const wasm = WASM;
-          const glue = "ort-wasm-simd-threaded.mjs"; // fetched here only to name it if missing
+          const glue = GLUE; // fetched here only to name it if missing
           const files = await fetchAll([wasm, glue, first.decoder, data.sprite], data.files || {},
             this.listeners);
           ort.env.wasm.wasmBinary = files[wasm];

@@ -57,18 +57,16 @@
     console.error(err);
   }
 
-  if (typeof WebAssembly !== "object") {
-    for (const root of document.querySelectorAll("div.vaegan-latent:not([data-ready])"))
-      fail(root, new Error("this browser runs no WebAssembly, which ONNX Runtime Web needs to " +
-        "run the decoder"));
-    return;
-  }
-  if (typeof ort === "undefined") {
-    // The runtime's script did not run (the page's own handler has usually said so already).
-    for (const root of document.querySelectorAll("div.vaegan-latent:not([data-ready])"))
-      fail(root, new LoadError("ort.wasm.min.js", "ONNX Runtime Web did not load"));
-    return;
-  }
+  // What keeps every widget of the page from starting, said in place of each.
+  const cannotStart = (err) => {
+    for (const root of document.querySelectorAll("div.vaegan-latent:not([data-ready])")) fail(root, err);
+  };
+  if (typeof WebAssembly !== "object")
+    return cannotStart(new Error("this browser runs no WebAssembly, which ONNX Runtime Web " +
+      "needs to run the decoder"));
+  // the runtime's script did not run (the page's own handler has usually said so already)
+  if (typeof ort === "undefined")
+    return cannotStart(new LoadError("ort.wasm.min.js", "ONNX Runtime Web did not load"));
   ort.env.wasm.wasmPaths = base; // ort-wasm-simd-threaded.mjs from here, not a CDN
   ort.env.wasm.numThreads = 1; // a static page is not cross-origin isolated: no threads anyway
   ort.env.wasm.proxy = false;
